@@ -1,0 +1,210 @@
+/**
+ * Bounded big-endian reader and writer shared by every codec in `wire/`.
+ *
+ * A `Reader` checks each read against its end once; past that check no read
+ * can go out of bounds. A `Writer` writes into a buffer sized in advance by
+ * the message's `xLength()` function.
+ *
+ * @module
+ */
+
+import { WireError } from "./errors.ts";
+
+/** Sequential big-endian reader over `bytes[pos, end)`; every read is bounds-checked. */
+export class Reader {
+  /** The whole buffer (offsets in errors are relative to its start). */
+  readonly bytes: Uint8Array;
+  /** A view over the same memory as `bytes`. */
+  readonly view: DataView;
+  /** Next byte to read. */
+  pos: number;
+  /** One past the last readable byte. */
+  end: number;
+
+  /** Reads `bytes[start, end)`; `end` defaults to the buffer's length. */
+  constructor(bytes: Uint8Array, start = 0, end = bytes.length) {
+    this.bytes = bytes;
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.pos = start;
+    this.end = end;
+  }
+
+  /** Bytes left before `end`. */
+  get remaining(): number {
+    return this.end - this.pos;
+  }
+
+  /** Throws a `WireError` for `field` unless `n` more bytes are available. */
+  need(n: number, field: string): void {
+    if (this.pos + n > this.end) {
+      throw new WireError(
+        field,
+        this.pos,
+        `needs ${n} byte${n === 1 ? "" : "s"}, ${this.end - this.pos} left`,
+      );
+    }
+  }
+
+  /** Reads an unsigned 8-bit value. */
+  u8(field: string): number {
+    this.need(1, field);
+    return this.bytes[this.pos++]!;
+  }
+
+  /** Reads a big-endian unsigned 16-bit value. */
+  u16(field: string): number {
+    this.need(2, field);
+    const v = this.view.getUint16(this.pos, false);
+    this.pos += 2;
+    return v;
+  }
+
+  /** Reads a big-endian unsigned 24-bit value. */
+  u24(field: string): number {
+    this.need(3, field);
+    const b = this.bytes;
+    const p = this.pos;
+    this.pos = p + 3;
+    return (b[p]! << 16) | (b[p + 1]! << 8) | b[p + 2]!;
+  }
+
+  /** Reads a big-endian unsigned 32-bit value. */
+  u32(field: string): number {
+    this.need(4, field);
+    const v = this.view.getUint32(this.pos, false);
+    this.pos += 4;
+    return v;
+  }
+
+  /** Reads a big-endian unsigned 64-bit value. */
+  u64(field: string): bigint {
+    this.need(8, field);
+    const v = this.view.getBigUint64(this.pos, false);
+    this.pos += 8;
+    return v;
+  }
+
+  /** Reads a big-endian unsigned 128-bit value. */
+  u128(field: string): bigint {
+    this.need(16, field);
+    const hi = this.view.getBigUint64(this.pos, false);
+    const lo = this.view.getBigUint64(this.pos + 8, false);
+    this.pos += 16;
+    return (hi << 64n) | lo;
+  }
+
+  /** Copies `n` bytes out (the copy does not alias the input buffer). */
+  copy(n: number, field: string): Uint8Array {
+    this.need(n, field);
+    const out = this.bytes.slice(this.pos, this.pos + n);
+    this.pos += n;
+    return out;
+  }
+
+  /** Skips `n` bytes. */
+  skip(n: number, field: string): void {
+    this.need(n, field);
+    this.pos += n;
+  }
+
+  /** Throws a `WireError` for `field` at the current position. */
+  fail(field: string, reason: string, offset: number = this.pos): never {
+    throw new WireError(field, offset, reason);
+  }
+}
+
+/** Sequential big-endian writer; the buffer is sized by the caller. */
+export class Writer {
+  /** The buffer being written. */
+  readonly bytes: Uint8Array;
+  /** A view over the same memory as `bytes`. */
+  readonly view: DataView;
+  /** Next byte to write. */
+  pos: number;
+
+  /** Writes into `bytes` from `start`. */
+  constructor(bytes: Uint8Array, start = 0) {
+    this.bytes = bytes;
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.pos = start;
+  }
+
+  /** Writes an 8-bit value. */
+  u8(v: number): void {
+    this.bytes[this.pos++] = v;
+  }
+
+  /** Writes a big-endian 16-bit value. */
+  u16(v: number): void {
+    this.view.setUint16(this.pos, v, false);
+    this.pos += 2;
+  }
+
+  /** Writes a big-endian 24-bit value. */
+  u24(v: number): void {
+    const b = this.bytes;
+    const p = this.pos;
+    b[p] = v >>> 16;
+    b[p + 1] = v >>> 8;
+    b[p + 2] = v;
+    this.pos = p + 3;
+  }
+
+  /** Writes a big-endian 32-bit value. */
+  u32(v: number): void {
+    this.view.setUint32(this.pos, v >>> 0, false);
+    this.pos += 4;
+  }
+
+  /** Writes a big-endian 64-bit value. */
+  u64(v: bigint): void {
+    this.view.setBigUint64(this.pos, BigInt.asUintN(64, v), false);
+    this.pos += 8;
+  }
+
+  /** Writes a big-endian 128-bit value. */
+  u128(v: bigint): void {
+    const x = BigInt.asUintN(128, v);
+    this.view.setBigUint64(this.pos, x >> 64n, false);
+    this.view.setBigUint64(this.pos + 8, BigInt.asUintN(64, x), false);
+    this.pos += 16;
+  }
+
+  /** Writes raw bytes. */
+  raw(src: Uint8Array): void {
+    this.bytes.set(src, this.pos);
+    this.pos += src.length;
+  }
+
+  /** Writes `n` zero bytes. */
+  zeros(n: number): void {
+    this.bytes.fill(0, this.pos, this.pos + n);
+    this.pos += n;
+  }
+}
+
+/**
+ * Returns the buffer an `emitX()` function writes into: `into` (checked to
+ * be large enough from `offset`) or a new buffer of `length` bytes.
+ */
+export function target(
+  length: number,
+  into: Uint8Array | undefined,
+  offset: number,
+  what: string,
+): Writer {
+  if (into === undefined) return new Writer(new Uint8Array(length), 0);
+  if (!Number.isInteger(offset) || offset < 0 || offset + length > into.length) {
+    throw new RangeError(
+      `${what}: needs ${length} bytes at offset ${offset}, buffer has ${into.length}`,
+    );
+  }
+  return new Writer(into, offset);
+}
+
+/** Throws a `RangeError` unless `v` is an integer in [0, max]. */
+export function checkUint(v: number, max: number, what: string): void {
+  if (!Number.isInteger(v) || v < 0 || v > max) {
+    throw new RangeError(`${what}: ${v} is not an integer in 0..${max}`);
+  }
+}
