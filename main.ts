@@ -1,0 +1,443 @@
+/**
+ * The `oor` command line: `oor <subcommand> [flags]`.
+ *
+ * Subcommands are the LISP roles (`xtr`, `mn`, `rtr`, `ms`, `mr`, `ddt`,
+ * `ddt-mr`), each run with `--config FILE`, and tools (`check-config`,
+ * `decode`, `encode`). Each subcommand is one entry in {@link COMMANDS};
+ * a role starts once its entry point is listed in {@link ROLE_ENTRIES}.
+ *
+ * Exit codes: 0 success, 1 failure at run time (or not built yet), 2 bad
+ * usage or an invalid config file.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { VERSION } from "./version.ts";
+import {
+  type Config,
+  describeConfig,
+  loadConfig,
+  parseRole,
+  type Role,
+  ROLES,
+} from "./roles/config/mod.ts";
+
+/** Where the CLI writes; tests pass their own to capture output. */
+export interface Io {
+  /** Writes text (already ending in a newline) to standard output. */
+  readonly stdout: (text: string) => void;
+  /** Writes text (already ending in a newline) to standard error. */
+  readonly stderr: (text: string) => void;
+}
+
+/** Log line format chosen with `--log-format`. */
+export type LogFormat = "text" | "json";
+
+/** What a role's entry point gets besides its config. */
+export interface RoleOptions {
+  /** `--log-format`. */
+  readonly logFormat: LogFormat;
+  /** `--config` as given, for messages. */
+  readonly configPath: string;
+  /** Output streams. */
+  readonly io: Io;
+}
+
+/** Runs a role until it stops; resolves to the exit code. */
+export type RoleEntry = (config: Config, options: RoleOptions) => Promise<number>;
+
+/**
+ * Entry points of the roles that are built. A role missing here loads and
+ * validates its config, then says it is not built yet and exits 1.
+ */
+export const ROLE_ENTRIES: Readonly<Partial<Record<Role, RoleEntry>>> = {};
+
+/** Exit code for bad usage or an invalid config. */
+const EXIT_USAGE = 2;
+
+/** One flag of a subcommand. */
+interface Flag {
+  readonly type: "string" | "boolean";
+  readonly short?: string;
+  /** Placeholder for the value in help, e.g. `FILE`. */
+  readonly value?: string;
+  readonly help: string;
+}
+
+type Values = Readonly<Record<string, string | boolean | undefined>>;
+
+/** What a subcommand's `run` receives. */
+interface RunContext {
+  readonly io: Io;
+  readonly values: Values;
+  readonly positionals: readonly string[];
+}
+
+/** One subcommand: its help text, its flags and what it does. */
+interface Command {
+  readonly name: string;
+  readonly group: "role" | "tool";
+  /** One line for `oor --help`. */
+  readonly summary: string;
+  /** Usage line without the leading `Usage: `. */
+  readonly usage: string;
+  /** A paragraph for `oor <sub> --help`. */
+  readonly description: string;
+  readonly flags: Readonly<Record<string, Flag>>;
+  /** Whether the subcommand takes positional arguments. */
+  readonly positionals: boolean;
+  /** Pass the arguments through unparsed (only `-h`/`--help` is looked at). */
+  readonly raw?: boolean;
+  readonly run: (ctx: RunContext) => Promise<number>;
+}
+
+const HELP_FLAG: Flag = { type: "boolean", short: "h", help: "show this help" };
+
+function roleCommand(role: Role, summary: string, description: string): Command {
+  return {
+    name: role,
+    group: "role",
+    summary,
+    usage: `oor ${role} --config FILE [--log-format text|json]`,
+    description,
+    flags: {
+      config: {
+        type: "string",
+        short: "c",
+        value: "FILE",
+        help: "the oor.toml to run with (required)",
+      },
+      "log-format": {
+        type: "string",
+        value: "FORMAT",
+        help: "log lines as text or json (default text)",
+      },
+    },
+    positionals: false,
+    run: (ctx) => runRole(role, ctx),
+  };
+}
+
+function notBuiltCommand(name: string, summary: string): Command {
+  return {
+    name,
+    group: "tool",
+    summary: `${summary} (not built yet)`,
+    usage: `oor ${name}`,
+    description: `${summary}. Not built yet.`,
+    flags: {},
+    positionals: true,
+    raw: true,
+    run: ({ io }) => {
+      io.stderr(`oor: '${name}' is not built yet\n`);
+      return Promise.resolve(1);
+    },
+  };
+}
+
+/** Every subcommand, in the order `oor --help` lists them. */
+const COMMANDS: readonly Command[] = [
+  roleCommand(
+    "xtr",
+    "ingress/egress tunnel router for a site",
+    "Runs as an xTR: encapsulates traffic from the site's EID prefixes " +
+      "towards the locators of the destination, decapsulates traffic " +
+      "arriving for them, and registers them with the map-servers.",
+  ),
+  roleCommand(
+    "mn",
+    "mobile node",
+    "Runs as a LISP mobile node: a single host whose EID stays the same " +
+      "while its locators change.",
+  ),
+  roleCommand(
+    "rtr",
+    "re-encapsulating tunnel router",
+    "Runs as an RTR: decapsulates and re-encapsulates traffic towards the " +
+      "next locator, and relays traffic of xTRs behind NATs.",
+  ),
+  roleCommand(
+    "ms",
+    "map-server",
+    "Runs as a map-server: accepts Map-Registers for the configured sites " +
+      "and answers or forwards Map-Requests for them.",
+  ),
+  roleCommand(
+    "mr",
+    "map-resolver",
+    "Runs as a map-resolver: takes Encapsulated Map-Requests from ITRs and " +
+      "gets them to the map-server that holds the mapping.",
+  ),
+  roleCommand(
+    "ddt",
+    "DDT node",
+    "Runs as a DDT node (RFC 8111): answers DDT Map-Requests for its " +
+      "authoritative prefixes with Map-Referrals.",
+  ),
+  roleCommand(
+    "ddt-mr",
+    "DDT map-resolver",
+    "Runs as a DDT map-resolver: resolves Map-Requests by following " +
+      "Map-Referrals down from the DDT roots.",
+  ),
+  {
+    name: "check-config",
+    group: "tool",
+    summary: "validate oor.toml files and summarize them",
+    usage: "oor check-config FILE... [--role ROLE]",
+    description: "Checks each FILE and prints a one-line summary, or every problem " +
+      "found as file:line: key: reason. Exits 0 when all files are valid, " +
+      "2 otherwise. The role to check against is --role, else the file's " +
+      "operating-mode; with neither, only the rules common to all roles " +
+      "are checked.",
+    flags: {
+      role: {
+        type: "string",
+        value: "ROLE",
+        help: `check against this role (${ROLES.join(", ")})`,
+      },
+    },
+    positionals: true,
+    run: runCheckConfig,
+  },
+  notBuiltCommand("decode", "decode a LISP message from hex or a pcap"),
+  notBuiltCommand("encode", "build a LISP message"),
+];
+
+/** The command table by name. */
+const BY_NAME: ReadonlyMap<string, Command> = new Map(
+  COMMANDS.map((c) => [c.name, c]),
+);
+
+// ---------------------------------------------------------------------------
+// Help text.
+
+function column(left: string, right: string, width: number): string {
+  return `  ${left.padEnd(width)}  ${right}\n`;
+}
+
+function globalHelp(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length), 12);
+  let s = `oor ${VERSION}: a LISP overlay router\n\n`;
+  s += "Usage: oor <subcommand> [flags]\n\nRoles:\n";
+  for (const c of COMMANDS.filter((c) => c.group === "role")) {
+    s += column(c.name, c.summary, width);
+  }
+  s += "\nTools:\n";
+  for (const c of COMMANDS.filter((c) => c.group === "tool")) {
+    s += column(c.name, c.summary, width);
+  }
+  s += column("help", "show the help of a subcommand", width);
+  s += "\nFlags:\n";
+  s += column("-h, --help", "show this help", width);
+  s += column("--version", "print the version", width);
+  s += "\nRun 'oor <subcommand> --help' for the flags of a subcommand.\n";
+  return s;
+}
+
+function commandHelp(c: Command): string {
+  const flags = { ...c.flags, help: HELP_FLAG };
+  const rows = Object.entries(flags).map(([name, f]) => {
+    const short = f.short !== undefined ? `-${f.short}, ` : "    ";
+    const value = f.value !== undefined ? ` ${f.value}` : "";
+    return [`${short}--${name}${value}`, f.help] as const;
+  });
+  const width = Math.max(...rows.map(([l]) => l.length));
+  let s = `Usage: ${c.usage}\n\n${wrap(c.description, 76)}\n\nFlags:\n`;
+  for (const [l, r] of rows) s += column(l, r, width);
+  return s;
+}
+
+/** Wraps a paragraph at `width` columns. */
+function wrap(text: string, width: number): string {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(/\s+/)) {
+    if (line.length > 0 && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line.length > 0 ? `${line} ${word}` : word;
+    }
+  }
+  if (line.length > 0) lines.push(line);
+  return lines.join("\n");
+}
+
+// ---------------------------------------------------------------------------
+// Running.
+
+/** Turns a node:util parseArgs error into our one-line message. */
+function argsError(name: string, e: unknown): string {
+  const see = `(see oor ${name} --help)`;
+  const code = (e as { code?: string }).code;
+  const message = e instanceof Error ? e.message : String(e);
+  const quoted = /'([^']*)'/.exec(message)?.[1] ?? "";
+  switch (code) {
+    case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
+      return `oor ${name}: unknown flag '${quoted}' ${see}`;
+    case "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL":
+      return `oor ${name}: unexpected argument '${quoted}' ${see}`;
+    case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE": {
+      const flag = /--[\w-]+/.exec(message)?.[0] ?? quoted;
+      return message.includes("argument missing")
+        ? `oor ${name}: flag ${flag} needs a value ${see}`
+        : `oor ${name}: flag ${flag} takes no value ${see}`;
+    }
+    default:
+      return `oor ${name}: ${message} ${see}`;
+  }
+}
+
+async function runRole(role: Role, { io, values }: RunContext): Promise<number> {
+  const configPath = values["config"];
+  if (typeof configPath !== "string") {
+    io.stderr(`oor ${role}: --config FILE is required (see oor ${role} --help)\n`);
+    return EXIT_USAGE;
+  }
+  const format = values["log-format"] ?? "text";
+  if (format !== "text" && format !== "json") {
+    io.stderr(`oor ${role}: --log-format must be text or json (got '${format}')\n`);
+    return EXIT_USAGE;
+  }
+  const result = await loadConfig(configPath, role);
+  for (const w of result.warnings) io.stderr(`warning: ${w}\n`);
+  if (!result.ok) {
+    for (const e of result.errors) io.stderr(`${e}\n`);
+    return EXIT_USAGE;
+  }
+  const entry = ROLE_ENTRIES[role];
+  if (entry === undefined) {
+    io.stderr(`oor: role '${role}' is not built yet\n`);
+    return 1;
+  }
+  return await entry(result.config, { logFormat: format, configPath, io });
+}
+
+async function runCheckConfig(
+  { io, values, positionals }: RunContext,
+): Promise<number> {
+  if (positionals.length === 0) {
+    io.stderr("oor check-config: give at least one FILE (see oor check-config --help)\n");
+    return EXIT_USAGE;
+  }
+  let role: Role | undefined;
+  const roleText = values["role"];
+  if (typeof roleText === "string") {
+    role = parseRole(roleText);
+    if (role === undefined) {
+      io.stderr(
+        `oor check-config: unknown role '${roleText}' (one of ${ROLES.join(", ")})\n`,
+      );
+      return EXIT_USAGE;
+    }
+  }
+  let status = 0;
+  for (const file of positionals) {
+    const result = await loadConfig(file, role);
+    for (const w of result.warnings) io.stderr(`warning: ${w}\n`);
+    if (result.ok) {
+      io.stdout(`${file}: ok (${describeConfig(result.config)})\n`);
+    } else {
+      for (const e of result.errors) io.stderr(`${e}\n`);
+      status = EXIT_USAGE;
+    }
+  }
+  return status;
+}
+
+/** Writes all of `text` to a Deno stream, synchronously. */
+function writeAll(stream: { writeSync(p: Uint8Array): number }, text: string) {
+  let bytes = new TextEncoder().encode(text);
+  while (bytes.length > 0) bytes = bytes.subarray(stream.writeSync(bytes));
+}
+
+/** The process's own stdout and stderr. */
+export const DENO_IO: Io = {
+  stdout: (text) => writeAll(Deno.stdout, text),
+  stderr: (text) => writeAll(Deno.stderr, text),
+};
+
+/**
+ * Runs `oor` with `args` (without the program name) and resolves to the
+ * exit code. Never calls `Deno.exit`, so tests can call it in-process.
+ */
+export async function main(
+  args: readonly string[],
+  io: Io = DENO_IO,
+): Promise<number> {
+  const first = args[0];
+  if (first === undefined) {
+    io.stderr(globalHelp());
+    return EXIT_USAGE;
+  }
+  if (first === "--version") {
+    io.stdout(`oor ${VERSION}\n`);
+    return 0;
+  }
+  if (first === "-h" || first === "--help") {
+    io.stdout(globalHelp());
+    return 0;
+  }
+  if (first === "help") {
+    const topic = args[1];
+    if (topic === undefined) {
+      io.stdout(globalHelp());
+      return 0;
+    }
+    const c = BY_NAME.get(topic);
+    if (c === undefined) {
+      io.stderr(`oor: unknown subcommand '${topic}' (see oor --help)\n`);
+      return EXIT_USAGE;
+    }
+    io.stdout(commandHelp(c));
+    return 0;
+  }
+  if (first.startsWith("-")) {
+    io.stderr(`oor: unknown flag '${first}' (see oor --help)\n`);
+    return EXIT_USAGE;
+  }
+  const command = BY_NAME.get(first);
+  if (command === undefined) {
+    io.stderr(`oor: unknown subcommand '${first}' (see oor --help)\n`);
+    return EXIT_USAGE;
+  }
+  if (command.raw === true) {
+    const rest = args.slice(1);
+    if (rest.includes("-h") || rest.includes("--help")) {
+      io.stdout(commandHelp(command));
+      return 0;
+    }
+    return await command.run({ io, values: {}, positionals: rest });
+  }
+  const options: Record<string, { type: "string" | "boolean"; short?: string }> = {};
+  for (const [name, f] of Object.entries({ ...command.flags, help: HELP_FLAG })) {
+    options[name] = f.short !== undefined ? { type: f.type, short: f.short } : { type: f.type };
+  }
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: args.slice(1) as string[],
+      options,
+      strict: true,
+      allowPositionals: command.positionals,
+    });
+  } catch (e) {
+    io.stderr(`${argsError(command.name, e)}\n`);
+    return EXIT_USAGE;
+  }
+  if (parsed.values["help"] === true) {
+    io.stdout(commandHelp(command));
+    return 0;
+  }
+  return await command.run({
+    io,
+    values: parsed.values as Values,
+    positionals: parsed.positionals,
+  });
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

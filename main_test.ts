@@ -1,0 +1,262 @@
+import { deepStrictEqual, strictEqual } from "node:assert/strict";
+import { type Io, main } from "./main.ts";
+import { VERSION } from "./version.ts";
+
+/** Runs main() in-process and captures what it writes. */
+async function run(
+  ...args: string[]
+): Promise<{ code: number; out: string; err: string }> {
+  let out = "";
+  let err = "";
+  const io: Io = {
+    stdout: (t) => out += t,
+    stderr: (t) => err += t,
+  };
+  const code = await main(args, io);
+  return { code, out, err };
+}
+
+const XTR = new URL("./examples/xtr.toml", import.meta.url).pathname;
+
+async function withFile(
+  text: string,
+  fn: (path: string) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/oor.toml`;
+    await Deno.writeTextFile(path, text);
+    await fn(path);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("oor --version prints the version from version.ts", async () => {
+  deepStrictEqual(await run("--version"), {
+    code: 0,
+    out: `oor ${VERSION}\n`,
+    err: "",
+  });
+  strictEqual(VERSION, "0.1.0");
+});
+
+Deno.test("oor --version works as a real process", async () => {
+  const p = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("./main.ts", import.meta.url).pathname, "--version"],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  strictEqual(p.code, 0);
+  strictEqual(new TextDecoder().decode(p.stdout), "oor 0.1.0\n");
+});
+
+Deno.test("oor --help and -h list every subcommand", async () => {
+  for (const flag of ["--help", "-h", "help"]) {
+    const r = await run(flag);
+    strictEqual(r.code, 0, flag);
+    strictEqual(r.err, "");
+    for (
+      const sub of [
+        "xtr",
+        "mn",
+        "rtr",
+        "ms",
+        "mr",
+        "ddt",
+        "ddt-mr",
+        "check-config",
+        "decode",
+        "encode",
+      ]
+    ) {
+      strictEqual(r.out.includes(`\n  ${sub} `), true, `${flag} lists ${sub}`);
+    }
+  }
+});
+
+Deno.test("oor <sub> --help describes the flags of each subcommand", async () => {
+  for (const sub of ["xtr", "mn", "rtr", "ms", "mr", "ddt", "ddt-mr"]) {
+    const r = await run(sub, "--help");
+    strictEqual(r.code, 0, sub);
+    strictEqual(
+      r.out.startsWith(`Usage: oor ${sub} --config FILE [--log-format text|json]\n`),
+      true,
+      sub,
+    );
+    strictEqual(r.out.includes("-c, --config FILE"), true, sub);
+    strictEqual(r.out.includes("--log-format FORMAT"), true, sub);
+    strictEqual(r.out.includes("-h, --help"), true, sub);
+  }
+  const check = await run("check-config", "-h");
+  strictEqual(check.code, 0);
+  strictEqual(check.out.includes("--role ROLE"), true);
+  strictEqual((await run("help", "ms")).out, (await run("ms", "--help")).out);
+  strictEqual((await run("decode", "--help")).code, 0);
+});
+
+Deno.test("oor with no arguments prints help to stderr and exits 2", async () => {
+  const r = await run();
+  strictEqual(r.code, 2);
+  strictEqual(r.out, "");
+  strictEqual(r.err.includes("Usage: oor <subcommand> [flags]"), true);
+});
+
+Deno.test("oor rejects an unknown subcommand in one line, exit 2", async () => {
+  deepStrictEqual(await run("foo"), {
+    code: 2,
+    out: "",
+    err: "oor: unknown subcommand 'foo' (see oor --help)\n",
+  });
+  deepStrictEqual(await run("help", "foo"), {
+    code: 2,
+    out: "",
+    err: "oor: unknown subcommand 'foo' (see oor --help)\n",
+  });
+});
+
+Deno.test("oor rejects unknown and malformed flags in one line, exit 2", async () => {
+  const cases: [string[], string][] = [
+    [["--foo"], "oor: unknown flag '--foo' (see oor --help)\n"],
+    [
+      ["xtr", "--foo"],
+      "oor xtr: unknown flag '--foo' (see oor xtr --help)\n",
+    ],
+    [
+      ["xtr", "-c", XTR, "-x"],
+      "oor xtr: unknown flag '-x' (see oor xtr --help)\n",
+    ],
+    [
+      ["xtr", "--config"],
+      "oor xtr: flag --config needs a value (see oor xtr --help)\n",
+    ],
+    [
+      ["xtr", "--help=yes"],
+      "oor xtr: flag --help takes no value (see oor xtr --help)\n",
+    ],
+    [
+      ["xtr", "-c", XTR, "extra"],
+      "oor xtr: unexpected argument 'extra' (see oor xtr --help)\n",
+    ],
+    [
+      ["xtr"],
+      "oor xtr: --config FILE is required (see oor xtr --help)\n",
+    ],
+    [
+      ["xtr", "-c", XTR, "--log-format", "xml"],
+      "oor xtr: --log-format must be text or json (got 'xml')\n",
+    ],
+    [
+      ["check-config", "--role", "pitr", XTR],
+      "oor check-config: unknown role 'pitr' (one of xtr, mn, rtr, ms, mr, ddt, ddt-mr)\n",
+    ],
+    [
+      ["check-config"],
+      "oor check-config: give at least one FILE (see oor check-config --help)\n",
+    ],
+  ];
+  for (const [args, err] of cases) {
+    deepStrictEqual(await run(...args), { code: 2, out: "", err }, args.join(" "));
+  }
+});
+
+Deno.test("oor check-config prints a summary of a valid file and exits 0", async () => {
+  deepStrictEqual(await run("check-config", XTR), {
+    code: 0,
+    out: `${XTR}: ok (role xtr: 2 database mappings, 1 static map-cache entry, ` +
+      "1 map-server, 2 map-resolvers, 1 IPv4 proxy-ETR, 1 IPv6 proxy-ETR)\n",
+    err: "",
+  });
+});
+
+Deno.test("oor check-config prints every error as file:line and exits 2", async () => {
+  await withFile(
+    [
+      "[[map-server]]",
+      'address = "192.0.2.2"',
+      'key = "k"',
+      "key-type = 3",
+      "[rloc-probing]",
+      "rloc-probe-retries = 9",
+    ].join("\n"),
+    async (path) => {
+      deepStrictEqual(await run("check-config", path), {
+        code: 2,
+        out: "",
+        err: `${path}:4: map-server[0].key-type: must be 1 (HMAC-SHA-1) or 2 (HMAC-SHA-256)\n` +
+          `${path}:6: rloc-probing.rloc-probe-retries: must be from 0 to 5 (got 9)\n`,
+      });
+    },
+  );
+});
+
+Deno.test("oor check-config --role checks the role and shows warnings", async () => {
+  const r = await run("check-config", "--role", "ms", XTR);
+  strictEqual(r.code, 2);
+  const lines = r.err.trimEnd().split("\n");
+  strictEqual(
+    lines.includes(
+      `${XTR}: lisp-site: role ms needs at least one [[lisp-site]] or [[ms-static-registered-site]]`,
+    ),
+    true,
+  );
+  strictEqual(lines.includes(`warning: ${XTR}:106: database-mapping: ignored by role ms`), true);
+});
+
+Deno.test("oor check-config reports a TOML syntax error with line and column", async () => {
+  await withFile("debug = 1\n[api\n", async (path) => {
+    deepStrictEqual(await run("check-config", path), {
+      code: 2,
+      out: "",
+      err: `${path}:2:5: illegal character in key\n`,
+    });
+  });
+});
+
+Deno.test("oor check-config reports a missing file clearly and exits 2", async () => {
+  deepStrictEqual(await run("check-config", "/nonexistent/oor.toml"), {
+    code: 2,
+    out: "",
+    err: "/nonexistent/oor.toml: cannot read: no such file\n",
+  });
+});
+
+Deno.test("oor <role> validates the config, then says the role is not built yet", async () => {
+  deepStrictEqual(await run("xtr", "--config", XTR), {
+    code: 1,
+    out: "",
+    err: "oor: role 'xtr' is not built yet\n",
+  });
+  deepStrictEqual(await run("xtr", "-c", XTR, "--log-format", "json"), {
+    code: 1,
+    out: "",
+    err: "oor: role 'xtr' is not built yet\n",
+  });
+});
+
+Deno.test("oor <role> stops with exit 2 on an invalid or missing config", async () => {
+  const r = await run("ms", "-c", XTR);
+  strictEqual(r.code, 2);
+  strictEqual(
+    r.err.includes(
+      `${XTR}:14: operating-mode: is "xTR" but the role given on the command line is ms\n`,
+    ),
+    true,
+  );
+  strictEqual(r.err.includes("not built yet"), false);
+  deepStrictEqual(await run("xtr", "-c", "/nonexistent/oor.toml"), {
+    code: 2,
+    out: "",
+    err: "/nonexistent/oor.toml: cannot read: no such file\n",
+  });
+});
+
+Deno.test("oor decode and encode are placeholders that exit 1", async () => {
+  for (const sub of ["decode", "encode"]) {
+    deepStrictEqual(await run(sub, "--anything", "x"), {
+      code: 1,
+      out: "",
+      err: `oor: '${sub}' is not built yet\n`,
+    });
+  }
+});

@@ -1,0 +1,47 @@
+/**
+ * Reading an `oor.toml` from disk. The checks themselves are pure and live
+ * in validate.ts; this file only adds the file access and its errors.
+ *
+ * @module
+ */
+
+import { ConfigError } from "./errors.ts";
+import type { Role } from "./schema.ts";
+import { type ConfigResult, parseConfig } from "./validate.ts";
+
+/** Why a file could not be read, in a few words. */
+function readFailure(e: unknown): string {
+  if (e instanceof Deno.errors.NotFound) return "cannot read: no such file";
+  if (e instanceof Deno.errors.PermissionDenied) {
+    return "cannot read: permission denied";
+  }
+  if (e instanceof Deno.errors.IsADirectory) {
+    return "cannot read: is a directory";
+  }
+  if (e instanceof TypeError) return "cannot read: not valid UTF-8 text";
+  return `cannot read: ${e instanceof Error ? e.message : String(e)}`;
+}
+
+/**
+ * Reads and validates the config at `path`, checked against `role` (the
+ * subcommand) when given. Errors name the file as `path` was written.
+ * Never throws for a missing or unreadable file: that is an error in the
+ * result (`oor.toml: cannot read: no such file`).
+ */
+export async function loadConfig(
+  path: string,
+  role?: Role,
+): Promise<ConfigResult> {
+  let text: string;
+  try {
+    const bytes = await Deno.readFile(path);
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch (e) {
+    return {
+      ok: false,
+      errors: [new ConfigError(path, undefined, "", readFailure(e))],
+      warnings: [],
+    };
+  }
+  return parseConfig(text, role !== undefined ? { file: path, role } : { file: path });
+}
