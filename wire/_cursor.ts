@@ -14,19 +14,26 @@ import { WireError } from "./errors.ts";
 export class Reader {
   /** The whole buffer (offsets in errors are relative to its start). */
   readonly bytes: Uint8Array;
-  /** A view over the same memory as `bytes`. */
-  readonly view: DataView;
   /** Next byte to read. */
   pos: number;
   /** One past the last readable byte. */
   end: number;
+  #view: DataView | undefined;
 
   /** Reads `bytes[start, end)`; `end` defaults to the buffer's length. */
   constructor(bytes: Uint8Array, start = 0, end = bytes.length) {
     this.bytes = bytes;
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.pos = start;
     this.end = end;
+  }
+
+  /** A view over the same memory as `bytes`, made on first use. */
+  get view(): DataView {
+    return this.#view ??= new DataView(
+      this.bytes.buffer,
+      this.bytes.byteOffset,
+      this.bytes.byteLength,
+    );
   }
 
   /** Bytes left before `end`. */
@@ -54,9 +61,10 @@ export class Reader {
   /** Reads a big-endian unsigned 16-bit value. */
   u16(field: string): number {
     this.need(2, field);
-    const v = this.view.getUint16(this.pos, false);
-    this.pos += 2;
-    return v;
+    const b = this.bytes;
+    const p = this.pos;
+    this.pos = p + 2;
+    return (b[p]! << 8) | b[p + 1]!;
   }
 
   /** Reads a big-endian unsigned 24-bit value. */
@@ -71,9 +79,10 @@ export class Reader {
   /** Reads a big-endian unsigned 32-bit value. */
   u32(field: string): number {
     this.need(4, field);
-    const v = this.view.getUint32(this.pos, false);
-    this.pos += 4;
-    return v;
+    const b = this.bytes;
+    const p = this.pos;
+    this.pos = p + 4;
+    return ((b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!) >>> 0;
   }
 
   /** Reads a big-endian unsigned 64-bit value. */
@@ -117,16 +126,23 @@ export class Reader {
 export class Writer {
   /** The buffer being written. */
   readonly bytes: Uint8Array;
-  /** A view over the same memory as `bytes`. */
-  readonly view: DataView;
   /** Next byte to write. */
   pos: number;
+  #view: DataView | undefined;
 
   /** Writes into `bytes` from `start`. */
   constructor(bytes: Uint8Array, start = 0) {
     this.bytes = bytes;
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.pos = start;
+  }
+
+  /** A view over the same memory as `bytes`, made on first use. */
+  get view(): DataView {
+    return this.#view ??= new DataView(
+      this.bytes.buffer,
+      this.bytes.byteOffset,
+      this.bytes.byteLength,
+    );
   }
 
   /** Writes an 8-bit value. */
@@ -136,8 +152,11 @@ export class Writer {
 
   /** Writes a big-endian 16-bit value. */
   u16(v: number): void {
-    this.view.setUint16(this.pos, v, false);
-    this.pos += 2;
+    const b = this.bytes;
+    const p = this.pos;
+    b[p] = v >>> 8;
+    b[p + 1] = v;
+    this.pos = p + 2;
   }
 
   /** Writes a big-endian 24-bit value. */
@@ -152,19 +171,26 @@ export class Writer {
 
   /** Writes a big-endian 32-bit value. */
   u32(v: number): void {
-    this.view.setUint32(this.pos, v >>> 0, false);
-    this.pos += 4;
+    const b = this.bytes;
+    const p = this.pos;
+    b[p] = v >>> 24;
+    b[p + 1] = v >>> 16;
+    b[p + 2] = v >>> 8;
+    b[p + 3] = v;
+    this.pos = p + 4;
   }
 
   /** Writes a big-endian 64-bit value. */
   u64(v: bigint): void {
-    this.view.setBigUint64(this.pos, BigInt.asUintN(64, v), false);
+    if (v < 0n || v > 0xffffffffffffffffn) throw new RangeError(`${v} does not fit in 64 bits`);
+    this.view.setBigUint64(this.pos, v, false);
     this.pos += 8;
   }
 
   /** Writes a big-endian 128-bit value. */
   u128(v: bigint): void {
-    const x = BigInt.asUintN(128, v);
+    if (v < 0n || v >> 128n !== 0n) throw new RangeError(`${v} does not fit in 128 bits`);
+    const x = v;
     this.view.setBigUint64(this.pos, x >> 64n, false);
     this.view.setBigUint64(this.pos + 8, BigInt.asUintN(64, x), false);
     this.pos += 16;
@@ -193,7 +219,10 @@ export function target(
   offset: number,
   what: string,
 ): Writer {
-  if (into === undefined) return new Writer(new Uint8Array(length), 0);
+  if (into === undefined) {
+    if (offset !== 0) throw new RangeError(`${what}: an offset needs a buffer to write into`);
+    return new Writer(new Uint8Array(length), 0);
+  }
   if (!Number.isInteger(offset) || offset < 0 || offset + length > into.length) {
     throw new RangeError(
       `${what}: needs ${length} bytes at offset ${offset}, buffer has ${into.length}`,
