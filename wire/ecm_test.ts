@@ -1,0 +1,249 @@
+import assert from "node:assert/strict";
+import { WireError } from "./errors.ts";
+import { ipv6FromBytes } from "./ip_text.ts";
+import { type Ecm, ecmLength, emitEcm, parseEcm } from "./ecm.ts";
+
+/** Bytes from hex text; whitespace, `_` and `#` comments to end of line are ignored. */
+function hex(s: string): Uint8Array {
+  const t = s.replace(/#[^\n]*/g, "").replace(/[\s_]/g, "");
+  if (t.length % 2 !== 0) throw new Error(`odd hex length in fixture: ${t.length}`);
+  const out = new Uint8Array(t.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(t.slice(i * 2, i * 2 + 2), 16);
+  return out;
+}
+
+// --- Fixtures (hand-written from RFC 9301 §5.8, RFC 791, RFC 8200, RFC 768;
+// checksums computed by hand, independently of ip.ts/udp.ts) ----------------
+
+/** A Map-Request (RFC 9301 §5.2) for 10.0.0.2/32, the ECM payload. */
+const MAP_REQUEST_HEX = `
+  10 00 00 01               # Type=1, no flags, IRC=0, Record Count=1
+  01 02 03 04 05 06 07 08   # Nonce
+  00 01 0a 00 00 01         # Source-EID-AFI=1, 10.0.0.1
+  00 01 c0 00 02 01         # ITR-RLOC-AFI=1, 192.0.2.1
+  00 20 00 01 0a 00 00 02   # Reserved, EID mask-len=32, EID-prefix-AFI=1, 10.0.0.2
+`;
+const MAP_REQUEST = hex(MAP_REQUEST_HEX);
+
+const ECM_V4_HEX = `
+  88 00 00 00               # Type=8, S=1, D=0, R=0, N=0, Reserved
+  45 00 00 3c               # IPv4: version 4, IHL 5, TOS 0, total length 60
+  00 00 40 00               #       identification 0, DF, fragment offset 0
+  40 11 6e ae               #       TTL 64, protocol 17 (UDP), header checksum
+  c0 00 02 01               #       source 192.0.2.1
+  0a 00 00 02               #       destination 10.0.0.2
+  ee 48 10 f6               # UDP: source port 61000, destination port 4342
+  00 28 3e 1f               #      length 40, checksum
+  ${MAP_REQUEST_HEX}
+`;
+const ECM_V4: Ecm = {
+  security: true,
+  ddtOriginated: false,
+  forRtr: false,
+  rtrRelayed: false,
+  inner: { src: "192.0.2.1", dst: "10.0.0.2", srcPort: 61000, dstPort: 4342, ttl: 64 },
+  payload: MAP_REQUEST,
+  checksumOk: true,
+};
+
+const ECM_V6_HEX = `
+  84 00 00 00               # Type=8, S=0, D=1, R=0, N=0, Reserved
+  60 00 00 00               # IPv6: version 6, traffic class 0, flow label 0
+  00 28 11 40               #       payload length 40, next header 17 (UDP), hop limit 64
+  20 01 0d b8 00 00 00 00 00 00 00 00 00 00 00 01   # source 2001:db8::1
+  20 01 0d b8 00 01 00 00 00 00 00 00 00 00 00 02   # destination 2001:db8:1::2
+  ee 49 10 f6               # UDP: source port 61001, destination port 4342
+  00 28 ae ab               #      length 40, checksum
+  ${MAP_REQUEST_HEX}
+`;
+const ECM_V6: Ecm = {
+  security: false,
+  ddtOriginated: true,
+  forRtr: false,
+  rtrRelayed: false,
+  inner: { src: "2001:db8::1", dst: "2001:db8:1::2", srcPort: 61001, dstPort: 4342, ttl: 64 },
+  payload: MAP_REQUEST,
+  checksumOk: true,
+};
+
+const FIXTURES: [string, string, Ecm][] = [
+  ["a Map-Request over IPv4 with the S bit", ECM_V4_HEX, ECM_V4],
+  ["a Map-Request over IPv6 with the D bit", ECM_V6_HEX, ECM_V6],
+];
+
+for (const [what, h, msg] of FIXTURES) {
+  Deno.test(`parseEcm() reads ${what}`, () => {
+    assert.deepEqual(parseEcm(hex(h)), msg);
+  });
+  Deno.test(`emitEcm() writes ${what}`, () => {
+    const want = hex(h);
+    assert.equal(ecmLength(msg), want.length);
+    assert.deepEqual(emitEcm(msg), want);
+    const buf = new Uint8Array(want.length + 6).fill(0xa5);
+    const out = emitEcm(msg, buf, 2);
+    assert.deepEqual(out, want);
+    assert.equal(out.buffer, buf.buffer);
+    assert.deepEqual(buf.subarray(0, 2), hex("a5a5"));
+    assert.deepEqual(buf.subarray(2 + want.length), hex("a5a5a5a5"));
+  });
+  Deno.test(`parseEcm() rejects every truncation of ${what}`, () => {
+    const full = hex(h);
+    for (let n = 0; n < full.length; n++) {
+      assert.throws(() => parseEcm(full.subarray(0, n)), WireError, `length ${n}`);
+    }
+  });
+}
+
+Deno.test("emitEcm() sets the R and N bits at 0x02 and 0x01 of byte 0", () => {
+  const m: Ecm = { ...ECM_V4, security: false, forRtr: true, rtrRelayed: true };
+  const out = emitEcm(m);
+  assert.equal(out[0], 0x83);
+  assert.deepEqual(out.subarray(1), hex(ECM_V4_HEX).subarray(1));
+  assert.deepEqual(parseEcm(out), m);
+  const all = emitEcm({ ...m, security: true, ddtOriginated: true });
+  assert.equal(all[0], 0x8f);
+});
+
+Deno.test("parseEcm() ignores reserved bits and keeps the payload as a copy", () => {
+  const b = hex(ECM_V4_HEX);
+  b[1] = 0xff;
+  b[2] = 0xff;
+  b[3] = 0xff;
+  const m = parseEcm(b);
+  assert.deepEqual(m, ECM_V4);
+  b[b.length - 1] = 0;
+  assert.equal(m.payload[m.payload.length - 1], 0x02);
+});
+
+Deno.test("parseEcm() accepts a zero IPv4 UDP checksum as in OOR's ECMs", () => {
+  const b = hex(ECM_V4_HEX);
+  b[30] = 0;
+  b[31] = 0;
+  assert.deepEqual(parseEcm(b), ECM_V4);
+});
+
+Deno.test("parseEcm() reports wrong inner checksums in checksumOk, not as errors", () => {
+  const udp = hex(ECM_V4_HEX);
+  udp[31] = udp[31]! ^ 1; // UDP checksum
+  assert.deepEqual(parseEcm(udp), { ...ECM_V4, checksumOk: false });
+  const ip = hex(ECM_V4_HEX);
+  ip[15] = ip[15]! ^ 1; // IPv4 header checksum
+  assert.deepEqual(parseEcm(ip), { ...ECM_V4, checksumOk: false });
+  const v6zero = hex(ECM_V6_HEX);
+  v6zero[50] = 0; // a zero UDP checksum is invalid over IPv6
+  v6zero[51] = 0;
+  assert.deepEqual(parseEcm(v6zero), { ...ECM_V6, checksumOk: false });
+});
+
+Deno.test("parseEcm() rejects bad inputs with the field and offset at fault", () => {
+  const edit = (h: string, at: number, ...v: number[]) => {
+    const b = hex(h);
+    b.set(v, at);
+    return b;
+  };
+  const cases: [string, Uint8Array, string, number][] = [
+    ["an empty buffer", new Uint8Array(0), "ecm.header", 0],
+    ["a short header", hex("880000"), "ecm.header", 0],
+    ["another message type", edit(ECM_V4_HEX, 0, 0x18), "ecm.type", 0],
+    ["no inner packet", hex("88000000"), "ecm.ip.version", 4],
+    ["an inner IP version 5", edit(ECM_V4_HEX, 4, 0x55), "ecm.ip.version", 4],
+    ["an inner IPv4 protocol that is not UDP", edit(ECM_V4_HEX, 13, 6), "ecm.ip.protocol", 13],
+    ["an inner IPv6 next header that is not UDP", edit(ECM_V6_HEX, 10, 6), "ecm.ip.protocol", 10],
+    [
+      "an inner IPv4 total length above the data",
+      edit(ECM_V4_HEX, 6, 0x00, 0x3d),
+      "ecm.ipv4.total-length",
+      6,
+    ],
+    [
+      "an inner IPv4 total length below the data",
+      edit(ECM_V4_HEX, 6, 0x00, 0x3b),
+      "ecm.ipv4.total-length",
+      6,
+    ],
+    [
+      "an inner IPv6 payload length that differs from the data",
+      edit(ECM_V6_HEX, 8, 0x00, 0x29),
+      "ecm.ipv6.payload-length",
+      8,
+    ],
+    [
+      "an inner UDP length that differs from the IP payload",
+      edit(ECM_V4_HEX, 28, 0x00, 0x27),
+      "ecm.udp.length",
+      28,
+    ],
+    ["an inner IPv4 fragment", edit(ECM_V4_HEX, 10, 0x20, 0x00), "ecm.ipv4.flags", 10],
+    ["bytes after the inner packet", hex(ECM_V4_HEX + "00"), "ecm.ipv4.total-length", 6],
+  ];
+  for (const [what, bytes, field, offset] of cases) {
+    try {
+      parseEcm(bytes);
+      assert.fail(`accepted ${what}`);
+    } catch (e) {
+      assert.ok(e instanceof WireError, `${what}: ${e}`);
+      assert.equal(e.field, field, what);
+      assert.equal(e.offset, offset, what);
+    }
+  }
+});
+
+Deno.test("emitEcm() rejects bad inner fields", () => {
+  const bad: [Ecm, ErrorConstructor][] = [
+    [{ ...ECM_V4, inner: { ...ECM_V4.inner, dst: "2001:db8::2" } }, TypeError],
+    [{ ...ECM_V4, inner: { ...ECM_V4.inner, src: "not an address" } }, TypeError],
+    [{ ...ECM_V4, inner: { ...ECM_V4.inner, srcPort: 65536 } }, RangeError],
+    [{ ...ECM_V4, inner: { ...ECM_V4.inner, ttl: 256 } }, RangeError],
+    [{ ...ECM_V4, payload: new Uint8Array(65536) }, RangeError],
+  ];
+  for (const [m, E] of bad) assert.throws(() => emitEcm(m), E);
+  assert.throws(() => emitEcm(ECM_V4, new Uint8Array(ecmLength(ECM_V4)), 1), RangeError);
+});
+
+// --- Random round trips -----------------------------------------------------
+
+/** mulberry32: a small seeded PRNG so failures reproduce. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function randomEcm(rnd: () => number): Ecm {
+  const int = (n: number) => Math.floor(rnd() * n);
+  const bytes = (n: number) => {
+    const b = new Uint8Array(n);
+    for (let i = 0; i < n; i++) b[i] = int(256);
+    return b;
+  };
+  const v4 = rnd() < 0.5;
+  const addr = () => v4 ? Array.from(bytes(4)).join(".") : ipv6FromBytes(bytes(16), 0);
+  return {
+    security: rnd() < 0.5,
+    ddtOriginated: rnd() < 0.5,
+    forRtr: rnd() < 0.5,
+    rtrRelayed: rnd() < 0.5,
+    inner: { src: addr(), dst: addr(), srcPort: int(65536), dstPort: int(65536), ttl: int(256) },
+    payload: bytes(int(120)),
+    checksumOk: true,
+  };
+}
+
+Deno.test("emitEcm() and parseEcm() round-trip 1,000 random messages", () => {
+  const rnd = prng(0x65636d);
+  for (let i = 0; i < 1000; i++) {
+    const m = randomEcm(rnd);
+    const bytes = emitEcm(m);
+    assert.equal(bytes.length, ecmLength(m));
+    assert.deepEqual(parseEcm(bytes), m, `case ${i}`);
+    const off = i % 7;
+    const buf = new Uint8Array(bytes.length + off + 2).fill(0xa5);
+    assert.deepEqual(emitEcm(m, buf, off), bytes, `case ${i} at offset ${off}`);
+    assert.deepEqual(buf.subarray(off + bytes.length), hex("a5a5"));
+  }
+});
