@@ -14,6 +14,7 @@
 
 import { parseArgs } from "node:util";
 import { VERSION } from "./version.ts";
+import { runDecode, runEncode } from "./tools/codec.ts";
 import {
   type Config,
   describeConfig,
@@ -29,6 +30,10 @@ export interface Io {
   readonly stdout: (text: string) => void;
   /** Writes text (already ending in a newline) to standard error. */
   readonly stderr: (text: string) => void;
+  /** Reads all of standard input (tools that take piped input). */
+  readonly readStdin?: () => Promise<Uint8Array>;
+  /** Reads a whole file. */
+  readonly readFile?: (path: string) => Promise<Uint8Array>;
 }
 
 /** Log line format chosen with `--log-format`. */
@@ -119,20 +124,12 @@ function roleCommand(role: Role, summary: string, description: string): Command 
   };
 }
 
-function notBuiltCommand(name: string, summary: string): Command {
+function codecIo(io: Io) {
   return {
-    name,
-    group: "tool",
-    summary: `${summary} (not built yet)`,
-    usage: `oor ${name}`,
-    description: `${summary}. Not built yet.`,
-    flags: {},
-    positionals: true,
-    raw: true,
-    run: ({ io }) => {
-      io.stderr(`oor: '${name}' is not built yet\n`);
-      return Promise.resolve(1);
-    },
+    stdout: io.stdout,
+    stderr: io.stderr,
+    readStdin: io.readStdin ?? (() => Promise.resolve(new Uint8Array(0))),
+    readFile: io.readFile ?? ((path: string) => Deno.readFile(path)),
   };
 }
 
@@ -201,8 +198,49 @@ const COMMANDS: readonly Command[] = [
     positionals: true,
     run: runCheckConfig,
   },
-  notBuiltCommand("decode", "decode a LISP message from hex or a pcap"),
-  notBuiltCommand("encode", "build a LISP message"),
+  {
+    name: "decode",
+    group: "tool",
+    summary: "print LISP messages from hex or a pcap as JSON",
+    usage: "oor decode [HEX...] [--as KIND] [--pcap FILE] [--compact]",
+    description: "Decodes each HEX argument (or each line of standard input) as a LISP " +
+      "message and prints it as JSON: nonces and xTR-IDs as 0x-prefixed hex, byte " +
+      "strings as hex, an ECM's inner message decoded as 'message'. With --pcap, decodes every " +
+      "UDP datagram on ports 4342 (control), 4341 (LISP data) and 4790 (VXLAN-GPE). " +
+      "Exits 1 if any message is malformed, 2 for bad usage.",
+    flags: {
+      as: {
+        type: "string",
+        value: "KIND",
+        help: "read hex as control (default), lisp-data or vxlan-gpe",
+      },
+      pcap: { type: "string", value: "FILE", help: "decode the LISP datagrams of a pcap file" },
+      compact: { type: "boolean", help: "one JSON value per line" },
+    },
+    positionals: true,
+    run: ({ io, values, positionals }) => {
+      const opts: { inputs: readonly string[]; pcap?: string; as?: string; compact?: boolean } = {
+        inputs: positionals,
+      };
+      if (typeof values["pcap"] === "string") opts.pcap = values["pcap"];
+      if (typeof values["as"] === "string") opts.as = values["as"];
+      if (values["compact"] === true) opts.compact = true;
+      return runDecode(opts, codecIo(io));
+    },
+  },
+  {
+    name: "encode",
+    group: "tool",
+    summary: "turn the JSON of 'oor decode' back into hex",
+    usage: "oor encode [JSON...]",
+    description: "Reads LISP messages in the JSON form that 'oor decode' prints (from " +
+      "the arguments or standard input: one object, an array, or several objects) " +
+      "and prints each as hex on its own line. 'oor decode HEX | oor encode' prints " +
+      "HEX back.",
+    flags: {},
+    positionals: true,
+    run: ({ io, positionals }) => runEncode(positionals, codecIo(io)),
+  },
 ];
 
 /** The command table by name. */
@@ -357,6 +395,8 @@ function writeAll(stream: { writeSync(p: Uint8Array): number }, text: string) {
 export const DENO_IO: Io = {
   stdout: (text) => writeAll(Deno.stdout, text),
   stderr: (text) => writeAll(Deno.stderr, text),
+  readStdin: async () => new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer()),
+  readFile: (path) => Deno.readFile(path),
 };
 
 /**

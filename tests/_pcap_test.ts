@@ -28,7 +28,7 @@ import {
   udpFrame,
   udpFromFrame,
   writePcap,
-} from "./_pcap.ts";
+} from "../tools/pcap.ts";
 import {
   assertClean,
   describeFrame,

@@ -26,7 +26,7 @@
  * @module
  */
 
-import { LINKTYPE_ETHERNET, LINKTYPE_RAW, type PcapPacket, udpFrame, writePcap } from "./_pcap.ts";
+import { LINKTYPE_ETHERNET, LINKTYPE_RAW, type PcapPacket, udpFrame, writePcap } from "../tools/pcap.ts";
 
 /** The tshark binary; override with the `TSHARK` environment variable. */
 export const TSHARK: string = envOr("TSHARK", "tshark");

@@ -396,6 +396,8 @@ export class HmacKey {
   #outer: Int32Array;
 
   /**
+   * Prepares the inner and outer pad state of `key` for one hash.
+   *
    * @param keyId `KEY_ID_HMAC_SHA1_96`, `KEY_ID_HMAC_SHA256_128`, `"sha1"` or `"sha256"`;
    *   anything else is a RangeError
    * @param key the shared secret; a string is taken as its UTF-8 bytes

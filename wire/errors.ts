@@ -16,6 +16,8 @@ export class WireError extends Error {
   readonly field: string;
 
   /**
+   * Records where and why parsing failed.
+   *
    * @param field the field being read when the fault was found
    * @param offset byte offset of that field
    * @param reason what is wrong, in a few words

@@ -79,7 +79,7 @@ const TAIL_FIXED = 6;
 // ---------------------------------------------------------------------------
 
 /** Fields shared by Info-Request and Info-Reply. */
-interface InfoCommon {
+export interface InfoCommon {
   /** Nonce (64 bits); the reply echoes the request's. */
   readonly nonce: bigint;
   /** Key ID of the authentication data (0 none, 1 HMAC-SHA-1-96, 2 HMAC-SHA-256-128). */
