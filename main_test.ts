@@ -251,12 +251,15 @@ Deno.test("oor <role> stops with exit 2 on an invalid or missing config", async 
   });
 });
 
-Deno.test("oor decode and encode are placeholders that exit 1", async () => {
-  for (const sub of ["decode", "encode"]) {
-    deepStrictEqual(await run(sub, "--anything", "x"), {
-      code: 1,
-      out: "",
-      err: `oor: '${sub}' is not built yet\n`,
-    });
-  }
+Deno.test("oor decode | oor encode through main() gives the hex back; bad flags exit 2", async () => {
+  // Map-Request (RFC 9301 §5.2): type 1, 1 record; nonce; source EID AFI 0;
+  // ITR-RLOC 192.0.2.2; record 10.1.1.0/24.
+  const hex = "10000001010203040506070800000001c000020200180001" + "0a010100";
+  const decoded = await run("decode", hex);
+  deepStrictEqual([decoded.code, decoded.err], [0, ""]);
+  const encoded = await run("encode", decoded.out);
+  deepStrictEqual(encoded, { code: 0, out: `${hex}\n`, err: "" });
+  const bad = await run("decode", "--anything", "x");
+  deepStrictEqual(bad.code, 2);
+  deepStrictEqual(bad.err, "oor decode: unknown flag '--anything' (see oor decode --help)\n");
 });
