@@ -1,0 +1,426 @@
+/**
+ * The control transport every role shares: UDP 4342 (or `control-port`)
+ * on IPv4 and IPv6, ECM decapsulation and encapsulation, a table of
+ * outstanding nonces with retransmission, and per-source rate limiting of
+ * requests. Everything it drops is counted, and logged at most once per
+ * source per minute.
+ *
+ * This is the control plane, on the main event loop: `node:dgram` sockets
+ * are fast enough here (see DESIGN.md, "Engine and data plane").
+ *
+ * @module
+ */
+
+import dgram from "node:dgram";
+import { WireError } from "../wire/errors.ts";
+import { type Ecm, emitEcm, parseEcm } from "../wire/ecm.ts";
+import {
+  type ControlMessage,
+  type ControlMessageType,
+  emitControlMessage,
+  messageType,
+  parseControlMessage,
+} from "../wire/message.ts";
+import { isIPv4 } from "../wire/ip_text.ts";
+import type { Counters } from "./_counters.ts";
+import type { Logger } from "./_log.ts";
+
+/** A UDP endpoint. */
+export interface Peer {
+  /** IPv4 or IPv6 address text. */
+  readonly address: string;
+  /** UDP port. */
+  readonly port: number;
+}
+
+/** `address:port`, with brackets for IPv6. */
+export function formatPeer(p: Peer): string {
+  return isIPv4(p.address) ? `${p.address}:${p.port}` : `[${p.address}]:${p.port}`;
+}
+
+/** A control message as received. */
+export interface Received {
+  /** The message (the inner one when it came inside an ECM). */
+  readonly message: ControlMessage;
+  /** The message's bytes (inner bytes for an ECM), e.g. to verify authentication. */
+  readonly bytes: Uint8Array;
+  /** Outer UDP source. */
+  readonly from: Peer;
+  /** The ECM it came in, if any. */
+  readonly ecm?: Ecm;
+}
+
+/** Handles one received message; errors it throws are logged and counted, never fatal. */
+export type Handler = (r: Received) => void | Promise<void>;
+
+/** Options of {@link ControlPlane.open}. */
+export interface ControlPlaneOptions {
+  /** Logger for drops and errors. */
+  readonly logger: Logger;
+  /** Counters this transport bumps. */
+  readonly counters: Counters;
+  /** Address to bind; unset binds 0.0.0.0 and :: both. */
+  readonly address?: string;
+  /** UDP port; 0 picks a free one. */
+  readonly port: number;
+  /** Requests per second accepted from one source address (0: unlimited). */
+  readonly rateLimit?: number;
+  /** Clock in milliseconds. */
+  readonly now?: () => number;
+}
+
+/** Options of {@link ControlPlane.request}. */
+export interface RequestOptions {
+  /** Retransmissions after the first send. */
+  readonly retries: number;
+  /** Milliseconds to wait for a reply to each send. */
+  readonly timeoutMs: number;
+  /** Reply types accepted for this nonce. */
+  readonly expect: readonly ControlMessageType[];
+  /** Aborts the wait (rejects with the signal's reason). */
+  readonly signal?: AbortSignal;
+}
+
+/** A request that got no reply after its retries. */
+export class NoReplyError extends Error {
+  /** @param what the request and peer, for the message */
+  constructor(what: string) {
+    super(`no reply to ${what}`);
+    this.name = "NoReplyError";
+  }
+}
+
+/** Message types that answer a nonce we sent. */
+const REPLY_TYPES: ReadonlySet<ControlMessageType> = new Set<ControlMessageType>([
+  "map-reply",
+  "map-notify",
+  "map-notify-ack",
+  "map-referral",
+  "info-reply",
+]);
+
+/** Message types that are rate limited per source. */
+const REQUEST_TYPES: ReadonlySet<ControlMessageType> = new Set<ControlMessageType>([
+  "map-request",
+  "map-register",
+  "info-request",
+  "ecm",
+]);
+
+interface Pending {
+  readonly expect: readonly ControlMessageType[];
+  resolve(r: Received): void;
+}
+
+interface Bucket {
+  tokens: number;
+  at: number;
+}
+
+/** One minute: how often a repeated drop from one source is logged. */
+const LOG_INTERVAL_MS = 60_000;
+
+/** The control socket(s) of a role. */
+export class ControlPlane {
+  readonly #logger: Logger;
+  readonly #counters: Counters;
+  readonly #now: () => number;
+  readonly #rate: number;
+  readonly #sockets: { v4?: dgram.Socket; v6?: dgram.Socket } = {};
+  readonly #handlers = new Map<ControlMessageType, Handler>();
+  readonly #pending = new Map<bigint, Pending>();
+  readonly #buckets = new Map<string, Bucket>();
+  #port = 0;
+  #closed = false;
+
+  private constructor(opts: ControlPlaneOptions) {
+    this.#logger = opts.logger;
+    this.#counters = opts.counters;
+    this.#now = opts.now ?? Date.now;
+    this.#rate = opts.rateLimit ?? 0;
+  }
+
+  /** Binds the control socket(s) and starts receiving. */
+  static async open(opts: ControlPlaneOptions): Promise<ControlPlane> {
+    const cp = new ControlPlane(opts);
+    await cp.#bind(opts.address, opts.port);
+    return cp;
+  }
+
+  async #bind(address: string | undefined, port: number): Promise<void> {
+    const bindOne = (type: "udp4" | "udp6", addr: string, p: number) =>
+      new Promise<dgram.Socket>((resolve, reject) => {
+        const s = dgram.createSocket(type === "udp6" ? { type, ipv6Only: true } : { type });
+        s.once("error", reject);
+        s.bind(p, addr, () => {
+          s.off("error", reject);
+          s.on("error", (e) => this.#logger.error("control-socket-error", { error: e.message }));
+          s.on("message", (msg, rinfo) => this.#receive(msg, rinfo.address, rinfo.port));
+          resolve(s);
+        });
+      });
+    if (address !== undefined) {
+      const v4 = isIPv4(address);
+      const s = await bindOne(v4 ? "udp4" : "udp6", address, port);
+      if (v4) this.#sockets.v4 = s;
+      else this.#sockets.v6 = s;
+      this.#port = s.address().port;
+      return;
+    }
+    this.#sockets.v4 = await bindOne("udp4", "0.0.0.0", port);
+    this.#port = this.#sockets.v4.address().port;
+    try {
+      this.#sockets.v6 = await bindOne("udp6", "::", this.#port);
+    } catch (e) {
+      this.#logger.warn("control-ipv6-unavailable", { error: (e as Error).message });
+    }
+  }
+
+  /** The bound UDP port. */
+  get port(): number {
+    return this.#port;
+  }
+
+  /** Number of requests waiting for a reply. */
+  get pendingCount(): number {
+    return this.#pending.size;
+  }
+
+  /**
+   * Sets the handler for a message type. Replies (Map-Reply, Map-Notify,
+   * Map-Notify-Ack, Map-Referral, Info-Reply) reach it only when their
+   * nonce matches no outstanding {@link request}.
+   */
+  on(type: ControlMessageType, handler: Handler): void {
+    this.#handlers.set(type, handler);
+  }
+
+  /** Sends a message or raw bytes to `to`. */
+  send(message: ControlMessage | Uint8Array, to: Peer): void {
+    const bytes = message instanceof Uint8Array ? message : emitControlMessage(message);
+    const socket = isIPv4(to.address) ? this.#sockets.v4 : this.#sockets.v6;
+    let type: string;
+    try {
+      type = typeName(messageType(bytes));
+    } catch {
+      type = "unknown";
+    }
+    if (socket === undefined || this.#closed) {
+      this.#counters.inc("oor_control_send_errors_total", { reason: "no-socket" });
+      this.#logger.limited(
+        `no-socket ${to.address}`,
+        LOG_INTERVAL_MS,
+        "warn",
+        "control-send-failed",
+        { peer: formatPeer(to), reason: "no socket for that address family" },
+      );
+      return;
+    }
+    this.#counters.inc("oor_control_messages_out_total", { type });
+    socket.send(bytes, to.port, to.address, (err) => {
+      if (err) {
+        this.#counters.inc("oor_control_send_errors_total", { reason: "socket" });
+        this.#logger.limited(
+          `send-error ${to.address}`,
+          LOG_INTERVAL_MS,
+          "warn",
+          "control-send-failed",
+          { peer: formatPeer(to), reason: err.message },
+        );
+      }
+    });
+  }
+
+  /**
+   * Sends `inner` (a control message's bytes) inside an ECM whose inner
+   * IP/UDP header goes from `src` to `dst`, to the outer destination `to`.
+   */
+  sendEcm(
+    inner: Uint8Array,
+    header: { src: string; dst: string; srcPort: number; dstPort: number },
+    to: Peer,
+    flags: { security?: boolean; ddtOriginated?: boolean; forRtr?: boolean } = {},
+  ): void {
+    this.send(
+      emitEcm({
+        security: flags.security ?? false,
+        ddtOriginated: flags.ddtOriginated ?? false,
+        forRtr: flags.forRtr ?? false,
+        rtrRelayed: false,
+        inner: { ...header, ttl: 64 },
+        payload: inner,
+      }),
+      to,
+    );
+  }
+
+  /**
+   * Sends `bytes` and waits for a reply carrying `nonce`, retransmitting
+   * up to `retries` times. Rejects with {@link NoReplyError} when none
+   * comes. `send` lets the caller send something other than `bytes` to
+   * `to` each time (e.g. a fresh ECM).
+   */
+  request(
+    nonce: bigint,
+    send: () => void,
+    what: string,
+    opts: RequestOptions,
+  ): Promise<Received> {
+    if (this.#pending.has(nonce)) {
+      return Promise.reject(new RangeError(`nonce 0x${nonce.toString(16)} is already in use`));
+    }
+    return new Promise<Received>((resolve, reject) => {
+      let attempt = 0;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const finish = () => {
+        if (timer !== undefined) clearTimeout(timer);
+        this.#pending.delete(nonce);
+        opts.signal?.removeEventListener("abort", onAbort);
+      };
+      const onAbort = () => {
+        finish();
+        reject(opts.signal?.reason ?? new Error("aborted"));
+      };
+      const expired = () => {
+        if (this.#closed) {
+          finish();
+          reject(new NoReplyError(`${what} (closed)`));
+          return;
+        }
+        if (attempt > opts.retries) {
+          finish();
+          this.#counters.inc("oor_control_timeouts_total");
+          reject(new NoReplyError(what));
+          return;
+        }
+        if (attempt > 0) this.#counters.inc("oor_control_retransmits_total");
+        attempt++;
+        send();
+        timer = setTimeout(expired, opts.timeoutMs);
+      };
+      this.#pending.set(nonce, {
+        expect: opts.expect,
+        resolve: (r) => {
+          finish();
+          resolve(r);
+        },
+      });
+      if (opts.signal?.aborted) return onAbort();
+      opts.signal?.addEventListener("abort", onAbort);
+      expired();
+    });
+  }
+
+  #allowed(source: string): boolean {
+    if (this.#rate <= 0) return true;
+    const now = this.#now();
+    let b = this.#buckets.get(source);
+    if (b === undefined) {
+      if (this.#buckets.size > 100_000) this.#buckets.clear();
+      b = { tokens: this.#rate * 2, at: now };
+      this.#buckets.set(source, b);
+    }
+    b.tokens = Math.min(this.#rate * 2, b.tokens + (now - b.at) * this.#rate / 1000);
+    b.at = now;
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
+  }
+
+  #drop(reason: string, from: Peer, detail?: string): void {
+    this.#counters.inc("oor_control_dropped_total", { reason });
+    this.#logger.limited(
+      `${reason} ${from.address}`,
+      LOG_INTERVAL_MS,
+      "warn",
+      "control-dropped",
+      { reason, peer: formatPeer(from), detail },
+    );
+  }
+
+  #receive(data: Uint8Array, address: string, port: number): void {
+    const from: Peer = { address, port };
+    let message: ControlMessage;
+    let bytes = data;
+    let ecm: Ecm | undefined;
+    try {
+      message = parseControlMessage(data);
+      if (message.type === "ecm") {
+        ecm = message.msg;
+        bytes = ecm.payload;
+        message = parseControlMessage(bytes);
+      }
+    } catch (e) {
+      if (!(e instanceof WireError)) throw e;
+      this.#counters.inc("oor_control_messages_in_total", { type: "malformed" });
+      this.#drop("malformed", from, e.message);
+      return;
+    }
+    const type = message.type;
+    this.#counters.inc("oor_control_messages_in_total", { type: ecm ? `ecm-${type}` : type });
+    if (REQUEST_TYPES.has(type) && !this.#allowed(address)) {
+      this.#drop("rate-limited", from);
+      return;
+    }
+    const received: Received = ecm === undefined
+      ? { message, bytes, from }
+      : { message, bytes, from, ecm };
+    if (REPLY_TYPES.has(type) && message.type !== "ecm") {
+      const nonce = message.msg.nonce;
+      const p = this.#pending.get(nonce);
+      if (p !== undefined && p.expect.includes(type)) {
+        p.resolve(received);
+        return;
+      }
+      if (!this.#handlers.has(type)) {
+        this.#drop("unknown-nonce", from, `${type} nonce 0x${nonce.toString(16)}`);
+        return;
+      }
+    }
+    const handler = this.#handlers.get(type);
+    if (handler === undefined) {
+      this.#drop("unhandled", from, type);
+      return;
+    }
+    try {
+      const r = handler(received);
+      if (r instanceof Promise) r.catch((e) => this.#handlerError(e, type, from));
+    } catch (e) {
+      this.#handlerError(e, type, from);
+    }
+  }
+
+  #handlerError(e: unknown, type: string, from: Peer): void {
+    this.#counters.inc("oor_control_dropped_total", { reason: "handler-error" });
+    this.#logger.limited(
+      `handler ${type} ${from.address}`,
+      LOG_INTERVAL_MS,
+      "error",
+      "control-handler-failed",
+      { type, peer: formatPeer(from), error: e instanceof Error ? e.message : String(e) },
+    );
+  }
+
+  /** Closes the sockets; outstanding requests fail at their next timeout. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#sockets.v4?.close();
+    this.#sockets.v6?.close();
+  }
+}
+
+const TYPE_NAMES: Readonly<Record<number, string>> = {
+  1: "map-request",
+  2: "map-reply",
+  3: "map-register",
+  4: "map-notify",
+  5: "map-notify-ack",
+  6: "map-referral",
+  7: "info",
+  8: "ecm",
+};
+
+function typeName(t: number): string {
+  return TYPE_NAMES[t] ?? `type-${t}`;
+}
