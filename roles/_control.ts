@@ -13,7 +13,7 @@
 
 import dgram from "node:dgram";
 import { WireError } from "../wire/errors.ts";
-import { type Ecm, emitEcm, parseEcm } from "../wire/ecm.ts";
+import { type Ecm, emitEcm } from "../wire/ecm.ts";
 import {
   type ControlMessage,
   type ControlMessageType,

@@ -1005,7 +1005,7 @@ export function emitAddress(a: Address, into?: Uint8Array, offset = 0): Uint8Arr
 // UTF-8 (for the JSON LCAF)
 // ---------------------------------------------------------------------------
 
-const decoder = new TextDecoder("utf-8");
+const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
 const encoder = new TextEncoder();
 
 function utf8Decode(b: Uint8Array): string {
