@@ -26,7 +26,13 @@
  * @module
  */
 
-import { LINKTYPE_ETHERNET, LINKTYPE_RAW, type PcapPacket, udpFrame, writePcap } from "../tools/pcap.ts";
+import {
+  LINKTYPE_ETHERNET,
+  LINKTYPE_RAW,
+  type PcapPacket,
+  udpFrame,
+  writePcap,
+} from "../tools/pcap.ts";
 
 /** The tshark binary; override with the `TSHARK` environment variable. */
 export const TSHARK: string = envOr("TSHARK", "tshark");
@@ -495,7 +501,9 @@ export function problems(frame: DissectedFrame, options: CleanOptions = {}): str
     });
     // A data layer right after a LISP/VXLAN header: a payload tshark could not recognise.
     frame.layers.forEach((p, i) => {
-      if (TUNNEL_LAYERS.has(p) && frame.layers[i + 1] === "data") {
+      const next = frame.layers[i + 1];
+      // PDML names the data layer `fake-field-wrapper` in some frames.
+      if (TUNNEL_LAYERS.has(p) && (next === "data" || next === "fake-field-wrapper")) {
         out.push(`${p} is followed by bytes tshark could not decode (a data layer)`);
       }
     });
