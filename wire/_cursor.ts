@@ -20,9 +20,15 @@ export class Reader {
   end: number;
   #view: DataView | undefined;
 
-  /** Reads `bytes[start, end)`; `end` defaults to the buffer's length. */
+  /**
+   * Reads `bytes[start, end)`; `end` defaults to the buffer's length. A
+   * subclass such as Node's `Buffer` (whose `slice` is a view) is read
+   * through a plain `Uint8Array`, so {@link copy} always copies.
+   */
   constructor(bytes: Uint8Array, start = 0, end = bytes.length) {
-    this.bytes = bytes;
+    this.bytes = bytes.constructor === Uint8Array
+      ? bytes
+      : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.pos = start;
     this.end = end;
   }
@@ -102,10 +108,10 @@ export class Reader {
     return (hi << 64n) | lo;
   }
 
-  /** Copies `n` bytes out (the copy does not alias the input buffer). */
+  /** Copies `n` bytes out (see {@link copyBytes}: the copy does not alias the input). */
   copy(n: number, field: string): Uint8Array {
     this.need(n, field);
-    const out = this.bytes.slice(this.pos, this.pos + n);
+    const out = copyBytes(this.bytes, this.pos, n);
     this.pos += n;
     return out;
   }
@@ -236,4 +242,30 @@ export function checkUint(v: number, max: number, what: string): void {
   if (!Number.isInteger(v) || v < 0 || v > max) {
     throw new RangeError(`${what}: ${v} is not an integer in 0..${max}`);
   }
+}
+
+/** Size of the slab small copies are carved from. */
+const SLAB_SIZE = 8192;
+/** Copies up to this size come from the slab. */
+const SLAB_MAX_COPY = SLAB_SIZE >>> 3;
+let slab = new Uint8Array(SLAB_SIZE);
+let slabUsed = 0;
+
+/**
+ * Copies `src[at, at+n)` into an array that does not alias `src`. Small
+ * copies are views on a shared 8 KiB slab (as Node's Buffer pool does):
+ * allocating a fresh ArrayBuffer per parsed field costs more than the rest
+ * of a parse. So two parsed messages' byte fields may share one
+ * `ArrayBuffer`, but never memory with the input.
+ */
+export function copyBytes(src: Uint8Array, at: number, n: number): Uint8Array {
+  if (n > SLAB_MAX_COPY) return Uint8Array.prototype.slice.call(src, at, at + n);
+  if (slabUsed + n > SLAB_SIZE) {
+    slab = new Uint8Array(SLAB_SIZE);
+    slabUsed = 0;
+  }
+  const out = new Uint8Array(slab.buffer, slabUsed, n);
+  slabUsed += n;
+  out.set(src.subarray(at, at + n));
+  return out;
 }

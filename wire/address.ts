@@ -300,7 +300,7 @@ export interface JsonAddress {
   readonly kind: "json";
   /** B bit: the JSON field is a binary encoding. */
   readonly binary: boolean;
-  /** The JSON text (decoded as UTF-8), when `binary` is false. */
+  /** The JSON text (decoded as UTF-8; invalid UTF-8 is a WireError), when `binary` is false. */
   readonly json: string;
   /** The raw JSON field bytes, when `binary` is true (`json` is then ""). */
   readonly data?: Uint8Array;
@@ -676,14 +676,20 @@ function readLcaf(r: Reader, field: string, depth: number): Address {
     }
     case LCAF_TYPE.JSON: {
       const jsonLength = r.u16(`${f}.json.length`);
+      const dataAt = r.pos;
       const data = r.copy(jsonLength, `${f}.json.data`);
       const binary = (rsvd2 & JSON_B) !== 0;
-      // We always send the AFI field; a body that ends right after the JSON
-      // field (some senders omit the AFI 0) is accepted as "no address".
-      const address = r.pos < bodyEnd ? readAddr(r, `${f}.json.address`, depth) : NO_ADDRESS;
+      // Text must be valid UTF-8: a lossy decode would not emit back the
+      // same bytes, and its U+FFFDs could grow the LCAF past 65535 on emit.
+      const json = binary ? "" : utf8Decode(data);
+      if (json === undefined) r.fail(`${f}.json.data`, "JSON text is not valid UTF-8", dataAt);
+      // RFC 8060 §4.10.1 always has the AFI field (AFI 0 for no address); a
+      // body ending right after the JSON field is malformed (accepting it
+      // would make our re-encoding 2 bytes longer than what we parsed).
+      const address = readAddr(r, `${f}.json.address`, depth);
       a = binary
         ? { kind: "json", binary, json: "", data, address }
-        : { kind: "json", binary, json: utf8Decode(data), address };
+        : { kind: "json", binary, json, address };
       break;
     }
     case LCAF_TYPE.KEY_VALUE: {
@@ -1005,11 +1011,17 @@ export function emitAddress(a: Address, into?: Uint8Array, offset = 0): Uint8Arr
 // UTF-8 (for the JSON LCAF)
 // ---------------------------------------------------------------------------
 
-const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
+// ignoreBOM keeps a leading U+FEFF in the text, so it is emitted back.
+const decoder = new TextDecoder("utf-8", { ignoreBOM: true, fatal: true });
 const encoder = new TextEncoder();
 
-function utf8Decode(b: Uint8Array): string {
-  return decoder.decode(b);
+/** The text `b` encodes, or undefined if it is not valid UTF-8. */
+function utf8Decode(b: Uint8Array): string | undefined {
+  try {
+    return decoder.decode(b);
+  } catch {
+    return undefined;
+  }
 }
 
 function jsonBytes(a: JsonAddress): Uint8Array {

@@ -13,10 +13,10 @@ import {
   readAddress,
   writeAddress,
 } from "./address.ts";
-import type { Address, ElpHop, RleEntry } from "./address.ts";
+import type { Address, ElpHop } from "./address.ts";
 import { Reader, Writer } from "./_cursor.ts";
 import { WireError } from "./errors.ts";
-import { ipv6FromBytes } from "./ip_text.ts";
+import { prng, randomAddress, Rng } from "./_testing.ts";
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -66,18 +66,6 @@ function emitAt(a: Address, offset: number, slack = 5): Uint8Array {
   for (let i = 0; i < offset; i++) assert.equal(buf[i], 0xa5, `byte ${i} before`);
   for (let i = offset + len; i < buf.length; i++) assert.equal(buf[i], 0xa5, `byte ${i} after`);
   return out;
-}
-
-/** Small seeded PRNG (mulberry32) so failures reproduce. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const v4 = (ip: string): Address => ({ kind: "ipv4", ip });
@@ -792,18 +780,18 @@ Deno.test("emitAddress() writes the geo N and E bits as the top bit of the degre
 // Lenient parse, unknown LCAFs
 // ---------------------------------------------------------------------------
 
-Deno.test("parseAddress() reads a JSON LCAF whose body ends after the JSON field as no address", () => {
+Deno.test("parseAddress() rejects a JSON LCAF whose body ends before the AFI field", () => {
   const bytes = hex(
     "4003" + "0000" + "0e" + "00" + // JSON, B=0
       "0004" + // Length = 2 + 2 (no AFI field)
       "0002" + "7b7d", // JSON length 2, "{}"
   );
-  const a = parseAddress(bytes);
-  assert.deepStrictEqual(a, { kind: "json", binary: false, json: "{}", address: NO_ADDRESS });
-  // We re-emit it with the AFI field (AFI 0), as the RFC 8060 layout shows.
-  assert.equal(
-    toHex(emitAddress(a)),
-    "4003" + "0000" + "0e" + "00" + "0006" + "0002" + "7b7d" + "0000",
+  // Accepting it would re-encode 2 bytes longer than parsed (RFC 8060 always
+  // has the AFI, 0 for no address): an AFI list of many such LCAFs then
+  // parsed but could not be emitted.
+  assert.throws(
+    () => parseAddress(bytes),
+    (e) => e instanceof WireError && e.field === "address.lcaf.json.address.afi",
   );
 });
 
@@ -813,6 +801,47 @@ Deno.test("parseAddress() decodes UTF-8 JSON text and emitAddress() encodes it b
   // {"é":"€"} is 7 ASCII bytes + 2 (é) + 3 (€) = 12 bytes.
   assert.equal(toHex(b.subarray(8, 10)), "000c");
   assert.deepStrictEqual(parseAddress(b), a);
+});
+
+// Regression (fuzz_test.ts / _testing.ts generators): TextDecoder dropped a
+// leading byte-order mark, so this text did not survive emit -> parse.
+Deno.test("parseAddress() keeps a leading U+FEFF in JSON LCAF text, so it round-trips", () => {
+  const bytes = hex(
+    "4003" + "0000" + "0e" + "00" + // JSON, B=0
+      "0009" + // Length = 2 + 5 + 2
+      "0005" + "efbbbf7b7d" + // JSON length 5: U+FEFF then "{}"
+      "0000", // AFI 0
+  );
+  const a = parseAddress(bytes);
+  assert.deepStrictEqual(a, { kind: "json", binary: false, json: "\ufeff{}", address: NO_ADDRESS });
+  assert.equal(toHex(emitAddress(a)), toHex(bytes));
+});
+
+// Regression (fuzz_test.ts): invalid UTF-8 used to decode lossily to U+FFFD
+// (3 bytes each), so emit wrote other bytes, and with enough of them threw
+// a RangeError (LCAF over 65535 bytes) for a message parse had accepted.
+Deno.test("parseAddress() rejects JSON LCAF text that is not valid UTF-8 with WireError", () => {
+  throwsWire(
+    () =>
+      parseAddress(hex(
+        "4003" + "0000" + "0e" + "00" + // JSON, B=0
+          "0006" + // Length = 2 + 2 + 2
+          "0002" + "c328" + // JSON length 2: 0xc3 starts a 2-byte sequence, 0x28 does not continue it
+          "0000", // AFI 0
+      )),
+    "address.lcaf.json.data",
+    10,
+  );
+  const n = 22_000; // 22,000 bytes 0xff would become 66,000 bytes of U+FFFD
+  const big = new Uint8Array(8 + 2 + n + 2);
+  big.set([0x40, 0x03, 0, 0, LCAF_TYPE.JSON, 0, (n + 4) >> 8, (n + 4) & 0xff, n >> 8, n & 0xff]);
+  big.fill(0xff, 10, 10 + n);
+  throwsWire(() => parseAddress(big), "address.lcaf.json.data", 10);
+  // The same bytes with the B bit (binary JSON) are kept as they are.
+  big[5] = 0x01;
+  const a = parseAddress(big);
+  assert.ok(a.kind === "json" && a.binary && a.data?.length === n);
+  assert.equal(toHex(emitAddress(a)), toHex(big));
 });
 
 Deno.test("parseAddress() keeps an unknown LCAF's body as a copy, not a view of the input", () => {
@@ -1068,147 +1097,6 @@ Deno.test("parseAddress() throws only WireError on 20,000 random LCAF-shaped buf
 // Round trips
 // ---------------------------------------------------------------------------
 
-function randomLeaf(rand: () => number): Address {
-  const int = (n: number) => Math.floor(rand() * n);
-  switch (int(6)) {
-    case 0:
-      return NO_ADDRESS;
-    case 1:
-      return v4(`${int(256)}.${int(256)}.${int(256)}.${int(256)}`);
-    case 2: {
-      const b = new Uint8Array(16);
-      for (let i = 0; i < 16; i++) b[i] = rand() < 0.4 ? 0 : int(256);
-      return v6(ipv6FromBytes(b, 0));
-    }
-    case 3: {
-      const parts: string[] = [];
-      for (let i = 0; i < 6; i++) parts.push(int(256).toString(16).padStart(2, "0"));
-      return { kind: "mac", mac: parts.join(":") };
-    }
-    case 4: {
-      let name = "";
-      const len = int(12);
-      for (let i = 0; i < len; i++) name += String.fromCharCode(1 + int(255));
-      return { kind: "dn", name };
-    }
-    default:
-      return v4("192.0.2.1");
-  }
-}
-
-function randomAddress(rand: () => number, depth: number): Address {
-  const int = (n: number) => Math.floor(rand() * n);
-  if (depth <= 0 || rand() < 0.35) return randomLeaf(rand);
-  const sub = () => randomAddress(rand, depth - 1);
-  const list = (max: number) => Array.from({ length: int(max + 1) }, sub);
-  switch (int(15)) {
-    case 0:
-      return { kind: "afi-list", list: list(3) };
-    case 1:
-      return { kind: "iid", iid: int(2 ** 32), iidMaskLen: int(33), address: sub() };
-    case 2:
-      return { kind: "as", asn: int(2 ** 32), address: sub() };
-    case 3:
-      return {
-        kind: "app-data",
-        tos: int(2 ** 24),
-        protocol: int(256),
-        localPortLow: int(65536),
-        localPortHigh: int(65536),
-        remotePortLow: int(65536),
-        remotePortHigh: int(65536),
-        address: sub(),
-      };
-    case 4:
-      return {
-        kind: "geo",
-        north: rand() < 0.5,
-        latDegrees: int(0x8000),
-        latMinutes: int(256),
-        latSeconds: int(256),
-        east: rand() < 0.5,
-        lonDegrees: int(0x8000),
-        lonMinutes: int(256),
-        lonSeconds: int(256),
-        altitude: int(2 ** 32) - 2 ** 31,
-        address: sub(),
-      };
-    case 5:
-      return {
-        kind: "nat",
-        msPort: int(65536),
-        etrPort: int(65536),
-        globalEtr: sub(),
-        ms: sub(),
-        privateEtr: sub(),
-        rtrs: list(2),
-      };
-    case 6:
-      return { kind: "nonce", nonce: int(2 ** 24), address: sub() };
-    case 7:
-      return {
-        kind: "mcast",
-        iid: int(2 ** 32),
-        r: rand() < 0.5,
-        l: rand() < 0.5,
-        j: rand() < 0.5,
-        sourceMaskLen: int(256),
-        groupMaskLen: int(256),
-        source: sub(),
-        group: sub(),
-      };
-    case 8:
-      return {
-        kind: "elp",
-        hops: Array.from({ length: int(4) }, (): ElpHop => ({
-          lookup: rand() < 0.5,
-          probe: rand() < 0.5,
-          strict: rand() < 0.5,
-          address: sub(),
-        })),
-      };
-    case 9:
-      return {
-        kind: "src-dst",
-        sourceMaskLen: int(256),
-        destMaskLen: int(256),
-        source: sub(),
-        dest: sub(),
-      };
-    case 10:
-      return {
-        kind: "rle",
-        entries: Array.from({ length: int(4) }, (): RleEntry => ({
-          level: int(256),
-          address: sub(),
-        })),
-      };
-    case 11: {
-      if (rand() < 0.5) {
-        return { kind: "json", binary: false, json: `{"n":${int(1000)}}`, address: sub() };
-      }
-      const data = new Uint8Array(int(8));
-      for (let i = 0; i < data.length; i++) data[i] = int(256);
-      return { kind: "json", binary: true, json: "", data, address: sub() };
-    }
-    case 12:
-      return { kind: "kv", key: sub(), value: sub() };
-    default: {
-      const types = [0, 6, 11, 16, 17, 100, 255];
-      const body = new Uint8Array(int(10));
-      for (let i = 0; i < body.length; i++) body[i] = int(256);
-      return {
-        kind: "lcaf",
-        type: types[int(types.length)]!,
-        rsvd1: int(256),
-        flags: int(256),
-        rsvd2: int(256),
-        body,
-      };
-    }
-  }
-}
-
 for (const f of fixtures) {
   Deno.test(`parseAddress(emitAddress(x)) equals x for the ${f.name} fixture`, () => {
     assert.deepStrictEqual(parseAddress(emitAddress(f.address)), f.address);
@@ -1217,10 +1105,10 @@ for (const f of fixtures) {
 }
 
 Deno.test("parseAddress(emitAddress(x)) equals x for 2,000 random nested addresses", () => {
-  const rand = prng(2024);
+  const rng = new Rng(2024);
   for (let i = 0; i < 2_000; i++) {
-    const a = randomAddress(rand, 4);
-    const offset = Math.floor(rand() * 9);
+    const a = randomAddress(rng, 4);
+    const offset = rng.int(9);
     const b = emitAt(a, offset);
     assert.equal(b.length, addressLength(a), `length #${i}`);
     assert.deepStrictEqual(parseAddress(b), a, `#${i} ${toHex(b)}`);

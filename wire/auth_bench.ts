@@ -59,8 +59,7 @@ Deno.bench({
 });
 
 Deno.bench({
-  name:
-    "verifyAuthenticated() HMAC-SHA-256, 100-byte Map-Register, prepared key",
+  name: "verifyAuthenticated() HMAC-SHA-256, 100-byte Map-Register, prepared key",
   group: "verify",
   baseline: true,
   fn() {

@@ -40,7 +40,7 @@
  * @module
  */
 
-import { target } from "./_cursor.ts";
+import { copyBytes, target } from "./_cursor.ts";
 import { WireError } from "./errors.ts";
 import { IPV4_HEADER_MIN_LENGTH, IPV6_HEADER_LENGTH } from "./ip.ts";
 import { isIPv4 } from "./ip_text.ts";
@@ -144,7 +144,7 @@ export function parseEcm(bytes: Uint8Array): Ecm {
       dstPort: p.udp.dstPort,
       ttl: ip.version === 4 ? ip.ttl : ip.hopLimit,
     },
-    payload: p.payload.slice(),
+    payload: copyBytes(p.payload, 0, p.payload.length),
     checksumOk: p.checksumOk,
   };
 }

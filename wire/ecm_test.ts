@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { WireError } from "./errors.ts";
-import { ipv6FromBytes } from "./ip_text.ts";
+import { randomEcm, Rng } from "./_testing.ts";
 import { type Ecm, ecmLength, emitEcm, parseEcm } from "./ecm.ts";
 
 /** Bytes from hex text; whitespace, `_` and `#` comments to end of line are ignored. */
@@ -202,42 +202,10 @@ Deno.test("emitEcm() rejects bad inner fields", () => {
 
 // --- Random round trips -----------------------------------------------------
 
-/** mulberry32: a small seeded PRNG so failures reproduce. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function randomEcm(rnd: () => number): Ecm {
-  const int = (n: number) => Math.floor(rnd() * n);
-  const bytes = (n: number) => {
-    const b = new Uint8Array(n);
-    for (let i = 0; i < n; i++) b[i] = int(256);
-    return b;
-  };
-  const v4 = rnd() < 0.5;
-  const addr = () => v4 ? Array.from(bytes(4)).join(".") : ipv6FromBytes(bytes(16), 0);
-  return {
-    security: rnd() < 0.5,
-    ddtOriginated: rnd() < 0.5,
-    forRtr: rnd() < 0.5,
-    rtrRelayed: rnd() < 0.5,
-    inner: { src: addr(), dst: addr(), srcPort: int(65536), dstPort: int(65536), ttl: int(256) },
-    payload: bytes(int(120)),
-    checksumOk: true,
-  };
-}
-
 Deno.test("emitEcm() and parseEcm() round-trip 1,000 random messages", () => {
-  const rnd = prng(0x65636d);
+  const rng = new Rng(0x65636d);
   for (let i = 0; i < 1000; i++) {
-    const m = randomEcm(rnd);
+    const m = randomEcm(rng);
     const bytes = emitEcm(m);
     assert.equal(bytes.length, ecmLength(m));
     assert.deepEqual(parseEcm(bytes), m, `case ${i}`);
@@ -246,4 +214,20 @@ Deno.test("emitEcm() and parseEcm() round-trip 1,000 random messages", () => {
     assert.deepEqual(emitEcm(m, buf, off), bytes, `case ${i} at offset ${off}`);
     assert.deepEqual(buf.subarray(off + bytes.length), hex("a5a5"));
   }
+});
+
+Deno.test("parseEcm() copies the payload out of a Node Buffer instead of viewing it", async () => {
+  const { Buffer } = await import("node:buffer");
+  const bytes = emitEcm({
+    security: false,
+    ddtOriginated: false,
+    forRtr: false,
+    rtrRelayed: false,
+    inner: { src: "192.0.2.1", dst: "10.0.0.1", srcPort: 1000, dstPort: 4342, ttl: 64 },
+    payload: Uint8Array.of(0x10, 0, 0, 0),
+  });
+  const buf = Buffer.from(bytes);
+  const ecm = parseEcm(buf);
+  buf.fill(0xee);
+  assert.deepEqual([...ecm.payload], [0x10, 0, 0, 0]);
 });

@@ -13,7 +13,7 @@ import { type Address, NO_ADDRESS } from "./address.ts";
 import type { LocatorRecord } from "./locator.ts";
 import { Reader, Writer } from "./_cursor.ts";
 import { WireError } from "./errors.ts";
-import { ipv6FromBytes } from "./ip_text.ts";
+import { prng, randomEidRecord, Rng } from "./_testing.ts";
 
 function hex(s: string): Uint8Array {
   const t = s.replace(/\s+/g, "");
@@ -49,18 +49,6 @@ function emitAt(rec: EidRecord, offset: number): Uint8Array {
   for (let i = 0; i < offset; i++) assert.equal(buf[i], 0xa5, `byte ${i} before`);
   for (let i = offset + len; i < buf.length; i++) assert.equal(buf[i], 0xa5, `byte ${i} after`);
   return out;
-}
-
-/** Small seeded PRNG (mulberry32) so failures reproduce. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const v4 = (ip: string): Address => ({ kind: "ipv4", ip });
@@ -455,92 +443,6 @@ Deno.test("emitEidRecord() throws RangeError when the buffer is too small", () =
 // Round trips
 // ---------------------------------------------------------------------------
 
-function randomEid(rand: () => number): [Address, number] {
-  const int = (n: number) => Math.floor(rand() * n);
-  const ipv4 = () => v4(`${int(256)}.${int(256)}.${int(256)}.${int(256)}`);
-  const ipv6 = () => {
-    const b = new Uint8Array(16);
-    for (let i = 0; i < 16; i++) b[i] = rand() < 0.5 ? 0 : int(256);
-    return v6(ipv6FromBytes(b, 0));
-  };
-  switch (int(6)) {
-    case 0:
-      return [ipv4(), 32];
-    case 1:
-      return [ipv6(), 128];
-    case 2: {
-      const mac = Array.from({ length: 6 }, () => int(256).toString(16).padStart(2, "0"));
-      return [{ kind: "mac", mac: mac.join(":") }, 48];
-    }
-    case 3: {
-      const v = rand() < 0.5;
-      return [
-        { kind: "iid", iid: int(2 ** 32), iidMaskLen: 0, address: v ? ipv4() : ipv6() },
-        v ? 32 : 128,
-      ];
-    }
-    case 4:
-      return [NO_ADDRESS, 255];
-    default:
-      return [
-        {
-          kind: "src-dst",
-          sourceMaskLen: int(33),
-          destMaskLen: int(33),
-          source: ipv4(),
-          dest: ipv4(),
-        },
-        255,
-      ];
-  }
-}
-
-function randomRecord(rand: () => number): EidRecord {
-  const int = (n: number) => Math.floor(rand() * n);
-  const [eid, max] = randomEid(rand);
-  const locators: LocatorRecord[] = [];
-  const n = int(5);
-  for (let i = 0; i < n; i++) {
-    const kind = int(3);
-    locators.push({
-      priority: int(256),
-      weight: int(256),
-      mPriority: int(256),
-      mWeight: int(256),
-      local: rand() < 0.5,
-      probed: rand() < 0.5,
-      reachable: rand() < 0.5,
-      address: kind === 0
-        ? v4(`192.0.2.${int(256)}`)
-        : kind === 1
-        ? v6(`2001:db8::${int(65536).toString(16)}`)
-        : {
-          kind: "elp",
-          hops: [
-            {
-              lookup: rand() < 0.5,
-              probe: rand() < 0.5,
-              strict: rand() < 0.5,
-              address: v4("192.0.2.1"),
-            },
-            { lookup: false, probe: false, strict: false, address: v4(`198.51.100.${int(256)}`) },
-          ],
-        },
-    });
-  }
-  return {
-    ttl: int(2 ** 32),
-    maskLen: int(max + 1),
-    action: int(8),
-    authoritative: rand() < 0.5,
-    incomplete: rand() < 0.5,
-    sigCount: int(16),
-    mapVersion: int(4096),
-    eid,
-    locators,
-  };
-}
-
 for (const f of fixtures) {
   Deno.test(`parseEidRecord(emitEidRecord(x)) equals x for the ${f.name} fixture`, () => {
     assert.deepStrictEqual(parseEidRecord(emitAt(f.record, 1)), f.record);
@@ -548,10 +450,10 @@ for (const f of fixtures) {
 }
 
 Deno.test("parseEidRecord(emitEidRecord(x)) equals x for 1,000 random records", () => {
-  const rand = prng(0xe1d);
+  const rng = new Rng(0xe1d);
   for (let i = 0; i < 1_000; i++) {
-    const rec = randomRecord(rand);
-    const b = emitAt(rec, Math.floor(rand() * 8));
+    const rec = randomEidRecord(rng);
+    const b = emitAt(rec, rng.int(8));
     assert.equal(b.length, eidRecordLength(rec));
     assert.deepStrictEqual(parseEidRecord(b), rec, `#${i} ${toHex(b)}`);
   }

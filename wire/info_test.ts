@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { WireError } from "./errors.ts";
-import type { Address, NatTraversalAddress } from "./address.ts";
-import { ipv6FromBytes } from "./ip_text.ts";
+import { randomInfo, Rng } from "./_testing.ts";
+import type { NatTraversalAddress } from "./address.ts";
 import { signAuthenticated, verifyAuthenticated } from "./auth.ts";
 import {
   emitInfo,
@@ -196,64 +196,10 @@ Deno.test("parseInfo() rejects bad inputs with the field at fault", () => {
 
 // --- Random round trips -----------------------------------------------------
 
-/** mulberry32: a small seeded PRNG so failures reproduce. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function randomInfo(rnd: () => number): Info {
-  const int = (n: number) => Math.floor(rnd() * n);
-  const bytes = (n: number) => {
-    const b = new Uint8Array(n);
-    for (let i = 0; i < n; i++) b[i] = int(256);
-    return b;
-  };
-  const ip = (): Address =>
-    rnd() < 0.5
-      ? { kind: "ipv4", ip: Array.from(bytes(4)).join(".") }
-      : { kind: "ipv6", ip: ipv6FromBytes(bytes(16), 0) };
-  let eid = ip();
-  const maskLen = int(eid.kind === "ipv4" ? 33 : 129);
-  if (rnd() < 0.3) eid = { kind: "iid", iid: int(0x1000000), iidMaskLen: 0, address: eid };
-  const keyId = int(3);
-  const common = {
-    nonce: (BigInt(int(0x100000000)) << 32n) | BigInt(int(0x100000000)),
-    keyId,
-    authData: bytes([0, 20, 32][keyId]!),
-    ttl: int(0x100000000),
-    maskLen,
-    eid,
-  };
-  if (rnd() < 0.5) return { reply: false, ...common, address: { kind: "none" } };
-  const rtrs: Address[] = [];
-  const n = int(5);
-  for (let i = 0; i < n; i++) rtrs.push(ip());
-  return {
-    reply: true,
-    ...common,
-    nat: {
-      kind: "nat",
-      msPort: int(0x10000),
-      etrPort: int(0x10000),
-      globalEtr: ip(),
-      ms: ip(),
-      privateEtr: ip(),
-      rtrs,
-    },
-  };
-}
-
 Deno.test("emitInfo() and parseInfo() round-trip 1,000 random messages", () => {
-  const rnd = prng(0x696e666f);
+  const rng = new Rng(0x696e666f);
   for (let i = 0; i < 1000; i++) {
-    const m = randomInfo(rnd);
+    const m = randomInfo(rng);
     const bytes = emitInfo(m);
     assert.equal(bytes.length, infoLength(m));
     assert.deepEqual(parseInfo(bytes), m, `case ${i}`);

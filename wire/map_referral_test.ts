@@ -1,14 +1,12 @@
 import assert from "node:assert/strict";
 import { WireError } from "./errors.ts";
-import type { Address } from "./address.ts";
-import { ipv6FromBytes } from "./ip_text.ts";
+import { randomMapReferral, Rng } from "./_testing.ts";
 import type { EidRecord } from "./eid_record.ts";
 import type { LocatorRecord } from "./locator.ts";
 import {
   emitMapReferral,
   type MapReferral,
   mapReferralLength,
-  type MapReferralRecord,
   parseMapReferral,
   REFERRAL_ACTION,
   type ReferralSignature,
@@ -317,88 +315,10 @@ Deno.test("parseMapReferral() rejects bad inputs with the field at fault", () =>
 
 // --- Random round trips -----------------------------------------------------
 
-/** mulberry32: a small seeded PRNG so failures reproduce. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function randomMapReferral(rnd: () => number): MapReferral {
-  const int = (n: number) => Math.floor(rnd() * n);
-  const bytes = (n: number) => {
-    const b = new Uint8Array(n);
-    for (let i = 0; i < n; i++) b[i] = int(256);
-    return b;
-  };
-  const ip = (): Address =>
-    rnd() < 0.5
-      ? { kind: "ipv4", ip: Array.from(bytes(4)).join(".") }
-      : { kind: "ipv6", ip: ipv6FromBytes(bytes(16), 0) };
-  const u64 = () => (BigInt(int(0x100000000)) << 32n) | BigInt(int(0x100000000));
-  const records: MapReferralRecord[] = [];
-  const nrec = int(4);
-  for (let i = 0; i < nrec; i++) {
-    let eid = ip();
-    let maskLen = int(eid.kind === "ipv4" ? 33 : 129);
-    if (rnd() < 0.3) eid = { kind: "iid", iid: int(0x1000000), iidMaskLen: 0, address: eid };
-    if (rnd() < 0.05) {
-      eid = { kind: "none" };
-      maskLen = int(256);
-    }
-    const locators: LocatorRecord[] = [];
-    const nref = int(5);
-    for (let j = 0; j < nref; j++) {
-      locators.push({
-        priority: int(256),
-        weight: int(256),
-        mPriority: int(256),
-        mWeight: int(256),
-        local: rnd() < 0.5,
-        probed: rnd() < 0.5,
-        reachable: rnd() < 0.5,
-        address: ip(),
-      });
-    }
-    const signatures: ReferralSignature[] = [];
-    const nsig = rnd() < 0.7 ? 0 : int(4);
-    for (let j = 0; j < nsig; j++) {
-      signatures.push({
-        originalTtl: int(0x100000000),
-        expiration: int(0x100000000),
-        inception: int(0x100000000),
-        keyTag: int(0x10000),
-        algorithm: int(256),
-        signature: bytes(int(80)),
-      });
-    }
-    records.push({
-      record: {
-        ttl: int(0x100000000),
-        maskLen,
-        action: int(8),
-        authoritative: rnd() < 0.5,
-        incomplete: rnd() < 0.5,
-        sigCount: nsig,
-        mapVersion: int(0x1000),
-        eid,
-        locators,
-      },
-      signatures,
-    });
-  }
-  return { nonce: u64(), records };
-}
-
 Deno.test("emitMapReferral() and parseMapReferral() round-trip 1,000 random messages", () => {
-  const rnd = prng(0x6d6170);
+  const rng = new Rng(0x6d6170);
   for (let i = 0; i < 1000; i++) {
-    const m = randomMapReferral(rnd);
+    const m = randomMapReferral(rng);
     const bytes = emitMapReferral(m);
     assert.equal(bytes.length, mapReferralLength(m));
     assert.deepEqual(parseMapReferral(bytes), m, `case ${i}`);

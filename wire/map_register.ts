@@ -57,7 +57,7 @@
  * @module
  */
 
-import { checkUint, Reader, target, type Writer } from "./_cursor.ts";
+import { checkUint, copyBytes, Reader, target, type Writer } from "./_cursor.ts";
 import { authDataLength, type AuthKey, signAuthenticated } from "./auth.ts";
 import { type EidRecord, eidRecordLength, readEidRecord, writeEidRecord } from "./eid_record.ts";
 
@@ -98,9 +98,6 @@ const HEADER_LENGTH = 16;
 const XTR_ID_LENGTH = 24;
 /** Smallest possible record: 10 fixed bytes and an AFI-0 EID (2 bytes), no locators. */
 const MIN_RECORD_LENGTH = 12;
-
-/** Size of the slab authentication data copies are carved from. */
-const SLAB_SIZE = 8192;
 
 const MAX_U64 = 0xffff_ffff_ffff_ffffn;
 const MAX_U128 = (1n << 128n) - 1n;
@@ -180,7 +177,7 @@ export function parseMapRegister(bytes: Uint8Array): MapRegister {
       OFF_AUTH_LENGTH,
     );
   }
-  const authData = copyOut(bytes, r.pos, authLength);
+  const authData = copyBytes(bytes, r.pos, authLength);
   r.pos += authLength;
   const xtrIdPresent = (b0 & FLAG_I) !== 0;
   const reserve = xtrIdPresent ? XTR_ID_LENGTH : 0;
@@ -218,28 +215,6 @@ export function parseMapRegister(bytes: Uint8Array): MapRegister {
     out.siteId = r.u64("map-register.site-id");
   }
   if (r.pos !== r.end) r.fail("map-register", `${r.end - r.pos} trailing bytes`);
-  return out;
-}
-
-/** Slab that small copies are carved from (see {@link copyOut}). */
-let slab = new Uint8Array(SLAB_SIZE);
-let slabUsed = 0;
-
-/**
- * Copies `src[at, at+n)` into a new array that does not alias `src`. Small
- * copies are views on a shared 8 KiB slab (as Node's Buffer pool does):
- * allocating a fresh ArrayBuffer per message costs more than the rest of
- * the parse.
- */
-function copyOut(src: Uint8Array, at: number, n: number): Uint8Array {
-  if (n > SLAB_SIZE >>> 3) return src.slice(at, at + n);
-  if (slabUsed + n > SLAB_SIZE) {
-    slab = new Uint8Array(SLAB_SIZE);
-    slabUsed = 0;
-  }
-  const out = new Uint8Array(slab.buffer, slabUsed, n);
-  slabUsed += n;
-  out.set(src.subarray(at, at + n));
   return out;
 }
 

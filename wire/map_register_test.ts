@@ -1,17 +1,14 @@
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
-import type { Address } from "./address.ts";
 import {
-  authDataLength,
   HmacKey,
   KEY_ID_HMAC_SHA1_96,
   KEY_ID_HMAC_SHA256_128,
   signAuthenticated,
   verifyAuthenticated,
 } from "./auth.ts";
-import type { EidRecord } from "./eid_record.ts";
 import { WireError } from "./errors.ts";
-import { ipv4FromBytes, ipv6FromBytes, macFromBytes } from "./ip_text.ts";
+import { randomMapRegister, Rng } from "./_testing.ts";
 import type { LocatorRecord } from "./locator.ts";
 import {
   emitMapRegister,
@@ -508,105 +505,9 @@ Deno.test("emitMapRegister() rejects a target buffer too small with RangeError",
 // ---------------------------------------------------------------------------
 // Random round trips
 
-/** mulberry32: a small seeded PRNG, so a failure can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function randomMessages(seed: number, n: number): MapRegister[] {
-  const rnd = prng(seed);
-  const int = (max: number) => Math.floor(rnd() * (max + 1));
-  const bool = () => rnd() < 0.5;
-  const bytes = (len: number) => Uint8Array.from({ length: len }, () => int(255));
-  const big = (bits: number) => {
-    let v = 0n;
-    for (let i = 0; i < bits; i += 8) v = (v << 8n) | BigInt(int(255));
-    return v;
-  };
-  const ipv4 = (): Address => ({ kind: "ipv4", ip: ipv4FromBytes(bytes(4), 0) });
-  const ipv6 = (): Address => {
-    const b = bytes(16);
-    const zeros = int(16); // a run of zero bytes, so "::" forms appear
-    const at = int(16 - zeros);
-    b.fill(0, at, at + zeros);
-    return { kind: "ipv6", ip: ipv6FromBytes(b, 0) };
-  };
-  const eid = (): Address => {
-    switch (int(3)) {
-      case 0:
-        return ipv4();
-      case 1:
-        return ipv6();
-      case 2:
-        return { kind: "mac", mac: macFromBytes(bytes(6), 0) };
-      default:
-        return {
-          kind: "iid",
-          iid: int(0xffffffff),
-          iidMaskLen: 0,
-          address: bool() ? ipv4() : ipv6(),
-        };
-    }
-  };
-  const maxMask = (a: Address): number =>
-    a.kind === "iid" ? maxMask(a.address) : a.kind === "ipv4" ? 32 : a.kind === "ipv6" ? 128 : 48;
-  const locator = (): LocatorRecord => ({
-    priority: int(255),
-    weight: int(255),
-    mPriority: int(255),
-    mWeight: int(255),
-    local: bool(),
-    probed: bool(),
-    reachable: bool(),
-    address: bool() ? ipv4() : ipv6(),
-  });
-  const record = (): EidRecord => {
-    const e = eid();
-    return {
-      ttl: int(0xffffffff),
-      maskLen: int(maxMask(e)),
-      action: int(7),
-      authoritative: bool(),
-      incomplete: bool(),
-      sigCount: int(15),
-      mapVersion: int(0xfff),
-      eid: e,
-      locators: Array.from({ length: int(4) }, locator),
-    };
-  };
-  const out: MapRegister[] = [];
-  for (let i = 0; i < n; i++) {
-    const xtrIdPresent = bool();
-    const keyId = [0, 1, 2, int(0xffff)][int(3)]!;
-    const m: MapRegister = {
-      proxyReply: bool(),
-      securityCapable: bool(),
-      xtrIdPresent,
-      rtr: bool(),
-      eidNotify: bool(),
-      useTtlForTimeout: bool(),
-      mergeRequest: bool(),
-      mobileNode: bool(),
-      wantMapNotify: bool(),
-      nonce: big(64),
-      keyId,
-      authData: bytes(authDataLength(keyId) ?? int(40)),
-      records: Array.from({ length: int(5) }, record),
-    };
-    out.push(xtrIdPresent ? { ...m, xtrId: big(128), siteId: big(64) } : m);
-  }
-  return out;
-}
-
 Deno.test("emitMapRegister() then parseMapRegister() round-trips 1,000 random messages", () => {
-  const msgs = randomMessages(0x5eed_3, 1000);
+  const rng = new Rng(0x5eed_3);
+  const msgs = Array.from({ length: 1000 }, () => randomMapRegister(rng));
   let withXtr = 0;
   for (const [i, m] of msgs.entries()) {
     const bytes = emitMapRegister(m);

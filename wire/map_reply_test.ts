@@ -1,10 +1,8 @@
 import assert from "node:assert/strict";
-import { type Address, maxMaskLen, NO_ADDRESS } from "./address.ts";
+import { type Address } from "./address.ts";
 import { Reader, Writer } from "./_cursor.ts";
-import type { EidRecord } from "./eid_record.ts";
 import { WireError } from "./errors.ts";
-import { ipv4FromBytes, ipv6FromBytes, macFromBytes } from "./ip_text.ts";
-import type { LocatorRecord } from "./locator.ts";
+import { randomMapReply, Rng } from "./_testing.ts";
 import {
   ACTION,
   emitMapReply,
@@ -428,176 +426,10 @@ Deno.test("emitMapReply() throws RangeError when `into` is too small", () => {
 // Random round trips
 // ---------------------------------------------------------------------------
 
-/** mulberry32: a small seeded PRNG, so failures reproduce. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-class Gen {
-  readonly next: () => number;
-  constructor(seed: number) {
-    this.next = prng(seed);
-  }
-  int(n: number): number {
-    return Math.floor(this.next() * n);
-  }
-  bool(): boolean {
-    return this.next() < 0.5;
-  }
-  u32(): number {
-    return Math.floor(this.next() * 4294967296);
-  }
-  u64(): bigint {
-    return (BigInt(this.u32()) << 32n) | BigInt(this.u32());
-  }
-  bytes(n: number): Uint8Array {
-    const b = new Uint8Array(n);
-    for (let i = 0; i < n; i++) b[i] = this.int(256);
-    return b;
-  }
-  ipv4(): Address {
-    return { kind: "ipv4", ip: ipv4FromBytes(this.bytes(4), 0) };
-  }
-  ipv6(): Address {
-    const b = this.bytes(16);
-    const zeroFrom = this.int(9);
-    const zeroTo = zeroFrom + this.int(9 - zeroFrom);
-    b.fill(0, zeroFrom * 2, zeroTo * 2);
-    if (this.int(10) === 0) b.set([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff]);
-    return { kind: "ipv6", ip: ipv6FromBytes(b, 0) };
-  }
-  ip(): Address {
-    return this.bool() ? this.ipv4() : this.ipv6();
-  }
-  /** Any address, LCAFs nested up to `depth`. */
-  address(depth = 2): Address {
-    switch (this.int(depth > 0 ? 10 : 4)) {
-      case 0:
-        return NO_ADDRESS;
-      case 1:
-        return this.ipv4();
-      case 2:
-        return this.ipv6();
-      case 3:
-        return { kind: "mac", mac: macFromBytes(this.bytes(6), 0) };
-      case 4:
-        return {
-          kind: "iid",
-          iid: this.u32(),
-          iidMaskLen: this.int(256),
-          address: this.address(depth - 1),
-        };
-      case 5:
-        return {
-          kind: "nat",
-          msPort: this.int(65536),
-          etrPort: this.int(65536),
-          globalEtr: this.ip(),
-          ms: this.ip(),
-          privateEtr: this.ip(),
-          rtrs: Array.from({ length: this.int(3) }, () => this.ip()),
-        };
-      case 6:
-        return {
-          kind: "src-dst",
-          sourceMaskLen: this.int(256),
-          destMaskLen: this.int(256),
-          source: this.address(depth - 1),
-          dest: this.address(depth - 1),
-        };
-      case 7:
-        return {
-          kind: "elp",
-          hops: Array.from({ length: this.int(3) }, () => ({
-            lookup: this.bool(),
-            probe: this.bool(),
-            strict: this.bool(),
-            address: this.ip(),
-          })),
-        };
-      case 8:
-        return {
-          kind: "rle",
-          entries: Array.from(
-            { length: this.int(3) },
-            () => ({ level: this.int(256), address: this.ip() }),
-          ),
-        };
-      default:
-        return {
-          kind: "lcaf",
-          type: [0, 6, 11, 16, 200][this.int(5)]!,
-          rsvd1: this.int(256),
-          flags: this.int(256),
-          rsvd2: this.int(256),
-          body: this.bytes(this.int(9)),
-        };
-    }
-  }
-  eid(): Address {
-    switch (this.int(4)) {
-      case 0:
-        return this.ipv4();
-      case 1:
-        return this.ipv6();
-      case 2:
-        return { kind: "iid", iid: this.u32(), iidMaskLen: 0, address: this.ip() };
-      default:
-        return this.address();
-    }
-  }
-  locator(): LocatorRecord {
-    return {
-      priority: this.int(256),
-      weight: this.int(256),
-      mPriority: this.int(256),
-      mWeight: this.int(256),
-      local: this.bool(),
-      probed: this.bool(),
-      reachable: this.bool(),
-      address: this.int(8) === 0 ? this.address(1) : this.ip(),
-    };
-  }
-  eidRecord(): EidRecord {
-    const eid = this.eid();
-    const max = maxMaskLen(eid);
-    return {
-      ttl: this.u32(),
-      maskLen: this.int(max === 0 ? 256 : max + 1),
-      action: this.int(8),
-      authoritative: this.bool(),
-      incomplete: this.int(8) === 0,
-      sigCount: this.int(8) === 0 ? this.int(16) : 0,
-      mapVersion: this.int(4096),
-      eid,
-      locators: Array.from({ length: this.int(5) }, () => this.locator()),
-    };
-  }
-  mapReply(): MapReply {
-    return {
-      probe: this.bool(),
-      echoNonce: this.bool(),
-      security: this.bool(),
-      nonce: this.u64(),
-      records: Array.from(
-        { length: this.int(10) === 0 ? this.int(40) : this.int(4) },
-        () => this.eidRecord(),
-      ),
-    };
-  }
-}
-
 Deno.test("1,000 random Map-Replies survive emit, parse and re-emit, also at an offset", () => {
-  const g = new Gen(0x4d50);
+  const g = new Rng(0x4d50);
   for (let i = 0; i < 1000; i++) {
-    const m = g.mapReply();
+    const m = randomMapReply(g);
     const bytes = emitMapReply(m);
     assert.equal(bytes.length, mapReplyLength(m));
     const back = parseMapReply(bytes);
@@ -613,9 +445,9 @@ Deno.test("1,000 random Map-Replies survive emit, parse and re-emit, also at an 
 });
 
 Deno.test("random Map-Replies truncated at a random length throw only WireError", () => {
-  const g = new Gen(0x7470);
+  const g = new Rng(0x7470);
   for (let i = 0; i < 300; i++) {
-    const bytes = emitMapReply(g.mapReply());
+    const bytes = emitMapReply(randomMapReply(g));
     const n = g.int(bytes.length);
     assert.throws(() => parseMapReply(bytes.subarray(0, n)), WireError, `case ${i} at ${n}`);
   }
