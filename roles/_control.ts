@@ -295,7 +295,15 @@ export class ControlPlane {
         }
         if (attempt > 0) this.#counters.inc("oor_control_retransmits_total");
         attempt++;
-        send();
+        try {
+          send();
+        } catch (e) {
+          // A throwing `send` (our own misuse) must not leave the nonce
+          // taken, nor escape from a timer and end the process.
+          finish();
+          reject(e);
+          return;
+        }
         timer = setTimeout(expired, opts.timeoutMs);
       };
       this.#pending.set(nonce, {

@@ -54,6 +54,8 @@ export const DEFAULTS = {
   encapsulation: "LISP",
   /** `control-port`: the LISP control port, RFC 9301 §5. */
   controlPort: 4342,
+  /** `control-rate-limit`: requests per second accepted from one source address. */
+  controlRateLimit: 1000,
   /** `data-port` with LISP encapsulation, RFC 9300 §5.3. */
   dataPortLisp: 4341,
   /** `data-port` with VXLAN-GPE encapsulation (IANA, draft-ietf-nvo3-vxlan-gpe). */
@@ -350,8 +352,14 @@ export interface Config {
   readonly controlIface?: string;
   /** `control-address`: address the control socket binds; unset means all. */
   readonly controlAddress?: string;
-  /** `control-port`: UDP port of the control plane. */
+  /** `control-port`: UDP port of the control plane; 0 picks a free port (for tests). */
   readonly controlPort: number;
+  /**
+   * `control-rate-limit`: Map-Requests, Map-Registers and Info-Requests
+   * accepted per second from one source address (a burst of twice as many
+   * passes); 0 means unlimited.
+   */
+  readonly controlRateLimit: number;
   /** `data-port`: UDP port of the data plane (4341 LISP, 4790 VXLAN-GPE). */
   readonly dataPort: number;
   /** `tun-name`: TUN device name. */

@@ -86,6 +86,7 @@ const TOP_KEYS = [
   "control-iface",
   "control-address",
   "control-port",
+  "control-rate-limit",
   "data-port",
   "tun-name",
   "tun-mtu",
@@ -766,9 +767,18 @@ function readConfig(ctx: Ctx, raw: Table, given: Role | undefined): Config {
     raw,
     [],
     "control-port",
-    1,
+    0,
     65535,
     DEFAULTS.controlPort,
+  );
+  const controlRateLimit = readInt(
+    ctx,
+    raw,
+    [],
+    "control-rate-limit",
+    0,
+    10_000_000,
+    DEFAULTS.controlRateLimit,
   );
   const dataPort = readInt(
     ctx,
@@ -845,6 +855,7 @@ function readConfig(ctx: Ctx, raw: Table, given: Role | undefined): Config {
     ...(controlIface !== undefined ? { controlIface } : {}),
     ...(controlAddress !== undefined ? { controlAddress } : {}),
     controlPort,
+    controlRateLimit,
     dataPort,
     tunName,
     tunMtu,

@@ -47,6 +47,7 @@ Deno.test("parseConfig() fills every default into a minimal xtr file", () => {
     ipv6Scope: "GLOBAL",
     encapsulation: "LISP",
     controlPort: 4342,
+    controlRateLimit: 1000,
     dataPort: 4341,
     tunName: "lispTun0",
     tunMtu: 1440,
@@ -101,6 +102,7 @@ Deno.test("parseConfig() reads the general keys", () => {
     'control-iface = "eth0"',
     'control-address = "2001:DB8::10"',
     "control-port = 14342",
+    "control-rate-limit = 0",
     'tun-name = "oor0"',
     "tun-mtu = 1400",
     'ddt-root-addresses = ["192.0.2.100"]',
@@ -121,6 +123,7 @@ Deno.test("parseConfig() reads the general keys", () => {
   strictEqual(c.controlIface, "eth0");
   strictEqual(c.controlAddress, "2001:db8::10");
   strictEqual(c.controlPort, 14342);
+  strictEqual(c.controlRateLimit, 0, "0 turns rate limiting off");
   strictEqual(c.dataPort, 4790, "VXLAN-GPE's port is the default");
   strictEqual(c.tunName, "oor0");
   strictEqual(c.tunMtu, 1400);
@@ -457,6 +460,16 @@ Deno.test("parseConfig() rejects values of the wrong type", () => {
   );
 });
 
+Deno.test("parseConfig() takes control-port 0 (a free port) and checks control-rate-limit", () => {
+  const c = configOf(toml("control-port = 0", "control-rate-limit = 50"));
+  strictEqual(c.controlPort, 0);
+  strictEqual(c.controlRateLimit, 50);
+  deepStrictEqual(errorsOf(toml("control-rate-limit = -1", 'control-rate-limit2 = "x"')), [
+    "oor.toml:1: control-rate-limit: must be from 0 to 10000000 (got -1)",
+    'oor.toml:2: control-rate-limit2: unknown key (did you mean "control-rate-limit"?)',
+  ]);
+});
+
 Deno.test("parseConfig() rejects values out of range or not in the list", () => {
   deepStrictEqual(
     errorsOf(toml(
@@ -465,7 +478,7 @@ Deno.test("parseConfig() rejects values out of range or not in the list", () => 
       'ipv6-scope = "LINK"',
       'operating-mode = "PITR"',
       'encapsulation = "GRE"',
-      "control-port = 0",
+      "control-port = -1",
       "data-port = 65536",
       "tun-mtu = 100",
       "[rloc-probing]",
@@ -499,7 +512,7 @@ Deno.test("parseConfig() rejects values out of range or not in the list", () => 
       'oor.toml:3: ipv6-scope: must be "GLOBAL" or "SITE" (got "LINK")',
       'oor.toml:4: operating-mode: must be one of "xTR", "MN", "RTR", "MS", "MR", "DDT", "DDT-MR" (got "PITR")',
       'oor.toml:5: encapsulation: must be "LISP" or "VXLAN-GPE" (got "GRE")',
-      "oor.toml:6: control-port: must be from 1 to 65535 (got 0)",
+      "oor.toml:6: control-port: must be from 0 to 65535 (got -1)",
       "oor.toml:7: data-port: must be from 1 to 65535 (got 65536)",
       "oor.toml:8: tun-mtu: must be from 576 to 65535 (got 100)",
       "oor.toml:10: rloc-probing.rloc-probe-interval: must be from 0 to 86400 (got -1)",

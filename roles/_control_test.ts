@@ -1,0 +1,389 @@
+import assert from "node:assert/strict";
+import { ipAddress, NO_ADDRESS } from "../wire/address.ts";
+import { emitMapRequest, type MapRequest } from "../wire/map_request.ts";
+import { ControlPlane, NoReplyError, type Peer, type Received } from "./_control.ts";
+import { Counters } from "./_counters.ts";
+import { Logger } from "./_log.ts";
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+interface Node {
+  readonly cp: ControlPlane;
+  readonly counters: Counters;
+  readonly lines: string[];
+  readonly peer: Peer;
+}
+
+async function node(
+  opts: { address?: string; rateLimit?: number; now?: () => number } = {},
+): Promise<Node> {
+  const lines: string[] = [];
+  const counters = new Counters();
+  const now = opts.now ?? Date.now;
+  const address = opts.address ?? "127.0.0.1";
+  const cp = await ControlPlane.open({
+    logger: new Logger({
+      role: "test",
+      level: "debug",
+      now,
+      sink: { write: (l) => lines.push(l) },
+    }),
+    counters,
+    address,
+    port: 0,
+    now,
+    ...(opts.rateLimit !== undefined ? { rateLimit: opts.rateLimit } : {}),
+  });
+  return { cp, counters, lines, peer: { address, port: cp.port } };
+}
+
+/** Waits until `cond()` holds (polling), or fails after `ms`. */
+async function until(cond: () => boolean, what: string, ms = 3000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+function mapRequest(nonce: bigint, itr = "127.0.0.1"): MapRequest {
+  return {
+    authoritative: false,
+    probe: false,
+    smr: false,
+    pitr: false,
+    smrInvoked: false,
+    localXtr: false,
+    dontMapReply: false,
+    nonce,
+    sourceEid: NO_ADDRESS,
+    itrRlocs: [ipAddress(itr)],
+    records: [{ maskLen: 32, eid: ipAddress("10.1.1.1") }],
+  };
+}
+
+/** Makes `server` answer every Map-Request with an empty Map-Reply (nonce copied). */
+function answerRequests(server: Node, skip = 0): { seen: number } {
+  const state = { seen: 0 };
+  server.cp.on("map-request", (r: Received) => {
+    state.seen++;
+    if (state.seen <= skip || r.message.type !== "map-request") return;
+    server.cp.send({
+      type: "map-reply",
+      msg: {
+        probe: false,
+        echoNonce: false,
+        security: false,
+        nonce: r.message.msg.nonce,
+        records: [],
+      },
+    }, r.from);
+  });
+  return state;
+}
+
+const REQUEST = { retries: 3, timeoutMs: 150, expect: ["map-reply" as const] };
+
+// ---------------------------------------------------------------------------
+// Tests
+
+Deno.test("request() resolves with the reply that carries its nonce and counts a retransmission", async () => {
+  const server = await node();
+  const client = await node();
+  try {
+    const state = answerRequests(server, 1);
+    const nonce = 0x0123_4567_89ab_cdefn;
+    const bytes = emitMapRequest(mapRequest(nonce));
+    const got = await client.cp.request(
+      nonce,
+      () => client.cp.send(bytes, server.peer),
+      "map-request",
+      REQUEST,
+    );
+    assert.equal(got.message.type, "map-reply");
+    assert.equal(got.message.type === "map-reply" && got.message.msg.nonce, nonce);
+    assert.deepEqual(got.from, server.peer);
+    assert.equal(state.seen, 2, "the first send was ignored, the retransmission answered");
+    assert.equal(client.counters.get("oor_control_retransmits_total"), 1);
+    assert.equal(client.counters.get("oor_control_timeouts_total"), 0);
+    assert.equal(client.cp.pendingCount, 0);
+  } finally {
+    server.cp.close();
+    client.cp.close();
+  }
+});
+
+Deno.test("request() rejects with NoReplyError after its retries and counts the timeout", async () => {
+  const server = await node();
+  const client = await node();
+  try {
+    const state = answerRequests(server, Infinity);
+    const nonce = 7n;
+    const bytes = emitMapRequest(mapRequest(nonce));
+    await assert.rejects(
+      client.cp.request(nonce, () => client.cp.send(bytes, server.peer), "map-request", {
+        ...REQUEST,
+        retries: 2,
+        timeoutMs: 40,
+      }),
+      NoReplyError,
+    );
+    await until(() => state.seen === 3, "three sends");
+    assert.equal(client.counters.get("oor_control_retransmits_total"), 2);
+    assert.equal(client.counters.get("oor_control_timeouts_total"), 1);
+    assert.equal(client.cp.pendingCount, 0);
+  } finally {
+    server.cp.close();
+    client.cp.close();
+  }
+});
+
+Deno.test("request() refuses a nonce that is already outstanding", async () => {
+  const server = await node();
+  const client = await node();
+  try {
+    answerRequests(server);
+    const nonce = 42n;
+    const bytes = emitMapRequest(mapRequest(nonce));
+    const send = () => client.cp.send(bytes, server.peer);
+    const first = client.cp.request(nonce, send, "first", REQUEST);
+    await assert.rejects(client.cp.request(nonce, send, "second", REQUEST), RangeError);
+    await first;
+  } finally {
+    server.cp.close();
+    client.cp.close();
+  }
+});
+
+Deno.test("a reply whose nonce nobody waits for is dropped and counted", async () => {
+  const server = await node();
+  const client = await node();
+  try {
+    for (const nonce of [0x99n, 0x9an]) {
+      server.cp.send({
+        type: "map-reply",
+        msg: { probe: false, echoNonce: false, security: false, nonce, records: [] },
+      }, client.peer);
+    }
+    await until(
+      () => client.counters.get("oor_control_dropped_total", { reason: "unknown-nonce" }) === 2,
+      "two unknown-nonce drops",
+    );
+    assert.equal(client.counters.get("oor_control_messages_in_total", { type: "map-reply" }), 2);
+    assert.equal(
+      client.lines.filter((l) => l.includes("unknown-nonce")).length,
+      1,
+      "logged once per source per minute",
+    );
+  } finally {
+    server.cp.close();
+    client.cp.close();
+  }
+});
+
+Deno.test("requests beyond the per-source rate are dropped and counted; the bucket refills with time", async () => {
+  let now = 1_000_000;
+  const server = await node({ rateLimit: 5, now: () => now });
+  const client = await node();
+  const other = await node({ address: "127.0.0.2" });
+  try {
+    let handled = 0;
+    server.cp.on("map-request", () => void handled++);
+    const bytes = emitMapRequest(mapRequest(1n));
+    const dropped = () =>
+      server.counters.get("oor_control_dropped_total", { reason: "rate-limited" });
+    for (let i = 0; i < 15; i++) client.cp.send(bytes, server.peer);
+    await until(() => handled + dropped() === 15, "15 requests seen");
+    assert.equal(handled, 10, "a burst of twice the rate passes");
+    assert.equal(dropped(), 5);
+    other.cp.send(bytes, server.peer);
+    await until(() => handled === 11, "another source is not limited");
+    now += 1000;
+    for (let i = 0; i < 7; i++) client.cp.send(bytes, server.peer);
+    await until(() => handled + dropped() === 23, "7 more requests seen");
+    assert.equal(handled, 16, "one second refilled 5 tokens");
+    assert.equal(dropped(), 7);
+  } finally {
+    server.cp.close();
+    client.cp.close();
+    other.cp.close();
+  }
+});
+
+Deno.test("a malformed datagram is counted and logged, and the socket keeps serving", async () => {
+  const server = await node();
+  const client = await node();
+  try {
+    answerRequests(server);
+    const good = emitMapRequest(mapRequest(5n));
+    const bad = [
+      new Uint8Array([0xf0, 0, 0, 0]), // type 15: no codec
+      good.subarray(0, good.length - 3), // truncated Map-Request
+      new Uint8Array(0), // empty
+    ];
+    for (const b of bad) client.cp.send(b, server.peer);
+    await until(
+      () => server.counters.get("oor_control_dropped_total", { reason: "malformed" }) === 3,
+      "three malformed drops",
+    );
+    assert.equal(server.counters.get("oor_control_messages_in_total", { type: "malformed" }), 3);
+    assert.equal(server.lines.filter((l) => l.includes("malformed")).length, 1);
+    const got = await client.cp.request(
+      5n,
+      () => client.cp.send(good, server.peer),
+      "map-request",
+      REQUEST,
+    );
+    assert.equal(got.message.type, "map-reply");
+  } finally {
+    server.cp.close();
+    client.cp.close();
+  }
+});
+
+Deno.test("an ECM is opened: the handler gets the inner message, the ECM header and the outer source", async () => {
+  const server = await node();
+  const client = await node();
+  try {
+    const got: Received[] = [];
+    server.cp.on("map-request", (r) => void got.push(r));
+    client.cp.sendEcm(
+      emitMapRequest(mapRequest(9n)),
+      { src: "192.0.2.1", dst: "10.1.1.1", srcPort: 5555, dstPort: 4342 },
+      server.peer,
+      { ddtOriginated: true },
+    );
+    await until(() => got.length === 1, "the ECM");
+    const r = got[0]!;
+    assert.equal(r.message.type, "map-request");
+    assert.equal(r.message.type === "map-request" && r.message.msg.nonce, 9n);
+    assert.deepEqual(r.from, client.peer);
+    assert.equal(r.ecm?.ddtOriginated, true);
+    assert.deepEqual(r.ecm?.inner, {
+      src: "192.0.2.1",
+      dst: "10.1.1.1",
+      srcPort: 5555,
+      dstPort: 4342,
+      ttl: 64,
+    });
+    assert.deepEqual(
+      new Uint8Array(r.bytes),
+      emitMapRequest(mapRequest(9n)),
+      "bytes are the inner message",
+    );
+    assert.equal(
+      server.counters.get("oor_control_messages_in_total", { type: "ecm-map-request" }),
+      1,
+    );
+  } finally {
+    server.cp.close();
+    client.cp.close();
+  }
+});
+
+Deno.test("a handler that throws is counted and does not stop the socket", async () => {
+  const server = await node();
+  const client = await node();
+  try {
+    let calls = 0;
+    server.cp.on("map-request", (r): Promise<void> | void => {
+      calls++;
+      if (calls === 1) throw new Error("boom");
+      if (calls === 2) return Promise.reject(new Error("async boom"));
+      server.cp.send({
+        type: "map-reply",
+        msg: { probe: false, echoNonce: false, security: false, nonce: 3n, records: [] },
+      }, r.from);
+    });
+    const bytes = emitMapRequest(mapRequest(3n));
+    client.cp.send(bytes, server.peer);
+    client.cp.send(bytes, server.peer);
+    await until(
+      () => server.counters.get("oor_control_dropped_total", { reason: "handler-error" }) === 2,
+      "two handler errors",
+    );
+    const got = await client.cp.request(3n, () => client.cp.send(bytes, server.peer), "x", REQUEST);
+    assert.equal(got.message.type, "map-reply");
+  } finally {
+    server.cp.close();
+    client.cp.close();
+  }
+});
+
+Deno.test("a message type without a handler is dropped as unhandled", async () => {
+  const server = await node();
+  const client = await node();
+  try {
+    client.cp.send(emitMapRequest(mapRequest(1n)), server.peer);
+    await until(
+      () => server.counters.get("oor_control_dropped_total", { reason: "unhandled" }) === 1,
+      "an unhandled drop",
+    );
+  } finally {
+    server.cp.close();
+    client.cp.close();
+  }
+});
+
+Deno.test("the control plane works over IPv6 loopback", async () => {
+  const server = await node({ address: "::1" });
+  const client = await node({ address: "::1" });
+  try {
+    answerRequests(server);
+    const bytes = emitMapRequest(mapRequest(11n, "::1"));
+    const got = await client.cp.request(
+      11n,
+      () => client.cp.send(bytes, server.peer),
+      "map-request",
+      REQUEST,
+    );
+    assert.deepEqual(got.from, server.peer);
+    // No IPv4 socket: sending to an IPv4 address is counted, not thrown.
+    client.cp.send(bytes, { address: "127.0.0.1", port: server.peer.port });
+    assert.equal(client.counters.get("oor_control_send_errors_total", { reason: "no-socket" }), 1);
+  } finally {
+    server.cp.close();
+    client.cp.close();
+  }
+});
+
+Deno.test("send() after close() is counted, not thrown", async () => {
+  const a = await node();
+  a.cp.close();
+  a.cp.send(emitMapRequest(mapRequest(1n)), { address: "127.0.0.1", port: 9 });
+  assert.equal(a.counters.get("oor_control_send_errors_total", { reason: "no-socket" }), 1);
+});
+
+Deno.test("request() rejects with what a throwing send throws, on a retransmission too, and frees the nonce", async () => {
+  const client = await node();
+  try {
+    await assert.rejects(
+      client.cp.request(
+        1n,
+        () => {
+          throw new TypeError("bad send");
+        },
+        "x",
+        REQUEST,
+      ),
+      TypeError,
+    );
+    assert.equal(client.cp.pendingCount, 0);
+    let sends = 0;
+    await assert.rejects(
+      client.cp.request(
+        1n,
+        () => {
+          if (++sends === 2) throw new RangeError("bad retransmission");
+        },
+        "x",
+        { ...REQUEST, timeoutMs: 10 },
+      ),
+      RangeError,
+    );
+    assert.equal(client.cp.pendingCount, 0);
+  } finally {
+    client.cp.close();
+  }
+});
