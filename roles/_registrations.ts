@@ -1,0 +1,212 @@
+/**
+ * The Map-Server's registration store: what ETRs registered (and what the
+ * config registered statically), keyed by EID prefix and, within one
+ * prefix, by who registered it.
+ *
+ * - Several ETRs of one site may register the same prefix (RFC 9301 §8.2,
+ *   RFC 8378 for the merge semantics). Each keeps its own
+ *   {@link Registration}: keyed by xTR-ID when the Map-Register carried one
+ *   (I bit, RFC 9301 §5.6), else by the source address of the
+ *   Map-Register. A refresh from the same key replaces that entry only.
+ * - {@link RegistrationStore.lookup} returns the live registrations of the
+ *   most specific registered prefix covering a request; the Map-Server
+ *   merges their locators into one answer.
+ * - A static registration (`[[ms-static-registered-site]]`) never expires.
+ *   When ETRs have also registered the prefix, their registrations are
+ *   answered instead of the static one (it comes back if they expire).
+ * - Expiry is lazy (a lookup drops what has expired on its way) and
+ *   {@link RegistrationStore.sweep} removes the rest; the Map-Server runs
+ *   it from a timer. Time is always passed in, never read here.
+ *
+ * @module
+ */
+
+import type { LocatorRecord } from "../wire/locator.ts";
+import type { Peer } from "./_control.ts";
+import { type Prefix, PrefixTable } from "./_prefix_table.ts";
+
+/** Key of the static registration of a prefix. */
+export const STATIC_KEY = "static";
+
+/** One registration of one prefix by one ETR (or by the config). */
+export interface Registration {
+  /** The registered EID prefix (instance id included). */
+  readonly prefix: Prefix;
+  /** Who registered it: {@link registrationKey}, or {@link STATIC_KEY}. */
+  readonly key: string;
+  /** True for `[[ms-static-registered-site]]` entries. */
+  readonly static: boolean;
+  /** xTR-ID of the Map-Register (I bit). */
+  readonly xtrId?: bigint;
+  /** site-ID of the Map-Register (I bit). */
+  readonly siteId?: bigint;
+  /** Source address and port of the last Map-Register (absent for static entries). */
+  readonly from?: Peer;
+  /** The locators registered (RLOCs), as they came in the record. */
+  readonly locators: readonly LocatorRecord[];
+  /** Record TTL in minutes, as registered: the TTL of Map-Replies built from it. */
+  readonly ttl: number;
+  /** Record action, as registered (used when the locator set is empty). */
+  readonly action: number;
+  /** Map-Version Number of the record (RFC 9302). */
+  readonly mapVersion: number;
+  /** P bit of the Map-Register: answer Map-Requests for it here. */
+  readonly proxyReply: boolean;
+  /** The lisp-site prefix it was accepted under (absent for static entries). */
+  readonly site?: Prefix;
+  /** When it was first registered (ms since the epoch). */
+  readonly firstSeen: number;
+  /** When the last Map-Register refreshed it. */
+  readonly lastSeen: number;
+  /** When it expires without a refresh; `Infinity` for static entries. */
+  readonly expiresAt: number;
+}
+
+/**
+ * The key that keeps apart the registrations of several ETRs for one
+ * prefix: the xTR-ID when there is one, else the registering address.
+ */
+export function registrationKey(xtrId: bigint | undefined, from: Peer): string {
+  return xtrId !== undefined ? `xtr-id:${xtrId.toString(16)}` : `rloc:${from.address}`;
+}
+
+/** The live registrations of one prefix, as a lookup returns them. */
+export interface RegisteredPrefix {
+  /** The registered prefix. */
+  readonly prefix: Prefix;
+  /**
+   * Its live registrations, most recently refreshed first: the ETRs' when
+   * there are any, else the static one.
+   */
+  readonly registrations: readonly Registration[];
+}
+
+/** Registrations by prefix and key, with expiry. */
+export class RegistrationStore {
+  readonly #table = new PrefixTable<Map<string, Registration>>();
+  #dynamic = 0;
+  #static = 0;
+
+  /** Number of registrations made by Map-Registers (live or not yet swept). */
+  get dynamicCount(): number {
+    return this.#dynamic;
+  }
+
+  /** Number of static registrations. */
+  get staticCount(): number {
+    return this.#static;
+  }
+
+  /**
+   * Adds or replaces the registration of `r.prefix` under `r.key`. Returns
+   * the one it replaced, if any.
+   */
+  put(r: Registration): Registration | undefined {
+    let regs = this.#table.get(r.prefix);
+    if (regs === undefined) {
+      regs = new Map();
+      this.#table.set(r.prefix, regs);
+    }
+    const old = regs.get(r.key);
+    if (old === undefined) {
+      if (r.static) this.#static++;
+      else this.#dynamic++;
+    }
+    regs.set(r.key, r);
+    return old;
+  }
+
+  /** The registration of `prefix` under `key`, expired or not. */
+  get(prefix: Prefix, key: string): Registration | undefined {
+    return this.#table.get(prefix)?.get(key);
+  }
+
+  /** Removes the registration of `prefix` under `key`; returns it if it was there. */
+  remove(prefix: Prefix, key: string): Registration | undefined {
+    const regs = this.#table.get(prefix);
+    const r = regs?.get(key);
+    if (regs === undefined || r === undefined) return undefined;
+    regs.delete(key);
+    if (r.static) this.#static--;
+    else this.#dynamic--;
+    if (regs.size === 0) this.#table.delete(prefix);
+    return r;
+  }
+
+  /**
+   * The most specific registered prefix that contains `p` and still has a
+   * live registration at `now`. Registrations found expired on the way are
+   * removed and passed to `onExpired`.
+   */
+  lookup(
+    p: Prefix,
+    now: number,
+    onExpired?: (r: Registration) => void,
+  ): RegisteredPrefix | undefined {
+    for (;;) {
+      const e = this.#table.lookup(p);
+      if (e === undefined) return undefined;
+      const live = this.#live(e.prefix, e.value, now, onExpired);
+      if (live.length > 0) return { prefix: e.prefix, registrations: live };
+      // Every registration of that prefix expired: it is gone; look again.
+    }
+  }
+
+  /**
+   * For a prefix no registration contains, the least specific prefix that
+   * contains `p` and overlaps no registered prefix; undefined when a
+   * registered prefix lies inside `p`. (Expired registrations not yet swept
+   * still count: the answer can only be more specific than needed.)
+   */
+  hole(p: Prefix): Prefix | undefined {
+    return this.#table.hole(p);
+  }
+
+  /** Removes every registration expired at `now`; returns them. */
+  sweep(now: number): Registration[] {
+    const gone: Registration[] = [];
+    const emptied: Prefix[] = [];
+    for (const e of this.#table.entries()) {
+      for (const r of e.value.values()) {
+        if (r.expiresAt <= now) {
+          e.value.delete(r.key);
+          this.#dynamic--;
+          gone.push(r);
+        }
+      }
+      if (e.value.size === 0) emptied.push(e.prefix);
+    }
+    for (const p of emptied) this.#table.delete(p);
+    return gone;
+  }
+
+  /** Every registration (expired ones included until swept). */
+  *all(): Generator<Registration> {
+    for (const e of this.#table.entries()) yield* e.value.values();
+  }
+
+  #live(
+    prefix: Prefix,
+    regs: Map<string, Registration>,
+    now: number,
+    onExpired: ((r: Registration) => void) | undefined,
+  ): Registration[] {
+    const dynamic: Registration[] = [];
+    let stat: Registration | undefined;
+    for (const r of regs.values()) {
+      if (r.expiresAt <= now) {
+        regs.delete(r.key);
+        this.#dynamic--;
+        onExpired?.(r);
+      } else if (r.static) {
+        stat = r;
+      } else {
+        dynamic.push(r);
+      }
+    }
+    if (regs.size === 0) this.#table.delete(prefix);
+    if (dynamic.length === 0) return stat !== undefined ? [stat] : [];
+    if (dynamic.length > 1) dynamic.sort((a, b) => b.lastSeen - a.lastSeen);
+    return dynamic;
+  }
+}
