@@ -1,0 +1,671 @@
+/**
+ * The `mr` and `ddt-mr` roles: a Map-Resolver. It accepts Map-Requests
+ * that ITRs send in ECMs (RFC 9301 §5.8, §8.1) and either
+ *
+ * - **resolves them through LISP-DDT** (RFC 8111 §7.3) when
+ *   `ddt-root-addresses` is set, or
+ * - **forwards them to a `[[map-server]]`** otherwise.
+ *
+ * ## DDT resolution (RFC 8111 §7.3)
+ *
+ * Each ECM Map-Request becomes a pending request, keyed by the original
+ * request (the ITR's address and nonce, so a retransmission joins the
+ * resolution under way instead of starting another). The resolver starts
+ * from the most specific unexpired entry of its referral cache, or from
+ * the DDT roots (§7.3.1), and sends the ITR's Map-Request unchanged (same
+ * nonce, ITR-RLOCs and inner IP/UDP header) in an ECM with the D bit set
+ * to one RLOC of the referral set. The inner header stays the ITR's so that
+ * the DDT Map-Server that finally gets the request can forward it to an
+ * ETR, or proxy-reply, straight to the ITR (§7.2); DDT nodes answer the
+ * ECM's outer source, which is this resolver. Map-Referrals are handled as
+ * §7.3.2 says:
+ *
+ * | referral          | what the resolver does                                                        |
+ * | ----------------- | ----------------------------------------------------------------------------- |
+ * | NODE-REFERRAL     | caches it (TTL, unless the I bit is set) and asks one of the referred nodes   |
+ * | MS-REFERRAL       | the same; the referred nodes are DDT Map-Servers                              |
+ * | MS-ACK            | done: the Map-Server forwarded the request or proxy-replied to the ITR        |
+ * | MS-NOT-REGISTERED | tries the other RLOCs of the set; then a negative Map-Reply for the prefix, TTL 1 min, cached 1 min |
+ * | DELEGATION-HOLE   | negative Map-Reply for the hole prefix with its TTL (15 min), cached as long   |
+ * | NOT-AUTHORITATIVE | tries the other RLOCs; then: begun from the cache, restarts from the roots; from the roots themselves, a Natively-Forward reply for the EID (outside the tree); from a node the roots referred to, a failure |
+ *
+ * When an RLOC does not answer within `referralTimeoutMs`, the next RLOC of
+ * the set is tried, cycling through the set `map-request-retries + 1`
+ * times (§7.3.3); an RLOC that timed out is tried last for `suspectMs`
+ * afterwards, so later requests go to a live node first. When every RLOC
+ * of a cached referral is dead the entry is dropped and resolution
+ * restarts from the roots once. Loops (§7.3.4) are detected when a
+ * referral is not more specific than the one before it, when a node that
+ * already referred this request answers again, or after `maxReferrals`
+ * referrals.
+ *
+ * Negative Map-Replies go to the first ITR-RLOC (of the family the ECM
+ * came over, if any) at the inner UDP source port (RFC 9301 §5.4); they
+ * carry the EID's instance ID. Actions (RFC 9301 §5.4): Natively-Forward
+ * when the tree says the EID is not a registered LISP destination
+ * (delegation hole, not registered, not authoritative at the root);
+ * Send-Map-Request with a 1-minute TTL when resolution failed (no DDT node
+ * answered, a loop, a malformed referral), so the ITR asks again soon.
+ *
+ * ## Forwarding (no DDT roots)
+ *
+ * The ECM is re-sent unchanged (the ITR's inner header kept, so the
+ * Map-Server answers the ITR) to the first `[[map-server]]`; when the same
+ * ITR asks again for the same EID within `retransmitWindowMs` (its
+ * retransmission after a lost answer) it goes to the next one.
+ *
+ * ## Counters
+ *
+ * `oor_mr_requests_total{mode}`, `oor_mr_dropped_total{reason}`,
+ * `oor_mr_duplicates_total` (retransmissions joining a pending request),
+ * `oor_mr_extra_records_total` (requests with more than one record),
+ * `oor_mr_forwarded_total`, `oor_mr_ddt_requests_sent_total`,
+ * `oor_mr_referrals_total{action}`, `oor_mr_resolutions_total{result,reason}`,
+ * `oor_mr_negative_replies_total{reason}`, `oor_mr_referral_timeouts_total`,
+ * `oor_mr_loops_total`, `oor_mr_root_restarts_total`,
+ * `oor_mr_referral_cache_hits_total{kind}`, and the gauges
+ * `oor_mr_referral_cache_entries` and `oor_mr_pending_requests`.
+ *
+ * @module
+ */
+
+import type { Config } from "./config/mod.ts";
+import { ControlPlane, formatPeer, NoReplyError, type Peer, type Received } from "./_control.ts";
+import {
+  formatPrefix,
+  type Prefix,
+  prefixContains,
+  prefixEid,
+  prefixOf,
+  PrefixTable,
+} from "./_prefix_table.ts";
+import type { RoleDeps, RoleHandle, RoleStart } from "./_runtime.ts";
+import { referralActionName } from "./ddt.ts";
+import type { Address } from "../wire/address.ts";
+import { type Ecm, emitEcm } from "../wire/ecm.ts";
+import { ACTION, type EidRecord, REFERRAL_ACTION } from "../wire/eid_record.ts";
+import { isIPv4 } from "../wire/ip_text.ts";
+import type { MapReferral } from "../wire/map_referral.ts";
+import type { MapRequest } from "../wire/map_request.ts";
+
+/** TTL of the negative Map-Reply after MS-NOT-REGISTERED, minutes (RFC 8111 §7.3.2). */
+export const NOT_REGISTERED_TTL = 1;
+/** TTL of the negative Map-Reply when resolution failed, minutes. */
+export const FAILURE_TTL = 1;
+
+/** Tuning of a Map-Resolver beyond what `oor.toml` says (tests shorten the timers). */
+export interface MrOptions {
+  /** Milliseconds to wait for a Map-Referral after each DDT Map-Request (default 2000). */
+  readonly referralTimeoutMs?: number;
+  /** Milliseconds a DDT node that timed out is tried after the others (default 60000). */
+  readonly suspectMs?: number;
+  /** Most referrals followed for one request before it counts as a loop (default 16). */
+  readonly maxReferrals?: number;
+  /** Window in which an ITR's repeated request goes to the next map-server (default 3000 ms). */
+  readonly retransmitWindowMs?: number;
+  /** Milliseconds between sweeps of expired referral-cache entries (default 60000). */
+  readonly sweepIntervalMs?: number;
+  /** Most requests resolved at once; more are dropped and counted (default 10000). */
+  readonly maxPending?: number;
+}
+
+/** One entry of the referral cache. */
+export interface ReferralCacheEntry {
+  /** The referral's EID prefix (with its instance ID). */
+  readonly prefix: Prefix;
+  /** The referral action (RFC 8111 §6.4): node/ms referral, or a negative one. */
+  readonly action: number;
+  /** Addresses of the referred DDT nodes or Map-Servers (empty for negative entries). */
+  readonly rlocs: readonly string[];
+  /** TTL the referral came with, minutes. */
+  readonly ttl: number;
+  /** When the entry expires, in the role's clock (ms). */
+  readonly expiresAt: number;
+}
+
+/** A running Map-Resolver. */
+export interface MrHandle extends RoleHandle {
+  /** The control transport (its `port` is the bound UDP port). */
+  readonly control: ControlPlane;
+  /** Whether it resolves through DDT (`ddt-root-addresses` set). */
+  readonly ddt: boolean;
+  /** The unexpired referral-cache entries. */
+  referralCache(): ReferralCacheEntry[];
+  /** Number of requests being resolved. */
+  readonly pendingCount: number;
+}
+
+/** An ITR's request as received. */
+interface Original {
+  readonly key: string;
+  readonly request: MapRequest;
+  readonly eid: Prefix;
+  readonly ecm: Ecm;
+  readonly from: Peer;
+  /** The DDT Map-Request: the ITR's ECM with the D bit. */
+  readonly ddtBytes: Uint8Array;
+}
+
+/** Where the walk is: a referral set and the prefix it was given for. */
+interface Step {
+  /** Undefined at the roots. */
+  readonly prefix?: Prefix;
+  readonly rlocs: readonly string[];
+  readonly fromRoot: boolean;
+}
+
+type Answer =
+  | { readonly kind: "referral"; readonly record: EidRecord; readonly rloc: string }
+  | { readonly kind: "no-answer" }
+  | { readonly kind: "aborted" };
+
+const NEGATIVE_CACHE_ACTIONS: ReadonlySet<number> = new Set([
+  REFERRAL_ACTION.DELEGATION_HOLE,
+  REFERRAL_ACTION.MS_NOT_REGISTERED,
+]);
+
+/** Builds a Map-Resolver `start` with `options`. */
+export function mrStarter(options: MrOptions = {}): RoleStart<MrHandle> {
+  return (config, deps) => Mr.start(config, deps, options);
+}
+
+/** Starts a Map-Resolver (`mr` or `ddt-mr`) with the default timers. */
+export const startMr: RoleStart<MrHandle> = mrStarter();
+
+class Mr implements MrHandle {
+  readonly control: ControlPlane;
+  readonly ddt: boolean;
+  readonly #config: Config;
+  readonly #deps: RoleDeps;
+  readonly #timeoutMs: number;
+  readonly #suspectMs: number;
+  readonly #maxReferrals: number;
+  readonly #windowMs: number;
+  readonly #maxPending: number;
+  readonly #cache = new PrefixTable<ReferralCacheEntry>();
+  readonly #pending = new Map<string, Original>();
+  readonly #suspect = new Map<string, number>();
+  readonly #recent = new Map<string, { index: number; at: number }>();
+  readonly #abort = new AbortController();
+  readonly #sweep: ReturnType<typeof setInterval>;
+
+  private constructor(config: Config, deps: RoleDeps, options: MrOptions, control: ControlPlane) {
+    this.#config = config;
+    this.#deps = deps;
+    this.control = control;
+    this.ddt = config.ddtRootAddresses.length > 0;
+    this.#timeoutMs = options.referralTimeoutMs ?? 2000;
+    this.#suspectMs = options.suspectMs ?? 60_000;
+    this.#maxReferrals = options.maxReferrals ?? 16;
+    this.#windowMs = options.retransmitWindowMs ?? 3000;
+    this.#maxPending = options.maxPending ?? 10_000;
+    this.#sweep = setInterval(() => this.#expiredReferrals(), options.sweepIntervalMs ?? 60_000);
+    const c = deps.counters;
+    c.gauge("oor_mr_referral_cache_entries", () => this.#cache.size);
+    c.gauge("oor_mr_pending_requests", () => this.#pending.size);
+    control.on("map-request", (r) => this.#onMapRequest(r));
+  }
+
+  static async start(config: Config, deps: RoleDeps, options: MrOptions): Promise<Mr> {
+    const control = await ControlPlane.open({
+      logger: deps.logger,
+      counters: deps.counters,
+      port: config.controlPort,
+      rateLimit: config.controlRateLimit,
+      now: deps.now,
+      ...(config.controlAddress !== undefined ? { address: config.controlAddress } : {}),
+    });
+    const mr = new Mr(config, deps, options, control);
+    if (mr.ddt && config.mapServers.length > 0) {
+      deps.logger.warn("mr-map-servers-ignored", {
+        reason: "ddt-root-addresses is set: requests are resolved through DDT",
+      });
+    }
+    deps.logger.info("map-resolver-ready", {
+      port: control.port,
+      address: config.controlAddress,
+      mode: mr.ddt ? "ddt" : "forward",
+      roots: config.ddtRootAddresses.join(","),
+      "map-servers": config.mapServers.map((m) => m.address).join(","),
+    });
+    return mr;
+  }
+
+  get pendingCount(): number {
+    return this.#pending.size;
+  }
+
+  referralCache(): ReferralCacheEntry[] {
+    const now = this.#deps.now();
+    return [...this.#cache.entries()].map((e) => e.value).filter((v) => v.expiresAt > now);
+  }
+
+  close(): Promise<void> {
+    clearInterval(this.#sweep);
+    this.#abort.abort(new Error("map-resolver closed"));
+    this.control.close();
+    return Promise.resolve();
+  }
+
+  // -------------------------------------------------------------------------
+  // Requests from ITRs
+
+  #drop(reason: string, r: Received): void {
+    this.#deps.counters.inc("oor_mr_dropped_total", { reason });
+    this.#deps.logger.limited(
+      `mr-drop ${reason} ${r.from.address}`,
+      60_000,
+      "warn",
+      "mr-request-dropped",
+      { reason, peer: formatPeer(r.from) },
+    );
+  }
+
+  #onMapRequest(r: Received): void {
+    if (r.message.type !== "map-request") return;
+    const request = r.message.msg;
+    const c = this.#deps.counters;
+    c.inc("oor_mr_requests_total", { mode: this.ddt ? "ddt" : "forward" });
+    if (r.ecm === undefined) return this.#drop("not-encapsulated", r);
+    if (r.ecm.ddtOriginated) return this.#drop("ddt-originated", r);
+    if (request.probe || request.smr) return this.#drop(request.probe ? "probe" : "smr", r);
+    const record = request.records[0];
+    if (record === undefined) return this.#drop("no-record", r);
+    // RFC 9301 §5.2: senders send exactly one record; only the first is resolved.
+    if (request.records.length > 1) c.inc("oor_mr_extra_records_total");
+    const eid = prefixOf(record.eid, record.maskLen);
+    if (eid === undefined) return this.#drop("eid-not-a-prefix", r);
+    if (!this.ddt) return this.#forward(r, r.ecm, eid);
+
+    const key = `${r.from.address}|${request.nonce.toString(16)}`;
+    if (this.#pending.has(key)) {
+      c.inc("oor_mr_duplicates_total");
+      return;
+    }
+    if (this.#pending.size >= this.#maxPending) return this.#drop("overloaded", r);
+    const original: Original = {
+      key,
+      request,
+      eid,
+      ecm: r.ecm,
+      from: r.from,
+      ddtBytes: emitEcm({ ...r.ecm, ddtOriginated: true, forRtr: false, rtrRelayed: false }),
+    };
+    this.#pending.set(key, original);
+    this.#resolve(original)
+      .catch((e) => {
+        if (this.#abort.signal.aborted) return;
+        this.#deps.logger.error("mr-resolve-failed", {
+          eid: formatPrefix(eid),
+          error: e instanceof Error ? e.message : String(e),
+        });
+      })
+      .finally(() => this.#pending.delete(key));
+  }
+
+  #forward(r: Received, ecm: Ecm, eid: Prefix): void {
+    const servers = this.#config.mapServers;
+    if (servers.length === 0) return this.#drop("no-map-server", r);
+    const now = this.#deps.now();
+    const k = `${r.from.address}|${formatPrefix(eid)}`;
+    const last = this.#recent.get(k);
+    const index = last !== undefined && now - last.at < this.#windowMs
+      ? (last.index + 1) % servers.length
+      : 0;
+    if (this.#recent.size > 10_000) this.#recent.clear();
+    this.#recent.set(k, { index, at: now });
+    const ms = servers[index]!;
+    const to: Peer = { address: ms.address, port: this.#config.controlPort };
+    this.control.send(
+      emitEcm({ ...ecm, ddtOriginated: false, forRtr: false, rtrRelayed: false }),
+      to,
+    );
+    this.#deps.counters.inc("oor_mr_forwarded_total");
+    if (this.#deps.logger.enabled("debug")) {
+      this.#deps.logger.debug("mr-forwarded", {
+        eid: formatPrefix(eid),
+        itr: formatPeer(r.from),
+        "map-server": formatPeer(to),
+        nonce: r.message.type === "map-request" ? r.message.msg.nonce : undefined,
+      });
+    }
+  }
+
+  // -------------------------------------------------------------------------
+  // DDT resolution
+
+  #root(): Step {
+    return { rlocs: this.#config.ddtRootAddresses, fromRoot: true };
+  }
+
+  /** The most specific unexpired cache entry containing `eid`. */
+  #cached(eid: Prefix): ReferralCacheEntry | undefined {
+    const now = this.#deps.now();
+    for (;;) {
+      const e = this.#cache.lookup(eid);
+      if (e === undefined) return undefined;
+      if (e.value.expiresAt > now) return e.value;
+      this.#cache.delete(e.prefix);
+    }
+  }
+
+  #cacheReferral(prefix: Prefix, record: EidRecord, rlocs: readonly string[]): void {
+    if (record.incomplete || record.ttl === 0) return; // RFC 8111 §6.4: I bit, do not cache
+    const ttl = record.action === REFERRAL_ACTION.MS_NOT_REGISTERED
+      ? NOT_REGISTERED_TTL
+      : record.ttl;
+    this.#cache.set(prefix, {
+      prefix,
+      action: record.action,
+      rlocs,
+      ttl,
+      expiresAt: this.#deps.now() + ttl * 60_000,
+    });
+  }
+
+  #expiredReferrals(): void {
+    const now = this.#deps.now();
+    const dead: Prefix[] = [];
+    for (const e of this.#cache.entries()) if (e.value.expiresAt <= now) dead.push(e.prefix);
+    for (const p of dead) this.#cache.delete(p);
+    for (const [a, until] of this.#suspect) if (until <= now) this.#suspect.delete(a);
+    for (const [k, v] of this.#recent) if (now - v.at >= this.#windowMs) this.#recent.delete(k);
+  }
+
+  async #resolve(o: Original): Promise<void> {
+    const c = this.#deps.counters;
+    const hit = this.#cached(o.eid);
+    let step: Step = this.#root();
+    if (hit !== undefined) {
+      if (NEGATIVE_CACHE_ACTIONS.has(hit.action)) {
+        c.inc("oor_mr_referral_cache_hits_total", { kind: "negative" });
+        const ttl = Math.max(1, Math.ceil((hit.expiresAt - this.#deps.now()) / 60_000));
+        const reason = referralActionName(hit.action);
+        this.#negative(o, hit.prefix, ttl, ACTION.NATIVELY_FORWARD, reason);
+        c.inc("oor_mr_resolutions_total", { result: "succeeded", reason: `cached-${reason}` });
+        return;
+      }
+      c.inc("oor_mr_referral_cache_hits_total", { kind: "referral" });
+      step = { prefix: hit.prefix, rlocs: hit.rlocs, fromRoot: false };
+    }
+    for (;;) {
+      const outcome = await this.#walk(o, step);
+      if (outcome !== "restart-from-root") return;
+      c.inc("oor_mr_root_restarts_total");
+      step = this.#root();
+    }
+  }
+
+  /** Follows referrals from `start`; returns "restart-from-root" when a non-root start failed. */
+  async #walk(o: Original, start: Step): Promise<"done" | "restart-from-root"> {
+    const c = this.#deps.counters;
+    const log = this.#deps.logger;
+    const referred = new Set<string>();
+    let step = start;
+    let referrals = 0;
+    for (;;) {
+      const answer = await this.#querySet(o, step);
+      if (answer.kind === "aborted") return "done"; // closing, or the nonce is busy
+      if (answer.kind === "no-answer") {
+        if (!step.fromRoot) return this.#restart(step);
+        this.#fail(o, "no-response", step);
+        return "done";
+      }
+      const { record, rloc } = answer;
+      const action = record.action;
+      const name = referralActionName(action);
+      c.inc("oor_mr_referrals_total", { action: name });
+      const rp = prefixOf(record.eid, record.maskLen);
+      if (log.enabled("debug")) {
+        log.debug("mr-referral", {
+          eid: formatPrefix(o.eid),
+          from: rloc,
+          action: name,
+          prefix: rp ? formatPrefix(rp) : undefined,
+          ttl: record.ttl,
+          incomplete: record.incomplete,
+        });
+      }
+      switch (action) {
+        case REFERRAL_ACTION.NODE_REFERRAL:
+        case REFERRAL_ACTION.MS_REFERRAL: {
+          if (rp === undefined || !prefixContains(rp, o.eid)) {
+            this.#fail(o, "bad-referral", step, `referral ${name} does not cover the EID`);
+            return "done";
+          }
+          // RFC 8111 §7.3.4: each referral must be more specific than the
+          // last, and no node may refer the same request twice.
+          const loop = (step.prefix !== undefined && rp.len <= step.prefix.len)
+            ? `prefix ${formatPrefix(rp)} is not more specific than ${formatPrefix(step.prefix)}`
+            : referred.has(rloc)
+            ? `${rloc} referred this request before`
+            : referrals >= this.#maxReferrals
+            ? `more than ${this.#maxReferrals} referrals`
+            : undefined;
+          if (loop !== undefined) {
+            c.inc("oor_mr_loops_total");
+            this.#fail(o, "loop", step, loop);
+            return "done";
+          }
+          referred.add(rloc);
+          referrals++;
+          const rlocs = referralRlocs(record);
+          if (rlocs.length === 0) {
+            this.#fail(o, "bad-referral", step, `${name} without usable RLOCs`);
+            return "done";
+          }
+          this.#cacheReferral(rp, record, rlocs);
+          step = { prefix: rp, rlocs, fromRoot: step.fromRoot };
+          continue;
+        }
+        case REFERRAL_ACTION.MS_ACK:
+          // RFC 8111 §7.3.2: the Map-Server has the request; it answers the ITR.
+          c.inc("oor_mr_resolutions_total", { result: "succeeded", reason: "ms-ack" });
+          return "done";
+        case REFERRAL_ACTION.MS_NOT_REGISTERED: {
+          const p = rp !== undefined && prefixContains(rp, o.eid) ? rp : o.eid;
+          this.#cacheReferral(p, record, []);
+          this.#negative(o, p, NOT_REGISTERED_TTL, ACTION.NATIVELY_FORWARD, name);
+          c.inc("oor_mr_resolutions_total", { result: "succeeded", reason: name });
+          return "done";
+        }
+        case REFERRAL_ACTION.DELEGATION_HOLE: {
+          const p = rp !== undefined && prefixContains(rp, o.eid) ? rp : o.eid;
+          this.#cacheReferral(p, record, []);
+          this.#negative(o, p, record.ttl, ACTION.NATIVELY_FORWARD, name);
+          c.inc("oor_mr_resolutions_total", { result: "succeeded", reason: name });
+          return "done";
+        }
+        case REFERRAL_ACTION.NOT_AUTHORITATIVE:
+          // Started from the cache: the cached referral is stale.
+          if (!step.fromRoot) return this.#restart(step);
+          // A node the roots referred to disowns the EID: the tree is misconfigured.
+          if (step.prefix !== undefined) {
+            this.#fail(o, "not-authoritative", step, `${rloc} is not authoritative`);
+            return "done";
+          }
+          // The roots themselves: the EID is outside the DDT tree, not a LISP destination.
+          this.#negative(o, o.eid, FAILURE_TTL, ACTION.NATIVELY_FORWARD, name);
+          c.inc("oor_mr_resolutions_total", { result: "failed", reason: name });
+          return "done";
+        default:
+          this.#fail(o, "bad-referral", step, `unknown referral action ${action}`);
+          return "done";
+      }
+    }
+  }
+
+  /**
+   * RFC 8111 §7.3.3: a cached referral that led nowhere (every RLOC dead,
+   * or NOT-AUTHORITATIVE) is dropped and the request starts over from the
+   * roots.
+   */
+  #restart(step: Step): "restart-from-root" {
+    if (step.prefix !== undefined) this.#cache.delete(step.prefix);
+    return "restart-from-root";
+  }
+
+  /**
+   * Sends the DDT Map-Request to the RLOCs of `step` in turn until one
+   * answers with a decisive referral. MS-NOT-REGISTERED and
+   * NOT-AUTHORITATIVE are not decisive while RLOCs that have not answered
+   * remain (RFC 8111 §7.3.2); the last one is returned when none is left.
+   */
+  async #querySet(o: Original, step: Step): Promise<Answer> {
+    const now = this.#deps.now();
+    const order = [...step.rlocs].sort((a, b) =>
+      Number((this.#suspect.get(a) ?? 0) > now) - Number((this.#suspect.get(b) ?? 0) > now)
+    );
+    const answered = new Set<string>();
+    let soft: Answer | undefined;
+    const cycles = this.#config.mapRequestRetries + 1;
+    for (let cycle = 0; cycle < cycles && answered.size < order.length; cycle++) {
+      for (const rloc of order) {
+        if (answered.has(rloc)) continue;
+        const referral = await this.#queryOne(o, rloc);
+        if (referral === "aborted") return { kind: "aborted" };
+        if (referral === undefined) {
+          this.#suspect.set(rloc, this.#deps.now() + this.#suspectMs);
+          continue;
+        }
+        this.#suspect.delete(rloc);
+        const record = referral.records[0]?.record;
+        if (record === undefined) {
+          this.#deps.counters.inc("oor_mr_dropped_total", { reason: "empty-referral" });
+          answered.add(rloc);
+          continue;
+        }
+        if (
+          record.action === REFERRAL_ACTION.MS_NOT_REGISTERED ||
+          record.action === REFERRAL_ACTION.NOT_AUTHORITATIVE
+        ) {
+          answered.add(rloc);
+          soft = { kind: "referral", record, rloc };
+          continue;
+        }
+        return { kind: "referral", record, rloc };
+      }
+    }
+    return soft ?? { kind: "no-answer" };
+  }
+
+  /** One DDT Map-Request to one RLOC; undefined on timeout. */
+  async #queryOne(o: Original, rloc: string): Promise<MapReferral | undefined | "aborted"> {
+    const to: Peer = { address: rloc, port: this.#config.controlPort };
+    const c = this.#deps.counters;
+    try {
+      const r = await this.control.request(
+        o.request.nonce,
+        () => {
+          c.inc("oor_mr_ddt_requests_sent_total");
+          this.control.send(o.ddtBytes, to);
+        },
+        `DDT Map-Request for ${formatPrefix(o.eid)} to ${formatPeer(to)}`,
+        {
+          retries: 0,
+          timeoutMs: this.#timeoutMs,
+          expect: ["map-referral"],
+          signal: this.#abort.signal,
+        },
+      );
+      return r.message.type === "map-referral" ? r.message.msg : undefined;
+    } catch (e) {
+      if (this.#abort.signal.aborted) return "aborted";
+      if (e instanceof RangeError) {
+        // The nonce is pending already: another ITR picked the same one. The
+        // ITR will retransmit with a fresh nonce or get its answer elsewhere.
+        c.inc("oor_mr_dropped_total", { reason: "nonce-busy" });
+        return "aborted";
+      }
+      if (e instanceof NoReplyError) {
+        c.inc("oor_mr_referral_timeouts_total");
+        this.#deps.logger.limited(
+          `mr-timeout ${rloc}`,
+          60_000,
+          "warn",
+          "mr-ddt-node-timeout",
+          { node: formatPeer(to), eid: formatPrefix(o.eid) },
+        );
+        return undefined;
+      }
+      throw e;
+    }
+  }
+
+  // -------------------------------------------------------------------------
+  // Answers to the ITR
+
+  #fail(o: Original, reason: string, step: Step, detail?: string): void {
+    const c = this.#deps.counters;
+    c.inc("oor_mr_resolutions_total", { result: "failed", reason });
+    this.#deps.logger.limited(
+      `mr-fail ${reason} ${formatPrefix(o.eid)}`,
+      60_000,
+      "warn",
+      "mr-resolution-failed",
+      {
+        eid: formatPrefix(o.eid),
+        reason,
+        detail,
+        at: step.prefix ? formatPrefix(step.prefix) : "root",
+        rlocs: step.rlocs.join(","),
+      },
+    );
+    this.#negative(o, o.eid, FAILURE_TTL, ACTION.SEND_MAP_REQUEST, reason);
+  }
+
+  /** Sends the ITR a negative Map-Reply (no locators) for `prefix`. */
+  #negative(o: Original, prefix: Prefix, ttl: number, action: number, reason: string): void {
+    this.#deps.counters.inc("oor_mr_negative_replies_total", { reason });
+    const eid = prefixEid(prefix);
+    this.control.send({
+      type: "map-reply",
+      msg: {
+        probe: false,
+        echoNonce: false,
+        security: false,
+        nonce: o.request.nonce,
+        records: [{
+          ttl,
+          maskLen: prefix.len,
+          action,
+          authoritative: false,
+          incomplete: false,
+          sigCount: 0,
+          mapVersion: 0,
+          eid,
+          locators: [],
+        }],
+      },
+    }, replyPeer(o));
+  }
+}
+
+/** Usable referral RLOCs of a record: IP addresses, by priority, 255 ("do not use") left out. */
+function referralRlocs(record: EidRecord): string[] {
+  return record.locators
+    .filter((l) => l.priority !== 255 && (l.address.kind === "ipv4" || l.address.kind === "ipv6"))
+    .sort((a, b) => a.priority - b.priority)
+    .map((l) => (l.address as { ip: string }).ip);
+}
+
+function ipOf(a: Address): string | undefined {
+  return a.kind === "ipv4" || a.kind === "ipv6" ? a.ip : undefined;
+}
+
+/**
+ * Where a Map-Reply to the ITR goes (RFC 9301 §5.4): an ITR-RLOC of the
+ * family the ECM came over (else the first IP one, else the ECM's inner
+ * source), at the inner UDP source port.
+ */
+function replyPeer(o: Original): Peer {
+  const v4 = isIPv4(o.from.address);
+  let first: string | undefined;
+  for (const a of o.request.itrRlocs) {
+    const ip = ipOf(a);
+    if (ip === undefined) continue;
+    if (isIPv4(ip) === v4) return { address: ip, port: o.ecm.inner.srcPort };
+    first ??= ip;
+  }
+  return { address: first ?? o.ecm.inner.src, port: o.ecm.inner.srcPort };
+}

@@ -1,0 +1,641 @@
+import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
+import dgram from "node:dgram";
+import { parseConfig } from "./config/mod.ts";
+import { ControlPlane, type Received } from "./_control.ts";
+import { Counters } from "./_counters.ts";
+import { Logger } from "./_log.ts";
+import { formatPrefix, parsePrefix, prefixEid } from "./_prefix_table.ts";
+import type { RoleDeps } from "./_runtime.ts";
+import { referralLocators } from "./ddt.ts";
+import { type MrHandle, mrStarter } from "./mr.ts";
+import { type Address, addressToString, ipAddress } from "../wire/address.ts";
+import { ACTION, type EidRecord, REFERRAL_ACTION } from "../wire/eid_record.ts";
+import type { MapReply } from "../wire/map_reply.ts";
+import { emitMapRequest, type MapRequest } from "../wire/map_request.ts";
+
+// Every process of a test binds its own loopback address and one shared
+// port, as LISP nodes all use 4342: referrals name addresses, not ports.
+const ITR = "127.0.0.50";
+const MR = "127.0.0.60";
+const ROOT = "127.0.0.61";
+const ROOT2 = "127.0.0.62";
+const CHILD = "127.0.0.63";
+const MS1 = "127.0.0.71";
+const MS2 = "127.0.0.72";
+const DEAD = "127.0.0.99";
+const DEAD2 = "127.0.0.97";
+
+async function freePort(): Promise<number> {
+  const s = dgram.createSocket("udp4");
+  await new Promise<void>((resolve) => s.bind(0, "127.0.0.1", resolve));
+  const port = s.address().port;
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
+function deps(): RoleDeps {
+  return {
+    logger: new Logger({ role: "test", level: "debug", sink: { write: () => {} } }),
+    counters: new Counters(),
+    now: Date.now,
+  };
+}
+
+function ddtMrConfig(port: number, roots: string[], retries = 1) {
+  const r = parseConfig(
+    `control-address = "${MR}"\ncontrol-port = ${port}\nmap-request-retries = ${retries}\n` +
+      `ddt-root-addresses = [${roots.map((a) => `"${a}"`).join(", ")}]\n`,
+    { role: "ddt-mr" },
+  );
+  if (!r.ok) throw new Error(r.errors.map(String).join("\n"));
+  return r.config;
+}
+
+/** A referral record for `prefix` (`"10.0.0.0/8"`), optionally in an instance. */
+function referral(
+  action: number,
+  prefix: string,
+  ttl: number,
+  rlocs: string[] = [],
+  iid = 0,
+): EidRecord {
+  const p = parsePrefix(prefix, iid)!;
+  return {
+    ttl,
+    maskLen: p.len,
+    action,
+    authoritative: true,
+    incomplete: action === REFERRAL_ACTION.NOT_AUTHORITATIVE,
+    sigCount: 0,
+    mapVersion: 0,
+    eid: prefixEid(p),
+    locators: referralLocators(rlocs),
+  };
+}
+
+type Answer = (req: MapRequest, r: Received) => EidRecord | undefined;
+
+interface Fake {
+  readonly cp: ControlPlane;
+  readonly seen: Received[];
+}
+
+/** A fake DDT node: answers each DDT Map-Request with `answer`'s record (none: silent). */
+async function fakeNode(address: string, port: number, answer: Answer): Promise<Fake> {
+  const d = deps();
+  const cp = await ControlPlane.open({ ...d, address, port });
+  const seen: Received[] = [];
+  cp.on("map-request", (r) => {
+    if (r.message.type !== "map-request") return;
+    seen.push(r);
+    const rec = answer(r.message.msg, r);
+    if (rec === undefined) return;
+    cp.send({
+      type: "map-referral",
+      msg: { nonce: r.message.msg.nonce, records: [{ record: rec, signatures: [] }] },
+    }, r.from);
+  });
+  return { cp, seen };
+}
+
+/** A positive Map-Reply record for `prefix` with one locator. */
+function mapping(prefix: string, rloc: string, iid = 0): EidRecord {
+  const p = parsePrefix(prefix, iid)!;
+  return {
+    ttl: 10,
+    maskLen: p.len,
+    action: ACTION.NO_ACTION,
+    authoritative: false,
+    incomplete: false,
+    sigCount: 0,
+    mapVersion: 0,
+    eid: prefixEid(p),
+    locators: referralLocators([rloc]),
+  };
+}
+
+/**
+ * A fake DDT Map-Server: MS-ACK to the resolver, and a proxy Map-Reply for
+ * `prefix` to the ITR-RLOC at the inner source port (RFC 8111 §7.2).
+ */
+function fakeMs(address: string, port: number, prefix: string, rloc: string): Promise<Fake> {
+  let cp: ControlPlane | undefined;
+  const node = fakeNode(address, port, (req, r) => {
+    const itr = req.itrRlocs[0]!;
+    cp!.send({
+      type: "map-reply",
+      msg: {
+        probe: false,
+        echoNonce: false,
+        security: false,
+        nonce: req.nonce,
+        records: [mapping(prefix, rloc, prefixIid(req))],
+      },
+    }, { address: addressToString(itr), port: r.ecm!.inner.srcPort });
+    return referral(REFERRAL_ACTION.MS_ACK, prefix, 1440, [address], prefixIid(req));
+  });
+  return node.then((n) => {
+    cp = n.cp;
+    return n;
+  });
+}
+
+function prefixIid(req: MapRequest): number {
+  const e = req.records[0]!.eid;
+  return e.kind === "iid" ? e.iid : 0;
+}
+
+function eid(ip: string, iid = 0): Address {
+  const a = ipAddress(ip);
+  return iid === 0 ? a : { kind: "iid", iid, iidMaskLen: 0, address: a };
+}
+
+let nextNonce = 0x5000n;
+
+/** The test ITR: sends an ECM Map-Request to the MR and waits for the Map-Reply. */
+async function ask(
+  itr: ControlPlane,
+  port: number,
+  ip: string,
+  iid = 0,
+  timeoutMs = 3000,
+): Promise<MapReply> {
+  const nonce = nextNonce++;
+  const req: MapRequest = {
+    authoritative: false,
+    probe: false,
+    smr: false,
+    pitr: false,
+    smrInvoked: false,
+    localXtr: false,
+    dontMapReply: false,
+    nonce,
+    sourceEid: { kind: "none" },
+    itrRlocs: [ipAddress(ITR)],
+    records: [{ maskLen: 32, eid: eid(ip, iid) }],
+  };
+  const bytes = emitMapRequest(req);
+  const r = await itr.request(
+    nonce,
+    () =>
+      itr.sendEcm(bytes, { src: ITR, dst: ip, srcPort: itr.port, dstPort: 4342 }, {
+        address: MR,
+        port,
+      }),
+    `Map-Request for ${ip}`,
+    { retries: 0, timeoutMs, expect: ["map-reply"] },
+  );
+  if (r.message.type !== "map-reply") throw new Error("not a map-reply");
+  strictEqual(r.message.msg.nonce, nonce);
+  return r.message.msg;
+}
+
+/** Starts what a test needs and closes it all afterwards. */
+async function withNet(
+  fn: (
+    net: { port: number; itr: ControlPlane; closeLater: (c: { close(): unknown }) => void },
+  ) => Promise<void>,
+): Promise<void> {
+  const port = await freePort();
+  const toClose: { close(): unknown }[] = [];
+  const itr = await ControlPlane.open({ ...deps(), address: ITR, port: 0 });
+  toClose.push(itr);
+  try {
+    await fn({ port, itr, closeLater: (c) => toClose.push(c) });
+  } finally {
+    for (const c of toClose.reverse()) await c.close();
+  }
+}
+
+async function startDdtMr(
+  port: number,
+  roots: string[],
+  d: RoleDeps,
+  retries = 1,
+  timeoutMs = 300,
+): Promise<MrHandle> {
+  return await mrStarter({ referralTimeoutMs: timeoutMs })(ddtMrConfig(port, roots, retries), d);
+}
+
+/** Waits until the MR has finished with every request (the ITR may hear back first). */
+async function settled(mr: MrHandle): Promise<void> {
+  for (let i = 0; i < 200 && mr.pendingCount > 0; i++) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  strictEqual(mr.pendingCount, 0);
+}
+
+function negative(reply: MapReply) {
+  strictEqual(reply.records.length, 1);
+  const r = reply.records[0]!;
+  strictEqual(r.locators.length, 0, "a negative Map-Reply has no locators");
+  return { prefix: `${addressToString(r.eid)}/${r.maskLen}`, ttl: r.ttl, action: r.action };
+}
+
+// ---------------------------------------------------------------------------
+
+Deno.test("mr without DDT roots forwards the ITR's ECM to a map-server, the next one on a repeat", async () => {
+  await withNet(async ({ port, itr, closeLater }) => {
+    const ms1 = await fakeMs(MS1, port, "10.1.0.0/16", "192.0.2.1");
+    const ms2 = await fakeMs(MS2, port, "10.1.0.0/16", "192.0.2.2");
+    closeLater(ms1.cp);
+    closeLater(ms2.cp);
+    const r = parseConfig(
+      `control-address = "${MR}"\ncontrol-port = ${port}\n` +
+        `[[map-server]]\naddress = "${MS1}"\n[[map-server]]\naddress = "${MS2}"\n`,
+      { role: "mr" },
+    );
+    if (!r.ok) throw new Error(r.errors.map(String).join("\n"));
+    const d = deps();
+    const mr = await mrStarter()(r.config, d);
+    closeLater(mr);
+    strictEqual(mr.ddt, false);
+
+    const reply = await ask(itr, port, "10.1.2.3");
+    deepStrictEqual(reply.records[0]!.locators.map((l) => addressToString(l.address)), [
+      "192.0.2.1",
+    ]);
+    strictEqual(ms1.seen.length, 1);
+    const fwd = ms1.seen[0]!;
+    strictEqual(fwd.from.address, MR);
+    strictEqual(fwd.ecm?.ddtOriginated, false, "no D bit when forwarding");
+    strictEqual(fwd.ecm?.inner.src, ITR, "the ITR's inner header is kept");
+    strictEqual(fwd.ecm?.inner.srcPort, itr.port);
+
+    // The same ITR asking again for the same EID (its retransmission) goes to the next one.
+    const again = await ask(itr, port, "10.1.2.3");
+    deepStrictEqual(again.records[0]!.locators.map((l) => addressToString(l.address)), [
+      "192.0.2.2",
+    ]);
+    strictEqual(ms2.seen.length, 1);
+    strictEqual(d.counters.get("oor_mr_forwarded_total"), 2);
+    strictEqual(d.counters.get("oor_mr_requests_total", { mode: "forward" }), 2);
+  });
+});
+
+Deno.test("ddt-mr follows NODE-REFERRAL then MS-REFERRAL; the map-server answers the ITR", async () => {
+  await withNet(async ({ port, itr, closeLater }) => {
+    const root = await fakeNode(
+      ROOT,
+      port,
+      () => referral(REFERRAL_ACTION.NODE_REFERRAL, "10.0.0.0/8", 1440, [CHILD]),
+    );
+    const child = await fakeNode(
+      CHILD,
+      port,
+      () => referral(REFERRAL_ACTION.MS_REFERRAL, "10.1.0.0/16", 1440, [MS1]),
+    );
+    const ms = await fakeMs(MS1, port, "10.1.0.0/16", "192.0.2.1");
+    for (const f of [root, child, ms]) closeLater(f.cp);
+    const d = deps();
+    const mr = await startDdtMr(port, [ROOT], d);
+    closeLater(mr);
+    strictEqual(mr.ddt, true);
+
+    const reply = await ask(itr, port, "10.1.2.3");
+    await settled(mr);
+    strictEqual(reply.records[0]!.action, ACTION.NO_ACTION);
+    deepStrictEqual(reply.records[0]!.locators.map((l) => addressToString(l.address)), [
+      "192.0.2.1",
+    ]);
+    // Each hop got the ITR's Map-Request in an ECM with the D bit, from the MR.
+    for (const f of [root, child, ms]) {
+      strictEqual(f.seen.length, 1);
+      const r = f.seen[0]!;
+      strictEqual(r.ecm?.ddtOriginated, true);
+      strictEqual(r.from.address, MR);
+      strictEqual(r.ecm?.inner.src, ITR);
+      strictEqual(r.ecm?.inner.srcPort, itr.port);
+      if (r.message.type !== "map-request") throw new Error("unreachable");
+      deepStrictEqual(r.message.msg.itrRlocs, [ipAddress(ITR)]);
+    }
+    // The referrals are cached: the next request starts at the map-server.
+    const cache = mr.referralCache().map((e) => [formatPrefix(e.prefix), e.action, e.rlocs]);
+    deepStrictEqual(cache.sort(), [
+      ["10.0.0.0/8", REFERRAL_ACTION.NODE_REFERRAL, [CHILD]],
+      ["10.1.0.0/16", REFERRAL_ACTION.MS_REFERRAL, [MS1]],
+    ]);
+    await ask(itr, port, "10.1.9.9");
+    await settled(mr);
+    strictEqual(root.seen.length, 1);
+    strictEqual(child.seen.length, 1);
+    strictEqual(ms.seen.length, 2);
+    const c = d.counters;
+    strictEqual(c.get("oor_mr_referrals_total", { action: "node-referral" }), 1);
+    strictEqual(c.get("oor_mr_referrals_total", { action: "ms-referral" }), 1);
+    strictEqual(c.get("oor_mr_referrals_total", { action: "ms-ack" }), 2);
+    strictEqual(c.get("oor_mr_resolutions_total", { result: "succeeded", reason: "ms-ack" }), 2);
+    strictEqual(c.get("oor_mr_referral_cache_hits_total", { kind: "referral" }), 1);
+    strictEqual(c.get("oor_mr_referral_cache_entries"), 2);
+    strictEqual(c.get("oor_mr_ddt_requests_sent_total"), 4);
+    strictEqual(mr.pendingCount, 0);
+  });
+});
+
+Deno.test("ddt-mr fails over to the next referral RLOC when one does not answer", async () => {
+  await withNet(async ({ port, itr, closeLater }) => {
+    // The first root and the first referred map-server are dead.
+    const root = await fakeNode(
+      ROOT,
+      port,
+      () => referral(REFERRAL_ACTION.MS_REFERRAL, "10.1.0.0/16", 1440, [DEAD2, MS1]),
+    );
+    const ms = await fakeMs(MS1, port, "10.1.0.0/16", "192.0.2.1");
+    closeLater(root.cp);
+    closeLater(ms.cp);
+    const d = deps();
+    const mr = await startDdtMr(port, [DEAD, ROOT], d);
+    closeLater(mr);
+    const t0 = Date.now();
+    const reply = await ask(itr, port, "10.1.2.3");
+    ok(Date.now() - t0 >= 500, "waited out two timeouts (dead root, dead map-server)");
+    strictEqual(reply.records[0]!.locators.length, 1);
+    await settled(mr);
+    strictEqual(d.counters.get("oor_mr_referral_timeouts_total"), 2);
+    strictEqual(
+      d.counters.get("oor_mr_resolutions_total", { result: "succeeded", reason: "ms-ack" }),
+      1,
+    );
+    // The cached referral lists the dead RLOC first, but it is now tried last.
+    deepStrictEqual(mr.referralCache().map((e) => e.rlocs), [[DEAD2, MS1]]);
+    await ask(itr, port, "10.1.7.7");
+    await settled(mr);
+    strictEqual(d.counters.get("oor_mr_referral_timeouts_total"), 2);
+    strictEqual(ms.seen.length, 2);
+  });
+});
+
+Deno.test("ddt-mr answers a negative Map-Reply when every referral RLOC is dead", async () => {
+  await withNet(async ({ port, itr, closeLater }) => {
+    const d = deps();
+    const mr = await startDdtMr(port, [DEAD, "127.0.0.98"], d, 1, 100);
+    closeLater(mr);
+    const reply = await ask(itr, port, "10.1.2.3", 0, 5000);
+    deepStrictEqual(negative(reply), {
+      prefix: "10.1.2.3/32",
+      ttl: 1,
+      action: ACTION.SEND_MAP_REQUEST,
+    });
+    // Two RLOCs, map-request-retries 1: four attempts.
+    strictEqual(d.counters.get("oor_mr_referral_timeouts_total"), 4);
+    strictEqual(
+      d.counters.get("oor_mr_resolutions_total", { result: "failed", reason: "no-response" }),
+      1,
+    );
+  });
+});
+
+Deno.test("ddt-mr restarts from the roots when a cached referral's nodes are dead", async () => {
+  await withNet(async ({ port, itr, closeLater }) => {
+    let first = true;
+    const root = await fakeNode(ROOT, port, () => {
+      // First answer refers to a node that then dies; later ones to the live map-server.
+      const rlocs = first ? [CHILD] : [MS1];
+      first = false;
+      return referral(REFERRAL_ACTION.MS_REFERRAL, "10.1.0.0/16", 1440, rlocs);
+    });
+    const child = await fakeMs(CHILD, port, "10.1.0.0/16", "192.0.2.9");
+    const ms = await fakeMs(MS1, port, "10.1.0.0/16", "192.0.2.1");
+    closeLater(root.cp);
+    closeLater(ms.cp);
+    const d = deps();
+    const mr = await startDdtMr(port, [ROOT], d, 0, 200);
+    closeLater(mr);
+    await ask(itr, port, "10.1.2.3");
+    await settled(mr);
+    child.cp.close();
+    const reply = await ask(itr, port, "10.1.2.4");
+    deepStrictEqual(reply.records[0]!.locators.map((l) => addressToString(l.address)), [
+      "192.0.2.1",
+    ]);
+    await settled(mr);
+    strictEqual(d.counters.get("oor_mr_root_restarts_total"), 1);
+    strictEqual(root.seen.length, 2);
+    deepStrictEqual(mr.referralCache().map((e) => e.rlocs), [[MS1]]);
+  });
+});
+
+Deno.test("ddt-mr detects a referral that is not more specific than the last as a loop", async () => {
+  await withNet(async ({ port, itr, closeLater }) => {
+    const root = await fakeNode(
+      ROOT,
+      port,
+      () => referral(REFERRAL_ACTION.NODE_REFERRAL, "10.0.0.0/8", 1440, [CHILD]),
+    );
+    const child = await fakeNode(
+      CHILD,
+      port,
+      () => referral(REFERRAL_ACTION.NODE_REFERRAL, "10.0.0.0/8", 1440, [ROOT]),
+    );
+    closeLater(root.cp);
+    closeLater(child.cp);
+    const d = deps();
+    const mr = await startDdtMr(port, [ROOT], d);
+    closeLater(mr);
+    const reply = await ask(itr, port, "10.1.2.3");
+    deepStrictEqual(negative(reply), {
+      prefix: "10.1.2.3/32",
+      ttl: 1,
+      action: ACTION.SEND_MAP_REQUEST,
+    });
+    strictEqual(d.counters.get("oor_mr_loops_total"), 1);
+    strictEqual(root.seen.length, 1);
+    strictEqual(child.seen.length, 1);
+  });
+});
+
+Deno.test("ddt-mr detects a node that refers the same request twice as a loop", async () => {
+  await withNet(async ({ port, itr, closeLater }) => {
+    // Root -> child (/16) -> root again (/24): more specific each time, but
+    // the root has referred this request already.
+    let rootCalls = 0;
+    const root = await fakeNode(ROOT, port, () =>
+      referral(
+        REFERRAL_ACTION.NODE_REFERRAL,
+        rootCalls++ === 0 ? "10.0.0.0/8" : "10.1.2.0/24",
+        1440,
+        [CHILD],
+      ));
+    const child = await fakeNode(
+      CHILD,
+      port,
+      () => referral(REFERRAL_ACTION.NODE_REFERRAL, "10.1.0.0/16", 1440, [ROOT]),
+    );
+    closeLater(root.cp);
+    closeLater(child.cp);
+    const d = deps();
+    const mr = await startDdtMr(port, [ROOT], d);
+    closeLater(mr);
+    const reply = await ask(itr, port, "10.1.2.3");
+    strictEqual(negative(reply).action, ACTION.SEND_MAP_REQUEST);
+    strictEqual(d.counters.get("oor_mr_loops_total"), 1);
+    strictEqual(root.seen.length, 2);
+  });
+});
+
+Deno.test("ddt-mr answers DELEGATION-HOLE with a negative reply for the hole, cached for its TTL", async () => {
+  await withNet(async ({ port, itr, closeLater }) => {
+    const root = await fakeNode(
+      ROOT,
+      port,
+      (req) => referral(REFERRAL_ACTION.DELEGATION_HOLE, "10.128.0.0/9", 15, [], prefixIid(req)),
+    );
+    closeLater(root.cp);
+    const d = deps();
+    const mr = await startDdtMr(port, [ROOT], d);
+    closeLater(mr);
+    const reply = await ask(itr, port, "10.200.1.1", 5);
+    deepStrictEqual(negative(reply), {
+      prefix: "[5]10.128.0.0/9",
+      ttl: 15,
+      action: ACTION.NATIVELY_FORWARD,
+    });
+    deepStrictEqual(reply.records[0]!.eid, eid("10.128.0.0", 5), "the instance ID is kept");
+    // From the cache now: the root is not asked again (and only for instance 5).
+    const again = await ask(itr, port, "10.130.0.1", 5);
+    deepStrictEqual(negative(again).prefix, "[5]10.128.0.0/9");
+    strictEqual(root.seen.length, 1);
+    strictEqual(d.counters.get("oor_mr_referral_cache_hits_total", { kind: "negative" }), 1);
+    await ask(itr, port, "10.130.0.1", 6);
+    strictEqual(root.seen.length, 2, "another instance is another cache entry");
+    strictEqual(
+      d.counters.get("oor_mr_negative_replies_total", { reason: "delegation-hole" }),
+      3,
+    );
+  });
+});
+
+Deno.test("ddt-mr tries every map-server on MS-NOT-REGISTERED, then answers negative with TTL 1", async () => {
+  await withNet(async ({ port, itr, closeLater }) => {
+    const root = await fakeNode(
+      ROOT,
+      port,
+      () => referral(REFERRAL_ACTION.MS_REFERRAL, "10.3.0.0/16", 1440, [MS1, MS2]),
+    );
+    const notReg = () => referral(REFERRAL_ACTION.MS_NOT_REGISTERED, "10.3.0.0/16", 1, [MS1, MS2]);
+    const ms1 = await fakeNode(MS1, port, notReg);
+    const ms2 = await fakeNode(MS2, port, notReg);
+    for (const f of [root, ms1, ms2]) closeLater(f.cp);
+    const d = deps();
+    const mr = await startDdtMr(port, [ROOT], d);
+    closeLater(mr);
+    const reply = await ask(itr, port, "10.3.4.5");
+    deepStrictEqual(negative(reply), {
+      prefix: "10.3.0.0/16",
+      ttl: 1,
+      action: ACTION.NATIVELY_FORWARD,
+    });
+    strictEqual(ms1.seen.length, 1);
+    strictEqual(ms2.seen.length, 1);
+    strictEqual(d.counters.get("oor_mr_referrals_total", { action: "ms-not-registered" }), 1);
+    const entry = mr.referralCache().find((e) => e.action === REFERRAL_ACTION.MS_NOT_REGISTERED);
+    strictEqual(entry?.ttl, 1);
+  });
+});
+
+Deno.test("ddt-mr answers NOT-AUTHORITATIVE from the roots with a negative reply for the EID", async () => {
+  await withNet(async ({ port, itr, closeLater }) => {
+    const root = await fakeNode(
+      ROOT,
+      port,
+      () => referral(REFERRAL_ACTION.NOT_AUTHORITATIVE, "172.16.0.1/32", 0),
+    );
+    const root2 = await fakeNode(
+      ROOT2,
+      port,
+      () => referral(REFERRAL_ACTION.NOT_AUTHORITATIVE, "172.16.0.1/32", 0),
+    );
+    closeLater(root.cp);
+    closeLater(root2.cp);
+    const d = deps();
+    const mr = await startDdtMr(port, [ROOT, ROOT2], d);
+    closeLater(mr);
+    const reply = await ask(itr, port, "172.16.0.1");
+    deepStrictEqual(negative(reply), {
+      prefix: "172.16.0.1/32",
+      ttl: 1,
+      action: ACTION.NATIVELY_FORWARD,
+    });
+    strictEqual(root.seen.length + root2.seen.length, 2, "both roots were asked");
+    strictEqual(mr.referralCache().length, 0, "TTL 0 and the I bit: not cached");
+  });
+});
+
+Deno.test("ddt-mr drops Map-Requests that are not encapsulated", async () => {
+  await withNet(async ({ port, itr, closeLater }) => {
+    const d = deps();
+    const mr = await startDdtMr(port, [ROOT], d);
+    closeLater(mr);
+    const req: MapRequest = {
+      authoritative: false,
+      probe: false,
+      smr: false,
+      pitr: false,
+      smrInvoked: false,
+      localXtr: false,
+      dontMapReply: false,
+      nonce: 1n,
+      sourceEid: { kind: "none" },
+      itrRlocs: [ipAddress(ITR)],
+      records: [{ maskLen: 32, eid: ipAddress("10.1.1.1") }],
+    };
+    itr.send({ type: "map-request", msg: req }, { address: MR, port });
+    for (let i = 0; i < 50 && d.counters.get("oor_mr_requests_total", { mode: "ddt" }) === 0; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    strictEqual(d.counters.get("oor_mr_dropped_total", { reason: "not-encapsulated" }), 1);
+    strictEqual(mr.pendingCount, 0);
+  });
+});
+
+Deno.test("ddt-mr resolves an ITR's retransmission once, as the same pending request", async () => {
+  await withNet(async ({ port, itr, closeLater }) => {
+    // The first root is dead, so the first resolution is still pending when
+    // the ITR sends the same Map-Request (same nonce) again.
+    const root = await fakeNode(
+      ROOT,
+      port,
+      () => referral(REFERRAL_ACTION.MS_REFERRAL, "10.1.0.0/16", 1440, [MS1]),
+    );
+    const ms = await fakeMs(MS1, port, "10.1.0.0/16", "192.0.2.1");
+    closeLater(root.cp);
+    closeLater(ms.cp);
+    const d = deps();
+    const mr = await startDdtMr(port, [DEAD, ROOT], d, 1, 200);
+    closeLater(mr);
+    const nonce = 0xabcdefn;
+    const req: MapRequest = {
+      authoritative: false,
+      probe: false,
+      smr: false,
+      pitr: false,
+      smrInvoked: false,
+      localXtr: false,
+      dontMapReply: false,
+      nonce,
+      sourceEid: { kind: "none" },
+      itrRlocs: [ipAddress(ITR)],
+      records: [{ maskLen: 32, eid: ipAddress("10.1.2.3") }],
+    };
+    const bytes = emitMapRequest(req);
+    let sends = 0;
+    const reply = await itr.request(
+      nonce,
+      () => {
+        sends++;
+        itr.sendEcm(bytes, { src: ITR, dst: "10.1.2.3", srcPort: itr.port, dstPort: 4342 }, {
+          address: MR,
+          port,
+        });
+      },
+      "retransmitted Map-Request",
+      { retries: 3, timeoutMs: 60, expect: ["map-reply"] },
+    );
+    ok(sends >= 2, "the ITR retransmitted");
+    strictEqual(reply.message.type, "map-reply");
+    await settled(mr);
+    strictEqual(d.counters.get("oor_mr_duplicates_total"), sends - 1);
+    strictEqual(root.seen.length, 1);
+    strictEqual(ms.seen.length, 1);
+  });
+});
