@@ -15,6 +15,11 @@
 import { parseArgs } from "node:util";
 import { VERSION } from "./version.ts";
 import { runDecode, runEncode } from "./tools/codec.ts";
+import { runRole as runRoleProcess } from "./roles/_runtime.ts";
+import type { RoleStart } from "./roles/_runtime.ts";
+import { startMs } from "./roles/ms.ts";
+import { startMr } from "./roles/mr.ts";
+import { startDdt } from "./roles/ddt.ts";
 import {
   type Config,
   describeConfig,
@@ -56,7 +61,17 @@ export type RoleEntry = (config: Config, options: RoleOptions) => Promise<number
  * Entry points of the roles that are built. A role missing here loads and
  * validates its config, then says it is not built yet and exits 1.
  */
-export const ROLE_ENTRIES: Readonly<Partial<Record<Role, RoleEntry>>> = {};
+export const ROLE_ENTRIES: Readonly<Partial<Record<Role, RoleEntry>>> = {
+  ms: entry("ms", startMs),
+  mr: entry("mr", startMr),
+  "ddt-mr": entry("ddt-mr", startMr),
+  ddt: entry("ddt", startDdt),
+};
+
+/** The CLI entry of a role: run `start` until SIGINT/SIGTERM. */
+function entry(role: Role, start: RoleStart): RoleEntry {
+  return (config, options) => runRoleProcess(role, config, start, { logFormat: options.logFormat });
+}
 
 /** Exit code for bad usage or an invalid config. */
 const EXIT_USAGE = 2;
