@@ -15,6 +15,7 @@
 import { parseArgs } from "node:util";
 import { VERSION } from "./version.ts";
 import { runDecode, runEncode } from "./tools/codec.ts";
+import { LIG_DESCRIPTION, LIG_FLAGS, LIG_SUMMARY, LIG_USAGE, runLig } from "./tools/lig.ts";
 import { runRole as runRoleProcess } from "./roles/_runtime.ts";
 import type { RoleStart } from "./roles/_runtime.ts";
 import { startMs } from "./roles/ms.ts";
@@ -212,6 +213,17 @@ const COMMANDS: readonly Command[] = [
     },
     positionals: true,
     run: runCheckConfig,
+  },
+  {
+    name: "lig",
+    group: "tool",
+    summary: LIG_SUMMARY,
+    usage: LIG_USAGE,
+    description: LIG_DESCRIPTION,
+    flags: LIG_FLAGS,
+    positionals: true,
+    raw: true,
+    run: ({ io, positionals }) => runLig(positionals, io),
   },
   {
     name: "decode",
