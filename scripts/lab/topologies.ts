@@ -1,0 +1,1043 @@
+/**
+ * The lab topologies shared by `deno task lab` and the end-to-end tests:
+ * their nodes, links, routes, and the `oor.toml` of every LISP process.
+ *
+ * ```ts
+ * import { makeTopology, PLAN, upTopology } from "./scripts/lab/topologies.ts";
+ * const { lab, started, skipped } = await upTopology(makeTopology("basic"), { name: "e2e" });
+ * try {
+ *   await lab.ping("hosta", PLAN.hostB4);
+ * } finally {
+ *   await lab.down();
+ * }
+ * ```
+ *
+ * ## Addressing plan (the same numbers in every topology)
+ *
+ * Underlay (RLOC space), one link per node to the `router` namespace:
+ * link *n* is `100.64.n.0/24` and `2001:db8:64:n::/64`, the router `.1` /
+ * `::1`, the node `.2` / `::2` (and `.3` / `::3` for a second address).
+ *
+ * | link | node (iface)        | IPv4            | IPv6                 |
+ * | ---- | ------------------- | --------------- | -------------------- |
+ * | 1    | xtr1 or mn (rloc0)  | 100.64.1.2      | 2001:db8:64:1::2     |
+ * | 11   | xtr1 (rloc1)        | 100.64.11.2     | (multihoming)        |
+ * | 2    | xtr2 (rloc0)        | 100.64.2.2      | 2001:db8:64:2::2     |
+ * | 3    | rtr (rloc0)         | 100.64.3.2      |                      |
+ * | 100  | ms (eth0)           | .2 ms, .3 mr    | ::2 ms, ::3 mr       |
+ * | 100  | ms1 (eth0)  (ddt)   | 100.64.100.2    |                      |
+ * | 101  | ms2 (eth0)  (ddt)   | 100.64.101.2    |                      |
+ * | 102  | mr (eth0)   (ddt)   | 100.64.102.2    |                      |
+ * | 110  | ddtroot (eth0)      | 100.64.110.2    |                      |
+ * | 111  | ddtchild (eth0)     | 100.64.111.2    |                      |
+ *
+ * The router's interfaces are `to-<node>` (`to-xtr1b` for xtr1's second
+ * link). Every underlay node has a default route via its router address;
+ * the router knows only the underlay, never an EID prefix, so EID traffic
+ * crosses only through LISP. In `rtr`, xtr2 sits on a private link
+ * `172.16.2.0/24` behind the rtr (rtr `to-xtr2` .1, xtr2 `rloc0` .2) that
+ * the router has no route to.
+ *
+ * EID space: site 1 (hosta behind xtr1, iface `site0` / hosta `eth0`)
+ * `10.1.0.0/24` and `fd00:1::/64`, xtr1 `.1`/`::1`, hosta `.10`/`::10`;
+ * site 2 the same with 2 (hostb behind xtr2). The mobile node's EID is
+ * `10.3.0.5/32` (site `10.3.0.0/24`, more specifics accepted). The
+ * map-servers also hold a static registration, `10.9.0.0/24` and
+ * `fd00:9::/64` (basic and friends; locator `100.64.99.1` /
+ * `2001:db8:64:99::1`, which exists nowhere) so `oor lig` has an answer
+ * before any xTR runs; in `ddt` these are `10.1.99.0/24` at ms1 and
+ * `10.2.99.0/24` at ms2.
+ *
+ * Keys: site 1 `lab-site1-key`, site 2 `lab-site2-key`, mobile node
+ * `lab-mn-key`, all HMAC-SHA-256 (key-type 2). Each process's API listens
+ * on 127.0.0.1 inside its namespace, from port 9942 up.
+ *
+ * @module
+ */
+
+import type { Role } from "../../roles/config/mod.ts";
+import { ROLE_ENTRIES } from "../../main.ts";
+import {
+  Lab,
+  LabError,
+  type LabOptions,
+  type LabProcess,
+  type LinkSpec,
+  type NetworkSpec,
+  type NodeSpec,
+} from "./topology.ts";
+
+/** The repository root (where main.ts is). */
+export const REPO_ROOT: string = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
+
+/** Every address and key of the plan, by name. */
+export const PLAN = {
+  // Underlay.
+  routerXtr1: "100.64.1.1",
+  xtr1Rloc4: "100.64.1.2",
+  xtr1Rloc6: "2001:db8:64:1::2",
+  routerXtr1b: "100.64.11.1",
+  xtr1Rloc4b: "100.64.11.2",
+  routerXtr2: "100.64.2.1",
+  xtr2Rloc4: "100.64.2.2",
+  xtr2Rloc6: "2001:db8:64:2::2",
+  mnRloc4: "100.64.1.2",
+  rtrRloc4: "100.64.3.2",
+  rtrPrivate4: "172.16.2.1",
+  xtr2Private4: "172.16.2.2",
+  ms4: "100.64.100.2",
+  ms6: "2001:db8:64:100::2",
+  mr4: "100.64.100.3",
+  mr6: "2001:db8:64:100::3",
+  ms1: "100.64.100.2",
+  ms2: "100.64.101.2",
+  ddtMr: "100.64.102.2",
+  ddtRoot: "100.64.110.2",
+  ddtChild: "100.64.111.2",
+  // EIDs.
+  site1Eid4: "10.1.0.0/24",
+  site1Eid6: "fd00:1::/64",
+  site2Eid4: "10.2.0.0/24",
+  site2Eid6: "fd00:2::/64",
+  xtr1Eid4: "10.1.0.1",
+  xtr1Eid6: "fd00:1::1",
+  xtr2Eid4: "10.2.0.1",
+  xtr2Eid6: "fd00:2::1",
+  hostA4: "10.1.0.10",
+  hostA6: "fd00:1::10",
+  hostB4: "10.2.0.10",
+  hostB6: "fd00:2::10",
+  mnSite: "10.3.0.0/24",
+  mnEid4: "10.3.0.5",
+  staticSite4: "10.9.0.0/24",
+  staticSite6: "fd00:9::/64",
+  staticRloc4: "100.64.99.1",
+  staticRloc6: "2001:db8:64:99::1",
+  ddtStatic1: "10.1.99.0/24",
+  ddtStatic2: "10.2.99.0/24",
+  // Keys.
+  site1Key: "lab-site1-key",
+  site2Key: "lab-site2-key",
+  mnKey: "lab-mn-key",
+} as const;
+
+/** Names of the topologies. */
+export const TOPOLOGY_NAMES = [
+  "basic",
+  "multihoming",
+  "ipv6",
+  "ipv6-rloc",
+  "mn",
+  "rtr",
+  "ddt",
+] as const;
+
+/** A topology name. */
+export type TopologyName = typeof TOPOLOGY_NAMES[number];
+
+/** One line on each topology, for help texts. */
+export const TOPOLOGY_DESCRIPTIONS: Readonly<Record<TopologyName, string>> = {
+  basic: "hosta - xtr1 - router (+ ms/mr) - xtr2 - hostb; IPv4 EIDs over IPv4 RLOCs",
+  multihoming: "basic, with xtr1 on two RLOC links (rloc0 priority 1, rloc1 priority 2)",
+  ipv6: "basic with IPv6 EIDs (fd00:1::/64, fd00:2::/64) over IPv4 RLOCs",
+  "ipv6-rloc": "basic with IPv4 EIDs over an IPv6-only underlay (2001:db8:64::/48)",
+  mn: "a mobile node (EID 10.3.0.5/32) instead of xtr1 + hosta, site 2 as in basic",
+  rtr: "site 2 behind an rtr on a private link; the rtr is its only locator",
+  ddt: "DDT root and child, two map-servers, a DDT map-resolver, two sites",
+};
+
+/** Options that change the generated configs. */
+export interface TopologyOptions {
+  /** Data-plane header of the tunnel routers (default LISP). */
+  readonly encapsulation?: "LISP" | "VXLAN-GPE";
+  /** `rloc-probe-interval` of tunnel routers, seconds; 0 turns probing off (default 5). */
+  readonly rlocProbeInterval?: number;
+  /** `debug` of every process, 0..3 (default 0). */
+  readonly debug?: number;
+  /** MTU of every link (default: kernel default, 1500). */
+  readonly mtu?: number;
+}
+
+/** One LISP process of a topology. */
+export interface LispProcessSpec {
+  /** Name, unique in the topology: its config is `<name>.toml`, its log `<name>.log`. */
+  readonly name: string;
+  /** Node it runs in. */
+  readonly node: string;
+  /** Role (the `oor` subcommand). */
+  readonly role: Role;
+  /** The `oor.toml` text. */
+  readonly config: string;
+  /** Address its control plane answers on (for `oor lig` and tests). */
+  readonly controlAddress: string;
+  /** `[api] listen`, inside its namespace. */
+  readonly api: string;
+}
+
+/** A topology: the network plus its LISP processes. */
+export interface Topology extends NetworkSpec {
+  /** Its name. */
+  readonly name: TopologyName;
+  /** One line on it. */
+  readonly description: string;
+  /** The LISP processes, in start order. */
+  readonly lisp: readonly LispProcessSpec[];
+  /**
+   * A lookup that gets a positive answer as soon as the mapping system
+   * runs, before any xTR registers: `oor lig <eid> --mr <mr>` from `from`.
+   */
+  readonly staticLookup: {
+    /** An EID inside a static registration. */
+    readonly eid: string;
+    /** The locator of that registration. */
+    readonly rloc: string;
+    /** Map-resolver to ask. */
+    readonly mr: string;
+    /** Map-server holding the registration (it answers lig directly too). */
+    readonly ms: string;
+    /** Node to run lig in. */
+    readonly from: string;
+  };
+}
+
+// ---------------------------------------------------------------------------
+// TOML text.
+
+type Scalar = string | number | boolean | readonly string[];
+
+function tomlValue(v: Scalar): string {
+  if (typeof v === "string") return JSON.stringify(v);
+  if (typeof v === "number" || typeof v === "boolean") return String(v);
+  return `[${v.map((s) => JSON.stringify(s)).join(", ")}]`;
+}
+
+function keys(o: Readonly<Record<string, Scalar | undefined>>): string[] {
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) out.push(`${k} = ${tomlValue(v)}`);
+  return out;
+}
+
+function table(header: string, o: Readonly<Record<string, Scalar | undefined>>): string[] {
+  return ["", header, ...keys(o)];
+}
+
+/** A locator of a database-mapping: by interface or by address. */
+type Locator =
+  | { readonly iface: string; readonly ipVersion: 4 | 6; readonly priority?: number }
+  | { readonly address: string; readonly priority?: number };
+
+function databaseMapping(eid: string, locators: readonly Locator[]): string[] {
+  const lines = table("[[database-mapping]]", { "eid-prefix": eid, iid: 0, ttl: 10 });
+  for (const l of locators) {
+    lines.push(
+      ...("iface" in l
+        ? table("[[database-mapping.rloc-iface]]", {
+          interface: l.iface,
+          ip_version: l.ipVersion,
+          priority: l.priority ?? 1,
+          weight: 100,
+        })
+        : table("[[database-mapping.rloc-address]]", {
+          address: l.address,
+          priority: l.priority ?? 1,
+          weight: 100,
+        })),
+    );
+  }
+  return lines;
+}
+
+function rlocTable(header: string, eid: string, rloc: string, extra: Record<string, Scalar> = {}) {
+  return [
+    ...table(header, { "eid-prefix": eid, iid: 0, ...extra }),
+    ...table(`[[${header.slice(2, -2)}.rloc-address]]`, {
+      address: rloc,
+      priority: 1,
+      weight: 100,
+    }),
+  ];
+}
+
+function apiTable(api: string): string[] {
+  return table("[api]", { listen: api });
+}
+
+function header(role: string, what: string): string[] {
+  return [
+    `# oor.toml of ${what}, generated by scripts/lab/topologies.ts.`,
+    `operating-mode = ${JSON.stringify(role)}`,
+  ];
+}
+
+/** Settings of a tunnel router (xtr, mn). */
+interface TrSettings {
+  readonly what: string;
+  readonly mode: "xTR" | "MN";
+  readonly controlAddress?: string;
+  readonly mapResolver: string;
+  readonly mapServer: string;
+  readonly key: string;
+  readonly mappings: readonly { eid: string; locators: readonly Locator[] }[];
+  readonly staticMapCache?: readonly { eid: string; rloc: string }[];
+  readonly api: string;
+}
+
+function trConfig(s: TrSettings, o: TopologyOptions): string {
+  const interval = o.rlocProbeInterval ?? 5;
+  return [
+    ...header(s.mode, s.what),
+    ...keys({
+      debug: o.debug ?? 0,
+      encapsulation: o.encapsulation ?? "LISP",
+      "control-address": s.controlAddress,
+      "tun-name": "lispTun0",
+      "map-resolver": [s.mapResolver],
+      "nat_traversal_support": false,
+    }),
+    ...apiTable(s.api),
+    ...table("[rloc-probing]", {
+      "rloc-probe-interval": interval,
+      "rloc-probe-retries": interval === 0 ? undefined : 2,
+      "rloc-probe-retries-interval": interval === 0 ? undefined : Math.max(1, interval >> 2),
+    }),
+    ...table("[[map-server]]", {
+      address: s.mapServer,
+      "key-type": 2,
+      key: s.key,
+      "proxy-reply": false,
+    }),
+    ...s.mappings.flatMap((m) => databaseMapping(m.eid, m.locators)),
+    ...(s.staticMapCache ?? []).flatMap((m) => rlocTable("[[static-map-cache]]", m.eid, m.rloc)),
+    "",
+  ].join("\n");
+}
+
+/** Settings of a map-server. */
+interface MsSettings {
+  readonly what: string;
+  readonly controlAddress: string;
+  readonly sites: readonly { eid: string; key: string; moreSpecifics?: boolean }[];
+  readonly statics: readonly { eid: string; rloc: string }[];
+  readonly api: string;
+}
+
+function msConfig(s: MsSettings, o: TopologyOptions): string {
+  return [
+    ...header("MS", s.what),
+    ...keys({ debug: o.debug ?? 0, "control-address": s.controlAddress }),
+    ...apiTable(s.api),
+    ...s.sites.flatMap((site) =>
+      table("[[lisp-site]]", {
+        "eid-prefix": site.eid,
+        iid: 0,
+        "key-type": 2,
+        key: site.key,
+        "accept-more-specifics": site.moreSpecifics ?? false,
+      })
+    ),
+    ...s.statics.flatMap((m) =>
+      rlocTable("[[ms-static-registered-site]]", m.eid, m.rloc, { ttl: 10 })
+    ),
+    "",
+  ].join("\n");
+}
+
+// ---------------------------------------------------------------------------
+// Building blocks.
+
+interface Builder {
+  nodes: NodeSpec[];
+  links: LinkSpec[];
+  lisp: LispProcessSpec[];
+  opts: TopologyOptions;
+}
+
+function v4(n: number, host: number): string {
+  return `100.64.${n}.${host}`;
+}
+function v6(n: number, host: number): string {
+  return `2001:db8:64:${n}::${host}`;
+}
+
+/** The address families of the underlay. */
+type Underlay = { readonly v4: boolean; readonly v6: boolean };
+
+/** Links `node` to the router as link number `n`; returns the node's routes to add. */
+function uplink(
+  b: Builder,
+  n: number,
+  node: string,
+  iface: string,
+  routerIface: string,
+  u: Underlay,
+  extraHosts: readonly number[] = [],
+): { to: string; via: string }[] {
+  const nodeAddrs: string[] = [];
+  const routerAddrs: string[] = [];
+  const routes: { to: string; via: string }[] = [];
+  if (u.v4) {
+    for (const h of [2, ...extraHosts]) nodeAddrs.push(`${v4(n, h)}/24`);
+    routerAddrs.push(`${v4(n, 1)}/24`);
+    routes.push({ to: "default", via: v4(n, 1) });
+  }
+  if (u.v6) {
+    for (const h of [2, ...extraHosts]) nodeAddrs.push(`${v6(n, h)}/64`);
+    routerAddrs.push(`${v6(n, 1)}/64`);
+    routes.push({ to: "default", via: v6(n, 1) });
+  }
+  b.links.push({
+    a: { node, iface, addresses: nodeAddrs },
+    b: { node: "router", iface: routerIface, addresses: routerAddrs },
+    ...(b.opts.mtu !== undefined ? { mtu: b.opts.mtu } : {}),
+  });
+  return routes;
+}
+
+/** A site: host `host` behind `xtr` on `site0`, with IPv4 and/or IPv6 EIDs. */
+function site(b: Builder, site: 1 | 2, xtr: string, host: string, eids: Underlay): void {
+  const xtrAddrs: string[] = [];
+  const hostAddrs: string[] = [];
+  const routes: { to: string; via: string }[] = [];
+  if (eids.v4) {
+    xtrAddrs.push(`10.${site}.0.1/24`);
+    hostAddrs.push(`10.${site}.0.10/24`);
+    routes.push({ to: "default", via: `10.${site}.0.1` });
+  }
+  if (eids.v6) {
+    xtrAddrs.push(`fd00:${site}::1/64`);
+    hostAddrs.push(`fd00:${site}::10/64`);
+    routes.push({ to: "default", via: `fd00:${site}::1` });
+  }
+  b.nodes.push({ name: host, routes });
+  b.links.push({
+    a: { node: xtr, iface: "site0", addresses: xtrAddrs },
+    b: { node: host, iface: "eth0", addresses: hostAddrs },
+    ...(b.opts.mtu !== undefined ? { mtu: b.opts.mtu } : {}),
+  });
+}
+
+const API = (port = 9942) => `127.0.0.1:${port}`;
+
+/** The ms namespace of the flat topologies: an ms (.2) and an mr (.3) forwarding to it. */
+function msNode(
+  b: Builder,
+  u: Underlay,
+  sites: MsSettings["sites"],
+  statics: MsSettings["statics"] = [],
+): { ms: string; mr: string } {
+  const routes = uplink(b, 100, "ms", "eth0", "to-ms", u, [3]);
+  b.nodes.push({ name: "ms", routes });
+  const ms = u.v4 ? PLAN.ms4 : PLAN.ms6;
+  const mr = u.v4 ? PLAN.mr4 : PLAN.mr6;
+  b.lisp.push({
+    name: "ms",
+    node: "ms",
+    role: "ms",
+    controlAddress: ms,
+    api: API(9942),
+    config: msConfig({
+      what: "the map-server",
+      controlAddress: ms,
+      sites,
+      statics: [
+        ...statics,
+        { eid: PLAN.staticSite4, rloc: u.v4 ? PLAN.staticRloc4 : PLAN.staticRloc6 },
+        { eid: PLAN.staticSite6, rloc: u.v4 ? PLAN.staticRloc4 : PLAN.staticRloc6 },
+      ],
+      api: API(9942),
+    }, b.opts),
+  });
+  b.lisp.push({
+    name: "mr",
+    node: "ms",
+    role: "mr",
+    controlAddress: mr,
+    api: API(9943),
+    config: [
+      ...header("MR", "the map-resolver (forwards to the map-server)"),
+      ...keys({ debug: b.opts.debug ?? 0, "control-address": mr }),
+      ...apiTable(API(9943)),
+      ...table("[[map-server]]", { address: ms }),
+      "",
+    ].join("\n"),
+  });
+  return { ms, mr };
+}
+
+function routerNode(b: Builder): void {
+  b.nodes.unshift({ name: "router", forwarding: true });
+}
+
+/** An xTR with its site, single-homed on link `n`. */
+function xtr(
+  b: Builder,
+  which: 1 | 2,
+  u: Underlay,
+  eids: Underlay,
+  cp: { ms: string; mr: string },
+  locatorBy: "iface" | "address",
+): void {
+  const name = `xtr${which}`;
+  const routes = uplink(b, which, name, "rloc0", `to-${name}`, u);
+  b.nodes.push({ name, forwarding: true, routes });
+  site(b, which, name, which === 1 ? "hosta" : "hostb", eids);
+  // IPv6 EIDs ride IPv4 RLOCs when there are any, IPv4 EIDs ride IPv6 RLOCs
+  // on an IPv6-only underlay: whichever family the underlay has.
+  const family: 4 | 6 = u.v4 ? 4 : 6;
+  const rloc = family === 4 ? v4(which, 2) : v6(which, 2);
+  const loc: Locator = locatorBy === "iface"
+    ? { iface: "rloc0", ipVersion: family }
+    : { address: rloc };
+  const mappings = [];
+  if (eids.v4) mappings.push({ eid: `10.${which}.0.0/24`, locators: [loc] });
+  if (eids.v6) mappings.push({ eid: `fd00:${which}::/64`, locators: [loc] });
+  b.lisp.push({
+    name,
+    node: name,
+    role: "xtr",
+    controlAddress: rloc,
+    api: API(),
+    config: trConfig({
+      what: `${name} (site ${which})`,
+      mode: "xTR",
+      controlAddress: rloc,
+      mapResolver: cp.mr,
+      mapServer: cp.ms,
+      key: which === 1 ? PLAN.site1Key : PLAN.site2Key,
+      mappings,
+      api: API(),
+    }, b.opts),
+  });
+}
+
+function siteList(eids: Underlay, which: readonly (1 | 2)[]): MsSettings["sites"] {
+  const out: { eid: string; key: string }[] = [];
+  for (const w of which) {
+    const key = w === 1 ? PLAN.site1Key : PLAN.site2Key;
+    if (eids.v4) out.push({ eid: `10.${w}.0.0/24`, key });
+    if (eids.v6) out.push({ eid: `fd00:${w}::/64`, key });
+  }
+  return out;
+}
+
+function finish(b: Builder, name: TopologyName, lookup: Topology["staticLookup"]): Topology {
+  return {
+    name,
+    description: TOPOLOGY_DESCRIPTIONS[name],
+    nodes: b.nodes,
+    links: b.links,
+    lisp: b.lisp,
+    staticLookup: lookup,
+  };
+}
+
+/** The static lookup of the flat topologies (one ms namespace). */
+function flatLookup(u: Underlay, from: string): Topology["staticLookup"] {
+  return {
+    eid: "10.9.0.1",
+    rloc: u.v4 ? PLAN.staticRloc4 : PLAN.staticRloc6,
+    mr: u.v4 ? PLAN.mr4 : PLAN.mr6,
+    ms: u.v4 ? PLAN.ms4 : PLAN.ms6,
+    from,
+  };
+}
+
+// ---------------------------------------------------------------------------
+// The topologies.
+
+function flat(name: "basic" | "ipv6" | "ipv6-rloc", opts: TopologyOptions): Topology {
+  const b: Builder = { nodes: [], links: [], lisp: [], opts };
+  routerNode(b);
+  const u: Underlay = name === "ipv6-rloc" ? { v4: false, v6: true } : { v4: true, v6: false };
+  const eids: Underlay = name === "ipv6" ? { v4: false, v6: true } : { v4: true, v6: false };
+  const cp = msNode(b, u, siteList(eids, [1, 2]));
+  xtr(b, 1, u, eids, cp, "iface");
+  xtr(b, 2, u, eids, cp, "address");
+  return finish(b, name, flatLookup(u, "xtr1"));
+}
+
+function multihoming(opts: TopologyOptions): Topology {
+  const b: Builder = { nodes: [], links: [], lisp: [], opts: { rlocProbeInterval: 2, ...opts } };
+  routerNode(b);
+  const u: Underlay = { v4: true, v6: false };
+  const eids: Underlay = { v4: true, v6: false };
+  const cp = msNode(b, u, siteList(eids, [1, 2]));
+  // xtr1: two uplinks; the default route via rloc1 is the backup (metric 200).
+  uplink(b, 1, "xtr1", "rloc0", "to-xtr1", u);
+  uplink(b, 11, "xtr1", "rloc1", "to-xtr1b", u);
+  b.nodes.push({
+    name: "xtr1",
+    forwarding: true,
+    routes: [
+      { to: "default", via: PLAN.routerXtr1, metric: 100 },
+      { to: "default", via: PLAN.routerXtr1b, metric: 200 },
+    ],
+  });
+  site(b, 1, "xtr1", "hosta", eids);
+  b.lisp.push({
+    name: "xtr1",
+    node: "xtr1",
+    role: "xtr",
+    controlAddress: PLAN.xtr1Rloc4,
+    api: API(),
+    config: trConfig({
+      // No control-address: probes and Map-Requests arrive on both RLOCs.
+      what: "xtr1 (site 1, multihomed: rloc0 primary, rloc1 backup)",
+      mode: "xTR",
+      mapResolver: cp.mr,
+      mapServer: cp.ms,
+      key: PLAN.site1Key,
+      mappings: [{
+        eid: PLAN.site1Eid4,
+        locators: [
+          { iface: "rloc0", ipVersion: 4, priority: 1 },
+          { iface: "rloc1", ipVersion: 4, priority: 2 },
+        ],
+      }],
+      api: API(),
+    }, b.opts),
+  });
+  xtr(b, 2, u, eids, cp, "address");
+  return finish(b, "multihoming", flatLookup(u, "xtr1"));
+}
+
+function mn(opts: TopologyOptions): Topology {
+  const b: Builder = { nodes: [], links: [], lisp: [], opts };
+  routerNode(b);
+  const u: Underlay = { v4: true, v6: false };
+  const eids: Underlay = { v4: true, v6: false };
+  const cp = msNode(b, u, [
+    { eid: PLAN.mnSite, key: PLAN.mnKey, moreSpecifics: true },
+    ...siteList(eids, [2]),
+  ]);
+  uplink(b, 1, "mn", "rloc0", "to-mn", u);
+  // The mn role routes 0.0.0.0/1 and 128.0.0.0/1 into lispTun0; the more
+  // specific underlay route keeps its encapsulated packets on rloc0.
+  b.nodes.push({
+    name: "mn",
+    routes: [
+      { to: "100.64.0.0/10", via: PLAN.routerXtr1 },
+      { to: "default", via: PLAN.routerXtr1 },
+    ],
+  });
+  b.lisp.push({
+    name: "mn",
+    node: "mn",
+    role: "mn",
+    controlAddress: PLAN.mnRloc4,
+    api: API(),
+    config: trConfig({
+      what: "the mobile node",
+      mode: "MN",
+      controlAddress: PLAN.mnRloc4,
+      mapResolver: cp.mr,
+      mapServer: cp.ms,
+      key: PLAN.mnKey,
+      mappings: [{ eid: `${PLAN.mnEid4}/32`, locators: [{ iface: "rloc0", ipVersion: 4 }] }],
+      api: API(),
+    }, b.opts),
+  });
+  xtr(b, 2, u, eids, cp, "address");
+  return finish(b, "mn", flatLookup(u, "mn"));
+}
+
+function rtr(opts: TopologyOptions): Topology {
+  const b: Builder = { nodes: [], links: [], lisp: [], opts };
+  routerNode(b);
+  const u: Underlay = { v4: true, v6: false };
+  const eids: Underlay = { v4: true, v6: false };
+  // Site 2 is not a lisp-site: its mapping is static, pointing at the rtr.
+  // xtr2's own Map-Registers are refused (no-site) so the static one stands.
+  const cp = msNode(b, u, siteList(eids, [1]), [{ eid: PLAN.site2Eid4, rloc: PLAN.rtrRloc4 }]);
+  xtr(b, 1, u, eids, cp, "iface");
+  // The rtr: rloc0 on the underlay (link 3), to-xtr2 on site 2's private link.
+  const rtrRoutes = uplink(b, 3, "rtr", "rloc0", "to-rtr", u);
+  b.nodes.push({ name: "rtr", forwarding: true, routes: rtrRoutes });
+  b.links.push({
+    a: { node: "rtr", iface: "to-xtr2", addresses: [`${PLAN.rtrPrivate4}/24`] },
+    b: { node: "xtr2", iface: "rloc0", addresses: [`${PLAN.xtr2Private4}/24`] },
+    ...(opts.mtu !== undefined ? { mtu: opts.mtu } : {}),
+  });
+  b.nodes.push({
+    name: "xtr2",
+    forwarding: true,
+    routes: [{ to: "default", via: PLAN.rtrPrivate4 }],
+  });
+  site(b, 2, "xtr2", "hostb", eids);
+  const interval = opts.rlocProbeInterval ?? 5;
+  b.lisp.push({
+    name: "rtr",
+    node: "rtr",
+    role: "rtr",
+    controlAddress: PLAN.rtrRloc4,
+    api: API(),
+    config: [
+      ...header("RTR", "the rtr (site 2's only locator)"),
+      ...keys({
+        debug: opts.debug ?? 0,
+        encapsulation: opts.encapsulation ?? "LISP",
+        "tun-name": "lispTun0",
+        "map-resolver": [cp.mr],
+      }),
+      ...apiTable(API()),
+      ...table("[rloc-probing]", {
+        "rloc-probe-interval": interval,
+        "rloc-probe-retries": interval === 0 ? undefined : 2,
+        "rloc-probe-retries-interval": interval === 0 ? undefined : Math.max(1, interval >> 2),
+      }),
+      ...table("[[rtr-iface]]", { iface: "rloc0", ip_version: 4, priority: 1, weight: 100 }),
+      ...table("[[rtr-iface]]", { iface: "to-xtr2", ip_version: 4, priority: 1, weight: 100 }),
+      ...rlocTable("[[static-map-cache]]", PLAN.site2Eid4, PLAN.xtr2Private4),
+      "",
+    ].join("\n"),
+  });
+  b.lisp.push({
+    name: "xtr2",
+    node: "xtr2",
+    role: "xtr",
+    controlAddress: PLAN.xtr2Private4,
+    api: API(),
+    config: trConfig({
+      what: "xtr2 (site 2, behind the rtr)",
+      mode: "xTR",
+      controlAddress: PLAN.xtr2Private4,
+      mapResolver: cp.mr,
+      mapServer: cp.ms,
+      key: PLAN.site2Key,
+      mappings: [{ eid: PLAN.site2Eid4, locators: [{ iface: "rloc0", ipVersion: 4 }] }],
+      staticMapCache: [{ eid: PLAN.site1Eid4, rloc: PLAN.rtrPrivate4 }],
+      api: API(),
+    }, opts),
+  });
+  return finish(b, "rtr", flatLookup(u, "xtr1"));
+}
+
+function ddt(opts: TopologyOptions): Topology {
+  const b: Builder = { nodes: [], links: [], lisp: [], opts };
+  routerNode(b);
+  const u: Underlay = { v4: true, v6: false };
+  const eids: Underlay = { v4: true, v6: false };
+  const debug = opts.debug ?? 0;
+  const control = (name: string, n: number) => {
+    b.nodes.push({ name, routes: uplink(b, n, name, "eth0", `to-${name}`, u) });
+    return v4(n, 2);
+  };
+  const ms1 = control("ms1", 100);
+  const ms2 = control("ms2", 101);
+  const mr = control("mr", 102);
+  const root = control("ddtroot", 110);
+  const child = control("ddtchild", 111);
+  const deleg = (eid: string, type: string, nodes: readonly string[]) =>
+    table("[[ddt-deleg-site]]", {
+      "eid-prefix": eid,
+      iid: 0,
+      "delegation-type": type,
+      "deleg-nodes": nodes,
+    });
+  b.lisp.push({
+    name: "ddtroot",
+    node: "ddtroot",
+    role: "ddt",
+    controlAddress: root,
+    api: API(),
+    config: [
+      ...header("DDT", "the DDT root"),
+      ...keys({ debug, "control-address": root }),
+      ...apiTable(API()),
+      ...table("[[ddt-auth-site]]", { "eid-prefix": "10.0.0.0/8", iid: 0 }),
+      ...deleg("10.1.0.0/16", "MAP_SERVER_DDT_NODE", [ms1]),
+      ...deleg("10.2.0.0/16", "CHILD_DDT_NODE", [child]),
+      "",
+    ].join("\n"),
+  });
+  b.lisp.push({
+    name: "ddtchild",
+    node: "ddtchild",
+    role: "ddt",
+    controlAddress: child,
+    api: API(),
+    config: [
+      ...header("DDT", "the DDT child (10.2.0.0/16)"),
+      ...keys({ debug, "control-address": child }),
+      ...apiTable(API()),
+      ...table("[[ddt-auth-site]]", { "eid-prefix": "10.2.0.0/16", iid: 0 }),
+      // More specific than the root's referral, or the resolver sees a loop.
+      ...deleg(PLAN.site2Eid4, "MAP_SERVER_DDT_NODE", [ms2]),
+      ...deleg(PLAN.ddtStatic2, "MAP_SERVER_DDT_NODE", [ms2]),
+      "",
+    ].join("\n"),
+  });
+  b.lisp.push({
+    name: "ms1",
+    node: "ms1",
+    role: "ms",
+    controlAddress: ms1,
+    api: API(),
+    config: msConfig({
+      what: "map-server 1 (site 1)",
+      controlAddress: ms1,
+      sites: siteList(eids, [1]),
+      statics: [{ eid: PLAN.ddtStatic1, rloc: PLAN.staticRloc4 }],
+      api: API(),
+    }, opts),
+  });
+  b.lisp.push({
+    name: "ms2",
+    node: "ms2",
+    role: "ms",
+    controlAddress: ms2,
+    api: API(),
+    config: msConfig({
+      what: "map-server 2 (site 2)",
+      controlAddress: ms2,
+      sites: siteList(eids, [2]),
+      statics: [{ eid: PLAN.ddtStatic2, rloc: PLAN.staticRloc4 }],
+      api: API(),
+    }, opts),
+  });
+  b.lisp.push({
+    name: "mr",
+    node: "mr",
+    role: "ddt-mr",
+    controlAddress: mr,
+    api: API(),
+    config: [
+      ...header("DDT-MR", "the DDT map-resolver"),
+      ...keys({ debug, "control-address": mr, "ddt-root-addresses": [root] }),
+      ...apiTable(API()),
+      "",
+    ].join("\n"),
+  });
+  xtr(b, 1, u, eids, { ms: ms1, mr }, "iface");
+  xtr(b, 2, u, eids, { ms: ms2, mr }, "address");
+  return finish(b, "ddt", {
+    eid: "10.2.99.1",
+    rloc: PLAN.staticRloc4,
+    mr,
+    ms: ms2,
+    from: "xtr1",
+  });
+}
+
+/** Whether `name` is a topology name. */
+export function isTopologyName(name: string): name is TopologyName {
+  return (TOPOLOGY_NAMES as readonly string[]).includes(name);
+}
+
+/** Builds the declaration of a topology (pure: nothing is created). */
+export function makeTopology(name: string, opts: TopologyOptions = {}): Topology {
+  if (!isTopologyName(name)) {
+    throw new LabError(`no topology "${name}" (have: ${TOPOLOGY_NAMES.join(", ")})`);
+  }
+  switch (name) {
+    case "basic":
+    case "ipv6":
+    case "ipv6-rloc":
+      return flat(name, opts);
+    case "multihoming":
+      return multihoming(opts);
+    case "mn":
+      return mn(opts);
+    case "rtr":
+      return rtr(opts);
+    case "ddt":
+      return ddt(opts);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Running.
+
+/** Roles `oor` can run today (those with an entry in main.ts's ROLE_ENTRIES). */
+export function runnableRoles(): ReadonlySet<Role> {
+  return new Set(Object.keys(ROLE_ENTRIES) as Role[]);
+}
+
+/** Writes every process's `<name>.toml` into the lab folder; returns name → path. */
+export async function writeConfigs(lab: Lab, topo: Topology): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const p of topo.lisp) out.set(p.name, await lab.writeFile(`${p.name}.toml`, p.config));
+  return out;
+}
+
+/** Options of {@link startLisp}. */
+export interface StartOptions {
+  /** Start only these processes (by name); default all whose role is runnable. */
+  readonly only?: readonly string[];
+  /** Let this process exit while they run (the CLI). */
+  readonly detach?: boolean;
+  /** `--log-format` (default text). */
+  readonly logFormat?: "text" | "json";
+  /** Wait for each process's `started` log line, ms (default 15000; 0: don't wait). */
+  readonly startTimeoutMs?: number;
+}
+
+/** What {@link startLisp} did. */
+export interface StartResult {
+  /** Processes started, in topology order. */
+  readonly started: readonly LabProcess[];
+  /** Processes not started, with why. */
+  readonly skipped: readonly { readonly spec: LispProcessSpec; readonly reason: string }[];
+}
+
+/** The command line that runs a LISP process of a topology. */
+export function lispArgv(configPath: string, role: Role, logFormat = "text"): string[] {
+  return [
+    Deno.execPath(),
+    "run",
+    "-A",
+    `${REPO_ROOT}/main.ts`,
+    role,
+    "--config",
+    configPath,
+    "--log-format",
+    logFormat,
+  ];
+}
+
+/**
+ * Starts the LISP processes of a topology in its lab (configs must have
+ * been written, see {@link writeConfigs}) with `deno run -A main.ts <role>
+ * --config <name>.toml`, and waits until each logs `started`. Processes
+ * whose role `oor` cannot run yet are skipped and reported.
+ */
+export async function startLisp(
+  lab: Lab,
+  topo: Topology,
+  opts: StartOptions = {},
+): Promise<StartResult> {
+  const runnable = runnableRoles();
+  const skipped: { spec: LispProcessSpec; reason: string }[] = [];
+  const todo: LispProcessSpec[] = [];
+  for (const p of topo.lisp) {
+    if (opts.only !== undefined && !opts.only.includes(p.name)) {
+      skipped.push({ spec: p, reason: "not asked for" });
+    } else if (!runnable.has(p.role)) {
+      skipped.push({ spec: p, reason: `the ${p.role} role is not built yet` });
+    } else {
+      todo.push(p);
+    }
+  }
+  const started = await Promise.all(
+    todo.map((p) =>
+      lab.spawn(p.node, p.name, lispArgv(lab.path(`${p.name}.toml`), p.role, opts.logFormat), {
+        cwd: REPO_ROOT,
+        ...(opts.detach !== undefined ? { detach: opts.detach } : {}),
+      })
+    ),
+  );
+  const wait = opts.startTimeoutMs ?? 15_000;
+  if (wait > 0) {
+    await Promise.all(
+      started.map((p) =>
+        p.waitForLog(opts.logFormat === "json" ? /"event":"started"/ : / started( |$)/m, wait)
+      ),
+    );
+  }
+  return { started, skipped };
+}
+
+/** Options of {@link upTopology}: the lab's, plus what to start. */
+export interface UpOptions extends Partial<LabOptions>, StartOptions {
+  /** Build the network and write configs but start nothing. */
+  readonly noStart?: boolean;
+}
+
+/**
+ * Builds a topology as a lab (named `opts.name`, default the topology
+ * name): tears down a lab of that name first, creates the network, writes
+ * the configs and starts the runnable LISP processes. On failure the lab is
+ * torn down before the error is thrown.
+ */
+export async function upTopology(
+  topo: Topology,
+  opts: UpOptions = {},
+): Promise<StartResult & { lab: Lab }> {
+  const lab = new Lab(topo, {
+    name: opts.name ?? topo.name,
+    ...(opts.dir !== undefined ? { dir: opts.dir } : {}),
+    ...(opts.stateDir !== undefined ? { stateDir: opts.stateDir } : {}),
+    ...(opts.stopTimeoutMs !== undefined ? { stopTimeoutMs: opts.stopTimeoutMs } : {}),
+    ...(opts.log !== undefined ? { log: opts.log } : {}),
+    topology: topo.name,
+  });
+  await lab.up();
+  try {
+    await writeConfigs(lab, topo);
+    if (opts.noStart === true) {
+      return { lab, started: [], skipped: topo.lisp.map((spec) => ({ spec, reason: "noStart" })) };
+    }
+    return { lab, ...(await startLisp(lab, topo, opts)) };
+  } catch (e) {
+    await lab.down().catch(() => {});
+    throw e;
+  }
+}
+
+/** What {@link lig} got back. */
+export interface LigAnswer {
+  /** Exit code of `oor lig` (0 reply, 1 no reply, 2 usage). */
+  readonly code: number;
+  /** Who replied (`address:port`), when someone did. */
+  readonly replier?: string;
+  /** Whether the reply was negative. */
+  readonly negative?: boolean;
+  /** EID prefix of the first record. */
+  readonly eidPrefix?: string;
+  /** Locator addresses of the first record. */
+  readonly locators: readonly string[];
+  /** The whole `--json` object, or undefined when the output was not JSON. */
+  readonly json?: Record<string, unknown>;
+  /** Standard error (diagnostics). */
+  readonly stderr: string;
+}
+
+/**
+ * Runs `oor lig <eid> --mr <mr> --json` inside `node` and parses what it
+ * printed.
+ */
+export async function lig(
+  lab: Lab,
+  node: string,
+  eid: string,
+  mr: string,
+  opts: { count?: number; timeoutS?: number } = {},
+): Promise<LigAnswer> {
+  const count = opts.count ?? 2;
+  const timeoutS = opts.timeoutS ?? 1;
+  const r = await lab.exec(node, [
+    Deno.execPath(),
+    "run",
+    "-A",
+    `${REPO_ROOT}/main.ts`,
+    "lig",
+    eid,
+    "--mr",
+    mr,
+    "--count",
+    String(count),
+    "--timeout",
+    String(timeoutS),
+    "--json",
+  ], { timeoutMs: (count * timeoutS + 15) * 1000 });
+  let json: Record<string, unknown> | undefined;
+  try {
+    json = JSON.parse(r.stdout) as Record<string, unknown>;
+  } catch {
+    json = undefined;
+  }
+  const records = (json?.["records"] ?? []) as {
+    eidPrefix?: string;
+    locators?: { address: string }[];
+  }[];
+  const first = records[0];
+  return {
+    code: r.code,
+    ...(typeof json?.["replier"] === "string" ? { replier: json["replier"] } : {}),
+    ...(typeof json?.["negative"] === "boolean" ? { negative: json["negative"] } : {}),
+    ...(first?.eidPrefix !== undefined ? { eidPrefix: first.eidPrefix } : {}),
+    locators: (first?.locators ?? []).map((l) => l.address),
+    ...(json !== undefined ? { json } : {}),
+    stderr: r.stderr,
+  };
+}
