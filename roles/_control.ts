@@ -21,6 +21,7 @@ import {
   messageType,
   parseControlMessage,
 } from "../wire/message.ts";
+import { ipAddress } from "../wire/address.ts";
 import { isIPv4 } from "../wire/ip_text.ts";
 import type { Counters } from "./_counters.ts";
 import type { Logger } from "./_log.ts";
@@ -79,6 +80,13 @@ export interface RequestOptions {
   readonly expect: readonly ControlMessageType[];
   /** Aborts the wait (rejects with the signal's reason). */
   readonly signal?: AbortSignal;
+  /**
+   * Only a reply from this address counts; one from elsewhere is dropped
+   * and counted (`wrong-source`). For a nonce the asker did not choose
+   * alone (a DDT Map-Resolver reuses the ITR's), so that whoever knows the
+   * nonce cannot answer in the node's place.
+   */
+  readonly from?: string;
 }
 
 /** A request that got no reply after its retries. */
@@ -109,6 +117,8 @@ const REQUEST_TYPES: ReadonlySet<ControlMessageType> = new Set<ControlMessageTyp
 
 interface Pending {
   readonly expect: readonly ControlMessageType[];
+  /** The address the reply must come from (canonical text), if any. */
+  readonly from?: string;
   resolve(r: Received): void;
 }
 
@@ -206,29 +216,38 @@ export class ControlPlane {
       type = "unknown";
     }
     if (socket === undefined || this.#closed) {
-      this.#counters.inc("oor_control_send_errors_total", { reason: "no-socket" });
-      this.#logger.limited(
-        `no-socket ${to.address}`,
-        LOG_INTERVAL_MS,
-        "warn",
-        "control-send-failed",
-        { peer: formatPeer(to), reason: "no socket for that address family" },
-      );
+      this.#sendFailed("no-socket", to, "no socket for that address family");
+      return;
+    }
+    try {
+      socket.send(bytes, to.port, to.address, (err) => {
+        if (err) this.#sendFailed("socket", to, err.message);
+      });
+    } catch (e) {
+      // node:dgram throws at once for port 0, which a peer can ask for (an
+      // ECM's inner source port is where a Map-Reply goes): a send error,
+      // never an exception for the handler that answers.
+      this.#sendFailed("bad-destination", to, e instanceof Error ? e.message : String(e));
       return;
     }
     this.#counters.inc("oor_control_messages_out_total", { type });
-    socket.send(bytes, to.port, to.address, (err) => {
-      if (err) {
-        this.#counters.inc("oor_control_send_errors_total", { reason: "socket" });
-        this.#logger.limited(
-          `send-error ${to.address}`,
-          LOG_INTERVAL_MS,
-          "warn",
-          "control-send-failed",
-          { peer: formatPeer(to), reason: err.message },
-        );
-      }
-    });
+  }
+
+  /**
+   * Counts a send that failed and logs it at most once per reason a
+   * minute. Not once per destination: destinations are often taken from a
+   * message (an ITR-RLOC, an ECM's inner source port), and a peer must not
+   * choose how many lines we write.
+   */
+  #sendFailed(reason: string, to: Peer, detail: string): void {
+    this.#counters.inc("oor_control_send_errors_total", { reason });
+    this.#logger.limited(
+      `send-failed ${reason}`,
+      LOG_INTERVAL_MS,
+      "warn",
+      "control-send-failed",
+      { peer: formatPeer(to), reason: detail },
+    );
   }
 
   /**
@@ -308,6 +327,7 @@ export class ControlPlane {
       };
       this.#pending.set(nonce, {
         expect: opts.expect,
+        ...(opts.from !== undefined ? { from: canonicalIp(opts.from) } : {}),
         resolve: (r) => {
           finish();
           resolve(r);
@@ -377,6 +397,10 @@ export class ControlPlane {
       const nonce = message.msg.nonce;
       const p = this.#pending.get(nonce);
       if (p !== undefined && p.expect.includes(type)) {
+        if (p.from !== undefined && p.from !== canonicalIp(address)) {
+          this.#drop("wrong-source", from, `${type} nonce 0x${nonce.toString(16)}`);
+          return;
+        }
         p.resolve(received);
         return;
       }
@@ -428,6 +452,15 @@ const TYPE_NAMES: Readonly<Record<number, string>> = {
   7: "info",
   8: "ecm",
 };
+
+/** An address in one text form (RFC 5952 for IPv6), to compare sources. */
+function canonicalIp(address: string): string {
+  try {
+    return ipAddress(address).ip;
+  } catch {
+    return address;
+  }
+}
 
 function typeName(t: number): string {
   return TYPE_NAMES[t] ?? `type-${t}`;

@@ -114,6 +114,38 @@ Deno.test("request() resolves with the reply that carries its nonce and counts a
   }
 });
 
+Deno.test("request() with from takes the reply only from that address; another source's is dropped as wrong-source", async () => {
+  const server = await node();
+  const impostor = await node({ address: "127.0.0.2" });
+  const client = await node();
+  try {
+    const nonce = 0x77n;
+    const reply = (from: Node) =>
+      from.cp.send({
+        type: "map-reply",
+        msg: { probe: false, echoNonce: false, security: false, nonce, records: [] },
+      }, client.peer);
+    const got = client.cp.request(nonce, () => {}, "map-request", {
+      ...REQUEST,
+      timeoutMs: 2000,
+      from: server.peer.address,
+    });
+    reply(impostor);
+    await until(
+      () => client.counters.get("oor_control_dropped_total", { reason: "wrong-source" }) === 1,
+      "the impostor's reply dropped",
+    );
+    assert.equal(client.cp.pendingCount, 1, "still waiting");
+    reply(server);
+    assert.deepEqual((await got).from, server.peer);
+    assert.equal(client.cp.pendingCount, 0);
+  } finally {
+    server.cp.close();
+    impostor.cp.close();
+    client.cp.close();
+  }
+});
+
 Deno.test("request() rejects with NoReplyError after its retries and counts the timeout", async () => {
   const server = await node();
   const client = await node();
@@ -353,6 +385,29 @@ Deno.test("send() after close() is counted, not thrown", async () => {
   a.cp.close();
   a.cp.send(emitMapRequest(mapRequest(1n)), { address: "127.0.0.1", port: 9 });
   assert.equal(a.counters.get("oor_control_send_errors_total", { reason: "no-socket" }), 1);
+});
+
+Deno.test("send() to port 0 or an address family without a socket is counted and logged once per reason, not thrown", async () => {
+  const a = await node(); // IPv4 only
+  try {
+    const req = emitMapRequest(mapRequest(1n));
+    // Destinations a peer chose: the ITR-RLOC and the ECM's inner source port.
+    for (const address of ["127.0.0.1", "127.0.0.2", "127.0.0.3"]) {
+      a.cp.send(req, { address, port: 0 });
+    }
+    for (const address of ["::1", "2001:db8::1"]) a.cp.send(req, { address, port: 4342 });
+    assert.equal(
+      a.counters.get("oor_control_send_errors_total", { reason: "bad-destination" }),
+      3,
+    );
+    assert.equal(a.counters.get("oor_control_send_errors_total", { reason: "no-socket" }), 2);
+    assert.equal(a.counters.get("oor_control_messages_out_total", { type: "map-request" }), 0);
+    const logged = a.lines.filter((l) => l.includes(" control-send-failed "));
+    assert.equal(logged.length, 2, logged.join(""));
+    for (const l of logged) assert.match(l, /^\S+ warn /);
+  } finally {
+    a.cp.close();
+  }
 });
 
 Deno.test("request() rejects with what a throwing send throws, on a retransmission too, and frees the nonce", async () => {
