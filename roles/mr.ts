@@ -17,8 +17,14 @@
  * to one RLOC of the referral set. The inner header stays the ITR's so that
  * the DDT Map-Server that finally gets the request can forward it to an
  * ETR, or proxy-reply, straight to the ITR (§7.2); DDT nodes answer the
- * ECM's outer source, which is this resolver. Map-Referrals are handled as
- * §7.3.2 says:
+ * ECM's outer source, which is this resolver. A Map-Referral counts only
+ * when it comes from the node asked: the nonce is the ITR's, so the ITR
+ * (or anyone it told) could otherwise answer in the node's place and fill
+ * the referral cache. A negative referral is answered and cached for its
+ * own prefix, which must cover the requested one or lie inside it (a node
+ * answers a request wider than a delegation for its first address);
+ * anything else is a bad referral. Map-Referrals are handled as §7.3.2
+ * says:
  *
  * | referral          | what the resolver does                                                        |
  * | ----------------- | ----------------------------------------------------------------------------- |
@@ -463,14 +469,22 @@ class Mr implements MrHandle {
           c.inc("oor_mr_resolutions_total", { result: "succeeded", reason: "ms-ack" });
           return "done";
         case REFERRAL_ACTION.MS_NOT_REGISTERED: {
-          const p = rp !== undefined && prefixContains(rp, o.eid) ? rp : o.eid;
+          const p = negativePrefix(rp, o.eid);
+          if (p === undefined) {
+            this.#fail(o, "bad-referral", step, `${name} does not match the EID`);
+            return "done";
+          }
           this.#cacheReferral(p, record, []);
           this.#negative(o, p, NOT_REGISTERED_TTL, ACTION.NATIVELY_FORWARD, name);
           c.inc("oor_mr_resolutions_total", { result: "succeeded", reason: name });
           return "done";
         }
         case REFERRAL_ACTION.DELEGATION_HOLE: {
-          const p = rp !== undefined && prefixContains(rp, o.eid) ? rp : o.eid;
+          const p = negativePrefix(rp, o.eid);
+          if (p === undefined) {
+            this.#fail(o, "bad-referral", step, `${name} does not match the EID`);
+            return "done";
+          }
           this.#cacheReferral(p, record, []);
           this.#negative(o, p, record.ttl, ACTION.NATIVELY_FORWARD, name);
           c.inc("oor_mr_resolutions_total", { result: "succeeded", reason: name });
@@ -566,6 +580,8 @@ class Mr implements MrHandle {
           timeoutMs: this.#timeoutMs,
           expect: ["map-referral"],
           signal: this.#abort.signal,
+          // The nonce is the ITR's: only the node asked may answer to it.
+          from: rloc,
         },
       );
       return r.message.type === "map-referral" ? r.message.msg : undefined;
@@ -598,13 +614,16 @@ class Mr implements MrHandle {
   #fail(o: Original, reason: string, step: Step, detail?: string): void {
     const c = this.#deps.counters;
     c.inc("oor_mr_resolutions_total", { result: "failed", reason });
+    // Limited per ITR, not per EID: an ITR choosing EIDs must not choose
+    // how many lines we write.
     this.#deps.logger.limited(
-      `mr-fail ${reason} ${formatPrefix(o.eid)}`,
+      `mr-fail ${reason} ${o.from.address}`,
       60_000,
       "warn",
       "mr-resolution-failed",
       {
         eid: formatPrefix(o.eid),
+        peer: formatPeer(o.from),
         reason,
         detail,
         at: step.prefix ? formatPrefix(step.prefix) : "root",
@@ -639,6 +658,19 @@ class Mr implements MrHandle {
       },
     }, replyPeer(o));
   }
+}
+
+/**
+ * The prefix a negative referral (MS-NOT-REGISTERED, DELEGATION-HOLE) is
+ * answered and cached for: the referral's own prefix when it covers the
+ * requested one, or lies inside it (a DDT node answers a request wider than
+ * a delegation for its first address). Never the requested prefix itself:
+ * that may hold delegated space the node did not call negative. Undefined
+ * for a referral that does not match the request (a bad referral).
+ */
+function negativePrefix(rp: Prefix | undefined, eid: Prefix): Prefix | undefined {
+  if (rp === undefined) return undefined;
+  return prefixContains(rp, eid) || prefixContains(eid, rp) ? rp : undefined;
 }
 
 /** Usable referral RLOCs of a record: IP addresses, by priority, 255 ("do not use") left out. */

@@ -159,6 +159,7 @@ async function ask(
   ip: string,
   iid = 0,
   timeoutMs = 3000,
+  maskLen = 32,
 ): Promise<MapReply> {
   const nonce = nextNonce++;
   const req: MapRequest = {
@@ -172,7 +173,7 @@ async function ask(
     nonce,
     sourceEid: { kind: "none" },
     itrRlocs: [ipAddress(ITR)],
-    records: [{ maskLen: 32, eid: eid(ip, iid) }],
+    records: [{ maskLen, eid: eid(ip, iid) }],
   };
   const bytes = emitMapRequest(req);
   const r = await itr.request(
@@ -502,6 +503,128 @@ Deno.test("ddt-mr answers DELEGATION-HOLE with a negative reply for the hole, ca
       d.counters.get("oor_mr_negative_replies_total", { reason: "delegation-hole" }),
       3,
     );
+  });
+});
+
+Deno.test("ddt-mr keeps a negative referral to its own prefix when the ITR asked for a wider one", async () => {
+  await withNet(async ({ port, itr, closeLater }) => {
+    // Like a real DDT node: a request wider than a delegation is answered
+    // for its first address (a hole inside it); 10.1.0.0/16 is delegated;
+    // and 10.200.0.0/16 gets a referral for a prefix that is not the EID's.
+    const root = await fakeNode(ROOT, port, (req) => {
+      const r = req.records[0]!;
+      if (r.maskLen < 16) return referral(REFERRAL_ACTION.DELEGATION_HOLE, "10.0.0.0/16", 15);
+      if (addressToString(r.eid).startsWith("10.200.")) {
+        return referral(REFERRAL_ACTION.DELEGATION_HOLE, "10.0.0.0/16", 15);
+      }
+      return referral(REFERRAL_ACTION.MS_REFERRAL, "10.1.0.0/16", 1440, [MS1]);
+    });
+    const ms = await fakeMs(MS1, port, "10.1.0.0/16", "192.0.2.1");
+    closeLater(root.cp);
+    closeLater(ms.cp);
+    const d = deps();
+    const mr = await startDdtMr(port, [ROOT], d);
+    closeLater(mr);
+    // The ITR asks for 10.0.0.0/10: the hole is 10.0.0.0/16, not the /10
+    // (which holds the delegated 10.1.0.0/16).
+    deepStrictEqual(negative(await ask(itr, port, "10.0.0.0", 0, 3000, 10)), {
+      prefix: "10.0.0.0/16",
+      ttl: 15,
+      action: ACTION.NATIVELY_FORWARD,
+    });
+    await settled(mr);
+    deepStrictEqual(mr.referralCache().map((e) => formatPrefix(e.prefix)), ["10.0.0.0/16"]);
+    // So 10.1.2.3 is still resolved, not answered from a negative /10.
+    const positive = await ask(itr, port, "10.1.2.3");
+    deepStrictEqual(positive.records[0]!.locators.map((l) => addressToString(l.address)), [
+      "192.0.2.1",
+    ]);
+    await settled(mr);
+    // A negative referral that does not cover the EID is a bad referral:
+    // a short Send-Map-Request answer, nothing cached.
+    deepStrictEqual(negative(await ask(itr, port, "10.200.0.1")), {
+      prefix: "10.200.0.1/32",
+      ttl: 1,
+      action: ACTION.SEND_MAP_REQUEST,
+    });
+    await settled(mr);
+    strictEqual(
+      d.counters.get("oor_mr_resolutions_total", { result: "failed", reason: "bad-referral" }),
+      1,
+    );
+    deepStrictEqual(
+      mr.referralCache().map((e) => formatPrefix(e.prefix)).sort(),
+      ["10.0.0.0/16", "10.1.0.0/16"],
+    );
+  });
+});
+
+Deno.test("ddt-mr logs failed resolutions once per reason and ITR a minute, whatever the EIDs", async () => {
+  await withNet(async ({ port, itr, closeLater }) => {
+    // A root whose referral never covers the EID: every resolution fails.
+    const root = await fakeNode(
+      ROOT,
+      port,
+      () => referral(REFERRAL_ACTION.NODE_REFERRAL, "192.0.2.0/24", 1440, [CHILD]),
+    );
+    closeLater(root.cp);
+    const lines: string[] = [];
+    const d: RoleDeps = {
+      ...deps(),
+      logger: new Logger({ role: "test", sink: { write: (l) => lines.push(l) } }),
+    };
+    const mr = await startDdtMr(port, [ROOT], d);
+    closeLater(mr);
+    for (const ip of ["10.1.1.1", "10.2.2.2", "10.3.3.3"]) {
+      deepStrictEqual(negative(await ask(itr, port, ip)).action, ACTION.SEND_MAP_REQUEST);
+    }
+    await settled(mr);
+    strictEqual(
+      d.counters.get("oor_mr_resolutions_total", { result: "failed", reason: "bad-referral" }),
+      3,
+    );
+    const logged = lines.filter((l) => l.includes(" mr-resolution-failed "));
+    strictEqual(logged.length, 1, lines.join(""));
+    ok(logged[0]!.includes(`peer=${ITR}:`), logged[0]);
+  });
+});
+
+Deno.test("ddt-mr takes a Map-Referral only from the node it asked, not from whoever knows the nonce", async () => {
+  await withNet(async ({ port, itr, closeLater }) => {
+    // The first root is dead, so the request waits for it while the ITR,
+    // which chose the nonce, sends a forged Map-Referral calling the whole
+    // EID space a delegation hole for 2^32 minutes.
+    const root = await fakeNode(
+      ROOT,
+      port,
+      () => referral(REFERRAL_ACTION.MS_REFERRAL, "10.1.0.0/16", 1440, [MS1]),
+    );
+    const ms = await fakeMs(MS1, port, "10.1.0.0/16", "192.0.2.1");
+    closeLater(root.cp);
+    closeLater(ms.cp);
+    const d = deps();
+    const mr = await startDdtMr(port, [DEAD, ROOT], d, 1, 300);
+    closeLater(mr);
+    const nonce = nextNonce;
+    const answer = ask(itr, port, "10.1.2.3");
+    await new Promise((r) => setTimeout(r, 50));
+    itr.send({
+      type: "map-referral",
+      msg: {
+        nonce,
+        records: [{
+          record: referral(REFERRAL_ACTION.DELEGATION_HOLE, "0.0.0.0/0", 0xffffffff),
+          signatures: [],
+        }],
+      },
+    }, { address: MR, port });
+    const reply = await answer;
+    deepStrictEqual(reply.records[0]!.locators.map((l) => addressToString(l.address)), [
+      "192.0.2.1",
+    ]);
+    await settled(mr);
+    deepStrictEqual(mr.referralCache().map((e) => formatPrefix(e.prefix)), ["10.1.0.0/16"]);
+    strictEqual(d.counters.get("oor_control_dropped_total", { reason: "wrong-source" }), 1);
   });
 });
 
