@@ -1,0 +1,15 @@
+/**
+ * Runs the TUN tests (ffi/_tun_netns.ts) in a fresh network namespace, as
+ * root; ignored, with the reason in the test name, elsewhere.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { netnsTest, runInNetns } from "./_netns.ts";
+
+netnsTest("TUN: open, link up, MTU, packets both ways, batches, errors (in a netns)", async () => {
+  const out = await runInNetns(new URL("./_tun_netns.ts", import.meta.url));
+  console.log(out.split("\n").filter((l) => / \.\.\. ok/.test(l)).join("\n"));
+  assert.match(out, /ok \| \d+ passed \| 0 failed/);
+});

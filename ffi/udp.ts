@@ -1,0 +1,374 @@
+/**
+ * Nonblocking UDP sockets driven by synchronous libc calls, for the data
+ * plane: `recvmmsg`/`sendmmsg` over a {@link PacketBatch} (zero allocations
+ * per call) and single-datagram `recvFrom`/`sendTo` over preallocated
+ * msghdr structures, plus {@link PollSet} to wait on several fds.
+ *
+ * Return conventions on the data path (nothing throws per packet):
+ * - `recvmmsg`/`sendmmsg` return the number of datagrams moved, `0` when
+ *   the call would block (EAGAIN), `-1` on another error, with the errno in
+ *   {@link UdpSocket.errno}. For `sendmmsg`, `-1` means the first datagram
+ *   of the range failed (e.g. ENETUNREACH, EMSGSIZE, EPERM from a
+ *   firewall): skip it and call again for the rest.
+ * - `recvFrom`/`sendTo` return the byte count or `-1`, with the errno in
+ *   {@link UdpSocket.errno} (EAGAIN when it would block).
+ *
+ * Set-up calls (`open`, `connect`, buffer sizes) throw {@link ErrnoError}.
+ *
+ * Buffers passed in stay referenced by the caller for the duration of the
+ * call, which is synchronous; raw addresses are taken with
+ * {@link addressOf} and never kept past the call except for the batch's
+ * own memory.
+ *
+ * @module
+ */
+
+import {
+  addressOf,
+  AF_INET,
+  AF_INET6,
+  check,
+  closeFd,
+  decodeSockaddr,
+  EAGAIN,
+  EPERM,
+  errno,
+  ErrnoError,
+  getIntOption,
+  HOST_LE,
+  IPPROTO_IPV6,
+  IPV6_V6ONLY,
+  libc,
+  MSG_DONTWAIT,
+  setIntOption,
+  setPointer,
+  SO_RCVBUF,
+  SO_RCVBUFFORCE,
+  SO_REUSEADDR,
+  SO_REUSEPORT,
+  SO_SNDBUF,
+  SO_SNDBUFFORCE,
+  SOCK_CLOEXEC,
+  SOCK_DGRAM,
+  SOCK_NONBLOCK,
+  SOCKADDR_IN6_SIZE,
+  SOCKADDR_IN_SIZE,
+  type SocketAddress,
+  SOL_SOCKET,
+} from "./libc.ts";
+import type { PacketBatch } from "./batch.ts";
+import { ipv4ToBytes, ipv6ToBytes, isIPv4 } from "../wire/ip_text.ts";
+
+export { type BatchOptions, PacketBatch } from "./batch.ts";
+export { poll, PollSet } from "./poll.ts";
+
+/** Options of {@link UdpSocket.open}. */
+export interface UdpOptions {
+  /** `"ipv4"` or `"ipv6"`; default: the family of `address`, else IPv4. */
+  readonly family?: "ipv4" | "ipv6";
+  /** Local address to bind; default the wildcard (`0.0.0.0` or `::`). */
+  readonly address?: string;
+  /** Local port; default 0 (the kernel picks one). */
+  readonly port?: number;
+  /** SO_RCVBUF in bytes; SO_RCVBUFFORCE is tried first (it ignores rmem_max, needs CAP_NET_ADMIN). */
+  readonly recvBuffer?: number;
+  /** SO_SNDBUF in bytes; SO_SNDBUFFORCE is tried first. */
+  readonly sendBuffer?: number;
+  /** SO_REUSEADDR. */
+  readonly reuseAddr?: boolean;
+  /** SO_REUSEPORT (several sockets, e.g. one per Worker, on one port). */
+  readonly reusePort?: boolean;
+  /** IPV6_V6ONLY for IPv6 sockets; default true (no v4-mapped peers). */
+  readonly v6only?: boolean;
+}
+
+/** struct msghdr offsets (LP64 Linux). */
+const MH_NAME = 0;
+const MH_NAMELEN = 8;
+const MH_IOV = 16;
+const MH_IOVLEN = 24;
+/** Layout of a MsgScratch: msghdr, iovec, sockaddr. */
+const S_MSGHDR = 0;
+const S_IOV = 56;
+const S_ADDR = 72;
+const S_SIZE = 104;
+
+/** A msghdr with one iovec and a sockaddr, in one ArrayBuffer, for single-datagram calls. */
+class MsgScratch {
+  readonly bytes = new Uint8Array(new ArrayBuffer(S_SIZE));
+  readonly view = new DataView(this.bytes.buffer);
+  constructor() {
+    const base = addressOf(this.bytes);
+    setPointer(this.view, S_MSGHDR + MH_NAME, base + S_ADDR);
+    setPointer(this.view, S_MSGHDR + MH_IOV, base + S_IOV);
+    setPointer(this.view, S_MSGHDR + MH_IOVLEN, 1);
+  }
+}
+
+/** A nonblocking AF_INET or AF_INET6 datagram socket. */
+export class UdpSocket {
+  /** The file descriptor (-1 once closed). */
+  fd: number;
+  /** The address family. */
+  readonly family: "ipv4" | "ipv6";
+  /** errno of the last failed data-path call (EAGAIN when it would have blocked). */
+  errno = 0;
+  readonly #af: number;
+  #connected = false;
+  /** For recvFrom: keeps the last sender. */
+  readonly #rx = new MsgScratch();
+  /** For sendTo and set-up calls. */
+  readonly #tx = new MsgScratch();
+
+  private constructor(fd: number, family: "ipv4" | "ipv6") {
+    this.fd = fd;
+    this.family = family;
+    this.#af = family === "ipv4" ? AF_INET : AF_INET6;
+  }
+
+  /** Opens, configures and binds a socket. Throws {@link ErrnoError} or TypeError. */
+  static open(options: UdpOptions = {}): UdpSocket {
+    const family = options.family ??
+      (options.address !== undefined && !isIPv4(options.address) ? "ipv6" : "ipv4");
+    const address = options.address ?? (family === "ipv4" ? "0.0.0.0" : "::");
+    const port = options.port ?? 0;
+    const c = libc();
+    const af = family === "ipv4" ? AF_INET : AF_INET6;
+    const fd = check(
+      c.socket(af, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0),
+      `socket ${family}`,
+    );
+    const s = new UdpSocket(fd, family);
+    try {
+      if (family === "ipv6") {
+        setIntOption(
+          fd,
+          IPPROTO_IPV6,
+          IPV6_V6ONLY,
+          options.v6only === false ? 0 : 1,
+          "IPV6_V6ONLY",
+        );
+      }
+      if (options.reuseAddr) setIntOption(fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
+      if (options.reusePort) setIntOption(fd, SOL_SOCKET, SO_REUSEPORT, 1, "SO_REUSEPORT");
+      if (options.recvBuffer !== undefined) s.setRecvBuffer(options.recvBuffer);
+      if (options.sendBuffer !== undefined) s.setSendBuffer(options.sendBuffer);
+      const sa = s.#encodeAddress(address, port, "bind");
+      check(c.bind(fd, sa, sa.length), `bind ${formatEndpoint(address, port)}`);
+      return s;
+    } catch (e) {
+      s.close();
+      throw e;
+    }
+  }
+
+  /** The bound address and port (getsockname). */
+  localAddress(): SocketAddress {
+    const sa = new Uint8Array(SOCKADDR_IN6_SIZE);
+    const len = new Uint8Array(4);
+    new DataView(len.buffer).setUint32(0, sa.length, HOST_LE);
+    check(libc().getsockname(this.fd, sa, len), "getsockname");
+    const a = decodeSockaddr(sa);
+    if (a === undefined) throw new Error("getsockname: unexpected address family");
+    return a;
+  }
+
+  /**
+   * Connects the socket to one peer: the kernel then only delivers its
+   * datagrams, and sendmmsg sends every slot to it (slot peers ignored).
+   */
+  connect(address: string, port: number): void {
+    const sa = this.#encodeAddress(address, port, "connect");
+    check(libc().connect(this.fd, sa, sa.length), `connect ${formatEndpoint(address, port)}`);
+    this.#connected = true;
+  }
+
+  /** Sets the receive buffer (forced past rmem_max when allowed). Returns the size granted. */
+  setRecvBuffer(bytes: number): number {
+    return this.#setBuffer(SO_RCVBUFFORCE, SO_RCVBUF, bytes, "SO_RCVBUF");
+  }
+
+  /** Sets the send buffer (forced past wmem_max when allowed). Returns the size granted. */
+  setSendBuffer(bytes: number): number {
+    return this.#setBuffer(SO_SNDBUFFORCE, SO_SNDBUF, bytes, "SO_SNDBUF");
+  }
+
+  /** The receive buffer size the kernel reports (twice what was asked: it counts overhead). */
+  recvBufferSize(): number {
+    return getIntOption(this.fd, SOL_SOCKET, SO_RCVBUF, "getsockopt SO_RCVBUF");
+  }
+
+  /** The send buffer size the kernel reports. */
+  sendBufferSize(): number {
+    return getIntOption(this.fd, SOL_SOCKET, SO_SNDBUF, "getsockopt SO_SNDBUF");
+  }
+
+  #setBuffer(force: number, plain: number, bytes: number, what: string): number {
+    try {
+      setIntOption(this.fd, SOL_SOCKET, force, bytes, `setsockopt ${what}FORCE`);
+    } catch (e) {
+      if (!(e instanceof ErrnoError && e.errno === EPERM)) throw e;
+      setIntOption(this.fd, SOL_SOCKET, plain, bytes, `setsockopt ${what}`);
+    }
+    return getIntOption(this.fd, SOL_SOCKET, plain, `getsockopt ${what}`);
+  }
+
+  /**
+   * Receives up to `max` datagrams into slots `[start, start+max)` of
+   * `batch` without blocking. Sets `offset`, `length`, `truncated` and the
+   * peer of each slot filled, and `batch.count = start + n`. Returns n,
+   * 0 when nothing is waiting, -1 on another error ({@link errno}).
+   */
+  recvmmsg(batch: PacketBatch, start = 0, max = batch.slots - start): number {
+    if (start < 0 || max < 1 || start + max > batch.slots) {
+      throw new RangeError(`recvmmsg: slots [${start}, ${start + max}) outside the batch`);
+    }
+    batch.prepareRecv(start, max);
+    const n = libc().recvmmsg(this.fd, batch.mmsgPointer(start), max, MSG_DONTWAIT, null);
+    if (n < 0) {
+      const e = errno();
+      this.errno = e;
+      batch.count = start;
+      return e === EAGAIN ? 0 : -1;
+    }
+    batch.completeRecv(start, n);
+    batch.count = start + n;
+    return n;
+  }
+
+  /**
+   * Sends slots `[start, start+count)` of `batch` (default: from `start`
+   * to `batch.count`), each to its peer (or to the connected peer).
+   * Returns how many were sent (a prefix of the range), 0 when the socket
+   * buffer is full (EAGAIN), -1 when the first one failed with another
+   * error ({@link errno}; skip that slot and go on).
+   */
+  sendmmsg(batch: PacketBatch, start = 0, count = batch.count - start): number {
+    if (count <= 0) return 0;
+    if (start < 0 || start + count > batch.slots) {
+      throw new RangeError(`sendmmsg: slots [${start}, ${start + count}) outside the batch`);
+    }
+    batch.prepareSend(start, count, !this.#connected);
+    const n = libc().sendmmsg(this.fd, batch.mmsgPointer(start), count, MSG_DONTWAIT);
+    if (n < 0) {
+      const e = errno();
+      this.errno = e;
+      return e === EAGAIN ? 0 : -1;
+    }
+    return n;
+  }
+
+  /**
+   * Receives one datagram into `buf[off, off+len)`. Returns its length
+   * (cut to `len`), or -1 ({@link errno}: EAGAIN when none is waiting).
+   * The sender is then available from {@link fromFamily},
+   * {@link fromAddr4}, {@link fromPort} and {@link from}.
+   */
+  recvFrom(buf: Uint8Array, off = 0, len = buf.length - off): number {
+    if (off < 0 || len < 0 || off + len > buf.length) throw new RangeError("recvFrom: bad range");
+    const v = this.#rx.view;
+    setPointer(v, S_IOV, addressOf(buf) + off);
+    setPointer(v, S_IOV + 8, len);
+    v.setUint32(S_MSGHDR + MH_NAMELEN, SOCKADDR_IN6_SIZE, HOST_LE);
+    const n = libc().recvmsg(this.fd, this.#rx.bytes, MSG_DONTWAIT);
+    if (n < 0) this.errno = errno();
+    return n;
+  }
+
+  /** Family of the last {@link recvFrom} sender: 4 or 6 (0 if none). */
+  fromFamily(): 0 | 4 | 6 {
+    const f = this.#rx.view.getUint16(S_ADDR, HOST_LE);
+    return f === AF_INET ? 4 : f === AF_INET6 ? 6 : 0;
+  }
+
+  /** IPv4 address (u32) of the last {@link recvFrom} sender. */
+  fromAddr4(): number {
+    return this.#rx.view.getUint32(S_ADDR + 4, false);
+  }
+
+  /** Port of the last {@link recvFrom} sender. */
+  fromPort(): number {
+    return this.#rx.view.getUint16(S_ADDR + 2, false);
+  }
+
+  /** The last {@link recvFrom} sender as text (allocates). */
+  from(): SocketAddress | undefined {
+    return decodeSockaddr(this.#rx.bytes, S_ADDR);
+  }
+
+  /**
+   * Sends `buf[off, off+len)` to `address` (text, or an IPv4 u32) and
+   * `port`. Returns the bytes sent or -1 ({@link errno}). Allocates
+   * nothing. Throws TypeError for address text that does not parse.
+   */
+  sendTo(
+    buf: Uint8Array,
+    off: number,
+    len: number,
+    address: string | number,
+    port: number,
+  ): number {
+    if (off < 0 || len < 0 || off + len > buf.length) throw new RangeError("sendTo: bad range");
+    const v = this.#tx.view;
+    const namelen = this.#writeAddress(address, port);
+    setPointer(v, S_IOV, addressOf(buf) + off);
+    setPointer(v, S_IOV + 8, len);
+    v.setUint32(S_MSGHDR + MH_NAMELEN, namelen, HOST_LE);
+    const n = libc().sendmsg(this.fd, this.#tx.bytes, MSG_DONTWAIT);
+    if (n < 0) this.errno = errno();
+    return n;
+  }
+
+  /** Writes a sockaddr for address/port into the scratch area; returns its length. */
+  #writeAddress(address: string | number, port: number): number {
+    const v = this.#tx.view;
+    if (typeof address === "number" || isIPv4(address)) {
+      v.setUint16(S_ADDR, AF_INET, HOST_LE);
+      v.setUint16(S_ADDR + 2, port, false);
+      if (typeof address === "number") v.setUint32(S_ADDR + 4, address, false);
+      else ipv4ToBytes(address, this.#tx.bytes, S_ADDR + 4);
+      v.setUint32(S_ADDR + 8, 0, HOST_LE);
+      v.setUint32(S_ADDR + 12, 0, HOST_LE);
+      return SOCKADDR_IN_SIZE;
+    }
+    v.setUint16(S_ADDR, AF_INET6, HOST_LE);
+    v.setUint16(S_ADDR + 2, port, false);
+    v.setUint32(S_ADDR + 4, 0, false);
+    if (!ipv6ToBytes(address, this.#tx.bytes, S_ADDR + 8)) {
+      throw new TypeError(`not an IP address: ${address}`);
+    }
+    v.setUint32(S_ADDR + 24, 0, HOST_LE);
+    return SOCKADDR_IN6_SIZE;
+  }
+
+  /** A fresh sockaddr for set-up calls, in this socket's family (v4-mapped for IPv6 sockets). */
+  #encodeAddress(address: string, port: number, what: string): Uint8Array {
+    if (!Number.isInteger(port) || port < 0 || port > 0xffff) {
+      throw new RangeError(`${what}: port out of range: ${port}`);
+    }
+    let text = address;
+    if (this.#af === AF_INET6 && isIPv4(address)) text = `::ffff:${address}`;
+    if (this.#af === AF_INET && !isIPv4(address)) {
+      throw new TypeError(`${what}: not an IPv4 address: ${address}`);
+    }
+    const len = this.#writeAddress(text, port);
+    return this.#tx.bytes.slice(S_ADDR, S_ADDR + len);
+  }
+
+  /** Closes the socket (idempotent). */
+  close(): void {
+    if (this.fd >= 0) {
+      closeFd(this.fd);
+      this.fd = -1;
+    }
+  }
+
+  /** Same as {@link close}. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+function formatEndpoint(address: string, port: number): string {
+  return isIPv4(address) ? `${address}:${port}` : `[${address}]:${port}`;
+}
