@@ -1,0 +1,143 @@
+/**
+ * The contract between a tunnel router's control plane (main event loop)
+ * and its data plane (a Worker doing batched, synchronous I/O on the TUN
+ * and the data UDP sockets). Types only: `_dataplane.ts` implements the
+ * main-thread side, `_dataplane_worker.ts` the worker.
+ *
+ * The control plane owns the truth (map-cache, database, locator state)
+ * and pushes changes in; the worker reports misses, control packets it
+ * does not handle, and counters out. Nothing here is per packet except
+ * the worker's own loop.
+ *
+ * @module
+ */
+
+import type { Prefix } from "./_prefix_table.ts";
+
+/** Data-plane encapsulation (RFC 9300 LISP on 4341, or VXLAN-GPE on 4790). */
+export type Encapsulation = "LISP" | "VXLAN-GPE";
+
+/** What a tunnel router does with packets. */
+export type DataPlaneMode =
+  /** xTR / MN: TUN <-> UDP, encapsulating towards remote RLOCs, decapsulating to local EIDs. */
+  | "xtr"
+  /** RTR: UDP -> UDP, decapsulate, look the inner destination up, re-encapsulate. */
+  | "rtr";
+
+/** One remote locator of a map-cache entry, as the data plane uses it. */
+export interface DataLocator {
+  /** IPv4 or IPv6 address text of the RLOC. */
+  readonly address: string;
+  /** Unicast priority (lower preferred, 255 unusable). */
+  readonly priority: number;
+  /** Unicast weight among equal priorities. */
+  readonly weight: number;
+  /** Reachability as the control plane sees it (RLOC probing, R bit). */
+  readonly up: boolean;
+}
+
+/** What to do with packets matching an entry. */
+export type DataAction =
+  /** Encapsulate to one of the locators. */
+  | "encapsulate"
+  /** Send to a proxy-ETR (negative entry with natively-forward). */
+  | "native-forward"
+  /** Drop (negative entry with a drop action, or no usable locator). */
+  | "drop"
+  /** A negative entry asking for a new Map-Request (treated as a miss). */
+  | "send-map-request";
+
+/** A map-cache entry pushed to the worker. */
+export interface DataMapping {
+  /** EID prefix, with its instance id. */
+  readonly prefix: Prefix;
+  /** What to do. */
+  readonly action: DataAction;
+  /** Locators (for `encapsulate`). */
+  readonly locators: readonly DataLocator[];
+}
+
+/** Messages from the control plane to the worker. */
+export type ToWorker =
+  /** Start: file descriptors opened by the main thread, and settings. */
+  | {
+    readonly op: "init";
+    readonly mode: DataPlaneMode;
+    readonly encapsulation: Encapsulation;
+    /** TUN fd (xtr mode), or -1. */
+    readonly tunFd: number;
+    /** Data UDP socket fds (bound to the data port), IPv4 and/or IPv6, -1 when absent. */
+    readonly udp4Fd: number;
+    readonly udp6Fd: number;
+    /** Packets per batch. */
+    readonly batch: number;
+    /** Poll timeout in milliseconds. */
+    readonly pollMs: number;
+  }
+  /** Add or replace a mapping. */
+  | { readonly op: "set"; readonly mapping: DataMapping }
+  /** Remove a mapping. */
+  | { readonly op: "delete"; readonly prefix: Prefix }
+  /** Local EID prefixes (decapsulated packets must be for one of these; their iid tags encapsulation). */
+  | { readonly op: "local"; readonly prefixes: readonly Prefix[] }
+  /** Proxy-ETRs used for native-forward entries and unresolvable destinations. */
+  | { readonly op: "petrs"; readonly ipv4: readonly DataLocator[]; readonly ipv6: readonly DataLocator[] }
+  /** Reachability change of one RLOC in every entry that has it. */
+  | { readonly op: "locator"; readonly address: string; readonly up: boolean }
+  /** Stop the loop, close nothing (the main thread owns the fds). */
+  | { readonly op: "stop" };
+
+/** Messages from the worker to the control plane. */
+export type FromWorker =
+  /** The loop runs. */
+  | { readonly op: "ready" }
+  /**
+   * No entry (or a send-map-request entry) for this destination: resolve it.
+   * Sent at most once per destination per second.
+   */
+  | {
+    readonly op: "miss";
+    readonly iid: number;
+    /** Destination address text (IPv4, IPv6). */
+    readonly dst: string;
+    /** Source EID address text of the packet that missed. */
+    readonly src: string;
+  }
+  /** Decapsulated traffic seen from a remote RLOC for a source EID (for SMRs and gleaning). */
+  | { readonly op: "peer"; readonly rloc: string; readonly iid: number; readonly srcEid: string }
+  /** Counters since start, every second: encapsulated, decapsulated, dropped by reason, ... */
+  | { readonly op: "counters"; readonly values: Readonly<Record<string, number>> }
+  /** The loop stopped (after `stop`, or on a fatal error with its message). */
+  | { readonly op: "stopped"; readonly error?: string };
+
+/** Callbacks of the main-thread side for what the worker reports. */
+export interface DataPlaneEvents {
+  /** A destination with no usable mapping (at most once per destination per second). */
+  onMiss(iid: number, dst: string, src: string): void;
+  /** Traffic decapsulated from `rloc` for source EID `srcEid`. */
+  onPeer?(rloc: string, iid: number, srcEid: string): void;
+  /** The worker stopped on its own (a fatal error). */
+  onStopped?(error: string | undefined): void;
+}
+
+/**
+ * The main-thread handle of a running data plane (implemented by
+ * `DataPlane` in `_dataplane.ts`; tests of the control plane may use a
+ * fake with the same shape).
+ */
+export interface DataPlaneHandle {
+  /** Adds or replaces a mapping. */
+  setMapping(m: DataMapping): void;
+  /** Removes a mapping. */
+  deleteMapping(prefix: Prefix): void;
+  /** Replaces the set of local EID prefixes. */
+  setLocal(prefixes: readonly Prefix[]): void;
+  /** Replaces the proxy-ETRs. */
+  setPetrs(ipv4: readonly DataLocator[], ipv6: readonly DataLocator[]): void;
+  /** Marks an RLOC up or down in every mapping that has it. */
+  setLocator(address: string, up: boolean): void;
+  /** The worker's latest counters (updated every second). */
+  counters(): Readonly<Record<string, number>>;
+  /** Stops the worker; resolves once it has left its loop. */
+  stop(): Promise<void>;
+}
