@@ -12,7 +12,12 @@
 
 import type { Config } from "./config/mod.ts";
 import { Counters } from "./_counters.ts";
-import { levelForDebug, Logger, type LogSink } from "./_log.ts";
+import { fileSink, levelForDebug, Logger, type LogSink } from "./_log.ts";
+import { VERSION } from "../version.ts";
+import { createApp } from "../web/app.ts";
+import { type ApiServer, startApi } from "../web/server.ts";
+import type { StatusSource } from "../web/source.ts";
+import { RuntimeEdits, stateFilePath } from "../web/state.ts";
 
 /** What a role's `start` gets. */
 export interface RoleDeps {
@@ -28,6 +33,8 @@ export interface RoleDeps {
 export interface RoleHandle {
   /** Stops the role and undoes what it set up; resolves when done. */
   close(): Promise<void>;
+  /** What the HTTP API and status page show of the role (web/source.ts). */
+  statusSource?(): StatusSource;
 }
 
 /** Starts a role from its config. */
@@ -36,7 +43,12 @@ export type RoleStart<H extends RoleHandle = RoleHandle> = (
   deps: RoleDeps,
 ) => Promise<H>;
 
-/** Builds the logger and counters a role runs with. */
+/**
+ * Builds the logger and counters a role runs with: the level from
+ * `debug` ({@link levelForDebug}), lines to `log-file` when set (appended)
+ * or else to standard error, as text or JSON. Throws when `log-file`
+ * cannot be opened. The caller closes the logger (`deps.logger.close()`).
+ */
 export function roleDeps(
   role: string,
   config: Config,
@@ -44,11 +56,7 @@ export function roleDeps(
 ): RoleDeps {
   const now = opts.now ?? Date.now;
   let sink = opts.sink;
-  if (sink === undefined && config.logFile !== undefined) {
-    const file = Deno.openSync(config.logFile, { append: true, create: true });
-    const enc = new TextEncoder();
-    sink = { write: (line) => void file.writeSync(enc.encode(line)) };
-  }
+  if (sink === undefined && config.logFile !== undefined) sink = fileSink(config.logFile);
   const logger = new Logger({
     role,
     level: levelForDebug(config.debug),
@@ -60,24 +68,91 @@ export function roleDeps(
 }
 
 /**
+ * Starts the HTTP API of a running role when `[api] enabled` (the
+ * default), on `[api] listen` (127.0.0.1:9942 by default): the role's
+ * {@link RoleHandle.statusSource} (or an empty one), with its counters
+ * when it lists none, behind `edits` (runtime edits are saved before they
+ * are answered). The write token is `[api] token`, else `OOR_API_TOKEN`.
+ * Resolves to undefined when the API is off or its address cannot be
+ * bound: that is logged as a warning and the role runs on without it.
+ */
+export async function startRoleApi(
+  role: string,
+  config: Config,
+  handle: RoleHandle,
+  deps: RoleDeps,
+  opts: { edits?: RuntimeEdits; startedAt?: number } = {},
+): Promise<ApiServer | undefined> {
+  const api = config.api;
+  if (!api.enabled) return undefined;
+  const edits = opts.edits ?? new RuntimeEdits(undefined);
+  const source = edits.wrap(handle.statusSource?.() ?? {});
+  source.counters ??= () => deps.counters.snapshot();
+  let token = api.token;
+  if (token === undefined) {
+    try {
+      token = Deno.env.get("OOR_API_TOKEN") || undefined;
+    } catch {
+      // No permission to read the environment: no token.
+    }
+  }
+  const log = deps.logger;
+  const app = createApp(source, {
+    ...(token !== undefined ? { token } : {}),
+    version: VERSION,
+    role,
+    startedAt: opts.startedAt ?? deps.now(),
+    now: deps.now,
+    onError: (e, where) =>
+      log.limited(`api-error ${where}`, 60_000, "warn", "api-error", {
+        where,
+        error: e instanceof Error ? e.message : String(e),
+      }),
+  });
+  const writable = source.addStaticMapping !== undefined ||
+    source.addDatabaseMapping !== undefined;
+  try {
+    const server = await startApi(app, { host: api.host, port: api.port });
+    log.info("api-listening", {
+      url: server.url,
+      writes: !writable ? "none for this role" : token !== undefined ? "enabled" : "no token",
+      "state-file": writable ? edits.path ?? "none (memory only)" : undefined,
+    });
+    return server;
+  } catch (e) {
+    log.warn("api-listen-failed", {
+      address: `${api.host.includes(":") ? `[${api.host}]` : api.host}:${api.port}`,
+      reason: e instanceof Error ? e.message : String(e),
+    });
+    return undefined;
+  }
+}
+
+/**
  * Runs a role until SIGINT or SIGTERM, then closes it. Resolves to the
  * process exit code: 0 after a clean stop, 1 if it failed to start.
+ *
+ * Runtime edits saved in the state file (`[api] state-file`, else
+ * `<configPath>.state.json`) are applied to `config` before the role
+ * starts; then the HTTP API starts ({@link startRoleApi}).
  */
 export async function runRole(
   role: string,
   config: Config,
   start: RoleStart,
-  opts: { logFormat?: "text" | "json" } = {},
+  opts: { logFormat?: "text" | "json"; configPath?: string } = {},
 ): Promise<number> {
-  const deps = roleDeps(role, config, opts);
-  let handle: RoleHandle;
+  let deps: RoleDeps;
   try {
-    handle = await start(config, deps);
+    deps = roleDeps(role, config, opts);
   } catch (e) {
-    deps.logger.error("start-failed", { error: e instanceof Error ? e.message : String(e) });
+    const reason = e instanceof Error ? e.message : String(e);
+    const line = `oor ${role}: cannot open log-file ${config.logFile ?? ""}: ${reason}\n`;
+    Deno.stderr.writeSync(new TextEncoder().encode(line));
     return 1;
   }
-  deps.logger.info("started", { pid: Deno.pid });
+  // Listen before starting, so a signal that comes as soon as "started"
+  // is written (or during start) stops the role instead of killing it.
   const stop = Promise.withResolvers<string>();
   const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
   const listeners = signals.map((s) => {
@@ -85,10 +160,39 @@ export async function runRole(
     Deno.addSignalListener(s, f);
     return [s, f] as const;
   });
-  const signal = await stop.promise;
-  for (const [s, f] of listeners) Deno.removeSignalListener(s, f);
-  deps.logger.info("stopping", { signal });
-  await handle.close();
-  deps.logger.info("stopped");
-  return 0;
+  try {
+    const startedAt = deps.now();
+    const statePath = stateFilePath(config, opts.configPath);
+    let edits: RuntimeEdits;
+    try {
+      edits = await RuntimeEdits.open(statePath);
+    } catch (e) {
+      deps.logger.error("start-failed", {
+        error: `${e instanceof Error ? e.message : String(e)} (fix or remove the state file)`,
+      });
+      return 1;
+    }
+    if (edits.size > 0) {
+      deps.logger.info("runtime-edits-applied", { "state-file": statePath, edits: edits.size });
+    }
+    let handle: RoleHandle;
+    try {
+      handle = await start(edits.apply(config), deps);
+    } catch (e) {
+      deps.logger.error("start-failed", { error: e instanceof Error ? e.message : String(e) });
+      return 1;
+    }
+    const api = await startRoleApi(role, config, handle, deps, { edits, startedAt });
+    deps.logger.info("started", { pid: Deno.pid });
+    const signal = await stop.promise;
+    deps.logger.info("stopping", { signal });
+    await api?.close();
+    await handle.close();
+    deps.logger.flush();
+    deps.logger.info("stopped");
+    return 0;
+  } finally {
+    for (const [s, f] of listeners) Deno.removeSignalListener(s, f);
+    deps.logger.close();
+  }
 }

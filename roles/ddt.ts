@@ -41,6 +41,7 @@ import {
   PrefixTable,
 } from "./_prefix_table.ts";
 import type { RoleDeps, RoleHandle, RoleStart } from "./_runtime.ts";
+import type { StatusSource } from "../web/source.ts";
 import { ipAddress } from "../wire/address.ts";
 import { type EidRecord, REFERRAL_ACTION } from "../wire/eid_record.ts";
 import type { LocatorRecord } from "../wire/locator.ts";
@@ -82,6 +83,8 @@ export interface DdtHandle extends RoleHandle {
   readonly control: ControlPlane;
   /** Answers one requested EID prefix as the node would (for tests and the API). */
   referralFor(eid: MapRequestRecord): MapReferralRecord;
+  /** What the HTTP API shows: the configured authority and delegations, counters. */
+  statusSource(): StatusSource;
 }
 
 /** The tables a DDT node answers from. */
@@ -260,6 +263,35 @@ export const startDdt: RoleStart<DdtHandle> = async (config: Config, deps: RoleD
   return {
     control,
     referralFor: (eid) => ({ record: tables.referral(eid), signatures: [] }),
+    statusSource: () => ({
+      status: () => ({
+        details: {
+          "control address": `${config.controlAddress ?? "*"} port ${control.port}`,
+          "auth sites": config.ddtAuthSites.length,
+          "deleg sites": config.ddtDelegSites.length,
+        },
+      }),
+      referrals: () => [
+        ...config.ddtAuthSites.map((a) => ({
+          eidPrefix: `${a.eidPrefix.address}/${a.eidPrefix.length}`,
+          iid: a.iid,
+          action: "authoritative",
+          rlocs: [],
+          expiresAt: null,
+          origin: "auth-site" as const,
+        })),
+        ...config.ddtDelegSites.map((d) => ({
+          eidPrefix: `${d.eidPrefix.address}/${d.eidPrefix.length}`,
+          iid: d.iid,
+          action: d.delegationType === "MAP_SERVER_DDT_NODE" ? "ms-referral" : "node-referral",
+          rlocs: d.delegNodes,
+          ttl: REFERRAL_TTL,
+          expiresAt: null,
+          origin: "deleg-site" as const,
+        })),
+      ],
+      counters: () => counters.snapshot(),
+    }),
     close() {
       control.close();
       return Promise.resolve();

@@ -86,6 +86,7 @@ import {
   PrefixTable,
 } from "./_prefix_table.ts";
 import type { RoleDeps, RoleHandle, RoleStart } from "./_runtime.ts";
+import type { StatusSource } from "../web/source.ts";
 import { referralActionName } from "./ddt.ts";
 import type { Address } from "../wire/address.ts";
 import { type Ecm, emitEcm } from "../wire/ecm.ts";
@@ -139,6 +140,8 @@ export interface MrHandle extends RoleHandle {
   referralCache(): ReferralCacheEntry[];
   /** Number of requests being resolved. */
   readonly pendingCount: number;
+  /** What the HTTP API shows: mode, referral cache, counters. */
+  statusSource(): StatusSource;
 }
 
 /** An ITR's request as received. */
@@ -244,6 +247,33 @@ class Mr implements MrHandle {
   referralCache(): ReferralCacheEntry[] {
     const now = this.#deps.now();
     return [...this.#cache.entries()].map((e) => e.value).filter((v) => v.expiresAt > now);
+  }
+
+  statusSource(): StatusSource {
+    const config = this.#config;
+    return {
+      status: () => ({
+        details: {
+          "control address": `${config.controlAddress ?? "*"} port ${this.control.port}`,
+          mode: this.ddt ? "ddt" : "forward",
+          [this.ddt ? "ddt roots" : "map-servers"]: this.ddt
+            ? config.ddtRootAddresses.join(", ")
+            : config.mapServers.map((m) => m.address).join(", "),
+          "requests being resolved": this.#pending.size,
+        },
+      }),
+      referrals: () =>
+        this.referralCache().map((e) => ({
+          eidPrefix: formatPrefix({ ...e.prefix, iid: 0 }),
+          iid: e.prefix.iid,
+          action: referralActionName(e.action),
+          rlocs: e.rlocs,
+          ttl: e.ttl,
+          expiresAt: e.expiresAt,
+          origin: "cache" as const,
+        })),
+      counters: () => this.#deps.counters.snapshot(),
+    };
   }
 
   close(): Promise<void> {

@@ -129,6 +129,7 @@ import {
   STATIC_KEY,
 } from "./_registrations.ts";
 import type { RoleDeps, RoleHandle, RoleStart } from "./_runtime.ts";
+import type { StatusSource } from "../web/source.ts";
 
 // ---------------------------------------------------------------------------
 // Constants (RFC 9301 §8.2, §8.3; RFC 8111 §7)
@@ -233,6 +234,8 @@ export interface MsHandle extends RoleHandle {
   registrations(): RegistrationInfo[];
   /** The configured sites, in config order. */
   sites(): SiteInfo[];
+  /** What the HTTP API shows: details, sites and registrations, counters. */
+  statusSource(): StatusSource;
 }
 
 // ---------------------------------------------------------------------------
@@ -906,6 +909,21 @@ class MapServer implements MsHandle {
       ddtMsPeers: s.config.ddtMsPeers,
       registrations: counts.get(s) ?? 0,
     }));
+  }
+
+  statusSource(): StatusSource {
+    return {
+      status: () => ({
+        details: {
+          "control address": `${this.#self ?? "*"} port ${this.#cp.port}`,
+          sites: this.#siteList.length,
+          registrations: this.#store.dynamicCount,
+          "static registrations": this.#store.staticCount,
+        },
+      }),
+      sites: () => ({ sites: this.sites(), registrations: this.registrations() }),
+      counters: () => this.#deps.counters.snapshot(),
+    };
   }
 
   close(): Promise<void> {

@@ -131,6 +131,12 @@ export interface ApiConfig {
   readonly port: number;
   /** `token`: bearer token required by the API; needed when `host` is not loopback. */
   readonly token?: string;
+  /**
+   * `state-file`: where runtime edits made through the API are kept, as
+   * written; a role resolves a relative path against the config file's
+   * directory, and uses `<config>.state.json` when it is not set.
+   */
+  readonly stateFile?: string;
 }
 
 /** `[[map-server]]`: where Map-Registers go (xTR, MN), or where an MR forwards requests. */

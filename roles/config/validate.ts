@@ -113,7 +113,7 @@ const TOP_KEYS = [
   "explicit-locator-path",
 ] as const;
 
-const API_KEYS = ["enabled", "listen", "token"] as const;
+const API_KEYS = ["enabled", "listen", "token", "state-file"] as const;
 const PROBING_KEYS = [
   "rloc-probe-interval",
   "rloc-probe-retries",
@@ -889,6 +889,7 @@ function readApi(ctx: Ctx, raw: Table): ApiConfig {
   const t = readTable(ctx, raw, "api", API_KEYS);
   const enabled = readBool(ctx, t, ["api"], "enabled", true);
   const token = readString(ctx, t, ["api"], "token");
+  const stateFile = readString(ctx, t, ["api"], "state-file");
   const listen = readString(ctx, t, ["api"], "listen") ?? DEFAULTS.apiListen;
   const m = /^(?:\[([^\]]+)\]|([^:]+)):([0-9]{1,5})$/.exec(listen);
   const addr = m ? parseAddress(m[1] ?? m[2] ?? "") : undefined;
@@ -914,6 +915,7 @@ function readApi(ctx: Ctx, raw: Table): ApiConfig {
     host: addr.text,
     port,
     ...(token !== undefined ? { token } : {}),
+    ...(stateFile !== undefined ? { stateFile } : {}),
   };
 }
 

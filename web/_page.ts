@@ -1,0 +1,511 @@
+/**
+ * The status page (`GET /`): one server-rendered HTML document with no
+ * script and no external asset. It reloads itself every 2 seconds with a
+ * `<meta http-equiv="refresh">` (a link turns that off, for reading or for
+ * screen readers), and uses plain headings, tables with captions and
+ * header cells, and up/down states written as words, not only colours.
+ *
+ * @module
+ */
+
+import type {
+  DatabaseView,
+  LocatorView,
+  MapCacheView,
+  ReferralView,
+  RoleStatus,
+  SitesView,
+} from "./source.ts";
+
+/** Most rows a table shows; the JSON API has the rest. */
+export const PAGE_ROWS = 500;
+
+/** A provider's answer for the page: absent, its value, or why it failed. */
+export type Part<T> = { readonly value: T } | { readonly error: string } | undefined;
+
+/** Everything the page shows. */
+export interface PageModel {
+  /** Role name. */
+  readonly role: string;
+  /** oor version. */
+  readonly version: string;
+  /** Start time, ms since the epoch. */
+  readonly startedAt: number;
+  /** Now, ms since the epoch. */
+  readonly now: number;
+  /** Seconds between reloads; 0 for none. */
+  readonly refresh: number;
+  /** Runtime edits: the role takes none, they need a token, or they are enabled. */
+  readonly edits: "none" | "no-token" | "enabled";
+  /** `status()`. */
+  readonly status: Part<RoleStatus>;
+  /** `mapCache({})`. */
+  readonly mapCache: Part<readonly MapCacheView[]>;
+  /** `database()`. */
+  readonly database: Part<readonly DatabaseView[]>;
+  /** `sites()`. */
+  readonly sites: Part<SitesView>;
+  /** `referrals()`. */
+  readonly referrals: Part<readonly ReferralView[]>;
+  /** `counters()`. */
+  readonly counters: Part<Readonly<Record<string, number>>>;
+}
+
+/** Escapes text for HTML content and attribute values. */
+export function escapeHtml(s: string): string {
+  return s.replace(
+    /[&<>"']/g,
+    (c) =>
+      c === "&"
+        ? "&amp;"
+        : c === "<"
+        ? "&lt;"
+        : c === ">"
+        ? "&gt;"
+        : c === '"'
+        ? "&quot;"
+        : "&#39;",
+  );
+}
+
+const e = escapeHtml;
+
+/** `"3 d 4 h"`, `"2 h 5 min"`, `"4 min 10 s"`, `"12 s"`. */
+export function formatDuration(ms: number): string {
+  let s = Math.max(0, Math.floor(ms / 1000));
+  const d = Math.floor(s / 86400);
+  s -= d * 86400;
+  const h = Math.floor(s / 3600);
+  s -= h * 3600;
+  const m = Math.floor(s / 60);
+  s -= m * 60;
+  if (d > 0) return `${d} d ${h} h`;
+  if (h > 0) return `${h} h ${m} min`;
+  if (m > 0) return `${m} min ${s} s`;
+  return `${s} s`;
+}
+
+function when(at: number | null | undefined, now: number, never = "never"): string {
+  if (at === null || at === undefined) return e(never);
+  if (!Number.isFinite(at)) return "never";
+  const iso = new Date(at).toISOString();
+  const text = at <= now ? `${formatDuration(now - at)} ago` : `in ${formatDuration(at - now)}`;
+  return `<time datetime="${iso}" title="${iso}">${e(text)}</time>`;
+}
+
+function state(s: "up" | "down"): string {
+  return `<span class="state ${s}">${s}</span>`;
+}
+
+function locators(ls: readonly LocatorView[]): string {
+  if (ls.length === 0) return "none";
+  return `<ul class="locs">${
+    ls.map((l) =>
+      `<li>${e(l.address)}${l.interface !== undefined ? ` (${e(l.interface)})` : ""} ${
+        state(l.state)
+      } <span class="pw">p${l.priority}/w${l.weight}</span></li>`
+    ).join("")
+  }</ul>`;
+}
+
+interface Column {
+  readonly head: string;
+  readonly num?: boolean;
+}
+
+/**
+ * A table: `rows` are cells already as HTML; the first cell of each row is
+ * its header cell. Shows at most {@link PAGE_ROWS} rows and says so.
+ */
+function table(
+  id: string,
+  caption: string,
+  cols: readonly Column[],
+  rows: readonly (readonly string[])[],
+  empty: string,
+  api: string,
+): string {
+  if (rows.length === 0) return `<p class="empty" id="${id}-empty">${e(empty)}</p>`;
+  const shown = rows.slice(0, PAGE_ROWS);
+  const more = rows.length > shown.length
+    ? `<p>Showing ${shown.length} of ${rows.length}; all of them are in <a href="${api}">${api}</a>.</p>`
+    : "";
+  const head = cols.map((c) => `<th scope="col"${c.num ? ' class="num"' : ""}>${e(c.head)}</th>`)
+    .join("");
+  const body = shown.map((r) =>
+    `<tr>${
+      r.map((cell, i) =>
+        i === 0
+          ? `<th scope="row">${cell}</th>`
+          : `<td${cols[i]?.num ? ' class="num"' : ""}>${cell}</td>`
+      ).join("")
+    }</tr>`
+  ).join("\n");
+  return `<div class="scroll"><table id="${id}"><caption>${e(caption)} (${rows.length})</caption>
+<thead><tr>${head}</tr></thead>
+<tbody>
+${body}
+</tbody></table></div>${more}`;
+}
+
+function failed(what: string, error: string): string {
+  return `<p class="error" role="alert">Could not read the ${e(what)}: ${e(error)}</p>`;
+}
+
+function section(id: string, title: string, body: string): string {
+  return `<section aria-labelledby="${id}-h"><h2 id="${id}-h">${
+    e(title)
+  }</h2>\n${body}\n</section>`;
+}
+
+function statusSections(m: PageModel, nav: string[]): string[] {
+  const out: string[] = [];
+  const part = m.status;
+  if (part === undefined) return out;
+  if ("error" in part) {
+    nav.push(`<a href="#rlocs-h">RLOCs</a>`);
+    out.push(section("rlocs", "RLOCs", failed("status", part.error)));
+    return out;
+  }
+  const s = part.value;
+  if (s.rlocs !== undefined) {
+    nav.push(`<a href="#rlocs-h">RLOCs</a>`);
+    out.push(section(
+      "rlocs",
+      "RLOCs",
+      table(
+        "rloc-table",
+        "Local locators",
+        [
+          { head: "Address" },
+          { head: "State" },
+          { head: "Interface" },
+          {
+            head: "Priority",
+            num: true,
+          },
+          { head: "Weight", num: true },
+          { head: "Since" },
+        ],
+        s.rlocs.map((r) => [
+          e(r.address),
+          state(r.state) + (r.reason !== undefined ? ` <small>${e(r.reason)}</small>` : ""),
+          e(r.interface ?? ""),
+          r.priority !== undefined ? String(r.priority) : "",
+          r.weight !== undefined ? String(r.weight) : "",
+          r.since !== undefined ? when(r.since, m.now) : "",
+        ]),
+        "No local locators.",
+        "/api/v1/status",
+      ),
+    ));
+  }
+  if (s.mapServers !== undefined) {
+    nav.push(`<a href="#map-servers-h">Map-servers</a>`);
+    out.push(section(
+      "map-servers",
+      "Map-servers",
+      table(
+        "map-server-table",
+        "Map-servers registered with",
+        [{ head: "Address" }, { head: "Registered" }, { head: "Last Map-Register" }, {
+          head: "Last Map-Notify",
+        }],
+        s.mapServers.map((x) => [
+          e(x.address),
+          x.registered === undefined ? "" : x.registered ? "yes" : "no",
+          x.lastMapRegister !== undefined ? when(x.lastMapRegister, m.now) : "",
+          when(x.lastMapNotify, m.now),
+        ]),
+        "No map-servers configured.",
+        "/api/v1/status",
+      ),
+    ));
+  }
+  return out;
+}
+
+function details(m: PageModel): string {
+  const items: [string, string][] = [
+    ["Role", e(m.role)],
+    ["Version", e(m.version)],
+    ["Up for", `<span id="uptime">${e(formatDuration(m.now - m.startedAt))}</span>`],
+    ["Started", when(m.startedAt, m.now)],
+  ];
+  const part = m.status;
+  if (part !== undefined && "value" in part && part.value.details !== undefined) {
+    for (const [k, v] of Object.entries(part.value.details)) {
+      items.push([e(k), v === null ? "none" : e(String(v))]);
+    }
+  }
+  if (m.edits !== "none") {
+    items.push([
+      "Runtime edits",
+      m.edits === "enabled" ? "enabled (token set)" : "disabled (no API token configured)",
+    ]);
+  }
+  return `<dl class="facts">${
+    items.map(([k, v]) => `<div><dt>${k}</dt><dd>${v}</dd></div>`).join("")
+  }</dl>`;
+}
+
+function mapCacheSection(m: PageModel, nav: string[]): string | undefined {
+  const part = m.mapCache;
+  if (part === undefined) return undefined;
+  nav.push(`<a href="#map-cache-h">Map-cache</a>`);
+  if ("error" in part) return section("map-cache", "Map-cache", failed("map-cache", part.error));
+  return section(
+    "map-cache",
+    "Map-cache",
+    table(
+      "map-cache-table",
+      "Map-cache entries",
+      [{ head: "EID prefix" }, { head: "IID", num: true }, { head: "Kind" }, { head: "RLOCs" }, {
+        head: "Origin",
+      }, { head: "Expires" }],
+      part.value.map((x) => [
+        e(x.eidPrefix),
+        String(x.iid),
+        x.kind === "negative" ? `negative${x.action ? ` (${e(x.action)})` : ""}` : "positive",
+        locators(x.rlocs),
+        e(x.origin ?? (x.static ? "static" : "")),
+        x.static || x.expiresAt === null ? "never" : when(x.expiresAt, m.now),
+      ]),
+      "The map-cache is empty.",
+      "/api/v1/map-cache",
+    ),
+  );
+}
+
+function databaseSection(m: PageModel, nav: string[]): string | undefined {
+  const part = m.database;
+  if (part === undefined) return undefined;
+  nav.push(`<a href="#database-h">Database</a>`);
+  if ("error" in part) return section("database", "Database", failed("database", part.error));
+  return section(
+    "database",
+    "Database",
+    table(
+      "database-table",
+      "Local EID prefixes",
+      [{ head: "EID prefix" }, { head: "IID", num: true }, { head: "TTL (min)", num: true }, {
+        head: "RLOCs",
+      }, { head: "Origin" }],
+      part.value.map((x) => [
+        e(x.eidPrefix),
+        String(x.iid),
+        String(x.ttl),
+        locators(x.rlocs),
+        e(x.origin ?? ""),
+      ]),
+      "No local EID prefixes.",
+      "/api/v1/database",
+    ),
+  );
+}
+
+function sitesSections(m: PageModel, nav: string[]): string[] {
+  const part = m.sites;
+  if (part === undefined) return [];
+  nav.push(`<a href="#registrations-h">Registrations</a>`, `<a href="#sites-h">Sites</a>`);
+  if ("error" in part) {
+    return [section("registrations", "Registrations", failed("sites", part.error))];
+  }
+  const { sites, registrations } = part.value;
+  const regs = table(
+    "registration-table",
+    "Live registrations",
+    [
+      { head: "EID prefix" },
+      { head: "Site" },
+      { head: "xTR-ID" },
+      { head: "From" },
+      {
+        head: "RLOCs",
+      },
+      { head: "Last seen" },
+      { head: "Expires" },
+    ],
+    registrations.map((r) => [
+      e(r.prefix),
+      e(r.site ?? r.source),
+      r.xtrId !== undefined ? `<code>${e(r.xtrId)}</code>` : "",
+      e(r.from ?? ""),
+      r.rlocs.length === 0
+        ? "none"
+        : `<ul class="locs">${
+          r.rlocs.map((l) =>
+            `<li>${e(l.address)} ${
+              state(l.reachable ? "up" : "down")
+            } <span class="pw">p${l.priority}/w${l.weight}</span></li>`
+          ).join("")
+        }</ul>`,
+      when(r.lastSeen, m.now),
+      r.expiresAt === null ? "never (static)" : when(r.expiresAt, m.now),
+    ]),
+    "No registrations.",
+    "/api/v1/sites",
+  );
+  const siteTable = table(
+    "site-table",
+    "Configured sites",
+    [{ head: "EID prefix" }, { head: "Key" }, { head: "More specifics" }, {
+      head: "Proxy-reply",
+    }, { head: "Registrations", num: true }],
+    sites.map((s) => [
+      e(s.prefix),
+      s.keyType === 1
+        ? "HMAC-SHA-1-96"
+        : s.keyType === 2
+        ? "HMAC-SHA-256-128"
+        : `key id ${s.keyType}`,
+      s.acceptMoreSpecifics ? "accepted" : "no",
+      s.proxyReply ? "yes" : "no",
+      String(s.registrations),
+    ]),
+    "No sites configured.",
+    "/api/v1/sites",
+  );
+  return [
+    section("registrations", "Registrations", regs),
+    section("sites", "Sites", siteTable),
+  ];
+}
+
+function referralsSection(m: PageModel, nav: string[]): string | undefined {
+  const part = m.referrals;
+  if (part === undefined) return undefined;
+  nav.push(`<a href="#referrals-h">Referrals</a>`);
+  if ("error" in part) return section("referrals", "Referrals", failed("referrals", part.error));
+  return section(
+    "referrals",
+    "Referrals",
+    table(
+      "referral-table",
+      "Referrals",
+      [
+        { head: "EID prefix" },
+        { head: "IID", num: true },
+        { head: "Action" },
+        {
+          head: "Referred to",
+        },
+        { head: "Origin" },
+        { head: "Expires" },
+      ],
+      part.value.map((r) => [
+        e(r.eidPrefix),
+        String(r.iid),
+        e(r.action),
+        r.rlocs.length === 0 ? "none" : e(r.rlocs.join(", ")),
+        e(r.origin),
+        r.expiresAt === null ? "never" : when(r.expiresAt, m.now),
+      ]),
+      "No referrals.",
+      "/api/v1/referrals",
+    ),
+  );
+}
+
+function countersSection(m: PageModel, nav: string[]): string | undefined {
+  const part = m.counters;
+  if (part === undefined) return undefined;
+  nav.push(`<a href="#counters-h">Counters</a>`);
+  if ("error" in part) return section("counters", "Counters", failed("counters", part.error));
+  return section(
+    "counters",
+    "Counters",
+    table(
+      "counter-table",
+      "Counters and gauges",
+      [{ head: "Series" }, { head: "Value", num: true }],
+      Object.entries(part.value).map(([k, v]) => [`<code>${e(k)}</code>`, e(String(v))]),
+      "No counters yet.",
+      "/api/v1/stats",
+    ),
+  );
+}
+
+const STYLE = `
+:root{color-scheme:light dark;--fg:#1b1f24;--bg:#fff;--muted:#57606a;--line:#d0d7de;--head:#f6f8fa;
+--up:#116329;--upbg:#dafbe1;--down:#a40e26;--downbg:#ffebe9;--link:#0550ae}
+@media (prefers-color-scheme:dark){:root{--fg:#e6edf3;--bg:#0d1117;--muted:#9da7b3;--line:#30363d;
+--head:#161b22;--up:#7ee787;--upbg:#033a16;--down:#ffa198;--downbg:#5d0f12;--link:#79c0ff}}
+*{box-sizing:border-box}
+body{margin:0 auto;max-width:80rem;padding:1rem 1.5rem 3rem;font:15px/1.5 system-ui,sans-serif;color:var(--fg);background:var(--bg)}
+a{color:var(--link)}
+header{display:flex;flex-wrap:wrap;align-items:baseline;gap:.5rem 1.5rem;border-bottom:1px solid var(--line);padding-bottom:.5rem}
+h1{font-size:1.5rem;margin:0}
+h2{font-size:1.15rem;margin:1.75rem 0 .5rem}
+nav ul{display:flex;flex-wrap:wrap;gap:.25rem 1rem;list-style:none;margin:0;padding:0}
+.refresh{margin-left:auto;color:var(--muted)}
+.facts{display:flex;flex-wrap:wrap;gap:.5rem 2rem;margin:1rem 0}
+.facts div{display:flex;gap:.4rem}
+.facts dt{color:var(--muted)}
+.facts dt::after{content:":"}
+.facts dd{margin:0;font-weight:600}
+.scroll{overflow-x:auto}
+table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}
+caption{text-align:left;color:var(--muted);padding:.25rem 0}
+th,td{border:1px solid var(--line);padding:.3rem .55rem;text-align:left;vertical-align:top}
+thead th{background:var(--head)}
+tbody th{font-weight:600;white-space:nowrap}
+.num{text-align:right}
+.locs{list-style:none;margin:0;padding:0}
+.state{display:inline-block;min-width:3.2em;text-align:center;border-radius:.6em;padding:0 .45em;font-weight:600;font-size:.9em}
+.state.up{color:var(--up);background:var(--upbg)}
+.state.down{color:var(--down);background:var(--downbg)}
+.pw{color:var(--muted);font-size:.9em}
+.empty{color:var(--muted)}
+.error{color:var(--down)}
+code{font:13px ui-monospace,monospace}
+footer{margin-top:2rem;color:var(--muted);border-top:1px solid var(--line);padding-top:.5rem}
+`;
+
+/** The status page for `m`. */
+export function renderPage(m: PageModel): string {
+  const nav: string[] = [];
+  const main = [
+    ...statusSections(m, nav),
+    mapCacheSection(m, nav),
+    databaseSection(m, nav),
+    ...sitesSections(m, nav),
+    referralsSection(m, nav),
+    countersSection(m, nav),
+  ].filter((x): x is string => x !== undefined);
+  const refresh = m.refresh > 0
+    ? `<p class="refresh">Reloads every ${m.refresh} s · <a href="/?refresh=0">Stop reloading</a></p>`
+    : `<p class="refresh">Not reloading · <a href="/">Reload every 2 s</a></p>`;
+  const title = `oor ${m.role}`;
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+${m.refresh > 0 ? `<meta http-equiv="refresh" content="${m.refresh}">\n` : ""}<title>${
+    e(title)
+  } status</title>
+<style>${STYLE}</style>
+</head>
+<body>
+<header>
+<h1>${e(title)}</h1>
+<nav aria-label="Sections"><ul>${nav.map((n) => `<li>${n}</li>`).join("")}</ul></nav>
+${refresh}
+</header>
+<main>
+${details(m)}
+${main.join("\n")}
+</main>
+<footer>
+<p>JSON: <a href="/api/v1/status">status</a> · <a href="/api/v1/map-cache">map-cache</a> ·
+<a href="/api/v1/database">database</a> · <a href="/api/v1/sites">sites</a> ·
+<a href="/api/v1/referrals">referrals</a> · <a href="/api/v1/stats">stats</a> ·
+<a href="/metrics">Prometheus metrics</a>. Page generated at ${
+    e(new Date(m.now).toISOString())
+  }.</p>
+</footer>
+</body>
+</html>
+`;
+}

@@ -1,0 +1,437 @@
+/**
+ * Runtime edits that outlive the process: static map-cache entries and
+ * database mappings added or removed through the API are kept in a state
+ * file (`[api] state-file`, by default `<config>.state.json`) and applied
+ * again on top of the config at the next start, including after `kill -9`.
+ *
+ * The file is replaced atomically: the new text goes to `<file>.tmp`,
+ * which is fsynced, then renamed over the file, then the directory is
+ * fsynced. A reader sees the old file or the new one, never a mix; an edit
+ * is answered only once its file is on disk.
+ *
+ * ```json
+ * {
+ *   "format": 1,
+ *   "updated": "2025-01-01T00:00:00.000Z",
+ *   "static-map-cache": {
+ *     "added": [{"eid-prefix": "10.2.0.0/16", "iid": 0,
+ *                "rloc-address": [{"address": "192.0.2.7", "priority": 1, "weight": 100}]}],
+ *     "removed": [{"eid-prefix": "10.9.0.0/16", "iid": 0}]
+ *   },
+ *   "database-mapping": {"added": [], "removed": []}
+ * }
+ * ```
+ *
+ * `added` entries replace config entries of the same EID prefix and
+ * instance; `removed` ones hide config entries. Removing an entry that
+ * only an edit added forgets the edit.
+ *
+ * @module
+ */
+
+import { dirname, isAbsolute, join } from "node:path";
+import type { Config, DatabaseMapping, Prefix, StaticMapCacheEntry } from "../roles/config/mod.ts";
+import {
+  databaseMappingJson,
+  type EidKey,
+  eidKeyJson,
+  FieldError,
+  parseDatabaseMapping,
+  parseEidKey,
+  parseStaticMapping,
+  sameKey,
+  staticMappingJson,
+} from "./_body.ts";
+import { type MaybePromise, SourceError, type StatusSource } from "./source.ts";
+
+export type { EidKey } from "./_body.ts";
+
+/**
+ * Where the state file of a role is: `[api] state-file` (a relative path
+ * taken from the config file's directory), else `<config>.state.json`;
+ * undefined when neither is known (a config that did not come from a file).
+ */
+export function stateFilePath(
+  config: Pick<Config, "api">,
+  configPath?: string,
+): string | undefined {
+  const given = config.api.stateFile;
+  if (given !== undefined) {
+    return isAbsolute(given) || configPath === undefined ? given : join(dirname(configPath), given);
+  }
+  return configPath !== undefined ? `${configPath}.state.json` : undefined;
+}
+
+/** The version of the state file format. */
+export const STATE_FORMAT = 1;
+
+/** Entries added and config entries removed, of one kind. */
+export interface EditList<T> {
+  /** Entries added or replaced at run time, in the order they were made. */
+  readonly added: readonly T[];
+  /** Keys of config entries removed at run time. */
+  readonly removed: readonly EidKey[];
+}
+
+/** Everything the state file holds. */
+export interface RuntimeState {
+  /** Edits of `[[static-map-cache]]`. */
+  readonly staticMapCache: EditList<StaticMapCacheEntry>;
+  /** Edits of `[[database-mapping]]`. */
+  readonly databaseMappings: EditList<DatabaseMapping>;
+}
+
+/** No edits. */
+export const EMPTY_STATE: RuntimeState = {
+  staticMapCache: { added: [], removed: [] },
+  databaseMappings: { added: [], removed: [] },
+};
+
+/** A state file that cannot be read, with the path and (when one is) the field at fault. */
+export class StateError extends Error {
+  /** The state file. */
+  readonly path: string;
+
+  /** `path` and what is wrong. */
+  constructor(path: string, message: string) {
+    super(`${path}: ${message}`);
+    this.name = "StateError";
+    this.path = path;
+  }
+}
+
+function editList<T>(
+  v: unknown,
+  at: string,
+  entry: (body: unknown, at: string) => T,
+): EditList<T> {
+  if (v === undefined) return { added: [], removed: [] };
+  if (typeof v !== "object" || v === null || Array.isArray(v)) {
+    throw new FieldError(at, "must be an object {added, removed}");
+  }
+  const o = v as Record<string, unknown>;
+  for (const k of Object.keys(o)) {
+    if (k !== "added" && k !== "removed") {
+      throw new FieldError(`${at}.${k}`, "unknown key (expected added, removed)");
+    }
+  }
+  const list = (k: string): unknown[] => {
+    const x = o[k] ?? [];
+    if (!Array.isArray(x)) throw new FieldError(`${at}.${k}`, "must be an array");
+    return x;
+  };
+  return {
+    added: list("added").map((x, i) => entry(x, `${at}.added[${i}].`)),
+    removed: list("removed").map((x, i) => {
+      const f = `${at}.removed[${i}]`;
+      if (typeof x !== "object" || x === null || Array.isArray(x)) {
+        throw new FieldError(f, "must be an object {eid-prefix, iid}");
+      }
+      return parseEidKey(x as Record<string, unknown>, `${f}.`);
+    }),
+  };
+}
+
+/** Checks the parsed JSON of a state file; throws {@link FieldError}. */
+export function parseState(v: unknown): RuntimeState {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) {
+    throw new FieldError("(top)", "must be a JSON object");
+  }
+  const o = v as Record<string, unknown>;
+  const keys = ["format", "updated", "static-map-cache", "database-mapping"];
+  for (const k of Object.keys(o)) {
+    if (!keys.includes(k)) throw new FieldError(k, `unknown key (expected ${keys.join(", ")})`);
+  }
+  if (o["format"] !== STATE_FORMAT) {
+    throw new FieldError("format", `must be ${STATE_FORMAT} (got ${JSON.stringify(o["format"])})`);
+  }
+  return {
+    staticMapCache: editList(o["static-map-cache"], "static-map-cache", parseStaticMapping),
+    databaseMappings: editList(o["database-mapping"], "database-mapping", parseDatabaseMapping),
+  };
+}
+
+/** The text of a state file for `state`. */
+export function formatState(state: RuntimeState, updated: Date = new Date()): string {
+  const doc = {
+    format: STATE_FORMAT,
+    updated: updated.toISOString(),
+    "static-map-cache": {
+      added: state.staticMapCache.added.map(staticMappingJson),
+      removed: state.staticMapCache.removed.map(eidKeyJson),
+    },
+    "database-mapping": {
+      added: state.databaseMappings.added.map(databaseMappingJson),
+      removed: state.databaseMappings.removed.map(eidKeyJson),
+    },
+  };
+  return JSON.stringify(doc, null, 2) + "\n";
+}
+
+/**
+ * Reads the state file at `path`: no file means no edits. Throws
+ * {@link StateError} for a file that is not a valid state (naming the
+ * field), or that cannot be read.
+ */
+export async function loadState(path: string): Promise<RuntimeState> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return EMPTY_STATE;
+    throw new StateError(path, `cannot read: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new StateError(path, `not JSON: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  try {
+    return parseState(json);
+  } catch (e) {
+    if (e instanceof FieldError) throw new StateError(path, e.message);
+    throw e;
+  }
+}
+
+/**
+ * Writes `state` to `path` atomically and durably: `<path>.tmp`, fsync,
+ * rename, fsync of the directory. Rejects if any step fails (the old file
+ * is then still whole).
+ */
+export async function saveState(path: string, state: RuntimeState): Promise<void> {
+  const tmp = `${path}.tmp`;
+  const bytes = new TextEncoder().encode(formatState(state));
+  const file = await Deno.open(tmp, { write: true, create: true, truncate: true, mode: 0o600 });
+  try {
+    let off = 0;
+    while (off < bytes.length) off += await file.write(bytes.subarray(off));
+    await file.sync();
+  } finally {
+    file.close();
+  }
+  await Deno.rename(tmp, path);
+  let dir: Deno.FsFile | undefined;
+  try {
+    dir = await Deno.open(dirname(path), { read: true });
+    await dir.sync();
+  } catch {
+    // Some file systems cannot fsync a directory; the rename is still atomic.
+  } finally {
+    dir?.close();
+  }
+}
+
+type Mutable<T> = { added: T[]; removed: EidKey[] };
+
+function keyOf(e: { eidPrefix: Prefix; iid: number }): EidKey {
+  return { eidPrefix: e.eidPrefix, iid: e.iid };
+}
+
+/**
+ * The runtime edits of one role process and their state file.
+ *
+ * `runRole()` opens it before the role starts, gives the role the config
+ * with the edits applied ({@link apply}), and puts {@link wrap} in front of
+ * the role's {@link StatusSource}: each successful write hook is then
+ * recorded and saved before the API answers. With no path, edits are kept
+ * in memory only.
+ */
+export class RuntimeEdits {
+  /** The state file, or undefined for memory only. */
+  readonly path: string | undefined;
+  readonly #static: Mutable<StaticMapCacheEntry>;
+  readonly #database: Mutable<DatabaseMapping>;
+  #baseStatic: EidKey[] = [];
+  #baseDatabase: EidKey[] = [];
+  #queue: Promise<void> = Promise.resolve();
+
+  /** Edits from `state` (default none), saved to `path` when given. */
+  constructor(path: string | undefined, state: RuntimeState = EMPTY_STATE) {
+    this.path = path;
+    this.#static = {
+      added: [...state.staticMapCache.added],
+      removed: [...state.staticMapCache.removed],
+    };
+    this.#database = {
+      added: [...state.databaseMappings.added],
+      removed: [...state.databaseMappings.removed],
+    };
+  }
+
+  /** Loads the edits saved at `path` (none if the file does not exist); see {@link loadState}. */
+  static async open(path: string | undefined): Promise<RuntimeEdits> {
+    return new RuntimeEdits(path, path !== undefined ? await loadState(path) : EMPTY_STATE);
+  }
+
+  /** The edits now. */
+  get state(): RuntimeState {
+    return {
+      staticMapCache: { added: [...this.#static.added], removed: [...this.#static.removed] },
+      databaseMappings: {
+        added: [...this.#database.added],
+        removed: [...this.#database.removed],
+      },
+    };
+  }
+
+  /** Number of edits (entries added and removed). */
+  get size(): number {
+    return this.#static.added.length + this.#static.removed.length +
+      this.#database.added.length + this.#database.removed.length;
+  }
+
+  /**
+   * `config` with the edits applied: config entries removed or replaced
+   * by an edit are left out, added ones follow the config's. Remembers the
+   * config's entries, so that removing one of them later is saved.
+   */
+  apply(config: Config): Config {
+    this.#baseStatic = config.staticMapCache.map(keyOf);
+    this.#baseDatabase = config.databaseMappings.map(keyOf);
+    const merge = <T extends { eidPrefix: Prefix; iid: number }>(
+      base: readonly T[],
+      edits: Mutable<T>,
+    ): T[] => [
+      ...base.filter((e) =>
+        !edits.removed.some((k) => sameKey(k, e)) && !edits.added.some((a) => sameKey(a, e))
+      ),
+      ...edits.added,
+    ];
+    return {
+      ...config,
+      staticMapCache: merge(config.staticMapCache, this.#static),
+      databaseMappings: merge(config.databaseMappings, this.#database),
+    };
+  }
+
+  #added<T extends { eidPrefix: Prefix; iid: number }>(list: Mutable<T>, entry: T): void {
+    const i = list.added.findIndex((a) => sameKey(a, entry));
+    if (i >= 0) list.added.splice(i, 1);
+    list.added.push(entry);
+    const j = list.removed.findIndex((k) => sameKey(k, entry));
+    if (j >= 0) list.removed.splice(j, 1);
+  }
+
+  #removed<T extends { eidPrefix: Prefix; iid: number }>(
+    list: Mutable<T>,
+    base: readonly EidKey[],
+    key: EidKey,
+  ): void {
+    const i = list.added.findIndex((a) => sameKey(a, key));
+    if (i >= 0) list.added.splice(i, 1);
+    if (base.some((k) => sameKey(k, key)) && !list.removed.some((k) => sameKey(k, key))) {
+      list.removed.push(key);
+    }
+  }
+
+  /** Saves the edits now (in order with other saves); a no-op without a path. */
+  save(): Promise<void> {
+    const path = this.path;
+    if (path === undefined) return Promise.resolve();
+    const p = this.#queue.then(() => saveState(path, this.state));
+    this.#queue = p.catch(() => {});
+    return p;
+  }
+
+  async #commit(): Promise<void> {
+    try {
+      await this.save();
+    } catch (e) {
+      throw new SourceError(
+        500,
+        `applied to the running role but not saved to ${this.path}: ${
+          e instanceof Error ? e.message : String(e)
+        }; it will be lost at restart`,
+      );
+    }
+  }
+
+  /** Records an added or replaced static map-cache entry and saves. */
+  async addStaticMapping(entry: StaticMapCacheEntry): Promise<void> {
+    this.#added(this.#static, entry);
+    await this.#commit();
+  }
+
+  /** Records a removed static map-cache entry and saves. */
+  async removeStaticMapping(eidPrefix: Prefix, iid: number): Promise<void> {
+    this.#removed(this.#static, this.#baseStatic, { eidPrefix, iid });
+    await this.#commit();
+  }
+
+  /** Records an added or replaced database mapping and saves. */
+  async addDatabaseMapping(mapping: DatabaseMapping): Promise<void> {
+    this.#added(this.#database, mapping);
+    await this.#commit();
+  }
+
+  /** Records a removed database mapping and saves. */
+  async removeDatabaseMapping(eidPrefix: Prefix, iid: number): Promise<void> {
+    this.#removed(this.#database, this.#baseDatabase, { eidPrefix, iid });
+    await this.#commit();
+  }
+
+  /** Whether an entry of that key was added by an edit (`origin: "api"`). */
+  #isEdit(list: Mutable<{ eidPrefix: Prefix; iid: number }>, prefix: string, iid: number): boolean {
+    return list.added.some((a) =>
+      a.iid === iid && `${a.eidPrefix.address}/${a.eidPrefix.length}` === prefix
+    );
+  }
+
+  /**
+   * `source` with its write hooks followed by recording and saving the
+   * edit (the API answers once the file is on disk), and the map-cache and
+   * database entries that edits added marked `origin: "api"`. Providers
+   * the source does not have stay absent.
+   */
+  wrap(source: StatusSource): StatusSource {
+    const out: {
+      -readonly [K in keyof StatusSource]: StatusSource[K];
+    } = {};
+    if (source.status) out.status = () => source.status!();
+    if (source.sites) out.sites = () => source.sites!();
+    if (source.referrals) out.referrals = () => source.referrals!();
+    if (source.counters) out.counters = () => source.counters!();
+    if (source.mapCache) {
+      out.mapCache = async (q) =>
+        (await source.mapCache!(q)).map((x) =>
+          x.origin === undefined && x.static && this.#isEdit(this.#static, x.eidPrefix, x.iid)
+            ? { ...x, origin: "api" as const }
+            : x
+        );
+    }
+    if (source.database) {
+      out.database = async () =>
+        (await source.database!()).map((x) =>
+          x.origin === undefined && this.#isEdit(this.#database, x.eidPrefix, x.iid)
+            ? { ...x, origin: "api" as const }
+            : x
+        );
+    }
+    const after = <A extends unknown[], R>(
+      hook: ((...a: A) => MaybePromise<R>) | undefined,
+      record: (r: R, ...a: A) => Promise<void>,
+    ): ((...a: A) => Promise<R>) | undefined =>
+      hook === undefined ? undefined : async (...a: A) => {
+        const r = await hook.apply(source, a);
+        await record(r, ...a);
+        return r;
+      };
+    const addStatic = after(source.addStaticMapping, (_, e) => this.addStaticMapping(e));
+    if (addStatic) out.addStaticMapping = addStatic;
+    const removeStatic = after(
+      source.removeStaticMapping,
+      async (ok, p, iid) => ok ? await this.removeStaticMapping(p, iid) : undefined,
+    );
+    if (removeStatic) out.removeStaticMapping = removeStatic;
+    const addDb = after(source.addDatabaseMapping, (_, m) => this.addDatabaseMapping(m));
+    if (addDb) out.addDatabaseMapping = addDb;
+    const removeDb = after(
+      source.removeDatabaseMapping,
+      async (ok, p, iid) => ok ? await this.removeDatabaseMapping(p, iid) : undefined,
+    );
+    if (removeDb) out.removeDatabaseMapping = removeDb;
+    return out;
+  }
+}
