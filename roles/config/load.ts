@@ -1,11 +1,13 @@
 /**
- * Reading an `oor.toml` from disk. The checks themselves are pure and live
- * in validate.ts; this file only adds the file access and its errors.
+ * Reading an `oor.toml` (or an OOR `oor.conf`) from disk. The checks
+ * themselves are pure and live in validate.ts and oor_conf.ts; this file
+ * only adds the file access and its errors.
  *
  * @module
  */
 
 import { ConfigError } from "./errors.ts";
+import { isOorConf, parseOorConf } from "./oor_conf.ts";
 import type { Role } from "./schema.ts";
 import { type ConfigResult, parseConfig } from "./validate.ts";
 
@@ -24,7 +26,9 @@ function readFailure(e: unknown): string {
 
 /**
  * Reads and validates the config at `path`, checked against `role` (the
- * subcommand) when given. Errors name the file as `path` was written.
+ * subcommand) when given. Errors name the file as `path` was written. An
+ * OOR `oor.conf` (a `.conf` file, or libconfuse text) is read as the
+ * `oor.toml` it converts to, with errors on its own lines.
  * Never throws for a missing or unreadable file: that is an error in the
  * result (`oor.toml: cannot read: no such file`).
  */
@@ -43,5 +47,6 @@ export async function loadConfig(
       warnings: [],
     };
   }
-  return parseConfig(text, role !== undefined ? { file: path, role } : { file: path });
+  const options = role !== undefined ? { file: path, role } : { file: path };
+  return isOorConf(path, text) ? parseOorConf(text, options) : parseConfig(text, options);
 }
