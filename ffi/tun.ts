@@ -119,6 +119,17 @@ export class Tun {
   }
 
   /**
+   * Wraps an fd of a TUN interface opened elsewhere (e.g. by the main
+   * thread, for the data-plane Worker). Nothing is checked or configured;
+   * `name` and `index` are informative. The caller decides who closes the
+   * fd: a wrapper that does not own it must never call {@link close}.
+   */
+  static fromFd(fd: number, name = "", index = 0): Tun {
+    if (!Number.isInteger(fd) || fd < 0) throw new RangeError(`bad fd: ${fd}`);
+    return new Tun(fd, name, index);
+  }
+
+  /**
    * Reads one packet into `buf[off, off+len)`. Returns its length, or -1
    * ({@link errno}: EAGAIN when no packet is waiting).
    */

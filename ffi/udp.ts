@@ -162,6 +162,25 @@ export class UdpSocket {
     }
   }
 
+  /**
+   * Wraps a UDP socket fd opened elsewhere (e.g. by the main thread, for
+   * the data-plane Worker); the family is read with getsockname. It should
+   * be nonblocking (every socket {@link open} makes is). The caller decides
+   * who closes the fd: a wrapper that does not own it must never call
+   * {@link close}. Throws {@link ErrnoError} (EBADF, ENOTSOCK) or TypeError
+   * for a socket that is not AF_INET/AF_INET6.
+   */
+  static fromFd(fd: number): UdpSocket {
+    if (!Number.isInteger(fd) || fd < 0) throw new RangeError(`bad fd: ${fd}`);
+    const sa = new Uint8Array(SOCKADDR_IN6_SIZE);
+    const len = new Uint8Array(4);
+    new DataView(len.buffer).setUint32(0, sa.length, HOST_LE);
+    check(libc().getsockname(fd, sa, len), `getsockname fd ${fd}`);
+    const af = new DataView(sa.buffer).getUint16(0, HOST_LE);
+    if (af !== AF_INET && af !== AF_INET6) throw new TypeError(`fd ${fd} is not an IP socket`);
+    return new UdpSocket(fd, af === AF_INET ? "ipv4" : "ipv6");
+  }
+
   /** The bound address and port (getsockname). */
   localAddress(): SocketAddress {
     const sa = new Uint8Array(SOCKADDR_IN6_SIZE);

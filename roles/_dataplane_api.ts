@@ -81,7 +81,11 @@ export type ToWorker =
   /** Local EID prefixes (decapsulated packets must be for one of these; their iid tags encapsulation). */
   | { readonly op: "local"; readonly prefixes: readonly Prefix[] }
   /** Proxy-ETRs used for native-forward entries and unresolvable destinations. */
-  | { readonly op: "petrs"; readonly ipv4: readonly DataLocator[]; readonly ipv6: readonly DataLocator[] }
+  | {
+    readonly op: "petrs";
+    readonly ipv4: readonly DataLocator[];
+    readonly ipv6: readonly DataLocator[];
+  }
   /** Reachability change of one RLOC in every entry that has it. */
   | { readonly op: "locator"; readonly address: string; readonly up: boolean }
   /** Stop the loop, close nothing (the main thread owns the fds). */

@@ -1,0 +1,982 @@
+/**
+ * The data-plane Worker of a tunnel router (xtr, mn, rtr): batched,
+ * synchronous I/O on the TUN and the data UDP sockets, LISP and VXLAN-GPE
+ * encapsulation and decapsulation, map-cache lookups and locator
+ * selection, as DESIGN.md ("Engine and data plane") describes.
+ *
+ * Two parts:
+ *
+ * - {@link Engine}: the packet logic over {@link PacketBatch}es, with no
+ *   I/O: the ITR path (a batch read from the TUN → encapsulated slots
+ *   grouped by outer family, ready for sendmmsg), the ETR path (a batch
+ *   received on a data socket → decapsulated packets for the TUN) and the
+ *   RTR path (decapsulate, look up, re-encapsulate), the map-cache, the
+ *   local EIDs, the proxy-ETRs, counters and rate-limited events.
+ *   Nothing is allocated per packet: batches are allocated once, lookups
+ *   read addresses straight from the packet bytes, events that need text
+ *   (misses, peers) are rate-limited by fixed-size tables.
+ * - the Worker glue (only when this module runs as a Worker): on `init`
+ *   it wraps the fds the main thread opened (it never closes them), then
+ *   {@link routineDataPlane} loops: `poll()` with a short timeout on the
+ *   TUN and the UDP sockets, drain each ready fd with `readBatch` /
+ *   `recvmmsg` until EAGAIN (bounded rounds, for fairness), send with
+ *   `sendmmsg` / TUN writes. Control messages (the contract in
+ *   `_dataplane_api.ts`) are handled between polls: the main thread bumps
+ *   a shared counter on every post, and the loop yields to the event loop
+ *   (a `setTimeout(0)` round trip, about 2 ms: only timers let a Worker's
+ *   host messages in) only when that counter is ahead of the messages
+ *   handled, or once a second anyway (every 50 ms without a counter).
+ *   Counters are posted every second.
+ *
+ * The messages between `_dataplane.ts` and this Worker are the contract's
+ * plus two private ones ({@link WorkerIn}): `init` carries the shared
+ * wake-up counter, and `report` asks for the counters at once.
+ *
+ * @module
+ */
+
+import type {
+  DataAction,
+  DataLocator,
+  DataMapping,
+  DataPlaneMode,
+  Encapsulation,
+  FromWorker,
+  ToWorker,
+} from "./_dataplane_api.ts";
+import type { Prefix } from "./_prefix_table.ts";
+import { PacketBatch } from "../ffi/batch.ts";
+import { PollSet } from "../ffi/poll.ts";
+import { UdpSocket } from "../ffi/udp.ts";
+import { Tun } from "../ffi/tun.ts";
+import { EAGAIN, POLLNVAL, POLLOUT, u32ToIpv4 } from "../ffi/libc.ts";
+import {
+  flowHash,
+  type Locator,
+  LpmTable,
+  MapCache,
+  type MapCacheEntry,
+  selectLocator,
+} from "./_map_cache.ts";
+import {
+  LISP_DATA_PORT,
+  LISP_FLAG_I,
+  LISP_FLAG_N,
+  VXLAN_GPE_PORT,
+  writeLispDataHeader,
+} from "../wire/data_header.ts";
+import {
+  VXLAN_GPE_FLAG_I,
+  VXLAN_GPE_FLAG_P,
+  VXLAN_GPE_NP_IPV4,
+  VXLAN_GPE_NP_IPV6,
+  writeVxlanGpeHeader,
+} from "../wire/vxlan_gpe.ts";
+import { ipv4FromBytes, ipv6FromBytes } from "../wire/ip_text.ts";
+
+// ---------------------------------------------------------------------------
+// Private messages between _dataplane.ts and this Worker.
+
+/** The contract's `init`. */
+export type InitMessage = Extract<ToWorker, { readonly op: "init" }>;
+
+/** `init` as `_dataplane.ts` sends it: with the shared wake-up counter. */
+export type WorkerInit = InitMessage & {
+  /**
+   * Int32 at index 0: messages posted so far (init included), bumped by
+   * the main thread after every post. The loop yields to the event loop
+   * while it is ahead of the messages handled.
+   */
+  readonly wake?: SharedArrayBuffer;
+};
+
+/** Every message the Worker accepts. */
+export type WorkerIn =
+  | Exclude<ToWorker, { readonly op: "init" }>
+  | WorkerInit
+  /** Post the counters now (tests, status pages), besides the one-second ones. */
+  | { readonly op: "report" };
+
+// ---------------------------------------------------------------------------
+// Counters.
+
+/** Names of the counters, in index order (`dropped:<reason>` for drops). */
+export const COUNTER_NAMES = [
+  "encapsulated",
+  "decapsulated",
+  "tun-read",
+  "tun-written",
+  "udp-received",
+  "sent",
+  "send-errors",
+  "tun-write-errors",
+  "read-errors",
+  "batches",
+  "misses-posted",
+  "peers-posted",
+  "control-errors",
+  "internal-errors",
+  "dropped:not-local-source",
+  "dropped:not-local-destination",
+  "dropped:miss",
+  "dropped:no-petr",
+  "dropped:drop",
+  "dropped:no-locator",
+  "dropped:no-socket",
+  "dropped:loop",
+  "dropped:bad-header",
+  "dropped:bad-inner",
+  "dropped:truncated",
+  "dropped:too-big",
+  "dropped:send-buffer",
+] as const;
+
+/** A counter name. */
+export type CounterName = typeof COUNTER_NAMES[number];
+
+/** Index of counter `name` in {@link COUNTER_NAMES}. */
+function counter(name: CounterName): number {
+  return COUNTER_NAMES.indexOf(name);
+}
+
+const C_ENCAPSULATED = counter("encapsulated");
+const C_DECAPSULATED = counter("decapsulated");
+const C_TUN_READ = counter("tun-read");
+const C_TUN_WRITTEN = counter("tun-written");
+const C_UDP_RECEIVED = counter("udp-received");
+const C_SENT = counter("sent");
+const C_SEND_ERRORS = counter("send-errors");
+const C_TUN_WRITE_ERRORS = counter("tun-write-errors");
+const C_READ_ERRORS = counter("read-errors");
+const C_BATCHES = counter("batches");
+const C_MISSES_POSTED = counter("misses-posted");
+const C_PEERS_POSTED = counter("peers-posted");
+const C_CONTROL_ERRORS = counter("control-errors");
+const C_INTERNAL_ERRORS = counter("internal-errors");
+const D_NOT_LOCAL_SOURCE = counter("dropped:not-local-source");
+const D_NOT_LOCAL_DESTINATION = counter("dropped:not-local-destination");
+const D_MISS = counter("dropped:miss");
+const D_NO_PETR = counter("dropped:no-petr");
+const D_DROP = counter("dropped:drop");
+const D_NO_LOCATOR = counter("dropped:no-locator");
+const D_NO_SOCKET = counter("dropped:no-socket");
+const D_LOOP = counter("dropped:loop");
+const D_BAD_HEADER = counter("dropped:bad-header");
+const D_BAD_INNER = counter("dropped:bad-inner");
+const D_TRUNCATED = counter("dropped:truncated");
+const D_TOO_BIG = counter("dropped:too-big");
+const D_SEND_BUFFER = counter("dropped:send-buffer");
+
+// ---------------------------------------------------------------------------
+// Engine.
+
+/** Length of the LISP and of the VXLAN-GPE header. */
+const HEADER = 8;
+/** At most this many miss events per (iid, destination) per window. */
+const MISS_WINDOW_MS = 1000;
+/** Slots of the recent-miss table (a power of two). */
+const MISS_SLOTS = 1024;
+/** At most this many miss events per second in all. */
+const MISS_POSTS_PER_SECOND = 1000;
+/** At most one peer event per (rloc, iid, source EID) per window. */
+const PEER_WINDOW_MS = 10_000;
+/** Slots of the recent-peer table (a power of two). */
+const PEER_SLOTS = 4096;
+/** Bytes per batch slot (headroom included). */
+export const SLOT_SIZE = 4096;
+/** Free bytes before each received packet: room for the outer header. */
+export const HEADROOM = 64;
+
+/** Wire action codes stored in map-cache entries (RFC 9301 ACT). */
+const ACT_NATIVE_FORWARD = 1;
+const ACT_SEND_MAP_REQUEST = 2;
+const ACT_DROP = 3;
+
+/** Settings of an {@link Engine}. */
+export interface EngineOptions {
+  /** xtr (TUN <-> UDP) or rtr (UDP -> UDP). */
+  readonly mode: DataPlaneMode;
+  /** LISP (port 4341) or VXLAN-GPE (port 4790). */
+  readonly encapsulation: Encapsulation;
+  /** Largest number of slots of the batches passed in. */
+  readonly slots: number;
+  /** Whether an IPv4 / IPv6 data socket exists (else packets to such RLOCs are dropped). */
+  readonly ipv4?: boolean;
+  /** See {@link ipv4}. */
+  readonly ipv6?: boolean;
+  /** Where events go (misses, peers). */
+  readonly post: (m: FromWorker) => void;
+  /** Seed of the nonce generator (default: from the clock). */
+  readonly seed?: number;
+}
+
+function hashMix(h: number, k: number): number {
+  k = Math.imul(k, 0xcc9e2d51);
+  k = (k << 15) | (k >>> 17);
+  h ^= Math.imul(k, 0x1b873593);
+  h = (h << 13) | (h >>> 19);
+  return (Math.imul(h, 5) + 0xe6546b64) | 0;
+}
+
+function hashFinal(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
+function rd32(b: Uint8Array, i: number): number {
+  return (b[i]! << 24) | (b[i + 1]! << 16) | (b[i + 2]! << 8) | b[i + 3]!;
+}
+
+/** Mixes the 4 or 16 address bytes at `b[off...]` into `h`. */
+function hashAddress(h: number, b: Uint8Array, off: number, v6: boolean): number {
+  h = hashMix(h, rd32(b, off));
+  if (v6) {
+    h = hashMix(h, rd32(b, off + 4));
+    h = hashMix(h, rd32(b, off + 8));
+    h = hashMix(h, rd32(b, off + 12));
+  }
+  return h;
+}
+
+function mappingInit(m: DataMapping) {
+  const action: DataAction = m.action;
+  if (action === "encapsulate") {
+    return { kind: "positive" as const, action: 0, locators: m.locators, static: true };
+  }
+  const code = action === "native-forward"
+    ? ACT_NATIVE_FORWARD
+    : action === "send-map-request"
+    ? ACT_SEND_MAP_REQUEST
+    : ACT_DROP;
+  return { kind: "negative" as const, action: code, static: true };
+}
+
+const ALL_V4: Prefix = { iid: 0, family: "ipv4", bytes: new Uint8Array(4), len: 0 };
+const ALL_V6: Prefix = { iid: 0, family: "ipv6", bytes: new Uint8Array(16), len: 0 };
+
+/**
+ * The packet logic of the data plane, without I/O. The Worker loop reads
+ * a batch, calls {@link fromTun} or {@link fromUdp}, then sends slots
+ * `[0, n4)` on the IPv4 socket and `[n4, n4+n6)` on the IPv6 socket, or
+ * (xtr decapsulation) writes the slots of non-zero length to the TUN.
+ */
+export class Engine {
+  /** Operating mode. */
+  readonly mode: DataPlaneMode;
+  /** Encapsulation used on both directions. */
+  readonly encapsulation: Encapsulation;
+  /** UDP destination port of encapsulated packets (4341 or 4790). */
+  readonly port: number;
+  /** Counter values, indexed like {@link COUNTER_NAMES}. */
+  readonly counts: Float64Array = new Float64Array(COUNTER_NAMES.length);
+  /** After {@link fromTun}/{@link fromUdp} (rtr): slots `[0, n4)` go to IPv4 RLOCs. */
+  n4 = 0;
+  /** ... and slots `[n4, n4 + n6)` to IPv6 RLOCs. */
+  n6 = 0;
+  /** The current time in ms (performance.now()), set by the loop once per round. */
+  now = 0;
+
+  readonly #cache = new MapCache();
+  readonly #petrs = new MapCache();
+  #petr4: MapCacheEntry | undefined;
+  #petr6: MapCacheEntry | undefined;
+  /** Local EIDs by source address, all under key iid 0 → index into #localIid. */
+  #localSrc = new LpmTable();
+  #localIid: number[] = [];
+  /** Local EIDs under their own iid (destination check on decapsulation). */
+  #localDst = new LpmTable();
+  readonly #ipv4: boolean;
+  readonly #ipv6: boolean;
+  readonly #post: (m: FromWorker) => void;
+  /** Per slot: 0 dropped, 4 or 6 the outer family. */
+  readonly #mark: Uint8Array;
+  #nonce: number;
+  /** The iid found by the last #decap. */
+  #iid = 0;
+  readonly #missKey = new Int32Array(MISS_SLOTS);
+  readonly #missTime = new Float64Array(MISS_SLOTS).fill(-Infinity);
+  #missSecond = 0;
+  #missBudget = MISS_POSTS_PER_SECOND;
+  readonly #peerKey = new Int32Array(PEER_SLOTS);
+  readonly #peerTime = new Float64Array(PEER_SLOTS).fill(-Infinity);
+
+  /** An engine with an empty map-cache, no local EIDs and no proxy-ETRs. */
+  constructor(options: EngineOptions) {
+    this.mode = options.mode;
+    this.encapsulation = options.encapsulation;
+    this.port = options.encapsulation === "LISP" ? LISP_DATA_PORT : VXLAN_GPE_PORT;
+    this.#ipv4 = options.ipv4 ?? true;
+    this.#ipv6 = options.ipv6 ?? true;
+    this.#post = options.post;
+    this.#mark = new Uint8Array(options.slots);
+    this.#nonce = (options.seed ?? (Date.now() ^ (performance.now() * 1000))) | 0 || 0x2545f491;
+  }
+
+  // -------------------------------------------------------------------------
+  // Control.
+
+  /** Applies one control message (set, delete, local, petrs, locator); returns false for others. */
+  control(m: WorkerIn): boolean {
+    try {
+      switch (m.op) {
+        case "set":
+          this.setMapping(m.mapping);
+          return true;
+        case "delete":
+          this.#cache.delete(m.prefix);
+          return true;
+        case "local":
+          this.setLocal(m.prefixes);
+          return true;
+        case "petrs":
+          this.setPetrs(m.ipv4, m.ipv6);
+          return true;
+        case "locator":
+          this.#cache.setRlocUp(m.address, m.up);
+          this.#petrs.setRlocUp(m.address, m.up);
+          return true;
+        default:
+          return false;
+      }
+    } catch {
+      this.counts[C_CONTROL_ERRORS]!++;
+      return true;
+    }
+  }
+
+  /** Adds or replaces a mapping. Throws on bad input (the loop counts `control-errors`). */
+  setMapping(m: DataMapping): void {
+    this.#cache.set(m.prefix, mappingInit(m));
+  }
+
+  /**
+   * Replaces the local EID prefixes (IPv4 and IPv6; MAC prefixes are
+   * ignored). A packet from the TUN takes the instance id of the longest
+   * local prefix holding its source (one prefix in two instances: the
+   * last one given wins); a decapsulated packet must be for a local
+   * prefix of the header's instance id.
+   */
+  setLocal(prefixes: readonly Prefix[]): void {
+    const src = new LpmTable();
+    const dst = new LpmTable();
+    const iids: number[] = [];
+    for (const p of prefixes) {
+      if (p.family === "mac") continue;
+      iids.push(p.iid);
+      src.set({ iid: 0, family: p.family, bytes: p.bytes, len: p.len }, iids.length - 1);
+      dst.set(p, iids.length - 1);
+    }
+    this.#localSrc = src;
+    this.#localDst = dst;
+    this.#localIid = iids;
+  }
+
+  /** Replaces the proxy-ETRs, for IPv4 and for IPv6 inner destinations. */
+  setPetrs(ipv4: readonly DataLocator[], ipv6: readonly DataLocator[]): void {
+    this.#petrs.delete(ALL_V4);
+    this.#petrs.delete(ALL_V6);
+    this.#petr4 = ipv4.length === 0
+      ? undefined
+      : this.#petrs.set(ALL_V4, { kind: "positive", locators: ipv4, static: true });
+    this.#petr6 = ipv6.length === 0
+      ? undefined
+      : this.#petrs.set(ALL_V6, { kind: "positive", locators: ipv6, static: true });
+  }
+
+  /** The counters as a record (allocates: once a second). */
+  snapshot(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (let i = 0; i < COUNTER_NAMES.length; i++) out[COUNTER_NAMES[i]!] = this.counts[i]!;
+    return out;
+  }
+
+  // -------------------------------------------------------------------------
+  // ITR: TUN -> UDP.
+
+  /**
+   * Encapsulates the packets of `b` (slots `[0, b.count)`, as read from
+   * the TUN), then groups them: slots `[0, n4)` for the IPv4 socket,
+   * `[n4, n4+n6)` for the IPv6 socket, each with its RLOC as peer.
+   * Dropped packets are counted and left behind. Never throws.
+   */
+  fromTun(b: PacketBatch): void {
+    const mark = this.#mark;
+    const count = this.#limit(b);
+    const cap = b.capacity;
+    for (let i = 0; i < count; i++) {
+      if (b.length[i]! >= cap) mark[i] = this.#drop(D_TOO_BIG);
+      else mark[i] = this.#itr(b, i);
+    }
+    this.#group(b);
+  }
+
+  #itr(b: PacketBatch, i: number): number {
+    const bytes = b.bytes;
+    const off = b.offset[i]!;
+    const len = b.length[i]!;
+    const ver = bytes[off]! >>> 4;
+    let li: number;
+    if (ver === 4) {
+      if (len < 20) return this.#drop(D_BAD_INNER);
+      li = this.#localSrc.lookupV4(0, bytes, off + 12);
+    } else if (ver === 6) {
+      if (len < 40) return this.#drop(D_BAD_INNER);
+      li = this.#localSrc.lookupV6(0, bytes, off + 8);
+    } else {
+      return this.#drop(D_BAD_INNER);
+    }
+    if (li < 0) return this.#drop(D_NOT_LOCAL_SOURCE);
+    const iid = this.#localIid[li]!;
+    return this.#forward(b, i, iid, ver, false);
+  }
+
+  /**
+   * Looks the inner destination of slot `i` up in `iid` and encapsulates
+   * it; `fromPeer`: the slot's peer is the RLOC it came from (rtr), which
+   * must not be chosen again. Returns the outer family or 0 (dropped).
+   */
+  #forward(b: PacketBatch, i: number, iid: number, ver: number, fromPeer: boolean): number {
+    const bytes = b.bytes;
+    const off = b.offset[i]!;
+    const e = ver === 4
+      ? this.#cache.lookupV4(iid, bytes, off + 16)
+      : this.#cache.lookupV6(iid, bytes, off + 24);
+    let target: MapCacheEntry;
+    if (e === undefined) return this.#miss(b, i, iid, ver);
+    if (e.kind === "positive") target = e;
+    else if (e.action === ACT_NATIVE_FORWARD) {
+      const p = ver === 4 ? this.#petr4 : this.#petr6;
+      if (p === undefined || p.usable === 0) return this.#drop(D_NO_PETR);
+      target = p;
+    } else if (e.action === ACT_SEND_MAP_REQUEST || e.action === 0) {
+      return this.#miss(b, i, iid, ver);
+    } else return this.#drop(D_DROP);
+    const h = flowHash(bytes, off, b.length[i]!);
+    const idx = selectLocator(target, h);
+    if (idx < 0) return this.#drop(target === e ? D_NO_LOCATOR : D_NO_PETR);
+    let l = target.locators[idx]!;
+    if (fromPeer && this.#isPeer(b, i, l)) {
+      const other = this.#otherLocator(b, i, target, h, idx);
+      if (other === undefined) return this.#drop(D_LOOP);
+      l = other;
+    }
+    return this.#encapsulate(b, i, iid, ver, l);
+  }
+
+  /** Whether locator `l` is slot `i`'s peer (the RLOC a packet came from). */
+  #isPeer(b: PacketBatch, i: number, l: Locator): boolean {
+    const lb = l.bytes;
+    const f = b.peerFamily(i);
+    if (l.family === "ipv4") return f === 4 && b.peerAddr4(i) === (rd32(lb, 0) >>> 0);
+    if (f !== 6) return false;
+    const o = b.peerAddr6Offset(i);
+    const bytes = b.bytes;
+    for (let k = 0; k < 16; k++) if (bytes[o + k] !== lb[k]) return false;
+    return true;
+  }
+
+  /** Another usable locator than the peer: from the selection table, else the best other up one. */
+  #otherLocator(
+    b: PacketBatch,
+    i: number,
+    e: MapCacheEntry,
+    h: number,
+    idx: number,
+  ): Locator | undefined {
+    const sel = e.selection;
+    for (let k = 1; k < 256; k++) {
+      const j = sel[(h + k) & 255]!;
+      if (j !== idx) {
+        const l = e.locators[j]!;
+        if (!this.#isPeer(b, i, l)) return l;
+      }
+    }
+    let best: Locator | undefined;
+    for (const l of e.locators) {
+      if (!l.up || l.priority === 255 || this.#isPeer(b, i, l)) continue;
+      if (best === undefined || l.priority < best.priority) best = l;
+    }
+    return best;
+  }
+
+  /** Prepends the header and sets the peer; returns the outer family, or 0. */
+  #encapsulate(b: PacketBatch, i: number, iid: number, ver: number, l: Locator): number {
+    const v4 = l.family === "ipv4";
+    if (v4 ? !this.#ipv4 : !this.#ipv6) return this.#drop(D_NO_SOCKET);
+    const bytes = b.bytes;
+    const o = b.prepend(i, HEADER);
+    if (this.encapsulation === "LISP") {
+      let x = this.#nonce;
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      this.#nonce = x;
+      writeLispDataHeader(bytes, o, LISP_FLAG_N | LISP_FLAG_I, x & 0xffffff, (iid << 8) >>> 0);
+    } else {
+      writeVxlanGpeHeader(
+        bytes,
+        o,
+        VXLAN_GPE_FLAG_I | VXLAN_GPE_FLAG_P,
+        ver === 4 ? VXLAN_GPE_NP_IPV4 : VXLAN_GPE_NP_IPV6,
+        iid & 0xffffff,
+      );
+    }
+    if (v4) b.setPeer4(i, rd32(l.bytes, 0) >>> 0, this.port);
+    else b.setPeer6(i, l.bytes, 0, this.port);
+    this.counts[C_ENCAPSULATED]!++;
+    return v4 ? 4 : 6;
+  }
+
+  /** Counts a miss and posts it, at most once per (iid, destination) per second. */
+  #miss(b: PacketBatch, i: number, iid: number, ver: number): number {
+    const bytes = b.bytes;
+    const off = b.offset[i]!;
+    const v6 = ver === 6;
+    const dst = off + (v6 ? 24 : 16);
+    const h = hashFinal(hashAddress(hashMix(0x3c6ef372, iid), bytes, dst, v6));
+    const key = hashFinal(hashAddress(hashMix(0x1b873593, iid ^ 0x5bd1e995), bytes, dst, v6)) |
+      1;
+    const s = h & (MISS_SLOTS - 1);
+    const now = this.now;
+    if (this.#missKey[s] !== key || now - this.#missTime[s]! >= MISS_WINDOW_MS) {
+      const second = Math.floor(now / 1000);
+      if (second !== this.#missSecond) {
+        this.#missSecond = second;
+        this.#missBudget = MISS_POSTS_PER_SECOND;
+      }
+      if (this.#missBudget > 0) {
+        this.#missBudget--;
+        this.#missKey[s] = key;
+        this.#missTime[s] = now;
+        this.counts[C_MISSES_POSTED]!++;
+        const src = off + (v6 ? 8 : 12);
+        this.#post({
+          op: "miss",
+          iid,
+          dst: v6 ? ipv6FromBytes(bytes, dst) : ipv4FromBytes(bytes, dst),
+          src: v6 ? ipv6FromBytes(bytes, src) : ipv4FromBytes(bytes, src),
+        });
+      }
+    }
+    return this.#drop(D_MISS);
+  }
+
+  #drop(reason: number): number {
+    this.counts[reason]!++;
+    return 0;
+  }
+
+  /** `b.count`, cut to the slots this engine was made for (the rest are dropped unsent). */
+  #limit(b: PacketBatch): number {
+    if (b.count > this.#mark.length) {
+      for (let i = this.#mark.length; i < b.count; i++) b.length[i] = 0;
+      b.count = this.#mark.length;
+    }
+    return b.count;
+  }
+
+  /** Moves the slots marked 4 to the front, then those marked 6; sets n4 and n6. */
+  #group(b: PacketBatch): void {
+    const mark = this.#mark;
+    const count = b.count;
+    let j = 0;
+    for (let pass = 4; pass <= 6; pass += 2) {
+      const start = j;
+      for (let i = j; i < count; i++) {
+        if (mark[i] !== pass) continue;
+        if (i !== j) {
+          b.swap(i, j);
+          mark[i] = mark[j]!;
+          mark[j] = pass;
+        }
+        j++;
+      }
+      if (pass === 4) this.n4 = j - start;
+      else this.n6 = j - start;
+    }
+  }
+
+  // -------------------------------------------------------------------------
+  // ETR / RTR: UDP -> TUN or UDP.
+
+  /**
+   * Decapsulates the datagrams of `b` (slots `[0, b.count)`, as received
+   * on a data socket). xtr: packets for local EIDs keep their slot
+   * (inner packet only), the others get length 0; write the slots of
+   * non-zero length to the TUN. rtr: the inner packets are looked up and
+   * re-encapsulated, grouped like {@link fromTun} (`n4`, `n6`). Never throws.
+   */
+  fromUdp(b: PacketBatch): void {
+    const count = this.#limit(b);
+    const rtr = this.mode === "rtr";
+    const mark = this.#mark;
+    for (let i = 0; i < count; i++) {
+      const ver = this.#decap(b, i);
+      if (ver === 0) {
+        b.length[i] = 0;
+        mark[i] = 0;
+        continue;
+      }
+      this.counts[C_DECAPSULATED]!++;
+      this.#notePeer(b, i, ver);
+      if (rtr) {
+        mark[i] = this.#forward(b, i, this.#iid, ver, true);
+      } else {
+        const off = b.offset[i]!;
+        const hit = ver === 4
+          ? this.#localDst.lookupV4(this.#iid, b.bytes, off + 16)
+          : this.#localDst.lookupV6(this.#iid, b.bytes, off + 24);
+        if (hit < 0) {
+          this.#drop(D_NOT_LOCAL_DESTINATION);
+          b.length[i] = 0;
+        }
+      }
+    }
+    if (rtr) this.#group(b);
+  }
+
+  /** Checks and strips the outer header of slot `i`; returns the inner IP version or 0. */
+  #decap(b: PacketBatch, i: number): number {
+    if (b.truncated[i] !== 0) return this.#drop(D_TRUNCATED);
+    const bytes = b.bytes;
+    const off = b.offset[i]!;
+    const len = b.length[i]!;
+    if (len < HEADER + 20) return this.#drop(D_BAD_HEADER);
+    const f = bytes[off]!;
+    let np = 0;
+    if (this.encapsulation === "LISP") {
+      this.#iid = (f & LISP_FLAG_I) !== 0
+        ? (bytes[off + 4]! << 16) | (bytes[off + 5]! << 8) | bytes[off + 6]!
+        : 0;
+    } else {
+      if ((f & 0x30) !== 0) return this.#drop(D_BAD_HEADER); // version 0 only
+      if ((f & VXLAN_GPE_FLAG_P) !== 0) {
+        np = bytes[off + 3]!;
+        if (np !== VXLAN_GPE_NP_IPV4 && np !== VXLAN_GPE_NP_IPV6) return this.#drop(D_BAD_HEADER);
+      }
+      this.#iid = (f & VXLAN_GPE_FLAG_I) !== 0
+        ? (bytes[off + 4]! << 16) | (bytes[off + 5]! << 8) | bytes[off + 6]!
+        : 0;
+    }
+    const ver = bytes[off + HEADER]! >>> 4;
+    if (ver === 4) {
+      if (np === VXLAN_GPE_NP_IPV6) return this.#drop(D_BAD_INNER);
+    } else if (ver === 6) {
+      if (np === VXLAN_GPE_NP_IPV4 || len < HEADER + 40) return this.#drop(D_BAD_INNER);
+    } else return this.#drop(D_BAD_INNER);
+    b.strip(i, HEADER);
+    return ver;
+  }
+
+  /** Posts {op:"peer"} for (sender RLOC, iid, inner source), once per 10 s each. */
+  #notePeer(b: PacketBatch, i: number, ver: number): void {
+    const f = b.peerFamily(i);
+    if (f === 0) return;
+    const bytes = b.bytes;
+    const v6 = ver === 6;
+    const src = b.offset[i]! + (v6 ? 8 : 12);
+    const iid = this.#iid;
+    let h = hashMix(0x6a09e667, iid);
+    let k = hashMix(0x510e527f, iid ^ 0x7f4a7c15);
+    if (f === 4) {
+      const a = b.peerAddr4(i);
+      h = hashMix(h, a);
+      k = hashMix(k, a);
+    } else {
+      const o = b.peerAddr6Offset(i);
+      h = hashAddress(h, bytes, o, true);
+      k = hashAddress(k, bytes, o, true);
+    }
+    h = hashFinal(hashAddress(h, bytes, src, v6));
+    k = hashFinal(hashAddress(k, bytes, src, v6)) | 1;
+    const s = h & (PEER_SLOTS - 1);
+    const now = this.now;
+    if (this.#peerKey[s] === k && now - this.#peerTime[s]! < PEER_WINDOW_MS) return;
+    this.#peerKey[s] = k;
+    this.#peerTime[s] = now;
+    this.counts[C_PEERS_POSTED]!++;
+    this.#post({
+      op: "peer",
+      rloc: f === 4 ? u32ToIpv4(b.peerAddr4(i)) : ipv6FromBytes(bytes, b.peerAddr6Offset(i)),
+      iid,
+      srcEid: v6 ? ipv6FromBytes(bytes, src) : ipv4FromBytes(bytes, src),
+    });
+  }
+
+  // -------------------------------------------------------------------------
+  // Counting I/O done by the loop.
+
+  /** Adds `n` to counter `name` (for the I/O loop). */
+  add(index: number, n: number): void {
+    this.counts[index] = this.counts[index]! + n;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The Worker loop.
+
+/** Batches read per fd before the others get their turn. */
+const DRAIN_ROUNDS = 16;
+/** Without a wake counter, the loop yields to the event loop this often (ms). */
+const YIELD_MS = 50;
+/** With a wake counter, it still yields this often (ms), in case a post was not counted. */
+const YIELD_MAX_MS = 1000;
+/** Counters are posted this often (ms). */
+const COUNTERS_MS = 1000;
+
+/** What the loop runs on. */
+export interface LoopIo {
+  /** The TUN (xtr), or undefined (rtr). */
+  readonly tun: Tun | undefined;
+  /** The IPv4 data socket, or undefined. */
+  readonly udp4: UdpSocket | undefined;
+  /** The IPv6 data socket, or undefined. */
+  readonly udp6: UdpSocket | undefined;
+  /** Poll timeout in ms. */
+  readonly pollMs: number;
+  /** Packets per batch. */
+  readonly batch: number;
+}
+
+/** Shared state of the loop and the message handler. */
+export interface LoopControl {
+  /** Set to leave the loop. */
+  stopping: boolean;
+  /** Messages handled so far (compared with the wake counter). */
+  handled: number;
+  /** Int32 view of the wake counter, or undefined (then the loop yields every 50 ms). */
+  readonly wake: Int32Array | undefined;
+  /** Yields to the event loop so that posted messages get handled (a timer round trip). */
+  readonly yieldNow: () => Promise<void>;
+}
+
+/** Sends slots `[start, start+n)` of `b` on `s`; counts what was sent, failed or left behind. */
+function sendAll(
+  e: Engine,
+  s: UdpSocket | undefined,
+  out: PollSet,
+  b: PacketBatch,
+  start: number,
+  n: number,
+): void {
+  if (n <= 0) return;
+  if (s === undefined) {
+    e.add(D_NO_SOCKET, n);
+    return;
+  }
+  const end = start + n;
+  let i = start;
+  let waits = 0;
+  while (i < end) {
+    const k = s.sendmmsg(b, i, end - i);
+    if (k > 0) {
+      e.add(C_SENT, k);
+      i += k;
+    } else if (k === 0) {
+      // Socket buffer full: wait a little for room, then give up on the rest.
+      if (waits++ >= 4) {
+        e.add(D_SEND_BUFFER, end - i);
+        return;
+      }
+      out.set(0, s.fd, POLLOUT);
+      out.poll(1);
+    } else {
+      e.add(C_SEND_ERRORS, 1);
+      i++;
+    }
+  }
+}
+
+/**
+ * The data-plane loop: poll, drain, process, send; handles control
+ * messages between polls (see the module documentation). Resolves when
+ * `ctl.stopping` is set; throws on a fatal error (an fd closed under it,
+ * a failed poll).
+ */
+export async function routineDataPlane(
+  engine: Engine,
+  io: LoopIo,
+  ctl: LoopControl,
+  post: (m: FromWorker) => void,
+): Promise<void> {
+  const { tun, udp4, udp6 } = io;
+  const slots = io.batch;
+  const batch = new PacketBatch({ slots, slotSize: SLOT_SIZE, headroom: HEADROOM });
+  const ps = new PollSet([tun?.fd ?? -1, udp4?.fd ?? -1, udp6?.fd ?? -1]);
+  const out = new PollSet([-1], POLLOUT);
+  let lastYield = performance.now();
+  let nextCounters = lastYield + COUNTERS_MS;
+  let tunWriteErrors = tun?.writeErrors ?? 0;
+  while (!ctl.stopping) {
+    const ready = ps.poll(io.pollMs);
+    const now = performance.now();
+    engine.now = now;
+    if (ready > 0) {
+      for (let k = 0; k < 3; k++) {
+        if ((ps.revents(k) & POLLNVAL) !== 0) throw new Error(`fd ${ps.fd(k)} is not open`);
+      }
+      if (tun !== undefined && ps.readable(0)) {
+        for (let r = 0; r < DRAIN_ROUNDS; r++) {
+          const n = tun.readBatch(batch);
+          if (n === 0) {
+            if (tun.errno !== EAGAIN) engine.add(C_READ_ERRORS, 1);
+            break;
+          }
+          engine.add(C_TUN_READ, n);
+          engine.add(C_BATCHES, 1);
+          try {
+            engine.fromTun(batch);
+          } catch {
+            // A bug, not a bad packet (those are counted and dropped): lose the batch, go on.
+            engine.add(C_INTERNAL_ERRORS, 1);
+            continue;
+          }
+          sendAll(engine, udp4, out, batch, 0, engine.n4);
+          sendAll(engine, udp6, out, batch, engine.n4, engine.n6);
+          if (n < slots) break;
+        }
+      }
+      for (let k = 1; k <= 2; k++) {
+        const s = k === 1 ? udp4 : udp6;
+        if (s === undefined || !ps.readable(k)) continue;
+        for (let r = 0; r < DRAIN_ROUNDS; r++) {
+          const n = s.recvmmsg(batch);
+          if (n <= 0) {
+            if (n < 0) engine.add(C_READ_ERRORS, 1);
+            break;
+          }
+          engine.add(C_UDP_RECEIVED, n);
+          engine.add(C_BATCHES, 1);
+          try {
+            engine.fromUdp(batch);
+          } catch {
+            engine.add(C_INTERNAL_ERRORS, 1);
+            continue;
+          }
+          if (engine.mode === "rtr") {
+            sendAll(engine, udp4, out, batch, 0, engine.n4);
+            sendAll(engine, udp6, out, batch, engine.n4, engine.n6);
+          } else if (tun !== undefined) {
+            engine.add(C_TUN_WRITTEN, tun.writeBatch(batch));
+            engine.add(C_TUN_WRITE_ERRORS, tun.writeErrors - tunWriteErrors);
+            tunWriteErrors = tun.writeErrors;
+          }
+          if (n < slots) break;
+        }
+      }
+    }
+    if (now >= nextCounters) {
+      nextCounters = now + COUNTERS_MS;
+      post({ op: "counters", values: engine.snapshot() });
+    }
+    const pending = ctl.wake === undefined
+      ? now - lastYield >= YIELD_MS
+      : Atomics.load(ctl.wake, 0) !== ctl.handled || now - lastYield >= YIELD_MAX_MS;
+    if (pending) {
+      await ctl.yieldNow();
+      lastYield = performance.now();
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Worker glue.
+
+/** The worker's global scope (typed here: the project compiles with the window lib). */
+interface WorkerScope {
+  postMessage(message: unknown): void;
+  onmessage: ((m: MessageEvent<WorkerIn>) => void) | null;
+}
+
+function isWorker(): boolean {
+  return typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope === "function" &&
+    globalThis instanceof
+      ((globalThis as unknown as { WorkerGlobalScope: new () => unknown }).WorkerGlobalScope);
+}
+
+function describe(e: unknown): string {
+  if (e instanceof Error) return e.message;
+  return String(e);
+}
+
+/** Runs the Worker side: waits for init, then loops until stop. */
+function serveWorker(scope: WorkerScope): void {
+  let engine: Engine | undefined;
+  const early: WorkerIn[] = [];
+  const ctl: LoopControl & { wake: Int32Array | undefined } = {
+    stopping: false,
+    handled: 0,
+    wake: undefined,
+    // A timer round trip: host messages are delivered to a Worker only when its
+    // event loop runs timers (a MessageChannel round trip does not let them in).
+    yieldNow: () => new Promise<void>((r) => setTimeout(r, 0)),
+  };
+  const post = (m: FromWorker) => scope.postMessage(m);
+
+  const start = (init: WorkerInit) => {
+    if (init.wake !== undefined) ctl.wake = new Int32Array(init.wake, 0, 1);
+    let io: LoopIo;
+    try {
+      if (init.mode === "xtr" && init.tunFd < 0) throw new Error("xtr mode needs a TUN fd");
+      if (init.udp4Fd < 0 && init.udp6Fd < 0) throw new Error("no data socket");
+      const slots = Math.max(1, Math.min(1024, Math.floor(init.batch) || 64));
+      io = {
+        tun: init.mode === "xtr" && init.tunFd >= 0 ? Tun.fromFd(init.tunFd) : undefined,
+        udp4: init.udp4Fd >= 0 ? UdpSocket.fromFd(init.udp4Fd) : undefined,
+        udp6: init.udp6Fd >= 0 ? UdpSocket.fromFd(init.udp6Fd) : undefined,
+        pollMs: Math.max(0, Math.min(1000, init.pollMs)),
+        batch: slots,
+      };
+      engine = new Engine({
+        mode: init.mode,
+        encapsulation: init.encapsulation,
+        slots,
+        ipv4: io.udp4 !== undefined,
+        ipv6: io.udp6 !== undefined,
+        post,
+      });
+      for (const m of early.splice(0)) engine.control(m);
+    } catch (e) {
+      post({ op: "stopped", error: describe(e) });
+      return;
+    }
+    const e = engine;
+    post({ op: "ready" });
+    (async () => {
+      let error: string | undefined;
+      try {
+        await routineDataPlane(e, io, ctl, post);
+      } catch (err) {
+        ctl.stopping = true;
+        error = describe(err);
+      }
+      post({ op: "counters", values: e.snapshot() });
+      post(error === undefined ? { op: "stopped" } : { op: "stopped", error });
+    })();
+  };
+
+  scope.onmessage = (m: MessageEvent<WorkerIn>) => {
+    ctl.handled++;
+    const msg = m.data;
+    switch (msg.op) {
+      case "init":
+        if (engine === undefined) start(msg);
+        return;
+      case "stop":
+        ctl.stopping = true;
+        if (engine === undefined) post({ op: "stopped" });
+        return;
+      case "report":
+        if (engine !== undefined) post({ op: "counters", values: engine.snapshot() });
+        return;
+      default:
+        if (engine === undefined) early.push(msg);
+        else engine.control(msg);
+    }
+  };
+}
+
+if (isWorker()) serveWorker(globalThis as unknown as WorkerScope);
