@@ -16,11 +16,21 @@ import { parseArgs } from "node:util";
 import { VERSION } from "./version.ts";
 import { runDecode, runEncode } from "./tools/codec.ts";
 import { LIG_DESCRIPTION, LIG_FLAGS, LIG_SUMMARY, LIG_USAGE, runLig } from "./tools/lig.ts";
+import {
+  CONVERT_CONFIG_DESCRIPTION,
+  CONVERT_CONFIG_FLAGS,
+  CONVERT_CONFIG_SUMMARY,
+  CONVERT_CONFIG_USAGE,
+  runConvertConfig,
+} from "./tools/convert_config.ts";
 import { runRole as runRoleProcess } from "./roles/_runtime.ts";
 import type { RoleStart } from "./roles/_runtime.ts";
 import { startMs } from "./roles/ms.ts";
 import { startMr } from "./roles/mr.ts";
 import { startDdt } from "./roles/ddt.ts";
+import { startXtr } from "./roles/xtr.ts";
+import { startMn } from "./roles/mn.ts";
+import { startRtr } from "./roles/rtr.ts";
 import {
   type Config,
   describeConfig,
@@ -67,11 +77,18 @@ export const ROLE_ENTRIES: Readonly<Partial<Record<Role, RoleEntry>>> = {
   mr: entry("mr", startMr),
   "ddt-mr": entry("ddt-mr", startMr),
   ddt: entry("ddt", startDdt),
+  xtr: entry("xtr", startXtr),
+  mn: entry("mn", startMn),
+  rtr: entry("rtr", startRtr),
 };
 
 /** The CLI entry of a role: run `start` until SIGINT/SIGTERM. */
 function entry(role: Role, start: RoleStart): RoleEntry {
-  return (config, options) => runRoleProcess(role, config, start, { logFormat: options.logFormat });
+  return (config, options) =>
+    runRoleProcess(role, config, start, {
+      logFormat: options.logFormat,
+      configPath: options.configPath,
+    });
 }
 
 /** Exit code for bad usage or an invalid config. */
@@ -213,6 +230,17 @@ const COMMANDS: readonly Command[] = [
     },
     positionals: true,
     run: runCheckConfig,
+  },
+  {
+    name: "convert-config",
+    group: "tool",
+    summary: CONVERT_CONFIG_SUMMARY,
+    usage: CONVERT_CONFIG_USAGE,
+    description: CONVERT_CONFIG_DESCRIPTION,
+    flags: CONVERT_CONFIG_FLAGS,
+    positionals: true,
+    raw: true,
+    run: ({ io, positionals }) => runConvertConfig(positionals, io),
   },
   {
     name: "lig",

@@ -1,0 +1,1265 @@
+import assert from "node:assert/strict";
+import { addressToString, ipAddress, NO_ADDRESS } from "../wire/address.ts";
+import { HmacKey } from "../wire/auth.ts";
+import { ACTION, type EidRecord } from "../wire/eid_record.ts";
+import type { LocatorRecord } from "../wire/locator.ts";
+import type { ControlMessage, ControlMessageType } from "../wire/message.ts";
+import { emitSignedMapNotify } from "../wire/map_notify.ts";
+import { emitMapRequest, type MapRequest } from "../wire/map_request.ts";
+import type {
+  InterfaceAddress,
+  IpFamily,
+  Link,
+  NetlinkEvent,
+  Route,
+  RouteSpec,
+  Rule,
+  RuleSpec,
+} from "../ffi/netlink.ts";
+import { type Config, parseConfig, type Role } from "./config/mod.ts";
+import { ControlPlane, type Peer, type Received } from "./_control.ts";
+import { Counters } from "./_counters.ts";
+import type {
+  DataLocator,
+  DataMapping,
+  DataPlaneEvents,
+  DataPlaneHandle,
+} from "./_dataplane_api.ts";
+import { Logger } from "./_log.ts";
+import { formatPrefix, parsePrefix, type Prefix, prefixEid } from "./_prefix_table.ts";
+import { startMs } from "./ms.ts";
+import {
+  type DataPlaneOptions,
+  startTunnelRouter,
+  type Timing,
+  type TunnelRouterHandle,
+  type TunnelRouterMode,
+} from "./_tunnel_router.ts";
+import {
+  EID_TABLE,
+  FROM_EID_PRIORITY,
+  Journal,
+  type NetOps,
+  type Platform,
+  preflight,
+  rlocTable,
+  TO_EID_PRIORITY,
+} from "./_tunnel_router_platform.ts";
+
+// ---------------------------------------------------------------------------
+// Fakes: the host (links, addresses, routes, rules, TUN, events, sysctls)
+// and the data plane. Peers are real control sockets on loopback.
+
+function errno(code: string, what: string): Error {
+  return Object.assign(new Error(`${what}: ${code}`), { code });
+}
+
+function fam(text: string): IpFamily {
+  return text.includes(":") ? "ipv6" : "ipv4";
+}
+
+class FakeNet {
+  links: Link[] = [];
+  addrs: InterfaceAddress[] = [];
+  routeList: Route[] = [];
+  ruleList: Rule[] = [];
+  /** Called before each change; throw to make it fail. */
+  failOn: (op: string, what: unknown) => void = () => {};
+
+  link(index: number, name: string, up = true): void {
+    this.links.push({ index, name, flags: 0, up, running: up, lowerUp: up, type: 1 });
+  }
+
+  setLinkUp(name: string, up: boolean): Link {
+    const i = this.links.findIndex((l) => l.name === name);
+    const l = { ...this.links[i]!, up, running: up, lowerUp: up };
+    this.links[i] = l;
+    return l;
+  }
+
+  address(index: number, prefix: string): InterfaceAddress {
+    const [address, len] = prefix.split("/");
+    const a: InterfaceAddress = {
+      family: fam(address!),
+      index,
+      address: address!,
+      prefixLen: Number(len),
+      scope: 0,
+      flags: 0,
+    };
+    this.addrs.push(a);
+    return a;
+  }
+
+  snapshot(): string {
+    return JSON.stringify({
+      links: this.links,
+      addrs: this.addrs,
+      routes: this.routeList,
+      rules: this.ruleList,
+    });
+  }
+
+  routeAdd(r: RouteSpec): void {
+    this.failOn("routeAdd", r);
+    const route: Route = {
+      family: fam(r.dst),
+      dst: r.dst,
+      table: r.table ?? 254,
+      type: r.type ?? "unicast",
+      protocol: r.protocol ?? 3,
+      scope: r.scope ?? 0,
+      ...(r.dev !== undefined ? { dev: r.dev } : {}),
+      ...(r.gateway !== undefined ? { gateway: r.gateway } : {}),
+      ...(r.src !== undefined ? { src: r.src } : {}),
+      ...(r.metric !== undefined ? { metric: r.metric } : {}),
+    };
+    const i = this.routeList.findIndex((x) =>
+      x.family === route.family && x.table === route.table && x.dst === route.dst &&
+      (x.metric ?? 0) === (route.metric ?? 0)
+    );
+    if (i >= 0 && !r.replace) throw errno("EEXIST", `route ${r.dst}`);
+    if (i >= 0) this.routeList[i] = route;
+    else this.routeList.push(route);
+  }
+
+  routeDel(r: RouteSpec): void {
+    this.failOn("routeDel", r);
+    const i = this.routeList.findIndex((x) =>
+      x.family === fam(r.dst) && x.table === (r.table ?? 254) && x.dst === r.dst &&
+      (r.dev === undefined || x.dev === r.dev) &&
+      (r.gateway === undefined || x.gateway === r.gateway)
+    );
+    if (i < 0) throw errno("ESRCH", `route ${r.dst}`);
+    this.routeList.splice(i, 1);
+  }
+
+  ruleAdd(r: RuleSpec): void {
+    this.failOn("ruleAdd", r);
+    if (this.#findRule(r) >= 0) throw errno("EEXIST", "rule");
+    this.ruleList.push({
+      family: r.family,
+      priority: r.priority ?? 0,
+      table: r.table ?? 0,
+      action: "lookup",
+      ...(r.from !== undefined ? { from: r.from } : {}),
+      ...(r.to !== undefined ? { to: r.to } : {}),
+    });
+  }
+
+  ruleDel(r: RuleSpec): void {
+    this.failOn("ruleDel", r);
+    const i = this.#findRule(r);
+    if (i < 0) throw errno("ENOENT", "rule");
+    this.ruleList.splice(i, 1);
+  }
+
+  #findRule(r: RuleSpec): number {
+    return this.ruleList.findIndex((x) =>
+      x.family === r.family && x.priority === (r.priority ?? 0) &&
+      x.table === (r.table ?? 0) && (x.from ?? "") === (r.from ?? "") &&
+      (x.to ?? "") === (r.to ?? "")
+    );
+  }
+
+  addrAdd(index: number, prefix: string): void {
+    this.failOn("addrAdd", prefix);
+    if (this.addrs.some((a) => a.index === index && `${a.address}/${a.prefixLen}` === prefix)) {
+      throw errno("EEXIST", "address");
+    }
+    this.address(index, prefix);
+  }
+
+  addrDel(index: number, prefix: string): void {
+    const i = this.addrs.findIndex((a) =>
+      a.index === index && `${a.address}/${a.prefixLen}` === prefix
+    );
+    if (i < 0) throw errno("EADDRNOTAVAIL", "address");
+    this.addrs.splice(i, 1);
+  }
+
+  routes(filter: { readonly table?: number; readonly family?: IpFamily } = {}): Route[] {
+    return this.routeList.filter((r) =>
+      (filter.table === undefined || r.table === filter.table) &&
+      (filter.family === undefined || r.family === filter.family)
+    );
+  }
+
+  rules(family: IpFamily): Rule[] {
+    return this.ruleList.filter((r) => r.family === family);
+  }
+
+  addresses(family?: IpFamily): InterfaceAddress[] {
+    return this.addrs.filter((a) => family === undefined || a.family === family);
+  }
+
+  linksList(): Link[] {
+    return this.links;
+  }
+}
+
+class FakePlatform implements Platform {
+  readonly fakeNet = new FakeNet();
+  readonly sysctls = new Map<string, string>();
+  readonly udp: { family: IpFamily; port: number; address?: string }[] = [];
+  readonly #queue: NetlinkEvent[] = [];
+  #wake: (() => void) | undefined;
+  source: string | undefined;
+  tunIndex = 50;
+
+  get net(): NetOps {
+    const n = this.fakeNet;
+    return {
+      routeAdd: (r) => n.routeAdd(r),
+      routeDel: (r) => n.routeDel(r),
+      ruleAdd: (r) => n.ruleAdd(r),
+      ruleDel: (r) => n.ruleDel(r),
+      addrAdd: (i, p) => n.addrAdd(i, p),
+      addrDel: (i, p) => n.addrDel(i, p),
+      routes: (f) => n.routes(f),
+      rules: (f) => n.rules(f),
+      addresses: (f) => n.addresses(f),
+      links: () => n.linksList(),
+    };
+  }
+
+  openTun(name: string, _mtu: number) {
+    const index = this.tunIndex;
+    this.fakeNet.link(index, name);
+    return {
+      fd: -1,
+      index,
+      name,
+      close: () => {
+        const n = this.fakeNet;
+        n.links = n.linksList().filter((l) => l.index !== index);
+        n.addrs = n.addrs.filter((a) => a.index !== index);
+        n.routeList = n.routeList.filter((r) => r.dev !== index);
+      },
+    };
+  }
+
+  openUdp(family: IpFamily, port: number, address?: string) {
+    this.udp.push({ family, port, ...(address !== undefined ? { address } : {}) });
+    return { fd: -1, close: () => {} };
+  }
+
+  push(e: NetlinkEvent): void {
+    this.#queue.push(e);
+    this.#wake?.();
+  }
+
+  async *events(signal: AbortSignal): AsyncGenerator<NetlinkEvent> {
+    while (!signal.aborted) {
+      while (this.#queue.length > 0) yield this.#queue.shift()!;
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+        signal.addEventListener("abort", () => resolve(), { once: true });
+      });
+      this.#wake = undefined;
+    }
+  }
+
+  readSysctl(path: readonly string[]): string | undefined {
+    return this.sysctls.get(path.join("."));
+  }
+
+  routeSource(_dst: string): string | undefined {
+    return this.source;
+  }
+
+  close(): void {}
+}
+
+class FakeDataPlane implements DataPlaneHandle {
+  opts: DataPlaneOptions | undefined;
+  starts = 0;
+  events: DataPlaneEvents | undefined;
+  readonly mappings = new Map<string, DataMapping>();
+  readonly deleted: string[] = [];
+  readonly locatorCalls: [string, boolean][] = [];
+  local: readonly Prefix[] = [];
+  petrs: { ipv4: readonly DataLocator[]; ipv6: readonly DataLocator[] } = { ipv4: [], ipv6: [] };
+  stopped = false;
+
+  setMapping(m: DataMapping): void {
+    this.mappings.set(formatPrefix(m.prefix), m);
+  }
+  deleteMapping(p: Prefix): void {
+    this.mappings.delete(formatPrefix(p));
+    this.deleted.push(formatPrefix(p));
+  }
+  setLocal(prefixes: readonly Prefix[]): void {
+    this.local = prefixes;
+  }
+  setPetrs(ipv4: readonly DataLocator[], ipv6: readonly DataLocator[]): void {
+    this.petrs = { ipv4, ipv6 };
+  }
+  setLocator(address: string, up: boolean): void {
+    this.locatorCalls.push([address, up]);
+    for (const [k, m] of this.mappings) {
+      this.mappings.set(k, {
+        ...m,
+        locators: m.locators.map((l) => l.address === address ? { ...l, up } : l),
+      });
+    }
+  }
+  counters(): Readonly<Record<string, number>> {
+    return { encapsulated: 1 };
+  }
+  stop(): Promise<void> {
+    this.stopped = true;
+    return Promise.resolve();
+  }
+}
+
+/** A fake clock. */
+class Clock {
+  t = Date.UTC(2025, 0, 1);
+  readonly now = (): number => this.t;
+}
+
+/** Waits until `cond()` holds (polling), or fails after `ms`. */
+async function until(cond: () => boolean, what: string, ms = 4000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+type Got<T extends ControlMessageType> = Received & {
+  readonly message: Extract<ControlMessage, { type: T }>;
+};
+
+/** A test peer: a bare control socket that keeps what it receives, or answers. */
+class Host {
+  readonly cp: ControlPlane;
+  readonly peer: Peer;
+  readonly got: Received[] = [];
+  /** Answers instead of keeping (return true when handled). */
+  answer: ((r: Received) => boolean) | undefined;
+
+  private constructor(cp: ControlPlane, peer: Peer) {
+    this.cp = cp;
+    this.peer = peer;
+    const types: ControlMessageType[] = [
+      "map-request",
+      "map-reply",
+      "map-register",
+      "map-notify",
+    ];
+    for (const t of types) {
+      cp.on(t, (r) => {
+        if (this.answer?.(r) === true) return;
+        this.got.push(r);
+      });
+    }
+  }
+
+  static async open(address: string): Promise<Host> {
+    const cp = await ControlPlane.open({
+      logger: new Logger({ role: "peer", sink: { write: () => {} } }),
+      counters: new Counters(),
+      address,
+      port: 0,
+    });
+    return new Host(cp, { address, port: cp.port });
+  }
+
+  async next<T extends ControlMessageType>(type: T, ms = 4000): Promise<Got<T>> {
+    await until(() => this.got.some((r) => r.message.type === type), `a ${type}`, ms);
+    const i = this.got.findIndex((r) => r.message.type === type);
+    return this.got.splice(i, 1)[0] as Got<T>;
+  }
+
+  count(type: ControlMessageType): number {
+    return this.got.filter((r) => r.message.type === type).length;
+  }
+
+  close(): void {
+    this.cp.close();
+  }
+}
+
+// Loopback addresses of the actors.
+const XTR = "127.0.0.1";
+const MS = "127.0.0.2";
+const MR = "127.0.0.3";
+const ETR = "127.0.0.4";
+
+function trToml(role: Role, ...lines: string[]): string {
+  const mode = role === "xtr" ? "xTR" : role === "mn" ? "MN" : "RTR";
+  return [
+    `operating-mode = "${mode}"`,
+    "control-port = 0",
+    "control-rate-limit = 0",
+    `map-resolver = ["${MR}"]`,
+    "map-request-retries = 1",
+    ...lines,
+  ].join("\n") + "\n";
+}
+
+const RLOC_PROBING_OFF = ["[rloc-probing]", "rloc-probe-interval = 0"].join("\n");
+
+function mapServer(key = "k"): string {
+  return ["[[map-server]]", `address = "${MS}"`, "key-type = 2", `key = "${key}"`].join("\n");
+}
+
+function mapping(eid: string, ...locators: string[]): string {
+  return [
+    "[[database-mapping]]",
+    `eid-prefix = "${eid}"`,
+    "iid = 0",
+    "ttl = 10",
+    ...locators,
+  ].join("\n");
+}
+
+function rlocAddress(address: string, priority = 1): string {
+  return [
+    "[[database-mapping.rloc-address]]",
+    `address = "${address}"`,
+    `priority = ${priority}`,
+    "weight = 100",
+  ].join("\n");
+}
+
+function rlocIface(iface: string, priority = 1): string {
+  return [
+    "[[database-mapping.rloc-iface]]",
+    `interface = "${iface}"`,
+    "ip_version = 4",
+    `priority = ${priority}`,
+    "weight = 100",
+  ].join("\n");
+}
+
+/** The default xTR: control on 127.0.0.1, site 10.1.0.0/24 with locator 127.0.0.1. */
+function xtrToml(...extra: string[]): string {
+  return trToml(
+    "xtr",
+    `control-address = "${XTR}"`,
+    RLOC_PROBING_OFF,
+    mapServer(),
+    mapping("10.1.0.0/24", rlocAddress(XTR)),
+    ...extra,
+  );
+}
+
+interface Tr {
+  readonly tr: TunnelRouterHandle;
+  readonly dp: FakeDataPlane;
+  readonly platform: FakePlatform;
+  readonly counters: Counters;
+  readonly lines: string[];
+  readonly ports: Map<string, number>;
+  readonly config: Config;
+}
+
+interface StartOptions {
+  readonly mode?: TunnelRouterMode;
+  readonly platform?: FakePlatform;
+  readonly ports?: Map<string, number>;
+  readonly timing?: Partial<Timing>;
+  readonly clock?: Clock;
+}
+
+async function startTr(toml: string, o: StartOptions = {}): Promise<Tr> {
+  const mode = o.mode ?? "xtr";
+  const r = parseConfig(toml, { role: mode });
+  if (!r.ok) throw new Error(r.errors.map(String).join("\n"));
+  const lines: string[] = [];
+  const counters = new Counters();
+  const now = o.clock?.now ?? Date.now;
+  const logger = new Logger({
+    role: mode,
+    level: "debug",
+    now,
+    sink: { write: (l) => lines.push(l) },
+  });
+  const platform = o.platform ?? new FakePlatform();
+  const dp = new FakeDataPlane();
+  const ports = o.ports ?? new Map<string, number>();
+  const tr = await startTunnelRouter(mode, r.config, { logger, counters, now }, {
+    platform,
+    startDataPlane: (opts, events) => {
+      dp.starts++;
+      dp.stopped = false;
+      dp.opts = opts;
+      dp.events = events;
+      return Promise.resolve(dp);
+    },
+    peerPort: (a) => ports.get(a) ?? 4342,
+    timing: { registerRetryMs: 10_000, sweepMs: 20, eventDebounceMs: 5, ...o.timing },
+  });
+  return { tr, dp, platform, counters, lines, ports, config: r.config };
+}
+
+/** A Map-Reply record for `eid` with `rlocs`. */
+function record(eid: string, rlocs: readonly string[], o: Partial<EidRecord> = {}): EidRecord {
+  const p = parsePrefix(eid)!;
+  return {
+    ttl: 1,
+    maskLen: p.len,
+    action: ACTION.NO_ACTION,
+    authoritative: true,
+    incomplete: false,
+    sigCount: 0,
+    mapVersion: 0,
+    eid: prefixEid(p),
+    locators: rlocs.map((a): LocatorRecord => ({
+      priority: 1,
+      weight: 100,
+      mPriority: 255,
+      mWeight: 0,
+      local: false,
+      probed: false,
+      reachable: true,
+      address: ipAddress(a),
+    })),
+    ...o,
+  };
+}
+
+/** Makes `mr` answer every ECM Map-Request with `records` (to the ITR-RLOC, inner source port). */
+function answerWith(mr: Host, records: (m: MapRequest) => EidRecord[]): void {
+  mr.answer = (r) => {
+    if (r.message.type !== "map-request" || r.ecm === undefined) return false;
+    const m = r.message.msg;
+    const itr = m.itrRlocs[0] as { ip: string };
+    mr.cp.send({
+      type: "map-reply",
+      msg: { probe: false, echoNonce: false, security: false, nonce: m.nonce, records: records(m) },
+    }, { address: itr.ip, port: r.ecm.inner.srcPort });
+    mr.got.push(r);
+    return true;
+  };
+}
+
+function request(eid: string, o: Partial<MapRequest> = {}): Uint8Array {
+  const p = parsePrefix(eid)!;
+  return emitMapRequest({
+    authoritative: false,
+    probe: false,
+    smr: false,
+    pitr: false,
+    smrInvoked: false,
+    localXtr: false,
+    dontMapReply: false,
+    nonce: 0x1234n,
+    sourceEid: NO_ADDRESS,
+    itrRlocs: [ipAddress(ETR)],
+    records: [{ maskLen: p.len, eid: prefixEid(p) }],
+    ...o,
+  });
+}
+
+function locs(r: EidRecord): string[] {
+  return r.locators.map((l) => addressToString(l.address));
+}
+
+// ---------------------------------------------------------------------------
+// Registration
+
+Deno.test("tunnel router registers each mapping with the map-server, refreshes it, and withdraws it on close", async () => {
+  const msToml = [
+    'operating-mode = "MS"',
+    `control-address = "${MS}"`,
+    "control-port = 0",
+    "control-rate-limit = 0",
+    "[[lisp-site]]",
+    'eid-prefix = "10.1.0.0/24"',
+    "key-type = 2",
+    'key = "k"',
+  ].join("\n") + "\n";
+  const mc = parseConfig(msToml, { role: "ms" });
+  if (!mc.ok) throw new Error(String(mc.errors));
+  const ms = await startMs(mc.config, {
+    logger: new Logger({ role: "ms", sink: { write: () => {} } }),
+    counters: new Counters(),
+    now: Date.now,
+  });
+  const ports = new Map([[MS, ms.port]]);
+  const x = await startTr(xtrToml(), { ports, timing: { registerIntervalMs: 100 } });
+  try {
+    await until(() => x.tr.registrations()[0]?.notified === true, "a Map-Notify");
+    const regs = ms.registrations();
+    assert.equal(regs.length, 1);
+    assert.equal(regs[0]!.prefix, "10.1.0.0/24");
+    assert.deepEqual(regs[0]!.rlocs.map((r) => r.address), [XTR]);
+    assert.equal(regs[0]!.xtrId, x.tr.xtrId.toString(16).padStart(32, "0"));
+    await until(() => x.tr.registrations()[0]!.sent >= 3, "two refreshes");
+    assert.ok(x.counters.get("oor_tr_map_notifies_total", { result: "ok" }) >= 1);
+    assert.equal(x.counters.get("oor_tr_registered"), 1);
+  } finally {
+    await x.tr.close();
+  }
+  await until(() => ms.registrations().length === 0, "the withdrawal");
+  await ms.close();
+});
+
+Deno.test("tunnel router retries a Map-Register quickly until a valid Map-Notify, then waits the refresh period", async () => {
+  const ms = await Host.open(MS);
+  const key = new HmacKey(2, "k");
+  let registers = 0;
+  ms.answer = (r) => {
+    if (r.message.type !== "map-register") return false;
+    registers++;
+    const m = r.message.msg;
+    const notify = {
+      ack: false,
+      xtrIdPresent: true as const,
+      rtrAuthPresent: false,
+      nonce: m.nonce,
+      keyId: m.keyId,
+      authData: new Uint8Array(0),
+      records: m.records,
+      xtrId: m.xtrId!,
+      siteId: m.siteId!,
+    };
+    assert.equal(m.wantMapNotify, true);
+    assert.equal(m.xtrIdPresent, true);
+    assert.equal(m.proxyReply, false);
+    // The 2nd gets a Map-Notify under the wrong key; the 3rd a good one.
+    if (registers === 2) ms.cp.send(emitSignedMapNotify(notify, new HmacKey(2, "bad")), r.from);
+    if (registers === 3) ms.cp.send(emitSignedMapNotify(notify, key), r.from);
+    return true;
+  };
+  const ports = new Map([[MS, ms.peer.port]]);
+  const x = await startTr(xtrToml(), {
+    ports,
+    timing: { registerRetryMs: 20, registerIntervalMs: 60_000 },
+  });
+  try {
+    await until(() => x.tr.registrations()[0]?.notified === true, "the Map-Notify");
+    assert.equal(registers, 3);
+    await sleep(300);
+    assert.equal(registers, 3, "no Map-Register before the refresh period");
+    assert.equal(x.counters.get("oor_tr_map_notifies_total", { result: "auth" }), 1);
+    assert.equal(x.counters.get("oor_tr_map_notifies_total", { result: "ok" }), 1);
+    assert.ok(x.lines.some((l) => / registered .*prefix=10.1.0.0\/24/.test(l)));
+  } finally {
+    await x.tr.close();
+    ms.close();
+  }
+});
+
+// ---------------------------------------------------------------------------
+// Resolution
+
+Deno.test("tunnel router turns a miss into an ECM Map-Request and installs the Map-Reply", async () => {
+  const mr = await Host.open(MR);
+  answerWith(mr, () => [record("10.2.0.0/24", [ETR], { ttl: 5 })]);
+  const x = await startTr(xtrToml(), { ports: new Map([[MR, mr.peer.port]]) });
+  try {
+    x.dp.events!.onMiss(0, "10.2.0.10", "10.1.0.10");
+    await until(() => x.dp.mappings.has("10.2.0.0/24"), "the mapping");
+    const got = mr.got[0]!;
+    assert.ok(got.ecm !== undefined);
+    assert.equal(got.ecm.inner.dst, "10.2.0.10");
+    assert.equal(got.ecm.inner.src, XTR);
+    assert.equal(got.ecm.inner.srcPort, x.tr.controlPort);
+    assert.equal(got.ecm.inner.dstPort, 4342);
+    const m = got.message.msg as MapRequest;
+    assert.deepEqual(m.itrRlocs.map(addressToString), [XTR]);
+    assert.equal(addressToString(m.sourceEid), "10.1.0.10");
+    assert.equal(addressToString(m.records[0]!.eid), "10.2.0.10");
+    assert.equal(m.records[0]!.maskLen, 32);
+    assert.deepEqual(x.dp.mappings.get("10.2.0.0/24"), {
+      prefix: parsePrefix("10.2.0.0/24"),
+      action: "encapsulate",
+      locators: [{ address: ETR, priority: 1, weight: 100, up: true }],
+    });
+    const info = x.tr.mapCache();
+    assert.equal(info.length, 1);
+    assert.equal(info[0]!.kind, "positive");
+    assert.equal(info[0]!.ttl, 5);
+    // A second miss for the same EID within a second is not asked again.
+    x.dp.events!.onMiss(0, "10.2.0.10", "10.1.0.10");
+    await sleep(50);
+    assert.equal(mr.got.length, 1);
+    assert.equal(x.counters.get("oor_tr_map_requests_sent_total", { reason: "miss" }), 1);
+  } finally {
+    await x.tr.close();
+    mr.close();
+  }
+});
+
+Deno.test("tunnel router keeps the action of negative Map-Replies and rejects records that do not cover the EID", async () => {
+  const mr = await Host.open(MR);
+  answerWith(mr, (m) => {
+    const eid = addressToString(m.records[0]!.eid);
+    if (eid === "10.5.0.1") {
+      return [record("10.5.0.0/16", [], { action: ACTION.NATIVELY_FORWARD, ttl: 15 })];
+    }
+    if (eid === "10.6.0.1") return [record("10.6.0.0/16", [], { action: ACTION.DROP_NO_REASON })];
+    return [record("10.99.0.0/16", [ETR])]; // not covering 10.7.0.1
+  });
+  const x = await startTr(xtrToml(), { ports: new Map([[MR, mr.peer.port]]) });
+  try {
+    x.dp.events!.onMiss(0, "10.5.0.1", "10.1.0.10");
+    x.dp.events!.onMiss(0, "10.6.0.1", "10.1.0.10");
+    x.dp.events!.onMiss(0, "10.7.0.1", "10.1.0.10");
+    await until(() => x.dp.mappings.size === 2, "two mappings");
+    await until(
+      () => x.counters.get("oor_tr_map_replies_total", { result: "not-covering" }) === 1,
+      "the rejection",
+    );
+    assert.equal(x.dp.mappings.get("10.5.0.0/16")!.action, "native-forward");
+    assert.equal(x.dp.mappings.get("10.6.0.0/16")!.action, "drop");
+    assert.equal(x.dp.mappings.has("10.99.0.0/16"), false);
+    assert.deepEqual(x.tr.mapCache().map((e) => e.kind), ["negative", "negative"]);
+  } finally {
+    await x.tr.close();
+    mr.close();
+  }
+});
+
+Deno.test("tunnel router removes map-cache entries from the data plane when their TTL ends", async () => {
+  const clock = new Clock();
+  const mr = await Host.open(MR);
+  answerWith(mr, () => [record("10.2.0.0/24", [ETR], { ttl: 1 })]);
+  const x = await startTr(xtrToml(), { ports: new Map([[MR, mr.peer.port]]), clock });
+  try {
+    x.dp.events!.onMiss(0, "10.2.0.10", "10.1.0.10");
+    await until(() => x.dp.mappings.has("10.2.0.0/24"), "the mapping");
+    clock.t += 59_000;
+    await sleep(60);
+    assert.ok(x.dp.mappings.has("10.2.0.0/24"), "still there before the TTL");
+    clock.t += 2_000;
+    await until(() => x.dp.deleted.includes("10.2.0.0/24"), "the deletion");
+    assert.equal(x.tr.mapCache().length, 0);
+    assert.equal(x.counters.get("oor_tr_map_cache_expired_total"), 1);
+  } finally {
+    await x.tr.close();
+    mr.close();
+  }
+});
+
+Deno.test("tunnel router natively forwards an EID nobody answers for when proxy-ETRs exist", async () => {
+  const mr = await Host.open(MR);
+  const toml = xtrToml(
+    ["[[proxy-etr-ipv4]]", 'address = "127.0.0.9"', "priority = 1", "weight = 100"].join("\n"),
+  );
+  const x = await startTr(toml, {
+    ports: new Map([[MR, mr.peer.port]]),
+    timing: { mapRequestTimeoutMs: 30 },
+  });
+  try {
+    assert.deepEqual(x.dp.petrs.ipv4, [{
+      address: "127.0.0.9",
+      priority: 1,
+      weight: 100,
+      up: true,
+    }]);
+    x.dp.events!.onMiss(0, "192.0.2.77", "10.1.0.10");
+    await until(() => x.dp.mappings.has("192.0.2.77/32"), "the native-forward entry");
+    assert.equal(mr.count("map-request"), 2, "the request and its one retry");
+    assert.equal(x.dp.mappings.get("192.0.2.77/32")!.action, "native-forward");
+    assert.equal(x.counters.get("oor_tr_map_request_timeouts_total"), 1);
+  } finally {
+    await x.tr.close();
+    mr.close();
+  }
+});
+
+Deno.test("tunnel router installs static map-cache entries and never lets a Map-Reply replace them", async () => {
+  const mr = await Host.open(MR);
+  answerWith(mr, () => [record("10.9.0.0/16", ["127.0.0.66"])]);
+  const toml = xtrToml(
+    [
+      "[[static-map-cache]]",
+      'eid-prefix = "10.9.0.0/16"',
+      "[[static-map-cache.rloc-address]]",
+      `address = "${ETR}"`,
+      "priority = 1",
+      "weight = 100",
+    ].join("\n"),
+  );
+  const x = await startTr(toml, { ports: new Map([[MR, mr.peer.port]]) });
+  try {
+    assert.deepEqual(x.dp.mappings.get("10.9.0.0/16")?.locators.map((l) => l.address), [ETR]);
+    x.dp.events!.onMiss(0, "10.9.1.1", "10.1.0.10");
+    await until(
+      () => x.counters.get("oor_tr_map_replies_total", { result: "static" }) === 1,
+      "the ignored reply",
+    );
+    assert.deepEqual(x.dp.mappings.get("10.9.0.0/16")?.locators.map((l) => l.address), [ETR]);
+    assert.equal(x.tr.mapCache()[0]!.kind, "static");
+  } finally {
+    await x.tr.close();
+    mr.close();
+  }
+});
+
+// ---------------------------------------------------------------------------
+// ETR
+
+Deno.test("tunnel router answers a forwarded Map-Request for a local EID at the ITR-RLOC with its locators", async () => {
+  const itr = await Host.open(ETR);
+  const x = await startTr(xtrToml());
+  try {
+    const to = { address: XTR, port: x.tr.controlPort };
+    itr.cp.sendEcm(
+      request("10.1.0.77/32", { nonce: 0xabcn }),
+      { src: ETR, dst: "10.1.0.77", srcPort: itr.peer.port, dstPort: 4342 },
+      to,
+    );
+    const r = await itr.next("map-reply");
+    const m = r.message.msg;
+    assert.equal(m.nonce, 0xabcn);
+    assert.equal(m.probe, false);
+    const rec = m.records[0]!;
+    assert.equal(addressToString(rec.eid), "10.1.0.0");
+    assert.equal(rec.maskLen, 24);
+    assert.equal(rec.authoritative, true);
+    assert.equal(rec.ttl, 10);
+    assert.deepEqual(locs(rec), [XTR]);
+    assert.equal(rec.locators[0]!.local, true);
+    assert.equal(rec.locators[0]!.reachable, true);
+    // Not ours: dropped, counted.
+    itr.cp.sendEcm(
+      request("10.8.0.1/32"),
+      { src: ETR, dst: "10.8.0.1", srcPort: itr.peer.port, dstPort: 4342 },
+      to,
+    );
+    await until(
+      () => x.counters.get("oor_tr_map_requests_dropped_total", { reason: "not-local" }) === 1,
+      "the drop",
+    );
+    assert.equal(itr.count("map-reply"), 0);
+  } finally {
+    await x.tr.close();
+    itr.close();
+  }
+});
+
+Deno.test("tunnel router answers an RLOC-probe to the prober with the P bit", async () => {
+  const prober = await Host.open(ETR);
+  const x = await startTr(xtrToml());
+  try {
+    prober.cp.send(request("10.1.0.0/24", { probe: true, nonce: 0x77n }), {
+      address: XTR,
+      port: x.tr.controlPort,
+    });
+    const r = await prober.next("map-reply");
+    assert.equal(r.message.msg.probe, true);
+    assert.equal(r.message.msg.nonce, 0x77n);
+    const l = r.message.msg.records[0]!.locators[0]!;
+    assert.equal(addressToString(l.address), XTR);
+    assert.equal(l.probed, true, "p bit on the probed locator");
+    assert.equal(x.counters.get("oor_tr_map_replies_sent_total", { kind: "probe" }), 1);
+  } finally {
+    await x.tr.close();
+    prober.close();
+  }
+});
+
+// ---------------------------------------------------------------------------
+// SMRs
+
+Deno.test("tunnel router re-registers and sends SMRs to its peers when a local RLOC goes away", async () => {
+  const platform = new FakePlatform();
+  const n = platform.fakeNet;
+  n.link(1, "lo");
+  n.link(2, "eth0");
+  n.link(3, "eth1");
+  n.address(2, `${XTR}/8`);
+  n.address(3, "127.0.0.5/8");
+  const ms = await Host.open(MS);
+  const peer = await Host.open(ETR);
+  const ports = new Map([[MS, ms.peer.port], [ETR, peer.peer.port]]);
+  const toml = trToml(
+    "xtr",
+    RLOC_PROBING_OFF,
+    mapServer(),
+    mapping("10.1.0.0/24", rlocIface("eth0", 1), rlocIface("eth1", 2)),
+  );
+  const x = await startTr(toml, { platform, ports });
+  try {
+    const first = await ms.next("map-register");
+    assert.deepEqual(locs(first.message.msg.records[0]!), [XTR, "127.0.0.5"]);
+    x.dp.events!.onPeer!(ETR, 0, "10.2.0.10");
+    platform.push({ kind: "link", change: "new", link: n.setLinkUp("eth1", false) });
+    const again = await ms.next("map-register");
+    assert.deepEqual(locs(again.message.msg.records[0]!), [XTR]);
+    const smr = await peer.next("map-request");
+    const m = smr.message.msg;
+    assert.equal(m.smr, true);
+    assert.equal(addressToString(m.sourceEid), "10.1.0.0");
+    assert.equal(addressToString(m.records[0]!.eid), "10.2.0.10");
+    assert.equal(x.counters.get("oor_tr_smrs_sent_total"), 1);
+    assert.deepEqual(x.tr.database()[0]!.locators.map((l) => l.address), [XTR]);
+    // The per-RLOC rule of the interface that went down is gone.
+    const rlocRules = n.ruleList.filter((r) => r.table >= rlocTable(0)).map((r) => r.from);
+    assert.deepEqual(rlocRules, [`${XTR}/32`]);
+  } finally {
+    await x.tr.close();
+    ms.close();
+    peer.close();
+  }
+});
+
+Deno.test("tunnel router answers an SMR for a cached EID with an SMR-invoked Map-Request via the map-resolver", async () => {
+  const mr = await Host.open(MR);
+  const etr = await Host.open(ETR);
+  answerWith(mr, () => [record("10.2.0.0/24", [ETR])]);
+  const x = await startTr(xtrToml(), { ports: new Map([[MR, mr.peer.port]]) });
+  try {
+    x.dp.events!.onMiss(0, "10.2.0.10", "10.1.0.10");
+    await until(() => x.dp.mappings.has("10.2.0.0/24"), "the mapping");
+    mr.got.length = 0;
+    const smr = (src: string) =>
+      etr.cp.send(
+        request("10.1.0.0/24", { smr: true, sourceEid: ipAddress(src) }),
+        { address: XTR, port: x.tr.controlPort },
+      );
+    smr("10.7.0.1"); // not cached: ignored
+    smr("10.2.0.33");
+    await until(() => mr.got.length === 1, "the SMR-invoked Map-Request");
+    const m = mr.got[0]!.message.msg as MapRequest;
+    assert.equal(m.smrInvoked, true);
+    assert.equal(addressToString(m.records[0]!.eid), "10.2.0.33");
+    assert.equal(x.counters.get("oor_tr_smrs_received_total", { result: "ignored" }), 1);
+    assert.equal(x.counters.get("oor_tr_smrs_received_total", { result: "requested" }), 1);
+  } finally {
+    await x.tr.close();
+    mr.close();
+    etr.close();
+  }
+});
+
+// ---------------------------------------------------------------------------
+// RLOC probing
+
+Deno.test("tunnel router marks a locator down after unanswered probes and up when replies return", async () => {
+  const mr = await Host.open(MR);
+  const etr = await Host.open(ETR);
+  answerWith(mr, () => [record("10.2.0.0/24", [ETR])]);
+  let answering = false;
+  etr.answer = (r) => {
+    if (r.message.type !== "map-request" || !r.message.msg.probe) return false;
+    if (answering) {
+      const m = r.message.msg;
+      etr.cp.send({
+        type: "map-reply",
+        msg: {
+          probe: true,
+          echoNonce: false,
+          security: false,
+          nonce: m.nonce,
+          records: [record("10.2.0.0/24", [ETR])],
+        },
+      }, r.from);
+    }
+    etr.got.push(r);
+    return true;
+  };
+  const toml = trToml(
+    "xtr",
+    `control-address = "${XTR}"`,
+    [
+      "[rloc-probing]",
+      "rloc-probe-interval = 1",
+      "rloc-probe-retries = 1",
+      "rloc-probe-retries-interval = 1",
+    ].join("\n"),
+    mapServer(),
+    mapping("10.1.0.0/24", rlocAddress(XTR)),
+  );
+  const x = await startTr(toml, {
+    ports: new Map([[MR, mr.peer.port], [ETR, etr.peer.port]]),
+    timing: { probeIntervalMs: 80, probeRetryMs: 30 },
+  });
+  try {
+    x.dp.events!.onMiss(0, "10.2.0.10", "10.1.0.10");
+    await until(() => x.dp.locatorCalls.length > 0, "the locator going down");
+    assert.deepEqual(x.dp.locatorCalls, [[ETR, false]]);
+    assert.equal(x.dp.mappings.get("10.2.0.0/24")!.locators[0]!.up, false);
+    assert.ok(etr.got.filter((r) => (r.message.msg as MapRequest).probe).length >= 2);
+    assert.equal(x.counters.get("oor_tr_locators_down"), 1);
+    assert.equal(x.tr.mapCache()[0]!.locators[0]!.up, false);
+    answering = true;
+    await until(() => x.dp.locatorCalls.length > 1, "the locator coming back");
+    assert.deepEqual(x.dp.locatorCalls[1], [ETR, true]);
+    assert.equal(x.counters.get("oor_tr_locators_down"), 0);
+    assert.ok(x.counters.get("oor_tr_probes_answered_total") >= 1);
+    assert.equal(x.tr.probes()[0]!.up, true);
+  } finally {
+    await x.tr.close();
+    mr.close();
+    etr.close();
+  }
+});
+
+// ---------------------------------------------------------------------------
+// Modes, host set-up and clean-up
+
+function hostWithRoutes(): FakePlatform {
+  const p = new FakePlatform();
+  const n = p.fakeNet;
+  n.link(1, "lo");
+  n.link(2, "eth0");
+  n.address(2, `${XTR}/8`);
+  n.routeAdd({ dst: "127.0.0.0/8", dev: 2, scope: 253, src: XTR });
+  n.routeAdd({ dst: "0.0.0.0/0", dev: 2, gateway: "127.0.0.254" });
+  return p;
+}
+
+Deno.test("xtr sets up OOR's rules, table 100 and the per-RLOC table, and removes all of it on close", async () => {
+  const platform = hostWithRoutes();
+  const before = platform.fakeNet.snapshot();
+  const toml = trToml(
+    "xtr",
+    RLOC_PROBING_OFF,
+    mapServer(),
+    mapping("10.1.0.0/24", rlocIface("eth0")),
+    mapping("fd00:1::/64", rlocIface("eth0")),
+  );
+  const x = await startTr(toml, { platform });
+  const n = platform.fakeNet;
+  try {
+    assert.equal(x.dp.opts!.mode, "xtr");
+    assert.equal(x.dp.opts!.tunFd, -1);
+    assert.ok(n.links.some((l) => l.name === "lispTun0"));
+    const rules = n.ruleList.map((r) =>
+      `${r.priority} ${r.from ?? "all"} ${r.to ?? "all"} ${r.table}`
+    );
+    assert.deepEqual(
+      rules.sort(),
+      [
+        `${FROM_EID_PRIORITY} 10.1.0.0/24 all ${EID_TABLE}`,
+        `${FROM_EID_PRIORITY} fd00:1::/64 all ${EID_TABLE}`,
+        `${TO_EID_PRIORITY} all 10.1.0.0/24 254`,
+        `${TO_EID_PRIORITY} all fd00:1::/64 254`,
+        `${rlocTable(2)} ${XTR}/32 all ${rlocTable(2)}`,
+      ].sort(),
+    );
+    const t100 = n.routes({ table: EID_TABLE }).map((r) => `${r.dst} dev ${r.dev}`);
+    assert.deepEqual(t100.sort(), ["0.0.0.0/0 dev 50", "::/0 dev 50"]);
+    const tx = n.routes({ table: rlocTable(2) }).map((r) => `${r.dst} ${r.gateway ?? "-"}`);
+    assert.deepEqual(tx.sort(), ["0.0.0.0/0 127.0.0.254", "127.0.0.0/8 -"]);
+    assert.deepEqual(x.dp.local.map(formatPrefix), ["10.1.0.0/24", "fd00:1::/64"]);
+    assert.ok(x.tr.hostChanges().length >= 8);
+  } finally {
+    await x.tr.close();
+  }
+  assert.equal(n.snapshot(), before, "every rule, route and the TUN removed");
+  assert.equal(x.dp.stopped, true);
+});
+
+Deno.test("xtr re-adds per-RLOC routes the kernel flushed when a link went down and came back", async () => {
+  const platform = hostWithRoutes();
+  const n = platform.fakeNet;
+  const x = await startTr(
+    trToml("xtr", RLOC_PROBING_OFF, mapServer(), mapping("10.1.0.0/24", rlocIface("eth0"))),
+    { platform },
+  );
+  try {
+    const table = rlocTable(2);
+    assert.equal(n.routes({ table }).length, 2);
+    // The link goes down: the kernel flushes its routes everywhere.
+    n.routeList = n.routeList.filter((r) => r.dev !== 2);
+    platform.push({ kind: "link", change: "new", link: n.setLinkUp("eth0", false) });
+    await until(() => n.ruleList.every((r) => r.table !== table), "the rule removed");
+    // It comes back with its routes in main.
+    n.routeAdd({ dst: "127.0.0.0/8", dev: 2, scope: 253, src: XTR });
+    n.routeAdd({ dst: "0.0.0.0/0", dev: 2, gateway: "127.0.0.254" });
+    platform.push({ kind: "link", change: "new", link: n.setLinkUp("eth0", true) });
+    await until(() => n.routes({ table }).length === 2, "table x filled again");
+    assert.ok(n.ruleList.some((r) => r.table === table));
+  } finally {
+    await x.tr.close();
+  }
+});
+
+Deno.test("mn puts its EID on the TUN, routes both halves into it, binds to its RLOC, and cleans up", async () => {
+  const platform = hostWithRoutes();
+  const before = platform.fakeNet.snapshot();
+  const toml = trToml(
+    "mn",
+    RLOC_PROBING_OFF,
+    mapServer(),
+    mapping("10.3.0.5/32", rlocIface("eth0")),
+  );
+  const x = await startTr(toml, { mode: "mn", platform });
+  const n = platform.fakeNet;
+  try {
+    assert.deepEqual(
+      n.addrs.filter((a) => a.index === 50).map((a) => `${a.address}/${a.prefixLen}`),
+      ["10.3.0.5/32"],
+    );
+    const main = n.routes({ table: 254 }).filter((r) => r.dev === 50);
+    assert.deepEqual(main.map((r) => `${r.dst} src ${r.src}`).sort(), [
+      "0.0.0.0/1 src 10.3.0.5",
+      "128.0.0.0/1 src 10.3.0.5",
+    ]);
+    assert.deepEqual(platform.udp.find((u) => u.family === "ipv4"), {
+      family: "ipv4",
+      port: 4341,
+      address: XTR,
+    });
+    assert.ok(n.ruleList.some((r) => r.from === `${XTR}/32` && r.table === rlocTable(2)));
+    assert.equal(n.ruleList.some((r) => r.table === EID_TABLE), false, "no xTR rules");
+  } finally {
+    await x.tr.close();
+  }
+  assert.equal(n.snapshot(), before);
+});
+
+Deno.test("mn moves its control and data sockets to its new RLOC, then registers from there", async () => {
+  const platform = hostWithRoutes();
+  const n = platform.fakeNet;
+  const ms = await Host.open(MS);
+  const toml = trToml(
+    "mn",
+    RLOC_PROBING_OFF,
+    mapServer(),
+    mapping("10.3.0.5/32", rlocIface("eth0")),
+  );
+  const x = await startTr(toml, { mode: "mn", platform, ports: new Map([[MS, ms.peer.port]]) });
+  try {
+    const first = await ms.next("map-register");
+    assert.equal(first.from.address, XTR);
+    const moved = "127.0.0.5";
+    const old = n.addrs.find((a) => a.address === XTR)!;
+    n.addrs = n.addrs.filter((a) => a !== old);
+    platform.push({ kind: "address", change: "del", address: old });
+    platform.push({ kind: "address", change: "new", address: n.address(2, `${moved}/8`) });
+    const again = await ms.next("map-register");
+    assert.equal(again.from.address, moved, "registered from the new RLOC");
+    assert.deepEqual(locs(again.message.msg.records[0]!), [moved]);
+    assert.equal(x.dp.starts, 2, "the data plane was started again");
+    assert.deepEqual(platform.udp.filter((u) => u.family === "ipv4").map((u) => u.address), [
+      XTR,
+      moved,
+    ]);
+    assert.ok(x.lines.some((l) => /control-rebound address=127.0.0.5/.test(l)));
+    assert.ok(n.ruleList.some((r) => r.from === `${moved}/32`), "per-RLOC rule of the new RLOC");
+    assert.ok(!n.ruleList.some((r) => r.from === `${XTR}/32`), "none for the old one");
+  } finally {
+    await x.tr.close();
+    ms.close();
+  }
+});
+
+Deno.test("rtr takes its RLOCs from rtr-iface, has no TUN, answers probes for any EID, and asks with its RLOC", async () => {
+  const platform = hostWithRoutes();
+  const before = platform.fakeNet.snapshot();
+  const mr = await Host.open(MR);
+  const prober = await Host.open(ETR);
+  answerWith(mr, () => [record("10.2.0.0/24", [ETR])]);
+  const toml = trToml(
+    "rtr",
+    RLOC_PROBING_OFF,
+    ["[[rtr-iface]]", 'iface = "eth0"', "ip_version = 4", "priority = 1", "weight = 100"].join(
+      "\n",
+    ),
+  );
+  const x = await startTr(toml, { mode: "rtr", platform, ports: new Map([[MR, mr.peer.port]]) });
+  try {
+    assert.equal(x.dp.opts!.mode, "rtr");
+    assert.equal(x.dp.opts!.tunFd, -1);
+    assert.equal(platform.fakeNet.links.some((l) => l.name === "lispTun0"), false);
+    assert.deepEqual(x.tr.database()[0]!.locators.map((l) => l.address), [XTR]);
+    x.dp.events!.onMiss(0, "10.2.0.10", "10.1.0.10");
+    await until(() => x.dp.mappings.has("10.2.0.0/24"), "the mapping");
+    assert.deepEqual((mr.got[0]!.message.msg as MapRequest).itrRlocs.map(addressToString), [XTR]);
+    prober.cp.send(request("10.1.0.0/24", { probe: true, nonce: 5n }), {
+      address: XTR,
+      port: x.tr.controlPort,
+    });
+    const r = await prober.next("map-reply");
+    assert.equal(r.message.msg.probe, true);
+    assert.deepEqual(locs(r.message.msg.records[0]!), [XTR]);
+    assert.equal(x.tr.registrations().length, 0);
+  } finally {
+    await x.tr.close();
+    mr.close();
+    prober.close();
+  }
+  assert.equal(platform.fakeNet.snapshot(), before);
+});
+
+Deno.test("tunnel router undoes what it set up when its start fails", async () => {
+  const platform = hostWithRoutes();
+  const before = platform.fakeNet.snapshot();
+  let rules = 0;
+  platform.fakeNet.failOn = (op) => {
+    if (op === "ruleAdd" && ++rules === 2) throw errno("EPERM", "rule");
+  };
+  await assert.rejects(
+    startTr(xtrToml(), { platform }),
+    (e: Error) => /EPERM/.test(e.message),
+  );
+  assert.equal(platform.fakeNet.snapshot(), before);
+});
+
+Deno.test("preflight() says which sysctls to change for rp_filter and forwarding", () => {
+  const sys = new Map([
+    ["net.ipv4.conf.all.rp_filter", "1"],
+    ["net.ipv4.conf.eth0.rp_filter", "2"],
+    ["net.ipv4.conf.eth1.rp_filter", "1"],
+    ["net.ipv4.ip_forward", "0"],
+    ["net.ipv6.conf.all.forwarding", "1"],
+  ]);
+  const found = preflight((p) => sys.get(p.join(".")), {
+    forwarding: true,
+    families: new Set<IpFamily>(["ipv4", "ipv6"]),
+    rlocIfaces: ["eth0", "eth1"],
+  });
+  assert.deepEqual(found.map((f) => f.fix), [
+    "sysctl -w net.ipv4.conf.all.rp_filter=0",
+    "sysctl -w net.ipv4.conf.eth1.rp_filter=0",
+    "sysctl -w net.ipv4.ip_forward=1",
+  ]);
+  assert.deepEqual(
+    preflight((p) => sys.get(p.join(".")), {
+      forwarding: false,
+      families: new Set<IpFamily>(["ipv4"]),
+      rlocIfaces: ["eth0"],
+    }).map((f) => f.key),
+    ["net.ipv4.conf.all.rp_filter"],
+  );
+});
+
+Deno.test("tunnel router logs the preflight findings at start", async () => {
+  const platform = hostWithRoutes();
+  platform.sysctls.set("net.ipv4.ip_forward", "0");
+  platform.sysctls.set("net.ipv4.conf.all.rp_filter", "0");
+  const x = await startTr(xtrToml(), { platform });
+  try {
+    assert.deepEqual(x.tr.preflight.map((f) => f.key), ["net.ipv4.ip_forward"]);
+    assert.ok(
+      x.lines.some((l) => /warn .* preflight key=net.ipv4.ip_forward value=0 want=1/.test(l)),
+    );
+  } finally {
+    await x.tr.close();
+  }
+});
+
+Deno.test("Journal undoes newest first and logs failures instead of throwing", () => {
+  const lines: string[] = [];
+  const j = new Journal(
+    new Logger({ role: "t", level: "debug", sink: { write: (l) => lines.push(l) } }),
+  );
+  const order: string[] = [];
+  j.add("a", "first", () => order.push("a"));
+  j.add("b", "second", () => {
+    throw errno("ESRCH", "gone");
+  });
+  j.add("c", "third", () => {
+    throw new Error("boom");
+  });
+  j.add("d", "fourth", () => order.push("d"));
+  j.undoAll();
+  assert.deepEqual(order, ["d", "a"]);
+  assert.equal(j.size, 0);
+  assert.ok(lines.some((l) => /debug .* undo-already-gone what=second code=ESRCH/.test(l)));
+  assert.ok(lines.some((l) => /warn .* undo-failed what=third error=boom/.test(l)));
+});
