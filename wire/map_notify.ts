@@ -48,8 +48,9 @@
  * @module
  */
 
-import { checkUint, copyBytes, Reader, target, type Writer } from "./_cursor.ts";
-import { authDataLength, type AuthKey, signAuthenticated } from "./auth.ts";
+import { checkUint, copyBytes, Reader, type Writer } from "./_cursor.ts";
+import { type AuthenticatedCodec, emitSigned, emitWithAuthData } from "./_authenticated.ts";
+import type { AuthKey } from "./auth.ts";
 import { type EidRecord, eidRecordLength, readEidRecord, writeEidRecord } from "./eid_record.ts";
 
 // ---------------------------------------------------------------------------
@@ -218,11 +219,7 @@ export function mapNotifyLength(m: MapNotify): number {
  * optional fields.
  */
 export function emitMapNotify(m: MapNotify, into?: Uint8Array, offset = 0): Uint8Array {
-  check(m, m.authData.length);
-  const len = bodyLength(m, m.authData.length);
-  const w = target(len, into, offset, "emitMapNotify");
-  write(w, m, m.authData, m.authData.length);
-  return into === undefined ? w.bytes : into.subarray(offset, offset + len);
+  return emitWithAuthData(CODEC, m, m.authData, into, offset, "emitMapNotify");
 }
 
 /**
@@ -238,17 +235,7 @@ export function emitSignedMapNotify(
   into?: Uint8Array,
   offset = 0,
 ): Uint8Array {
-  const authLength = authDataLength(m.keyId);
-  if (authLength === undefined || authLength === 0) {
-    throw new RangeError(`emitSignedMapNotify: cannot sign with key id ${m.keyId}`);
-  }
-  check(m, authLength);
-  const len = bodyLength(m, authLength);
-  const w = target(len, into, offset, "emitSignedMapNotify");
-  write(w, m, undefined, authLength);
-  const out = into === undefined ? w.bytes : into.subarray(offset, offset + len);
-  signAuthenticated(out, key);
-  return out;
+  return emitSigned(CODEC, m, m.keyId, key, into, offset, "emitSignedMapNotify");
 }
 
 function bodyLength(m: MapNotify, authLength: number): number {
@@ -332,3 +319,6 @@ function write(
     w.raw(data);
   }
 }
+
+/** How this message is checked, sized and written (see _authenticated.ts). */
+const CODEC: AuthenticatedCodec<MapNotify> = { check, length: bodyLength, write };

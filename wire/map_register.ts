@@ -57,8 +57,9 @@
  * @module
  */
 
-import { checkUint, copyBytes, Reader, target, type Writer } from "./_cursor.ts";
-import { authDataLength, type AuthKey, signAuthenticated } from "./auth.ts";
+import { checkUint, copyBytes, Reader, type Writer } from "./_cursor.ts";
+import { type AuthenticatedCodec, emitSigned, emitWithAuthData } from "./_authenticated.ts";
+import type { AuthKey } from "./auth.ts";
 import { type EidRecord, eidRecordLength, readEidRecord, writeEidRecord } from "./eid_record.ts";
 
 // ---------------------------------------------------------------------------
@@ -236,11 +237,7 @@ export function mapRegisterLength(m: MapRegister): number {
  * `xtrId`/`siteId`.
  */
 export function emitMapRegister(m: MapRegister, into?: Uint8Array, offset = 0): Uint8Array {
-  check(m, m.authData.length);
-  const len = bodyLength(m, m.authData.length);
-  const w = target(len, into, offset, "emitMapRegister");
-  write(w, m, m.authData, m.authData.length);
-  return into === undefined ? w.bytes : into.subarray(offset, offset + len);
+  return emitWithAuthData(CODEC, m, m.authData, into, offset, "emitMapRegister");
 }
 
 /**
@@ -256,17 +253,7 @@ export function emitSignedMapRegister(
   into?: Uint8Array,
   offset = 0,
 ): Uint8Array {
-  const authLength = authDataLength(m.keyId);
-  if (authLength === undefined || authLength === 0) {
-    throw new RangeError(`emitSignedMapRegister: cannot sign with key id ${m.keyId}`);
-  }
-  check(m, authLength);
-  const len = bodyLength(m, authLength);
-  const w = target(len, into, offset, "emitSignedMapRegister");
-  write(w, m, undefined, authLength);
-  const out = into === undefined ? w.bytes : into.subarray(offset, offset + len);
-  signAuthenticated(out, key);
-  return out;
+  return emitSigned(CODEC, m, m.keyId, key, into, offset, "emitSignedMapRegister");
 }
 
 function bodyLength(m: MapRegister, authLength: number): number {
@@ -333,3 +320,6 @@ function write(
     w.u64(m.siteId!);
   }
 }
+
+/** How this message is checked, sized and written (see _authenticated.ts). */
+const CODEC: AuthenticatedCodec<MapRegister> = { check, length: bodyLength, write };
