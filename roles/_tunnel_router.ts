@@ -132,7 +132,18 @@ import type {
   Prefix as ConfigPrefix,
   RlocAddress,
   RlocIface,
+  StaticMapCacheEntry,
 } from "./config/mod.ts";
+import {
+  type DatabaseView,
+  type LocatorView,
+  type MapCacheView,
+  type MapServerStatus,
+  type RlocStatus,
+  SourceError,
+  splitIidPrefix,
+  type StatusSource,
+} from "../web/source.ts";
 import { ControlPlane, formatPeer, NoReplyError, type Peer, type Received } from "./_control.ts";
 import { DataPlane } from "./_dataplane.ts";
 import type {
@@ -317,6 +328,13 @@ export interface TunnelRouterHandle extends RoleHandle {
   probes(): ProbeInfo[];
   /** Host changes currently recorded for undo (rules, routes, addresses, the TUN). */
   hostChanges(): string[];
+  /**
+   * What the HTTP API shows and edits (web/source.ts): local RLOCs and
+   * map-servers, the map-cache, the database, the counters, and the four
+   * write hooks (static map-cache entries; database mappings, xtr and mn
+   * only, registered or withdrawn at once).
+   */
+  statusSource(): StatusSource;
 }
 
 // ---------------------------------------------------------------------------
@@ -574,7 +592,8 @@ function rlocIfaceList(
 interface LocalMapping {
   readonly prefix: Prefix;
   readonly text: string;
-  readonly config: DatabaseMapping;
+  /** Replaced in place when the API replaces the mapping. */
+  config: DatabaseMapping;
   locators: LocalLocator[];
   signature: string;
 }
@@ -588,6 +607,8 @@ interface RegState {
   attempts: number;
   sent: number;
   lastNotifyAt: number | null;
+  /** Last Map-Register (or withdrawal) sent, ms since the epoch. */
+  lastSentAt: number | null;
   /** A withdrawal (TTL 0) was sent and nothing registered since. */
   withdrawn: boolean;
   timer: ReturnType<typeof setTimeout> | undefined;
@@ -732,26 +753,9 @@ class TunnelRouter implements TunnelRouterHandle {
     // Registration.
     if (this.mode !== "rtr") {
       for (const ms of config.mapServers) {
-        if (ms.key === undefined) {
-          log.error("map-server-without-key", { mapServer: ms.address });
-          continue;
-        }
-        const key = new HmacKey(ms.keyType, ms.key);
-        for (const mapping of this.#db) {
-          this.#regs.push({
-            ms,
-            key,
-            mapping,
-            peer: { address: ms.address, port: this.#peerPort(ms.address) },
-            notified: false,
-            attempts: 0,
-            sent: 0,
-            lastNotifyAt: null,
-            withdrawn: false,
-            timer: undefined,
-          });
-        }
+        if (ms.key === undefined) log.error("map-server-without-key", { mapServer: ms.address });
       }
+      for (const mapping of this.#db) this.#addRegs(mapping);
       for (const s of this.#regs) this.#expiredRegister(s);
     }
     // Routines.
@@ -953,36 +957,38 @@ class TunnelRouter implements TunnelRouterHandle {
     });
   }
 
+  /** The map-cache entry of a `[[static-map-cache]]` (locators of unknown ELPs left out). */
+  #staticEntry(s: StaticMapCacheEntry): CacheEntry {
+    const locators: LocatorRecord[] = [];
+    for (const r of s.rlocAddresses) {
+      const address = r.kind === "address"
+        ? ipAddress(r.address)
+        : elpAddress(r.elpName, this.#config);
+      if (address === undefined) continue;
+      locators.push({
+        priority: r.priority,
+        weight: r.weight,
+        mPriority: 255,
+        mWeight: 0,
+        local: false,
+        probed: false,
+        reachable: true,
+        address,
+      });
+    }
+    return {
+      prefix: tablePrefix(s.eidPrefix, s.iid),
+      static: true,
+      action: "encapsulate",
+      locators,
+      ttl: TTL_FOREVER,
+      expiresAt: Infinity,
+    };
+  }
+
   #installStatic(): void {
     const now = this.#deps.now();
-    for (const s of this.#config.staticMapCache) {
-      const prefix = tablePrefix(s.eidPrefix, s.iid);
-      const locators: LocatorRecord[] = [];
-      for (const r of s.rlocAddresses) {
-        const address = r.kind === "address"
-          ? ipAddress(r.address)
-          : elpAddress(r.elpName, this.#config);
-        if (address === undefined) continue;
-        locators.push({
-          priority: r.priority,
-          weight: r.weight,
-          mPriority: 255,
-          mWeight: 0,
-          local: false,
-          probed: false,
-          reachable: true,
-          address,
-        });
-      }
-      this.#install({
-        prefix,
-        static: true,
-        action: "encapsulate",
-        locators,
-        ttl: TTL_FOREVER,
-        expiresAt: Infinity,
-      }, now);
-    }
+    for (const s of this.#config.staticMapCache) this.#install(this.#staticEntry(s), now);
   }
 
   #registerCounters(): void {
@@ -1213,6 +1219,7 @@ class TunnelRouter implements TunnelRouterHandle {
     };
     cp.send(emitSignedMapRegister(reg, s.key), s.peer);
     s.sent++;
+    s.lastSentAt = this.#deps.now();
     this.#deps.counters.inc("oor_tr_map_registers_sent_total", {
       kind: withdraw ? "withdraw" : "register",
     });
@@ -1260,6 +1267,30 @@ class TunnelRouter implements TunnelRouterHandle {
       : Math.min(t.registerIntervalMs, t.registerRetryMs * 2 ** Math.min(s.attempts, 20));
     if (!s.notified) s.attempts++;
     s.timer = setTimeout(() => this.#expiredRegister(s), delay);
+  }
+
+  /** Registration state of `mapping` with every map-server that has a key (not started). */
+  #addRegs(mapping: LocalMapping): RegState[] {
+    const added: RegState[] = [];
+    for (const ms of this.#config.mapServers) {
+      if (ms.key === undefined) continue;
+      const s: RegState = {
+        ms,
+        key: new HmacKey(ms.keyType, ms.key),
+        mapping,
+        peer: { address: ms.address, port: this.#peerPort(ms.address) },
+        notified: false,
+        attempts: 0,
+        sent: 0,
+        lastNotifyAt: null,
+        lastSentAt: null,
+        withdrawn: false,
+        timer: undefined,
+      };
+      this.#regs.push(s);
+      added.push(s);
+    }
+    return added;
   }
 
   #registerNow(s: RegState): void {
@@ -1889,6 +1920,315 @@ class TunnelRouter implements TunnelRouterHandle {
   }
 
   // -------------------------------------------------------------------------
+  // HTTP API (web/source.ts)
+
+  statusSource(): StatusSource {
+    const source: StatusSource = {
+      status: () => ({
+        rlocs: this.#rlocStatus(),
+        ...(this.mode !== "rtr" ? { mapServers: this.#mapServerStatus() } : {}),
+        details: this.#details(),
+      }),
+      mapCache: (query) => this.#mapCacheView(query.iid),
+      database: () => this.#databaseView(),
+      counters: () => {
+        this.#scanDataPlaneCounters();
+        return this.#deps.counters.snapshot();
+      },
+      addStaticMapping: (entry) => this.#addStaticMapping(entry),
+      removeStaticMapping: (p, iid) => this.#removeStaticMapping(p, iid),
+    };
+    if (this.mode === "rtr") return source;
+    return {
+      ...source,
+      addDatabaseMapping: (m) => this.#edit(() => this.#addDatabaseMapping(m)),
+      removeDatabaseMapping: (p, iid) => this.#edit(() => this.#removeDatabaseMapping(p, iid)),
+    };
+  }
+
+  /** Local locators: those in use (up) and configured ones that are not usable now (down). */
+  #rlocStatus(): RlocStatus[] {
+    const out = new Map<string, RlocStatus>();
+    const used = (l: LocalLocator) => {
+      const address = addressToString(l.address);
+      if (out.has(address)) return;
+      out.set(address, {
+        address,
+        state: "up",
+        priority: l.priority,
+        weight: l.weight,
+        ...(l.iface !== undefined ? { interface: l.iface } : {}),
+      });
+    };
+    const ifaceDown = (iface: string, priority: number, weight: number) => {
+      const resolved = [...out.values()].some((r) => r.interface === iface);
+      if (resolved || out.has(`iface ${iface}`)) return;
+      out.set(`iface ${iface}`, {
+        address: "",
+        state: "down",
+        interface: iface,
+        priority,
+        weight,
+        reason: "no usable address (link down or no address)",
+      });
+    };
+    if (this.mode === "rtr") {
+      for (const l of this.#rtrLocators) used(l);
+      for (const f of this.#config.rtrIfaces) ifaceDown(f.iface, f.priority, f.weight);
+      return [...out.values()];
+    }
+    for (const m of this.#db) for (const l of m.locators) used(l);
+    for (const m of this.#db) {
+      for (const r of m.config.rlocAddresses) {
+        if (r.kind !== "address") continue;
+        const ip = canonicalIp(r.address);
+        if (ip === undefined || out.has(ip)) continue;
+        out.set(ip, {
+          address: ip,
+          state: "down",
+          priority: r.priority,
+          weight: r.weight,
+          reason: "link down",
+        });
+      }
+      for (const f of m.config.rlocIfaces) ifaceDown(f.interface, f.priority, f.weight);
+    }
+    return [...out.values()];
+  }
+
+  #mapServerStatus(): MapServerStatus[] {
+    const latest = (a: number | null, b: number | null) =>
+      a === null ? b : b === null ? a : Math.max(a, b);
+    return this.#config.mapServers.map((ms) => {
+      let lastMapNotify: number | null = null;
+      let lastMapRegister: number | null = null;
+      let regs = 0;
+      let notified = 0;
+      for (const s of this.#regs) {
+        if (s.ms !== ms) continue;
+        regs++;
+        if (s.notified) notified++;
+        lastMapNotify = latest(lastMapNotify, s.lastNotifyAt);
+        lastMapRegister = latest(lastMapRegister, s.lastSentAt);
+      }
+      return {
+        address: ms.address,
+        lastMapNotify,
+        lastMapRegister,
+        registered: regs > 0 && notified === regs,
+      };
+    });
+  }
+
+  #details(): Record<string, string | number | boolean | null> {
+    const c = this.#config;
+    let down = 0;
+    for (const p of this.#probes.values()) if (!p.up) down++;
+    return {
+      mode: this.mode,
+      "control address": `${this.#controlAddress ?? "*"} port ${this.controlPort}`,
+      "data port": c.dataPort,
+      encapsulation: c.encapsulation,
+      ...(this.#tun !== undefined ? { tun: this.#tun.name } : {}),
+      "xTR-ID": this.xtrId.toString(16).padStart(32, "0"),
+      "map-resolvers": c.mapResolvers.join(", ") || null,
+      "map-cache entries": this.#cache.size,
+      ...(this.mode !== "rtr" ? { "database mappings": this.#db.length } : {}),
+      "remote RLOCs probed": this.#probes.size,
+      "remote RLOCs down": down,
+    };
+  }
+
+  #mapCacheView(iid: number | undefined): MapCacheView[] {
+    const out: MapCacheView[] = [];
+    for (const { value: e } of this.#cache.entries()) {
+      if (iid !== undefined && e.prefix.iid !== iid) continue;
+      const { eidPrefix } = splitIidPrefix(formatPrefix(e.prefix));
+      const positive = e.locators.length > 0;
+      out.push({
+        eidPrefix,
+        iid: e.prefix.iid,
+        kind: positive ? "positive" : "negative",
+        ...(!positive ? { action: VIEW_ACTIONS[e.action] } : {}),
+        static: e.static,
+        ...(e.static ? {} : { ttl: e.ttl }),
+        expiresAt: Number.isFinite(e.expiresAt) ? e.expiresAt : null,
+        rlocs: e.locators.map((l): LocatorView => {
+          const ip = locatorIp(l.address);
+          const up = l.reachable && (ip === undefined || this.#probes.get(ip)?.up !== false);
+          return {
+            address: addressToString(l.address),
+            priority: l.priority,
+            weight: l.weight,
+            state: up ? "up" : "down",
+          };
+        }),
+      });
+    }
+    return out;
+  }
+
+  #databaseView(): DatabaseView[] {
+    const view = (l: LocalLocator): LocatorView => ({
+      address: addressToString(l.address),
+      priority: l.priority,
+      weight: l.weight,
+      state: "up",
+      ...(l.iface !== undefined ? { interface: l.iface } : {}),
+    });
+    if (this.mode === "rtr") return [];
+    return this.#db.map((m) => {
+      const rlocs = m.locators.map(view);
+      // Configured addresses left out because their link is down.
+      for (const r of m.config.rlocAddresses) {
+        if (r.kind !== "address") continue;
+        const ip = canonicalIp(r.address);
+        if (ip === undefined || rlocs.some((x) => x.address === ip)) continue;
+        rlocs.push({ address: ip, priority: r.priority, weight: r.weight, state: "down" });
+      }
+      return {
+        eidPrefix: `${m.config.eidPrefix.address}/${m.config.eidPrefix.length}`,
+        iid: m.prefix.iid,
+        ttl: m.config.ttl,
+        rlocs,
+      };
+    });
+  }
+
+  #addStaticMapping(s: StaticMapCacheEntry): void {
+    if (this.#closed) throw new SourceError(503, "the router is stopping");
+    const e = this.#staticEntry(s);
+    if (e.locators.length === 0) {
+      throw new SourceError(400, "no locator: unknown explicit-locator-path", "rloc-address");
+    }
+    if (this.#dbTable.get(e.prefix) !== undefined) {
+      throw new SourceError(409, `${formatPrefix(e.prefix)} is a local EID prefix (database)`);
+    }
+    this.#install(e, this.#deps.now());
+    this.#deps.logger.info("static-mapping-added", {
+      prefix: formatPrefix(e.prefix),
+      rlocs: e.locators.map((l) => addressToString(l.address)).join(","),
+    });
+  }
+
+  #removeStaticMapping(p: ConfigPrefix, iid: number): boolean {
+    const prefix = tablePrefix(p, iid);
+    if (this.#cache.get(prefix)?.static !== true) return false;
+    this.#cache.delete(prefix);
+    this.#dp?.deleteMapping(prefix);
+    this.#deps.logger.info("static-mapping-removed", { prefix: formatPrefix(prefix) });
+    return true;
+  }
+
+  /** Runs a database edit after any locator check in progress, one at a time. */
+  #edit<T>(work: () => Promise<T>): Promise<T> {
+    if (this.#closed || this.#closing !== undefined) {
+      return Promise.reject(new SourceError(503, "the router is stopping"));
+    }
+    const run = this.#rlocCheck.then(work);
+    this.#rlocCheck = run.then(() => {}, () => {});
+    return run;
+  }
+
+  /** After the set of local locators changed: ITR-RLOCs, per-RLOC tables, an mn's sockets. */
+  async #locatorsChanged(): Promise<void> {
+    this.#itrRlocs = this.#computeItrRlocs();
+    this.#syncRouting();
+    if (this.mode === "mn") await this.#rebindMn();
+  }
+
+  async #addDatabaseMapping(m: DatabaseMapping): Promise<void> {
+    if (this.#closed) throw new SourceError(503, "the router is stopping");
+    const prefix = tablePrefix(m.eidPrefix, m.iid);
+    const tp = textPrefix(m.eidPrefix);
+    const tun = this.#tun;
+    // The mode's routing for the prefix first: if the host refuses, nothing changed here.
+    if (tun !== undefined) {
+      if (this.mode === "xtr") this.#routing.setupXtr(tun.index, [tp]);
+      else this.#routing.setupMn(tun.index, [tp]);
+    }
+    let lm = this.#dbTable.get(prefix);
+    const added = lm === undefined;
+    if (lm === undefined) {
+      lm = { prefix, text: formatPrefix(prefix), config: m, locators: [], signature: "" };
+      this.#db.push(lm);
+      this.#dbTable.set(prefix, lm);
+    } else {
+      lm.config = m;
+    }
+    const changed = this.#resolveAll(new HostSnapshot(this.#platform));
+    this.#dp?.setLocal(this.#db.map((x) => x.prefix));
+    await this.#locatorsChanged();
+    if (this.#closed) return;
+    if (added) this.#addRegs(lm);
+    for (const s of this.#regs) {
+      if (s.mapping === lm || changed.includes(s.mapping)) this.#registerNow(s);
+    }
+    const smrs = changed.filter((x) => x !== lm || !added);
+    if (smrs.length > 0) this.#sendSmrs(smrs);
+    this.#deps.logger.info(added ? "database-mapping-added" : "database-mapping-replaced", {
+      prefix: lm.text,
+      rlocs: lm.locators.map((l) => addressToString(l.address)).join(",") || "none",
+    });
+  }
+
+  async #removeDatabaseMapping(p: ConfigPrefix, iid: number): Promise<boolean> {
+    const prefix = tablePrefix(p, iid);
+    const lm = this.#dbTable.get(prefix);
+    if (lm === undefined) return false;
+    for (let i = this.#regs.length - 1; i >= 0; i--) {
+      const s = this.#regs[i]!;
+      if (s.mapping !== lm) continue;
+      if (s.timer !== undefined) clearTimeout(s.timer);
+      s.timer = undefined;
+      if (s.sent > 0 && !s.withdrawn && lm.locators.length > 0) {
+        try {
+          this.#sendRegister(s, true);
+        } catch (e) {
+          this.#deps.logger.warn("withdraw-failed", { mapServer: s.ms.address, error: errText(e) });
+        }
+      }
+      this.#regs.splice(i, 1);
+    }
+    for (const [n, v] of this.#regNonces) if (v.state.mapping === lm) this.#regNonces.delete(n);
+    this.#db.splice(this.#db.indexOf(lm), 1);
+    this.#dbTable.delete(prefix);
+    this.#dp?.setLocal(this.#db.map((x) => x.prefix));
+    this.#unrouteEid(textPrefix(p));
+    this.#resolveAll(new HostSnapshot(this.#platform));
+    await this.#locatorsChanged();
+    this.#deps.logger.info("database-mapping-removed", { prefix: lm.text });
+    return true;
+  }
+
+  /** Undoes the mode's routing for an EID prefix no mapping uses any more. */
+  #unrouteEid(tp: TextPrefix): void {
+    const tun = this.#tun;
+    if (tun === undefined) return;
+    const left = this.#db.map((x) => textPrefix(x.config.eidPrefix));
+    const sameFamily = left.filter((x) => x.family === tp.family);
+    if (this.mode === "xtr") {
+      if (!left.some((x) => x.text === tp.text)) {
+        this.#journal.undo(`eid-to ${tp.family} ${tp.text}`);
+        this.#journal.undo(`eid-from ${tp.family} ${tp.text}`);
+      }
+      if (sameFamily.length === 0) this.#journal.undo(`eid-default ${tp.family}`);
+      return;
+    }
+    // mn: the EID off the TUN; the half routes (their source may have been it) set up again.
+    const address = tp.text.slice(0, tp.text.indexOf("/"));
+    if (sameFamily.some((x) => x.text.slice(0, x.text.indexOf("/")) === address)) return;
+    const halves = tp.family === "ipv4" ? ["0.0.0.0/1", "128.0.0.0/1"] : ["::/1", "8000::/1"];
+    for (const dst of halves) this.#journal.undo(`mn-half ${dst}`);
+    this.#journal.undo(`addr ${tun.index} ${address}/${tp.family === "ipv4" ? 32 : 128}`);
+    try {
+      this.#routing.setupMn(tun.index, sameFamily);
+    } catch (e) {
+      this.#deps.logger.warn("mn-routes-failed", { error: errText(e) });
+    }
+  }
+
+  // -------------------------------------------------------------------------
   // Shutdown
 
   close(): Promise<void> {
@@ -1946,6 +2286,14 @@ class TunnelRouter implements TunnelRouterHandle {
     if (this.#ownsPlatform) this.#platform.close();
   }
 }
+
+/** Negative-entry actions as the API names them. */
+const VIEW_ACTIONS: Readonly<Record<DataAction, string>> = {
+  "encapsulate": "drop",
+  "native-forward": "natively-forward",
+  "send-map-request": "send-map-request",
+  "drop": "drop",
+};
 
 function kindOf(e: CacheEntry): "static" | "positive" | "negative" {
   return e.static ? "static" : e.locators.length > 0 ? "positive" : "negative";

@@ -28,6 +28,8 @@ import type {
 import { Logger } from "./_log.ts";
 import { formatPrefix, parsePrefix, type Prefix, prefixEid } from "./_prefix_table.ts";
 import { startMs } from "./ms.ts";
+import { createApp } from "../web/app.ts";
+import type { StatusSource } from "../web/source.ts";
 import {
   type DataPlaneOptions,
   startTunnelRouter,
@@ -1262,4 +1264,272 @@ Deno.test("Journal undoes newest first and logs failures instead of throwing", (
   assert.equal(j.size, 0);
   assert.ok(lines.some((l) => /debug .* undo-already-gone what=second code=ESRCH/.test(l)));
   assert.ok(lines.some((l) => /warn .* undo-failed what=third error=boom/.test(l)));
+});
+
+// ---------------------------------------------------------------------------
+// HTTP API (statusSource)
+
+const TOKEN = "t0ken";
+
+function api(source: StatusSource) {
+  const app = createApp(source, {
+    token: TOKEN,
+    version: "test",
+    role: "xtr",
+    startedAt: Date.now(),
+    now: Date.now,
+  });
+  const auth = { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" };
+  return {
+    get: async (path: string) => {
+      const res = await app.request(path);
+      assert.equal(res.status, 200, `GET ${path}`);
+      return await res.json();
+    },
+    send: (method: string, path: string, body?: unknown) =>
+      app.request(path, {
+        method,
+        headers: auth,
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      }),
+  };
+}
+
+/** A test map-server answering every Map-Register wanting one with a Map-Notify under key "k". */
+function notifying(ms: Host): void {
+  const key = new HmacKey(2, "k");
+  ms.answer = (r) => {
+    if (r.message.type !== "map-register") return false;
+    const m = r.message.msg;
+    if (m.wantMapNotify) {
+      ms.cp.send(
+        emitSignedMapNotify({
+          ack: false,
+          xtrIdPresent: true as const,
+          rtrAuthPresent: false,
+          nonce: m.nonce,
+          keyId: m.keyId,
+          authData: new Uint8Array(0),
+          records: m.records,
+          xtrId: m.xtrId!,
+          siteId: m.siteId!,
+        }, key),
+        r.from,
+      );
+    }
+    return false; // kept as well
+  };
+}
+
+Deno.test("tunnel router API shows its RLOCs, the map-server's last Map-Notify, the map-cache and the database", async () => {
+  const ms = await Host.open(MS);
+  notifying(ms);
+  const toml = xtrToml(
+    [
+      "[[static-map-cache]]",
+      'eid-prefix = "10.9.0.0/16"',
+      "[[static-map-cache.rloc-address]]",
+      `address = "${ETR}"`,
+      "priority = 1",
+      "weight = 100",
+    ].join("\n"),
+  );
+  const x = await startTr(toml, { ports: new Map([[MS, ms.peer.port]]) });
+  const a = api(x.tr.statusSource());
+  try {
+    await until(() => x.tr.registrations()[0]?.notified === true, "a Map-Notify");
+    const status = await a.get("/api/v1/status");
+    assert.deepEqual(status.rlocs, [{ address: XTR, state: "up", priority: 1, weight: 100 }]);
+    assert.equal(status.mapServers.length, 1);
+    assert.equal(status.mapServers[0].address, MS);
+    assert.equal(status.mapServers[0].registered, true);
+    assert.equal(typeof status.mapServers[0].lastMapNotify, "number");
+    assert.equal(status.details.mode, "xtr");
+
+    const cache = (await a.get("/api/v1/map-cache")).entries;
+    assert.deepEqual(cache, [{
+      eidPrefix: "10.9.0.0/16",
+      iid: 0,
+      kind: "positive",
+      static: true,
+      expiresAt: null,
+      rlocs: [{ address: ETR, priority: 1, weight: 100, state: "up" }],
+    }]);
+    assert.deepEqual((await a.get("/api/v1/map-cache?iid=5")).entries, []);
+    assert.deepEqual((await a.get("/api/v1/database")).entries, [{
+      eidPrefix: "10.1.0.0/24",
+      iid: 0,
+      ttl: 10,
+      rlocs: [{ address: XTR, priority: 1, weight: 100, state: "up" }],
+    }]);
+    const stats = (await a.get("/api/v1/stats")).counters;
+    assert.ok(stats['oor_tr_map_notifies_total{result="ok"}'] >= 1);
+  } finally {
+    await x.tr.close();
+    ms.close();
+  }
+});
+
+Deno.test("tunnel router API adds a database mapping, registers it at once, and withdraws it when removed", async () => {
+  const ms = await Host.open(MS);
+  notifying(ms);
+  const x = await startTr(xtrToml(), { ports: new Map([[MS, ms.peer.port]]) });
+  const a = api(x.tr.statusSource());
+  const n = x.platform.fakeNet;
+  try {
+    await ms.next("map-register"); // 10.1.0.0/24 at start
+    const res = await a.send("POST", "/api/v1/database", {
+      "eid-prefix": "10.2.0.0/24",
+      "ttl": 5,
+      "rloc-address": [{ address: XTR, priority: 2, weight: 50 }],
+    });
+    assert.equal(res.status, 201, await res.clone().text());
+    // The retry timer is 10 s in these tests: this one is sent by the edit itself.
+    const reg = await ms.next("map-register", 1000);
+    const rec = reg.message.msg.records[0]!;
+    assert.equal(`${addressToString(rec.eid)}/${rec.maskLen}`, "10.2.0.0/24");
+    assert.equal(rec.ttl, 5);
+    assert.deepEqual(locs(rec), [XTR]);
+    assert.deepEqual(x.dp.local.map(formatPrefix), ["10.1.0.0/24", "10.2.0.0/24"]);
+    const rule = (to: string) =>
+      n.ruleList.some((r) => r.to === to && r.priority === TO_EID_PRIORITY);
+    assert.ok(rule("10.2.0.0/24"));
+    assert.ok(n.ruleList.some((r) => r.from === "10.2.0.0/24" && r.table === EID_TABLE));
+    await until(() => x.tr.registrations().every((r) => r.notified), "both notified");
+    const db = (await a.get("/api/v1/database")).entries;
+    assert.deepEqual(db.map((d: { eidPrefix: string }) => d.eidPrefix), [
+      "10.1.0.0/24",
+      "10.2.0.0/24",
+    ]);
+
+    // Replacing it re-registers at once with the new TTL.
+    const again = await a.send("POST", "/api/v1/database", {
+      "eid-prefix": "10.2.0.0/24",
+      "ttl": 7,
+      "rloc-address": [{ address: XTR, priority: 2, weight: 50 }],
+    });
+    assert.equal(again.status, 201);
+    assert.equal((await ms.next("map-register", 1000)).message.msg.records[0]!.ttl, 7);
+    assert.equal(x.tr.registrations().length, 2);
+
+    const del = await a.send("DELETE", "/api/v1/database?eid-prefix=10.2.0.0/24&iid=0");
+    assert.equal(del.status, 200);
+    const withdraw = await ms.next("map-register", 1000);
+    const wrec = withdraw.message.msg.records[0]!;
+    assert.equal(`${addressToString(wrec.eid)}/${wrec.maskLen}`, "10.2.0.0/24");
+    assert.equal(wrec.ttl, 0);
+    assert.deepEqual(x.dp.local.map(formatPrefix), ["10.1.0.0/24"]);
+    assert.ok(!rule("10.2.0.0/24"));
+    assert.ok(rule("10.1.0.0/24"));
+    assert.equal(x.tr.registrations().length, 1);
+    const gone = await a.send("DELETE", "/api/v1/database?eid-prefix=10.2.0.0/24&iid=0");
+    assert.equal(gone.status, 404);
+  } finally {
+    await x.tr.close();
+    ms.close();
+  }
+});
+
+Deno.test("tunnel router API adds and removes static map-cache entries in the data plane", async () => {
+  const x = await startTr(xtrToml());
+  const a = api(x.tr.statusSource());
+  try {
+    const res = await a.send("POST", "/api/v1/map-cache", {
+      "eid-prefix": "10.8.0.0/16",
+      "iid": 3,
+      "rloc-address": [{ address: ETR, priority: 1, weight: 100 }],
+    });
+    assert.equal(res.status, 201, await res.clone().text());
+    const m = x.dp.mappings.get("[3]10.8.0.0/16");
+    assert.equal(m?.action, "encapsulate");
+    assert.deepEqual(m?.locators.map((l) => l.address), [ETR]);
+    const cache = (await a.get("/api/v1/map-cache?iid=3")).entries;
+    assert.equal(cache.length, 1);
+    assert.equal(cache[0].eidPrefix, "10.8.0.0/16");
+    assert.equal(cache[0].static, true);
+    assert.equal(cache[0].expiresAt, null);
+    // Static entries never expire (the sweep runs every 20 ms here).
+    await sleep(100);
+    assert.ok(x.dp.mappings.has("[3]10.8.0.0/16"));
+
+    const del = await a.send("DELETE", "/api/v1/map-cache?eid-prefix=10.8.0.0/16&iid=3");
+    assert.equal(del.status, 200);
+    assert.deepEqual(x.dp.deleted, ["[3]10.8.0.0/16"]);
+    assert.equal(x.dp.mappings.has("[3]10.8.0.0/16"), false);
+    assert.deepEqual((await a.get("/api/v1/map-cache")).entries, []);
+    const gone = await a.send("DELETE", "/api/v1/map-cache?eid-prefix=10.8.0.0/16&iid=3");
+    assert.equal(gone.status, 404);
+  } finally {
+    await x.tr.close();
+  }
+});
+
+Deno.test("rtr API has no database to edit and shows its rtr-iface locators", async () => {
+  const platform = new FakePlatform();
+  platform.fakeNet.link(2, "eth0");
+  platform.fakeNet.address(2, `${XTR}/8`);
+  const toml = trToml(
+    "rtr",
+    RLOC_PROBING_OFF,
+    "[[rtr-iface]]",
+    'iface = "eth0"',
+    "ip_version = 4",
+    "priority = 1",
+    "weight = 100",
+  );
+  const x = await startTr(toml, { mode: "rtr", platform });
+  const a = api(x.tr.statusSource());
+  try {
+    const status = await a.get("/api/v1/status");
+    assert.deepEqual(status.rlocs, [{
+      address: XTR,
+      state: "up",
+      priority: 1,
+      weight: 100,
+      interface: "eth0",
+    }]);
+    assert.equal(status.mapServers, undefined);
+    const res = await a.send("POST", "/api/v1/database", {
+      "eid-prefix": "10.2.0.0/24",
+      "rloc-address": [{ address: XTR, priority: 1, weight: 100 }],
+    });
+    assert.equal(res.status, 404);
+  } finally {
+    await x.tr.close();
+  }
+});
+
+Deno.test("mn API edits move its EID on the TUN and the half routes with it, and close restores the host", async () => {
+  const platform = hostWithRoutes();
+  const before = platform.fakeNet.snapshot();
+  const toml = trToml(
+    "mn",
+    RLOC_PROBING_OFF,
+    mapServer(),
+    mapping("10.3.0.5/32", rlocIface("eth0")),
+  );
+  const x = await startTr(toml, { mode: "mn", platform });
+  const a = api(x.tr.statusSource());
+  const n = platform.fakeNet;
+  const tunAddrs = () =>
+    n.addrs.filter((a) => a.index === 50).map((a) => `${a.address}/${a.prefixLen}`);
+  const halves = () =>
+    n.routes({ table: 254 }).filter((r) => r.dev === 50).map((r) => `${r.dst} src ${r.src}`)
+      .sort();
+  try {
+    const res = await a.send("POST", "/api/v1/database", {
+      "eid-prefix": "10.3.0.6/32",
+      "rloc-iface": [{ interface: "eth0", ip_version: 4, priority: 1, weight: 100 }],
+    });
+    assert.equal(res.status, 201, await res.clone().text());
+    assert.deepEqual(tunAddrs(), ["10.3.0.5/32", "10.3.0.6/32"]);
+    const del = await a.send("DELETE", "/api/v1/database?eid-prefix=10.3.0.5/32&iid=0");
+    assert.equal(del.status, 200);
+    assert.deepEqual(tunAddrs(), ["10.3.0.6/32"]);
+    assert.deepEqual(halves(), ["0.0.0.0/1 src 10.3.0.6", "128.0.0.0/1 src 10.3.0.6"]);
+    assert.deepEqual(x.dp.local.map(formatPrefix), ["10.3.0.6/32"]);
+  } finally {
+    await x.tr.close();
+  }
+  assert.equal(n.snapshot(), before);
 });
