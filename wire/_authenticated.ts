@@ -9,7 +9,7 @@
  * @module
  */
 
-import { target, type Writer } from "./_cursor.ts";
+import { checkUint, target, type Writer } from "./_cursor.ts";
 import { authDataLength, type AuthKey, signAuthenticated } from "./auth.ts";
 
 /** How one message type is checked, sized and written for a given auth length. */
@@ -62,4 +62,55 @@ export function emitSigned<M>(
   const out = into === undefined ? w.bytes : into.subarray(offset, offset + len);
   signAuthenticated(out, key);
   return out;
+}
+
+const MAX_U64 = 0xffff_ffff_ffff_ffffn;
+const MAX_U128 = (1n << 128n) - 1n;
+
+/** The fields every Map-Register-layout message shares, for {@link checkCommon}. */
+export interface AuthenticatedCommon {
+  /** 64-bit nonce. */
+  readonly nonce: bigint;
+  /** 16-bit key id. */
+  readonly keyId: number;
+  /** The records (at most 255). */
+  readonly records: readonly unknown[];
+  /** I bit. */
+  readonly xtrIdPresent: boolean;
+  /** 128-bit xTR-ID, present iff the I bit. */
+  readonly xtrId?: bigint;
+  /** 64-bit site-ID, present iff the I bit. */
+  readonly siteId?: bigint;
+}
+
+/**
+ * Checks what the Map-Register-layout messages share before emitting:
+ * nonce, key id, auth length, record count, and the I bit against
+ * xtrId/siteId. `name` prefixes the messages (e.g. `"map-register"`).
+ */
+export function checkCommon(m: AuthenticatedCommon, authLength: number, name: string): void {
+  checkU64(m.nonce, `${name} nonce`);
+  checkUint(m.keyId, 0xffff, `${name} key id`);
+  if (authLength > 0xffff) {
+    throw new RangeError(`${name} authentication data: ${authLength} bytes, at most 65535`);
+  }
+  if (m.records.length > 0xff) {
+    throw new RangeError(`${name} has ${m.records.length} records, at most 255 fit`);
+  }
+  if (m.xtrIdPresent) {
+    if (m.xtrId === undefined || m.siteId === undefined) {
+      throw new TypeError(`${name}: the I bit is set but xtrId or siteId is missing`);
+    }
+    if (typeof m.xtrId !== "bigint" || m.xtrId < 0n || m.xtrId > MAX_U128) {
+      throw new RangeError(`${name} xtr-id: ${m.xtrId} is not a 128-bit unsigned bigint`);
+    }
+    checkU64(m.siteId, `${name} site-id`);
+  } else if (m.xtrId !== undefined || m.siteId !== undefined) {
+    throw new TypeError(`${name}: xtrId or siteId is set but the I bit is clear`);
+  }
+}
+
+function checkU64(v: bigint, what: string): void {
+  if (typeof v !== "bigint") throw new TypeError(`${what}: ${String(v)} is not a bigint`);
+  if (v < 0n || v > MAX_U64) throw new RangeError(`${what}: ${v} is not a 64-bit unsigned value`);
 }

@@ -49,7 +49,12 @@
  */
 
 import { checkUint, copyBytes, Reader, type Writer } from "./_cursor.ts";
-import { type AuthenticatedCodec, emitSigned, emitWithAuthData } from "./_authenticated.ts";
+import {
+  type AuthenticatedCodec,
+  checkCommon,
+  emitSigned,
+  emitWithAuthData,
+} from "./_authenticated.ts";
 import type { AuthKey } from "./auth.ts";
 import { type EidRecord, eidRecordLength, readEidRecord, writeEidRecord } from "./eid_record.ts";
 
@@ -80,9 +85,6 @@ const XTR_ID_LENGTH = 24;
 const RTR_AUTH_HEADER = 4;
 /** Smallest possible record: 10 fixed bytes and an AFI-0 EID (2 bytes), no locators. */
 const MIN_RECORD_LENGTH = 12;
-
-const MAX_U64 = 0xffff_ffff_ffff_ffffn;
-const MAX_U128 = (1n << 128n) - 1n;
 
 /** Error field names for record i, built once (Record Count is 8 bits). */
 const RECORD_FIELDS: readonly string[] = Array.from(
@@ -248,25 +250,7 @@ function bodyLength(m: MapNotify, authLength: number): number {
 }
 
 function check(m: MapNotify, authLength: number): void {
-  checkU64(m.nonce, "map-notify nonce");
-  checkUint(m.keyId, 0xffff, "map-notify key id");
-  if (authLength > 0xffff) {
-    throw new RangeError(`map-notify authentication data: ${authLength} bytes, at most 65535`);
-  }
-  if (m.records.length > 0xff) {
-    throw new RangeError(`map-notify has ${m.records.length} records, at most 255 fit`);
-  }
-  if (m.xtrIdPresent) {
-    if (m.xtrId === undefined || m.siteId === undefined) {
-      throw new TypeError("map-notify: the I bit is set but xtrId or siteId is missing");
-    }
-    if (typeof m.xtrId !== "bigint" || m.xtrId < 0n || m.xtrId > MAX_U128) {
-      throw new RangeError(`map-notify xtr-id: ${m.xtrId} is not a 128-bit unsigned bigint`);
-    }
-    checkU64(m.siteId, "map-notify site-id");
-  } else if (m.xtrId !== undefined || m.siteId !== undefined) {
-    throw new TypeError("map-notify: xtrId or siteId is set but the I bit is clear");
-  }
+  checkCommon(m, authLength, "map-notify");
   if (m.rtrAuthPresent) {
     if (m.rtrKeyId === undefined || m.rtrAuthData === undefined) {
       throw new TypeError("map-notify: the R bit is set but rtrKeyId or rtrAuthData is missing");
@@ -280,11 +264,6 @@ function check(m: MapNotify, authLength: number): void {
   } else if (m.rtrKeyId !== undefined || m.rtrAuthData !== undefined) {
     throw new TypeError("map-notify: rtrKeyId or rtrAuthData is set but the R bit is clear");
   }
-}
-
-function checkU64(v: bigint, what: string): void {
-  if (typeof v !== "bigint") throw new TypeError(`${what}: ${String(v)} is not a bigint`);
-  if (v < 0n || v > MAX_U64) throw new RangeError(`${what}: ${v} is not a 64-bit unsigned value`);
 }
 
 /** Writes the message; `authData` undefined writes `authLength` zero bytes. */

@@ -57,8 +57,13 @@
  * @module
  */
 
-import { checkUint, copyBytes, Reader, type Writer } from "./_cursor.ts";
-import { type AuthenticatedCodec, emitSigned, emitWithAuthData } from "./_authenticated.ts";
+import { copyBytes, Reader, type Writer } from "./_cursor.ts";
+import {
+  type AuthenticatedCodec,
+  checkCommon,
+  emitSigned,
+  emitWithAuthData,
+} from "./_authenticated.ts";
 import type { AuthKey } from "./auth.ts";
 import { type EidRecord, eidRecordLength, readEidRecord, writeEidRecord } from "./eid_record.ts";
 
@@ -99,9 +104,6 @@ const HEADER_LENGTH = 16;
 const XTR_ID_LENGTH = 24;
 /** Smallest possible record: 10 fixed bytes and an AFI-0 EID (2 bytes), no locators. */
 const MIN_RECORD_LENGTH = 12;
-
-const MAX_U64 = 0xffff_ffff_ffff_ffffn;
-const MAX_U128 = (1n << 128n) - 1n;
 
 /** Error field names for record i, built once (Record Count is 8 bits). */
 const RECORD_FIELDS: readonly string[] = Array.from(
@@ -264,30 +266,7 @@ function bodyLength(m: MapRegister, authLength: number): number {
 }
 
 function check(m: MapRegister, authLength: number): void {
-  checkU64(m.nonce, "map-register nonce");
-  checkUint(m.keyId, 0xffff, "map-register key id");
-  if (authLength > 0xffff) {
-    throw new RangeError(`map-register authentication data: ${authLength} bytes, at most 65535`);
-  }
-  if (m.records.length > 0xff) {
-    throw new RangeError(`map-register has ${m.records.length} records, at most 255 fit`);
-  }
-  if (m.xtrIdPresent) {
-    if (m.xtrId === undefined || m.siteId === undefined) {
-      throw new TypeError("map-register: the I bit is set but xtrId or siteId is missing");
-    }
-    if (typeof m.xtrId !== "bigint" || m.xtrId < 0n || m.xtrId > MAX_U128) {
-      throw new RangeError(`map-register xtr-id: ${m.xtrId} is not a 128-bit unsigned bigint`);
-    }
-    checkU64(m.siteId, "map-register site-id");
-  } else if (m.xtrId !== undefined || m.siteId !== undefined) {
-    throw new TypeError("map-register: xtrId or siteId is set but the I bit is clear");
-  }
-}
-
-function checkU64(v: bigint, what: string): void {
-  if (typeof v !== "bigint") throw new TypeError(`${what}: ${String(v)} is not a bigint`);
-  if (v < 0n || v > MAX_U64) throw new RangeError(`${what}: ${v} is not a 64-bit unsigned value`);
+  checkCommon(m, authLength, "map-register");
 }
 
 /** Writes the message; `authData` undefined writes `authLength` zero bytes. */
