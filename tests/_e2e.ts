@@ -1,0 +1,228 @@
+/**
+ * Shared parts of the end-to-end tests (tests/e2e*_test.ts): the skip
+ * rule (root, Linux), a lab built from a topology of
+ * scripts/lab/topologies.ts with a clean-shutdown check of every tunnel
+ * router, and traffic helpers (ping until it works, a UDP echo server and
+ * client in python3).
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { isRoot, type Lab, type LabProcess, waitFor } from "../scripts/lab/topology.ts";
+import {
+  makeTopology,
+  REPO_ROOT,
+  type Topology,
+  type TopologyName,
+  type TopologyOptions,
+  upTopology,
+} from "../scripts/lab/topologies.ts";
+
+function skipReason(): string | undefined {
+  if (Deno.build.os !== "linux") return "needs Linux network namespaces";
+  if (!isRoot()) return "needs root for network namespaces and TUN devices";
+  try {
+    Deno.statSync(`${REPO_ROOT}/roles/_dataplane.ts`);
+  } catch {
+    return "the data plane (roles/_dataplane.ts) is not built yet";
+  }
+  return undefined;
+}
+
+export const SKIP = skipReason();
+
+export function e2e(name: string, fn: () => Promise<void>): void {
+  Deno.test({
+    name: SKIP === undefined ? name : `${name} (skipped: ${SKIP})`,
+    ignore: SKIP !== undefined,
+    // Lab processes and dax commands outlive single awaits by design.
+    sanitizeOps: false,
+    sanitizeResources: false,
+    fn,
+  });
+}
+
+export const PYTHON = (() => {
+  for (const p of ["/usr/bin/python3", "/usr/local/bin/python3"]) {
+    try {
+      Deno.statSync(p);
+      return p;
+    } catch { /* next */ }
+  }
+  return "python3";
+})();
+
+/** UDP echo server: `echo.py ADDRESS PORT`. */
+const UDP_ECHO = `
+import socket, sys
+fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], int(sys.argv[2])))
+print("listening", flush=True)
+while True:
+    d, a = s.recvfrom(4096)
+    s.sendto(d, a)
+`;
+
+/** UDP client: sends N datagrams, prints how many came back intact. */
+const UDP_CLIENT = `
+import socket, sys
+dst, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+fam = socket.AF_INET6 if ":" in dst else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_DGRAM)
+s.settimeout(0.5)
+ok = 0
+for i in range(n):
+    msg = ("oor-e2e-%d-" % i).encode() * 40
+    s.sendto(msg, (dst, port))
+    try:
+        while True:
+            d, _ = s.recvfrom(4096)
+            if d == msg:
+                ok += 1
+                break
+    except socket.timeout:
+        pass
+print(ok)
+`;
+
+export const UDP_PORT = 7777;
+
+/** Starts a UDP echo server on `node` listening on `address`. */
+export async function udpEcho(lab: Lab, node: string, address: string): Promise<LabProcess> {
+  const p = await lab.spawn(node, `udp-echo-${node}`, [
+    PYTHON,
+    "-c",
+    UDP_ECHO,
+    address,
+    String(UDP_PORT),
+  ]);
+  await p.waitForLog(/listening/, 5000);
+  return p;
+}
+
+/** Sends `n` datagrams from `node` to `dst`; resolves to how many echoes came back. */
+export async function udpRoundTrips(lab: Lab, node: string, dst: string, n = 10): Promise<number> {
+  const r = await lab.exec(node, [PYTHON, "-c", UDP_CLIENT, dst, String(UDP_PORT), String(n)], {
+    timeoutMs: n * 1000 + 5000,
+  });
+  return r.code === 0 ? Number(r.stdout.trim()) : 0;
+}
+
+/** Pings until one round trip succeeds (the first packets resolve the mapping). */
+export async function pingWorks(
+  lab: Lab,
+  from: string,
+  dst: string,
+  timeoutMs = 20_000,
+): Promise<void> {
+  await waitFor(`${from} pinging ${dst}`, () => lab.ping(from, dst, { count: 1, waitS: 1 }), {
+    timeoutMs,
+    intervalMs: 200,
+  });
+}
+
+export interface Ctx {
+  readonly lab: Lab;
+  readonly topo: Topology;
+  readonly started: readonly LabProcess[];
+}
+
+const TUNNEL_ROLES = new Set(["xtr", "mn", "rtr"]);
+
+/**
+ * Builds `name` as lab `labName`, starts every process, runs `fn`, then
+ * stops the tunnel routers with SIGTERM and checks their namespaces are
+ * clean; tears the lab down whatever happens.
+ */
+export async function withTopology(
+  name: TopologyName,
+  labName: string,
+  opts: TopologyOptions,
+  fn: (ctx: Ctx) => Promise<void>,
+  edit: (t: Topology) => Topology = (t) => t,
+): Promise<void> {
+  const stateDir = await Deno.makeTempDir({ prefix: "oor-e2e-" });
+  const topo = edit(makeTopology(name, opts));
+  const { lab, started, skipped } = await upTopology(topo, {
+    name: labName,
+    stateDir,
+    stopTimeoutMs: 8000,
+  });
+  try {
+    assert.deepEqual(skipped.map((s) => s.spec.name), [], "every process of the topology runs");
+    try {
+      await fn({ lab, topo, started });
+      // Shutdown: SIGTERM, then nothing of ours may be left in the namespaces.
+      for (const p of topo.lisp.filter((p) => TUNNEL_ROLES.has(p.role))) {
+        await lab.stop(p.name);
+        const proc = lab.processes.get(p.name)!;
+        assert.equal(proc.status?.code, 0, `${p.name} exited cleanly`);
+        assert.match(proc.readLog(), /host-restored/, `${p.name} logged its clean-up`);
+        await assertClean(lab, p.node);
+      }
+    } catch (e) {
+      for (const p of lab.processes.values()) {
+        const tail = p.readLog().split("\n").slice(-25).join("\n    ");
+        console.error(`--- ${p.name} (${p.log}):\n    ${tail}`);
+      }
+      throw e;
+    }
+  } finally {
+    await lab.down();
+    if (Deno.env.get("OOR_E2E_KEEP") === "1") console.error(`logs kept in ${stateDir}/${labName}`);
+    else await Deno.remove(stateDir, { recursive: true }).catch(() => {});
+  }
+}
+
+/** Asserts that `node` has only the kernel's default rules, no table 100/x route, no lispTun*. */
+export async function assertClean(lab: Lab, node: string): Promise<void> {
+  const json = async (args: string[]) =>
+    JSON.parse((await lab.execOk(node, ["ip", "-j", ...args])) || "[]") as Record<
+      string,
+      unknown
+    >[];
+  const rules4 = (await json(["-4", "rule"])).map((r) => r["priority"]);
+  assert.deepEqual(
+    rules4,
+    [0, 32766, 32767],
+    `${node}: IPv4 rules left: ${JSON.stringify(rules4)}`,
+  );
+  const rules6 = (await json(["-6", "rule"])).map((r) => r["priority"]);
+  assert.deepEqual(rules6, [0, 32766], `${node}: IPv6 rules left: ${JSON.stringify(rules6)}`);
+  for (const family of ["-4", "-6"]) {
+    const routes = await json([family, "route", "show", "table", "all"]);
+    const ours = routes.filter((r) => {
+      const table = r["table"];
+      const t = typeof table === "string" ? Number(table) : table;
+      return String(r["dev"] ?? "").startsWith("lispTun") || t === 100 ||
+        (typeof t === "number" && t >= 1000);
+    });
+    assert.deepEqual(ours, [], `${node}: routes left`);
+  }
+  const links = (await json(["link"])).map((l) => l["ifname"]);
+  const tuns = links.filter((l) => String(l).startsWith("lispTun"));
+  assert.deepEqual(tuns, [], `${node}: TUNs left`);
+}
+
+/** Waits until every tunnel router that should register has a Map-Notify. */
+export async function registered(ctx: Ctx, names: readonly string[]): Promise<void> {
+  for (const n of names) {
+    const p = ctx.started.find((s) => s.name === n);
+    assert.ok(p !== undefined, `${n} started`);
+    await p.waitForLog(/ registered /, 20_000);
+  }
+}
+
+export async function bothWays(lab: Lab, a: string, aAddr: string, b: string, bAddr: string) {
+  await pingWorks(lab, a, bAddr);
+  await pingWorks(lab, b, aAddr);
+  assert.ok(await lab.ping(a, bAddr, { count: 5, waitS: 2 }), `${a} → ${bAddr} ICMP`);
+  await udpEcho(lab, b, bAddr);
+  await udpEcho(lab, a, aAddr);
+  const ab = await udpRoundTrips(lab, a, bAddr);
+  assert.ok(ab >= 8, `${a} → ${b} UDP: ${ab}/10 echoes`);
+  const ba = await udpRoundTrips(lab, b, aAddr);
+  assert.ok(ba >= 8, `${b} → ${a} UDP: ${ba}/10 echoes`);
+}
