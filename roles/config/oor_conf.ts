@@ -40,8 +40,9 @@
  * `[[database-mapping.rloc-address]]`), and each `rtr-iface { }` inside
  * `rtr-ifaces { }` becomes a top-level `[[rtr-iface]]`. The keys oor adds
  * to OOR's (`control-address`, `control-rate-limit`, `data-port`,
- * `tun-name`, `tun-mtu`, `api { enabled; listen; token; state-file }`, and `key-type`
- * in `rtr-ms-node`) are accepted in an `oor.conf` too. OOR keys oor does
+ * `tun-name`, `tun-mtu`, `api { enabled; listen; token; state-file }`,
+ * `destination-prefixes`, `instance { iid; tun-name; site-interfaces }`, and
+ * `key-type` in `rtr-ms-node`) are accepted in an `oor.conf` too. OOR keys oor does
  * not implement are errors that name them ({@link UNSUPPORTED_KEYS}).
  *
  * Where OOR reads a value in its own way, the converted file says what OOR
@@ -622,6 +623,7 @@ const RTR_MS_NODE: Keys = [
   ["draft-version", STR],
 ];
 const API: Keys = [["enabled", BOOL], ["listen", STR], ["token", STR], ["state-file", STR]];
+const INSTANCE: Keys = [["iid", INT], ["tun-name", STR], ["site-interfaces", LIST]];
 
 /**
  * OOR keys that oor does not implement, and why. Each is an error naming
@@ -660,6 +662,7 @@ const TOP: Keys = [
   ["proxy-itrs", LIST],
   ["ddt-root-addresses", LIST],
   ["ms-advertised-rtrs-set", STR],
+  ["destination-prefixes", LIST], // oor's
   ["api", { kind: "table", keys: API }], // oor's
   ["rloc-probing", { kind: "table", keys: RLOC_PROBING }],
   ["explicit-locator-path", array(ELP)],
@@ -668,6 +671,7 @@ const TOP: Keys = [
   ["proxy-etr-ipv6", array(PROXY_ETR)],
   ["database-mapping", array(DATABASE_MAPPING)],
   ["static-map-cache", array(STATIC_MAP_CACHE)],
+  ["instance", array(INSTANCE)], // oor's
   ["rtr-ifaces", { kind: "wrapper", keys: [["rtr-iface", array(RTR_IFACE)]] }],
   ["rtr-ms-node", array(RTR_MS_NODE)],
   ["lisp-site", array(LISP_SITE)],

@@ -210,6 +210,21 @@ export interface DatabaseMapping {
   readonly rlocIfaces: readonly RlocIface[];
 }
 
+/**
+ * `[[instance]]`: an instance ID with its own TUN and routing table, so
+ * that its EID prefixes may overlap those of other instance IDs (xtr).
+ * Traffic arriving on `site-interfaces` enters this instance; traffic
+ * decapsulated with this instance ID leaves through those interfaces.
+ */
+export interface Instance {
+  /** `iid`: the instance ID. */
+  readonly iid: number;
+  /** `tun-name`: its TUN device (default `<tun-name>-<iid>`). */
+  readonly tunName: string;
+  /** `site-interfaces`: the interfaces of this instance's sites. */
+  readonly siteInterfaces: readonly string[];
+}
+
 /** `[[static-map-cache]]`: a map-cache entry that never expires. */
 export interface StaticMapCacheEntry {
   /** `eid-prefix`. */
@@ -390,6 +405,13 @@ export interface Config {
   readonly databaseMappings: readonly DatabaseMapping[];
   /** `[[static-map-cache]]`. */
   readonly staticMapCache: readonly StaticMapCacheEntry[];
+  /** `[[instance]]`: instance IDs with their own TUN and routing table (xtr). */
+  readonly instances: readonly Instance[];
+  /**
+   * `destination-prefixes`: when not empty, only traffic to these EID
+   * prefixes enters the overlay (xtr, mn); the rest is routed natively.
+   */
+  readonly destinationPrefixes: readonly Prefix[];
   /** `nat_traversal_support`: discover NATs and go through RTRs. */
   readonly natTraversalSupport: boolean;
   /** `[[rtr-iface]]`. */

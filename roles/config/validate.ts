@@ -21,6 +21,7 @@ import {
   type ElpNode,
   type ExplicitLocatorPath,
   formatPrefix,
+  type Instance,
   type KeyType,
   type LispSite,
   type MapServer,
@@ -99,6 +100,8 @@ const TOP_KEYS = [
   "proxy-itrs",
   "database-mapping",
   "static-map-cache",
+  "instance",
+  "destination-prefixes",
   "nat_traversal_support",
   "rtr-iface",
   "rtr-ms-node",
@@ -131,6 +134,7 @@ const DB_MAPPING_KEYS = [
   "rloc-iface",
 ] as const;
 const STATIC_MC_KEYS = ["eid-prefix", "iid", "rloc-address"] as const;
+const INSTANCE_KEYS = ["iid", "tun-name", "site-interfaces"] as const;
 const RTR_IFACE_KEYS = ["iface", "ip_version", "priority", "weight"] as const;
 const RTR_MS_KEYS = ["address", "key", "key-type", "draft-version"] as const;
 const LISP_SITE_KEYS = [
@@ -188,6 +192,8 @@ const ROLE_KEYS: Readonly<Record<string, readonly Role[]>> = {
   "proxy-etr-ipv6": ["xtr", "mn"],
   "proxy-itrs": ["xtr", "mn"],
   "database-mapping": ["xtr", "mn"],
+  "instance": ["xtr"],
+  "destination-prefixes": ["xtr", "mn"],
   "nat_traversal_support": ["xtr", "mn"],
   "rtr-iface": ["rtr"],
   "rtr-ms-node": ["rtr"],
@@ -812,6 +818,9 @@ function readConfig(ctx: Ctx, raw: Table, given: Role | undefined): Config {
     role,
   );
   const staticMapCache = readStaticMapCache(ctx, raw, elpNames);
+  const instances = readInstances(ctx, raw, tunName);
+  checkOverlaps(ctx, databaseMappings, instances);
+  const destinationPrefixes = readPrefixList(ctx, raw, [], "destination-prefixes");
   const natTraversalSupport = readBool(
     ctx,
     raw,
@@ -868,6 +877,8 @@ function readConfig(ctx: Ctx, raw: Table, given: Role | undefined): Config {
     proxyItrs,
     databaseMappings,
     staticMapCache,
+    instances,
+    destinationPrefixes,
     natTraversalSupport,
     rtrIfaces,
     rtrMsNodes,
@@ -1154,6 +1165,107 @@ function readStaticMapCache(
       "eid-prefix and iid",
     );
     out.push({ eidPrefix, iid, rlocAddresses });
+  }
+  return out;
+}
+
+/** `[[instance]]`: one per iid, TUN names and site interfaces used once. */
+function readInstances(ctx: Ctx, raw: Table, mainTun: string): Instance[] {
+  const out: Instance[] = [];
+  const uniq = new Uniq();
+  const tuns = new Map<string, Path>([[mainTun, ["tun-name"]]]);
+  const ifaces = new Map<string, Path>();
+  for (const [t, p] of readTables(ctx, raw, [], "instance", INSTANCE_KEYS)) {
+    if (own(t, "iid") === undefined) ctx.error([...p, "iid"], "is required");
+    const iid = readIid(ctx, t, p);
+    uniq.check(ctx, String(iid), p, [...p, "iid"], "iid");
+    const dflt = `${mainTun}-${iid}`;
+    let tunName = readInterface(ctx, t, p, "tun-name", false);
+    if (tunName === undefined && own(t, "tun-name") === undefined) {
+      if (isInterfaceName(dflt)) tunName = dflt;
+      else ctx.error([...p, "tun-name"], `is required: the default "${dflt}" is too long`);
+    }
+    if (tunName !== undefined) {
+      const first = tuns.get(tunName);
+      if (first !== undefined) {
+        ctx.error([...p, "tun-name"], `"${tunName}" is already used by ${formatPath(first)}`);
+      } else tuns.set(tunName, [...p, "tun-name"]);
+    }
+    const siteInterfaces: string[] = [];
+    const names = readNameList(ctx, t, p, "site-interfaces");
+    const written = own(t, "site-interfaces");
+    if (written === undefined || (Array.isArray(written) && written.length === 0)) {
+      ctx.error([...p, "site-interfaces"], "needs at least one interface");
+    }
+    for (const [name, i] of names) {
+      const at = [...p, "site-interfaces", i];
+      if (!isInterfaceName(name)) {
+        ctx.error(at, `must be an interface name (1 to 15 bytes, no "/", ":" or spaces)`);
+        continue;
+      }
+      const first = ifaces.get(name);
+      if (first !== undefined) {
+        ctx.error(at, `"${name}" already belongs to ${formatPath(first)}`);
+        continue;
+      }
+      ifaces.set(name, at);
+      siteInterfaces.push(name);
+    }
+    if (tunName !== undefined) out.push({ iid, tunName, siteInterfaces });
+  }
+  return out;
+}
+
+/**
+ * EID prefixes of different instance IDs may overlap only when at most one
+ * of them shares the main TUN: the others need an `[[instance]]` of their own.
+ */
+function checkOverlaps(
+  ctx: Ctx,
+  mappings: readonly DatabaseMapping[],
+  instances: readonly Instance[],
+): void {
+  const separate = new Set(instances.map((i) => i.iid));
+  const shared = mappings
+    .map((m, index) => ({ m, index }))
+    .filter(({ m }) => !separate.has(m.iid));
+  for (let a = 0; a < shared.length; a++) {
+    for (let b = a + 1; b < shared.length; b++) {
+      const x = shared[a]!;
+      const y = shared[b]!;
+      if (x.m.iid === y.m.iid) continue;
+      if (!prefixCovers(x.m.eidPrefix, y.m.eidPrefix) && !prefixCovers(y.m.eidPrefix, x.m.eidPrefix)) {
+        continue;
+      }
+      ctx.error(
+        ["database-mapping", y.index, "eid-prefix"],
+        `overlaps ${formatPrefix(x.m.eidPrefix)} of iid ${x.m.iid} ` +
+          `(database-mapping[${x.index}]); give iid ${y.m.iid} or iid ${x.m.iid} ` +
+          `its own [[instance]] with its site-interfaces`,
+      );
+    }
+  }
+}
+
+/** An array of prefixes like `["10.2.0.0/16"]`, without duplicates. */
+function readPrefixList(ctx: Ctx, t: Table, path: Path, key: string): Prefix[] {
+  const out: Prefix[] = [];
+  const seen = new Map<string, number>();
+  for (const [text, i] of readNameList(ctx, t, path, key)) {
+    const at = [...path, key, i];
+    const r = parsePrefix(text);
+    if (!r.ok) {
+      ctx.error(at, r.reason);
+      continue;
+    }
+    const k = formatPrefix(r.prefix);
+    const first = seen.get(k);
+    if (first !== undefined) {
+      ctx.error(at, `duplicate of ${formatPath([...path, key, first])}`);
+      continue;
+    }
+    seen.set(k, i);
+    out.push(r.prefix);
   }
   return out;
 }

@@ -76,6 +76,8 @@ Deno.test("parseConfig() fills every default into a minimal xtr file", () => {
       rlocIfaces: [],
     }],
     staticMapCache: [],
+    instances: [],
+    destinationPrefixes: [],
     natTraversalSupport: false,
     rtrIfaces: [],
     rtrMsNodes: [],
@@ -847,4 +849,78 @@ Deno.test("parseConfig() warns about sections the role does not read", () => {
   deepStrictEqual(r.warnings.map(String), [
     "oor.toml:8: lisp-site: ignored by role xtr",
   ]);
+});
+
+// ---------------------------------------------------------------------------
+// Instances and destination filters.
+
+/** MINIMAL_XTR plus 10.1.0.0/24 again in iid 2, and `extra` lines. */
+function twoTenants(...extra: string[]): string {
+  return toml(
+    ...MINIMAL_XTR.trimEnd().split("\n"),
+    "[[database-mapping]]",
+    'eid-prefix = "10.1.0.0/24"',
+    "iid = 2",
+    'rloc-address = [{ address = "198.51.100.1" }]',
+    ...extra,
+  );
+}
+
+Deno.test("parseConfig() refuses overlapping EID prefixes of two iids sharing the main TUN", () => {
+  deepStrictEqual(errorsOf(twoTenants(), "xtr"), [
+    "oor.toml:9: database-mapping[1].eid-prefix: overlaps 10.1.0.0/24 of iid 0 " +
+    "(database-mapping[0]); give iid 2 or iid 0 its own [[instance]] with its site-interfaces",
+  ]);
+});
+
+Deno.test("parseConfig() takes overlapping EID prefixes when one iid has its own [[instance]]", () => {
+  const c = configOf(twoTenants("[[instance]]", "iid = 2", 'site-interfaces = ["site2"]'), "xtr");
+  deepStrictEqual(c.instances, [{ iid: 2, tunName: "lispTun0-2", siteInterfaces: ["site2"] }]);
+  strictEqual(c.databaseMappings.length, 2);
+});
+
+Deno.test("parseConfig() checks [[instance]] tables", () => {
+  deepStrictEqual(
+    errorsOf(
+      twoTenants(
+        "[[instance]]",
+        'site-interfaces = ["site2"]',
+        "[[instance]]",
+        "iid = 2",
+        'tun-name = "lispTun0"',
+        'site-interfaces = ["site2"]',
+        "[[instance]]",
+        "iid = 3",
+        "site-interfaces = []",
+      ),
+      "xtr",
+    ),
+    [
+      "oor.toml:12: instance[0].iid: is required",
+      "oor.toml:16: instance[1].tun-name: \"lispTun0\" is already used by tun-name",
+      "oor.toml:17: instance[1].site-interfaces[0]: \"site2\" already belongs to instance[0].site-interfaces[0]",
+      "oor.toml:20: instance[2].site-interfaces: needs at least one interface",
+    ],
+  );
+});
+
+Deno.test("parseConfig() reads destination-prefixes and rejects bad or repeated ones", () => {
+  const c = configOf(
+    toml(
+      `destination-prefixes = ["10.2.0.0/16", "fd00:2::/48"]`,
+      ...MINIMAL_XTR.replace("10.1.0.0/24", "10.1.0.5/32").split("\n"),
+    ),
+    "mn",
+  );
+  deepStrictEqual(c.destinationPrefixes.map((p) => `${p.address}/${p.length}`), [
+    "10.2.0.0/16",
+    "fd00:2::/48",
+  ]);
+  const errors = errorsOf(
+    toml('destination-prefixes = ["10.2.0.0/33", "10.2.0.0/16", "10.2.0.0/16"]', ...MINIMAL_XTR.split("\n")),
+    "xtr",
+  );
+  strictEqual(errors.length, 2);
+  strictEqual(errors[0]!.startsWith("oor.toml:1: destination-prefixes[0]: "), true);
+  strictEqual(errors[1], "oor.toml:1: destination-prefixes[2]: duplicate of destination-prefixes[1]");
 });
