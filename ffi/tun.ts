@@ -187,10 +187,17 @@ export class Tun {
   /**
    * Writes the packets of slots `[start, start+count)` (default: up to
    * `batch.count`), one write each, skipping slots of length 0 (dropped by
-   * the caller). Returns how many were written; failures are counted in
-   * {@link writeErrors} with {@link errno} set.
+   * the caller) and, when `tags` is given, slots whose tag is not `tag`
+   * (several TUNs sharing one batch). Returns how many were written;
+   * failures are counted in {@link writeErrors} with {@link errno} set.
    */
-  writeBatch(batch: PacketBatch, start = 0, count = batch.count - start): number {
+  writeBatch(
+    batch: PacketBatch,
+    start = 0,
+    count = batch.count - start,
+    tags?: Uint8Array,
+    tag = 0,
+  ): number {
     if (count <= 0) return 0;
     if (start < 0 || start + count > batch.slots) throw new RangeError("writeBatch: bad range");
     const c = libc();
@@ -198,6 +205,7 @@ export class Tun {
     let ok = 0;
     for (let i = start; i < start + count; i++) {
       if (batch.length[i]! <= 0) continue; // dropped by the caller
+      if (tags !== undefined && tags[i] !== tag) continue; // for another TUN
       batch.prepareWrite(i);
       if (c.writev_p(fd, batch.iovPointer(i), 1) < 0) {
         this.errno = errno();

@@ -66,6 +66,12 @@ export type ToWorker =
     readonly encapsulation: Encapsulation;
     /** TUN fd (xtr mode), or -1. */
     readonly tunFd: number;
+    /**
+     * TUNs of the instance IDs that have their own (`[[instance]]`): what
+     * one reads enters the overlay in its iid, and packets decapsulated
+     * with that iid are written to it. Absent or empty: only `tunFd`.
+     */
+    readonly instanceTuns?: readonly { readonly fd: number; readonly iid: number }[];
     /** Data UDP socket fds (bound to the data port), IPv4 and/or IPv6, -1 when absent. */
     readonly udp4Fd: number;
     readonly udp6Fd: number;

@@ -208,6 +208,8 @@ export interface EngineOptions {
   readonly post: (m: FromWorker) => void;
   /** Seed of the nonce generator (default: from the clock). */
   readonly seed?: number;
+  /** The iids of the instance TUNs, in order: TUN k + 1 carries `instanceIids[k]`. */
+  readonly instanceIids?: readonly number[];
 }
 
 function hashMix(h: number, k: number): number {
@@ -278,6 +280,15 @@ export class Engine {
   n6 = 0;
   /** The current time in ms (performance.now()), set by the loop once per round. */
   now = 0;
+  /**
+   * After {@link fromUdp} (xtr), per slot: the TUN to write it to, 0 for
+   * the main one, k for the instance TUN k (see `instanceIids`).
+   */
+  readonly tunTag: Uint8Array;
+  /** The iids of the instance TUNs (TUN k + 1 carries entry k). */
+  readonly #instanceIids: readonly number[];
+  /** iid -> instance TUN number (1..); iids absent here use the main TUN. */
+  readonly #tunOfIid = new Map<number, number>();
 
   readonly #cache = new MapCache();
   readonly #petrs = new MapCache();
@@ -312,6 +323,9 @@ export class Engine {
     this.#ipv6 = options.ipv6 ?? true;
     this.#post = options.post;
     this.#mark = new Uint8Array(options.slots);
+    this.tunTag = new Uint8Array(options.slots);
+    this.#instanceIids = [...(options.instanceIids ?? [])];
+    this.#instanceIids.forEach((iid, k) => this.#tunOfIid.set(iid, k + 1));
     this.#nonce = (options.seed ?? (Date.now() ^ (performance.now() * 1000))) | 0 || 0x2545f491;
   }
 
@@ -354,10 +368,12 @@ export class Engine {
 
   /**
    * Replaces the local EID prefixes (IPv4 and IPv6; MAC prefixes are
-   * ignored). A packet from the TUN takes the instance id of the longest
-   * local prefix holding its source (one prefix in two instances: the
-   * last one given wins); a decapsulated packet must be for a local
-   * prefix of the header's instance id.
+   * ignored). A packet from the main TUN takes the instance id of the
+   * longest local prefix holding its source, among the iids without a TUN
+   * of their own (one prefix in two such instances: the last one given
+   * wins; the config refuses that); a packet from an instance TUN has that
+   * TUN's iid and its source must be a local prefix of it. A decapsulated
+   * packet must be for a local prefix of the header's instance id.
    */
   setLocal(prefixes: readonly Prefix[]): void {
     const src = new LpmTable();
@@ -366,7 +382,9 @@ export class Engine {
     for (const p of prefixes) {
       if (p.family === "mac") continue;
       iids.push(p.iid);
-      src.set({ iid: 0, family: p.family, bytes: p.bytes, len: p.len }, iids.length - 1);
+      if (!this.#tunOfIid.has(p.iid)) {
+        src.set({ iid: 0, family: p.family, bytes: p.bytes, len: p.len }, iids.length - 1);
+      }
       dst.set(p, iids.length - 1);
     }
     this.#localSrc = src;
@@ -402,15 +420,37 @@ export class Engine {
    * `[n4, n4+n6)` for the IPv6 socket, each with its RLOC as peer.
    * Dropped packets are counted and left behind. Never throws.
    */
-  fromTun(b: PacketBatch): void {
+  fromTun(b: PacketBatch, tun = 0): void {
     const mark = this.#mark;
     const count = this.#limit(b);
     const cap = b.capacity;
+    const iid = tun > 0 ? this.#instanceIids[tun - 1] : undefined;
     for (let i = 0; i < count; i++) {
       if (b.length[i]! >= cap) mark[i] = this.#drop(D_TOO_BIG);
-      else mark[i] = this.#itr(b, i);
+      else if (iid === undefined) mark[i] = this.#itr(b, i);
+      else mark[i] = this.#itrIn(b, i, iid);
     }
     this.#group(b);
+  }
+
+  /** ITR for a packet of an instance TUN: its source must be a local EID of `iid`. */
+  #itrIn(b: PacketBatch, i: number, iid: number): number {
+    const bytes = b.bytes;
+    const off = b.offset[i]!;
+    const len = b.length[i]!;
+    const ver = bytes[off]! >>> 4;
+    let li: number;
+    if (ver === 4) {
+      if (len < 20) return this.#drop(D_BAD_INNER);
+      li = this.#localDst.lookupV4(iid, bytes, off + 12);
+    } else if (ver === 6) {
+      if (len < 40) return this.#drop(D_BAD_INNER);
+      li = this.#localDst.lookupV6(iid, bytes, off + 8);
+    } else {
+      return this.#drop(D_BAD_INNER);
+    }
+    if (li < 0) return this.#drop(D_NOT_LOCAL_SOURCE);
+    return this.#forward(b, i, iid, ver, false);
   }
 
   #itr(b: PacketBatch, i: number): number {
@@ -632,6 +672,8 @@ export class Engine {
         if (hit < 0) {
           this.#drop(D_NOT_LOCAL_DESTINATION);
           b.length[i] = 0;
+        } else {
+          this.tunTag[i] = this.#instanceIids.length === 0 ? 0 : this.#tunOfIid.get(this.#iid) ?? 0;
         }
       }
     }
@@ -731,6 +773,8 @@ const COUNTERS_MS = 1000;
 export interface LoopIo {
   /** The TUN (xtr), or undefined (rtr). */
   readonly tun: Tun | undefined;
+  /** The TUNs of instances with their own (xtr; see `Engine` `instanceIids`). */
+  readonly instanceTuns?: readonly Tun[];
   /** The IPv4 data socket, or undefined. */
   readonly udp4: UdpSocket | undefined;
   /** The IPv6 data socket, or undefined. */
@@ -790,6 +834,20 @@ function sendAll(
   }
 }
 
+/** Writes the decapsulated slots of TUN number `t` (all of them without `tags`); counts. */
+function writeTun(
+  e: Engine,
+  dev: Tun,
+  b: PacketBatch,
+  tags: Uint8Array | undefined,
+  t: number,
+  errorsAt: number[],
+): void {
+  e.add(C_TUN_WRITTEN, dev.writeBatch(b, 0, b.count, tags, t));
+  e.add(C_TUN_WRITE_ERRORS, dev.writeErrors - errorsAt[t]!);
+  errorsAt[t] = dev.writeErrors;
+}
+
 /**
  * The data-plane loop: poll, drain, process, send; handles control
  * messages between polls (see the module documentation). Resolves when
@@ -803,32 +861,37 @@ export async function routineDataPlane(
   post: (m: FromWorker) => void,
 ): Promise<void> {
   const { tun, udp4, udp6 } = io;
+  const extra = io.instanceTuns ?? [];
   const slots = io.batch;
   const batch = new PacketBatch({ slots, slotSize: SLOT_SIZE, headroom: HEADROOM });
-  const ps = new PollSet([tun?.fd ?? -1, udp4?.fd ?? -1, udp6?.fd ?? -1]);
+  // Poll slots: 0 the main TUN, 1 and 2 the sockets, 3.. the instance TUNs.
+  const ps = new PollSet([tun?.fd ?? -1, udp4?.fd ?? -1, udp6?.fd ?? -1, ...extra.map((t) => t.fd)]);
+  const tuns: (Tun | undefined)[] = [tun, ...extra];
+  const tunWriteErrorsAt = tuns.map((t) => t?.writeErrors ?? 0);
   const out = new PollSet([-1], POLLOUT);
   let lastYield = performance.now();
   let nextCounters = lastYield + COUNTERS_MS;
-  let tunWriteErrors = tun?.writeErrors ?? 0;
   while (!ctl.stopping) {
     const ready = ps.poll(io.pollMs);
     const now = performance.now();
     engine.now = now;
     if (ready > 0) {
-      for (let k = 0; k < 3; k++) {
+      for (let k = 0; k < 3 + extra.length; k++) {
         if ((ps.revents(k) & POLLNVAL) !== 0) throw new Error(`fd ${ps.fd(k)} is not open`);
       }
-      if (tun !== undefined && ps.readable(0)) {
+      for (let t = 0; t < tuns.length; t++) {
+        const dev = tuns[t];
+        if (dev === undefined || !ps.readable(t === 0 ? 0 : t + 2)) continue;
         for (let r = 0; r < DRAIN_ROUNDS; r++) {
-          const n = tun.readBatch(batch);
+          const n = dev.readBatch(batch);
           if (n === 0) {
-            if (tun.errno !== EAGAIN) engine.add(C_READ_ERRORS, 1);
+            if (dev.errno !== EAGAIN) engine.add(C_READ_ERRORS, 1);
             break;
           }
           engine.add(C_TUN_READ, n);
           engine.add(C_BATCHES, 1);
           try {
-            engine.fromTun(batch);
+            engine.fromTun(batch, t);
           } catch {
             // A bug, not a bad packet (those are counted and dropped): lose the batch, go on.
             engine.add(C_INTERNAL_ERRORS, 1);
@@ -859,10 +922,13 @@ export async function routineDataPlane(
           if (engine.mode === "rtr") {
             sendAll(engine, udp4, out, batch, 0, engine.n4);
             sendAll(engine, udp6, out, batch, engine.n4, engine.n6);
-          } else if (tun !== undefined) {
-            engine.add(C_TUN_WRITTEN, tun.writeBatch(batch));
-            engine.add(C_TUN_WRITE_ERRORS, tun.writeErrors - tunWriteErrors);
-            tunWriteErrors = tun.writeErrors;
+          } else if (extra.length === 0) {
+            if (tun !== undefined) writeTun(engine, tun, batch, undefined, 0, tunWriteErrorsAt);
+          } else {
+            for (let t = 0; t < tuns.length; t++) {
+              const dev = tuns[t];
+              if (dev !== undefined) writeTun(engine, dev, batch, engine.tunTag, t, tunWriteErrorsAt);
+            }
           }
           if (n < slots) break;
         }
@@ -925,6 +991,9 @@ function serveWorker(scope: WorkerScope): void {
       const slots = Math.max(1, Math.min(1024, Math.floor(init.batch) || 64));
       io = {
         tun: init.mode === "xtr" && init.tunFd >= 0 ? Tun.fromFd(init.tunFd) : undefined,
+        instanceTuns: init.mode === "xtr"
+          ? (init.instanceTuns ?? []).map((t) => Tun.fromFd(t.fd))
+          : [],
         udp4: init.udp4Fd >= 0 ? UdpSocket.fromFd(init.udp4Fd) : undefined,
         udp6: init.udp6Fd >= 0 ? UdpSocket.fromFd(init.udp6Fd) : undefined,
         pollMs: Math.max(0, Math.min(1000, init.pollMs)),
@@ -937,6 +1006,7 @@ function serveWorker(scope: WorkerScope): void {
         ipv4: io.udp4 !== undefined,
         ipv6: io.udp6 !== undefined,
         post,
+        instanceIids: init.mode === "xtr" ? (init.instanceTuns ?? []).map((t) => t.iid) : [],
       });
       for (const m of early.splice(0)) engine.control(m);
     } catch (e) {

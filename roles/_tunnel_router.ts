@@ -168,6 +168,7 @@ import {
 import type { RoleDeps, RoleHandle } from "./_runtime.ts";
 import {
   type DataSocket,
+  type InstanceRouting,
   Journal,
   linkUsable,
   linuxPlatform,
@@ -662,6 +663,8 @@ class TunnelRouter implements TunnelRouterHandle {
   #controlAddress: string | undefined;
   #dp: DataPlaneHandle | undefined;
   #tun: TunDevice | undefined;
+  /** The TUNs of `[[instance]]`s (xtr), with their routing. */
+  #instances: { readonly tun: TunDevice; readonly routing: InstanceRouting }[] = [];
   #udp4: DataSocket | undefined;
   #udp6: DataSocket | undefined;
   #boundData: Record<IpFamily, string | undefined> = { ipv4: undefined, ipv6: undefined };
@@ -772,7 +775,8 @@ class TunnelRouter implements TunnelRouterHandle {
       control: `${this.#controlAddress ?? "*"}:${this.controlPort}`,
       dataPort: config.dataPort,
       encapsulation: config.encapsulation,
-      tun: this.#tun?.name,
+      tun: [this.#tun, ...this.#instances.map((i) => i.tun)]
+        .filter((t) => t !== undefined).map((t) => t.name).join(",") || undefined,
       mappings: this.#db.length,
       rlocs: [...this.#ownIps].join(","),
       xtrId: this.xtrId,
@@ -850,16 +854,44 @@ class TunnelRouter implements TunnelRouterHandle {
 
   #setupHost(): void {
     const config = this.#config;
+    const dests = config.destinationPrefixes.map(textPrefix);
     if (this.mode !== "rtr") {
       this.#tun = this.#platform.openTun(config.tunName, config.tunMtu);
       const tun = this.#tun;
       this.#journal.add("tun", `tun ${tun.name}`, () => tun.close());
-      const eids = config.databaseMappings.map((m) => textPrefix(m.eidPrefix));
-      if (this.mode === "xtr") this.#routing.setupXtr(tun.index, eids);
-      else this.#routing.setupMn(tun.index, eids);
+      const eids = config.databaseMappings
+        .filter((m) => !this.#hasInstance(m.iid))
+        .map((m) => textPrefix(m.eidPrefix));
+      if (this.mode === "xtr") this.#routing.setupXtr(tun.index, eids, dests);
+      else this.#routing.setupMn(tun.index, eids, dests);
+    }
+    if (this.mode === "xtr") {
+      for (const inst of config.instances) {
+        const dev = this.#platform.openTun(inst.tunName, config.tunMtu);
+        this.#journal.add(`tun ${inst.iid}`, `tun ${dev.name}`, () => dev.close());
+        const families = new Set<IpFamily>();
+        for (const m of config.databaseMappings) {
+          if (m.iid === inst.iid) families.add(m.eidPrefix.family === 4 ? "ipv4" : "ipv6");
+        }
+        const routing: InstanceRouting = {
+          iid: inst.iid,
+          tunIndex: dev.index,
+          tunName: dev.name,
+          siteInterfaces: inst.siteInterfaces,
+          families: [...families],
+        };
+        this.#instances.push({ tun: dev, routing });
+        this.#routing.setupInstance(routing, dests);
+      }
+      this.#routing.syncInstanceTables(this.#instances.map((i) => i.routing));
     }
     this.#routing.syncRlocTables(this.#localRlocs);
     this.#deps.logger.info("host-configured", { changes: this.#journal.size });
+  }
+
+  /** Whether `iid` has an `[[instance]]` of its own (xtr). */
+  #hasInstance(iid: number): boolean {
+    return this.mode === "xtr" && this.#config.instances.some((i) => i.iid === iid);
   }
 
   /** Where a mobile node binds its data socket of `family`: its first RLOC of that family. */
@@ -889,6 +921,7 @@ class TunnelRouter implements TunnelRouterHandle {
       mode: this.mode === "rtr" ? "rtr" : "xtr",
       encapsulation: config.encapsulation,
       tunFd: this.#tun?.fd ?? -1,
+      instanceTuns: this.#instances.map((i) => ({ fd: i.tun.fd, iid: i.routing.iid })),
       udp4Fd: this.#udp4?.fd ?? -1,
       udp6Fd: this.#udp6?.fd ?? -1,
       batch: this.#batch,
@@ -1165,6 +1198,11 @@ class TunnelRouter implements TunnelRouterHandle {
       this.#routing.syncRlocTables(this.#localRlocs);
     } catch (e) {
       this.#deps.logger.warn("rloc-tables-failed", { error: errText(e) });
+    }
+    try {
+      this.#routing.syncInstanceTables(this.#instances.map((i) => i.routing));
+    } catch (e) {
+      this.#deps.logger.warn("instance-tables-failed", { error: errText(e) });
     }
   }
 
@@ -2143,9 +2181,18 @@ class TunnelRouter implements TunnelRouterHandle {
     const tp = textPrefix(m.eidPrefix);
     const tun = this.#tun;
     // The mode's routing for the prefix first: if the host refuses, nothing changed here.
-    if (tun !== undefined) {
-      if (this.mode === "xtr") this.#routing.setupXtr(tun.index, [tp]);
-      else this.#routing.setupMn(tun.index, [tp]);
+    const dests = this.#config.destinationPrefixes.map(textPrefix);
+    const inst = this.#instances.find((i) => i.routing.iid === m.iid);
+    if (inst !== undefined) {
+      const f: IpFamily = tp.family;
+      if (!inst.routing.families.includes(f)) {
+        const routing = { ...inst.routing, families: [...inst.routing.families, f] };
+        this.#routing.setupInstance(routing, dests);
+        this.#instances[this.#instances.indexOf(inst)] = { tun: inst.tun, routing };
+      }
+    } else if (tun !== undefined) {
+      if (this.mode === "xtr") this.#routing.setupXtr(tun.index, [tp], dests);
+      else this.#routing.setupMn(tun.index, [tp], dests);
     }
     let lm = this.#dbTable.get(prefix);
     const added = lm === undefined;
@@ -2194,7 +2241,7 @@ class TunnelRouter implements TunnelRouterHandle {
     this.#db.splice(this.#db.indexOf(lm), 1);
     this.#dbTable.delete(prefix);
     this.#dp?.setLocal(this.#db.map((x) => x.prefix));
-    this.#unrouteEid(textPrefix(p));
+    if (!this.#hasInstance(iid)) this.#unrouteEid(textPrefix(p));
     this.#resolveAll(new HostSnapshot(this.#platform));
     await this.#locatorsChanged();
     this.#deps.logger.info("database-mapping-removed", { prefix: lm.text });
@@ -2205,24 +2252,32 @@ class TunnelRouter implements TunnelRouterHandle {
   #unrouteEid(tp: TextPrefix): void {
     const tun = this.#tun;
     if (tun === undefined) return;
-    const left = this.#db.map((x) => textPrefix(x.config.eidPrefix));
+    const left = this.#db
+      .filter((x) => !this.#hasInstance(x.config.iid))
+      .map((x) => textPrefix(x.config.eidPrefix));
     const sameFamily = left.filter((x) => x.family === tp.family);
+    const dests = this.#config.destinationPrefixes.map(textPrefix);
     if (this.mode === "xtr") {
       if (!left.some((x) => x.text === tp.text)) {
         this.#journal.undo(`eid-to ${tp.family} ${tp.text}`);
         this.#journal.undo(`eid-from ${tp.family} ${tp.text}`);
       }
-      if (sameFamily.length === 0) this.#journal.undo(`eid-default ${tp.family}`);
+      if (sameFamily.length === 0) {
+        this.#journal.undo(`eid-default ${tp.family}`);
+        for (const d of dests) this.#journal.undo(`eid-dest ${tp.family} ${d.text}`);
+      }
       return;
     }
     // mn: the EID off the TUN; the half routes (their source may have been it) set up again.
     const address = tp.text.slice(0, tp.text.indexOf("/"));
     if (sameFamily.some((x) => x.text.slice(0, x.text.indexOf("/")) === address)) return;
     const halves = tp.family === "ipv4" ? ["0.0.0.0/1", "128.0.0.0/1"] : ["::/1", "8000::/1"];
-    for (const dst of halves) this.#journal.undo(`mn-half ${dst}`);
+    for (const dst of [...halves, ...dests.map((d) => d.text)]) {
+      this.#journal.undo(`mn-half ${dst}`);
+    }
     this.#journal.undo(`addr ${tun.index} ${address}/${tp.family === "ipv4" ? 32 : 128}`);
     try {
-      this.#routing.setupMn(tun.index, sameFamily);
+      this.#routing.setupMn(tun.index, sameFamily, dests);
     } catch (e) {
       this.#deps.logger.warn("mn-routes-failed", { error: errText(e) });
     }

@@ -56,6 +56,32 @@ export const RLOC_TABLE_BASE = 1000;
 const RLOC_PRIORITY_MAX = 32000;
 /** The main routing table. */
 const MAIN_TABLE = 254;
+/**
+ * An `[[instance]]`'s routing table is `INSTANCE_TABLE_BASE + iid` (above
+ * every per-RLOC table); `iif <site interface>` and `iif <its TUN>` rules
+ * point at it with priority {@link INSTANCE_PRIORITY}, before OOR's rules.
+ */
+export const INSTANCE_TABLE_BASE = 0x100000;
+/** Priority of the `iif` rules of instances. */
+export const INSTANCE_PRIORITY = 98;
+
+/** The routing table of instance `iid`. */
+export function instanceTable(iid: number): number {
+  return INSTANCE_TABLE_BASE + iid;
+}
+
+/** The routing of one `[[instance]]`: its TUN, its site interfaces, its EID families. */
+export interface InstanceRouting {
+  /** Instance ID. */
+  readonly iid: number;
+  /** Its TUN's index and name. */
+  readonly tunIndex: number;
+  readonly tunName: string;
+  /** Interfaces of its sites. */
+  readonly siteInterfaces: readonly string[];
+  /** Families of its EID prefixes. */
+  readonly families: readonly IpFamily[];
+}
 
 /** The per-RLOC table (and rule priority) of interface `index`. */
 export function rlocTable(index: number): number {
@@ -280,6 +306,7 @@ function ruleText(r: RuleSpec): string {
   if (r.priority !== undefined) parts.push(`pref ${r.priority}`);
   if (r.from !== undefined) parts.push(`from ${r.from}`);
   if (r.to !== undefined) parts.push(`to ${r.to}`);
+  if (r.iif !== undefined) parts.push(`iif ${r.iif}`);
   if (r.table !== undefined) parts.push(`lookup ${r.table}`);
   return parts.join(" ");
 }
@@ -299,7 +326,8 @@ function hostLen(family: IpFamily): number {
 
 function sameRule(a: Rule, b: RuleSpec): boolean {
   return a.family === b.family && a.priority === b.priority && a.table === b.table &&
-    (a.from ?? "") === (b.from ?? "") && (a.to ?? "") === (b.to ?? "");
+    (a.from ?? "") === (b.from ?? "") && (a.to ?? "") === (b.to ?? "") &&
+    (a.iif ?? "") === (b.iif ?? "");
 }
 
 function routeKey(r: { dst: string; gateway?: string; dev?: number; metric?: number }): string {
@@ -377,9 +405,16 @@ export class RouteSetup {
   /**
    * xTR (README "xTR mode"): for each EID prefix, `to <prefix> lookup main`
    * (priority 99) and `from <prefix> lookup 100` (priority 100); for each
-   * family of them, a default route into the TUN in table 100.
+   * family of them, a default route into the TUN in table 100 — or, with
+   * `destination-prefixes`, one route per destination prefix of that
+   * family, so only that traffic enters the overlay (the rest finds no
+   * route in table 100 and goes on to main).
    */
-  setupXtr(tunIndex: number, eids: readonly TextPrefix[]): void {
+  setupXtr(
+    tunIndex: number,
+    eids: readonly TextPrefix[],
+    destinations: readonly TextPrefix[] = [],
+  ): void {
     const families = new Set<IpFamily>();
     for (const p of eids) {
       families.add(p.family);
@@ -397,20 +432,96 @@ export class RouteSetup {
       });
     }
     for (const f of families) {
-      this.addRoute(`eid-default ${f}`, {
-        dst: f === "ipv4" ? "0.0.0.0/0" : "::/0",
-        dev: tunIndex,
-        table: EID_TABLE,
-      });
+      for (const dst of overlayRoutes(f, destinations, [f === "ipv4" ? "0.0.0.0/0" : "::/0"])) {
+        this.addRoute(
+          destinations.length === 0 ? `eid-default ${f}` : `eid-dest ${f} ${dst}`,
+          { dst, dev: tunIndex, table: EID_TABLE },
+        );
+      }
+    }
+  }
+
+  /**
+   * An `[[instance]]`: `iif <site interface> lookup T` and `iif <its TUN>
+   * lookup T` (priority 98) for each family of its EIDs, and in table T a
+   * default route into its TUN (or the `destination-prefixes` routes). The
+   * routes of its site interfaces are copied into T by
+   * {@link syncInstanceTables}, so traffic between its sites stays local
+   * and decapsulated traffic leaves through them, whatever other
+   * instances use the same prefixes.
+   */
+  setupInstance(r: InstanceRouting, destinations: readonly TextPrefix[] = []): void {
+    const table = instanceTable(r.iid);
+    for (const f of r.families) {
+      for (const dst of overlayRoutes(f, destinations, [f === "ipv4" ? "0.0.0.0/0" : "::/0"])) {
+        this.addRoute(`iid-tun ${r.iid} ${f} ${dst}`, { dst, dev: r.tunIndex, table });
+      }
+      for (const iif of [...r.siteInterfaces, r.tunName]) {
+        this.addRule(`iid-rule ${r.iid} ${f} ${iif}`, {
+          family: f,
+          priority: INSTANCE_PRIORITY,
+          iif,
+          table,
+        });
+      }
+    }
+  }
+
+  /**
+   * Copies the main-table routes through each instance's site interfaces
+   * into its table (like {@link syncRlocTables}: run again after interface
+   * changes; adds what is missing, removes what is no longer there).
+   */
+  syncInstanceTables(instances: readonly InstanceRouting[]): void {
+    if (instances.length === 0) return;
+    const byName = new Map(this.#net.links().map((l) => [l.name, l.index]));
+    const want = new Map<string, RouteSpec>();
+    const present = new Set<string>();
+    for (const family of ["ipv4", "ipv6"] as const) {
+      const routes = this.#net.routes({ family });
+      for (const inst of instances) {
+        if (!inst.families.includes(family)) continue;
+        const table = instanceTable(inst.iid);
+        const indexes = new Set<number>();
+        for (const n of inst.siteInterfaces) {
+          const i = byName.get(n);
+          if (i !== undefined) indexes.add(i);
+        }
+        for (const route of routes) {
+          if (route.table === MAIN_TABLE) {
+            const spec = copyRoute(route, indexes, table);
+            if (spec !== undefined) want.set(`iid-route ${family} ${table} ${routeKey(spec)}`, spec);
+          } else if (route.table === table) {
+            present.add(`iid-route ${family} ${table} ${routeKey(route)}`);
+          }
+        }
+      }
+    }
+    for (const key of this.#journal.keys("iid-route ")) {
+      if (!want.has(key)) this.#journal.undo(key);
+    }
+    for (const [key, spec] of want) {
+      if (this.#journal.has(key) && present.has(key)) continue;
+      if (this.#journal.has(key)) this.#journal.undo(key); // flushed by the kernel: re-add
+      try {
+        this.addRoute(key, spec);
+      } catch (e) {
+        this.#logger.warn("instance-route-failed", { what: routeText(spec), error: errText(e) });
+      }
     }
   }
 
   /**
    * Mobile node (README "Mobile Node mode"): the EID (a host prefix) as an
    * address of the TUN, and the two halves of each EID family's address
-   * space routed into it (0.0.0.0/1 and 128.0.0.0/1, ::/1 and 8000::/1).
+   * space routed into it (0.0.0.0/1 and 128.0.0.0/1, ::/1 and 8000::/1) —
+   * or, with `destination-prefixes`, only those of that family.
    */
-  setupMn(tunIndex: number, eids: readonly TextPrefix[]): void {
+  setupMn(
+    tunIndex: number,
+    eids: readonly TextPrefix[],
+    destinations: readonly TextPrefix[] = [],
+  ): void {
     const families = new Map<IpFamily, string>();
     for (const p of eids) {
       const address = p.text.slice(0, p.text.indexOf("/"));
@@ -419,7 +530,7 @@ export class RouteSetup {
     }
     for (const [f, src] of families) {
       const halves = f === "ipv4" ? ["0.0.0.0/1", "128.0.0.0/1"] : ["::/1", "8000::/1"];
-      for (const dst of halves) {
+      for (const dst of overlayRoutes(f, destinations, halves)) {
         this.addRoute(`mn-half ${dst}`, { dst, dev: tunIndex, src, table: MAIN_TABLE });
       }
     }
@@ -496,12 +607,32 @@ export class RouteSetup {
   }
 }
 
-/** The table-x copy of a main-table route through one of `indexes`, or undefined. */
-function copyRoute(r: Route, indexes: ReadonlySet<number>): RouteSpec | undefined {
+/**
+ * What goes into the TUN for `family`: `all` without destination filters,
+ * else the destination prefixes of that family (maybe none).
+ */
+function overlayRoutes(
+  family: IpFamily,
+  destinations: readonly TextPrefix[],
+  all: readonly string[],
+): readonly string[] {
+  if (destinations.length === 0) return all;
+  return destinations.filter((d) => d.family === family).map((d) => d.text);
+}
+
+/**
+ * The copy of a main-table route through one of `indexes` for table
+ * `table` (default: the per-RLOC table of its interface), or undefined.
+ */
+function copyRoute(
+  r: Route,
+  indexes: ReadonlySet<number>,
+  table?: number,
+): RouteSpec | undefined {
   if (r.type !== "unicast" || r.dev === undefined || !indexes.has(r.dev)) return undefined;
   return {
     dst: r.dst,
-    table: rlocTable(r.dev),
+    table: table ?? rlocTable(r.dev),
     dev: r.dev,
     scope: r.scope,
     ...(r.gateway !== undefined ? { gateway: r.gateway } : {}),

@@ -40,6 +40,8 @@ import {
 import {
   EID_TABLE,
   FROM_EID_PRIORITY,
+  INSTANCE_PRIORITY,
+  instanceTable,
   Journal,
   type NetOps,
   type Platform,
@@ -146,6 +148,7 @@ class FakeNet {
       action: "lookup",
       ...(r.from !== undefined ? { from: r.from } : {}),
       ...(r.to !== undefined ? { to: r.to } : {}),
+      ...(r.iif !== undefined ? { iif: r.iif } : {}),
     });
   }
 
@@ -160,7 +163,7 @@ class FakeNet {
     return this.ruleList.findIndex((x) =>
       x.family === r.family && x.priority === (r.priority ?? 0) &&
       x.table === (r.table ?? 0) && (x.from ?? "") === (r.from ?? "") &&
-      (x.to ?? "") === (r.to ?? "")
+      (x.to ?? "") === (r.to ?? "") && (x.iif ?? "") === (r.iif ?? "")
     );
   }
 
@@ -226,7 +229,7 @@ class FakePlatform implements Platform {
   }
 
   openTun(name: string, _mtu: number) {
-    const index = this.tunIndex;
+    const index = this.tunIndex++;
     this.fakeNet.link(index, name);
     return {
       fd: -1,
@@ -1532,4 +1535,102 @@ Deno.test("mn API edits move its EID on the TUN and the half routes with it, and
     await x.tr.close();
   }
   assert.equal(n.snapshot(), before);
+});
+
+// ---------------------------------------------------------------------------
+// Destination filters and instances with their own TUN.
+
+Deno.test("xtr with destination-prefixes routes only those into the TUN", async () => {
+  const platform = hostWithRoutes();
+  const before = platform.fakeNet.snapshot();
+  const toml = trToml(
+    "xtr",
+    'destination-prefixes = ["10.2.0.0/16", "10.9.9.0/24", "fd00:2::/48"]',
+    RLOC_PROBING_OFF,
+    mapServer(),
+    mapping("10.1.0.0/24", rlocIface("eth0")),
+  );
+  const x = await startTr(toml, { platform });
+  const n = platform.fakeNet;
+  try {
+    const t100 = n.routes({ table: EID_TABLE }).map((r) => `${r.dst} dev ${r.dev}`);
+    // IPv4 EIDs only: the IPv6 destination has no source that could use it.
+    assert.deepEqual(t100.sort(), ["10.2.0.0/16 dev 50", "10.9.9.0/24 dev 50"]);
+    assert.ok(n.ruleList.some((r) => r.from === "10.1.0.0/24" && r.table === EID_TABLE));
+  } finally {
+    await x.tr.close();
+  }
+  assert.equal(platform.fakeNet.snapshot(), before, "every route removed");
+});
+
+Deno.test("mn with destination-prefixes routes only those into the TUN, from its EID", async () => {
+  const platform = hostWithRoutes();
+  const before = platform.fakeNet.snapshot();
+  const toml = trToml(
+    "mn",
+    'destination-prefixes = ["10.2.0.0/24"]',
+    RLOC_PROBING_OFF,
+    mapServer(),
+    mapping("10.3.0.5/32", rlocIface("eth0")),
+  );
+  const x = await startTr(toml, { mode: "mn", platform });
+  const n = platform.fakeNet;
+  try {
+    const main = n.routes({ table: 254 }).filter((r) => r.dev === 50);
+    assert.deepEqual(main.map((r) => `${r.dst} src ${r.src}`), ["10.2.0.0/24 src 10.3.0.5"]);
+  } finally {
+    await x.tr.close();
+  }
+  assert.equal(platform.fakeNet.snapshot(), before);
+});
+
+Deno.test("xtr gives an [[instance]] its own TUN, iif rules and table, and removes them on close", async () => {
+  const platform = hostWithRoutes();
+  const n = platform.fakeNet;
+  n.link(3, "site1");
+  n.link(4, "site2");
+  n.address(3, "10.0.0.1/24");
+  n.address(4, "10.0.0.1/24");
+  n.routeAdd({ dst: "10.0.0.0/24", dev: 3, scope: 253, src: "10.0.0.1" });
+  n.routeAdd({ dst: "10.0.0.0/24", dev: 4, scope: 253, src: "10.0.0.1", metric: 1 });
+  const before = n.snapshot();
+  const tenant = (iid: number) =>
+    [
+      "[[database-mapping]]",
+      'eid-prefix = "10.0.0.0/24"',
+      `iid = ${iid}`,
+      `rloc-address = [{ address = "${XTR}" }]`,
+      "[[instance]]",
+      `iid = ${iid}`,
+      `site-interfaces = ["site${iid}"]`,
+    ].join("\n");
+  const x = await startTr(
+    trToml("xtr", `control-address = "${XTR}"`, RLOC_PROBING_OFF, mapServer(), tenant(1), tenant(2)),
+    { platform },
+  );
+  try {
+    const tuns = n.links.filter((l) => l.name.startsWith("lispTun0")).map((l) => `${l.name} ${l.index}`);
+    assert.deepEqual(tuns, ["lispTun0 50", "lispTun0-1 51", "lispTun0-2 52"]);
+    assert.deepEqual(x.dp.opts!.instanceTuns, [{ fd: -1, iid: 1 }, { fd: -1, iid: 2 }]);
+    const iifRules = n.ruleList
+      .filter((r) => r.iif !== undefined)
+      .map((r) => `${r.priority} iif ${r.iif} ${r.table}`);
+    assert.deepEqual(iifRules.sort(), [
+      `${INSTANCE_PRIORITY} iif lispTun0-1 ${instanceTable(1)}`,
+      `${INSTANCE_PRIORITY} iif lispTun0-2 ${instanceTable(2)}`,
+      `${INSTANCE_PRIORITY} iif site1 ${instanceTable(1)}`,
+      `${INSTANCE_PRIORITY} iif site2 ${instanceTable(2)}`,
+    ]);
+    // No OOR from/to rules for prefixes that live in instances.
+    assert.equal(n.ruleList.some((r) => r.from === "10.0.0.0/24" || r.to === "10.0.0.0/24"), false);
+    for (const [iid, site, tun] of [[1, 3, 51], [2, 4, 52]] as const) {
+      const t = n.routes({ table: instanceTable(iid) }).map((r) => `${r.dst} dev ${r.dev}`);
+      assert.deepEqual(t.sort(), [`0.0.0.0/0 dev ${tun}`, `10.0.0.0/24 dev ${site}`], `table of iid ${iid}`);
+    }
+    // The local prefixes go to the data plane under their own iids.
+    assert.deepEqual(x.dp.local.map(formatPrefix), ["[1]10.0.0.0/24", "[2]10.0.0.0/24"]);
+  } finally {
+    await x.tr.close();
+  }
+  assert.equal(n.snapshot(), before, "every TUN, rule and route removed");
 });

@@ -593,3 +593,42 @@ netnsTest(
     assert.match(out, /ok \| [1-9]\d* passed( \(\d+ steps?\))? \| 0 failed/);
   },
 );
+
+Deno.test("Engine keeps two instance TUNs with the same prefix apart, both ways", () => {
+  const posted: FromWorker[] = [];
+  const e = new Engine({
+    mode: "xtr",
+    encapsulation: "LISP",
+    slots: 8,
+    post: (m) => posted.push(m),
+    seed: 7,
+    instanceIids: [1, 2],
+  });
+  e.setLocal([prefix("10.0.0.0/24", 1), prefix("10.0.0.0/24", 2)]);
+  e.setMapping({ prefix: prefix("10.0.1.0/24", 1), action: "encapsulate", locators: [loc("100.64.0.1")] });
+  e.setMapping({ prefix: prefix("10.0.1.0/24", 2), action: "encapsulate", locators: [loc("100.64.0.2")] });
+  // ITR: what TUN k reads is in its iid, and goes to that iid's locator.
+  for (const [tun, rloc] of [[1, "100.64.0.1"], [2, "100.64.0.2"]] as const) {
+    const b = newBatch();
+    put(b, 0, "10.0.0.10", "10.0.1.10");
+    e.fromTun(b, tun);
+    assert.equal(e.n4, 1, `TUN ${tun} encapsulated`);
+    assert.equal(parseLispDataHeader(b.packet(0).slice(0, 8)).instanceId, tun);
+    assert.equal(b.peer(0)?.address, rloc);
+  }
+  // The main TUN has no local prefix of these iids: dropped, not mixed.
+  const m = newBatch();
+  put(m, 0, "10.0.0.10", "10.0.1.10");
+  e.fromTun(m, 0);
+  assert.equal(e.n4, 0);
+  assert.equal(e.snapshot()["dropped:not-local-source"], 1);
+  // ETR: the header's iid picks the TUN to write to.
+  const b = newBatch();
+  const lisp = (iid: number) => [0x88, 0, 0, 1, 0, 0, iid, 0];
+  putEncapsulated(b, 0, lisp(2), "10.0.1.10", "10.0.0.10", "100.64.0.2");
+  putEncapsulated(b, 1, lisp(1), "10.0.1.10", "10.0.0.10", "100.64.0.1");
+  putEncapsulated(b, 2, lisp(3), "10.0.1.10", "10.0.0.10", "100.64.0.1");
+  e.fromUdp(b);
+  assert.deepEqual([b.length[0]! > 0, b.length[1]! > 0, b.length[2]], [true, true, 0]);
+  assert.deepEqual([e.tunTag[0], e.tunTag[1]], [2, 1]);
+});
