@@ -48,6 +48,11 @@
  * before any xTR runs; in `ddt` these are `10.1.99.0/24` at ms1 and
  * `10.2.99.0/24` at ms2.
  *
+ * In `tenants`, iid 1 and iid 2 both have `10.0.0.0/24` behind xtr1
+ * (xtr1 ifaces `site1`/`site2` `.1`, hosts `t1a`/`t2a` `.10`) and
+ * `10.0.1.0/24` behind xtr2 (hosts `t1b`/`t2b`): the same addresses once
+ * per tenant, kept apart by each xTR's `[[instance]]` TUNs and tables.
+ *
  * Keys: site 1 `lab-site1-key`, site 2 `lab-site2-key`, mobile node
  * `lab-mn-key`, all HMAC-SHA-256 (key-type 2). Each process's API listens
  * on 127.0.0.1 inside its namespace, from port 9942 up.
@@ -113,6 +118,10 @@ export const PLAN = {
   staticSite6: "fd00:9::/64",
   staticRloc4: "100.64.99.1",
   staticRloc6: "2001:db8:64:99::1",
+  tenantSiteA: "10.0.0.0/24",
+  tenantSiteB: "10.0.1.0/24",
+  tenantHostA: "10.0.0.10",
+  tenantHostB: "10.0.1.10",
   ddtStatic1: "10.1.99.0/24",
   ddtStatic2: "10.2.99.0/24",
   // Keys.
@@ -130,6 +139,7 @@ export const TOPOLOGY_NAMES = [
   "mn",
   "rtr",
   "ddt",
+  "tenants",
 ] as const;
 
 /** A topology name. */
@@ -144,6 +154,7 @@ export const TOPOLOGY_DESCRIPTIONS: Readonly<Record<TopologyName, string>> = {
   mn: "a mobile node (EID 10.3.0.5/32) instead of xtr1 + hosta, site 2 as in basic",
   rtr: "site 2 behind an rtr on a private link; the rtr is its only locator",
   ddt: "DDT root and child, two map-servers, a DDT map-resolver, two sites",
+  tenants: "two tenants with the same prefixes in iid 1 and iid 2 behind the same pair of xTRs",
 };
 
 /** Options that change the generated configs. */
@@ -226,8 +237,8 @@ type Locator =
   | { readonly iface: string; readonly ipVersion: 4 | 6; readonly priority?: number }
   | { readonly address: string; readonly priority?: number };
 
-function databaseMapping(eid: string, locators: readonly Locator[]): string[] {
-  const lines = table("[[database-mapping]]", { "eid-prefix": eid, iid: 0, ttl: 10 });
+function databaseMapping(eid: string, locators: readonly Locator[], iid = 0): string[] {
+  const lines = table("[[database-mapping]]", { "eid-prefix": eid, iid, ttl: 10 });
   for (const l of locators) {
     lines.push(
       ...("iface" in l
@@ -277,7 +288,9 @@ interface TrSettings {
   readonly mapResolver: string;
   readonly mapServer: string;
   readonly key: string;
-  readonly mappings: readonly { eid: string; locators: readonly Locator[] }[];
+  readonly mappings: readonly { eid: string; locators: readonly Locator[]; iid?: number }[];
+  /** `[[instance]]` tables: an iid with its TUN and site interfaces. */
+  readonly instances?: readonly { iid: number; siteInterfaces: readonly string[] }[];
   readonly staticMapCache?: readonly { eid: string; rloc: string }[];
   readonly api: string;
 }
@@ -306,7 +319,10 @@ function trConfig(s: TrSettings, o: TopologyOptions): string {
       key: s.key,
       "proxy-reply": false,
     }),
-    ...s.mappings.flatMap((m) => databaseMapping(m.eid, m.locators)),
+    ...s.mappings.flatMap((m) => databaseMapping(m.eid, m.locators, m.iid)),
+    ...(s.instances ?? []).flatMap((i) =>
+      table("[[instance]]", { iid: i.iid, "site-interfaces": i.siteInterfaces })
+    ),
     ...(s.staticMapCache ?? []).flatMap((m) => rlocTable("[[static-map-cache]]", m.eid, m.rloc)),
     "",
   ].join("\n");
@@ -316,7 +332,7 @@ function trConfig(s: TrSettings, o: TopologyOptions): string {
 interface MsSettings {
   readonly what: string;
   readonly controlAddress: string;
-  readonly sites: readonly { eid: string; key: string; moreSpecifics?: boolean }[];
+  readonly sites: readonly { eid: string; key: string; moreSpecifics?: boolean; iid?: number }[];
   readonly statics: readonly { eid: string; rloc: string }[];
   readonly api: string;
 }
@@ -329,7 +345,7 @@ function msConfig(s: MsSettings, o: TopologyOptions): string {
     ...s.sites.flatMap((site) =>
       table("[[lisp-site]]", {
         "eid-prefix": site.eid,
-        iid: 0,
+        iid: site.iid ?? 0,
         "key-type": 2,
         key: site.key,
         "accept-more-specifics": site.moreSpecifics ?? false,
@@ -712,6 +728,65 @@ function rtr(opts: TopologyOptions): Topology {
   return finish(b, "rtr", flatLookup(u, "xtr1"));
 }
 
+/**
+ * Two tenants, iid 1 and iid 2, each with a site behind xtr1
+ * (10.0.0.0/24) and one behind xtr2 (10.0.1.0/24): the same prefixes in
+ * both instances. Tenant n's hosts are `tna` (xtr1, iface `siten`) and
+ * `tnb` (xtr2); each xTR gives each iid its own TUN with `[[instance]]`.
+ */
+function tenants(opts: TopologyOptions): Topology {
+  const b: Builder = { nodes: [], links: [], lisp: [], opts };
+  routerNode(b);
+  const u: Underlay = { v4: true, v6: false };
+  const sites = [PLAN.tenantSiteA, PLAN.tenantSiteB];
+  const cp = msNode(
+    b,
+    u,
+    [1, 2].flatMap((iid) => [
+      { eid: PLAN.tenantSiteA, key: PLAN.site1Key, iid },
+      { eid: PLAN.tenantSiteB, key: PLAN.site2Key, iid },
+    ]),
+  );
+  for (const which of [1, 2] as const) {
+    const name = `xtr${which}`;
+    b.nodes.push({ name, forwarding: true, routes: uplink(b, which, name, "rloc0", `to-${name}`, u) });
+    const net = sites[which - 1]!.replace(/\.0\/24$/, "");
+    for (const iid of [1, 2]) {
+      const host = `t${iid}${which === 1 ? "a" : "b"}`;
+      b.nodes.push({ name: host, routes: [{ to: "default", via: `${net}.1` }] });
+      b.links.push({
+        a: { node: name, iface: `site${iid}`, addresses: [`${net}.1/24`] },
+        b: { node: host, iface: "eth0", addresses: [`${net}.10/24`] },
+        ...(opts.mtu !== undefined ? { mtu: opts.mtu } : {}),
+      });
+    }
+    const rloc = v4(which, 2);
+    b.lisp.push({
+      name,
+      node: name,
+      role: "xtr",
+      controlAddress: rloc,
+      api: API(),
+      config: trConfig({
+        what: `${name} (both tenants)`,
+        mode: "xTR",
+        controlAddress: rloc,
+        mapResolver: cp.mr,
+        mapServer: cp.ms,
+        key: which === 1 ? PLAN.site1Key : PLAN.site2Key,
+        mappings: [1, 2].map((iid) => ({
+          eid: sites[which - 1]!,
+          iid,
+          locators: [{ iface: "rloc0", ipVersion: 4 as const }],
+        })),
+        instances: [1, 2].map((iid) => ({ iid, siteInterfaces: [`site${iid}`] })),
+        api: API(),
+      }, b.opts),
+    });
+  }
+  return finish(b, "tenants", flatLookup(u, "xtr1"));
+}
+
 function ddt(opts: TopologyOptions): Topology {
   const b: Builder = { nodes: [], links: [], lisp: [], opts };
   routerNode(b);
@@ -842,6 +917,8 @@ export function makeTopology(name: string, opts: TopologyOptions = {}): Topology
       return rtr(opts);
     case "ddt":
       return ddt(opts);
+    case "tenants":
+      return tenants(opts);
   }
 }
 

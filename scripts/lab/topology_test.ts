@@ -77,7 +77,15 @@ Deno.test("no topology uses the host's 192.0.2.0/24 or assigns an address twice"
       for (const end of [l.a, l.b]) {
         for (const a of end.addresses ?? []) {
           ok(!a.startsWith("192.0.2."), `${name}: ${end.node} ${a} is not 192.0.2.x`);
-          const ip = a.split("/")[0]!;
+          // tenants: the same EIDs once per tenant (xTR iface siteN, host tN*).
+          const tenant = name !== "tenants"
+            ? ""
+            : end.iface.startsWith("site")
+            ? ` tenant ${end.iface.slice(4)}`
+            : /^t\d/.test(end.node)
+            ? ` tenant ${end.node[1]}`
+            : "";
+          const ip = a.split("/")[0]! + tenant;
           ok(!seen.has(ip), `${name}: ${ip} on ${end.node} and ${seen.get(ip)}`);
           seen.set(ip, end.node);
         }
