@@ -314,3 +314,92 @@ e2e("e2e remote RLOC: a locator on no local interface is registered and probed",
     ),
   }));
 });
+
+// ---------------------------------------------------------------------------
+// Map-server extras: ddt-ms-peers in MS-ACK referrals.
+
+/**
+ * The ddt lab with site 1 served by both map-servers: xtr1 registers with
+ * ms1 and ms2, each names the other in `ddt-ms-peers` (complete).
+ */
+function withMsPeers(t: Topology): Topology {
+  const site1 = `[[lisp-site]]\neid-prefix = "${PLAN.site1Eid4}"\niid = 0\nkey-type = 2\n` +
+    `key = "${PLAN.site1Key}"\naccept-more-specifics = false\n`;
+  const peers = (other: string) => `ddt-ms-peers = ["${other}"]\nddt-ms-peers-complete = true\n`;
+  return {
+    ...t,
+    lisp: t.lisp.map((p) => {
+      if (p.name === "ms1") {
+        assert.ok(p.config.includes(site1), "ms1 has the site-1 table this edit expects");
+        return { ...p, config: p.config.replace(site1, site1 + peers(PLAN.ms2)) };
+      }
+      if (p.name === "ms2") return { ...p, config: `${p.config}\n${site1}${peers(PLAN.ms1)}` };
+      if (p.name === "xtr1") {
+        return {
+          ...p,
+          config: `${p.config}\n[[map-server]]\naddress = "${PLAN.ms2}"\nkey-type = 2\n` +
+            `key = "${PLAN.site1Key}"\n`,
+        };
+      }
+      return p;
+    }),
+  };
+}
+
+e2e("e2e ddt: MS-ACK referrals carry the site's ddt-ms-peers, and the tree resolves", async () => {
+  const pcap = await Deno.makeTempFile({ prefix: "oor-e2e-msack-", suffix: ".pcap" });
+  try {
+    await withTopology("ddt", "e2e-ddt-peers", {}, async (ctx) => {
+      const { lab } = ctx;
+      const xtr1 = ctx.started.find((p) => p.name === "xtr1")!;
+      await xtr1.waitForLog(
+        new RegExp(`registered .*mapServer=${PLAN.ms2.replace(/\./g, "\\.")}`),
+        20_000,
+      );
+      await registered(ctx, ["xtr2"]);
+      // ms1's referrals, as they leave it.
+      const cap = await lab.spawn("ms1", "capture", [
+        "tshark",
+        "-i",
+        "eth0",
+        "-f",
+        `udp and src host ${PLAN.ms1} and src port 4342`,
+        "-w",
+        pcap,
+      ]);
+      await cap.waitForLog(/Capturing on/, 10_000);
+      await bothWays(lab, "hostb", PLAN.hostB4, "hosta", PLAN.hostA4);
+      await lab.stop("capture");
+      const fields = await lab.execOk("ms1", [
+        "tshark",
+        "-r",
+        pcap,
+        "-Y",
+        "lisp.referral.incomplete",
+        "-T",
+        "fields",
+        "-E",
+        "separator=;",
+        "-e",
+        "lisp.mapping.act",
+        "-e",
+        "lisp.referral.incomplete",
+        "-e",
+        "lisp.loc.locator",
+      ]);
+      const referrals = fields.trim().split("\n").filter((l) => l !== "");
+      assert.ok(referrals.length > 0, "ms1 sent Map-Referrals");
+      for (const r of referrals) {
+        const [act, incomplete, locators] = r.split(";");
+        // Action 2 is MS-ACK (RFC 8111 §6.4.1); I bit clear: the set is complete.
+        assert.deepEqual(
+          [act, incomplete, locators?.split(",").sort()],
+          ["2", "0", [PLAN.ms1, PLAN.ms2].sort()],
+          `referral ${r}`,
+        );
+      }
+    }, withMsPeers);
+  } finally {
+    await Deno.remove(pcap).catch(() => {});
+  }
+});
