@@ -74,7 +74,13 @@
  * RLOC so encapsulated traffic takes the per-RLOC rules instead of the /1
  * routes; when that RLOC changes, both are bound again and the data plane
  * restarted with the whole map-cache), the rtr has no TUN and
- * re-encapsulates. All three get the per-RLOC source rules, kept in step
+ * re-encapsulates. An xtr's `[[instance]]`s each get their own TUN and
+ * table (`setupInstance`: `iif` rules for the site interfaces and the
+ * TUN, table routes copied from the site interfaces), so their prefixes
+ * may overlap other iids'; the data plane tags what each TUN reads with
+ * its iid and writes decapsulated packets to the TUN of their iid.
+ * `destination-prefixes` narrows what enters the TUNs (xtr and mn) to
+ * those prefixes. All three get the per-RLOC source rules, kept in step
  * with the interfaces (checked after each netlink event, 1 s and 3 s
  * later, and every 30 s, since routes through a link that comes back are
  * re-added by others a moment after the link event). Shutdown withdraws
