@@ -461,6 +461,11 @@ interface LocalLocator {
   readonly index?: number;
 }
 
+/** Whether a locator is an IP address on one of this host's interfaces (not a remote RLOC). */
+function onHost(l: LocalLocator): boolean {
+  return l.ip !== undefined && l.index !== undefined;
+}
+
 /** Interface addresses and links at one moment. */
 class HostSnapshot {
   readonly #links = new Map<string, { index: number; usable: boolean }>();
@@ -852,7 +857,7 @@ class TunnelRouter implements TunnelRouterHandle {
       // Bound to the RLOC, Map-Registers and probes escape the /1 routes of the TUN.
       const mr = c.mapResolvers[0];
       const want = mr !== undefined ? familyOf(mr) : "ipv4";
-      const ips = this.#allLocators().filter((l) => l.ip !== undefined).map((l) => l.ip!);
+      const ips = this.#allLocators().filter(onHost).map((l) => l.ip!);
       return ips.find((ip) => familyOf(ip) === want) ?? ips[0];
     }
     return undefined;
@@ -903,7 +908,7 @@ class TunnelRouter implements TunnelRouterHandle {
   /** Where a mobile node binds its data socket of `family`: its first RLOC of that family. */
   #dataBind(family: IpFamily): string | undefined {
     if (this.mode !== "mn") return undefined;
-    return this.#allLocators().find((l) => l.ip !== undefined && familyOf(l.ip) === family)?.ip;
+    return this.#allLocators().find((l) => onHost(l) && familyOf(l.ip!) === family)?.ip;
   }
 
   async #openDataPlane(): Promise<void> {
@@ -1106,8 +1111,10 @@ class TunnelRouter implements TunnelRouterHandle {
   #computeItrRlocs(): (IPv4Address | IPv6Address)[] {
     if (this.#controlAddress !== undefined) return [ipAddress(this.#controlAddress)];
     const ips: string[] = [];
+    // Remote RLOCs (on no local interface) are registered, but replies to
+    // our requests must come here: only locators on this host are ITR-RLOCs.
     const sorted = [...this.#allLocators()].sort((a, b) => a.priority - b.priority);
-    for (const l of sorted) if (l.ip !== undefined && !ips.includes(l.ip)) ips.push(l.ip);
+    for (const l of sorted) if (onHost(l) && !ips.includes(l.ip!)) ips.push(l.ip!);
     const mr = this.#config.mapResolvers[0];
     const preferred = mr !== undefined ? this.#platform.routeSource(mr) : undefined;
     const p = preferred !== undefined ? canonicalIp(preferred) : undefined;

@@ -1634,3 +1634,36 @@ Deno.test("xtr gives an [[instance]] its own TUN, iif rules and table, and remov
   }
   assert.equal(n.snapshot(), before, "every TUN, rule and route removed");
 });
+
+Deno.test("xtr registers a remote RLOC as written but never names it as an ITR-RLOC", async () => {
+  const platform = hostWithRoutes();
+  const mr = await Host.open(MR);
+  const ms = await Host.open(MS);
+  const asked: MapRequest[] = [];
+  answerWith(mr, (m) => {
+    asked.push(m);
+    return [record("10.2.0.0/24", [ETR])];
+  });
+  const remote = "192.0.2.77";
+  const toml = trToml(
+    "xtr",
+    RLOC_PROBING_OFF,
+    mapServer(),
+    mapping("10.1.0.0/24", rlocAddress(remote, 1), rlocAddress(XTR, 2)),
+  );
+  const x = await startTr(toml, {
+    platform,
+    ports: new Map([[MR, mr.peer.port], [MS, ms.peer.port]]),
+  });
+  try {
+    const reg = await ms.next("map-register");
+    assert.deepEqual(locs(reg.message.msg.records[0]!), [remote, XTR], "both locators registered");
+    x.dp.events!.onMiss(0, "10.2.0.10", "10.1.0.10");
+    await until(() => asked.length > 0, "a Map-Request");
+    assert.deepEqual(asked[0]!.itrRlocs.map(addressToString), [XTR], "only the local locator");
+  } finally {
+    await x.tr.close();
+    mr.close();
+    ms.close();
+  }
+});
