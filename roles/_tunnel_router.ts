@@ -2081,6 +2081,17 @@ class TunnelRouter implements TunnelRouterHandle {
       "data port": c.dataPort,
       encapsulation: c.encapsulation,
       ...(this.#tun !== undefined ? { tun: this.#tun.name } : {}),
+      ...(this.#instances.length > 0
+        ? {
+          "instance TUNs": this.#instances.map((i) => `${i.tun.name} (iid ${i.routing.iid})`)
+            .join(", "),
+        }
+        : {}),
+      ...(c.destinationPrefixes.length > 0
+        ? {
+          "destination prefixes": c.destinationPrefixes.map((p) => textPrefix(p).text).join(", "),
+        }
+        : {}),
       "xTR-ID": this.xtrId.toString(16).padStart(32, "0"),
       "map-resolvers": c.mapResolvers.join(", ") || null,
       "map-cache entries": this.#cache.size,

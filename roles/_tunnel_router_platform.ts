@@ -490,7 +490,9 @@ export class RouteSetup {
         for (const route of routes) {
           if (route.table === MAIN_TABLE) {
             const spec = copyRoute(route, indexes, table);
-            if (spec !== undefined) want.set(`iid-route ${family} ${table} ${routeKey(spec)}`, spec);
+            if (spec !== undefined) {
+              want.set(`iid-route ${family} ${table} ${routeKey(spec)}`, spec);
+            }
           } else if (route.table === table) {
             present.add(`iid-route ${family} ${table} ${routeKey(route)}`);
           }

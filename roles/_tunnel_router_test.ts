@@ -1605,11 +1605,20 @@ Deno.test("xtr gives an [[instance]] its own TUN, iif rules and table, and remov
       `site-interfaces = ["site${iid}"]`,
     ].join("\n");
   const x = await startTr(
-    trToml("xtr", `control-address = "${XTR}"`, RLOC_PROBING_OFF, mapServer(), tenant(1), tenant(2)),
+    trToml(
+      "xtr",
+      `control-address = "${XTR}"`,
+      RLOC_PROBING_OFF,
+      mapServer(),
+      tenant(1),
+      tenant(2),
+    ),
     { platform },
   );
   try {
-    const tuns = n.links.filter((l) => l.name.startsWith("lispTun0")).map((l) => `${l.name} ${l.index}`);
+    const tuns = n.links.filter((l) => l.name.startsWith("lispTun0")).map((l) =>
+      `${l.name} ${l.index}`
+    );
     assert.deepEqual(tuns, ["lispTun0 50", "lispTun0-1 51", "lispTun0-2 52"]);
     assert.deepEqual(x.dp.opts!.instanceTuns, [{ fd: -1, iid: 1 }, { fd: -1, iid: 2 }]);
     const iifRules = n.ruleList
@@ -1625,7 +1634,11 @@ Deno.test("xtr gives an [[instance]] its own TUN, iif rules and table, and remov
     assert.equal(n.ruleList.some((r) => r.from === "10.0.0.0/24" || r.to === "10.0.0.0/24"), false);
     for (const [iid, site, tun] of [[1, 3, 51], [2, 4, 52]] as const) {
       const t = n.routes({ table: instanceTable(iid) }).map((r) => `${r.dst} dev ${r.dev}`);
-      assert.deepEqual(t.sort(), [`0.0.0.0/0 dev ${tun}`, `10.0.0.0/24 dev ${site}`], `table of iid ${iid}`);
+      assert.deepEqual(
+        t.sort(),
+        [`0.0.0.0/0 dev ${tun}`, `10.0.0.0/24 dev ${site}`],
+        `table of iid ${iid}`,
+      );
     }
     // The local prefixes go to the data plane under their own iids.
     assert.deepEqual(x.dp.local.map(formatPrefix), ["[1]10.0.0.0/24", "[2]10.0.0.0/24"]);

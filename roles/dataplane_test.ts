@@ -605,8 +605,16 @@ Deno.test("Engine keeps two instance TUNs with the same prefix apart, both ways"
     instanceIids: [1, 2],
   });
   e.setLocal([prefix("10.0.0.0/24", 1), prefix("10.0.0.0/24", 2)]);
-  e.setMapping({ prefix: prefix("10.0.1.0/24", 1), action: "encapsulate", locators: [loc("100.64.0.1")] });
-  e.setMapping({ prefix: prefix("10.0.1.0/24", 2), action: "encapsulate", locators: [loc("100.64.0.2")] });
+  e.setMapping({
+    prefix: prefix("10.0.1.0/24", 1),
+    action: "encapsulate",
+    locators: [loc("100.64.0.1")],
+  });
+  e.setMapping({
+    prefix: prefix("10.0.1.0/24", 2),
+    action: "encapsulate",
+    locators: [loc("100.64.0.2")],
+  });
   // ITR: what TUN k reads is in its iid, and goes to that iid's locator.
   for (const [tun, rloc] of [[1, "100.64.0.1"], [2, "100.64.0.2"]] as const) {
     const b = newBatch();

@@ -1234,7 +1234,9 @@ function checkOverlaps(
       const x = shared[a]!;
       const y = shared[b]!;
       if (x.m.iid === y.m.iid) continue;
-      if (!prefixCovers(x.m.eidPrefix, y.m.eidPrefix) && !prefixCovers(y.m.eidPrefix, x.m.eidPrefix)) {
+      if (
+        !prefixCovers(x.m.eidPrefix, y.m.eidPrefix) && !prefixCovers(y.m.eidPrefix, x.m.eidPrefix)
+      ) {
         continue;
       }
       ctx.error(

@@ -897,8 +897,8 @@ Deno.test("parseConfig() checks [[instance]] tables", () => {
     ),
     [
       "oor.toml:12: instance[0].iid: is required",
-      "oor.toml:16: instance[1].tun-name: \"lispTun0\" is already used by tun-name",
-      "oor.toml:17: instance[1].site-interfaces[0]: \"site2\" already belongs to instance[0].site-interfaces[0]",
+      'oor.toml:16: instance[1].tun-name: "lispTun0" is already used by tun-name',
+      'oor.toml:17: instance[1].site-interfaces[0]: "site2" already belongs to instance[0].site-interfaces[0]',
       "oor.toml:20: instance[2].site-interfaces: needs at least one interface",
     ],
   );
@@ -917,10 +917,16 @@ Deno.test("parseConfig() reads destination-prefixes and rejects bad or repeated 
     "fd00:2::/48",
   ]);
   const errors = errorsOf(
-    toml('destination-prefixes = ["10.2.0.0/33", "10.2.0.0/16", "10.2.0.0/16"]', ...MINIMAL_XTR.split("\n")),
+    toml(
+      'destination-prefixes = ["10.2.0.0/33", "10.2.0.0/16", "10.2.0.0/16"]',
+      ...MINIMAL_XTR.split("\n"),
+    ),
     "xtr",
   );
   strictEqual(errors.length, 2);
   strictEqual(errors[0]!.startsWith("oor.toml:1: destination-prefixes[0]: "), true);
-  strictEqual(errors[1], "oor.toml:1: destination-prefixes[2]: duplicate of destination-prefixes[1]");
+  strictEqual(
+    errors[1],
+    "oor.toml:1: destination-prefixes[2]: duplicate of destination-prefixes[1]",
+  );
 });

@@ -749,7 +749,11 @@ function tenants(opts: TopologyOptions): Topology {
   );
   for (const which of [1, 2] as const) {
     const name = `xtr${which}`;
-    b.nodes.push({ name, forwarding: true, routes: uplink(b, which, name, "rloc0", `to-${name}`, u) });
+    b.nodes.push({
+      name,
+      forwarding: true,
+      routes: uplink(b, which, name, "rloc0", `to-${name}`, u),
+    });
     const net = sites[which - 1]!.replace(/\.0\/24$/, "");
     for (const iid of [1, 2]) {
       const host = `t${iid}${which === 1 ? "a" : "b"}`;
