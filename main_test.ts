@@ -164,7 +164,7 @@ Deno.test("oor rejects unknown and malformed flags in one line, exit 2", async (
 Deno.test("oor check-config prints a summary of a valid file and exits 0", async () => {
   deepStrictEqual(await run("check-config", XTR), {
     code: 0,
-    out: `${XTR}: ok (role xtr: 2 database mappings, 1 static map-cache entry, ` +
+    out: `${XTR}: ok (role xtr: 3 database mappings, 1 static map-cache entry, 1 instance, ` +
       "1 map-server, 2 map-resolvers, 1 IPv4 proxy-ETR, 1 IPv6 proxy-ETR)\n",
     err: "",
   });
@@ -201,7 +201,7 @@ Deno.test("oor check-config --role checks the role and shows warnings", async ()
     ),
     true,
   );
-  strictEqual(lines.includes(`warning: ${XTR}:106: database-mapping: ignored by role ms`), true);
+  strictEqual(lines.includes(`warning: ${XTR}:111: database-mapping: ignored by role ms`), true);
 });
 
 Deno.test("oor check-config reports a TOML syntax error with line and column", async () => {

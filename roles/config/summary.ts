@@ -19,6 +19,8 @@ export function describeConfig(c: Config): string {
   const parts = [
     count(c.databaseMappings.length, "database mapping", "database mappings"),
     count(c.staticMapCache.length, "static map-cache entry", "static map-cache entries"),
+    count(c.instances.length, "instance", "instances"),
+    count(c.destinationPrefixes.length, "destination prefix", "destination prefixes"),
     count(c.mapServers.length, "map-server", "map-servers"),
     count(c.mapResolvers.length, "map-resolver", "map-resolvers"),
     count(c.proxyEtrsIpv4.length, "IPv4 proxy-ETR", "IPv4 proxy-ETRs"),
