@@ -122,6 +122,9 @@ export class DataPlane implements DataPlaneHandle {
       case "peer":
         this.#events.onPeer?.(msg.rloc, msg.iid, msg.srcEid);
         return;
+      case "control":
+        this.#events.onControl?.(msg.bytes, msg.address, msg.port);
+        return;
       case "counters": {
         this.#counters = msg.values;
         for (const r of this.#reports.splice(0)) r(msg.values);
@@ -168,6 +171,11 @@ export class DataPlane implements DataPlaneHandle {
   /** Marks an RLOC up or down in every mapping (and proxy-ETR list) that has it. */
   setLocator(address: string, up: boolean): void {
     this.#post({ op: "locator", address, up });
+  }
+
+  /** Sends one datagram from the data socket of `address`'s family (NAT traversal). */
+  sendControl(bytes: Uint8Array, address: string, port: number): void {
+    this.#post({ op: "send", address, port, bytes });
   }
 
   /** The Worker's latest counters (posted every second). */

@@ -34,6 +34,12 @@ export interface DataLocator {
   readonly weight: number;
   /** Reachability as the control plane sees it (RLOC probing, R bit). */
   readonly up: boolean;
+  /**
+   * UDP destination port of packets to this locator; absent: the data
+   * port (4341 or 4790). An RTR sets it for an xTR behind a NAT: its
+   * translated port (NAT traversal).
+   */
+  readonly port?: number;
 }
 
 /** What to do with packets matching an entry. */
@@ -94,6 +100,17 @@ export type ToWorker =
   }
   /** Reachability change of one RLOC in every entry that has it. */
   | { readonly op: "locator"; readonly address: string; readonly up: boolean }
+  /**
+   * Send one datagram from the data socket of `address`'s family (NAT
+   * traversal: Info-Requests and Map-Registers through the NAT binding of
+   * the data port, Map-Notifies from an RTR back through it).
+   */
+  | {
+    readonly op: "send";
+    readonly address: string;
+    readonly port: number;
+    readonly bytes: Uint8Array;
+  }
   /** Stop the loop, close nothing (the main thread owns the fds). */
   | { readonly op: "stop" };
 
@@ -115,6 +132,17 @@ export type FromWorker =
   }
   /** Decapsulated traffic seen from a remote RLOC for a source EID (for SMRs and gleaning). */
   | { readonly op: "peer"; readonly rloc: string; readonly iid: number; readonly srcEid: string }
+  /**
+   * A LISP control message that arrived on a data socket (NAT traversal:
+   * an Info-Reply, or an ECM with the R or N bit), with its UDP source.
+   * At most 100 a second.
+   */
+  | {
+    readonly op: "control";
+    readonly address: string;
+    readonly port: number;
+    readonly bytes: Uint8Array;
+  }
   /** Counters since start, every second: encapsulated, decapsulated, dropped by reason, ... */
   | { readonly op: "counters"; readonly values: Readonly<Record<string, number>> }
   /** The loop stopped (after `stop`, or on a fatal error with its message). */
@@ -126,6 +154,8 @@ export interface DataPlaneEvents {
   onMiss(iid: number, dst: string, src: string): void;
   /** Traffic decapsulated from `rloc` for source EID `srcEid`. */
   onPeer?(rloc: string, iid: number, srcEid: string): void;
+  /** A control message received on a data socket from `address`:`port` (NAT traversal). */
+  onControl?(bytes: Uint8Array, address: string, port: number): void;
   /** The worker stopped on its own (a fatal error). */
   onStopped?(error: string | undefined): void;
 }
@@ -146,6 +176,8 @@ export interface DataPlaneHandle {
   setPetrs(ipv4: readonly DataLocator[], ipv6: readonly DataLocator[]): void;
   /** Marks an RLOC up or down in every mapping that has it. */
   setLocator(address: string, up: boolean): void;
+  /** Sends one datagram from the data socket (NAT traversal); optional for fakes. */
+  sendControl?(bytes: Uint8Array, address: string, port: number): void;
   /** The worker's latest counters (updated every second). */
   counters(): Readonly<Record<string, number>>;
   /** Stops the worker; resolves once it has left its loop. */

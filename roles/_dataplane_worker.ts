@@ -72,7 +72,7 @@ import {
   VXLAN_GPE_NP_IPV6,
   writeVxlanGpeHeader,
 } from "../wire/vxlan_gpe.ts";
-import { ipv4FromBytes, ipv6FromBytes } from "../wire/ip_text.ts";
+import { ipv4FromBytes, ipv6FromBytes, isIPv4 } from "../wire/ip_text.ts";
 
 // ---------------------------------------------------------------------------
 // Private messages between _dataplane.ts and this Worker.
@@ -114,6 +114,7 @@ export const COUNTER_NAMES = [
   "batches",
   "misses-posted",
   "peers-posted",
+  "control-punted",
   "control-errors",
   "internal-errors",
   "dropped:not-local-source",
@@ -151,6 +152,7 @@ const C_READ_ERRORS = counter("read-errors");
 const C_BATCHES = counter("batches");
 const C_MISSES_POSTED = counter("misses-posted");
 const C_PEERS_POSTED = counter("peers-posted");
+const C_CONTROL_PUNTED = counter("control-punted");
 const C_CONTROL_ERRORS = counter("control-errors");
 const C_INTERNAL_ERRORS = counter("internal-errors");
 const D_NOT_LOCAL_SOURCE = counter("dropped:not-local-source");
@@ -182,6 +184,19 @@ const MISS_POSTS_PER_SECOND = 1000;
 const PEER_WINDOW_MS = 10_000;
 /** Slots of the recent-peer table (a power of two). */
 const PEER_SLOTS = 4096;
+/** At most this many control messages from the data port handed up per second. */
+const PUNTS_PER_SECOND = 100;
+/**
+ * Whether the first byte of a datagram on the LISP data port is a control
+ * message rather than a LISP data header (NAT traversal sends these on the
+ * data port's NAT binding): an Info-Request/Reply (type 7: as a data
+ * header E set without N, which RFC 9300 §5.3 forbids) or an ECM with the
+ * R or N bit (type 8 with a reserved data-header flag set).
+ */
+export function isControlOnDataPort(first: number): boolean {
+  const type = first >>> 4;
+  return type === 7 || (type === 8 && (first & 0x03) !== 0);
+}
 /** Bytes per batch slot (headroom included). */
 export const SLOT_SIZE = 4096;
 /** Free bytes before each received packet: room for the outer header. */
@@ -313,6 +328,8 @@ export class Engine {
   #missBudget = MISS_POSTS_PER_SECOND;
   readonly #peerKey = new Int32Array(PEER_SLOTS);
   readonly #peerTime = new Float64Array(PEER_SLOTS).fill(-Infinity);
+  #puntSecond = 0;
+  #puntBudget = PUNTS_PER_SECOND;
 
   /** An engine with an empty map-cache, no local EIDs and no proxy-ETRs. */
   constructor(options: EngineOptions) {
@@ -564,8 +581,9 @@ export class Engine {
         iid & 0xffffff,
       );
     }
-    if (v4) b.setPeer4(i, rd32(l.bytes, 0) >>> 0, this.port);
-    else b.setPeer6(i, l.bytes, 0, this.port);
+    const port = l.port !== 0 ? l.port : this.port;
+    if (v4) b.setPeer4(i, rd32(l.bytes, 0) >>> 0, port);
+    else b.setPeer6(i, l.bytes, 0, port);
     this.counts[C_ENCAPSULATED]!++;
     return v4 ? 4 : 6;
   }
@@ -686,8 +704,9 @@ export class Engine {
     const bytes = b.bytes;
     const off = b.offset[i]!;
     const len = b.length[i]!;
-    if (len < HEADER + 20) return this.#drop(D_BAD_HEADER);
     const f = bytes[off]!;
+    if (this.encapsulation === "LISP" && isControlOnDataPort(f)) return this.#punt(b, i);
+    if (len < HEADER + 20) return this.#drop(D_BAD_HEADER);
     let np = 0;
     if (this.encapsulation === "LISP") {
       this.#iid = (f & LISP_FLAG_I) !== 0
@@ -711,6 +730,31 @@ export class Engine {
     } else return this.#drop(D_BAD_INNER);
     b.strip(i, HEADER);
     return ver;
+  }
+
+  /**
+   * Hands a control message received on the data port to the control
+   * plane (at most {@link PUNTS_PER_SECOND} a second; the copy is the only
+   * allocation, and such messages are rare); returns 0 (not for the TUN).
+   */
+  #punt(b: PacketBatch, i: number): number {
+    const second = Math.floor(this.now / 1000);
+    if (second !== this.#puntSecond) {
+      this.#puntSecond = second;
+      this.#puntBudget = PUNTS_PER_SECOND;
+    }
+    const f = b.peerFamily(i);
+    if (this.#puntBudget <= 0 || f === 0) return this.#drop(D_BAD_HEADER);
+    this.#puntBudget--;
+    this.counts[C_CONTROL_PUNTED]!++;
+    const off = b.offset[i]!;
+    this.#post({
+      op: "control",
+      address: f === 4 ? u32ToIpv4(b.peerAddr4(i)) : ipv6FromBytes(b.bytes, b.peerAddr6Offset(i)),
+      port: b.peerPort(i),
+      bytes: b.bytes.slice(off, off + b.length[i]!),
+    });
+    return 0;
   }
 
   /** Posts {op:"peer"} for (sender RLOC, iid, inner source), once per 10 s each. */
@@ -865,7 +909,12 @@ export async function routineDataPlane(
   const slots = io.batch;
   const batch = new PacketBatch({ slots, slotSize: SLOT_SIZE, headroom: HEADROOM });
   // Poll slots: 0 the main TUN, 1 and 2 the sockets, 3.. the instance TUNs.
-  const ps = new PollSet([tun?.fd ?? -1, udp4?.fd ?? -1, udp6?.fd ?? -1, ...extra.map((t) => t.fd)]);
+  const ps = new PollSet([
+    tun?.fd ?? -1,
+    udp4?.fd ?? -1,
+    udp6?.fd ?? -1,
+    ...extra.map((t) => t.fd),
+  ]);
   const tuns: (Tun | undefined)[] = [tun, ...extra];
   const tunWriteErrorsAt = tuns.map((t) => t?.writeErrors ?? 0);
   const out = new PollSet([-1], POLLOUT);
@@ -927,7 +976,9 @@ export async function routineDataPlane(
           } else {
             for (let t = 0; t < tuns.length; t++) {
               const dev = tuns[t];
-              if (dev !== undefined) writeTun(engine, dev, batch, engine.tunTag, t, tunWriteErrorsAt);
+              if (dev !== undefined) {
+                writeTun(engine, dev, batch, engine.tunTag, t, tunWriteErrorsAt);
+              }
             }
           }
           if (n < slots) break;
@@ -981,6 +1032,7 @@ function serveWorker(scope: WorkerScope): void {
     yieldNow: () => new Promise<void>((r) => setTimeout(r, 0)),
   };
   const post = (m: FromWorker) => scope.postMessage(m);
+  let sockets: { udp4: UdpSocket | undefined; udp6: UdpSocket | undefined } | undefined;
 
   const start = (init: WorkerInit) => {
     if (init.wake !== undefined) ctl.wake = new Int32Array(init.wake, 0, 1);
@@ -1008,6 +1060,7 @@ function serveWorker(scope: WorkerScope): void {
         post,
         instanceIids: init.mode === "xtr" ? (init.instanceTuns ?? []).map((t) => t.iid) : [],
       });
+      sockets = { udp4: io.udp4, udp6: io.udp6 };
       for (const m of early.splice(0)) engine.control(m);
     } catch (e) {
       post({ op: "stopped", error: describe(e) });
@@ -1042,6 +1095,21 @@ function serveWorker(scope: WorkerScope): void {
       case "report":
         if (engine !== undefined) post({ op: "counters", values: engine.snapshot() });
         return;
+      case "send": {
+        // Control plane datagrams from the data port (NAT traversal): rare.
+        const s = isIPv4(msg.address) ? sockets?.udp4 : sockets?.udp6;
+        if (engine === undefined) return;
+        try {
+          if (
+            s === undefined || s.sendTo(msg.bytes, 0, msg.bytes.length, msg.address, msg.port) < 0
+          ) {
+            engine.add(C_SEND_ERRORS, 1);
+          } else engine.add(C_SENT, 1);
+        } catch {
+          engine.add(C_CONTROL_ERRORS, 1);
+        }
+        return;
+      }
       default:
         if (engine === undefined) early.push(msg);
         else engine.control(msg);

@@ -742,6 +742,8 @@ export interface Locator {
   readonly weight: number;
   /** Reachable: false after failed RLOC probes or an R bit of 0. */
   readonly up: boolean;
+  /** UDP destination port of packets to it; 0: the data plane's port (NAT traversal sets it). */
+  readonly port: number;
 }
 
 /** Locator as given to {@link MapCache.set}. */
@@ -754,6 +756,8 @@ export interface LocatorInit {
   readonly weight: number;
   /** Whether the locator starts up (default true). */
   readonly up?: boolean;
+  /** UDP destination port (default 0: the data plane's port). */
+  readonly port?: number;
 }
 
 const EMPTY_SELECTION = new Uint8Array(256);
@@ -1043,17 +1047,21 @@ export class MapCache {
     for (const l of list) {
       if (!isByte(l.priority)) throw new RangeError(`priority ${l.priority} out of range`);
       if (!isByte(l.weight)) throw new RangeError(`weight ${l.weight} out of range`);
-      out.push(this.#locator(this.#rloc(l.address), l.priority, l.weight, l.up ?? true));
+      const port = l.port ?? 0;
+      if (!Number.isInteger(port) || port < 0 || port > 0xffff) {
+        throw new RangeError(`port ${port} out of range`);
+      }
+      out.push(this.#locator(this.#rloc(l.address), l.priority, l.weight, l.up ?? true, port));
     }
     return this.#locatorSet(out);
   }
 
   /** An interned locator: entries naming the same RLOC with the same policy share it. */
-  #locator(r: Rloc, priority: number, weight: number, up: boolean): Locator {
-    const key = `${r.address}/${priority}/${weight}/${up ? 1 : 0}`;
+  #locator(r: Rloc, priority: number, weight: number, up: boolean, port: number): Locator {
+    const key = `${r.address}/${priority}/${weight}/${up ? 1 : 0}/${port}`;
     let l = this.#internedLocators.get(key);
     if (l === undefined) {
-      l = { address: r.address, family: r.family, bytes: r.bytes, priority, weight, up };
+      l = { address: r.address, family: r.family, bytes: r.bytes, priority, weight, up, port };
       if (this.#internedLocators.size >= MAX_INTERNED) this.#internedLocators.clear();
       this.#internedLocators.set(key, l);
     }
@@ -1064,7 +1072,9 @@ export class MapCache {
   #locatorSet(list: Locator[]): readonly Locator[] {
     if (list.length === 0) return NO_LOCATORS;
     let key = "";
-    for (const l of list) key += `${l.address}/${l.priority}/${l.weight}/${l.up ? 1 : 0},`;
+    for (const l of list) {
+      key += `${l.address}/${l.priority}/${l.weight}/${l.up ? 1 : 0}/${l.port},`;
+    }
     let set = this.#internedSets.get(key);
     if (set === undefined) {
       set = Object.freeze(list);
@@ -1195,7 +1205,7 @@ export class MapCache {
     const l = e.locators[index];
     if (l === undefined || l.up === up) return false;
     const list = e.locators.slice();
-    list[index] = this.#locator(l, l.priority, l.weight, up);
+    list[index] = this.#locator(l, l.priority, l.weight, up, l.port);
     const locators = this.#locatorSet(list);
     e.locators = locators;
     const { table, usable } = buildSelection(locators);
@@ -1293,6 +1303,7 @@ export function entryInit(entry: MapCacheEntry): MapCacheEntryInit {
     priority: l.priority,
     weight: l.weight,
     up: l.up,
+    ...(l.port !== 0 ? { port: l.port } : {}),
   }));
   return entry.static
     ? { kind: entry.kind, action: entry.action, locators, static: true }

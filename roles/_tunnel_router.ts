@@ -121,7 +121,7 @@ import {
   type IPv6Address,
   NO_ADDRESS,
 } from "../wire/address.ts";
-import { authStatus, HmacKey } from "../wire/auth.ts";
+import { authStatus, HmacKey, signAuthenticated } from "../wire/auth.ts";
 import { LISP_CONTROL_PORT } from "../wire/data_header.ts";
 import { ACTION, type EidRecord } from "../wire/eid_record.ts";
 import { isIPv4 } from "../wire/ip_text.ts";
@@ -130,6 +130,11 @@ import type { MapNotify } from "../wire/map_notify.ts";
 import { emitSignedMapRegister, type MapRegister } from "../wire/map_register.ts";
 import type { MapReply } from "../wire/map_reply.ts";
 import { emitMapRequest, type MapRequest } from "../wire/map_request.ts";
+import { type Ecm, emitEcm } from "../wire/ecm.ts";
+import { emitInfo, type InfoReply, type InfoRequest } from "../wire/info.ts";
+import { parseControlMessage } from "../wire/message.ts";
+import { WireError } from "../wire/errors.ts";
+import { msRtrAuthOk, RTR_NAT_ENTRY_MS, withoutMsRtr } from "./_nat.ts";
 import type { IpFamily, NetlinkEvent } from "../ffi/netlink.ts";
 import type {
   Config,
@@ -223,6 +228,10 @@ export interface Timing {
   readonly routeSyncMs: number;
   /** Life of the native-forward entry installed when no Map-Reply comes (with PETRs). */
   readonly unresolvedMs: number;
+  /** NAT traversal: Info-Request period once answered (keeps the NAT binding of the data port). */
+  readonly natKeepaliveMs: number;
+  /** NAT traversal: first retry of an unanswered Info-Request; doubles up to the period. */
+  readonly natRetryMs: number;
 }
 
 /** Options of {@link startTunnelRouter} beyond the config (tests, embedding). */
@@ -371,6 +380,14 @@ const RTR_PROBE_TTL = 1;
 const MAX_ITR_RLOCS = 32;
 /** Never-expiring record TTL. */
 const TTL_FOREVER = 0xffffffff;
+/** NAT traversal: Info-Request period (UDP NAT bindings often last 30 s without traffic). */
+export const NAT_KEEPALIVE_MS = 10_000;
+/** Info-Requests unanswered in a row before a NATed xTR registers directly again. */
+const NAT_MAX_FAILURES = 3;
+/** RTRs of an Info-Reply used (the rest ignored). */
+const MAX_RTRS = 8;
+/** Map-Registers an RTR remembers for their Map-Notify. */
+const MAX_RELAYS = 4096;
 /** How often the data plane's counters are checked for new series. */
 const DP_COUNTER_SCAN_MS = 5_000;
 
@@ -386,6 +403,8 @@ function defaultTiming(config: Config): Timing {
     eventDebounceMs: 100,
     routeSyncMs: 30_000,
     unresolvedMs: 60_000,
+    natKeepaliveMs: NAT_KEEPALIVE_MS,
+    natRetryMs: 1_000,
   };
 }
 
@@ -433,6 +452,11 @@ const DATA_ACTIONS: Readonly<Record<number, DataAction>> = {
   [ACTION.DROP_POLICY_DENIED]: "drop",
   [ACTION.DROP_AUTH_FAILURE]: "drop",
 };
+
+/** The data-plane locators of the RTRs a NATed xTR encapsulates everything to. */
+function natLocators(nat: { readonly rtrs: readonly string[] }): DataLocator[] {
+  return nat.rtrs.map((address) => ({ address, priority: 1, weight: 100, up: true }));
+}
 
 /** The IP address to encapsulate to for a locator: itself, or an ELP's first hop. */
 function locatorIp(a: Address): string | undefined {
@@ -635,6 +659,46 @@ interface CacheEntry {
   readonly ttl: number;
   readonly expiresAt: number;
   readonly from?: string;
+  /**
+   * rtr: the entry of an xTR behind a NAT, learned from its relayed
+   * registration: its locator is the xTR's translated address and this
+   * its translated port. Never replaced by Map-Replies, never probed.
+   */
+  readonly natPort?: number;
+}
+
+/** NAT traversal: the Info-Request state towards one map-server. */
+interface NatProbe {
+  readonly ms: MapServer;
+  readonly key: HmacKey;
+  readonly peer: Peer;
+  /** Nonce of the Info-Request not answered yet. */
+  pending: bigint | undefined;
+  /** Unanswered Info-Requests in a row. */
+  failures: number;
+  lastReplyAt: number | null;
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
+
+/** NAT traversal: how the xTR is seen from outside its NAT, from the last Info-Reply. */
+interface NatView {
+  /** Global (translated) RLOC. */
+  readonly global: string;
+  /** Translated port of the data port. */
+  readonly port: number;
+  /** RTR RLOCs to register through and encapsulate to. */
+  readonly rtrs: readonly string[];
+}
+
+/** rtr: a Map-Register relayed to a map-server, waiting for its Map-Notify. */
+interface Relay {
+  /** The xTR's translated address and port (outer source of its ECM). */
+  readonly xtr: Peer;
+  /** The inner header of the xTR's ECM. */
+  readonly inner: Ecm["inner"];
+  /** Map-server address (canonical). */
+  readonly ms: string;
+  readonly at: number;
 }
 
 interface ProbeState {
@@ -690,6 +754,20 @@ class TunnelRouter implements TunnelRouterHandle {
 
   readonly #regs: RegState[] = [];
   readonly #regNonces = new Map<bigint, { state: RegState; at: number }>();
+
+  /** NAT traversal (xtr, mn with `nat_traversal_support`): one per map-server with a key. */
+  readonly #natProbes: NatProbe[] = [];
+  readonly #infoNonces = new Map<bigint, NatProbe>();
+  /** Behind a NAT (from the last Info-Reply), else undefined. */
+  #nat: NatView | undefined;
+  /** Whether an Info-Reply has told whether there is a NAT. */
+  #natKnown = false;
+  /** Catch-all prefixes pushed to the data plane while behind a NAT. */
+  #natCatchAll: Prefix[] = [];
+  /** rtr: `[[rtr-ms-node]]` keys by canonical map-server address. */
+  readonly #rtrMsKeys = new Map<string, HmacKey>();
+  /** rtr: relayed Map-Registers by nonce. */
+  readonly #relays = new Map<bigint, Relay>();
 
   readonly #cache = new PrefixTable<CacheEntry>();
   readonly #lastMiss = new Map<string, number>();
@@ -770,7 +848,12 @@ class TunnelRouter implements TunnelRouterHandle {
         if (ms.key === undefined) log.error("map-server-without-key", { mapServer: ms.address });
       }
       for (const mapping of this.#db) this.#addRegs(mapping);
+      if (config.natTraversalSupport) this.#startNat();
       for (const s of this.#regs) this.#expiredRegister(s);
+    }
+    for (const n of config.rtrMsNodes) {
+      const ip = canonicalIp(n.address);
+      if (ip !== undefined) this.#rtrMsKeys.set(ip, new HmacKey(n.keyType, n.key));
     }
     // Routines.
     const t = this.#timing;
@@ -809,7 +892,9 @@ class TunnelRouter implements TunnelRouterHandle {
       if (r.message.type === "map-request") this.#mapRequest(r, r.message.msg);
     });
     cp.on("map-notify", (r) => {
-      if (r.message.type === "map-notify") this.#mapNotify(r, r.message.msg);
+      if (r.message.type !== "map-notify") return;
+      if (this.mode === "rtr") this.#rtrMapNotify(r, r.message.msg);
+      else this.#mapNotify(r, r.message.msg);
     });
     return cp;
   }
@@ -940,6 +1025,7 @@ class TunnelRouter implements TunnelRouterHandle {
     }, {
       onMiss: (iid, dst, src) => this.#miss(iid, dst, src),
       onPeer: (rloc, iid, srcEid) => this.#peer(rloc, iid, srcEid),
+      onControl: (bytes, address, port) => this.#dataPortControl(bytes, { address, port }),
       onStopped: (error) => {
         if (this.#closed) return;
         this.#deps.logger.error("dataplane-stopped", { error: error ?? "stopped" });
@@ -1250,6 +1336,7 @@ class TunnelRouter implements TunnelRouterHandle {
   #sendRegister(s: RegState, withdraw: boolean): void {
     const cp = this.#cp;
     if (cp === undefined) return;
+    if (this.#nat !== undefined) return this.#sendNatRegister(s, withdraw, this.#nat);
     const nonce = this.#nonce();
     const reg: MapRegister = {
       proxyReply: s.ms.proxyReply,
@@ -1295,6 +1382,8 @@ class TunnelRouter implements TunnelRouterHandle {
   #expiredRegister(s: RegState): void {
     s.timer = undefined;
     if (this.#closed) return;
+    if (this.#natWaiting()) return; // registered once the first Info-Reply (or its failure) says how
+    if (this.#nat !== undefined && !s.notified && s.attempts >= 2) this.#infoNow(); // RTR or NAT gone?
     if (s.mapping.locators.length === 0) {
       if (!s.withdrawn && s.sent > 0) this.#sendRegister(s, true);
       this.#deps.logger.limited(
@@ -1388,15 +1477,475 @@ class TunnelRouter implements TunnelRouterHandle {
         prefix: s.mapping.text,
         mapServer: s.ms.address,
         rlocs: s.mapping.locators.map((l) => addressToString(l.address)).join(","),
+        ...(this.#nat !== undefined
+          ? { via: this.#nat.rtrs.join(","), global: `${this.#nat.global}:${this.#nat.port}` }
+          : {}),
       });
       this.#scheduleRegister(s); // from quick retries to the refresh period
     }
   }
 
   // -------------------------------------------------------------------------
+  // NAT traversal (draft-ietf-lisp-nat-traversal; see the module notes)
+
+  /** Sets up one Info-Request probe per map-server with a key and sends the first ones. */
+  #startNat(): void {
+    if (this.#db.length === 0) return;
+    for (const ms of this.#config.mapServers) {
+      if (ms.key === undefined) continue;
+      this.#natProbes.push({
+        ms,
+        key: new HmacKey(ms.keyType, ms.key),
+        peer: { address: ms.address, port: this.#peerPort(ms.address) },
+        pending: undefined,
+        failures: 0,
+        lastReplyAt: null,
+        timer: undefined,
+      });
+    }
+    for (const p of this.#natProbes) this.#expiredInfoRequest(p);
+  }
+
+  /** Whether registration waits for the first Info-Reply (or for Info-Requests to fail). */
+  #natWaiting(): boolean {
+    return this.#natProbes.length > 0 && !this.#natKnown &&
+      this.#natProbes.some((p) => p.failures < NAT_MAX_FAILURES);
+  }
+
+  /** Sends an Info-Request to every map-server now (re-discovery after a failure). */
+  #infoNow(): void {
+    for (const p of this.#natProbes) {
+      if (p.pending !== undefined) continue; // one in flight already
+      if (p.timer !== undefined) clearTimeout(p.timer);
+      this.#expiredInfoRequest(p);
+    }
+  }
+
+  /**
+   * Timer: sends an Info-Request to `p`'s map-server from the data port
+   * (so that its answer shows the NAT binding the data uses), signed with
+   * that map-server's key, and schedules the next: the keepalive period
+   * once answered, quick doubling retries while not.
+   */
+  #expiredInfoRequest(p: NatProbe): void {
+    p.timer = undefined;
+    if (this.#closed) return;
+    if (p.pending !== undefined) {
+      this.#infoNonces.delete(p.pending);
+      p.pending = undefined;
+      p.failures++;
+      this.#deps.counters.inc("oor_tr_info_request_timeouts_total");
+      if (p.failures === NAT_MAX_FAILURES) {
+        this.#deps.logger.warn("nat-info-request-timeout", {
+          mapServer: p.ms.address,
+          attempts: p.failures,
+          behindNat: this.#nat !== undefined,
+        });
+        // No word from any map-server: register directly until one answers again.
+        if (this.#natProbes.every((x) => x.failures >= NAT_MAX_FAILURES)) {
+          this.#setNat(undefined, p);
+          for (const s of this.#regs) {
+            if (s.timer === undefined && !s.notified) this.#registerNow(s);
+          }
+        }
+      }
+    }
+    const mapping = this.#db[0];
+    const dp = this.#dp;
+    if (mapping !== undefined && dp?.sendControl !== undefined) {
+      const nonce = this.#nonce();
+      const req: InfoRequest = {
+        reply: false,
+        nonce,
+        keyId: p.key.keyId,
+        authData: new Uint8Array(p.key.digestLength),
+        ttl: 0,
+        maskLen: mapping.prefix.len,
+        eid: prefixEid(mapping.prefix),
+        address: NO_ADDRESS,
+      };
+      const bytes = emitInfo(req);
+      signAuthenticated(bytes, p.key);
+      dp.sendControl(bytes, p.peer.address, p.peer.port);
+      p.pending = nonce;
+      this.#infoNonces.set(nonce, p);
+      this.#deps.counters.inc("oor_tr_info_requests_sent_total");
+    }
+    const t = this.#timing;
+    const delay = p.failures === 0 && p.lastReplyAt !== null
+      ? t.natKeepaliveMs
+      : Math.min(t.natKeepaliveMs, t.natRetryMs * 2 ** Math.min(p.failures, 10));
+    p.timer = setTimeout(() => this.#expiredInfoRequest(p), delay);
+  }
+
+  /** A control message that came in on the data port (Info-Reply; ECM from or to an RTR). */
+  #dataPortControl(bytes: Uint8Array, from: Peer): void {
+    if (this.#closed) return;
+    const c = this.#deps.counters;
+    let msg;
+    try {
+      msg = parseControlMessage(bytes);
+      if (msg.type === "ecm") {
+        const ecm = msg.msg;
+        const inner = parseControlMessage(ecm.payload);
+        if (this.mode === "rtr" && ecm.forRtr && inner.type === "map-register") {
+          return this.#rtrRelayRegister(from, ecm);
+        }
+        if (this.mode !== "rtr" && ecm.rtrRelayed && inner.type === "map-notify") {
+          c.inc("oor_tr_data_port_control_total", { type: "map-notify" });
+          return this.#mapNotify({ message: inner, bytes: ecm.payload, from, ecm }, inner.msg);
+        }
+      } else if (msg.type === "info-reply" && this.mode !== "rtr") {
+        c.inc("oor_tr_data_port_control_total", { type: "info-reply" });
+        return this.#infoReply(bytes, msg.msg, from);
+      }
+    } catch (e) {
+      if (!(e instanceof WireError)) throw e;
+      c.inc("oor_tr_data_port_control_total", { type: "malformed" });
+      return;
+    }
+    c.inc("oor_tr_data_port_control_total", { type: "ignored" });
+  }
+
+  /** An Info-Reply: checks it and takes the NAT view it gives. */
+  #infoReply(bytes: Uint8Array, m: InfoReply, from: Peer): void {
+    const p = this.#infoNonces.get(m.nonce);
+    const log = this.#deps.logger;
+    if (p === undefined || m.keyId !== p.key.keyId || authStatus(bytes, p.key) !== "ok") {
+      this.#deps.counters.inc("oor_tr_info_replies_total", {
+        result: p === undefined ? "unmatched" : "auth",
+      });
+      log.limited(`info-reply-rejected ${from.address}`, 60_000, "warn", "info-reply-rejected", {
+        peer: formatPeer(from),
+        reason: p === undefined ? "unknown nonce" : "authentication",
+      });
+      return;
+    }
+    this.#infoNonces.delete(m.nonce);
+    this.#deps.counters.inc("oor_tr_info_replies_total", { result: "ok" });
+    p.pending = undefined;
+    p.failures = 0;
+    p.lastReplyAt = this.#deps.now();
+    const g = m.nat.globalEtr;
+    if (g.kind !== "ipv4" && g.kind !== "ipv6") return;
+    const rtrs: string[] = [];
+    for (const r of m.nat.rtrs) {
+      if ((r.kind === "ipv4" || r.kind === "ipv6") && !rtrs.includes(r.ip)) rtrs.push(r.ip);
+      if (rtrs.length >= MAX_RTRS) break;
+    }
+    const natted = !this.#ownIps.has(g.ip) || m.nat.etrPort !== this.#config.dataPort;
+    if (natted && rtrs.length === 0) {
+      log.limited("nat-without-rtrs", 60_000, "warn", "nat-without-rtrs", {
+        mapServer: p.ms.address,
+        global: `${g.ip}:${m.nat.etrPort}`,
+      });
+    }
+    this.#setNat(
+      natted && rtrs.length > 0 ? { global: g.ip, port: m.nat.etrPort, rtrs } : undefined,
+      p,
+    );
+  }
+
+  /** Takes a new NAT view: logs a change, moves the data plane and the registrations over. */
+  #setNat(next: NatView | undefined, p: NatProbe): void {
+    const prev = this.#nat;
+    const sig = (v: NatView | undefined) =>
+      v === undefined ? "" : `${v.global}:${v.port} ${v.rtrs}`;
+    const firstAnswer = !this.#natKnown;
+    this.#natKnown = true;
+    if (sig(prev) === sig(next)) {
+      if (firstAnswer) {
+        this.#deps.logger.info("nat-not-detected", { mapServer: p.ms.address });
+        for (const s of this.#regs) this.#registerNow(s);
+      }
+      return;
+    }
+    this.#nat = next;
+    const log = this.#deps.logger;
+    this.#deps.counters.inc("oor_tr_nat_changes_total");
+    if (next === undefined) {
+      log.info("nat-gone", { mapServer: p.ms.address, was: `${prev!.global}:${prev!.port}` });
+    } else if (prev === undefined) {
+      log.info("nat-detected", {
+        mapServer: p.ms.address,
+        global: `${next.global}:${next.port}`,
+        rtrs: next.rtrs.join(","),
+      });
+    } else {
+      log.info("nat-global-rloc-changed", {
+        mapServer: p.ms.address,
+        from: `${prev.global}:${prev.port}`,
+        to: `${next.global}:${next.port}`,
+        rtrs: next.rtrs.join(","),
+      });
+    }
+    this.#pushNatCatchAll();
+    for (const { value } of this.#cache.entries()) this.#dp?.setMapping(this.#toData(value));
+    for (const s of this.#regs) this.#registerNow(s);
+  }
+
+  /**
+   * Behind a NAT everything goes to the RTRs: a catch-all entry per
+   * instance id and family of the local prefixes (more specific map-cache
+   * entries point at the RTRs too, see #toData). Without a NAT they go.
+   */
+  #pushNatCatchAll(): void {
+    const dp = this.#dp;
+    for (const p of this.#natCatchAll) {
+      const e = this.#cache.get(p);
+      if (e !== undefined) dp?.setMapping(this.#toData(e));
+      else dp?.deleteMapping(p);
+    }
+    this.#natCatchAll = [];
+    const nat = this.#nat;
+    if (nat === undefined) return;
+    const seen = new Set<string>();
+    for (const m of this.#db) {
+      if (m.prefix.family === "mac") continue;
+      const text = m.prefix.family === "ipv4" ? "0.0.0.0/0" : "::/0";
+      const p = parsePrefix(text, m.prefix.iid);
+      if (p === undefined || seen.has(formatPrefix(p))) continue;
+      seen.add(formatPrefix(p));
+      this.#natCatchAll.push(p);
+      dp?.setMapping({ prefix: p, action: "encapsulate", locators: natLocators(nat) });
+    }
+  }
+
+  /**
+   * Behind a NAT: the Map-Register goes to each RTR, from the data port,
+   * in an ECM with the R bit whose inner header runs from our private RLOC
+   * to the map-server. Its record lists the RTRs as locators (what public
+   * ITRs must encapsulate to), with the P bit (the map-server answers for
+   * us: Map-Requests cannot reach us) and the R and I bits.
+   */
+  #sendNatRegister(s: RegState, withdraw: boolean, nat: NatView): void {
+    const dp = this.#dp;
+    const msIp = canonicalIp(s.ms.address);
+    const v4 = msIp !== undefined && isIPv4(msIp);
+    const priv = s.mapping.locators.find((l) => l.ip !== undefined && isIPv4(l.ip) === v4)?.ip;
+    if (dp?.sendControl === undefined || msIp === undefined || priv === undefined) return;
+    const base = s.mapping.locators[0]!;
+    const rec = this.#record(s.mapping, withdraw ? 0 : s.mapping.config.ttl);
+    const record: EidRecord = {
+      ...rec,
+      locators: nat.rtrs.map((ip) => ({
+        priority: base.priority,
+        weight: base.weight,
+        mPriority: 255,
+        mWeight: 0,
+        local: false,
+        probed: false,
+        reachable: true,
+        address: ipAddress(ip),
+      })),
+    };
+    const now = this.#deps.now();
+    for (const rtr of nat.rtrs) {
+      if (isIPv4(rtr) !== v4) continue;
+      const nonce = this.#nonce();
+      const reg: MapRegister = {
+        proxyReply: true,
+        securityCapable: false,
+        xtrIdPresent: true,
+        rtr: true,
+        eidNotify: false,
+        useTtlForTimeout: false,
+        mergeRequest: false,
+        mobileNode: this.mode === "mn",
+        wantMapNotify: !withdraw,
+        nonce,
+        keyId: s.key.keyId,
+        authData: new Uint8Array(0),
+        records: [record],
+        xtrId: this.xtrId,
+        siteId: this.#siteId,
+      };
+      const ecm = emitEcm({
+        security: false,
+        ddtOriginated: false,
+        forRtr: true,
+        rtrRelayed: false,
+        inner: {
+          src: priv,
+          dst: msIp,
+          srcPort: LISP_CONTROL_PORT,
+          dstPort: LISP_CONTROL_PORT,
+          ttl: 64,
+        },
+        payload: emitSignedMapRegister(reg, s.key),
+      });
+      dp.sendControl(ecm, rtr, this.#config.dataPort);
+      if (!withdraw) this.#regNonces.set(nonce, { state: s, at: now });
+    }
+    s.sent++;
+    s.lastSentAt = now;
+    this.#deps.counters.inc("oor_tr_map_registers_sent_total", {
+      kind: withdraw ? "withdraw" : "register",
+    });
+    s.withdrawn = withdraw;
+    if (withdraw) {
+      this.#deps.logger.info("registration-withdrawn", {
+        prefix: s.mapping.text,
+        mapServer: s.ms.address,
+        via: nat.rtrs.join(","),
+      });
+    }
+    for (const [n, v] of this.#regNonces) {
+      if (now - v.at < REGISTER_NONCE_MS) break;
+      this.#regNonces.delete(n);
+    }
+  }
+
+  /**
+   * rtr: an ECM'd Map-Register from an xTR behind a NAT, on the data
+   * port. Relayed to its map-server (the inner destination, which must be
+   * an `[[rtr-ms-node]]`) in an ECM with the N bit, the inner header kept;
+   * the outer source (the xTR's translated address and port) is kept for
+   * the Map-Notify.
+   */
+  #rtrRelayRegister(from: Peer, ecm: Ecm): void {
+    const cp = this.#cp;
+    const c = this.#deps.counters;
+    const ms = canonicalIp(ecm.inner.dst);
+    if (cp === undefined || ms === undefined || !this.#rtrMsKeys.has(ms)) {
+      c.inc("oor_tr_rtr_relays_total", { result: "unknown-map-server" });
+      this.#deps.logger.limited(
+        `rtr-relay-refused ${from.address}`,
+        60_000,
+        "warn",
+        "rtr-relay-refused",
+        { peer: formatPeer(from), mapServer: ecm.inner.dst, reason: "no [[rtr-ms-node]]" },
+      );
+      return;
+    }
+    const nonce = (ecm.payload.length >= 12)
+      ? new DataView(ecm.payload.buffer, ecm.payload.byteOffset + 4, 8).getBigUint64(0, false)
+      : 0n;
+    const now = this.#deps.now();
+    if (this.#relays.size >= MAX_RELAYS) {
+      const oldest = this.#relays.keys().next();
+      if (!oldest.done) this.#relays.delete(oldest.value);
+    }
+    this.#relays.delete(nonce);
+    this.#relays.set(nonce, { xtr: from, inner: ecm.inner, ms, at: now });
+    for (const [n, v] of this.#relays) {
+      if (now - v.at < REGISTER_NONCE_MS) break;
+      this.#relays.delete(n);
+    }
+    cp.send(
+      emitEcm({ ...ecm, security: false, forRtr: false, rtrRelayed: true }),
+      { address: ms, port: this.#peerPort(ms) },
+    );
+    c.inc("oor_tr_rtr_relays_total", { result: "map-register" });
+    if (this.#deps.logger.enabled("debug")) {
+      this.#deps.logger.debug("rtr-map-register-relayed", {
+        xtr: formatPeer(from),
+        private: ecm.inner.src,
+        mapServer: ms,
+      });
+    }
+  }
+
+  /**
+   * rtr: the Map-Notify answering a relayed Map-Register. Its MS-RTR
+   * authentication is checked with the `[[rtr-ms-node]]` key; then each
+   * record becomes a map-cache entry towards the xTR's translated address
+   * and port, and the Map-Notify, without its MS-RTR part, goes on to the
+   * xTR in an ECM with the N bit, from the data port to that address and
+   * port (back through the NAT binding its Map-Register opened).
+   */
+  #rtrMapNotify(r: Received, m: MapNotify): void {
+    const c = this.#deps.counters;
+    const relay = this.#relays.get(m.nonce);
+    const key = relay !== undefined ? this.#rtrMsKeys.get(relay.ms) : undefined;
+    const fromMs = relay !== undefined && canonicalIp(r.from.address) === relay.ms;
+    if (relay === undefined || key === undefined || !fromMs || !msRtrAuthOk(r.bytes, m, key)) {
+      const result = relay === undefined ? "unmatched" : "auth";
+      c.inc("oor_tr_rtr_relays_total", { result: `map-notify-${result}` });
+      this.#deps.logger.limited(
+        `rtr-map-notify-rejected ${r.from.address}`,
+        60_000,
+        "warn",
+        "rtr-map-notify-rejected",
+        { peer: formatPeer(r.from), reason: result },
+      );
+      return;
+    }
+    this.#relays.delete(m.nonce);
+    const now = this.#deps.now();
+    const xtrIp = canonicalIp(relay.xtr.address);
+    for (const rec of m.records) {
+      const p = prefixOf(rec.eid, rec.maskLen);
+      if (p === undefined || xtrIp === undefined) continue;
+      const old = this.#cache.get(p);
+      if (old?.static) continue;
+      if (rec.ttl === 0) {
+        if (old !== undefined) {
+          this.#cache.delete(p);
+          this.#dp?.deleteMapping(p);
+        }
+        continue;
+      }
+      const entry: CacheEntry = {
+        prefix: p,
+        static: false,
+        action: "encapsulate",
+        locators: [{
+          priority: 1,
+          weight: 100,
+          mPriority: 255,
+          mWeight: 0,
+          local: false,
+          probed: false,
+          reachable: true,
+          address: ipAddress(xtrIp),
+        }],
+        ttl: rec.ttl,
+        expiresAt: now + RTR_NAT_ENTRY_MS,
+        from: formatPeer(relay.xtr),
+        natPort: relay.xtr.port,
+      };
+      const changed = old?.natPort !== relay.xtr.port || old.from !== entry.from;
+      this.#install(entry, now);
+      if (changed) {
+        this.#deps.logger.info("rtr-nat-xtr-registered", {
+          prefix: formatPrefix(p),
+          xtr: formatPeer(relay.xtr),
+          private: relay.inner.src,
+          mapServer: relay.ms,
+        });
+      }
+    }
+    const inner = relay.inner;
+    this.#dp?.sendControl?.(
+      emitEcm({
+        security: false,
+        ddtOriginated: false,
+        forRtr: false,
+        rtrRelayed: true,
+        inner: {
+          src: inner.dst,
+          dst: inner.src,
+          srcPort: inner.dstPort,
+          dstPort: inner.srcPort,
+          ttl: 64,
+        },
+        payload: withoutMsRtr(m),
+      }),
+      relay.xtr.address,
+      relay.xtr.port,
+    );
+    c.inc("oor_tr_rtr_relays_total", { result: "map-notify" });
+  }
+
+  // -------------------------------------------------------------------------
   // Map-cache
 
   #toData(e: CacheEntry): DataMapping {
+    const nat = this.#nat;
+    if (nat !== undefined && e.action === "encapsulate") {
+      return { prefix: e.prefix, action: e.action, locators: natLocators(nat) };
+    }
     const locators: DataLocator[] = [];
     for (const l of e.locators) {
       const ip = locatorIp(l.address);
@@ -1406,6 +1955,7 @@ class TunnelRouter implements TunnelRouterHandle {
         priority: l.priority,
         weight: l.weight,
         up: l.reachable && this.#probes.get(ip)?.up !== false,
+        ...(e.natPort !== undefined ? { port: e.natPort } : {}),
       });
     }
     return { prefix: e.prefix, action: e.action, locators };
@@ -1599,7 +2149,7 @@ class TunnelRouter implements TunnelRouterHandle {
         continue;
       }
       const old = this.#cache.get(p);
-      if (old?.static) {
+      if (old?.static || old?.natPort !== undefined) {
         c.inc("oor_tr_map_replies_total", { result: "static" });
         continue;
       }
@@ -1812,6 +2362,7 @@ class TunnelRouter implements TunnelRouterHandle {
     if (this.#closed) return;
     const wanted = new Map<string, Prefix>();
     for (const { prefix, value } of this.#cache.entries()) {
+      if (value.natPort !== undefined) continue; // behind a NAT: its control port is not reachable
       for (const l of value.locators) {
         const ip = locatorIp(l.address);
         if (ip !== undefined && !wanted.has(ip) && this.#canSend(ip)) wanted.set(ip, prefix);
@@ -2338,6 +2889,7 @@ class TunnelRouter implements TunnelRouterHandle {
     this.#syncTimers.clear();
     if (this.#eventTimer !== undefined) clearTimeout(this.#eventTimer);
     for (const s of this.#regs) if (s.timer !== undefined) clearTimeout(s.timer);
+    for (const p of this.#natProbes) if (p.timer !== undefined) clearTimeout(p.timer);
     await this.#eventsDone;
     await this.#rlocCheck;
     if (this.#dp !== undefined) {

@@ -96,11 +96,13 @@ import {
   type IPv4Address,
   type IPv6Address,
 } from "../wire/address.ts";
-import { authStatus, HmacKey } from "../wire/auth.ts";
+import { authStatus, HmacKey, signAuthenticated } from "../wire/auth.ts";
 import { ACTION, type EidRecord, REFERRAL_ACTION } from "../wire/eid_record.ts";
 import { isIPv4 } from "../wire/ip_text.ts";
 import type { LocatorRecord } from "../wire/locator.ts";
 import { emitSignedMapNotify, type MapNotify } from "../wire/map_notify.ts";
+import { emitInfo, type InfoReply, type InfoRequest } from "../wire/info.ts";
+import { emitMsRtrMapNotify } from "./_nat.ts";
 import type { MapReferral } from "../wire/map_referral.ts";
 import type { MapRegister } from "../wire/map_register.ts";
 import type { MapReply } from "../wire/map_reply.ts";
@@ -161,7 +163,10 @@ const NOTIFY_MEMORY = 4096;
 const NOTIFY_MEMORY_MS = 60_000;
 
 /** Why a Map-Register was rejected (the `reason` label of the counter). */
-export type RejectReason = "auth" | "key-id" | "no-site" | "more-specific";
+export type RejectReason = "auth" | "key-id" | "no-site" | "more-specific" | "unknown-rtr";
+
+/** Key type of the keys shared with RTRs (`[[ms-rtr-node]]` has no `key-type`; OOR: HMAC-SHA-1). */
+const RTR_KEY_ID = 1;
 
 // ---------------------------------------------------------------------------
 // Handle and views
@@ -301,6 +306,15 @@ function locatorIp(a: Address): IPv4Address | IPv6Address | undefined {
   return undefined;
 }
 
+/** An address in one text form (RFC 5952 for IPv6). */
+function canonical(address: string): string {
+  try {
+    return ipAddress(address).ip;
+  } catch {
+    return address;
+  }
+}
+
 /** The IP address inside an EID (unwrapping an Instance-ID LCAF). */
 function eidIp(a: Address): IPv4Address | IPv6Address | undefined {
   if (a.kind === "iid") return eidIp(a.address);
@@ -321,6 +335,11 @@ class MapServer implements MsHandle {
   readonly #families: ReadonlySet<string>;
   readonly #self?: string;
   readonly #notified = new Map<bigint, { site: Site; at: number }>();
+  /** `[[ms-rtr-node]]` by canonical address: the RTRs that may relay Map-Registers. */
+  readonly #rtrNodes = new Map<string, { name: string; key: HmacKey }>();
+  /** The RTRs of `ms-advertised-rtrs-set`, sent in Info-Replies, and that set's TTL. */
+  readonly #advertised: (IPv4Address | IPv6Address)[] = [];
+  readonly #advertisedTtl: number = 0;
   readonly #sweep: ReturnType<typeof setInterval>;
   #closed = false;
 
@@ -379,6 +398,20 @@ class MapServer implements MsHandle {
         expiresAt: Infinity,
       });
     }
+    for (const n of config.msRtrNodes) {
+      this.#rtrNodes.set(ipAddress(n.address).ip, {
+        name: n.name,
+        key: new HmacKey(RTR_KEY_ID, n.key),
+      });
+    }
+    const set = config.msRtrsSets.find((x) => x.name === config.msAdvertisedRtrsSet);
+    if (set !== undefined) {
+      this.#advertisedTtl = set.ttl;
+      for (const name of set.rtrs) {
+        const n = config.msRtrNodes.find((x) => x.name === name);
+        if (n !== undefined) this.#advertised.push(ipAddress(n.address));
+      }
+    }
     const c = deps.counters;
     c.gauge("oor_ms_registrations", () => this.#store.dynamicCount, { source: "map-register" });
     c.gauge("oor_ms_registrations", () => this.#store.staticCount, { source: "static" });
@@ -391,6 +424,9 @@ class MapServer implements MsHandle {
     });
     cp.on("map-notify-ack", (r) => {
       if (r.message.type === "map-notify-ack") this.#mapNotifyAck(r, r.message.msg);
+    });
+    cp.on("info-request", (r) => {
+      if (r.message.type === "info-request") this.#infoRequest(r, r.message.msg);
     });
     this.#sweep = setInterval(() => this.#expiredRegistrations(), SWEEP_INTERVAL_MS).unref();
   }
@@ -461,6 +497,12 @@ class MapServer implements MsHandle {
       if (status === "bad-key-id") return this.#reject(r, "key-id", `key id ${m.keyId}`);
       if (status !== "ok") return this.#reject(r, "auth", `${status} for site ${site.text}`);
     }
+    // Relayed by an RTR for an xTR behind a NAT (ECM with the N bit): only a known RTR may.
+    const relayed = r.ecm?.rtrRelayed === true;
+    const rtr = relayed ? this.#rtrNodes.get(canonical(r.from.address)) : undefined;
+    if (relayed && rtr === undefined) {
+      return this.#reject(r, "unknown-rtr", `${r.from.address} is no [[ms-rtr-node]]`);
+    }
     // Accepted: apply every record.
     const c = this.#deps.counters;
     const log = this.#deps.logger;
@@ -511,10 +553,15 @@ class MapServer implements MsHandle {
         log.debug("registration-refreshed", { prefix: formatPrefix(prefix), key });
       }
     }
-    if (m.wantMapNotify) this.#sendMapNotify(r, m, first!);
+    if (m.wantMapNotify) this.#sendMapNotify(r, m, first!, rtr?.key);
   }
 
-  #sendMapNotify(r: Received, m: MapRegister, site: Site): void {
+  /**
+   * Sends the Map-Notify of an accepted Map-Register to its source; to an
+   * RTR that relayed it (`rtrKey`), with the R bit and the MS-RTR
+   * authentication (`_nat.ts`), for the RTR to check and pass on.
+   */
+  #sendMapNotify(r: Received, m: MapRegister, site: Site, rtrKey?: HmacKey): void {
     const notify: MapNotify = m.xtrIdPresent
       ? {
         ack: false,
@@ -536,8 +583,12 @@ class MapServer implements MsHandle {
         authData: new Uint8Array(0),
         records: m.records,
       };
-    this.#cp.send(emitSignedMapNotify(notify, site.key), r.from);
+    const bytes = rtrKey !== undefined
+      ? emitMsRtrMapNotify(notify, site.key, rtrKey)
+      : emitSignedMapNotify(notify, site.key);
+    this.#cp.send(bytes, r.from);
     this.#deps.counters.inc("oor_ms_map_notifies_sent_total");
+    if (rtrKey !== undefined) this.#deps.counters.inc("oor_ms_map_notifies_via_rtr_total");
     if (this.#notified.size >= NOTIFY_MEMORY) {
       const oldest = this.#notified.keys().next();
       if (!oldest.done) this.#notified.delete(oldest.value);
@@ -573,6 +624,72 @@ class MapServer implements MsHandle {
       nonce: m.nonce,
       result,
     });
+  }
+
+  // -------------------------------------------------------------------------
+  // Info-Request (NAT traversal)
+
+  /**
+   * Answers an Info-Request for an EID inside a site, authenticated with
+   * the site's key: an Info-Reply with the same nonce, signed with that
+   * key, whose NAT-Traversal LCAF carries the source address and port the
+   * request came from (the xTR's global RLOC and port), this map-server's
+   * address and port, no private RLOC (the request does not carry it) and
+   * the RTRs of `ms-advertised-rtrs-set`, with that set's TTL.
+   */
+  #infoRequest(r: Received, m: InfoRequest): void {
+    const c = this.#deps.counters;
+    const drop = (reason: string, detail: string) => {
+      c.inc("oor_ms_info_requests_total", { result: reason });
+      this.#deps.logger.limited(
+        `info-request-rejected ${r.from.address}`,
+        LOG_INTERVAL_MS,
+        "warn",
+        "info-request-rejected",
+        { reason, peer: formatPeer(r.from), detail },
+      );
+    };
+    const p = prefixOf(m.eid, m.maskLen);
+    const site = p !== undefined ? this.#sites.lookup(p)?.value : undefined;
+    if (p === undefined || site === undefined) {
+      return drop("no-site", `EID ${addressToString(m.eid)} is in no lisp-site`);
+    }
+    if (m.keyId !== site.key.keyId) return drop("key-id", `key id ${m.keyId}`);
+    const status = authStatus(r.bytes, site.key);
+    if (status !== "ok") return drop("auth", `${status} for site ${site.text}`);
+    const reply: InfoReply = {
+      reply: true,
+      nonce: m.nonce,
+      keyId: site.key.keyId,
+      authData: new Uint8Array(site.key.digestLength),
+      ttl: this.#advertisedTtl,
+      maskLen: m.maskLen,
+      eid: m.eid,
+      nat: {
+        kind: "nat",
+        msPort: this.#cp.port,
+        etrPort: r.from.port,
+        globalEtr: ipAddress(r.from.address),
+        ms: this.#self !== undefined ? ipAddress(this.#self) : { kind: "none" },
+        privateEtr: { kind: "none" },
+        rtrs: this.#advertised,
+      },
+    };
+    const bytes = emitInfo(reply);
+    signAuthenticated(bytes, site.key);
+    this.#cp.send(bytes, r.from);
+    c.inc("oor_ms_info_requests_total", { result: "answered" });
+    this.#deps.logger.limited(
+      `info-reply ${r.from.address}:${r.from.port}`,
+      LOG_INTERVAL_MS,
+      "info",
+      "info-reply-sent",
+      {
+        peer: formatPeer(r.from),
+        eid: formatPrefix(p),
+        rtrs: this.#advertised.map((a) => a.ip).join(",") || "none",
+      },
+    );
   }
 
   // -------------------------------------------------------------------------

@@ -828,6 +828,11 @@ function readConfig(ctx: Ctx, raw: Table, given: Role | undefined): Config {
     "nat_traversal_support",
     false,
   );
+  if (natTraversalSupport && encapsulation === "VXLAN-GPE") {
+    // NAT traversal rides on the LISP data port (Info-Requests and the
+    // registrations through the RTR share the xTR's NAT binding with data).
+    ctx.error(["nat_traversal_support"], 'NAT traversal needs encapsulation = "LISP"');
+  }
   const rtrIfaces = readRtrIfaces(ctx, raw);
   const rtrMsNodes = readRtrMsNodes(ctx, raw);
   const lispSites = readLispSites(ctx, raw);

@@ -1,4 +1,4 @@
-import { deepStrictEqual, strictEqual } from "node:assert/strict";
+import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import {
   type Config,
   ConfigError,
@@ -928,5 +928,23 @@ Deno.test("parseConfig() reads destination-prefixes and rejects bad or repeated 
   strictEqual(
     errors[1],
     "oor.toml:1: destination-prefixes[2]: duplicate of destination-prefixes[1]",
+  );
+});
+
+Deno.test("nat_traversal_support needs LISP encapsulation", () => {
+  ok(
+    configOf(toml("nat_traversal_support = true", ...MINIMAL_XTR.split("\n")), "xtr")
+      .natTraversalSupport,
+  );
+  deepStrictEqual(
+    errorsOf(
+      toml(
+        'encapsulation = "VXLAN-GPE"',
+        "nat_traversal_support = true",
+        ...MINIMAL_XTR.split("\n"),
+      ),
+      "xtr",
+    ),
+    ['oor.toml:2: nat_traversal_support: NAT traversal needs encapsulation = "LISP"'],
   );
 });

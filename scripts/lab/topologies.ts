@@ -24,6 +24,7 @@
  * | 11   | xtr1 (rloc1)        | 100.64.11.2     | (multihoming)        |
  * | 2    | xtr2 (rloc0)        | 100.64.2.2      | 2001:db8:64:2::2     |
  * | 3    | rtr (rloc0)         | 100.64.3.2      |                      |
+ * | 4    | nat (rloc0)  (nat)  | .2, .3 second   |                      |
  * | 100  | ms (eth0)           | .2 ms, .3 mr    | ::2 ms, ::3 mr       |
  * | 100  | ms1 (eth0)  (ddt)   | 100.64.100.2    |                      |
  * | 101  | ms2 (eth0)  (ddt)   | 100.64.101.2    |                      |
@@ -36,7 +37,12 @@
  * the router knows only the underlay, never an EID prefix, so EID traffic
  * crosses only through LISP. In `rtr`, xtr2 sits on a private link
  * `172.16.2.0/24` behind the rtr (rtr `to-xtr2` .1, xtr2 `rloc0` .2) that
- * the router has no route to.
+ * the router has no route to. In `nat`, xtr1 sits on a private link
+ * `192.168.1.0/24` behind the `nat` namespace (nat `to-xtr1` .1, xtr1
+ * `rloc0` .2; no route to it anywhere else), which masquerades it out of
+ * its uplink (link 4) with nftables (set up by the test or `lab`, not by
+ * the topology); the rtr (link 3) is the RTR the map-server advertises,
+ * sharing the key `lab-rtr-key` (HMAC-SHA-1) with it.
  *
  * EID space: site 1 (hosta behind xtr1, iface `site0` / hosta `eth0`)
  * `10.1.0.0/24` and `fd00:1::/64`, xtr1 `.1`/`::1`, hosta `.10`/`::10`;
@@ -90,6 +96,10 @@ export const PLAN = {
   rtrRloc4: "100.64.3.2",
   rtrPrivate4: "172.16.2.1",
   xtr2Private4: "172.16.2.2",
+  natPublic4: "100.64.4.2",
+  natPublic4b: "100.64.4.3",
+  natPrivate4: "192.168.1.1",
+  xtr1Private4: "192.168.1.2",
   ms4: "100.64.100.2",
   ms6: "2001:db8:64:100::2",
   mr4: "100.64.100.3",
@@ -128,6 +138,7 @@ export const PLAN = {
   site1Key: "lab-site1-key",
   site2Key: "lab-site2-key",
   mnKey: "lab-mn-key",
+  rtrKey: "lab-rtr-key",
 } as const;
 
 /** Names of the topologies. */
@@ -140,7 +151,11 @@ export const TOPOLOGY_NAMES = [
   "rtr",
   "ddt",
   "tenants",
+  "nat",
 ] as const;
+
+/** Topologies that run with LISP encapsulation only (`--encapsulation VXLAN-GPE` is refused). */
+export const LISP_ONLY_TOPOLOGIES: ReadonlySet<string> = new Set(["nat"]);
 
 /** A topology name. */
 export type TopologyName = typeof TOPOLOGY_NAMES[number];
@@ -155,6 +170,7 @@ export const TOPOLOGY_DESCRIPTIONS: Readonly<Record<TopologyName, string>> = {
   rtr: "site 2 behind an rtr on a private link; the rtr is its only locator",
   ddt: "DDT root and child, two map-servers, a DDT map-resolver, two sites",
   tenants: "two tenants with the same prefixes in iid 1 and iid 2 behind the same pair of xTRs",
+  nat: "xtr1 + hosta behind a NAT namespace (nftables masquerade), an rtr on the underlay",
 };
 
 /** Options that change the generated configs. */
@@ -293,6 +309,8 @@ interface TrSettings {
   readonly instances?: readonly { iid: number; siteInterfaces: readonly string[] }[];
   readonly staticMapCache?: readonly { eid: string; rloc: string }[];
   readonly api: string;
+  /** `nat_traversal_support` (default false). */
+  readonly nat?: boolean;
 }
 
 function trConfig(s: TrSettings, o: TopologyOptions): string {
@@ -305,7 +323,7 @@ function trConfig(s: TrSettings, o: TopologyOptions): string {
       "control-address": s.controlAddress,
       "tun-name": "lispTun0",
       "map-resolver": [s.mapResolver],
-      "nat_traversal_support": false,
+      "nat_traversal_support": s.nat ?? false,
     }),
     ...apiTable(s.api),
     ...table("[rloc-probing]", {
@@ -335,12 +353,14 @@ interface MsSettings {
   readonly sites: readonly { eid: string; key: string; moreSpecifics?: boolean; iid?: number }[];
   readonly statics: readonly { eid: string; rloc: string }[];
   readonly api: string;
+  /** Extra top-level keys and tables (NAT traversal: the advertised set, RTR nodes and sets). */
+  readonly extra?: { readonly keys: Record<string, Scalar>; readonly tables: readonly string[] };
 }
 
 function msConfig(s: MsSettings, o: TopologyOptions): string {
   return [
     ...header("MS", s.what),
-    ...keys({ debug: o.debug ?? 0, "control-address": s.controlAddress }),
+    ...keys({ debug: o.debug ?? 0, "control-address": s.controlAddress, ...s.extra?.keys }),
     ...apiTable(s.api),
     ...s.sites.flatMap((site) =>
       table("[[lisp-site]]", {
@@ -354,6 +374,7 @@ function msConfig(s: MsSettings, o: TopologyOptions): string {
     ...s.statics.flatMap((m) =>
       rlocTable("[[ms-static-registered-site]]", m.eid, m.rloc, { ttl: 10 })
     ),
+    ...(s.extra?.tables ?? []),
     "",
   ].join("\n");
 }
@@ -440,6 +461,7 @@ function msNode(
   u: Underlay,
   sites: MsSettings["sites"],
   statics: MsSettings["statics"] = [],
+  extra?: MsSettings["extra"],
 ): { ms: string; mr: string } {
   const routes = uplink(b, 100, "ms", "eth0", "to-ms", u, [3]);
   b.nodes.push({ name: "ms", routes });
@@ -461,6 +483,7 @@ function msNode(
         { eid: PLAN.staticSite6, rloc: u.v4 ? PLAN.staticRloc4 : PLAN.staticRloc6 },
       ],
       api: API(9942),
+      ...(extra !== undefined ? { extra } : {}),
     }, b.opts),
   });
   b.lisp.push({
@@ -898,6 +921,122 @@ function ddt(opts: TopologyOptions): Topology {
   });
 }
 
+/**
+ * NAT traversal: xtr1 (with hosta) behind the `nat` namespace, which
+ * masquerades `192.168.1.0/24` out of its uplink once the nftables rules
+ * are in (see {@link natRules}); the rtr on the underlay is the RTR the
+ * map-server advertises; xtr2 with hostb as in basic.
+ */
+function nat(opts: TopologyOptions): Topology {
+  if ((opts.encapsulation ?? "LISP") !== "LISP") {
+    throw new LabError(
+      `topology "nat" runs LISP encapsulation only (NAT traversal needs the LISP data port)`,
+    );
+  }
+  const b: Builder = { nodes: [], links: [], lisp: [], opts };
+  routerNode(b);
+  const u: Underlay = { v4: true, v6: false };
+  const eids: Underlay = { v4: true, v6: false };
+  const cp = msNode(b, u, siteList(eids, [1, 2]), [], {
+    keys: { "ms-advertised-rtrs-set": "rtrs" },
+    tables: [
+      ...table("[[ms-rtr-node]]", { name: "rtr1", address: PLAN.rtrRloc4, key: PLAN.rtrKey }),
+      ...table("[[ms-rtrs-set]]", { name: "rtrs", ttl: 10, rtrs: ["rtr1"] }),
+    ],
+  });
+  // The NAT box: uplink on link 4 (a second address for a changed mapping), xtr1 behind it.
+  const natRoutes = uplink(b, 4, "nat", "rloc0", "to-nat", u, [3]);
+  b.nodes.push({ name: "nat", forwarding: true, routes: natRoutes });
+  b.links.push({
+    a: { node: "nat", iface: "to-xtr1", addresses: [`${PLAN.natPrivate4}/24`] },
+    b: { node: "xtr1", iface: "rloc0", addresses: [`${PLAN.xtr1Private4}/24`] },
+    ...(opts.mtu !== undefined ? { mtu: opts.mtu } : {}),
+  });
+  b.nodes.push({
+    name: "xtr1",
+    forwarding: true,
+    routes: [{ to: "default", via: PLAN.natPrivate4 }],
+  });
+  site(b, 1, "xtr1", "hosta", eids);
+  b.lisp.push({
+    name: "xtr1",
+    node: "xtr1",
+    role: "xtr",
+    controlAddress: PLAN.xtr1Private4,
+    api: API(),
+    config: trConfig({
+      what: "xtr1 (site 1, behind the NAT)",
+      mode: "xTR",
+      controlAddress: PLAN.xtr1Private4,
+      mapResolver: cp.mr,
+      mapServer: cp.ms,
+      key: PLAN.site1Key,
+      mappings: [{ eid: PLAN.site1Eid4, locators: [{ iface: "rloc0", ipVersion: 4 }] }],
+      api: API(),
+      nat: true,
+    }, b.opts),
+  });
+  // The rtr: one underlay link; relays registrations to the ms.
+  b.nodes.push({
+    name: "rtr",
+    forwarding: true,
+    routes: uplink(b, 3, "rtr", "rloc0", "to-rtr", u),
+  });
+  const interval = opts.rlocProbeInterval ?? 5;
+  b.lisp.push({
+    name: "rtr",
+    node: "rtr",
+    role: "rtr",
+    controlAddress: PLAN.rtrRloc4,
+    api: API(),
+    config: [
+      ...header("RTR", "the rtr (NAT traversal for site 1)"),
+      ...keys({
+        debug: opts.debug ?? 0,
+        encapsulation: "LISP",
+        "map-resolver": [cp.mr],
+      }),
+      ...apiTable(API()),
+      ...table("[rloc-probing]", {
+        "rloc-probe-interval": interval,
+        "rloc-probe-retries": interval === 0 ? undefined : 2,
+        "rloc-probe-retries-interval": interval === 0 ? undefined : Math.max(1, interval >> 2),
+      }),
+      ...table("[[rtr-iface]]", { iface: "rloc0", ip_version: 4, priority: 1, weight: 100 }),
+      ...table("[[rtr-ms-node]]", {
+        address: cp.ms,
+        key: PLAN.rtrKey,
+        "key-type": 1,
+        "draft-version": "NEW",
+      }),
+      "",
+    ].join("\n"),
+  });
+  xtr(b, 2, u, eids, cp, "address");
+  return finish(b, "nat", flatLookup(u, "xtr2"));
+}
+
+/**
+ * The nftables script of the `nat` topology's NAT box: source NAT of the
+ * private link out of `rloc0`, to the uplink's address (`masquerade`) or,
+ * with `to`, to that address and port range (a changed mapping).
+ */
+export function natRules(to?: string): string {
+  const match = `ip saddr 192.168.1.0/24 oifname "rloc0"`;
+  const rules = to === undefined
+    ? [`${match} masquerade`]
+    : [`${match} meta l4proto udp snat to ${to}`, `${match} snat to ${to.replace(/:.*$/, "")}`];
+  return [
+    "table ip oor_lab_nat {",
+    "  chain post {",
+    "    type nat hook postrouting priority srcnat; policy accept;",
+    ...rules.map((r) => `    ${r}`),
+    "  }",
+    "}",
+    "",
+  ].join("\n");
+}
+
 /** Whether `name` is a topology name. */
 export function isTopologyName(name: string): name is TopologyName {
   return (TOPOLOGY_NAMES as readonly string[]).includes(name);
@@ -923,6 +1062,8 @@ export function makeTopology(name: string, opts: TopologyOptions = {}): Topology
       return ddt(opts);
     case "tenants":
       return tenants(opts);
+    case "nat":
+      return nat(opts);
   }
 }
 

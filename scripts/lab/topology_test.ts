@@ -22,7 +22,14 @@ import {
   teardownLab,
   validateNetwork,
 } from "./topology.ts";
-import { lig, makeTopology, PLAN, TOPOLOGY_NAMES, upTopology } from "./topologies.ts";
+import {
+  lig,
+  LISP_ONLY_TOPOLOGIES,
+  makeTopology,
+  PLAN,
+  TOPOLOGY_NAMES,
+  upTopology,
+} from "./topologies.ts";
 
 const ROOT = isRoot();
 const SKIP_REASON = "lab tests need root (network namespaces): run them as root to include them";
@@ -34,6 +41,10 @@ if (!ROOT) console.warn(`scripts/lab/topology_test.ts: skipping the lab tests: $
 Deno.test("every topology's oor.toml files are valid configs for their role", () => {
   for (const name of TOPOLOGY_NAMES) {
     for (const encapsulation of ["LISP", "VXLAN-GPE"] as const) {
+      if (encapsulation !== "LISP" && LISP_ONLY_TOPOLOGIES.has(name)) {
+        throws(() => makeTopology(name, { encapsulation }), /LISP encapsulation only/);
+        continue;
+      }
       const topo = makeTopology(name, { encapsulation, rlocProbeInterval: 3, debug: 1 });
       ok(topo.lisp.length > 0, `${name} has LISP processes`);
       for (const p of topo.lisp) {

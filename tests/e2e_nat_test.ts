@@ -1,0 +1,173 @@
+/**
+ * End-to-end test of NAT traversal (draft-ietf-lisp-nat-traversal), in the
+ * `nat` lab topology of scripts/lab/topologies.ts: xtr1 and hosta behind a
+ * NAT namespace doing nftables masquerade, an rtr, the ms/mr and xtr2 with
+ * hostb on the public underlay.
+ *
+ * - xtr1 learns it is behind a NAT from the map-server's Info-Reply,
+ *   registers through the rtr, and UDP and ICMP go hosta ↔ hostb both
+ *   ways through the rtr;
+ * - the NAT mapping changes (another source address and a port range,
+ *   conntrack flushed): xtr1 logs `nat-global-rloc-changed`, registers
+ *   again, and traffic flows again both ways.
+ *
+ * Then every tunnel router is stopped with SIGTERM and its namespace
+ * checked clean, as in e2e_test.ts. Needs root (namespaces, TUN, nft,
+ * conntrack); skipped otherwise. `OOR_E2E_KEEP=1` keeps configs and logs.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { sleep } from "../scripts/lab/topology.ts";
+import { makeTopology, natRules, PLAN, startLisp, upTopology } from "../scripts/lab/topologies.ts";
+import { assertClean, bothWays, type Ctx, e2e, pingWorks, udpRoundTrips } from "./_e2e.ts";
+
+const LAB = "e2e-nat";
+
+/** Whether `cmd` runs here (nft and conntrack are needed on top of the usual). */
+function have(cmd: string): boolean {
+  try {
+    return new Deno.Command(cmd, { args: ["--version"], stdout: "null", stderr: "null" })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+}
+
+const TOOLS = have("nft") && have("conntrack");
+
+/** Like `withTopology` (tests/_e2e.ts), but the NAT rules go in before any LISP process starts. */
+async function withNat(fn: (ctx: Ctx) => Promise<void>): Promise<void> {
+  const stateDir = await Deno.makeTempDir({ prefix: "oor-e2e-" });
+  const topo = makeTopology("nat", {});
+  const { lab } = await upTopology(topo, {
+    name: LAB,
+    stateDir,
+    stopTimeoutMs: 8000,
+    noStart: true,
+  });
+  try {
+    const rules = await lab.writeFile("nat.nft", natRules());
+    await lab.execOk("nat", ["nft", "-f", rules]);
+    const { started, skipped } = await startLisp(lab, topo);
+    assert.deepEqual(skipped.map((s) => s.spec.name), [], "every process of the topology runs");
+    try {
+      await fn({ lab, topo, started });
+      for (const p of topo.lisp.filter((p) => ["xtr", "rtr"].includes(p.role))) {
+        await lab.stop(p.name);
+        const proc = lab.processes.get(p.name)!;
+        assert.equal(proc.status?.code, 0, `${p.name} exited cleanly`);
+        assert.match(proc.readLog(), /host-restored/, `${p.name} logged its clean-up`);
+        await assertClean(lab, p.node);
+      }
+    } catch (e) {
+      for (const p of lab.processes.values()) {
+        const tail = p.readLog().split("\n").slice(-30).join("\n    ");
+        console.error(`--- ${p.name} (${p.log}):\n    ${tail}`);
+      }
+      throw e;
+    }
+  } finally {
+    await lab.down();
+    if (Deno.env.get("OOR_E2E_KEEP") === "1") console.error(`logs kept in ${stateDir}/${LAB}`);
+    else await Deno.remove(stateDir, { recursive: true }).catch(() => {});
+  }
+}
+
+/** The NAT box's UDP conntrack entries towards `dst` port `dport`, as text. */
+async function flows(ctx: Ctx, dst: string, dport: number): Promise<string> {
+  const r = await ctx.lab.exec("nat", [
+    "conntrack",
+    "-L",
+    "-p",
+    "udp",
+    "--orig-dst",
+    dst,
+    "--dport",
+    String(dport),
+  ]);
+  return r.stdout;
+}
+
+if (!TOOLS) {
+  Deno.test({
+    name: "e2e nat: (skipped: needs nft and conntrack)",
+    ignore: true,
+    fn() {},
+  });
+} else {
+  e2e(
+    "e2e nat: xtr1 behind a NAT reaches hostb through the rtr, also after the NAT mapping changes",
+    async () => {
+      await withNat(async (ctx) => {
+        const { lab } = ctx;
+        const proc = (n: string) => ctx.started.find((p) => p.name === n)!;
+        const xtr1 = proc("xtr1");
+        const rtr = proc("rtr");
+        // Discovery: the Info-Reply shows the masquerading address.
+        await xtr1.waitForLog(
+          new RegExp(
+            `nat-detected .*global=${PLAN.natPublic4.replaceAll(".", "\\.")}:\\d+ .*rtrs=${
+              PLAN.rtrRloc4.replaceAll(".", "\\.")
+            }`,
+          ),
+          15_000,
+        );
+        // Registration through the rtr; the rtr learns xtr1's translated address.
+        await xtr1.waitForLog(/ registered /, 15_000);
+        await proc("xtr2").waitForLog(/ registered /, 15_000);
+        await rtr.waitForLog(
+          new RegExp(`rtr-nat-xtr-registered .*xtr=${PLAN.natPublic4.replaceAll(".", "\\.")}:`),
+          10_000,
+        );
+        // The map-server answers for site 1 with the rtr as its locator.
+        const ms = proc("ms");
+        await ms.waitForLog(
+          new RegExp(
+            `registered .*prefix=10\\.1\\.0\\.0/24 .*rlocs=${PLAN.rtrRloc4.replaceAll(".", "\\.")}`,
+          ),
+          5_000,
+        );
+
+        await bothWays(lab, "hosta", PLAN.hostA4, "hostb", PLAN.hostB4);
+        // The data went xtr1:4341 -> rtr:4341 through the NAT.
+        assert.match(await flows(ctx, PLAN.rtrRloc4, 4341), /sport=4341/, "a data flow to the rtr");
+
+        // The NAT mapping changes: another source address, another port range.
+        const changed = await lab.writeFile(
+          "nat2.nft",
+          natRules(`${PLAN.natPublic4b}:20000-20100`),
+        );
+        await lab.execOk("nat", ["nft", "delete", "table", "ip", "oor_lab_nat"]);
+        await lab.execOk("nat", ["nft", "-f", changed]);
+        await lab.execOk("nat", ["conntrack", "-F"]);
+        await xtr1.waitForLog(
+          new RegExp(
+            `nat-global-rloc-changed .*to=${PLAN.natPublic4b.replaceAll(".", "\\.")}:200\\d\\d`,
+          ),
+          25_000,
+        );
+        await rtr.waitForLog(
+          new RegExp(
+            `rtr-nat-xtr-registered .*xtr=${PLAN.natPublic4b.replaceAll(".", "\\.")}:200\\d\\d`,
+          ),
+          10_000,
+        );
+        // hostb first: the rtr must now use the new translated address and port.
+        await pingWorks(lab, "hostb", PLAN.hostA4, 15_000);
+        await pingWorks(lab, "hosta", PLAN.hostB4, 15_000);
+        await sleep(200);
+        const ba = await udpRoundTrips(lab, "hostb", PLAN.hostA4);
+        assert.ok(ba >= 8, `hostb → hosta UDP after the change: ${ba}/10 echoes`);
+        const ab = await udpRoundTrips(lab, "hosta", PLAN.hostB4);
+        assert.ok(ab >= 8, `hosta → hostb UDP after the change: ${ab}/10 echoes`);
+        assert.match(
+          await flows(ctx, PLAN.rtrRloc4, 4341),
+          new RegExp(`dst=${PLAN.natPublic4b.replaceAll(".", "\\.")} sport=4341 dport=200\\d\\d`),
+          "the data flow uses the new mapping",
+        );
+      });
+    },
+  );
+}
