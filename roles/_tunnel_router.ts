@@ -458,12 +458,28 @@ function natLocators(nat: { readonly rtrs: readonly string[] }): DataLocator[] {
   return nat.rtrs.map((address) => ({ address, priority: 1, weight: 100, up: true }));
 }
 
-/** The IP address to encapsulate to for a locator: itself, or an ELP's first hop. */
-function locatorIp(a: Address): string | undefined {
+/**
+ * The IP address to encapsulate to for a locator: itself or, for an
+ * explicit locator path, the hop after the last hop that is an address
+ * of this host (`here`; an RTR on the path re-encapsulates to the next
+ * hop), else the path's first hop (the ITR sends to the first RTR).
+ * Undefined when this host is the path's last hop.
+ */
+export function locatorIp(a: Address, here?: ReadonlySet<string>): string | undefined {
   if (a.kind === "ipv4" || a.kind === "ipv6") return a.ip;
   if (a.kind === "elp") {
-    const first = a.hops[0];
-    return first !== undefined ? locatorIp(first.address) : undefined;
+    let next = 0;
+    if (here !== undefined && here.size > 0) {
+      for (let i = a.hops.length - 1; i >= 0; i--) {
+        const ip = locatorIp(a.hops[i]!.address);
+        if (ip !== undefined && here.has(ip)) {
+          next = i + 1;
+          break;
+        }
+      }
+    }
+    const hop = a.hops[next];
+    return hop !== undefined ? locatorIp(hop.address) : undefined;
   }
   return undefined;
 }
@@ -509,6 +525,11 @@ class HostSnapshot {
         this.#addrs.push({ ip, index: a.index, family: a.family, scope: a.scope });
       }
     }
+  }
+
+  /** Every usable address. */
+  ips(): Set<string> {
+    return new Set(this.#addrs.map((a) => a.ip));
   }
 
   /** The interface holding `ip`: its index, name and whether it is usable. */
@@ -750,6 +771,8 @@ class TunnelRouter implements TunnelRouterHandle {
   #rtrLocators: LocalLocator[] = [];
   #localRlocs: LocalRloc[] = [];
   #ownIps = new Set<string>();
+  /** Every usable address on this host's interfaces (an ELP hop that is us). */
+  #hostIps: ReadonlySet<string> = new Set<string>();
   #itrRlocs: (IPv4Address | IPv6Address)[] = [];
 
   readonly #regs: RegState[] = [];
@@ -1190,6 +1213,18 @@ class TunnelRouter implements TunnelRouterHandle {
     }
     this.#localRlocs = rlocs;
     this.#ownIps = own;
+    const hostIps = host.ips();
+    const moved = hostIps.size !== this.#hostIps.size ||
+      [...hostIps].some((ip) => !this.#hostIps.has(ip));
+    this.#hostIps = hostIps;
+    if (moved) {
+      // Our place on an explicit locator path may have changed.
+      for (const { value } of this.#cache.entries()) {
+        if (value.locators.some((l) => l.address.kind === "elp")) {
+          this.#dp?.setMapping(this.#toData(value));
+        }
+      }
+    }
     return changed;
   }
 
@@ -1948,7 +1983,7 @@ class TunnelRouter implements TunnelRouterHandle {
     }
     const locators: DataLocator[] = [];
     for (const l of e.locators) {
-      const ip = locatorIp(l.address);
+      const ip = locatorIp(l.address, this.#hostIps);
       if (ip === undefined) continue;
       locators.push({
         address: ip,
@@ -1975,7 +2010,7 @@ class TunnelRouter implements TunnelRouterHandle {
     }
     // Locators known to be down get a probe at once: they may be back.
     for (const l of e.locators) {
-      const ip = locatorIp(l.address);
+      const ip = locatorIp(l.address, this.#hostIps);
       const p = ip !== undefined ? this.#probes.get(ip) : undefined;
       if (p !== undefined && !p.up && !p.inFlight) this.#probe(p);
     }
@@ -2296,7 +2331,7 @@ class TunnelRouter implements TunnelRouterHandle {
     }
     for (const { prefix, value } of this.#cache.entries()) {
       for (const l of value.locators) {
-        const ip = locatorIp(l.address);
+        const ip = locatorIp(l.address, this.#hostIps);
         if (ip !== undefined && !targets.has(ip)) targets.set(ip, prefix);
       }
     }
@@ -2364,7 +2399,7 @@ class TunnelRouter implements TunnelRouterHandle {
     for (const { prefix, value } of this.#cache.entries()) {
       if (value.natPort !== undefined) continue; // behind a NAT: its control port is not reachable
       for (const l of value.locators) {
-        const ip = locatorIp(l.address);
+        const ip = locatorIp(l.address, this.#hostIps);
         if (ip !== undefined && !wanted.has(ip) && this.#canSend(ip)) wanted.set(ip, prefix);
       }
     }
@@ -2484,7 +2519,7 @@ class TunnelRouter implements TunnelRouterHandle {
         expiresAt: Number.isFinite(e.expiresAt) ? e.expiresAt : null,
         ...(e.from !== undefined ? { from: e.from } : {}),
         locators: e.locators.map((l) => {
-          const ip = locatorIp(l.address);
+          const ip = locatorIp(l.address, this.#hostIps);
           return {
             address: addressToString(l.address),
             priority: l.priority,
@@ -2667,7 +2702,7 @@ class TunnelRouter implements TunnelRouterHandle {
         ...(e.static ? {} : { ttl: e.ttl }),
         expiresAt: Number.isFinite(e.expiresAt) ? e.expiresAt : null,
         rlocs: e.locators.map((l): LocatorView => {
-          const ip = locatorIp(l.address);
+          const ip = locatorIp(l.address, this.#hostIps);
           const up = l.reachable && (ip === undefined || this.#probes.get(ip)?.up !== false);
           return {
             address: addressToString(l.address),

@@ -32,6 +32,7 @@ import { createApp } from "../web/app.ts";
 import type { StatusSource } from "../web/source.ts";
 import {
   type DataPlaneOptions,
+  locatorIp,
   startTunnelRouter,
   type Timing,
   type TunnelRouterHandle,
@@ -1678,5 +1679,62 @@ Deno.test("xtr registers a remote RLOC as written but never names it as an ITR-R
     await x.tr.close();
     mr.close();
     ms.close();
+  }
+});
+
+Deno.test("locatorIp() sends to an ELP's first hop, or to the hop after ours", () => {
+  const elp = {
+    kind: "elp" as const,
+    hops: ["10.0.0.1", "10.0.0.2", "10.0.0.3"].map((ip) => ({
+      lookup: false,
+      probe: false,
+      strict: false,
+      address: ipAddress(ip),
+    })),
+  };
+  assert.equal(locatorIp(ipAddress("10.9.9.9"), new Set(["10.0.0.1"])), "10.9.9.9");
+  assert.equal(locatorIp(elp), "10.0.0.1", "the ITR sends to the first hop");
+  assert.equal(locatorIp(elp, new Set(["192.0.2.1"])), "10.0.0.1");
+  assert.equal(locatorIp(elp, new Set(["10.0.0.1"])), "10.0.0.2", "the first RTR to the second");
+  assert.equal(locatorIp(elp, new Set(["10.0.0.2", "192.0.2.1"])), "10.0.0.3");
+  assert.equal(locatorIp(elp, new Set(["10.0.0.3"])), undefined, "the last hop sends nowhere");
+});
+
+Deno.test("an RTR on an explicit locator path re-encapsulates to the next hop", async () => {
+  const platform = new FakePlatform();
+  platform.fakeNet.link(2, "eth0");
+  platform.fakeNet.address(2, `${XTR}/8`);
+  const elp = [
+    "[[explicit-locator-path]]",
+    'elp-name = "via-rtrs"',
+    "[[explicit-locator-path.elp-node]]",
+    `address = "${MS}"`,
+    "[[explicit-locator-path.elp-node]]",
+    `address = "${XTR}"`,
+    "[[explicit-locator-path.elp-node]]",
+    `address = "${ETR}"`,
+    "[[static-map-cache]]",
+    'eid-prefix = "10.9.0.0/16"',
+    "[[static-map-cache.rloc-address]]",
+    'address = "via-rtrs"',
+    "priority = 1",
+    "weight = 100",
+  ];
+  const rtrToml = trToml(
+    "rtr",
+    RLOC_PROBING_OFF,
+    "[[rtr-iface]]",
+    'iface = "eth0"',
+    "ip_version = 4",
+    "priority = 1",
+    "weight = 100",
+    ...elp,
+  );
+  const x = await startTr(rtrToml, { mode: "rtr", platform });
+  try {
+    // We are the path's second hop (XTR): the next is the ETR.
+    assert.deepEqual(x.dp.mappings.get("10.9.0.0/16")?.locators.map((l) => l.address), [ETR]);
+  } finally {
+    await x.tr.close();
   }
 });

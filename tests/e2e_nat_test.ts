@@ -20,7 +20,7 @@
 
 import assert from "node:assert/strict";
 import { sleep } from "../scripts/lab/topology.ts";
-import { makeTopology, natRules, PLAN, startLisp, upTopology } from "../scripts/lab/topologies.ts";
+import { makeTopology, natRules, PLAN, upTopology } from "../scripts/lab/topologies.ts";
 import { assertClean, bothWays, type Ctx, e2e, pingWorks, udpRoundTrips } from "./_e2e.ts";
 
 const LAB = "e2e-nat";
@@ -37,21 +37,22 @@ function have(cmd: string): boolean {
 
 const TOOLS = have("nft") && have("conntrack");
 
-/** Like `withTopology` (tests/_e2e.ts), but the NAT rules go in before any LISP process starts. */
+/** Like `withTopology` (tests/_e2e.ts); the topology's setup puts the NAT rules in first. */
 async function withNat(fn: (ctx: Ctx) => Promise<void>): Promise<void> {
   const stateDir = await Deno.makeTempDir({ prefix: "oor-e2e-" });
   const topo = makeTopology("nat", {});
-  const { lab } = await upTopology(topo, {
+  const { lab, started, skipped } = await upTopology(topo, {
     name: LAB,
     stateDir,
     stopTimeoutMs: 8000,
-    noStart: true,
   });
   try {
-    const rules = await lab.writeFile("nat.nft", natRules());
-    await lab.execOk("nat", ["nft", "-f", rules]);
-    const { started, skipped } = await startLisp(lab, topo);
     assert.deepEqual(skipped.map((s) => s.spec.name), [], "every process of the topology runs");
+    assert.match(
+      await lab.execOk("nat", ["nft", "list", "table", "ip", "oor_lab_nat"]),
+      /masquerade/,
+      "the NAT box masquerades",
+    );
     try {
       await fn({ lab, topo, started });
       for (const p of topo.lisp.filter((p) => ["xtr", "rtr"].includes(p.role))) {

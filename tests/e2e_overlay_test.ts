@@ -403,3 +403,106 @@ e2e("e2e ddt: MS-ACK referrals carry the site's ddt-ms-peers, and the tree resol
     await Deno.remove(pcap).catch(() => {});
   }
 });
+
+/** A series of a process's /metrics (0 when absent), read from inside its namespace. */
+async function metric(lab: Lab, node: string, api: string, series: string): Promise<number> {
+  const text = await lab.execOk(node, ["curl", "-sf", `http://${api}/metrics`]);
+  for (const line of text.split("\n")) {
+    const sp = line.lastIndexOf(" ");
+    if (sp > 0 && line.slice(0, sp) === series) return Number(line.slice(sp + 1));
+  }
+  return 0;
+}
+
+e2e(
+  "e2e elp: traffic to site 2 crosses rtr then rtr2, as its explicit locator path says",
+  async () => {
+    const pcap = await Deno.makeTempFile({ prefix: "oor-e2e-elp-", suffix: ".pcap" });
+    try {
+      await withTopology("elp", "e2e-elp", {}, async (ctx) => {
+        const { lab } = ctx;
+        await registered(ctx, ["xtr1", "xtr2"]);
+        // The map-server holds site 2 with its path (an ELP LCAF locator).
+        const ms = ctx.started.find((p) => p.name === "ms")!;
+        await ms.waitForLog(
+          new RegExp(
+            `registered .*prefix=10\\.2\\.0\\.0/24 .*rlocs="elp\\{${
+              [PLAN.rtrRloc4, PLAN.rtr2Rloc4, PLAN.xtr2Rloc4].join(",").replaceAll(".", "\\.")
+            }\\}"`,
+          ),
+          5_000,
+        );
+        // Every LISP data packet the router forwards, as it enters the router.
+        const cap = await lab.spawn("router", "capture", [
+          "tshark",
+          "-i",
+          "any",
+          "-f",
+          "udp dst port 4341 and inbound",
+          "-w",
+          pcap,
+        ]);
+        await cap.waitForLog(/Capturing on/, 10_000);
+        const before = new Map<string, number>();
+        for (const r of ["rtr", "rtr2"]) {
+          const { node, api } = apiOf(ctx, r);
+          before.set(r, await metric(lab, node, api, "oor_dataplane_decapsulated"));
+        }
+        await bothWays(lab, "hosta", PLAN.hostA4, "hostb", PLAN.hostB4);
+        await sleep(1500); // the data-plane counters are posted every second
+        await lab.stop("capture");
+        // Both RTRs decapsulated and re-encapsulated the packets to hostb.
+        for (const r of ["rtr", "rtr2"]) {
+          const { node, api } = apiOf(ctx, r);
+          const dec = (await metric(lab, node, api, "oor_dataplane_decapsulated")) - before.get(r)!;
+          const enc = await metric(lab, node, api, "oor_dataplane_encapsulated");
+          assert.ok(dec >= 20, `${r} decapsulated ${dec} packets`);
+          assert.ok(enc >= 20, `${r} re-encapsulated ${enc} packets`);
+        }
+        // The outer hops of every packet, by inner destination: hosta → hostb
+        // goes xtr1 → rtr → rtr2 → xtr2, hostb → hosta straight back.
+        const fields = await lab.execOk("router", [
+          "tshark",
+          "-r",
+          pcap,
+          "-Y",
+          "lisp-data",
+          "-T",
+          "fields",
+          "-E",
+          "separator=;",
+          "-e",
+          "ip.src",
+          "-e",
+          "ip.dst",
+        ]);
+        const hops = new Map<string, Set<string>>();
+        for (const line of fields.trim().split("\n").filter((l) => l !== "")) {
+          const [src, dst] = line.split(";");
+          const [outerSrc, innerSrc] = src!.split(",");
+          const [outerDst, innerDst] = dst!.split(",");
+          assert.ok(innerSrc !== undefined && innerDst !== undefined, `an inner packet in ${line}`);
+          const k = `${innerSrc}>${innerDst}`;
+          if (!hops.has(k)) hops.set(k, new Set());
+          hops.get(k)!.add(`${outerSrc}>${outerDst}`);
+        }
+        assert.deepEqual(
+          [...(hops.get(`${PLAN.hostA4}>${PLAN.hostB4}`) ?? [])].sort(),
+          [
+            `${PLAN.xtr1Rloc4}>${PLAN.rtrRloc4}`,
+            `${PLAN.rtrRloc4}>${PLAN.rtr2Rloc4}`,
+            `${PLAN.rtr2Rloc4}>${PLAN.xtr2Rloc4}`,
+          ].sort(),
+          "hosta → hostb: xtr1 → rtr → rtr2 → xtr2",
+        );
+        assert.deepEqual(
+          [...(hops.get(`${PLAN.hostB4}>${PLAN.hostA4}`) ?? [])],
+          [`${PLAN.xtr2Rloc4}>${PLAN.xtr1Rloc4}`],
+          "hostb → hosta: straight from xtr2 to xtr1",
+        );
+      });
+    } finally {
+      await Deno.remove(pcap).catch(() => {});
+    }
+  },
+);

@@ -25,6 +25,7 @@
  * | 2    | xtr2 (rloc0)        | 100.64.2.2      | 2001:db8:64:2::2     |
  * | 3    | rtr (rloc0)         | 100.64.3.2      |                      |
  * | 4    | nat (rloc0)  (nat)  | .2, .3 second   |                      |
+ * | 5    | rtr2 (rloc0) (elp)  | 100.64.5.2      |                      |
  * | 100  | ms (eth0)           | .2 ms, .3 mr    | ::2 ms, ::3 mr       |
  * | 100  | ms1 (eth0)  (ddt)   | 100.64.100.2    |                      |
  * | 101  | ms2 (eth0)  (ddt)   | 100.64.101.2    |                      |
@@ -42,7 +43,10 @@
  * `rloc0` .2; no route to it anywhere else), which masquerades it out of
  * its uplink (link 4) with nftables (set up by the test or `lab`, not by
  * the topology); the rtr (link 3) is the RTR the map-server advertises,
- * sharing the key `lab-rtr-key` (HMAC-SHA-1) with it.
+ * sharing the key `lab-rtr-key` (HMAC-SHA-1) with it. In `elp`, xtr2
+ * registers site 2 with an explicit locator path rtr (link 3) → rtr2
+ * (link 5) → xtr2: traffic to site 2 goes through both RTRs in that
+ * order, traffic to site 1 goes straight to xtr1.
  *
  * EID space: site 1 (hosta behind xtr1, iface `site0` / hosta `eth0`)
  * `10.1.0.0/24` and `fd00:1::/64`, xtr1 `.1`/`::1`, hosta `.10`/`::10`;
@@ -94,6 +98,7 @@ export const PLAN = {
   xtr2Rloc6: "2001:db8:64:2::2",
   mnRloc4: "100.64.1.2",
   rtrRloc4: "100.64.3.2",
+  rtr2Rloc4: "100.64.5.2",
   rtrPrivate4: "172.16.2.1",
   xtr2Private4: "172.16.2.2",
   natPublic4: "100.64.4.2",
@@ -152,6 +157,7 @@ export const TOPOLOGY_NAMES = [
   "ddt",
   "tenants",
   "nat",
+  "elp",
 ] as const;
 
 /** Topologies that run with LISP encapsulation only (`--encapsulation VXLAN-GPE` is refused). */
@@ -171,6 +177,7 @@ export const TOPOLOGY_DESCRIPTIONS: Readonly<Record<TopologyName, string>> = {
   ddt: "DDT root and child, two map-servers, a DDT map-resolver, two sites",
   tenants: "two tenants with the same prefixes in iid 1 and iid 2 behind the same pair of xTRs",
   nat: "xtr1 + hosta behind a NAT namespace (nftables masquerade), an rtr on the underlay",
+  elp: "basic, with site 2 registered through an explicit locator path rtr -> rtr2 -> xtr2",
 };
 
 /** Options that change the generated configs. */
@@ -209,6 +216,18 @@ export interface Topology extends NetworkSpec {
   readonly description: string;
   /** The LISP processes, in start order. */
   readonly lisp: readonly LispProcessSpec[];
+  /**
+   * Commands run once the namespaces are up, before any LISP process
+   * starts: `text` is written to the lab folder as `file` and the
+   * command runs in `node` with that path as its last argument (the
+   * `nat` topology's nftables rules).
+   */
+  readonly setup?: readonly {
+    readonly node: string;
+    readonly file: string;
+    readonly text: string;
+    readonly command: readonly string[];
+  }[];
   /**
    * A lookup that gets a positive answer as soon as the mapping system
    * runs, before any xTR registers: `oor lig <eid> --mr <mr>` from `from`.
@@ -311,6 +330,8 @@ interface TrSettings {
   readonly api: string;
   /** `nat_traversal_support` (default false). */
   readonly nat?: boolean;
+  /** `[[explicit-locator-path]]` tables: a name and its hops, in order. */
+  readonly elps?: readonly { name: string; hops: readonly string[] }[];
 }
 
 function trConfig(s: TrSettings, o: TopologyOptions): string {
@@ -337,6 +358,10 @@ function trConfig(s: TrSettings, o: TopologyOptions): string {
       key: s.key,
       "proxy-reply": false,
     }),
+    ...(s.elps ?? []).flatMap((e) => [
+      ...table("[[explicit-locator-path]]", { "elp-name": e.name }),
+      ...e.hops.flatMap((h) => table("[[explicit-locator-path.elp-node]]", { address: h })),
+    ]),
     ...s.mappings.flatMap((m) => databaseMapping(m.eid, m.locators, m.iid)),
     ...(s.instances ?? []).flatMap((i) =>
       table("[[instance]]", { iid: i.iid, "site-interfaces": i.siteInterfaces })
@@ -505,6 +530,48 @@ function msNode(
 
 function routerNode(b: Builder): void {
   b.nodes.unshift({ name: "router", forwarding: true });
+}
+
+/** An rtr on underlay link `n` (one rtr-iface, `rloc0`). */
+function rtrNode(
+  b: Builder,
+  name: string,
+  n: number,
+  address: string,
+  what: string,
+  cp: { ms: string; mr: string },
+  extra: readonly string[] = [],
+): void {
+  b.nodes.push({
+    name,
+    forwarding: true,
+    routes: uplink(b, n, name, "rloc0", `to-${name}`, { v4: true, v6: false }),
+  });
+  const interval = b.opts.rlocProbeInterval ?? 5;
+  b.lisp.push({
+    name,
+    node: name,
+    role: "rtr",
+    controlAddress: address,
+    api: API(),
+    config: [
+      ...header("RTR", what),
+      ...keys({
+        debug: b.opts.debug ?? 0,
+        encapsulation: b.opts.encapsulation ?? "LISP",
+        "map-resolver": [cp.mr],
+      }),
+      ...apiTable(API()),
+      ...table("[rloc-probing]", {
+        "rloc-probe-interval": interval,
+        "rloc-probe-retries": interval === 0 ? undefined : 2,
+        "rloc-probe-retries-interval": interval === 0 ? undefined : Math.max(1, interval >> 2),
+      }),
+      ...table("[[rtr-iface]]", { iface: "rloc0", ip_version: 4, priority: 1, weight: 100 }),
+      ...extra,
+      "",
+    ].join("\n"),
+  });
 }
 
 /** An xTR with its site, single-homed on link `n`. */
@@ -1013,7 +1080,51 @@ function nat(opts: TopologyOptions): Topology {
     ].join("\n"),
   });
   xtr(b, 2, u, eids, cp, "address");
-  return finish(b, "nat", flatLookup(u, "xtr2"));
+  return {
+    ...finish(b, "nat", flatLookup(u, "xtr2")),
+    setup: [{ node: "nat", file: "nat.nft", text: natRules(), command: ["nft", "-f"] }],
+  };
+}
+
+/**
+ * basic, plus two RTRs: xtr2 registers site 2 with the explicit locator
+ * path rtr → rtr2 → xtr2, so traffic to site 2 crosses rtr then rtr2 and
+ * traffic back to site 1 goes straight from xtr2 to xtr1.
+ */
+function elp(opts: TopologyOptions): Topology {
+  const b: Builder = { nodes: [], links: [], lisp: [], opts };
+  routerNode(b);
+  const u: Underlay = { v4: true, v6: false };
+  const eids: Underlay = { v4: true, v6: false };
+  const cp = msNode(b, u, siteList(eids, [1, 2]));
+  xtr(b, 1, u, eids, cp, "iface");
+  rtrNode(b, "rtr", 3, PLAN.rtrRloc4, "the rtr (first hop of site 2's path)", cp);
+  rtrNode(b, "rtr2", 5, PLAN.rtr2Rloc4, "rtr2 (second hop of site 2's path)", cp);
+  b.nodes.push({
+    name: "xtr2",
+    forwarding: true,
+    routes: uplink(b, 2, "xtr2", "rloc0", "to-xtr2", u),
+  });
+  site(b, 2, "xtr2", "hostb", eids);
+  b.lisp.push({
+    name: "xtr2",
+    node: "xtr2",
+    role: "xtr",
+    controlAddress: PLAN.xtr2Rloc4,
+    api: API(),
+    config: trConfig({
+      what: "xtr2 (site 2, reached through rtr and rtr2)",
+      mode: "xTR",
+      controlAddress: PLAN.xtr2Rloc4,
+      mapResolver: cp.mr,
+      mapServer: cp.ms,
+      key: PLAN.site2Key,
+      elps: [{ name: "via-rtrs", hops: [PLAN.rtrRloc4, PLAN.rtr2Rloc4, PLAN.xtr2Rloc4] }],
+      mappings: [{ eid: PLAN.site2Eid4, locators: [{ address: "via-rtrs" }] }],
+      api: API(),
+    }, opts),
+  });
+  return finish(b, "elp", flatLookup(u, "xtr1"));
 }
 
 /**
@@ -1064,6 +1175,8 @@ export function makeTopology(name: string, opts: TopologyOptions = {}): Topology
       return tenants(opts);
     case "nat":
       return nat(opts);
+    case "elp":
+      return elp(opts);
   }
 }
 
@@ -1186,6 +1299,9 @@ export async function upTopology(
   await lab.up();
   try {
     await writeConfigs(lab, topo);
+    for (const s of topo.setup ?? []) {
+      await lab.execOk(s.node, [...s.command, await lab.writeFile(s.file, s.text)]);
+    }
     if (opts.noStart === true) {
       return { lab, started: [], skipped: topo.lisp.map((spec) => ({ spec, reason: "noStart" })) };
     }
