@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
-import { type Address, ipAddress, NO_ADDRESS } from "../wire/address.ts";
-import { HmacKey, verifyAuthenticated } from "../wire/auth.ts";
+import { type Address, addressToString, ipAddress, NO_ADDRESS } from "../wire/address.ts";
+import { HmacKey, signAuthenticated, verifyAuthenticated } from "../wire/auth.ts";
+import { emitInfo, type InfoReply } from "../wire/info.ts";
 import { ACTION, type EidRecord, REFERRAL_ACTION } from "../wire/eid_record.ts";
 import type { LocatorRecord } from "../wire/locator.ts";
 import type { ControlMessage, ControlMessageType } from "../wire/message.ts";
@@ -948,5 +949,72 @@ Deno.test("ms: startMs() binds the configured address and an ephemeral port", as
   } finally {
     await t.ms.close();
     await t.ms.close(); // twice is harmless
+  }
+});
+
+// ---------------------------------------------------------------------------
+// Info-Request (NAT traversal)
+
+Deno.test("ms: an Info-Request gets an Info-Reply with the source it came from and the advertised RTRs", async () => {
+  const t = await startTestMs(msToml(
+    'ms-advertised-rtrs-set = "edge"',
+    site("10.1.0.0/24", { keyType: 2, key: "nat-key" }),
+    "[[ms-rtr-node]]",
+    'name = "r1"',
+    'address = "192.0.2.31"',
+    'key = "rtr-key"',
+    "[[ms-rtr-node]]",
+    'name = "r2"',
+    'address = "192.0.2.32"',
+    'key = "rtr-key"',
+    "[[ms-rtrs-set]]",
+    'name = "edge"',
+    "ttl = 7",
+    'rtrs = ["r1", "r2"]',
+  ));
+  const xtr = await Host.open();
+  const replies: InfoReply[] = [];
+  xtr.cp.on("info-reply", (r) => {
+    if (r.message.type === "info-reply") replies.push(r.message.msg);
+  });
+  const key = new HmacKey(2, "nat-key");
+  const request = (nonce: bigint, eid: string, k = key) => {
+    const bytes = emitInfo({
+      reply: false,
+      nonce,
+      keyId: k.keyId,
+      authData: new Uint8Array(k.digestLength),
+      ttl: 0,
+      maskLen: 32,
+      eid: ipAddress(eid),
+      address: NO_ADDRESS,
+    });
+    signAuthenticated(bytes, k);
+    xtr.cp.send(bytes, t.peer);
+  };
+  try {
+    request(0x51n, "10.1.0.5");
+    await until(() => replies.length === 1, "the Info-Reply");
+    const r = replies[0]!;
+    assert.equal(r.nonce, 0x51n);
+    assert.equal(r.ttl, 7);
+    assert.equal(r.nat.etrPort, xtr.peer.port, "the port the request came from");
+    assert.equal(addressToString(r.nat.globalEtr), "127.0.0.1", "the address it came from");
+    assert.equal(addressToString(r.nat.ms), "127.0.0.1");
+    assert.equal(r.nat.msPort, t.peer.port);
+    assert.deepEqual(r.nat.rtrs.map(addressToString), ["192.0.2.31", "192.0.2.32"]);
+    // Outside every site, or under the wrong key: no answer, counted.
+    request(0x52n, "10.9.0.5");
+    request(0x53n, "10.1.0.5", new HmacKey(2, "wrong"));
+    await until(
+      () =>
+        t.counters.get("oor_ms_info_requests_total", { result: "no-site" }) === 1 &&
+        t.counters.get("oor_ms_info_requests_total", { result: "auth" }) === 1,
+      "both rejections",
+    );
+    assert.equal(replies.length, 1);
+  } finally {
+    xtr.close();
+    await t.ms.close();
   }
 });

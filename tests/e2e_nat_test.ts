@@ -21,6 +21,7 @@
 import assert from "node:assert/strict";
 import { sleep } from "../scripts/lab/topology.ts";
 import { makeTopology, natRules, PLAN, upTopology } from "../scripts/lab/topologies.ts";
+import { assertClean as assertFrameClean, dissectFile, fieldValues } from "./_tshark.ts";
 import { assertClean, bothWays, type Ctx, e2e, pingWorks, udpRoundTrips } from "./_e2e.ts";
 
 const LAB = "e2e-nat";
@@ -104,6 +105,20 @@ if (!TOOLS) {
       await withNat(async (ctx) => {
         const { lab } = ctx;
         const proc = (n: string) => ctx.started.find((p) => p.name === n)!;
+        // Every control message on the underlay, also those on the data
+        // port (Info-Request/Reply: type 7; ECM with the R or N bit).
+        const pcap = await lab.writeFile("control.pcap", "");
+        const cap = await lab.spawn("router", "capture", [
+          "tshark",
+          "-i",
+          "any",
+          "-f",
+          "inbound and udp and (port 4342 or udp[8] & 0xf0 = 0x70 or " +
+          "(udp[8] & 0xf0 = 0x80 and udp[8] & 0x03 != 0))",
+          "-w",
+          pcap,
+        ]);
+        await cap.waitForLog(/Capturing on/, 10_000);
         const xtr1 = proc("xtr1");
         const rtr = proc("rtr");
         // Discovery: the Info-Reply shows the masquerading address.
@@ -168,6 +183,29 @@ if (!TOOLS) {
           new RegExp(`dst=${PLAN.natPublic4b.replaceAll(".", "\\.")} sport=4341 dport=200\\d\\d`),
           "the data flow uses the new mapping",
         );
+
+        // Wireshark's dissector reads every control message cleanly (on
+        // the data port too: decoded as LISP control there).
+        await lab.stop("capture");
+        // The kernel leaves outer UDP checksums to veth offload, so they are
+        // not final in a capture: tshark's UDP checksum check is off here
+        // (tests/tshark_test.ts checks the checksums we compute).
+        const frames = await dissectFile(pcap, {
+          decodeAs: ["udp.port==4341,lisp"],
+          preferences: ["udp.check_checksum:FALSE"],
+        });
+        const types = new Set<string>();
+        for (const f of frames) {
+          assertFrameClean(f);
+          const t = fieldValues(f, "lisp.type");
+          const info = fieldValues(f, "lisp.info.r");
+          types.add(
+            t.join(">") + (info.length > 0 ? (info[0] === "1" ? " reply" : " request") : ""),
+          );
+        }
+        for (const want of ["7 request", "7 reply", "8>3", "4"]) {
+          assert.ok(types.has(want), `captured ${want} (have: ${[...types].join(", ")})`);
+        }
       });
     },
   );
