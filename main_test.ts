@@ -165,7 +165,7 @@ Deno.test("oor check-config prints a summary of a valid file and exits 0", async
   deepStrictEqual(await run("check-config", XTR), {
     code: 0,
     out: `${XTR}: ok (role xtr: 3 database mappings, 1 static map-cache entry, 1 instance, ` +
-      "1 map-server, 2 map-resolvers, 1 IPv4 proxy-ETR, 1 IPv6 proxy-ETR)\n",
+      "1 map-server, 2 map-resolvers, 1 IPv4 proxy-ETR, 1 IPv6 proxy-ETR, 1 explicit locator path)\n",
     err: "",
   });
 });
