@@ -11,6 +11,9 @@
  *   conntrack flushed): xtr1 logs `nat-global-rloc-changed`, registers
  *   again, and traffic flows again both ways.
  *
+ * The same again in `nat-mn`, with the mobile node behind the NAT in
+ * xtr1's place (its EID on its TUN, no site behind it).
+ *
  * Then every tunnel router is stopped with SIGTERM and its namespace
  * checked clean, as in e2e_test.ts. Needs root (namespaces, TUN, nft,
  * conntrack); skipped otherwise. `OOR_E2E_KEEP=1` keeps configs and logs.
@@ -23,8 +26,6 @@ import { sleep } from "../scripts/lab/topology.ts";
 import { makeTopology, natRules, PLAN, upTopology } from "../scripts/lab/topologies.ts";
 import { assertClean as assertFrameClean, dissectFile, fieldValues } from "./_tshark.ts";
 import { assertClean, bothWays, type Ctx, e2e, pingWorks, udpRoundTrips } from "./_e2e.ts";
-
-const LAB = "e2e-nat";
 
 /** Whether `cmd` runs here (nft and conntrack are needed on top of the usual). */
 function have(cmd: string): boolean {
@@ -39,11 +40,15 @@ function have(cmd: string): boolean {
 const TOOLS = have("nft") && have("conntrack");
 
 /** Like `withTopology` (tests/_e2e.ts); the topology's setup puts the NAT rules in first. */
-async function withNat(fn: (ctx: Ctx) => Promise<void>): Promise<void> {
+async function withNat(
+  name: "nat" | "nat-mn",
+  labName: string,
+  fn: (ctx: Ctx) => Promise<void>,
+): Promise<void> {
   const stateDir = await Deno.makeTempDir({ prefix: "oor-e2e-" });
-  const topo = makeTopology("nat", {});
+  const topo = makeTopology(name, {});
   const { lab, started, skipped } = await upTopology(topo, {
-    name: LAB,
+    name: labName,
     stateDir,
     stopTimeoutMs: 8000,
   });
@@ -56,7 +61,7 @@ async function withNat(fn: (ctx: Ctx) => Promise<void>): Promise<void> {
     );
     try {
       await fn({ lab, topo, started });
-      for (const p of topo.lisp.filter((p) => ["xtr", "rtr"].includes(p.role))) {
+      for (const p of topo.lisp.filter((p) => ["xtr", "mn", "rtr"].includes(p.role))) {
         await lab.stop(p.name);
         const proc = lab.processes.get(p.name)!;
         assert.equal(proc.status?.code, 0, `${p.name} exited cleanly`);
@@ -72,7 +77,7 @@ async function withNat(fn: (ctx: Ctx) => Promise<void>): Promise<void> {
     }
   } finally {
     await lab.down();
-    if (Deno.env.get("OOR_E2E_KEEP") === "1") console.error(`logs kept in ${stateDir}/${LAB}`);
+    if (Deno.env.get("OOR_E2E_KEEP") === "1") console.error(`logs kept in ${stateDir}/${labName}`);
     else await Deno.remove(stateDir, { recursive: true }).catch(() => {});
   }
 }
@@ -102,7 +107,7 @@ if (!TOOLS) {
   e2e(
     "e2e nat: xtr1 behind a NAT reaches hostb through the rtr, also after the NAT mapping changes",
     async () => {
-      await withNat(async (ctx) => {
+      await withNat("nat", "e2e-nat", async (ctx) => {
         const { lab } = ctx;
         const proc = (n: string) => ctx.started.find((p) => p.name === n)!;
         // Every control message on the underlay, also those on the data
@@ -206,6 +211,53 @@ if (!TOOLS) {
         for (const want of ["7 request", "7 reply", "8>3", "4"]) {
           assert.ok(types.has(want), `captured ${want} (have: ${[...types].join(", ")})`);
         }
+      });
+    },
+  );
+  e2e(
+    "e2e nat-mn: the mobile node behind a NAT reaches hostb through the rtr, also after the NAT mapping changes",
+    async () => {
+      await withNat("nat-mn", "e2e-nat-mn", async (ctx) => {
+        const { lab } = ctx;
+        const proc = (n: string) => ctx.started.find((p) => p.name === n)!;
+        const mn = proc("mn");
+        const dots = (a: string) => a.replaceAll(".", "\\.");
+        await mn.waitForLog(
+          new RegExp(
+            `nat-detected .*global=${dots(PLAN.natPublic4)}:\\d+ .*rtrs=${dots(PLAN.rtrRloc4)}`,
+          ),
+          15_000,
+        );
+        await mn.waitForLog(/ registered /, 15_000);
+        await proc("xtr2").waitForLog(/ registered /, 15_000);
+        await proc("ms").waitForLog(
+          new RegExp(`registered .*prefix=${dots(PLAN.mnEid4)}/32 .*rlocs=${dots(PLAN.rtrRloc4)}`),
+          10_000,
+        );
+        // From the mobile node's EID (its TUN address) to hostb and back.
+        await bothWays(lab, "mn", PLAN.mnEid4, "hostb", PLAN.hostB4);
+
+        // The NAT mapping changes; the mobile node learns its new global RLOC.
+        const changed = await lab.writeFile(
+          "nat2.nft",
+          natRules(`${PLAN.natPublic4b}:20000-20100`),
+        );
+        await lab.execOk("nat", ["nft", "delete", "table", "ip", "oor_lab_nat"]);
+        await lab.execOk("nat", ["nft", "-f", changed]);
+        await lab.execOk("nat", ["conntrack", "-F"]);
+        await mn.waitForLog(
+          new RegExp(`nat-global-rloc-changed .*to=${dots(PLAN.natPublic4b)}:200\\d\\d`),
+          25_000,
+        );
+        await pingWorks(lab, "hostb", PLAN.mnEid4, 15_000);
+        await pingWorks(lab, "mn", PLAN.hostB4, 15_000);
+        const n = await udpRoundTrips(lab, "mn", PLAN.hostB4);
+        assert.ok(n >= 8, `mn → hostb UDP after the change: ${n}/10 echoes`);
+        assert.match(
+          await flows(ctx, PLAN.rtrRloc4, 4341),
+          new RegExp(`dst=${dots(PLAN.natPublic4b)} sport=4341 dport=200\\d\\d`),
+          "the data flow uses the new mapping",
+        );
       });
     },
   );

@@ -43,7 +43,8 @@
  * `rloc0` .2; no route to it anywhere else), which masquerades it out of
  * its uplink (link 4) with nftables (set up by the test or `lab`, not by
  * the topology); the rtr (link 3) is the RTR the map-server advertises,
- * sharing the key `lab-rtr-key` (HMAC-SHA-1) with it. In `elp`, xtr2
+ * sharing the key `lab-rtr-key` (HMAC-SHA-1) with it; `nat-mn` is the
+ * same with the mobile node in xtr1's place. In `elp`, xtr2
  * registers site 2 with an explicit locator path rtr (link 3) → rtr2
  * (link 5) → xtr2: traffic to site 2 goes through both RTRs in that
  * order, traffic to site 1 goes straight to xtr1.
@@ -157,11 +158,12 @@ export const TOPOLOGY_NAMES = [
   "ddt",
   "tenants",
   "nat",
+  "nat-mn",
   "elp",
 ] as const;
 
 /** Topologies that run with LISP encapsulation only (`--encapsulation VXLAN-GPE` is refused). */
-export const LISP_ONLY_TOPOLOGIES: ReadonlySet<string> = new Set(["nat"]);
+export const LISP_ONLY_TOPOLOGIES: ReadonlySet<string> = new Set(["nat", "nat-mn"]);
 
 /** A topology name. */
 export type TopologyName = typeof TOPOLOGY_NAMES[number];
@@ -177,6 +179,7 @@ export const TOPOLOGY_DESCRIPTIONS: Readonly<Record<TopologyName, string>> = {
   ddt: "DDT root and child, two map-servers, a DDT map-resolver, two sites",
   tenants: "two tenants with the same prefixes in iid 1 and iid 2 behind the same pair of xTRs",
   nat: "xtr1 + hosta behind a NAT namespace (nftables masquerade), an rtr on the underlay",
+  "nat-mn": "nat with the mobile node (EID 10.3.0.5/32) behind the NAT instead of xtr1 + hosta",
   elp: "basic, with site 2 registered through an explicit locator path rtr -> rtr2 -> xtr2",
 };
 
@@ -994,17 +997,23 @@ function ddt(opts: TopologyOptions): Topology {
  * are in (see {@link natRules}); the rtr on the underlay is the RTR the
  * map-server advertises; xtr2 with hostb as in basic.
  */
-function nat(opts: TopologyOptions): Topology {
+function nat(opts: TopologyOptions, mobile: boolean): Topology {
+  const name = mobile ? "nat-mn" : "nat";
   if ((opts.encapsulation ?? "LISP") !== "LISP") {
     throw new LabError(
-      `topology "nat" runs LISP encapsulation only (NAT traversal needs the LISP data port)`,
+      `topology "${name}" runs LISP encapsulation only (NAT traversal needs the LISP data port)`,
     );
   }
+  // The node behind the NAT: xtr1 with hosta, or the mobile node.
+  const inside = mobile ? "mn" : "xtr1";
   const b: Builder = { nodes: [], links: [], lisp: [], opts };
   routerNode(b);
   const u: Underlay = { v4: true, v6: false };
   const eids: Underlay = { v4: true, v6: false };
-  const cp = msNode(b, u, siteList(eids, [1, 2]), [], {
+  const sites = mobile
+    ? [{ eid: PLAN.mnSite, key: PLAN.mnKey, moreSpecifics: true }, ...siteList(eids, [2])]
+    : siteList(eids, [1, 2]);
+  const cp = msNode(b, u, sites, [], {
     keys: { "ms-advertised-rtrs-set": "rtrs" },
     tables: [
       ...table("[[ms-rtr-node]]", { name: "rtr1", address: PLAN.rtrRloc4, key: PLAN.rtrKey }),
@@ -1016,29 +1025,37 @@ function nat(opts: TopologyOptions): Topology {
   b.nodes.push({ name: "nat", forwarding: true, routes: natRoutes });
   b.links.push({
     a: { node: "nat", iface: "to-xtr1", addresses: [`${PLAN.natPrivate4}/24`] },
-    b: { node: "xtr1", iface: "rloc0", addresses: [`${PLAN.xtr1Private4}/24`] },
+    b: { node: inside, iface: "rloc0", addresses: [`${PLAN.xtr1Private4}/24`] },
     ...(opts.mtu !== undefined ? { mtu: opts.mtu } : {}),
   });
   b.nodes.push({
-    name: "xtr1",
-    forwarding: true,
-    routes: [{ to: "default", via: PLAN.natPrivate4 }],
+    name: inside,
+    forwarding: !mobile,
+    // The mn routes 0.0.0.0/1 and 128.0.0.0/1 into its TUN: the more
+    // specific underlay route keeps its encapsulated packets on rloc0.
+    routes: [
+      ...(mobile ? [{ to: "100.64.0.0/10", via: PLAN.natPrivate4 }] : []),
+      { to: "default", via: PLAN.natPrivate4 },
+    ],
   });
-  site(b, 1, "xtr1", "hosta", eids);
+  if (!mobile) site(b, 1, "xtr1", "hosta", eids);
   b.lisp.push({
-    name: "xtr1",
-    node: "xtr1",
-    role: "xtr",
+    name: inside,
+    node: inside,
+    role: mobile ? "mn" : "xtr",
     controlAddress: PLAN.xtr1Private4,
     api: API(),
     config: trConfig({
-      what: "xtr1 (site 1, behind the NAT)",
-      mode: "xTR",
+      what: mobile ? "the mobile node (behind the NAT)" : "xtr1 (site 1, behind the NAT)",
+      mode: mobile ? "MN" : "xTR",
       controlAddress: PLAN.xtr1Private4,
       mapResolver: cp.mr,
       mapServer: cp.ms,
-      key: PLAN.site1Key,
-      mappings: [{ eid: PLAN.site1Eid4, locators: [{ iface: "rloc0", ipVersion: 4 }] }],
+      key: mobile ? PLAN.mnKey : PLAN.site1Key,
+      mappings: [{
+        eid: mobile ? `${PLAN.mnEid4}/32` : PLAN.site1Eid4,
+        locators: [{ iface: "rloc0", ipVersion: 4 }],
+      }],
       api: API(),
       nat: true,
     }, b.opts),
@@ -1057,7 +1074,7 @@ function nat(opts: TopologyOptions): Topology {
     controlAddress: PLAN.rtrRloc4,
     api: API(),
     config: [
-      ...header("RTR", "the rtr (NAT traversal for site 1)"),
+      ...header("RTR", `the rtr (NAT traversal for ${mobile ? "the mobile node" : "site 1"})`),
       ...keys({
         debug: opts.debug ?? 0,
         encapsulation: "LISP",
@@ -1081,7 +1098,7 @@ function nat(opts: TopologyOptions): Topology {
   });
   xtr(b, 2, u, eids, cp, "address");
   return {
-    ...finish(b, "nat", flatLookup(u, "xtr2")),
+    ...finish(b, name, flatLookup(u, "xtr2")),
     setup: [{ node: "nat", file: "nat.nft", text: natRules(), command: ["nft", "-f"] }],
   };
 }
@@ -1174,7 +1191,9 @@ export function makeTopology(name: string, opts: TopologyOptions = {}): Topology
     case "tenants":
       return tenants(opts);
     case "nat":
-      return nat(opts);
+      return nat(opts, false);
+    case "nat-mn":
+      return nat(opts, true);
     case "elp":
       return elp(opts);
   }
