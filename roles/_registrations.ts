@@ -60,6 +60,11 @@ export interface Registration {
   readonly lastSeen: number;
   /** When it expires without a refresh; `Infinity` for static entries. */
   readonly expiresAt: number;
+  /**
+   * For a registration an RTR relayed (an xTR behind a NAT): the xTR's
+   * private RLOC, the inner source address of the ECM it sent.
+   */
+  readonly natPrivate?: string;
 }
 
 /**

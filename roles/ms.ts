@@ -80,10 +80,13 @@
  *   `oor_ms_map_referrals_sent_total{action="ms-ack"|"ms-not-registered"|"not-authoritative"}`,
  *   `oor_ms_map_requests_dropped_total{reason="probe"|"smr"|"no-record"|"unsupported-eid"|"no-itr-rloc"|"no-etr-rloc"}`.
  *
- * Not handled yet: Map-Registers relayed by an RTR for NAT traversal (an
- * ECM'd Map-Register is processed like a plain one and its Map-Notify goes
- * to the ECM's source, not back through the RTR), Info-Requests, LISP-SEC,
- * and the `merge` key of a site (merging is always on).
+ * NAT traversal: Info-Requests are answered with an Info-Reply (see
+ * `#infoRequest`); Map-Registers an RTR relays (ECM with the N bit) are
+ * accepted only from an `[[ms-rtr-node]]` address, and their Map-Notify
+ * goes back to that RTR signed twice (roles/_nat.ts).
+ *
+ * Not handled yet: LISP-SEC, and the `merge` key of a site (merging is
+ * always on).
  *
  * @module
  */
@@ -539,6 +542,7 @@ class MapServer implements MsHandle {
         firstSeen: old !== undefined && old.expiresAt > now ? old.firstSeen : now,
         lastSeen: now,
         expiresAt: now + (m.useTtlForTimeout ? rec.ttl * 60_000 : REGISTRATION_TIMEOUT_MS),
+        ...(relayed && r.ecm !== undefined ? { natPrivate: r.ecm.inner.src } : {}),
       };
       this.#store.put(reg);
       if (old === undefined || old.expiresAt <= now) {
@@ -634,7 +638,8 @@ class MapServer implements MsHandle {
    * the site's key: an Info-Reply with the same nonce, signed with that
    * key, whose NAT-Traversal LCAF carries the source address and port the
    * request came from (the xTR's global RLOC and port), this map-server's
-   * address and port, no private RLOC (the request does not carry it) and
+   * address and port, the private RLOC of the xTR once an RTR has relayed
+   * its registration (AFI 0 before: the request cannot carry it), and
    * the RTRs of `ms-advertised-rtrs-set`, with that set's TTL.
    */
   #infoRequest(r: Received, m: InfoRequest): void {
@@ -657,6 +662,10 @@ class MapServer implements MsHandle {
     if (m.keyId !== site.key.keyId) return drop("key-id", `key id ${m.keyId}`);
     const status = authStatus(r.bytes, site.key);
     if (status !== "ok") return drop("auth", `${status} for site ${site.text}`);
+    // The private RLOC of the xTR, once an RTR has relayed its registration
+    // (the ECM's inner source); AFI 0 before that: the request has none.
+    const regs = this.#store.lookup(p, this.#deps.now(), (x) => this.#expired(x));
+    const priv = regs?.registrations.find((x) => x.natPrivate !== undefined)?.natPrivate;
     const reply: InfoReply = {
       reply: true,
       nonce: m.nonce,
@@ -671,7 +680,7 @@ class MapServer implements MsHandle {
         etrPort: r.from.port,
         globalEtr: ipAddress(r.from.address),
         ms: this.#self !== undefined ? ipAddress(this.#self) : { kind: "none" },
-        privateEtr: { kind: "none" },
+        privateEtr: priv !== undefined ? ipAddress(priv) : { kind: "none" },
         rtrs: this.#advertised,
       },
     };

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { type Address, addressToString, ipAddress, NO_ADDRESS } from "../wire/address.ts";
 import { HmacKey, signAuthenticated, verifyAuthenticated } from "../wire/auth.ts";
+import { emitEcm } from "../wire/ecm.ts";
 import { emitInfo, type InfoReply } from "../wire/info.ts";
 import { ACTION, type EidRecord, REFERRAL_ACTION } from "../wire/eid_record.ts";
 import type { LocatorRecord } from "../wire/locator.ts";
@@ -1014,6 +1015,83 @@ Deno.test("ms: an Info-Request gets an Info-Reply with the source it came from a
     );
     assert.equal(replies.length, 1);
   } finally {
+    xtr.close();
+    await t.ms.close();
+  }
+});
+
+Deno.test("ms: a registration relayed by a known RTR is accepted, answered through it, and gives Info-Replies the private RLOC", async () => {
+  const rtrKey = "rtr-key";
+  const t = await startTestMs(msToml(
+    'ms-advertised-rtrs-set = "edge"',
+    site("10.1.0.0/24", { keyType: 2, key: "nat-key" }),
+    "[[ms-rtr-node]]",
+    'name = "r1"',
+    'address = "127.0.0.1"',
+    `key = "${rtrKey}"`,
+    "[[ms-rtrs-set]]",
+    'name = "edge"',
+    "ttl = 7",
+    'rtrs = ["r1"]',
+  ));
+  const rtr = await Host.open();
+  const xtr = await Host.open();
+  const replies: InfoReply[] = [];
+  xtr.cp.on("info-reply", (r) => {
+    if (r.message.type === "info-reply") replies.push(r.message.msg);
+  });
+  const key = new HmacKey(2, "nat-key");
+  const info = (nonce: bigint) => {
+    const bytes = emitInfo({
+      reply: false,
+      nonce,
+      keyId: key.keyId,
+      authData: new Uint8Array(key.digestLength),
+      ttl: 0,
+      maskLen: 24,
+      eid: ipAddress("10.1.0.0"),
+      address: NO_ADDRESS,
+    });
+    signAuthenticated(bytes, key);
+    xtr.cp.send(bytes, t.peer);
+  };
+  try {
+    info(0x61n);
+    await until(() => replies.length === 1, "the first Info-Reply");
+    assert.equal(replies[0]!.nat.privateEtr.kind, "none", "no registration yet");
+    // The RTR relays the xTR's Map-Register: ECM with the N bit, the xTR's
+    // private RLOC as the inner source.
+    const relayed = emitEcm({
+      security: false,
+      ddtOriginated: false,
+      forRtr: false,
+      rtrRelayed: true,
+      inner: { src: "192.168.1.2", dst: "127.0.0.1", srcPort: 4342, dstPort: 4342, ttl: 64 },
+      payload: register([record("10.1.0.0/24", ["127.0.0.1"])], {
+        keyId: 2,
+        key: "nat-key",
+        xtrId: 0xabcn,
+      }),
+    });
+    rtr.cp.send(relayed, t.peer);
+    const notify = await rtr.next("map-notify");
+    assert.equal(notify.message.msg.rtrAuthPresent, true, "signed for the RTR too");
+    info(0x62n);
+    await until(() => replies.length === 2, "the second Info-Reply");
+    assert.equal(addressToString(replies[1]!.nat.privateEtr), "192.168.1.2");
+    // The same relay from an address that is no [[ms-rtr-node]] is refused.
+    const stranger = await Host.open("127.0.0.2");
+    try {
+      stranger.cp.send(relayed, t.peer);
+      await until(
+        () => t.counters.get("oor_ms_register_rejected_total", { reason: "unknown-rtr" }) === 1,
+        "the refusal",
+      );
+    } finally {
+      stranger.close();
+    }
+  } finally {
+    rtr.close();
     xtr.close();
     await t.ms.close();
   }

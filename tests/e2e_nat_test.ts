@@ -200,8 +200,14 @@ if (!TOOLS) {
           preferences: ["udp.check_checksum:FALSE"],
         });
         const types = new Set<string>();
+        const privates = new Set<string>();
         for (const f of frames) {
           assertFrameClean(f);
+          // An Info-Reply's NAT LCAF: global ETR, MS, private ETR, RTRs.
+          if (fieldValues(f, "lisp.info.r")[0] === "1") {
+            const rlocs = fieldValues(f, "lisp.lcaf.natt.rloc.ipv4");
+            if (rlocs[2] !== undefined) privates.add(rlocs[2]);
+          }
           const t = fieldValues(f, "lisp.type");
           const info = fieldValues(f, "lisp.info.r");
           types.add(
@@ -211,6 +217,11 @@ if (!TOOLS) {
         for (const want of ["7 request", "7 reply", "8>3", "4"]) {
           assert.ok(types.has(want), `captured ${want} (have: ${[...types].join(", ")})`);
         }
+        // Once the rtr relayed xtr1's registration, the ms knows its private RLOC.
+        assert.ok(
+          privates.has(PLAN.xtr1Private4),
+          `an Info-Reply gives the private ETR RLOC (have: ${[...privates].join(", ")})`,
+        );
       });
     },
   );
