@@ -23,8 +23,8 @@ import {
   CONVERT_CONFIG_USAGE,
   runConvertConfig,
 } from "./tools/convert_config.ts";
-import { runRole as runRoleProcess } from "./roles/_runtime.ts";
-import type { RoleStart } from "./roles/_runtime.ts";
+import { runRole as runRoleProcess } from "./runner/run_role.ts";
+import type { RoleStart } from "./core/role.ts";
 import { startMs } from "./roles/ms.ts";
 import { startMr } from "./roles/mr.ts";
 import { startDdt } from "./roles/ddt.ts";
@@ -38,7 +38,7 @@ import {
   parseRole,
   type Role,
   ROLES,
-} from "./roles/config/mod.ts";
+} from "./config/mod.ts";
 
 /** Where the CLI writes; tests pass their own to capture output. */
 export interface Io {

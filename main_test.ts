@@ -1,6 +1,6 @@
 import { deepStrictEqual, strictEqual } from "node:assert/strict";
 import { type Io, main, ROLE_ENTRIES } from "./main.ts";
-import { ROLES } from "./roles/config/mod.ts";
+import { ROLES } from "./config/mod.ts";
 import { VERSION } from "./version.ts";
 
 /** Runs main() in-process and captures what it writes. */

@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { noFdLeak } from "./_netns.ts";
+import { noFdLeak } from "../tests/netns.ts";
 import { PacketBatch, poll, PollSet, UdpSocket } from "./udp.ts";
 import { EAGAIN, EINVAL, ErrnoError, F_GETFD, libc, POLLOUT } from "./libc.ts";
 

@@ -22,8 +22,8 @@
  */
 
 import type { LocatorRecord } from "../wire/locator.ts";
-import type { Peer } from "./_control.ts";
-import { type Prefix, PrefixTable } from "./_prefix_table.ts";
+import type { Peer } from "../core/control.ts";
+import { type Prefix, PrefixTable } from "../core/prefix.ts";
 
 /** Key of the static registration of a prefix. */
 export const STATIC_KEY = "static";

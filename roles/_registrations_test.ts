@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ipAddress } from "../wire/address.ts";
-import { formatPrefix, parsePrefix, type Prefix } from "./_prefix_table.ts";
+import { formatPrefix, parsePrefix, type Prefix } from "../core/prefix.ts";
 import {
   type Registration,
   registrationKey,

@@ -30,8 +30,8 @@
  * @module
  */
 
-import type { Config, DdtDelegSite } from "./config/mod.ts";
-import { ControlPlane, formatPeer, type Received } from "./_control.ts";
+import type { Config, DdtDelegSite } from "../config/mod.ts";
+import { ControlPlane, formatPeer, type Received } from "../core/control.ts";
 import {
   FAMILY_BITS,
   formatPrefix,
@@ -39,9 +39,9 @@ import {
   prefixEid,
   prefixOf,
   PrefixTable,
-} from "./_prefix_table.ts";
-import type { RoleDeps, RoleHandle, RoleStart } from "./_runtime.ts";
-import type { StatusSource } from "../web/source.ts";
+} from "../core/prefix.ts";
+import type { RoleDeps, RoleHandle, RoleStart } from "../core/role.ts";
+import type { StatusSource } from "../core/status.ts";
 import { ipAddress } from "../wire/address.ts";
 import { type EidRecord, REFERRAL_ACTION } from "../wire/eid_record.ts";
 import type { LocatorRecord } from "../wire/locator.ts";

@@ -1,10 +1,10 @@
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import dgram from "node:dgram";
-import { parseConfig } from "./config/mod.ts";
-import { ControlPlane } from "./_control.ts";
-import { Counters } from "./_counters.ts";
-import { Logger } from "./_log.ts";
-import type { RoleDeps } from "./_runtime.ts";
+import { parseConfig } from "../config/mod.ts";
+import { ControlPlane } from "../core/control.ts";
+import { Counters } from "../core/counters.ts";
+import { Logger } from "../core/log.ts";
+import type { RoleDeps } from "../core/role.ts";
 import {
   DdtTables,
   DELEGATION_HOLE_TTL,

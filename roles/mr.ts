@@ -75,8 +75,14 @@
  * @module
  */
 
-import type { Config } from "./config/mod.ts";
-import { ControlPlane, formatPeer, NoReplyError, type Peer, type Received } from "./_control.ts";
+import type { Config } from "../config/mod.ts";
+import {
+  ControlPlane,
+  formatPeer,
+  NoReplyError,
+  type Peer,
+  type Received,
+} from "../core/control.ts";
 import {
   formatPrefix,
   type Prefix,
@@ -84,9 +90,9 @@ import {
   prefixEid,
   prefixOf,
   PrefixTable,
-} from "./_prefix_table.ts";
-import type { RoleDeps, RoleHandle, RoleStart } from "./_runtime.ts";
-import type { StatusSource } from "../web/source.ts";
+} from "../core/prefix.ts";
+import type { RoleDeps, RoleHandle, RoleStart } from "../core/role.ts";
+import type { StatusSource } from "../core/status.ts";
 import { referralActionName } from "./ddt.ts";
 import type { Address } from "../wire/address.ts";
 import { type Ecm, emitEcm } from "../wire/ecm.ts";

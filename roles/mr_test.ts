@@ -1,11 +1,11 @@
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import dgram from "node:dgram";
-import { parseConfig } from "./config/mod.ts";
-import { ControlPlane, type Received } from "./_control.ts";
-import { Counters } from "./_counters.ts";
-import { Logger } from "./_log.ts";
-import { formatPrefix, parsePrefix, prefixEid } from "./_prefix_table.ts";
-import type { RoleDeps } from "./_runtime.ts";
+import { parseConfig } from "../config/mod.ts";
+import { ControlPlane, type Received } from "../core/control.ts";
+import { Counters } from "../core/counters.ts";
+import { Logger } from "../core/log.ts";
+import { formatPrefix, parsePrefix, prefixEid } from "../core/prefix.ts";
+import type { RoleDeps } from "../core/role.ts";
 import { referralLocators } from "./ddt.ts";
 import { type MrHandle, mrStarter } from "./mr.ts";
 import { type Address, addressToString, ipAddress } from "../wire/address.ts";

@@ -105,7 +105,7 @@ import { isIPv4 } from "../wire/ip_text.ts";
 import type { LocatorRecord } from "../wire/locator.ts";
 import { emitSignedMapNotify, type MapNotify } from "../wire/map_notify.ts";
 import { emitInfo, type InfoReply, type InfoRequest } from "../wire/info.ts";
-import { emitMsRtrMapNotify } from "./_nat.ts";
+import { emitMsRtrMapNotify } from "../core/nat_auth.ts";
 import type { MapReferral } from "../wire/map_referral.ts";
 import type { MapRegister } from "../wire/map_register.ts";
 import type { MapReply } from "../wire/map_reply.ts";
@@ -116,8 +116,8 @@ import type {
   MsStaticRegisteredSite,
   Prefix as ConfigPrefix,
   RlocAddress,
-} from "./config/mod.ts";
-import { ControlPlane, formatPeer, type Peer, type Received } from "./_control.ts";
+} from "../config/mod.ts";
+import { ControlPlane, formatPeer, type Peer, type Received } from "../core/control.ts";
 import {
   formatPrefix,
   parsePrefix,
@@ -126,15 +126,15 @@ import {
   prefixEquals,
   prefixOf,
   PrefixTable,
-} from "./_prefix_table.ts";
+} from "../core/prefix.ts";
 import {
   type Registration,
   registrationKey,
   RegistrationStore,
   STATIC_KEY,
 } from "./_registrations.ts";
-import type { RoleDeps, RoleHandle, RoleStart } from "./_runtime.ts";
-import type { StatusSource } from "../web/source.ts";
+import type { RoleDeps, RoleHandle, RoleStart } from "../core/role.ts";
+import type { StatusSource } from "../core/status.ts";
 
 // ---------------------------------------------------------------------------
 // Constants (RFC 9301 §8.2, §8.3; RFC 8111 §7)

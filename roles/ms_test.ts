@@ -9,11 +9,11 @@ import type { ControlMessage, ControlMessageType } from "../wire/message.ts";
 import { emitSignedMapNotify } from "../wire/map_notify.ts";
 import { emitSignedMapRegister, type MapRegister } from "../wire/map_register.ts";
 import { emitMapRequest, type MapRequest } from "../wire/map_request.ts";
-import { parseConfig } from "./config/mod.ts";
-import { ControlPlane, type Peer, type Received } from "./_control.ts";
-import { Counters } from "./_counters.ts";
-import { Logger } from "./_log.ts";
-import { parsePrefix, prefixEid } from "./_prefix_table.ts";
+import { parseConfig } from "../config/mod.ts";
+import { ControlPlane, type Peer, type Received } from "../core/control.ts";
+import { Counters } from "../core/counters.ts";
+import { Logger } from "../core/log.ts";
+import { parsePrefix, prefixEid } from "../core/prefix.ts";
 import { type MsHandle, startMs } from "./ms.ts";
 
 // ---------------------------------------------------------------------------

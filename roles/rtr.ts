@@ -14,12 +14,12 @@
  * @module
  */
 
-import type { RoleStart } from "./_runtime.ts";
+import type { RoleStart } from "../core/role.ts";
 import {
   startTunnelRouter,
   type TunnelRouterHandle,
   type TunnelRouterOptions,
-} from "./_tunnel_router.ts";
+} from "./tunnel_router/router.ts";
 
 /** A running RTR. */
 export type RtrHandle = TunnelRouterHandle;

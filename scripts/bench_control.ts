@@ -41,11 +41,11 @@
 
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { ControlPlane } from "../roles/_control.ts";
-import { Counters } from "../roles/_counters.ts";
-import { Logger } from "../roles/_log.ts";
+import { ControlPlane } from "../core/control.ts";
+import { Counters } from "../core/counters.ts";
+import { Logger } from "../core/log.ts";
 import { startMs } from "../roles/ms.ts";
-import { type Config, parseConfig } from "../roles/config/mod.ts";
+import { type Config, parseConfig } from "../config/mod.ts";
 import { authStatus, HmacKey, KEY_ID_HMAC_SHA256_128 } from "../wire/auth.ts";
 import { type EidRecord } from "../wire/eid_record.ts";
 import { emitMapReply } from "../wire/map_reply.ts";

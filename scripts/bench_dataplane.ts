@@ -46,8 +46,8 @@
  */
 
 import { parseArgs } from "node:util";
-import { DataPlaneNode } from "../roles/_dataplane_node.ts";
-import type { Encapsulation } from "../roles/_dataplane_api.ts";
+import { DataPlaneNode } from "./dataplane_node.ts";
+import type { Encapsulation } from "../dataplane/api.ts";
 import { PacketBatch, PollSet, UdpSocket } from "../ffi/udp.ts";
 import { POLLOUT } from "../ffi/libc.ts";
 

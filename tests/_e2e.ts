@@ -12,7 +12,6 @@ import assert from "node:assert/strict";
 import { isRoot, type Lab, type LabProcess, waitFor } from "../scripts/lab/topology.ts";
 import {
   makeTopology,
-  REPO_ROOT,
   type Topology,
   type TopologyName,
   type TopologyOptions,
@@ -22,11 +21,6 @@ import {
 function skipReason(): string | undefined {
   if (Deno.build.os !== "linux") return "needs Linux network namespaces";
   if (!isRoot()) return "needs root for network namespaces and TUN devices";
-  try {
-    Deno.statSync(`${REPO_ROOT}/roles/_dataplane.ts`);
-  } catch {
-    return "the data plane (roles/_dataplane.ts) is not built yet";
-  }
   return undefined;
 }
 

@@ -77,11 +77,11 @@ import {
   randomMapRequest,
   randomMaskLen,
   Rng,
-} from "../wire/_testing.ts";
-import { ControlPlane, type Peer, type Received } from "../roles/_control.ts";
-import { Counters } from "../roles/_counters.ts";
-import { Logger } from "../roles/_log.ts";
-import { parsePrefix, prefixEid } from "../roles/_prefix_table.ts";
+} from "./wire_gen.ts";
+import { ControlPlane, type Peer, type Received } from "../core/control.ts";
+import { Counters } from "../core/counters.ts";
+import { Logger } from "../core/log.ts";
+import { parsePrefix, prefixEid } from "../core/prefix.ts";
 
 // ---------------------------------------------------------------------------
 // Addresses, keys and limits

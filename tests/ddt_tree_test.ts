@@ -21,12 +21,12 @@
 
 import { deepStrictEqual, strictEqual } from "node:assert/strict";
 import dgram from "node:dgram";
-import { parseConfig } from "../roles/config/mod.ts";
-import { ControlPlane } from "../roles/_control.ts";
-import { Counters } from "../roles/_counters.ts";
-import { Logger } from "../roles/_log.ts";
-import { parsePrefix, prefixEid } from "../roles/_prefix_table.ts";
-import type { RoleDeps, RoleHandle } from "../roles/_runtime.ts";
+import { parseConfig } from "../config/mod.ts";
+import { ControlPlane } from "../core/control.ts";
+import { Counters } from "../core/counters.ts";
+import { Logger } from "../core/log.ts";
+import { parsePrefix, prefixEid } from "../core/prefix.ts";
+import type { RoleDeps, RoleHandle } from "../core/role.ts";
 import { startDdt } from "../roles/ddt.ts";
 import { type MrHandle, mrStarter } from "../roles/mr.ts";
 import { startMs } from "../roles/ms.ts";

@@ -10,9 +10,9 @@
  */
 
 import assert from "node:assert/strict";
-import { parseConfig } from "../roles/config/mod.ts";
-import type { Config } from "../roles/config/mod.ts";
-import { roleDeps } from "../roles/_runtime.ts";
+import { parseConfig } from "../config/mod.ts";
+import type { Config } from "../config/mod.ts";
+import { roleDeps } from "../core/role.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 

@@ -16,8 +16,8 @@
  */
 
 import { parseArgs } from "node:util";
-import { convertOorConf, parseOorConf } from "../roles/config/oor_conf.ts";
-import { parseRole, type Role, ROLES } from "../roles/config/schema.ts";
+import { convertOorConf, parseOorConf } from "../config/oor_conf.ts";
+import { parseRole, type Role, ROLES } from "../config/schema.ts";
 
 /** One-line summary for `oor --help`. */
 export const CONVERT_CONFIG_SUMMARY = "print the oor.toml equivalent of an OOR oor.conf";

@@ -6,10 +6,10 @@ import {
   type ConvertConfigIo,
   runConvertConfig,
 } from "./convert_config.ts";
-import { parseOorConf } from "../roles/config/oor_conf.ts";
-import { parseConfig } from "../roles/config/validate.ts";
+import { parseOorConf } from "../config/oor_conf.ts";
+import { parseConfig } from "../config/validate.ts";
 
-const FULL = fileURLToPath(new URL("../roles/config/testdata/oor.conf", import.meta.url));
+const FULL = fileURLToPath(new URL("../config/testdata/oor.conf", import.meta.url));
 
 /** Runs `oor convert-config ARGS` in-process; files come from `files` when given. */
 async function run(

@@ -28,16 +28,10 @@
  */
 
 import { parseArgs } from "node:util";
-import { ControlPlane, formatPeer, type Peer, type Received } from "../roles/_control.ts";
-import { Counters } from "../roles/_counters.ts";
-import { Logger } from "../roles/_log.ts";
-import {
-  formatPrefix,
-  parsePrefix,
-  type Prefix,
-  prefixAddress,
-  prefixOf,
-} from "../roles/_prefix_table.ts";
+import { ControlPlane, formatPeer, type Peer, type Received } from "../core/control.ts";
+import { Counters } from "../core/counters.ts";
+import { Logger } from "../core/log.ts";
+import { formatPrefix, parsePrefix, type Prefix, prefixAddress, prefixOf } from "../core/prefix.ts";
 import { type Address, addressToString, ipAddress, NO_ADDRESS } from "../wire/address.ts";
 import { LISP_CONTROL_PORT } from "../wire/data_header.ts";
 import type { EidRecord } from "../wire/eid_record.ts";

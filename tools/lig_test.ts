@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
-import { ControlPlane, type Received } from "../roles/_control.ts";
-import { Counters } from "../roles/_counters.ts";
-import { Logger } from "../roles/_log.ts";
+import { ControlPlane, type Received } from "../core/control.ts";
+import { Counters } from "../core/counters.ts";
+import { Logger } from "../core/log.ts";
 import { type Address, ipAddress } from "../wire/address.ts";
 import type { EidRecord } from "../wire/eid_record.ts";
 import { HmacKey, KEY_ID_HMAC_SHA256_128 } from "../wire/auth.ts";
 import { emitMapReply } from "../wire/map_reply.ts";
 import { emitSignedMapRegister } from "../wire/map_register.ts";
-import { parseConfig } from "../roles/config/mod.ts";
+import { parseConfig } from "../config/mod.ts";
 import { startMs } from "../roles/ms.ts";
 import type { MapRequest } from "../wire/map_request.ts";
 import { lig, ligOptionsFromValues, parseLigArgs, routeSource, runLig } from "./lig.ts";

@@ -25,8 +25,8 @@ import {
   type RlocAddress,
   type RlocIface,
   type StaticMapCacheEntry,
-} from "../roles/config/mod.ts";
-import { parsePrefix as parseTablePrefix } from "../roles/_prefix_table.ts";
+} from "../config/mod.ts";
+import { parsePrefix as parseTablePrefix } from "../core/prefix.ts";
 import { ipv4FromBytes, ipv4ToBytes, ipv6FromBytes, ipv6ToBytes } from "../wire/ip_text.ts";
 
 /** A request value that is wrong, with the field it is in (`rloc-address[0].priority`). */

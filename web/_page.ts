@@ -15,7 +15,7 @@ import type {
   ReferralView,
   RoleStatus,
   SitesView,
-} from "./source.ts";
+} from "../core/status.ts";
 
 /** Most rows a table shows; the JSON API has the rest. */
 export const PAGE_ROWS = 500;

@@ -35,7 +35,7 @@ import {
   type Prefix as TablePrefix,
   prefixAddress,
   prefixContains,
-} from "../roles/_prefix_table.ts";
+} from "../core/prefix.ts";
 import {
   databaseMappingJson,
   eidKeyJson,
@@ -48,7 +48,12 @@ import {
 } from "./_body.ts";
 import { renderMetrics } from "./_metrics.ts";
 import { type PageModel, type Part, renderPage } from "./_page.ts";
-import { type MapCacheQuery, type MapCacheView, SourceError, type StatusSource } from "./source.ts";
+import {
+  type MapCacheQuery,
+  type MapCacheView,
+  SourceError,
+  type StatusSource,
+} from "../core/status.ts";
 
 /** What {@link createApp} needs besides the source. */
 export interface AppOptions {

@@ -1,9 +1,14 @@
 import assert from "node:assert/strict";
-import type { DatabaseMapping, Prefix, StaticMapCacheEntry } from "../roles/config/mod.ts";
+import type { DatabaseMapping, Prefix, StaticMapCacheEntry } from "../config/mod.ts";
 import { createApp, filterMapCache } from "./app.ts";
 import { metricName, parseSeriesKey, renderMetrics } from "./_metrics.ts";
-import { type MapCacheView, SourceError, splitIidPrefix, type StatusSource } from "./source.ts";
-import { startMsWithApi } from "./_test_helpers.ts";
+import {
+  type MapCacheView,
+  SourceError,
+  splitIidPrefix,
+  type StatusSource,
+} from "../core/status.ts";
+import { startMsWithApi } from "../tests/web_fixtures.ts";
 
 // ---------------------------------------------------------------------------
 // A fake role with every provider, and the app over it.
@@ -919,10 +924,10 @@ Deno.test("a running ms serves its registrations on /api/v1/sites and /metrics",
 
 Deno.test("startRoleApi() keeps the role running when the API address is taken", async () => {
   const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { startRoleApi } = await import("../roles/_runtime.ts");
-  const { Counters } = await import("../roles/_counters.ts");
-  const { Logger } = await import("../roles/_log.ts");
-  const { parseConfig } = await import("../roles/config/mod.ts");
+  const { startRoleApi } = await import("../runner/run_role.ts");
+  const { Counters } = await import("../core/counters.ts");
+  const { Logger } = await import("../core/log.ts");
+  const { parseConfig } = await import("../config/mod.ts");
   try {
     const r = parseConfig('[api]\nlisten = "127.0.0.1:9942"\n');
     assert.ok(r.ok);

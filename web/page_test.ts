@@ -9,7 +9,7 @@
  */
 
 import assert from "node:assert/strict";
-import { startMsWithApi } from "./_test_helpers.ts";
+import { startMsWithApi } from "../tests/web_fixtures.ts";
 
 const CHROMIUM = Deno.env.get("CHROMIUM") ?? "chromium";
 

@@ -30,7 +30,7 @@
  */
 
 import { dirname, isAbsolute, join } from "node:path";
-import type { Config, DatabaseMapping, Prefix, StaticMapCacheEntry } from "../roles/config/mod.ts";
+import type { Config, DatabaseMapping, Prefix, StaticMapCacheEntry } from "../config/mod.ts";
 import {
   databaseMappingJson,
   type EidKey,
@@ -42,7 +42,7 @@ import {
   sameKey,
   staticMappingJson,
 } from "./_body.ts";
-import { type MaybePromise, SourceError, type StatusSource } from "./source.ts";
+import { type MaybePromise, SourceError, type StatusSource } from "../core/status.ts";
 
 export type { EidKey } from "./_body.ts";
 

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { parseConfig } from "../roles/config/mod.ts";
-import type { Config, DatabaseMapping, StaticMapCacheEntry } from "../roles/config/mod.ts";
+import { parseConfig } from "../config/mod.ts";
+import type { Config, DatabaseMapping, StaticMapCacheEntry } from "../config/mod.ts";
 import { createApp } from "./app.ts";
-import type { StatusSource } from "./source.ts";
+import type { StatusSource } from "../core/status.ts";
 import {
   EMPTY_STATE,
   formatState,

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { checkUint, target, type Writer } from "./_cursor.ts";
+import { checkUint, target, type Writer } from "./cursor.ts";
 import { authDataLength, type AuthKey, signAuthenticated } from "./auth.ts";
 
 /** How one message type is checked, sized and written for a given auth length. */

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { checkUint, Reader, target, Writer } from "./_cursor.ts";
+import { checkUint, Reader, target, Writer } from "./cursor.ts";
 import {
   ipv4FromBytes,
   ipv4ToBytes,

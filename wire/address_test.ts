@@ -14,9 +14,9 @@ import {
   writeAddress,
 } from "./address.ts";
 import type { Address, ElpHop } from "./address.ts";
-import { Reader, Writer } from "./_cursor.ts";
+import { Reader, Writer } from "./cursor.ts";
 import { WireError } from "./errors.ts";
-import { prng, randomAddress, Rng } from "./_testing.ts";
+import { prng, randomAddress, Rng } from "../tests/wire_gen.ts";
 
 // ---------------------------------------------------------------------------
 // Helpers

@@ -33,7 +33,7 @@
  * @module
  */
 
-import { checkUint, Reader, target } from "./_cursor.ts";
+import { checkUint, Reader, target } from "./cursor.ts";
 
 /** UDP port of LISP encapsulated data packets (RFC 9300 §5.2). */
 export const LISP_DATA_PORT = 4341;

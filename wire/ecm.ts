@@ -40,7 +40,7 @@
  * @module
  */
 
-import { copyBytes, target } from "./_cursor.ts";
+import { copyBytes, target } from "./cursor.ts";
 import { WireError } from "./errors.ts";
 import { IPV4_HEADER_MIN_LENGTH, IPV6_HEADER_LENGTH } from "./ip.ts";
 import { isIPv4 } from "./ip_text.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { WireError } from "./errors.ts";
-import { randomEcm, Rng } from "./_testing.ts";
+import { randomEcm, Rng } from "../tests/wire_gen.ts";
 import { type Ecm, ecmLength, emitEcm, parseEcm } from "./ecm.ts";
 
 /** Bytes from hex text; whitespace, `_` and `#` comments to end of line are ignored. */

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { checkUint, Reader, target, Writer } from "./_cursor.ts";
+import { checkUint, Reader, target, Writer } from "./cursor.ts";
 import { type Address, addressLength, maxMaskLen, readAddress, writeAddress } from "./address.ts";
 import { locatorLength, type LocatorRecord, readLocator, writeLocator } from "./locator.ts";
 

@@ -11,9 +11,9 @@ import {
 } from "./eid_record.ts";
 import { type Address, NO_ADDRESS } from "./address.ts";
 import type { LocatorRecord } from "./locator.ts";
-import { Reader, Writer } from "./_cursor.ts";
+import { Reader, Writer } from "./cursor.ts";
 import { WireError } from "./errors.ts";
-import { prng, randomEidRecord, Rng } from "./_testing.ts";
+import { prng, randomEidRecord, Rng } from "../tests/wire_gen.ts";
 
 function hex(s: string): Uint8Array {
   const t = s.replace(/\s+/g, "");

@@ -64,7 +64,7 @@ import {
   randomVxlanGpeHeader,
   Rng,
   toHex,
-} from "./_testing.ts";
+} from "../tests/wire_gen.ts";
 
 /** Seed used unless `OOR_FUZZ_SEED` says otherwise. */
 export const DEFAULT_SEED = 0x4c495350; // "LISP"

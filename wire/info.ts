@@ -43,7 +43,7 @@
  * @module
  */
 
-import { checkUint, Reader, target } from "./_cursor.ts";
+import { checkUint, Reader, target } from "./cursor.ts";
 import {
   type Address,
   addressLength,

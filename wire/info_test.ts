@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { WireError } from "./errors.ts";
-import { randomInfo, Rng } from "./_testing.ts";
+import { randomInfo, Rng } from "../tests/wire_gen.ts";
 import type { NatTraversalAddress } from "./address.ts";
 import { signAuthenticated, verifyAuthenticated } from "./auth.ts";
 import {

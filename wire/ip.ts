@@ -18,7 +18,7 @@
  * @module
  */
 
-import { checkUint, Reader, target, type Writer } from "./_cursor.ts";
+import { checkUint, Reader, target, type Writer } from "./cursor.ts";
 import { ipv4FromBytes, ipv4ToBytes, ipv6FromBytes, ipv6ToBytes } from "./ip_text.ts";
 
 /** IP protocol number of ICMP. */

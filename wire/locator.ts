@@ -5,7 +5,7 @@
  * @module
  */
 
-import { checkUint, Reader, target, Writer } from "./_cursor.ts";
+import { checkUint, Reader, target, Writer } from "./cursor.ts";
 import { type Address, addressLength, readAddress, writeAddress } from "./address.ts";
 
 // RFC 9301 §5.4, Locator record:

@@ -8,7 +8,7 @@ import {
   writeLocator,
 } from "./locator.ts";
 import { NO_ADDRESS } from "./address.ts";
-import { Reader, Writer } from "./_cursor.ts";
+import { Reader, Writer } from "./cursor.ts";
 import { WireError } from "./errors.ts";
 
 function hex(s: string): Uint8Array {

@@ -48,7 +48,7 @@
  * @module
  */
 
-import { checkUint, copyBytes, Reader, type Writer } from "./_cursor.ts";
+import { checkUint, copyBytes, Reader, type Writer } from "./cursor.ts";
 import {
   type AuthenticatedCodec,
   checkCommon,

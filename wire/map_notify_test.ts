@@ -3,7 +3,7 @@ import { createHmac } from "node:crypto";
 import { HmacKey, KEY_ID_HMAC_SHA1_96, signAuthenticated, verifyAuthenticated } from "./auth.ts";
 import type { EidRecord } from "./eid_record.ts";
 import { WireError } from "./errors.ts";
-import { randomMapNotify, Rng } from "./_testing.ts";
+import { randomMapNotify, Rng } from "../tests/wire_gen.ts";
 import {
   emitMapNotify,
   emitSignedMapNotify,

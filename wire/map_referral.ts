@@ -46,7 +46,7 @@
  * @module
  */
 
-import { checkUint, Reader, target, Writer } from "./_cursor.ts";
+import { checkUint, Reader, target, Writer } from "./cursor.ts";
 import { type EidRecord, eidRecordLength, readEidRecord, writeEidRecord } from "./eid_record.ts";
 
 export { REFERRAL_ACTION } from "./eid_record.ts";

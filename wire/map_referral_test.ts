@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { WireError } from "./errors.ts";
-import { randomMapReferral, Rng } from "./_testing.ts";
+import { randomMapReferral, Rng } from "../tests/wire_gen.ts";
 import type { EidRecord } from "./eid_record.ts";
 import type { LocatorRecord } from "./locator.ts";
 import {

@@ -57,7 +57,7 @@
  * @module
  */
 
-import { copyBytes, Reader, type Writer } from "./_cursor.ts";
+import { copyBytes, Reader, type Writer } from "./cursor.ts";
 import {
   type AuthenticatedCodec,
   checkCommon,

@@ -8,7 +8,7 @@ import {
   verifyAuthenticated,
 } from "./auth.ts";
 import { WireError } from "./errors.ts";
-import { randomMapRegister, Rng } from "./_testing.ts";
+import { randomMapRegister, Rng } from "../tests/wire_gen.ts";
 import type { LocatorRecord } from "./locator.ts";
 import {
   emitMapRegister,

@@ -29,7 +29,7 @@
  * @module
  */
 
-import { Reader, target, Writer } from "./_cursor.ts";
+import { Reader, target, Writer } from "./cursor.ts";
 import { type EidRecord, eidRecordLength, readEidRecord, writeEidRecord } from "./eid_record.ts";
 
 export { ACTION } from "./eid_record.ts";

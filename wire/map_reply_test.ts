@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { type Address } from "./address.ts";
-import { Reader, Writer } from "./_cursor.ts";
+import { Reader, Writer } from "./cursor.ts";
 import { WireError } from "./errors.ts";
-import { randomMapReply, Rng } from "./_testing.ts";
+import { randomMapReply, Rng } from "../tests/wire_gen.ts";
 import {
   ACTION,
   emitMapReply,

@@ -48,7 +48,7 @@
  * @module
  */
 
-import { checkUint, Reader, target, Writer } from "./_cursor.ts";
+import { checkUint, Reader, target, Writer } from "./cursor.ts";
 import { type Address, addressLength, maxMaskLen, readAddress, writeAddress } from "./address.ts";
 import { type EidRecord, eidRecordLength, readEidRecord, writeEidRecord } from "./eid_record.ts";
 

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { Reader } from "./_cursor.ts";
+import { Reader } from "./cursor.ts";
 import { readAddress } from "./address.ts";
 import {
   emitMapRequest,

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { type Address, NO_ADDRESS } from "./address.ts";
-import { Reader, Writer } from "./_cursor.ts";
+import { Reader, Writer } from "./cursor.ts";
 import { ACTION } from "./eid_record.ts";
 import { WireError } from "./errors.ts";
-import { randomMapRequest, Rng } from "./_testing.ts";
+import { randomMapRequest, Rng } from "../tests/wire_gen.ts";
 import {
   emitMapRequest,
   type MapRequest,

@@ -30,7 +30,7 @@
  * @module
  */
 
-import { checkUint, Reader, target, type Writer } from "./_cursor.ts";
+import { checkUint, Reader, target, type Writer } from "./cursor.ts";
 import {
   IP_PROTO_UDP,
   IPV4_HEADER_MIN_LENGTH,

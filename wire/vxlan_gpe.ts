@@ -22,7 +22,7 @@
  * @module
  */
 
-import { checkUint, Reader, target } from "./_cursor.ts";
+import { checkUint, Reader, target } from "./cursor.ts";
 
 /** Length of the VXLAN-GPE header in bytes. */
 export const VXLAN_GPE_HEADER_LENGTH = 8;

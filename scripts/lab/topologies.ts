@@ -71,7 +71,7 @@
  * @module
  */
 
-import type { Role } from "../../roles/config/mod.ts";
+import type { Role } from "../../config/mod.ts";
 import { ROLE_ENTRIES } from "../../main.ts";
 import {
   Lab,

@@ -6,7 +6,7 @@
  */
 
 import { deepStrictEqual, ok, rejects, strictEqual, throws } from "node:assert/strict";
-import { parseConfig } from "../../roles/config/mod.ts";
+import { parseConfig } from "../../config/mod.ts";
 import {
   isRoot,
   Lab,

@@ -11,10 +11,11 @@
  * @module
  */
 
-import type { Config, DatabaseMapping, StaticMapCacheEntry } from "../../roles/config/mod.ts";
-import { loadConfig } from "../../roles/config/mod.ts";
-import { type RoleHandle, runRole } from "../../roles/_runtime.ts";
-import type { StatusSource } from "../source.ts";
+import type { Config, DatabaseMapping, StaticMapCacheEntry } from "../../config/mod.ts";
+import { loadConfig } from "../../config/mod.ts";
+import { type RoleHandle } from "../../core/role.ts";
+import { runRole } from "../../runner/run_role.ts";
+import type { StatusSource } from "../../core/status.ts";
 
 const key = (e: { eidPrefix: { address: string; length: number }; iid: number }) =>
   `${e.iid} ${e.eidPrefix.address}/${e.eidPrefix.length}`;

@@ -10,8 +10,8 @@
  * @module
  */
 
-import { flowHash, LpmTable, MapCache, selectLocator } from "./_map_cache.ts";
-import type { Prefix } from "./_prefix_table.ts";
+import { flowHash, LpmTable, MapCache, selectLocator } from "./fib.ts";
+import type { Prefix } from "../core/prefix.ts";
 
 const PREFIXES = 1_000_000;
 const ADDRESSES = 1 << 20;

@@ -8,7 +8,7 @@ import {
   prefixEid,
   prefixOf,
   PrefixTable,
-} from "./_prefix_table.ts";
+} from "./prefix.ts";
 
 /** Small seeded PRNG (mulberry32). */
 class Rng {

@@ -6,10 +6,10 @@
  */
 
 import assert from "node:assert/strict";
-import { netnsTest, runInNetns } from "./_netns.ts";
+import { netnsTest, runInNetns } from "./netns.ts";
 
 netnsTest("TUN: open, link up, MTU, packets both ways, batches, errors (in a netns)", async () => {
-  const out = await runInNetns(new URL("./_tun_netns.ts", import.meta.url));
+  const out = await runInNetns(new URL("./tun_netns.ts", import.meta.url));
   console.log(out.split("\n").filter((l) => / \.\.\. ok/.test(l)).join("\n"));
   assert.match(out, /ok \| \d+ passed \| 0 failed/);
 });

@@ -43,8 +43,8 @@ import type {
   Encapsulation,
   FromWorker,
   ToWorker,
-} from "./_dataplane_api.ts";
-import type { Prefix } from "./_prefix_table.ts";
+} from "./api.ts";
+import type { Prefix } from "../core/prefix.ts";
 import { PacketBatch } from "../ffi/batch.ts";
 import { PollSet } from "../ffi/poll.ts";
 import { UdpSocket } from "../ffi/udp.ts";
@@ -57,7 +57,7 @@ import {
   MapCache,
   type MapCacheEntry,
   selectLocator,
-} from "./_map_cache.ts";
+} from "./fib.ts";
 import {
   LISP_DATA_PORT,
   LISP_FLAG_I,

@@ -1,71 +1,19 @@
 /**
- * What every role process shares around its own work: the logger and
- * counters built from the config, SIGINT/SIGTERM handling, and a clean
- * stop that closes what the role opened.
- *
- * A role is a `start` function returning a {@link RoleHandle}; tests call
- * `start` directly (several roles in one process, on loopback), the CLI
- * goes through {@link runRole}.
+ * The process around a role: its logger and counters from the config,
+ * the runtime edits saved in the state file, the HTTP API, SIGINT/SIGTERM
+ * handling, and a clean stop that closes what the role opened. This layer
+ * sits above roles/ and web/: it gives the role's status source to
+ * the web app, and neither of those knows the other.
  *
  * @module
  */
 
-import type { Config } from "./config/mod.ts";
-import { Counters } from "./_counters.ts";
-import { fileSink, levelForDebug, Logger, type LogSink } from "./_log.ts";
+import type { Config } from "../config/mod.ts";
+import { type RoleDeps, roleDeps, type RoleHandle, type RoleStart } from "../core/role.ts";
 import { VERSION } from "../version.ts";
 import { createApp } from "../web/app.ts";
 import { type ApiServer, startApi } from "../web/server.ts";
-import type { StatusSource } from "../web/source.ts";
 import { RuntimeEdits, stateFilePath } from "../web/state.ts";
-
-/** What a role's `start` gets. */
-export interface RoleDeps {
-  /** Structured logger of the role. */
-  readonly logger: Logger;
-  /** The role's counters (exported by the metrics endpoint). */
-  readonly counters: Counters;
-  /** Clock in milliseconds (tests pass a fake one). */
-  readonly now: () => number;
-}
-
-/** A running role. */
-export interface RoleHandle {
-  /** Stops the role and undoes what it set up; resolves when done. */
-  close(): Promise<void>;
-  /** What the HTTP API and status page show of the role (web/source.ts). */
-  statusSource?(): StatusSource;
-}
-
-/** Starts a role from its config. */
-export type RoleStart<H extends RoleHandle = RoleHandle> = (
-  config: Config,
-  deps: RoleDeps,
-) => Promise<H>;
-
-/**
- * Builds the logger and counters a role runs with: the level from
- * `debug` ({@link levelForDebug}), lines to `log-file` when set (appended)
- * or else to standard error, as text or JSON. Throws when `log-file`
- * cannot be opened. The caller closes the logger (`deps.logger.close()`).
- */
-export function roleDeps(
-  role: string,
-  config: Config,
-  opts: { logFormat?: "text" | "json"; sink?: LogSink; now?: () => number } = {},
-): RoleDeps {
-  const now = opts.now ?? Date.now;
-  let sink = opts.sink;
-  if (sink === undefined && config.logFile !== undefined) sink = fileSink(config.logFile);
-  const logger = new Logger({
-    role,
-    level: levelForDebug(config.debug),
-    format: opts.logFormat ?? "text",
-    now,
-    ...(sink ? { sink } : {}),
-  });
-  return { logger, counters: new Counters(), now };
-}
 
 /**
  * Starts the HTTP API of a running role when `[api] enabled` (the

@@ -8,7 +8,7 @@ import { ipAddress } from "../wire/address.ts";
 import { authStatus, HmacKey } from "../wire/auth.ts";
 import { ACTION } from "../wire/eid_record.ts";
 import { emitSignedMapNotify, type MapNotify, parseMapNotify } from "../wire/map_notify.ts";
-import { emitMsRtrMapNotify, msRtrAuthOk, withoutMsRtr } from "./_nat.ts";
+import { emitMsRtrMapNotify, msRtrAuthOk, withoutMsRtr } from "./nat_auth.ts";
 
 const SITE = new HmacKey("sha256", "site-key");
 const RTR = new HmacKey("sha1", "rtr-key");

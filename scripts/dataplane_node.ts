@@ -19,9 +19,9 @@
  * @module
  */
 
-import type { DataAction, DataLocator, DataPlaneMode, Encapsulation } from "./_dataplane_api.ts";
-import { DataPlane } from "./_dataplane.ts";
-import { parsePrefix, type Prefix } from "./_prefix_table.ts";
+import type { DataAction, DataLocator, DataPlaneMode, Encapsulation } from "../dataplane/api.ts";
+import { DataPlane } from "../dataplane/mod.ts";
+import { parsePrefix, type Prefix } from "../core/prefix.ts";
 import { Tun } from "../ffi/tun.ts";
 import { UdpSocket } from "../ffi/udp.ts";
 import { LISP_DATA_PORT, VXLAN_GPE_PORT } from "../wire/data_header.ts";

@@ -8,15 +8,15 @@
  */
 
 import assert from "node:assert/strict";
-import { Engine, HEADROOM, SLOT_SIZE } from "./_dataplane_worker.ts";
-import type { DataLocator, FromWorker } from "./_dataplane_api.ts";
-import { parsePrefix, type Prefix } from "./_prefix_table.ts";
+import { Engine, HEADROOM, SLOT_SIZE } from "../dataplane/worker.ts";
+import type { DataLocator, FromWorker } from "../dataplane/api.ts";
+import { parsePrefix, type Prefix } from "../core/prefix.ts";
 import { PacketBatch } from "../ffi/batch.ts";
 import { emitIpUdp } from "../wire/udp.ts";
 import { parseLispDataHeader } from "../wire/data_header.ts";
 import { parseVxlanGpeHeader } from "../wire/vxlan_gpe.ts";
-import { netnsTest, runInNetns } from "../ffi/_netns.ts";
-import { DataPlane } from "./_dataplane.ts";
+import { netnsTest, runInNetns } from "./netns.ts";
+import { DataPlane } from "../dataplane/mod.ts";
 import { PollSet, UdpSocket } from "../ffi/udp.ts";
 
 function prefix(text: string, iid = 0): Prefix {
@@ -588,7 +588,7 @@ Deno.test("DataPlane (rtr on 127.77.0.0/16): re-encapsulates, reports misses and
 netnsTest(
   "data plane: LISP and VXLAN-GPE between namespaces, misses, priorities, rtr (in a netns)",
   async () => {
-    const out = await runInNetns(new URL("./_dataplane_netns.ts", import.meta.url));
+    const out = await runInNetns(new URL("./dataplane_netns.ts", import.meta.url));
     console.log(out.split("\n").filter((l) => / \.\.\. ok|=>/.test(l)).join("\n"));
     assert.match(out, /ok \| [1-9]\d* passed( \(\d+ steps?\))? \| 0 failed/);
   },

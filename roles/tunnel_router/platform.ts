@@ -33,8 +33,8 @@ import {
   type RuleSpec,
   Tun,
   UdpSocket,
-} from "../ffi/mod.ts";
-import type { Logger } from "./_log.ts";
+} from "../../ffi/mod.ts";
+import type { Logger } from "../../core/log.ts";
 
 // ---------------------------------------------------------------------------
 // Constants (OOR's routing layout, README "xTR mode", "MN mode", "RTR mode")

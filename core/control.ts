@@ -23,8 +23,8 @@ import {
 } from "../wire/message.ts";
 import { ipAddress } from "../wire/address.ts";
 import { isIPv4 } from "../wire/ip_text.ts";
-import type { Counters } from "./_counters.ts";
-import type { Logger } from "./_log.ts";
+import type { Counters } from "./counters.ts";
+import type { Logger } from "./log.ts";
 
 /** A UDP endpoint. */
 export interface Peer {

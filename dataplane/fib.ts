@@ -23,7 +23,7 @@
  * @module
  */
 
-import type { Family, Prefix } from "./_prefix_table.ts";
+import type { Family, Prefix } from "../core/prefix.ts";
 import { ipv4FromBytes, ipv4ToBytes, ipv6FromBytes, ipv6ToBytes } from "../wire/ip_text.ts";
 
 // ---------------------------------------------------------------------------

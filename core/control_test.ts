@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { ipAddress, NO_ADDRESS } from "../wire/address.ts";
 import { emitMapRequest, type MapRequest } from "../wire/map_request.ts";
-import { ControlPlane, NoReplyError, type Peer, type Received } from "./_control.ts";
-import { Counters } from "./_counters.ts";
-import { Logger } from "./_log.ts";
+import { ControlPlane, NoReplyError, type Peer, type Received } from "./control.ts";
+import { Counters } from "./counters.ts";
+import { Logger } from "./log.ts";
 
 // ---------------------------------------------------------------------------
 // Helpers

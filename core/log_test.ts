@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { fileSink, levelForDebug, Logger, type LoggerOptions } from "./_log.ts";
+import { fileSink, levelForDebug, Logger, type LoggerOptions } from "./log.ts";
 
 /** A logger on a fake clock, writing into an array. */
 function capture(opts: Partial<LoggerOptions> = {}) {

@@ -26,22 +26,26 @@ import {
   maxMaskLen,
   NO_ADDRESS,
   type RleEntry,
-} from "./address.ts";
-import { authDataLength } from "./auth.ts";
-import type { LispDataHeader } from "./data_header.ts";
-import type { Ecm, EcmInner } from "./ecm.ts";
-import type { EidRecord } from "./eid_record.ts";
-import type { Info, InfoReply, InfoRequest } from "./info.ts";
-import { ipv4FromBytes, ipv6FromBytes, macFromBytes } from "./ip_text.ts";
-import type { LocatorRecord } from "./locator.ts";
-import { type ControlMessage, type ControlMessageType, emitControlMessage } from "./message.ts";
-import type { MapNotify } from "./map_notify.ts";
-import type { MapReferral, MapReferralRecord, ReferralSignature } from "./map_referral.ts";
-import type { MapRegister } from "./map_register.ts";
-import type { MapReply } from "./map_reply.ts";
-import type { MapRequest, MapRequestRecord } from "./map_request.ts";
-import type { IpUdpSpec } from "./udp.ts";
-import type { VxlanGpeHeader } from "./vxlan_gpe.ts";
+} from "../wire/address.ts";
+import { authDataLength } from "../wire/auth.ts";
+import type { LispDataHeader } from "../wire/data_header.ts";
+import type { Ecm, EcmInner } from "../wire/ecm.ts";
+import type { EidRecord } from "../wire/eid_record.ts";
+import type { Info, InfoReply, InfoRequest } from "../wire/info.ts";
+import { ipv4FromBytes, ipv6FromBytes, macFromBytes } from "../wire/ip_text.ts";
+import type { LocatorRecord } from "../wire/locator.ts";
+import {
+  type ControlMessage,
+  type ControlMessageType,
+  emitControlMessage,
+} from "../wire/message.ts";
+import type { MapNotify } from "../wire/map_notify.ts";
+import type { MapReferral, MapReferralRecord, ReferralSignature } from "../wire/map_referral.ts";
+import type { MapRegister } from "../wire/map_register.ts";
+import type { MapReply } from "../wire/map_reply.ts";
+import type { MapRequest, MapRequestRecord } from "../wire/map_request.ts";
+import type { IpUdpSpec } from "../wire/udp.ts";
+import type { VxlanGpeHeader } from "../wire/vxlan_gpe.ts";
 
 // ---------------------------------------------------------------------------
 // PRNG

@@ -23,7 +23,7 @@
  * @module
  */
 
-import type { DatabaseMapping, Prefix, StaticMapCacheEntry } from "../roles/config/mod.ts";
+import type { DatabaseMapping, Prefix, StaticMapCacheEntry } from "../config/mod.ts";
 
 /** Up/down state of a locator, as probing or the interface says. */
 export type LocatorState = "up" | "down";

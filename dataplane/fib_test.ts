@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type Family, parsePrefix, type Prefix } from "./_prefix_table.ts";
+import { type Family, parsePrefix, type Prefix } from "../core/prefix.ts";
 import {
   entryInit,
   flowHash,
@@ -7,7 +7,7 @@ import {
   MapCache,
   type MapCacheEntry,
   selectLocator,
-} from "./_map_cache.ts";
+} from "./fib.ts";
 
 /** Small seeded PRNG (mulberry32). */
 class Rng {

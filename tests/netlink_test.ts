@@ -6,10 +6,10 @@
  */
 
 import assert from "node:assert/strict";
-import { netnsTest, runInNetns } from "./_netns.ts";
+import { netnsTest, runInNetns } from "./netns.ts";
 
 netnsTest("rtnetlink: addresses, routes, rules, dumps, errors, events (in a netns)", async () => {
-  const out = await runInNetns(new URL("./_netlink_netns.ts", import.meta.url));
+  const out = await runInNetns(new URL("./netlink_netns.ts", import.meta.url));
   console.log(out.split("\n").filter((l) => / \.\.\. ok/.test(l)).join("\n"));
   assert.match(out, /ok \| \d+ passed \| 0 failed/);
 });

@@ -3,7 +3,7 @@ import { fileURLToPath } from "node:url";
 import { loadConfig, parseRole } from "./mod.ts";
 import { parseAddress, parsePrefix, prefixCovers } from "./_ip.ts";
 
-const EXAMPLES = new URL("../../examples/", import.meta.url);
+const EXAMPLES = new URL("../examples/", import.meta.url);
 
 function exampleFiles(): string[] {
   return [...Deno.readDirSync(EXAMPLES)]

@@ -120,22 +120,22 @@ import {
   type IPv4Address,
   type IPv6Address,
   NO_ADDRESS,
-} from "../wire/address.ts";
-import { authStatus, HmacKey, signAuthenticated } from "../wire/auth.ts";
-import { LISP_CONTROL_PORT } from "../wire/data_header.ts";
-import { ACTION, type EidRecord } from "../wire/eid_record.ts";
-import { isIPv4 } from "../wire/ip_text.ts";
-import type { LocatorRecord } from "../wire/locator.ts";
-import type { MapNotify } from "../wire/map_notify.ts";
-import { emitSignedMapRegister, type MapRegister } from "../wire/map_register.ts";
-import type { MapReply } from "../wire/map_reply.ts";
-import { emitMapRequest, type MapRequest } from "../wire/map_request.ts";
-import { type Ecm, emitEcm } from "../wire/ecm.ts";
-import { emitInfo, type InfoReply, type InfoRequest } from "../wire/info.ts";
-import { parseControlMessage } from "../wire/message.ts";
-import { WireError } from "../wire/errors.ts";
-import { msRtrAuthOk, RTR_NAT_ENTRY_MS, withoutMsRtr } from "./_nat.ts";
-import type { IpFamily, NetlinkEvent } from "../ffi/netlink.ts";
+} from "../../wire/address.ts";
+import { authStatus, HmacKey, signAuthenticated } from "../../wire/auth.ts";
+import { LISP_CONTROL_PORT } from "../../wire/data_header.ts";
+import { ACTION, type EidRecord } from "../../wire/eid_record.ts";
+import { isIPv4 } from "../../wire/ip_text.ts";
+import type { LocatorRecord } from "../../wire/locator.ts";
+import type { MapNotify } from "../../wire/map_notify.ts";
+import { emitSignedMapRegister, type MapRegister } from "../../wire/map_register.ts";
+import type { MapReply } from "../../wire/map_reply.ts";
+import { emitMapRequest, type MapRequest } from "../../wire/map_request.ts";
+import { type Ecm, emitEcm } from "../../wire/ecm.ts";
+import { emitInfo, type InfoReply, type InfoRequest } from "../../wire/info.ts";
+import { parseControlMessage } from "../../wire/message.ts";
+import { WireError } from "../../wire/errors.ts";
+import { msRtrAuthOk, RTR_NAT_ENTRY_MS, withoutMsRtr } from "../../core/nat_auth.ts";
+import type { IpFamily, NetlinkEvent } from "../../ffi/netlink.ts";
 import type {
   Config,
   DatabaseMapping,
@@ -144,7 +144,7 @@ import type {
   RlocAddress,
   RlocIface,
   StaticMapCacheEntry,
-} from "./config/mod.ts";
+} from "../../config/mod.ts";
 import {
   type DatabaseView,
   type LocatorView,
@@ -154,9 +154,15 @@ import {
   SourceError,
   splitIidPrefix,
   type StatusSource,
-} from "../web/source.ts";
-import { ControlPlane, formatPeer, NoReplyError, type Peer, type Received } from "./_control.ts";
-import { DataPlane } from "./_dataplane.ts";
+} from "../../core/status.ts";
+import {
+  ControlPlane,
+  formatPeer,
+  NoReplyError,
+  type Peer,
+  type Received,
+} from "../../core/control.ts";
+import { DataPlane } from "../../dataplane/mod.ts";
 import type {
   DataAction,
   DataLocator,
@@ -164,7 +170,7 @@ import type {
   DataPlaneEvents,
   DataPlaneHandle,
   ToWorker,
-} from "./_dataplane_api.ts";
+} from "../../dataplane/api.ts";
 import {
   formatPrefix,
   hostPrefixOf,
@@ -175,8 +181,8 @@ import {
   prefixEid,
   prefixOf,
   PrefixTable,
-} from "./_prefix_table.ts";
-import type { RoleDeps, RoleHandle } from "./_runtime.ts";
+} from "../../core/prefix.ts";
+import type { RoleDeps, RoleHandle } from "../../core/role.ts";
 import {
   type DataSocket,
   type InstanceRouting,
@@ -191,7 +197,7 @@ import {
   type TextPrefix,
   type TunDevice,
   usableAddress,
-} from "./_tunnel_router_platform.ts";
+} from "./platform.ts";
 
 // ---------------------------------------------------------------------------
 // Types of the surface

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { ipv4FromBytes, ipv4ToBytes, ipv6FromBytes, ipv6ToBytes } from "../../wire/ip_text.ts";
+import { ipv4FromBytes, ipv4ToBytes, ipv6FromBytes, ipv6ToBytes } from "../wire/ip_text.ts";
 import type { Prefix } from "./schema.ts";
 
 /** An address in canonical text with its family. */

@@ -20,9 +20,9 @@ import type {
   DataPlaneEvents,
   DataPlaneHandle,
   FromWorker,
-} from "./_dataplane_api.ts";
-import type { Prefix } from "./_prefix_table.ts";
-import type { InitMessage, WorkerIn } from "./_dataplane_worker.ts";
+} from "./api.ts";
+import type { Prefix } from "../core/prefix.ts";
+import type { InitMessage, WorkerIn } from "./worker.ts";
 
 /** The settings of {@link DataPlane.start}: the contract's `init` without `op`. */
 export type DataPlaneInit = Omit<InitMessage, "op">;
@@ -55,7 +55,7 @@ export class DataPlane implements DataPlaneHandle {
    * within 10 s.
    */
   static async start(init: DataPlaneInit, events: DataPlaneEvents): Promise<DataPlane> {
-    const worker = new Worker(new URL("./_dataplane_worker.ts", import.meta.url), {
+    const worker = new Worker(new URL("./worker.ts", import.meta.url), {
       type: "module",
     });
     const sab = new SharedArrayBuffer(4);

@@ -11,13 +11,14 @@ import { ipAddress } from "../wire/address.ts";
 import { HmacKey } from "../wire/auth.ts";
 import { ACTION, type EidRecord } from "../wire/eid_record.ts";
 import { emitSignedMapRegister, type MapRegister } from "../wire/map_register.ts";
-import { parseConfig } from "../roles/config/mod.ts";
-import { Counters } from "../roles/_counters.ts";
-import { Logger } from "../roles/_log.ts";
-import { parsePrefix, prefixEid } from "../roles/_prefix_table.ts";
-import { type RoleDeps, startRoleApi } from "../roles/_runtime.ts";
+import { parseConfig } from "../config/mod.ts";
+import { Counters } from "../core/counters.ts";
+import { Logger } from "../core/log.ts";
+import { parsePrefix, prefixEid } from "../core/prefix.ts";
+import { type RoleDeps } from "../core/role.ts";
+import { startRoleApi } from "../runner/run_role.ts";
 import { type MsHandle, startMs } from "../roles/ms.ts";
-import type { ApiServer } from "./server.ts";
+import type { ApiServer } from "../web/server.ts";
 
 /** The site key of the test map-server. */
 export const SITE_KEY = "web-test-key";

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import { addressToString, ipAddress, NO_ADDRESS } from "../wire/address.ts";
-import { HmacKey } from "../wire/auth.ts";
-import { ACTION, type EidRecord } from "../wire/eid_record.ts";
-import type { LocatorRecord } from "../wire/locator.ts";
-import type { ControlMessage, ControlMessageType } from "../wire/message.ts";
-import { emitSignedMapNotify } from "../wire/map_notify.ts";
-import { emitMapRequest, type MapRequest } from "../wire/map_request.ts";
+import { addressToString, ipAddress, NO_ADDRESS } from "../../wire/address.ts";
+import { HmacKey } from "../../wire/auth.ts";
+import { ACTION, type EidRecord } from "../../wire/eid_record.ts";
+import type { LocatorRecord } from "../../wire/locator.ts";
+import type { ControlMessage, ControlMessageType } from "../../wire/message.ts";
+import { emitSignedMapNotify } from "../../wire/map_notify.ts";
+import { emitMapRequest, type MapRequest } from "../../wire/map_request.ts";
 import type {
   InterfaceAddress,
   IpFamily,
@@ -15,21 +15,21 @@ import type {
   RouteSpec,
   Rule,
   RuleSpec,
-} from "../ffi/netlink.ts";
-import { type Config, parseConfig, type Role } from "./config/mod.ts";
-import { ControlPlane, type Peer, type Received } from "./_control.ts";
-import { Counters } from "./_counters.ts";
+} from "../../ffi/netlink.ts";
+import { type Config, parseConfig, type Role } from "../../config/mod.ts";
+import { ControlPlane, type Peer, type Received } from "../../core/control.ts";
+import { Counters } from "../../core/counters.ts";
 import type {
   DataLocator,
   DataMapping,
   DataPlaneEvents,
   DataPlaneHandle,
-} from "./_dataplane_api.ts";
-import { Logger } from "./_log.ts";
-import { formatPrefix, parsePrefix, type Prefix, prefixEid } from "./_prefix_table.ts";
-import { startMs } from "./ms.ts";
-import { createApp } from "../web/app.ts";
-import type { StatusSource } from "../web/source.ts";
+} from "../../dataplane/api.ts";
+import { Logger } from "../../core/log.ts";
+import { formatPrefix, parsePrefix, type Prefix, prefixEid } from "../../core/prefix.ts";
+import { startMs } from "../ms.ts";
+import { createApp } from "../../web/app.ts";
+import type { StatusSource } from "../../core/status.ts";
 import {
   type DataPlaneOptions,
   locatorIp,
@@ -37,7 +37,7 @@ import {
   type Timing,
   type TunnelRouterHandle,
   type TunnelRouterMode,
-} from "./_tunnel_router.ts";
+} from "./router.ts";
 import {
   EID_TABLE,
   FROM_EID_PRIORITY,
@@ -49,7 +49,7 @@ import {
   preflight,
   rlocTable,
   TO_EID_PRIORITY,
-} from "./_tunnel_router_platform.ts";
+} from "./platform.ts";
 
 // ---------------------------------------------------------------------------
 // Fakes: the host (links, addresses, routes, rules, TUN, events, sysctls)

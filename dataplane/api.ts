@@ -12,7 +12,7 @@
  * @module
  */
 
-import type { Prefix } from "./_prefix_table.ts";
+import type { Prefix } from "../core/prefix.ts";
 
 /** Data-plane encapsulation (RFC 9300 LISP on 4341, or VXLAN-GPE on 4790). */
 export type Encapsulation = "LISP" | "VXLAN-GPE";
