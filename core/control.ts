@@ -1,12 +1,18 @@
 /**
- * The control transport every role shares: UDP 4342 (or `control-port`)
- * on IPv4 and IPv6, ECM decapsulation and encapsulation, a table of
- * outstanding nonces with retransmission, and per-source rate limiting of
- * requests. Everything it drops is counted, and logged at most once per
- * source per minute.
+ * The control plane every role shares: UDP 4342 (or `control-port`) on
+ * IPv4 and IPv6, and the one dispatcher of LISP control messages, whether
+ * they arrive on that port or are handed up from a tunnel router's data
+ * port ({@link ControlPlane.receive} with `via: "data"`, NAT traversal).
  *
- * This is the control plane, on the main event loop: `node:dgram` sockets
- * are fast enough here (see DESIGN.md, "Engine and data plane").
+ * Every datagram takes the same path: parse (an ECM is opened and its
+ * inner message dispatched, with the ECM beside it), rate limiting of
+ * requests per source address, then either the outstanding request whose
+ * nonce it answers ({@link ControlPlane.request}) or the handler of its
+ * type ({@link ControlPlane.on}, typed per message). Everything dropped on
+ * the way is counted, and logged at most once per source per minute.
+ *
+ * It runs on the main event loop: `node:dgram` sockets are fast enough
+ * for the control plane (see docs/architecture.md).
  *
  * @module
  */
@@ -21,8 +27,7 @@ import {
   messageType,
   parseControlMessage,
 } from "../wire/message.ts";
-import { ipAddress } from "../wire/address.ts";
-import { isIPv4 } from "../wire/ip_text.ts";
+import { canonicalIp, isIPv4 } from "../wire/ip_text.ts";
 import type { Counters } from "./counters.ts";
 import type { Logger } from "./log.ts";
 
@@ -39,6 +44,12 @@ export function formatPeer(p: Peer): string {
   return isIPv4(p.address) ? `${p.address}:${p.port}` : `[${p.address}]:${p.port}`;
 }
 
+/** Where a datagram came in: the control port, or a tunnel router's data port. */
+export type Via = "control" | "data";
+
+/** The message record of control message type `T`. */
+export type MessageOf<T extends ControlMessageType> = Extract<ControlMessage, { type: T }>["msg"];
+
 /** A control message as received. */
 export interface Received {
   /** The message (the inner one when it came inside an ECM). */
@@ -49,10 +60,29 @@ export interface Received {
   readonly from: Peer;
   /** The ECM it came in, if any. */
   readonly ecm?: Ecm;
+  /** The port it came in on. */
+  readonly via: Via;
 }
 
 /** Handles one received message; errors it throws are logged and counted, never fatal. */
-export type Handler = (r: Received) => void | Promise<void>;
+export type Handler<T extends ControlMessageType = ControlMessageType> = (
+  msg: MessageOf<T>,
+  r: Received,
+) => void | Promise<void>;
+
+/**
+ * What became of one datagram given to {@link ControlPlane.receive}: the
+ * message type a handler got, `reply` when it answered an outstanding
+ * request, or why it was dropped.
+ */
+export type Dispatched =
+  | ControlMessageType
+  | "reply"
+  | "malformed"
+  | "rate-limited"
+  | "wrong-source"
+  | "unknown-nonce"
+  | "unhandled";
 
 /** Options of {@link ControlPlane.open}. */
 export interface ControlPlaneOptions {
@@ -136,7 +166,8 @@ export class ControlPlane {
   readonly #counters: Counters;
   readonly #now: () => number;
   readonly #rate: number;
-  readonly #sockets: { v4?: dgram.Socket; v6?: dgram.Socket } = {};
+  #sockets: { v4?: dgram.Socket; v6?: dgram.Socket } = {};
+  #address: string | undefined;
   readonly #handlers = new Map<ControlMessageType, Handler>();
   readonly #pending = new Map<bigint, Pending>();
   readonly #buckets = new Map<string, Bucket>();
@@ -165,25 +196,48 @@ export class ControlPlane {
         s.bind(p, addr, () => {
           s.off("error", reject);
           s.on("error", (e) => this.#logger.error("control-socket-error", { error: e.message }));
-          s.on("message", (msg, rinfo) => this.#receive(msg, rinfo.address, rinfo.port));
+          s.on("message", (msg, rinfo) => {
+            this.receive(msg, { address: rinfo.address, port: rinfo.port });
+          });
           resolve(s);
         });
       });
     if (address !== undefined) {
       const v4 = isIPv4(address);
       const s = await bindOne(v4 ? "udp4" : "udp6", address, port);
-      if (v4) this.#sockets.v4 = s;
-      else this.#sockets.v6 = s;
+      this.#sockets = v4 ? { v4: s } : { v6: s };
       this.#port = s.address().port;
+      this.#address = address;
       return;
     }
-    this.#sockets.v4 = await bindOne("udp4", "0.0.0.0", port);
-    this.#port = this.#sockets.v4.address().port;
+    const v4 = await bindOne("udp4", "0.0.0.0", port);
+    this.#sockets = { v4 };
+    this.#port = v4.address().port;
+    this.#address = undefined;
     try {
-      this.#sockets.v6 = await bindOne("udp6", "::", this.#port);
+      this.#sockets = { v4, v6: await bindOne("udp6", "::", this.#port) };
     } catch (e) {
       this.#logger.warn("control-ipv6-unavailable", { error: (e as Error).message });
     }
+  }
+
+  /**
+   * Binds the control port to `address` instead (a mobile node whose RLOC
+   * moved): the new socket first, then the old one closes. Handlers and
+   * outstanding requests carry over; retransmissions leave from the new
+   * socket. Throws (and keeps the old socket) when `address` cannot be bound.
+   */
+  async rebind(address: string): Promise<void> {
+    if (this.#closed) return;
+    const old = this.#sockets;
+    await this.#bind(address, this.#port);
+    old.v4?.close();
+    old.v6?.close();
+  }
+
+  /** The bound address, or undefined for the wildcard (IPv4 and IPv6). */
+  get address(): string | undefined {
+    return this.#address;
   }
 
   /** The bound UDP port. */
@@ -201,8 +255,8 @@ export class ControlPlane {
    * Map-Notify-Ack, Map-Referral, Info-Reply) reach it only when their
    * nonce matches no outstanding {@link request}.
    */
-  on(type: ControlMessageType, handler: Handler): void {
-    this.#handlers.set(type, handler);
+  on<T extends ControlMessageType>(type: T, handler: Handler<T>): void {
+    this.#handlers.set(type, handler as unknown as Handler);
   }
 
   /** Sends a message or raw bytes to `to`. */
@@ -327,7 +381,7 @@ export class ControlPlane {
       };
       this.#pending.set(nonce, {
         expect: opts.expect,
-        ...(opts.from !== undefined ? { from: canonicalIp(opts.from) } : {}),
+        ...(opts.from !== undefined ? { from: canonicalIp(opts.from) ?? opts.from } : {}),
         resolve: (r) => {
           finish();
           resolve(r);
@@ -366,8 +420,14 @@ export class ControlPlane {
     );
   }
 
-  #receive(data: Uint8Array, address: string, port: number): void {
-    const from: Peer = { address, port };
+  /**
+   * Dispatches one datagram from `from` (see the module notes): what the
+   * control socket receives, and what a tunnel router's data plane hands
+   * up from its data port (`via: "data"`). Never throws for what a peer
+   * sent; returns what became of it.
+   */
+  receive(data: Uint8Array, from: Peer, via: Via = "control"): Dispatched {
+    const tag = via === "data" ? { via } : undefined;
     let message: ControlMessage;
     let bytes = data;
     let ecm: Ecm | undefined;
@@ -380,46 +440,50 @@ export class ControlPlane {
       }
     } catch (e) {
       if (!(e instanceof WireError)) throw e;
-      this.#counters.inc("oor_control_messages_in_total", { type: "malformed" });
+      this.#counters.inc("oor_control_messages_in_total", { type: "malformed", ...tag });
       this.#drop("malformed", from, e.message);
-      return;
+      return "malformed";
     }
     const type = message.type;
-    this.#counters.inc("oor_control_messages_in_total", { type: ecm ? `ecm-${type}` : type });
-    if (REQUEST_TYPES.has(type) && !this.#allowed(address)) {
+    this.#counters.inc("oor_control_messages_in_total", {
+      type: ecm ? `ecm-${type}` : type,
+      ...tag,
+    });
+    if (REQUEST_TYPES.has(type) && !this.#allowed(from.address)) {
       this.#drop("rate-limited", from);
-      return;
+      return "rate-limited";
     }
     const received: Received = ecm === undefined
-      ? { message, bytes, from }
-      : { message, bytes, from, ecm };
+      ? { message, bytes, from, via }
+      : { message, bytes, from, ecm, via };
     if (REPLY_TYPES.has(type) && message.type !== "ecm") {
       const nonce = message.msg.nonce;
       const p = this.#pending.get(nonce);
       if (p !== undefined && p.expect.includes(type)) {
-        if (p.from !== undefined && p.from !== canonicalIp(address)) {
+        if (p.from !== undefined && p.from !== (canonicalIp(from.address) ?? from.address)) {
           this.#drop("wrong-source", from, `${type} nonce 0x${nonce.toString(16)}`);
-          return;
+          return "wrong-source";
         }
         p.resolve(received);
-        return;
+        return "reply";
       }
       if (!this.#handlers.has(type)) {
         this.#drop("unknown-nonce", from, `${type} nonce 0x${nonce.toString(16)}`);
-        return;
+        return "unknown-nonce";
       }
     }
     const handler = this.#handlers.get(type);
     if (handler === undefined) {
       this.#drop("unhandled", from, type);
-      return;
+      return "unhandled";
     }
     try {
-      const r = handler(received);
+      const r = handler(message.msg, received);
       if (r instanceof Promise) r.catch((e) => this.#handlerError(e, type, from));
     } catch (e) {
       this.#handlerError(e, type, from);
     }
+    return type;
   }
 
   #handlerError(e: unknown, type: string, from: Peer): void {
@@ -452,15 +516,6 @@ const TYPE_NAMES: Readonly<Record<number, string>> = {
   7: "info",
   8: "ecm",
 };
-
-/** An address in one text form (RFC 5952 for IPv6), to compare sources. */
-function canonicalIp(address: string): string {
-  try {
-    return ipAddress(address).ip;
-  } catch {
-    return address;
-  }
-}
 
 function typeName(t: number): string {
   return TYPE_NAMES[t] ?? `type-${t}`;

@@ -17,6 +17,10 @@ import {
   type MacAddress,
 } from "../wire/address.ts";
 import {
+  formatPrefix as formatConfigPrefix,
+  type Prefix as ConfigPrefix,
+} from "../config/schema.ts";
+import {
   ipv4FromBytes,
   ipv4ToBytes,
   ipv6FromBytes,
@@ -136,6 +140,16 @@ export function parsePrefix(text: string, iid = 0): Prefix | undefined {
   }
   const len = lenText === undefined ? FAMILY_BITS[family] : Number(lenText);
   return mk(iid, family, bytes, len);
+}
+
+/**
+ * The prefix of a config `eid-prefix` (already validated, so a bad one is
+ * our own bug: a TypeError).
+ */
+export function prefixFromConfig(p: ConfigPrefix, iid = 0): Prefix {
+  const out = parsePrefix(formatConfigPrefix(p), iid);
+  if (out === undefined) throw new TypeError(`bad prefix ${formatConfigPrefix(p)} in config`);
+  return out;
 }
 
 /** The address part of a prefix as a wire {@link Address}. */

@@ -35,8 +35,8 @@ import { ControlPlane, formatPeer, type Received } from "../core/control.ts";
 import {
   FAMILY_BITS,
   formatPrefix,
-  type Prefix,
   prefixEid,
+  prefixFromConfig,
   prefixOf,
   PrefixTable,
 } from "../core/prefix.ts";
@@ -95,10 +95,10 @@ export class DdtTables {
   /** Builds the tables from a config's `[[ddt-auth-site]]` and `[[ddt-deleg-site]]`. */
   constructor(config: Pick<Config, "ddtAuthSites" | "ddtDelegSites">) {
     for (const a of config.ddtAuthSites) {
-      this.#auth.set(configPrefix(a.eidPrefix, a.iid), true);
+      this.#auth.set(prefixFromConfig(a.eidPrefix, a.iid), true);
     }
     for (const d of config.ddtDelegSites) {
-      this.#deleg.set(configPrefix(d.eidPrefix, d.iid), delegation(d));
+      this.#deleg.set(prefixFromConfig(d.eidPrefix, d.iid), delegation(d));
     }
   }
 
@@ -170,16 +170,6 @@ function notAuthoritative(req: MapRequestRecord): EidRecord {
   };
 }
 
-/** A config prefix (`{family, address, length}`) as a table {@link Prefix}. */
-export function configPrefix(
-  p: { readonly address: string; readonly length: number },
-  iid: number,
-): Prefix {
-  const out = prefixOf(ipAddress(p.address), p.length, iid);
-  if (out === undefined) throw new RangeError(`bad prefix ${p.address}/${p.length}`);
-  return out;
-}
-
 /** Ref entries for a list of node addresses (RFC 8111 §6.4, locator-record format). */
 export function referralLocators(nodes: readonly string[]): LocatorRecord[] {
   return nodes.map((a) => ({
@@ -217,9 +207,7 @@ export const startDdt: RoleStart<DdtHandle> = async (config: Config, deps: RoleD
     ...(config.controlAddress !== undefined ? { address: config.controlAddress } : {}),
   });
 
-  const answer = (r: Received): void => {
-    if (r.message.type !== "map-request") return;
-    const req: MapRequest = r.message.msg;
+  const answer = (req: MapRequest, r: Received): void => {
     counters.inc("oor_ddt_requests_total", {
       kind: r.ecm === undefined ? "plain" : r.ecm.ddtOriginated ? "ddt" : "ecm",
     });

@@ -218,7 +218,7 @@ class Mr implements MrHandle {
     const c = deps.counters;
     c.gauge("oor_mr_referral_cache_entries", () => this.#cache.size);
     c.gauge("oor_mr_pending_requests", () => this.#pending.size);
-    control.on("map-request", (r) => this.#onMapRequest(r));
+    control.on("map-request", (_m, r) => this.#onMapRequest(r));
   }
 
   static async start(config: Config, deps: RoleDeps, options: MrOptions): Promise<Mr> {

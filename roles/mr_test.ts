@@ -85,14 +85,13 @@ async function fakeNode(address: string, port: number, answer: Answer): Promise<
   const d = deps();
   const cp = await ControlPlane.open({ ...d, address, port });
   const seen: Received[] = [];
-  cp.on("map-request", (r) => {
-    if (r.message.type !== "map-request") return;
+  cp.on("map-request", (m, r) => {
     seen.push(r);
-    const rec = answer(r.message.msg, r);
+    const rec = answer(m, r);
     if (rec === undefined) return;
     cp.send({
       type: "map-referral",
-      msg: { nonce: r.message.msg.nonce, records: [{ record: rec, signatures: [] }] },
+      msg: { nonce: m.nonce, records: [{ record: rec, signatures: [] }] },
     }, r.from);
   });
   return { cp, seen };

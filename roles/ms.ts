@@ -110,20 +110,14 @@ import type { MapReferral } from "../wire/map_referral.ts";
 import type { MapRegister } from "../wire/map_register.ts";
 import type { MapReply } from "../wire/map_reply.ts";
 import type { MapRequest, MapRequestRecord } from "../wire/map_request.ts";
-import type {
-  Config,
-  LispSite,
-  MsStaticRegisteredSite,
-  Prefix as ConfigPrefix,
-  RlocAddress,
-} from "../config/mod.ts";
+import type { Config, LispSite, MsStaticRegisteredSite, RlocAddress } from "../config/mod.ts";
 import { ControlPlane, formatPeer, type Peer, type Received } from "../core/control.ts";
 import {
   formatPrefix,
-  parsePrefix,
   type Prefix,
   prefixEid,
   prefixEquals,
+  prefixFromConfig,
   prefixOf,
   PrefixTable,
 } from "../core/prefix.ts";
@@ -258,12 +252,6 @@ interface Site {
   readonly referralIncomplete: boolean;
 }
 
-function tablePrefix(p: ConfigPrefix, iid: number): Prefix {
-  const out = parsePrefix(`${p.address}/${p.length}`, iid);
-  if (out === undefined) throw new TypeError(`bad prefix ${p.address}/${p.length} in config`);
-  return out;
-}
-
 function locator(address: Address, priority = 1, weight = 100): LocatorRecord {
   return {
     priority,
@@ -356,7 +344,7 @@ class MapServer implements MsHandle {
     );
     const keys = new Map<string, HmacKey>();
     for (const s of config.lispSites) {
-      const prefix = tablePrefix(s.eidPrefix, s.iid);
+      const prefix = prefixFromConfig(s.eidPrefix, s.iid);
       const keyName = `${s.keyType}:${s.key}`;
       let key = keys.get(keyName);
       if (key === undefined) {
@@ -385,7 +373,7 @@ class MapServer implements MsHandle {
     }
     const now = deps.now();
     for (const s of config.msStaticRegisteredSites) {
-      const prefix = tablePrefix(s.eidPrefix, s.iid);
+      const prefix = prefixFromConfig(s.eidPrefix, s.iid);
       this.#configured.set(prefix, true);
       this.#store.put({
         prefix,
@@ -419,18 +407,10 @@ class MapServer implements MsHandle {
     c.gauge("oor_ms_registrations", () => this.#store.dynamicCount, { source: "map-register" });
     c.gauge("oor_ms_registrations", () => this.#store.staticCount, { source: "static" });
     c.gauge("oor_ms_sites", () => this.#siteList.length);
-    cp.on("map-register", (r) => {
-      if (r.message.type === "map-register") this.#mapRegister(r, r.message.msg);
-    });
-    cp.on("map-request", (r) => {
-      if (r.message.type === "map-request") this.#mapRequest(r, r.message.msg);
-    });
-    cp.on("map-notify-ack", (r) => {
-      if (r.message.type === "map-notify-ack") this.#mapNotifyAck(r, r.message.msg);
-    });
-    cp.on("info-request", (r) => {
-      if (r.message.type === "info-request") this.#infoRequest(r, r.message.msg);
-    });
+    cp.on("map-register", (m, r) => this.#mapRegister(r, m));
+    cp.on("map-request", (m, r) => this.#mapRequest(r, m));
+    cp.on("map-notify-ack", (m, r) => this.#mapNotifyAck(r, m));
+    cp.on("info-request", (m, r) => this.#infoRequest(r, m));
     this.#sweep = setInterval(() => this.#expiredRegistrations(), SWEEP_INTERVAL_MS).unref();
   }
 

@@ -5,31 +5,43 @@
  * decapsulates traffic for its EID prefixes, registers them with the
  * map-servers and answers Map-Requests and RLOC-probes for them.
  *
- * The host is set up as OOR's README ("xTR mode") shows: the TUN
- * (`tun-name`, `tun-mtu`) up; `to <EID-prefix> lookup main` (priority 99)
- * and `from <EID-prefix> lookup 100` (priority 100) for each EID prefix; a
- * default route into the TUN in table 100; `from <RLOC> lookup x` with
- * table x holding the routes of the RLOC's interface. Everything is
- * removed on shutdown. See `_tunnel_router.ts` for the engine.
+ * Its parts (roles/tunnel_router/): the TUN, OOR's rules and table 100,
+ * and its `[[instance]]` TUNs (`xtrHost`); the `[[database-mapping]]`s as
+ * its locators, registered without the m bit; the xTR side of NAT
+ * traversal when `nat_traversal_support` is on; a data plane from the TUN
+ * to UDP and back; sockets on the wildcard (or `control-address`).
  *
  * @module
  */
 
 import type { RoleStart } from "../core/role.ts";
-import {
-  startTunnelRouter,
-  type TunnelRouterHandle,
-  type TunnelRouterOptions,
-} from "./tunnel_router/router.ts";
+import type {
+  TunnelRouterHandle,
+  TunnelRouterOptions,
+  TunnelRouterSpec,
+} from "./tunnel_router/context.ts";
+import { xtrHost } from "./tunnel_router/host.ts";
+import { startTunnelRouter } from "./tunnel_router/router.ts";
 
 /** A running xTR. */
 export type XtrHandle = TunnelRouterHandle;
 
+/** What an xTR is made of (see the module notes). */
+export const XTR: TunnelRouterSpec = {
+  mode: "xtr",
+  dataPlane: "xtr",
+  host: xtrHost,
+  locals: { kind: "database", mobileNode: false },
+  nat: "client",
+  probeAnyEid: false,
+  forwarding: true,
+  bindToRloc: false,
+};
+
 /** Starts an xTR from `config` (options are for tests and embedding). */
 export function startXtrWith(options: TunnelRouterOptions): RoleStart<XtrHandle> {
-  return (config, deps) => startTunnelRouter("xtr", config, deps, options);
+  return (config, deps) => startTunnelRouter(XTR, config, deps, options);
 }
 
 /** Starts an xTR from `config` on this host. */
-export const startXtr: RoleStart<XtrHandle> = (config, deps) =>
-  startTunnelRouter("xtr", config, deps);
+export const startXtr: RoleStart<XtrHandle> = startXtrWith({});

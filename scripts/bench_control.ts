@@ -116,9 +116,7 @@ async function startTransportOnly(): Promise<Target> {
   const cp = await ControlPlane.open({ logger, counters, address: "127.0.0.1", port: 0 });
   const key = new HmacKey(KEY_ID_HMAC_SHA256_128, KEY);
   const table = new Map<string, EidRecord>();
-  cp.on("map-register", (r) => {
-    if (r.message.type !== "map-register") return;
-    const m = r.message.msg;
+  cp.on("map-register", (m, r) => {
     if (authStatus(r.bytes, key) !== "ok") {
       counters.inc("bench_auth_failures_total");
       return;
@@ -142,9 +140,8 @@ async function startTransportOnly(): Promise<Target> {
       );
     }
   });
-  cp.on("map-request", (r) => {
-    if (r.message.type !== "map-request" || r.ecm === undefined) return;
-    const m = r.message.msg;
+  cp.on("map-request", (m, r) => {
+    if (r.ecm === undefined) return;
     const q = m.records[0];
     const itr = m.itrRlocs[0];
     if (q === undefined || itr === undefined || itr.kind !== "ipv4") return;

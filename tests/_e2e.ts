@@ -83,6 +83,25 @@ print(ok)
 
 export const UDP_PORT = 7777;
 
+/**
+ * Starts tshark on `node` writing what `filter` matches on `iface` to
+ * `pcap`, and resolves once it captures: "Capturing on" is printed a
+ * moment before the capture filter is attached, so it waits half a second
+ * more (without that, a packet sent at once can be missed).
+ */
+export async function capture(
+  lab: Lab,
+  node: string,
+  iface: string,
+  filter: string,
+  pcap: string,
+): Promise<LabProcess> {
+  const cap = await lab.spawn(node, "capture", ["tshark", "-i", iface, "-f", filter, "-w", pcap]);
+  await cap.waitForLog(/Capturing on/, 10_000);
+  await new Promise((r) => setTimeout(r, 500));
+  return cap;
+}
+
 /** Starts a UDP echo server on `node` listening on `address`. */
 export async function udpEcho(lab: Lab, node: string, address: string): Promise<LabProcess> {
   const p = await lab.spawn(node, `udp-echo-${node}`, [

@@ -983,7 +983,7 @@ Deno.test("every role survives 10,000 random and mutated datagrams and still ans
     const etr = await quietPlane(ETR, LISP_CONTROL_PORT);
     planes.push(etr);
     const forwarded: Received[] = [];
-    etr.on("map-request", (r) => void forwarded.push(r));
+    etr.on("map-request", (_m, r) => void forwarded.push(r));
     const itr = await quietPlane(ITR, 0);
     planes.push(itr);
     client = await Client.open(FUZZER);

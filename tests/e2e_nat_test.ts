@@ -25,7 +25,7 @@ import assert from "node:assert/strict";
 import { sleep } from "../scripts/lab/topology.ts";
 import { makeTopology, natRules, PLAN, upTopology } from "../scripts/lab/topologies.ts";
 import { assertClean as assertFrameClean, dissectFile, fieldValues } from "./_tshark.ts";
-import { assertClean, bothWays, type Ctx, e2e, pingWorks, udpRoundTrips } from "./_e2e.ts";
+import { assertClean, bothWays, capture, type Ctx, e2e, pingWorks, udpRoundTrips } from "./_e2e.ts";
 
 /** Whether `cmd` runs here (nft and conntrack are needed on top of the usual). */
 function have(cmd: string): boolean {
@@ -113,17 +113,14 @@ if (!TOOLS) {
         // Every control message on the underlay, also those on the data
         // port (Info-Request/Reply: type 7; ECM with the R or N bit).
         const pcap = await lab.writeFile("control.pcap", "");
-        const cap = await lab.spawn("router", "capture", [
-          "tshark",
-          "-i",
+        await capture(
+          lab,
+          "router",
           "any",
-          "-f",
           "inbound and udp and (port 4342 or udp[8] & 0xf0 = 0x70 or " +
-          "(udp[8] & 0xf0 = 0x80 and udp[8] & 0x03 != 0))",
-          "-w",
+            "(udp[8] & 0xf0 = 0x80 and udp[8] & 0x03 != 0))",
           pcap,
-        ]);
-        await cap.waitForLog(/Capturing on/, 10_000);
+        );
         const xtr1 = proc("xtr1");
         const rtr = proc("rtr");
         // Discovery: the Info-Reply shows the masquerading address.

@@ -21,6 +21,7 @@ import { type Lab, type LabProcess, sleep, waitFor } from "../scripts/lab/topolo
 import { PLAN, type Topology } from "../scripts/lab/topologies.ts";
 import {
   bothWays,
+  capture,
   e2e,
   pingWorks,
   PYTHON,
@@ -358,16 +359,7 @@ e2e("e2e ddt: MS-ACK referrals carry the site's ddt-ms-peers, and the tree resol
       );
       await registered(ctx, ["xtr2"]);
       // ms1's referrals, as they leave it.
-      const cap = await lab.spawn("ms1", "capture", [
-        "tshark",
-        "-i",
-        "eth0",
-        "-f",
-        `udp and src host ${PLAN.ms1} and src port 4342`,
-        "-w",
-        pcap,
-      ]);
-      await cap.waitForLog(/Capturing on/, 10_000);
+      await capture(lab, "ms1", "eth0", `udp and src host ${PLAN.ms1} and src port 4342`, pcap);
       await bothWays(lab, "hostb", PLAN.hostB4, "hosta", PLAN.hostA4);
       await lab.stop("capture");
       const fields = await lab.execOk("ms1", [
@@ -433,16 +425,7 @@ e2e(
           5_000,
         );
         // Every LISP data packet the router forwards, as it enters the router.
-        const cap = await lab.spawn("router", "capture", [
-          "tshark",
-          "-i",
-          "any",
-          "-f",
-          "udp dst port 4341 and inbound",
-          "-w",
-          pcap,
-        ]);
-        await cap.waitForLog(/Capturing on/, 10_000);
+        await capture(lab, "router", "any", "udp dst port 4341 and inbound", pcap);
         const before = new Map<string, number>();
         for (const r of ["rtr", "rtr2"]) {
           const { node, api } = apiOf(ctx, r);

@@ -28,7 +28,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { ControlPlane, formatPeer, type Peer, type Received } from "../core/control.ts";
+import { ControlPlane, formatPeer, type Peer } from "../core/control.ts";
 import { Counters } from "../core/counters.ts";
 import { Logger } from "../core/log.ts";
 import { formatPrefix, parsePrefix, type Prefix, prefixAddress, prefixOf } from "../core/prefix.ts";
@@ -386,9 +386,8 @@ export async function lig(o: LigOptions, deps: LigDeps = {}): Promise<LigResult>
   const sentAt = new Map<bigint, { at: number; attempt: number }>();
   let answer: (() => void) | undefined;
   let reply: LigReply | undefined;
-  cp.on("map-reply", (r: Received) => {
-    if (r.message.type !== "map-reply" || reply !== undefined) return;
-    const m = r.message.msg;
+  cp.on("map-reply", (m, r) => {
+    if (reply !== undefined) return;
     const s = sentAt.get(m.nonce);
     if (s === undefined) return; // not ours (or probe noise): ignore
     reply = {

@@ -36,9 +36,8 @@ async function fakeMr(
     address: opts.address ?? "127.0.0.1",
     port: 0,
   });
-  cp.on("map-request", (r) => {
-    if (r.message.type !== "map-request" || r.ecm === undefined) return;
-    const request = r.message.msg;
+  cp.on("map-request", (request, r) => {
+    if (r.ecm === undefined) return;
     seen.push({ request, received: r });
     const records = answer(request);
     if (records === undefined) return;

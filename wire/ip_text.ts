@@ -228,6 +228,17 @@ export function isIPv6(text: string): boolean {
 }
 
 /**
+ * `text` as one canonical IP address text: a strict dotted quad as is, an
+ * IPv6 address in RFC 5952 form (`2001:DB8:0::1` gives `2001:db8::1`), so
+ * that two texts of one address compare equal. Undefined for anything else.
+ */
+export function canonicalIp(text: string): string | undefined {
+  if (isIPv4(text)) return text;
+  if (ipv6ToBytes(text, scratch16, 0)) return ipv6FromBytes(scratch16, 0);
+  return undefined;
+}
+
+/**
  * Writes the 6 bytes of the MAC address `text` ("aa:bb:cc:dd:ee:ff" or
  * "aa-bb-cc-dd-ee-ff", any case, exactly two hex digits per byte, one kind
  * of separator) into `out[off, off+6)`. Returns false for anything else.

@@ -30,26 +30,35 @@ import { formatPrefix, parsePrefix, type Prefix, prefixEid } from "../../core/pr
 import { startMs } from "../ms.ts";
 import { createApp } from "../../web/app.ts";
 import type { StatusSource } from "../../core/status.ts";
-import {
-  type DataPlaneOptions,
-  locatorIp,
-  startTunnelRouter,
-  type Timing,
-  type TunnelRouterHandle,
-  type TunnelRouterMode,
-} from "./router.ts";
+import type {
+  DataPlaneOptions,
+  Timing,
+  TunnelRouterHandle,
+  TunnelRouterMode,
+  TunnelRouterSpec,
+} from "./context.ts";
+import { locatorIp } from "./map_cache.ts";
+import { startTunnelRouter } from "./router.ts";
+import { Journal } from "./journal.ts";
+import type { NetOps, Platform } from "./platform.ts";
+import { preflight } from "./preflight.ts";
 import {
   EID_TABLE,
   FROM_EID_PRIORITY,
   INSTANCE_PRIORITY,
   instanceTable,
-  Journal,
-  type NetOps,
-  type Platform,
-  preflight,
   rlocTable,
   TO_EID_PRIORITY,
-} from "./platform.ts";
+} from "./routing.ts";
+import * as xtr from "../xtr.ts";
+import * as mn from "../mn.ts";
+import * as rtr from "../rtr.ts";
+
+const SPECS: Readonly<Record<TunnelRouterMode, TunnelRouterSpec>> = {
+  xtr: xtr.XTR,
+  mn: mn.MN,
+  rtr: rtr.RTR,
+};
 
 // ---------------------------------------------------------------------------
 // Fakes: the host (links, addresses, routes, rules, TUN, events, sysctls)
@@ -360,7 +369,7 @@ class Host {
       "map-notify",
     ];
     for (const t of types) {
-      cp.on(t, (r) => {
+      cp.on(t, (_m, r) => {
         if (this.answer?.(r) === true) return;
         this.got.push(r);
       });
@@ -491,7 +500,7 @@ async function startTr(toml: string, o: StartOptions = {}): Promise<Tr> {
   const platform = o.platform ?? new FakePlatform();
   const dp = new FakeDataPlane();
   const ports = o.ports ?? new Map<string, number>();
-  const tr = await startTunnelRouter(mode, r.config, { logger, counters, now }, {
+  const tr = await startTunnelRouter(SPECS[mode], r.config, { logger, counters, now }, {
     platform,
     startDataPlane: (opts, events) => {
       dp.starts++;

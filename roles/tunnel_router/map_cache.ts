@@ -1,0 +1,323 @@
+/**
+ * The control plane's map-cache: the truth the data plane's copy is made
+ * from. Every change here is pushed to the Worker at once
+ * ({@link MapCache.install}, {@link MapCache.remove}); what the Worker
+ * gets for an entry ({@link MapCache.toData}) also depends on probing
+ * (locators marked down), on where this host sits on an explicit locator
+ * path, and on NAT traversal (behind a NAT, everything goes to the RTRs).
+ *
+ * - Entries learned from Map-Replies (resolution.ts) expire after their
+ *   TTL ({@link MapCache.expiredSweep}); TTL 0 records are never cached.
+ * - `[[static-map-cache]]` entries, and those added through the API, never
+ *   expire and are never replaced by Map-Replies.
+ * - An rtr's entries for xTRs behind a NAT (learned from relayed
+ *   registrations, rtr_relay.ts) carry the xTR's translated port.
+ *
+ * @module
+ */
+
+import { type Address, addressToString, ipAddress } from "../../wire/address.ts";
+import { ACTION } from "../../wire/eid_record.ts";
+import type { LocatorRecord } from "../../wire/locator.ts";
+import type { StaticMapCacheEntry } from "../../config/mod.ts";
+import { formatPrefix, type Prefix, prefixFromConfig, PrefixTable } from "../../core/prefix.ts";
+import { type MapCacheView, splitIidPrefix } from "../../core/status.ts";
+import type { DataAction, DataLocator, DataMapping } from "../../dataplane/api.ts";
+import { type Env, type MapCacheInfo, TTL_FOREVER } from "./context.ts";
+import { elpAddress, locatorRecord } from "./locals.ts";
+
+/** One map-cache entry. */
+export interface CacheEntry {
+  readonly prefix: Prefix;
+  readonly static: boolean;
+  readonly action: DataAction;
+  readonly locators: readonly LocatorRecord[];
+  /** Record TTL in minutes (TTL_FOREVER for static). */
+  readonly ttl: number;
+  readonly expiresAt: number;
+  readonly from?: string;
+  /**
+   * rtr: the entry of an xTR behind a NAT, learned from its relayed
+   * registration: its locator is the xTR's translated address and this
+   * its translated port. Never replaced by Map-Replies, never probed.
+   */
+  readonly natPort?: number;
+}
+
+/** The data-plane action of each negative Map-Reply action. */
+export const DATA_ACTIONS: Readonly<Record<number, DataAction>> = {
+  [ACTION.NO_ACTION]: "native-forward",
+  [ACTION.NATIVELY_FORWARD]: "native-forward",
+  [ACTION.SEND_MAP_REQUEST]: "send-map-request",
+  [ACTION.DROP_NO_REASON]: "drop",
+  [ACTION.DROP_POLICY_DENIED]: "drop",
+  [ACTION.DROP_AUTH_FAILURE]: "drop",
+};
+
+/** Negative-entry actions as the API names them. */
+const VIEW_ACTIONS: Readonly<Record<DataAction, string>> = {
+  "encapsulate": "drop",
+  "native-forward": "natively-forward",
+  "send-map-request": "send-map-request",
+  "drop": "drop",
+};
+
+/** `static`, `positive` or `negative`. */
+export function kindOf(e: CacheEntry): "static" | "positive" | "negative" {
+  return e.static ? "static" : e.locators.length > 0 ? "positive" : "negative";
+}
+
+/** The data-plane locators of RTRs (all equal). */
+export function rtrLocators(rtrs: readonly string[]): DataLocator[] {
+  return rtrs.map((address) => ({ address, priority: 1, weight: 100, up: true }));
+}
+
+/**
+ * The IP address to encapsulate to for a locator: itself or, for an
+ * explicit locator path, the hop after the last hop that is an address
+ * of this host (`here`; an RTR on the path re-encapsulates to the next
+ * hop), else the path's first hop (the ITR sends to the first RTR).
+ * Undefined when this host is the path's last hop.
+ */
+export function locatorIp(a: Address, here?: ReadonlySet<string>): string | undefined {
+  if (a.kind === "ipv4" || a.kind === "ipv6") return a.ip;
+  if (a.kind === "elp") {
+    let next = 0;
+    if (here !== undefined && here.size > 0) {
+      for (let i = a.hops.length - 1; i >= 0; i--) {
+        const ip = locatorIp(a.hops[i]!.address);
+        if (ip !== undefined && here.has(ip)) {
+          next = i + 1;
+          break;
+        }
+      }
+    }
+    const hop = a.hops[next];
+    return hop !== undefined ? locatorIp(hop.address) : undefined;
+  }
+  return undefined;
+}
+
+/** What the map-cache reads from the other parts. */
+export interface MapCacheContext {
+  /** The data plane's copy. */
+  readonly data: {
+    setMapping(m: DataMapping): void;
+    deleteMapping(p: Prefix): void;
+  };
+  /** This host's addresses (an ELP hop that is us). */
+  hostIps(): ReadonlySet<string>;
+  /** Whether probing has not marked the RLOC down. */
+  locatorUp(ip: string): boolean;
+  /** An RLOC a new entry uses: probing checks it at once if it is marked down. */
+  locatorUsed(ip: string): void;
+  /** Behind a NAT: the RTRs everything goes to; else undefined. */
+  natRtrs(): readonly string[] | undefined;
+}
+
+/** The control plane's map-cache (see the module notes). */
+export class MapCache {
+  readonly #env: Env;
+  readonly #ctx: MapCacheContext;
+  readonly #table = new PrefixTable<CacheEntry>();
+
+  constructor(env: Env, ctx: MapCacheContext) {
+    this.#env = env;
+    this.#ctx = ctx;
+    for (const kind of ["positive", "negative", "static"] as const) {
+      env.counters.gauge("oor_tr_map_cache_entries", () => this.count(kind), { kind });
+    }
+  }
+
+  /** Number of entries. */
+  get size(): number {
+    return this.#table.size;
+  }
+
+  /** Entries of one kind. */
+  count(kind: "static" | "positive" | "negative"): number {
+    let n = 0;
+    for (const { value } of this.#table.entries()) if (kindOf(value) === kind) n++;
+    return n;
+  }
+
+  /** The entry of exactly `p`. */
+  get(p: Prefix): CacheEntry | undefined {
+    return this.#table.get(p);
+  }
+
+  /** The longest entry covering `p`. */
+  lookup(p: Prefix): { prefix: Prefix; value: CacheEntry } | undefined {
+    return this.#table.lookup(p);
+  }
+
+  /** Every entry. */
+  *entries(): Iterable<CacheEntry> {
+    for (const { value } of this.#table.entries()) yield value;
+  }
+
+  /** What the data plane gets for `e` (see the module notes). */
+  toData(e: CacheEntry): DataMapping {
+    const rtrs = this.#ctx.natRtrs();
+    if (rtrs !== undefined && e.action === "encapsulate") {
+      return { prefix: e.prefix, action: e.action, locators: rtrLocators(rtrs) };
+    }
+    const here = this.#ctx.hostIps();
+    const locators: DataLocator[] = [];
+    for (const l of e.locators) {
+      const ip = locatorIp(l.address, here);
+      if (ip === undefined) continue;
+      locators.push({
+        address: ip,
+        priority: l.priority,
+        weight: l.weight,
+        up: l.reachable && this.#ctx.locatorUp(ip),
+        ...(e.natPort !== undefined ? { port: e.natPort } : {}),
+      });
+    }
+    return { prefix: e.prefix, action: e.action, locators };
+  }
+
+  /** Adds or replaces an entry, here and in the data plane. */
+  install(e: CacheEntry): void {
+    this.#table.set(e.prefix, e);
+    this.#ctx.data.setMapping(this.toData(e));
+    const log = this.#env.log;
+    if (log.enabled("debug")) {
+      const now = this.#env.now();
+      log.debug("map-cache-set", {
+        prefix: formatPrefix(e.prefix),
+        action: e.action,
+        rlocs: e.locators.map((l) => addressToString(l.address)).join(","),
+        ttl: e.static ? "static" : e.ttl,
+        expiresIn: Number.isFinite(e.expiresAt) ? e.expiresAt - now : undefined,
+      });
+    }
+    const here = this.#ctx.hostIps();
+    for (const l of e.locators) {
+      const ip = locatorIp(l.address, here);
+      if (ip !== undefined) this.#ctx.locatorUsed(ip);
+    }
+  }
+
+  /** Removes the entry of exactly `p`, here and in the data plane; false if there was none. */
+  remove(p: Prefix): boolean {
+    if (this.#table.get(p) === undefined) return false;
+    this.#table.delete(p);
+    this.#ctx.data.deleteMapping(p);
+    return true;
+  }
+
+  /** Gives every entry to the data plane again (a new Worker, a NAT change). */
+  pushAll(): void {
+    for (const e of this.entries()) this.#ctx.data.setMapping(this.toData(e));
+  }
+
+  /** Gives the explicit-locator-path entries again (this host's place on a path may have moved). */
+  pushElp(): void {
+    for (const e of this.entries()) {
+      if (e.locators.some((l) => l.address.kind === "elp")) {
+        this.#ctx.data.setMapping(this.toData(e));
+      }
+    }
+  }
+
+  /** Timer: removes expired entries. */
+  expiredSweep(): void {
+    const now = this.#env.now();
+    const gone: Prefix[] = [];
+    for (const { prefix, value } of this.#table.entries()) {
+      if (!value.static && value.expiresAt <= now) gone.push(prefix);
+    }
+    for (const p of gone) {
+      this.remove(p);
+      this.#env.counters.inc("oor_tr_map_cache_expired_total");
+      this.#env.log.debug("map-cache-expired", { prefix: formatPrefix(p) });
+    }
+  }
+
+  // -------------------------------------------------------------------------
+  // Static entries
+
+  /** The entry of a `[[static-map-cache]]` (locators of unknown ELPs left out). */
+  staticEntry(s: StaticMapCacheEntry): CacheEntry {
+    const locators: LocatorRecord[] = [];
+    for (const r of s.rlocAddresses) {
+      const address = r.kind === "address"
+        ? ipAddress(r.address)
+        : elpAddress(r.elpName, this.#env.config);
+      if (address === undefined) continue;
+      locators.push(locatorRecord(address, r.priority, r.weight));
+    }
+    return {
+      prefix: prefixFromConfig(s.eidPrefix, s.iid),
+      static: true,
+      action: "encapsulate",
+      locators,
+      ttl: TTL_FOREVER,
+      expiresAt: Infinity,
+    };
+  }
+
+  /** Installs every `[[static-map-cache]]` of the config. */
+  installStatic(): void {
+    for (const s of this.#env.config.staticMapCache) this.install(this.staticEntry(s));
+  }
+
+  // -------------------------------------------------------------------------
+  // Views
+
+  /** Locator `l` as the views show it, with its state. */
+  #locatorUp(l: LocatorRecord): boolean {
+    const ip = locatorIp(l.address, this.#ctx.hostIps());
+    return l.reachable && (ip === undefined || this.#ctx.locatorUp(ip));
+  }
+
+  /** Every entry, sorted by prefix. */
+  info(): MapCacheInfo[] {
+    const out: MapCacheInfo[] = [];
+    for (const e of this.entries()) {
+      out.push({
+        prefix: formatPrefix(e.prefix),
+        kind: kindOf(e),
+        action: e.action,
+        ttl: e.static ? null : e.ttl,
+        expiresAt: Number.isFinite(e.expiresAt) ? e.expiresAt : null,
+        ...(e.from !== undefined ? { from: e.from } : {}),
+        locators: e.locators.map((l) => ({
+          address: addressToString(l.address),
+          priority: l.priority,
+          weight: l.weight,
+          up: this.#locatorUp(l),
+        })),
+      });
+    }
+    return out.sort((a, b) => a.prefix < b.prefix ? -1 : a.prefix > b.prefix ? 1 : 0);
+  }
+
+  /** The API's view of the entries of `iid` (all without). */
+  view(iid: number | undefined): MapCacheView[] {
+    const out: MapCacheView[] = [];
+    for (const e of this.entries()) {
+      if (iid !== undefined && e.prefix.iid !== iid) continue;
+      const { eidPrefix } = splitIidPrefix(formatPrefix(e.prefix));
+      const positive = e.locators.length > 0;
+      out.push({
+        eidPrefix,
+        iid: e.prefix.iid,
+        kind: positive ? "positive" : "negative",
+        ...(!positive ? { action: VIEW_ACTIONS[e.action] } : {}),
+        static: e.static,
+        ...(e.static ? {} : { ttl: e.ttl }),
+        expiresAt: Number.isFinite(e.expiresAt) ? e.expiresAt : null,
+        rlocs: e.locators.map((l) => ({
+          address: addressToString(l.address),
+          priority: l.priority,
+          weight: l.weight,
+          state: this.#locatorUp(l) ? "up" : "down",
+        })),
+      });
+    }
+    return out;
+  }
+}

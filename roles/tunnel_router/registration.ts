@@ -1,0 +1,369 @@
+/**
+ * Registration of the local database with the map-servers (RFC 9301 §5.6,
+ * §8.2; like OOR, one mapping per message).
+ *
+ * Flow: for every mapping and every `[[map-server]]` with a key, a
+ * {@link RegState}; its timer sends a Map-Register (M bit, the I bit with
+ * the xTR-ID of this run and site-ID 0, the P bit from `proxy-reply`, the
+ * m bit for a mobile node, the HMAC of `key-type`/`key`) → the Map-Notify
+ * ({@link Registration}'s `map-notify` handler, on the control port or,
+ * from an RTR, on the data port) counts when its nonce is one we sent (up
+ * to a minute ago) and its authentication is right under that
+ * map-server's key. Refreshed every 60 s once notified; until then
+ * retried after 1 s, doubling up to 60 s.
+ *
+ * When a mapping's locators change it is registered again at once; a
+ * mapping left with no locator is withdrawn (record TTL 0); shutdown
+ * withdraws every mapping. Behind a NAT (nat.ts) the Map-Registers go
+ * through the RTRs instead, and registration waits for the first
+ * Info-Reply to know which way.
+ *
+ * @module
+ */
+
+import { addressToString } from "../../wire/address.ts";
+import { authStatus, HmacKey } from "../../wire/auth.ts";
+import type { EidRecord } from "../../wire/eid_record.ts";
+import type { MapNotify } from "../../wire/map_notify.ts";
+import { emitSignedMapRegister, type MapRegister } from "../../wire/map_register.ts";
+import type { MapServer } from "../../config/mod.ts";
+import { type ControlPlane, formatPeer, type Peer, type Received } from "../../core/control.ts";
+import type { MapServerStatus } from "../../core/status.ts";
+import { type Env, errText, type RegistrationInfo } from "./context.ts";
+import type { LocalLocators, LocalMapping } from "./locals.ts";
+
+/** Map-Register nonces remembered for their Map-Notify. */
+export const REGISTER_NONCE_MS = 60_000;
+
+/** The registration of one mapping with one map-server. */
+export interface RegState {
+  readonly ms: MapServer;
+  readonly key: HmacKey;
+  readonly mapping: LocalMapping;
+  readonly peer: Peer;
+  notified: boolean;
+  attempts: number;
+  sent: number;
+  lastNotifyAt: number | null;
+  /** Last Map-Register (or withdrawal) sent, ms since the epoch. */
+  lastSentAt: number | null;
+  /** A withdrawal (TTL 0) was sent and nothing registered since. */
+  withdrawn: boolean;
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
+
+/** How registration goes through a NAT (nat.ts), when the router does NAT traversal. */
+export interface NatRegistrar {
+  /** Whether registration waits for the first Info-Reply (or for Info-Requests to fail). */
+  waiting(): boolean;
+  /** Whether the router is behind a NAT now. */
+  behind(): boolean;
+  /** Asks the map-servers again now (the RTR or the NAT may be gone). */
+  rediscover(): void;
+  /**
+   * Sends `reg` (unsigned: signed there, with `s`'s key) through the RTRs;
+   * returns the nonces it went with, or undefined when it cannot be sent now.
+   */
+  send(s: RegState, reg: MapRegister, withdraw: boolean): bigint[] | undefined;
+  /** Fields for the `registered` log line (the RTRs and the global RLOC). */
+  describe(): Record<string, string>;
+}
+
+/** The registrations of the database with every map-server (see the module notes). */
+export class Registration {
+  readonly #env: Env;
+  readonly #cp: ControlPlane;
+  readonly #locals: LocalLocators;
+  readonly #xtrId: bigint;
+  readonly #siteId: bigint;
+  readonly #mobileNode: boolean;
+  readonly #states: RegState[] = [];
+  readonly #nonces = new Map<bigint, { state: RegState; at: number }>();
+  #nat: NatRegistrar | undefined;
+
+  /** Registers the `map-notify` handler on `cp`. */
+  constructor(
+    env: Env,
+    cp: ControlPlane,
+    locals: LocalLocators,
+    opts: { readonly xtrId: bigint; readonly siteId: bigint; readonly mobileNode: boolean },
+  ) {
+    this.#env = env;
+    this.#cp = cp;
+    this.#locals = locals;
+    this.#xtrId = opts.xtrId;
+    this.#siteId = opts.siteId;
+    this.#mobileNode = opts.mobileNode;
+    cp.on("map-notify", (m, r) => this.#mapNotify(r, m));
+    env.counters.gauge("oor_tr_registered", () => this.#states.filter((s) => s.notified).length);
+  }
+
+  /** Sends the Map-Registers through `nat` from now on (NAT traversal). */
+  useNat(nat: NatRegistrar): void {
+    this.#nat = nat;
+  }
+
+  /** Starts registering every mapping of the database. */
+  start(): void {
+    for (const ms of this.#env.config.mapServers) {
+      if (ms.key === undefined) {
+        this.#env.log.error("map-server-without-key", { mapServer: ms.address });
+      }
+    }
+    for (const m of this.#locals.mappings) this.add(m);
+    for (const s of this.#states) this.#expired(s);
+  }
+
+  /** Registration state of `mapping` with every map-server that has a key (not started). */
+  add(mapping: LocalMapping): RegState[] {
+    const added: RegState[] = [];
+    for (const ms of this.#env.config.mapServers) {
+      if (ms.key === undefined) continue;
+      const s: RegState = {
+        ms,
+        key: new HmacKey(ms.keyType, ms.key),
+        mapping,
+        peer: { address: ms.address, port: this.#env.peerPort(ms.address) },
+        notified: false,
+        attempts: 0,
+        sent: 0,
+        lastNotifyAt: null,
+        lastSentAt: null,
+        withdrawn: false,
+        timer: undefined,
+      };
+      this.#states.push(s);
+      added.push(s);
+    }
+    return added;
+  }
+
+  /** Withdraws `mapping` from every map-server and forgets it. */
+  remove(mapping: LocalMapping): void {
+    for (let i = this.#states.length - 1; i >= 0; i--) {
+      const s = this.#states[i]!;
+      if (s.mapping !== mapping) continue;
+      this.#withdraw(s);
+      this.#states.splice(i, 1);
+    }
+    for (const [n, v] of this.#nonces) if (v.state.mapping === mapping) this.#nonces.delete(n);
+  }
+
+  /** Registers `mappings` again at once (their locators changed). */
+  registerNow(mappings: readonly LocalMapping[]): void {
+    for (const s of this.#states) if (mappings.includes(s.mapping)) this.#now(s);
+  }
+
+  /** Registers every mapping again at once (the way to the map-servers changed). */
+  registerAll(): void {
+    for (const s of this.#states) this.#now(s);
+  }
+
+  /** Registers at once what is neither notified nor waiting for a timer. */
+  registerStalled(): void {
+    for (const s of this.#states) if (s.timer === undefined && !s.notified) this.#now(s);
+  }
+
+  #now(s: RegState): void {
+    if (s.timer !== undefined) clearTimeout(s.timer);
+    s.notified = false;
+    s.attempts = 0;
+    this.#expired(s);
+  }
+
+  /** Timer: sends (or, with no locator, withdraws) a mapping's Map-Register and schedules the next. */
+  #expired(s: RegState): void {
+    s.timer = undefined;
+    if (this.#env.signal.aborted) return;
+    const nat = this.#nat;
+    if (nat?.waiting()) return; // registered once the first Info-Reply (or its failure) says how
+    if (nat?.behind() && !s.notified && s.attempts >= 2) nat.rediscover(); // RTR or NAT gone?
+    if (s.mapping.locators.length === 0) {
+      if (!s.withdrawn && s.sent > 0) this.#send(s, true);
+      this.#env.log.limited(
+        `no-locators ${s.mapping.text}`,
+        60_000,
+        "warn",
+        "mapping-without-locators",
+        { prefix: s.mapping.text },
+      );
+      return; // registered again when a locator appears
+    }
+    this.#send(s, false);
+    this.#schedule(s);
+  }
+
+  #schedule(s: RegState): void {
+    if (s.timer !== undefined) clearTimeout(s.timer);
+    const t = this.#env.timing;
+    const delay = s.notified
+      ? t.registerIntervalMs
+      : Math.min(t.registerIntervalMs, t.registerRetryMs * 2 ** Math.min(s.attempts, 20));
+    if (!s.notified) s.attempts++;
+    s.timer = setTimeout(() => this.#expired(s), delay);
+  }
+
+  /** The Map-Register of `s` with `record` (unsigned). */
+  #message(s: RegState, record: EidRecord, withdraw: boolean, nonce: bigint): MapRegister {
+    return {
+      proxyReply: s.ms.proxyReply,
+      securityCapable: false,
+      xtrIdPresent: true,
+      rtr: false,
+      eidNotify: false,
+      useTtlForTimeout: false,
+      mergeRequest: false,
+      mobileNode: this.#mobileNode,
+      wantMapNotify: !withdraw,
+      nonce,
+      keyId: s.key.keyId,
+      authData: new Uint8Array(0),
+      records: [record],
+      xtrId: this.#xtrId,
+      siteId: this.#siteId,
+    };
+  }
+
+  #send(s: RegState, withdraw: boolean): void {
+    const record = this.#locals.record(s.mapping, withdraw ? 0 : s.mapping.config.ttl);
+    const reg = this.#message(s, record, withdraw, this.#env.nonce());
+    const nat = this.#nat;
+    const now = this.#env.now();
+    let nonces: bigint[] | undefined;
+    if (nat?.behind()) {
+      nonces = nat.send(s, reg, withdraw);
+      if (nonces === undefined) return;
+    } else {
+      this.#cp.send(emitSignedMapRegister(reg, s.key), s.peer);
+      nonces = [reg.nonce];
+    }
+    s.sent++;
+    s.lastSentAt = now;
+    this.#env.counters.inc("oor_tr_map_registers_sent_total", {
+      kind: withdraw ? "withdraw" : "register",
+    });
+    s.withdrawn = withdraw;
+    if (withdraw) {
+      this.#env.log.info("registration-withdrawn", {
+        prefix: s.mapping.text,
+        mapServer: s.ms.address,
+        ...(nat?.behind() ? { via: nat.describe().via } : {}),
+      });
+    } else {
+      for (const n of nonces) this.#nonces.set(n, { state: s, at: now });
+    }
+    for (const [n, v] of this.#nonces) {
+      if (now - v.at < REGISTER_NONCE_MS) break;
+      this.#nonces.delete(n);
+    }
+  }
+
+  /** Stops the timer of `s` and withdraws it if it was registered. */
+  #withdraw(s: RegState): void {
+    if (s.timer !== undefined) clearTimeout(s.timer);
+    s.timer = undefined;
+    if (s.sent === 0 || s.withdrawn || s.mapping.locators.length === 0) return;
+    try {
+      this.#send(s, true);
+    } catch (e) {
+      this.#env.log.warn("withdraw-failed", { mapServer: s.ms.address, error: errText(e) });
+    }
+  }
+
+  /** Withdraws every mapping (shutdown, while the control socket and the routes are there). */
+  withdrawAll(): void {
+    for (const s of this.#states) this.#withdraw(s);
+  }
+
+  /** Whether anything was registered (shutdown waits for the withdrawals to leave). */
+  get any(): boolean {
+    return this.#states.length > 0;
+  }
+
+  /** Stops every timer. */
+  close(): void {
+    for (const s of this.#states) if (s.timer !== undefined) clearTimeout(s.timer);
+  }
+
+  #mapNotify(r: Received, m: MapNotify): void {
+    const { counters: c, log } = this.#env;
+    const pending = this.#nonces.get(m.nonce);
+    if (pending === undefined) {
+      c.inc("oor_tr_map_notifies_total", { result: "unmatched" });
+      log.limited(
+        `map-notify-unmatched ${r.from.address}`,
+        60_000,
+        "debug",
+        "map-notify-unmatched",
+        { peer: formatPeer(r.from), nonce: m.nonce },
+      );
+      return;
+    }
+    const s = pending.state;
+    if (m.keyId !== s.key.keyId || authStatus(r.bytes, s.key) !== "ok") {
+      c.inc("oor_tr_map_notifies_total", { result: "auth" });
+      log.limited(
+        `map-notify-auth ${r.from.address}`,
+        60_000,
+        "warn",
+        "map-notify-rejected",
+        { peer: formatPeer(r.from), reason: "authentication", mapServer: s.ms.address },
+      );
+      return;
+    }
+    this.#nonces.delete(m.nonce);
+    c.inc("oor_tr_map_notifies_total", { result: "ok" });
+    const first = !s.notified;
+    s.notified = true;
+    s.attempts = 0;
+    s.lastNotifyAt = this.#env.now();
+    if (first) {
+      log.info("registered", {
+        prefix: s.mapping.text,
+        mapServer: s.ms.address,
+        rlocs: s.mapping.locators.map((l) => addressToString(l.address)).join(","),
+        ...(this.#nat?.behind() ? this.#nat.describe() : {}),
+      });
+      this.#schedule(s); // from quick retries to the refresh period
+    }
+  }
+
+  // -------------------------------------------------------------------------
+  // Views
+
+  /** Registration state per mapping and map-server. */
+  info(): RegistrationInfo[] {
+    return this.#states.map((s) => ({
+      mapServer: s.ms.address,
+      prefix: s.mapping.text,
+      notified: s.notified,
+      sent: s.sent,
+      lastNotifyAt: s.lastNotifyAt,
+    }));
+  }
+
+  /** The API's view of each map-server. */
+  mapServers(): MapServerStatus[] {
+    const latest = (a: number | null, b: number | null) =>
+      a === null ? b : b === null ? a : Math.max(a, b);
+    return this.#env.config.mapServers.map((ms) => {
+      let lastMapNotify: number | null = null;
+      let lastMapRegister: number | null = null;
+      let regs = 0;
+      let notified = 0;
+      for (const s of this.#states) {
+        if (s.ms !== ms) continue;
+        regs++;
+        if (s.notified) notified++;
+        lastMapNotify = latest(lastMapNotify, s.lastNotifyAt);
+        lastMapRegister = latest(lastMapRegister, s.lastSentAt);
+      }
+      return {
+        address: ms.address,
+        lastMapNotify,
+        lastMapRegister,
+        registered: regs > 0 && notified === regs,
+      };
+    });
+  }
+}
