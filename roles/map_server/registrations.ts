@@ -21,9 +21,9 @@
  * @module
  */
 
-import type { LocatorRecord } from "../wire/locator.ts";
-import type { Peer } from "../core/control.ts";
-import { type Prefix, PrefixTable } from "../core/prefix.ts";
+import type { LocatorRecord } from "../../wire/locator.ts";
+import type { Peer } from "../../core/control.ts";
+import { type Prefix, PrefixTable } from "../../core/prefix.ts";
 
 /** Key of the static registration of a prefix. */
 export const STATIC_KEY = "static";

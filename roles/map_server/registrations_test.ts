@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
-import { ipAddress } from "../wire/address.ts";
-import { formatPrefix, parsePrefix, type Prefix } from "../core/prefix.ts";
+import { ipAddress } from "../../wire/address.ts";
+import { formatPrefix, parsePrefix, type Prefix } from "../../core/prefix.ts";
 import {
   type Registration,
   registrationKey,
   RegistrationStore,
   STATIC_KEY,
-} from "./_registrations.ts";
+} from "./registrations.ts";
 
 function pfx(text: string, iid = 0): Prefix {
   const p = parsePrefix(text, iid);

@@ -1,0 +1,265 @@
+/**
+ * Map-Register and Map-Notify on the map-server (RFC 9301 §5.6, §5.7,
+ * §8.2).
+ *
+ * Flow: Map-Register → every record's EID must fall inside a
+ * `[[lisp-site]]` (the site prefix itself, or a more specific one when
+ * the site has `accept-more-specifics`) → the message must be
+ * authenticated with the key of every site its records fall in, with the
+ * site's `key-type` as Key ID → a Map-Register an RTR relays (ECM with the
+ * N bit) must come from an `[[ms-rtr-node]]` → every record is registered
+ * (or withdrawn, TTL 0) in the store → with the M bit, a Map-Notify to the
+ * source address and port: same nonce and Key ID, signed with the site
+ * key, the records as registered, the xTR-ID and site-ID when the I bit
+ * was set; to a relaying RTR, signed a second time for it (MS-RTR).
+ *
+ * One bad record rejects the whole Map-Register: nothing is registered
+ * and no Map-Notify is sent (the ETR signs its records together, and a
+ * partial acceptance would leave it believing in a state it did not ask
+ * for; OOR skips bad records, which hides configuration mistakes).
+ * Rejections are counted by reason and logged at most once per source per
+ * minute. A registration expires 3 minutes after its last refresh, or
+ * after its record TTL with the T bit.
+ *
+ * @module
+ */
+
+import { addressToString } from "../../wire/address.ts";
+import { authStatus, type HmacKey } from "../../wire/auth.ts";
+import { canonicalIp } from "../../wire/ip_text.ts";
+import { emitSignedMapNotify, type MapNotify } from "../../wire/map_notify.ts";
+import type { MapRegister } from "../../wire/map_register.ts";
+import { type ControlPlane, formatPeer, type Received } from "../../core/control.ts";
+import { emitMsRtrMapNotify } from "../../core/nat_auth.ts";
+import { formatPrefix, type Prefix, prefixEquals, prefixOf } from "../../core/prefix.ts";
+import type { RoleDeps } from "../../core/role.ts";
+import { type Registration, registrationKey, type RegistrationStore } from "./registrations.ts";
+import type { Site, Sites } from "./sites.ts";
+
+/** Registration lifetime without the T bit: 3 minutes (RFC 9301 §8.2). */
+export const REGISTRATION_TIMEOUT_MS = 3 * 60_000;
+/** Rejections and drops are logged at most once per source per minute. */
+export const LOG_INTERVAL_MS = 60_000;
+/** Map-Notify nonces remembered for matching Map-Notify-Acks. */
+const NOTIFY_MEMORY = 4096;
+/** How long a Map-Notify nonce is remembered. */
+const NOTIFY_MEMORY_MS = 60_000;
+
+/** Why a Map-Register was rejected (the `reason` label of the counter). */
+export type RejectReason = "auth" | "key-id" | "no-site" | "more-specific" | "unknown-rtr";
+
+/** Takes Map-Registers and Map-Notify-Acks (see the module notes). */
+export class Registrar {
+  readonly #deps: RoleDeps;
+  readonly #cp: ControlPlane;
+  readonly #sites: Sites;
+  readonly #store: RegistrationStore;
+  readonly #notified = new Map<bigint, { site: Site; at: number }>();
+
+  /** Registers the `map-register` and `map-notify-ack` handlers on `cp`. */
+  constructor(deps: RoleDeps, cp: ControlPlane, sites: Sites, store: RegistrationStore) {
+    this.#deps = deps;
+    this.#cp = cp;
+    this.#sites = sites;
+    this.#store = store;
+    cp.on("map-register", (m, r) => this.#mapRegister(r, m));
+    cp.on("map-notify-ack", (m, r) => this.#mapNotifyAck(r, m));
+  }
+
+  #reject(r: Received, reason: RejectReason, detail: string): void {
+    this.#deps.counters.inc("oor_ms_register_rejected_total", { reason });
+    this.#deps.logger.limited(
+      `map-register-rejected ${r.from.address}`,
+      LOG_INTERVAL_MS,
+      "warn",
+      "map-register-rejected",
+      { reason, peer: formatPeer(r.from), detail },
+    );
+  }
+
+  /** All records registered (or withdrawn) or, if any record or the authentication is wrong, none. */
+  #mapRegister(r: Received, m: MapRegister): void {
+    const recs = m.records;
+    if (recs.length === 0) return this.#reject(r, "no-site", "no records");
+    const prefixes: Prefix[] = new Array(recs.length);
+    const sites: Site[] = new Array(recs.length);
+    let first: Site | undefined;
+    let several = false;
+    for (let i = 0; i < recs.length; i++) {
+      const rec = recs[i]!;
+      const p = prefixOf(rec.eid, rec.maskLen);
+      if (p === undefined) {
+        return this.#reject(r, "no-site", `EID ${addressToString(rec.eid)} is not a prefix`);
+      }
+      const site = this.#sites.table.lookup(p)?.value;
+      if (site === undefined) {
+        return this.#reject(r, "no-site", `${formatPrefix(p)} is in no lisp-site`);
+      }
+      if (!site.config.acceptMoreSpecifics && !prefixEquals(site.prefix, p)) {
+        return this.#reject(
+          r,
+          "more-specific",
+          `${formatPrefix(p)} is more specific than site ${site.text}`,
+        );
+      }
+      prefixes[i] = p;
+      sites[i] = site;
+      if (first === undefined) first = site;
+      else if (site !== first) several = true;
+    }
+    const checked = several ? new Set<Site>() : undefined;
+    for (const site of several ? sites : [first!]) {
+      if (checked?.has(site)) continue;
+      checked?.add(site);
+      if (m.keyId !== site.key.keyId) {
+        return this.#reject(
+          r,
+          "key-id",
+          `key id ${m.keyId}, site ${site.text} uses ${site.key.keyId}`,
+        );
+      }
+      const status = authStatus(r.bytes, site.key);
+      if (status === "bad-key-id") return this.#reject(r, "key-id", `key id ${m.keyId}`);
+      if (status !== "ok") return this.#reject(r, "auth", `${status} for site ${site.text}`);
+    }
+    // Relayed by an RTR for an xTR behind a NAT (ECM with the N bit): only a known RTR may.
+    const relayed = r.ecm?.rtrRelayed === true;
+    const rtr = relayed
+      ? this.#sites.rtrNodes.get(canonicalIp(r.from.address) ?? r.from.address)
+      : undefined;
+    if (relayed && rtr === undefined) {
+      return this.#reject(r, "unknown-rtr", `${r.from.address} is no [[ms-rtr-node]]`);
+    }
+    // Accepted: apply every record.
+    const c = this.#deps.counters;
+    const log = this.#deps.logger;
+    const now = this.#deps.now();
+    const key = registrationKey(m.xtrId, r.from);
+    c.inc("oor_ms_registers_accepted_total");
+    for (let i = 0; i < recs.length; i++) {
+      const rec = recs[i]!;
+      const prefix = prefixes[i]!;
+      if (rec.ttl === 0) {
+        if (this.#store.remove(prefix, key) !== undefined) {
+          c.inc("oor_ms_registrations_withdrawn_total");
+          log.info("registration-withdrawn", {
+            prefix: formatPrefix(prefix),
+            peer: formatPeer(r.from),
+            xtrId: m.xtrId,
+          });
+        }
+        continue;
+      }
+      const old = this.#store.get(prefix, key);
+      const reg: Registration = {
+        prefix,
+        key,
+        static: false,
+        ...(m.xtrIdPresent ? { xtrId: m.xtrId!, siteId: m.siteId! } : {}),
+        from: r.from,
+        locators: rec.locators,
+        ttl: rec.ttl,
+        action: rec.action,
+        mapVersion: rec.mapVersion,
+        proxyReply: m.proxyReply,
+        site: sites[i]!.prefix,
+        firstSeen: old !== undefined && old.expiresAt > now ? old.firstSeen : now,
+        lastSeen: now,
+        expiresAt: now + (m.useTtlForTimeout ? rec.ttl * 60_000 : REGISTRATION_TIMEOUT_MS),
+        ...(relayed && r.ecm !== undefined ? { natPrivate: r.ecm.inner.src } : {}),
+      };
+      this.#store.put(reg);
+      if (old === undefined || old.expiresAt <= now) {
+        log.info("registered", {
+          prefix: formatPrefix(prefix),
+          peer: formatPeer(r.from),
+          xtrId: m.xtrId,
+          rlocs: rec.locators.map((l) => addressToString(l.address)).join(","),
+          proxy: m.proxyReply,
+        });
+      } else if (log.enabled("debug")) {
+        log.debug("registration-refreshed", { prefix: formatPrefix(prefix), key });
+      }
+    }
+    if (m.wantMapNotify) this.#sendMapNotify(r, m, first!, rtr?.key);
+  }
+
+  /**
+   * Sends the Map-Notify of an accepted Map-Register to its source; to an
+   * RTR that relayed it (`rtrKey`), with the R bit and the MS-RTR
+   * authentication (core/nat_auth.ts), for the RTR to check and pass on.
+   */
+  #sendMapNotify(r: Received, m: MapRegister, site: Site, rtrKey?: HmacKey): void {
+    const notify: MapNotify = m.xtrIdPresent
+      ? {
+        ack: false,
+        xtrIdPresent: true,
+        rtrAuthPresent: false,
+        nonce: m.nonce,
+        keyId: m.keyId,
+        authData: new Uint8Array(0),
+        records: m.records,
+        xtrId: m.xtrId!,
+        siteId: m.siteId!,
+      }
+      : {
+        ack: false,
+        xtrIdPresent: false,
+        rtrAuthPresent: false,
+        nonce: m.nonce,
+        keyId: m.keyId,
+        authData: new Uint8Array(0),
+        records: m.records,
+      };
+    const bytes = rtrKey !== undefined
+      ? emitMsRtrMapNotify(notify, site.key, rtrKey)
+      : emitSignedMapNotify(notify, site.key);
+    this.#cp.send(bytes, r.from);
+    this.#deps.counters.inc("oor_ms_map_notifies_sent_total");
+    if (rtrKey !== undefined) this.#deps.counters.inc("oor_ms_map_notifies_via_rtr_total");
+    if (this.#notified.size >= NOTIFY_MEMORY) {
+      const oldest = this.#notified.keys().next();
+      if (!oldest.done) this.#notified.delete(oldest.value);
+    }
+    this.#notified.set(m.nonce, { site, at: this.#deps.now() });
+  }
+
+  #mapNotifyAck(r: Received, m: MapNotify): void {
+    const c = this.#deps.counters;
+    const sent = this.#notified.get(m.nonce);
+    let site = sent?.site;
+    if (site === undefined && m.records.length > 0) {
+      const rec = m.records[0]!;
+      const p = prefixOf(rec.eid, rec.maskLen);
+      if (p !== undefined) site = this.#sites.table.lookup(p)?.value;
+    }
+    if (site === undefined || authStatus(r.bytes, site.key) !== "ok") {
+      c.inc("oor_ms_map_notify_acks_total", { result: "auth" });
+      this.#deps.logger.limited(
+        `map-notify-ack ${r.from.address}`,
+        LOG_INTERVAL_MS,
+        "warn",
+        "map-notify-ack-rejected",
+        { peer: formatPeer(r.from), reason: site === undefined ? "no site" : "authentication" },
+      );
+      return;
+    }
+    const result = sent !== undefined ? "matched" : "unmatched";
+    if (sent !== undefined) this.#notified.delete(m.nonce);
+    c.inc("oor_ms_map_notify_acks_total", { result });
+    this.#deps.logger.debug("map-notify-ack", {
+      peer: formatPeer(r.from),
+      nonce: m.nonce,
+      result,
+    });
+  }
+
+  /** Timer: forgets old Map-Notify nonces. */
+  expiredNotifies(): void {
+    const now = this.#deps.now();
+    for (const [nonce, n] of this.#notified) {
+      if (now - n.at < NOTIFY_MEMORY_MS) break;
+      this.#notified.delete(nonce);
+    }
+  }
+}
