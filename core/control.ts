@@ -30,6 +30,7 @@ import {
 import { canonicalIp, isIPv4 } from "../wire/ip_text.ts";
 import type { Counters } from "./counters.ts";
 import type { Logger } from "./log.ts";
+import { METRICS } from "./metrics.ts";
 
 /** A UDP endpoint. */
 export interface Peer {
@@ -284,7 +285,7 @@ export class ControlPlane {
       this.#sendFailed("bad-destination", to, e instanceof Error ? e.message : String(e));
       return;
     }
-    this.#counters.inc("oor_control_messages_out_total", { type });
+    this.#counters.inc(METRICS.controlMessagesOut, { type });
   }
 
   /**
@@ -294,7 +295,7 @@ export class ControlPlane {
    * choose how many lines we write.
    */
   #sendFailed(reason: string, to: Peer, detail: string): void {
-    this.#counters.inc("oor_control_send_errors_total", { reason });
+    this.#counters.inc(METRICS.controlSendErrors, { reason });
     this.#logger.limited(
       `send-failed ${reason}`,
       LOG_INTERVAL_MS,
@@ -362,11 +363,11 @@ export class ControlPlane {
         }
         if (attempt > opts.retries) {
           finish();
-          this.#counters.inc("oor_control_timeouts_total");
+          this.#counters.inc(METRICS.controlTimeouts);
           reject(new NoReplyError(what));
           return;
         }
-        if (attempt > 0) this.#counters.inc("oor_control_retransmits_total");
+        if (attempt > 0) this.#counters.inc(METRICS.controlRetransmits);
         attempt++;
         try {
           send();
@@ -410,7 +411,7 @@ export class ControlPlane {
   }
 
   #drop(reason: string, from: Peer, detail?: string): void {
-    this.#counters.inc("oor_control_dropped_total", { reason });
+    this.#counters.inc(METRICS.controlDropped, { reason });
     this.#logger.limited(
       `${reason} ${from.address}`,
       LOG_INTERVAL_MS,
@@ -440,12 +441,12 @@ export class ControlPlane {
       }
     } catch (e) {
       if (!(e instanceof WireError)) throw e;
-      this.#counters.inc("oor_control_messages_in_total", { type: "malformed", ...tag });
+      this.#counters.inc(METRICS.controlMessagesIn, { type: "malformed", ...tag });
       this.#drop("malformed", from, e.message);
       return "malformed";
     }
     const type = message.type;
-    this.#counters.inc("oor_control_messages_in_total", {
+    this.#counters.inc(METRICS.controlMessagesIn, {
       type: ecm ? `ecm-${type}` : type,
       ...tag,
     });
@@ -487,7 +488,7 @@ export class ControlPlane {
   }
 
   #handlerError(e: unknown, type: string, from: Peer): void {
-    this.#counters.inc("oor_control_dropped_total", { reason: "handler-error" });
+    this.#counters.inc(METRICS.controlDropped, { reason: "handler-error" });
     this.#logger.limited(
       `handler ${type} ${from.address}`,
       LOG_INTERVAL_MS,

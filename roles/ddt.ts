@@ -47,6 +47,7 @@ import { type EidRecord, REFERRAL_ACTION } from "../wire/eid_record.ts";
 import type { LocatorRecord } from "../wire/locator.ts";
 import type { MapReferralRecord } from "../wire/map_referral.ts";
 import type { MapRequest, MapRequestRecord } from "../wire/map_request.ts";
+import { METRICS } from "../core/metrics.ts";
 
 /** TTL of NODE-REFERRAL and MS-REFERRAL records, minutes (RFC 8111 §6.4). */
 export const REFERRAL_TTL = 1440;
@@ -208,16 +209,16 @@ export const startDdt: RoleStart<DdtHandle> = async (config: Config, deps: RoleD
   });
 
   const answer = (req: MapRequest, r: Received): void => {
-    counters.inc("oor_ddt_requests_total", {
+    counters.inc(METRICS.ddtRequests, {
       kind: r.ecm === undefined ? "plain" : r.ecm.ddtOriginated ? "ddt" : "ecm",
     });
     if (req.probe || req.smr) {
       // RLOC-probes and SMRs are for xTRs; a DDT node has no mapping to give.
-      counters.inc("oor_ddt_dropped_total", { reason: req.probe ? "probe" : "smr" });
+      counters.inc(METRICS.ddtDropped, { reason: req.probe ? "probe" : "smr" });
       return;
     }
     if (req.records.length === 0) {
-      counters.inc("oor_ddt_dropped_total", { reason: "no-record" });
+      counters.inc(METRICS.ddtDropped, { reason: "no-record" });
       return;
     }
     const records: MapReferralRecord[] = [];
@@ -225,7 +226,7 @@ export const startDdt: RoleStart<DdtHandle> = async (config: Config, deps: RoleD
       const record = tables.referral(rec);
       records.push({ record, signatures: [] });
       const action = referralActionName(record.action);
-      counters.inc("oor_ddt_referrals_total", { action });
+      counters.inc(METRICS.ddtReferrals, { action });
       if (logger.enabled("debug")) {
         logger.debug("ddt-referral", {
           peer: formatPeer(r.from),

@@ -100,6 +100,7 @@ import { ACTION, type EidRecord, REFERRAL_ACTION } from "../wire/eid_record.ts";
 import { isIPv4 } from "../wire/ip_text.ts";
 import type { MapReferral } from "../wire/map_referral.ts";
 import type { MapRequest } from "../wire/map_request.ts";
+import { METRICS } from "../core/metrics.ts";
 
 /** TTL of the negative Map-Reply after MS-NOT-REGISTERED, minutes (RFC 8111 §7.3.2). */
 export const NOT_REGISTERED_TTL = 1;
@@ -216,8 +217,8 @@ class Mr implements MrHandle {
     this.#maxPending = options.maxPending ?? 10_000;
     this.#sweep = setInterval(() => this.#expiredReferrals(), options.sweepIntervalMs ?? 60_000);
     const c = deps.counters;
-    c.gauge("oor_mr_referral_cache_entries", () => this.#cache.size);
-    c.gauge("oor_mr_pending_requests", () => this.#pending.size);
+    c.gauge(METRICS.mrReferralCacheEntries, () => this.#cache.size);
+    c.gauge(METRICS.mrPendingRequests, () => this.#pending.size);
     control.on("map-request", (_m, r) => this.#onMapRequest(r));
   }
 
@@ -293,7 +294,7 @@ class Mr implements MrHandle {
   // Requests from ITRs
 
   #drop(reason: string, r: Received): void {
-    this.#deps.counters.inc("oor_mr_dropped_total", { reason });
+    this.#deps.counters.inc(METRICS.mrDropped, { reason });
     this.#deps.logger.limited(
       `mr-drop ${reason} ${r.from.address}`,
       60_000,
@@ -307,21 +308,21 @@ class Mr implements MrHandle {
     if (r.message.type !== "map-request") return;
     const request = r.message.msg;
     const c = this.#deps.counters;
-    c.inc("oor_mr_requests_total", { mode: this.ddt ? "ddt" : "forward" });
+    c.inc(METRICS.mrRequests, { mode: this.ddt ? "ddt" : "forward" });
     if (r.ecm === undefined) return this.#drop("not-encapsulated", r);
     if (r.ecm.ddtOriginated) return this.#drop("ddt-originated", r);
     if (request.probe || request.smr) return this.#drop(request.probe ? "probe" : "smr", r);
     const record = request.records[0];
     if (record === undefined) return this.#drop("no-record", r);
     // RFC 9301 §5.2: senders send exactly one record; only the first is resolved.
-    if (request.records.length > 1) c.inc("oor_mr_extra_records_total");
+    if (request.records.length > 1) c.inc(METRICS.mrExtraRecords);
     const eid = prefixOf(record.eid, record.maskLen);
     if (eid === undefined) return this.#drop("eid-not-a-prefix", r);
     if (!this.ddt) return this.#forward(r, r.ecm, eid);
 
     const key = `${r.from.address}|${request.nonce.toString(16)}`;
     if (this.#pending.has(key)) {
-      c.inc("oor_mr_duplicates_total");
+      c.inc(METRICS.mrDuplicates);
       return;
     }
     if (this.#pending.size >= this.#maxPending) return this.#drop("overloaded", r);
@@ -362,7 +363,7 @@ class Mr implements MrHandle {
       emitEcm({ ...ecm, ddtOriginated: false, forRtr: false, rtrRelayed: false }),
       to,
     );
-    this.#deps.counters.inc("oor_mr_forwarded_total");
+    this.#deps.counters.inc(METRICS.mrForwarded);
     if (this.#deps.logger.enabled("debug")) {
       this.#deps.logger.debug("mr-forwarded", {
         eid: formatPrefix(eid),
@@ -420,20 +421,20 @@ class Mr implements MrHandle {
     let step: Step = this.#root();
     if (hit !== undefined) {
       if (NEGATIVE_CACHE_ACTIONS.has(hit.action)) {
-        c.inc("oor_mr_referral_cache_hits_total", { kind: "negative" });
+        c.inc(METRICS.mrReferralCacheHits, { kind: "negative" });
         const ttl = Math.max(1, Math.ceil((hit.expiresAt - this.#deps.now()) / 60_000));
         const reason = referralActionName(hit.action);
         this.#negative(o, hit.prefix, ttl, ACTION.NATIVELY_FORWARD, reason);
-        c.inc("oor_mr_resolutions_total", { result: "succeeded", reason: `cached-${reason}` });
+        c.inc(METRICS.mrResolutions, { result: "succeeded", reason: `cached-${reason}` });
         return;
       }
-      c.inc("oor_mr_referral_cache_hits_total", { kind: "referral" });
+      c.inc(METRICS.mrReferralCacheHits, { kind: "referral" });
       step = { prefix: hit.prefix, rlocs: hit.rlocs, fromRoot: false };
     }
     for (;;) {
       const outcome = await this.#walk(o, step);
       if (outcome !== "restart-from-root") return;
-      c.inc("oor_mr_root_restarts_total");
+      c.inc(METRICS.mrRootRestarts);
       step = this.#root();
     }
   }
@@ -456,7 +457,7 @@ class Mr implements MrHandle {
       const { record, rloc } = answer;
       const action = record.action;
       const name = referralActionName(action);
-      c.inc("oor_mr_referrals_total", { action: name });
+      c.inc(METRICS.mrReferrals, { action: name });
       const rp = prefixOf(record.eid, record.maskLen);
       if (log.enabled("debug")) {
         log.debug("mr-referral", {
@@ -485,7 +486,7 @@ class Mr implements MrHandle {
             ? `more than ${this.#maxReferrals} referrals`
             : undefined;
           if (loop !== undefined) {
-            c.inc("oor_mr_loops_total");
+            c.inc(METRICS.mrLoops);
             this.#fail(o, "loop", step, loop);
             return "done";
           }
@@ -502,7 +503,7 @@ class Mr implements MrHandle {
         }
         case REFERRAL_ACTION.MS_ACK:
           // RFC 8111 §7.3.2: the Map-Server has the request; it answers the ITR.
-          c.inc("oor_mr_resolutions_total", { result: "succeeded", reason: "ms-ack" });
+          c.inc(METRICS.mrResolutions, { result: "succeeded", reason: "ms-ack" });
           return "done";
         case REFERRAL_ACTION.MS_NOT_REGISTERED: {
           const p = negativePrefix(rp, o.eid);
@@ -512,7 +513,7 @@ class Mr implements MrHandle {
           }
           this.#cacheReferral(p, record, []);
           this.#negative(o, p, NOT_REGISTERED_TTL, ACTION.NATIVELY_FORWARD, name);
-          c.inc("oor_mr_resolutions_total", { result: "succeeded", reason: name });
+          c.inc(METRICS.mrResolutions, { result: "succeeded", reason: name });
           return "done";
         }
         case REFERRAL_ACTION.DELEGATION_HOLE: {
@@ -523,7 +524,7 @@ class Mr implements MrHandle {
           }
           this.#cacheReferral(p, record, []);
           this.#negative(o, p, record.ttl, ACTION.NATIVELY_FORWARD, name);
-          c.inc("oor_mr_resolutions_total", { result: "succeeded", reason: name });
+          c.inc(METRICS.mrResolutions, { result: "succeeded", reason: name });
           return "done";
         }
         case REFERRAL_ACTION.NOT_AUTHORITATIVE:
@@ -536,7 +537,7 @@ class Mr implements MrHandle {
           }
           // The roots themselves: the EID is outside the DDT tree, not a LISP destination.
           this.#negative(o, o.eid, FAILURE_TTL, ACTION.NATIVELY_FORWARD, name);
-          c.inc("oor_mr_resolutions_total", { result: "failed", reason: name });
+          c.inc(METRICS.mrResolutions, { result: "failed", reason: name });
           return "done";
         default:
           this.#fail(o, "bad-referral", step, `unknown referral action ${action}`);
@@ -581,7 +582,7 @@ class Mr implements MrHandle {
         this.#suspect.delete(rloc);
         const record = referral.records[0]?.record;
         if (record === undefined) {
-          this.#deps.counters.inc("oor_mr_dropped_total", { reason: "empty-referral" });
+          this.#deps.counters.inc(METRICS.mrDropped, { reason: "empty-referral" });
           answered.add(rloc);
           continue;
         }
@@ -607,7 +608,7 @@ class Mr implements MrHandle {
       const r = await this.control.request(
         o.request.nonce,
         () => {
-          c.inc("oor_mr_ddt_requests_sent_total");
+          c.inc(METRICS.mrDdtRequestsSent);
           this.control.send(o.ddtBytes, to);
         },
         `DDT Map-Request for ${formatPrefix(o.eid)} to ${formatPeer(to)}`,
@@ -626,11 +627,11 @@ class Mr implements MrHandle {
       if (e instanceof RangeError) {
         // The nonce is pending already: another ITR picked the same one. The
         // ITR will retransmit with a fresh nonce or get its answer elsewhere.
-        c.inc("oor_mr_dropped_total", { reason: "nonce-busy" });
+        c.inc(METRICS.mrDropped, { reason: "nonce-busy" });
         return "aborted";
       }
       if (e instanceof NoReplyError) {
-        c.inc("oor_mr_referral_timeouts_total");
+        c.inc(METRICS.mrReferralTimeouts);
         this.#deps.logger.limited(
           `mr-timeout ${rloc}`,
           60_000,
@@ -649,7 +650,7 @@ class Mr implements MrHandle {
 
   #fail(o: Original, reason: string, step: Step, detail?: string): void {
     const c = this.#deps.counters;
-    c.inc("oor_mr_resolutions_total", { result: "failed", reason });
+    c.inc(METRICS.mrResolutions, { result: "failed", reason });
     // Limited per ITR, not per EID: an ITR choosing EIDs must not choose
     // how many lines we write.
     this.#deps.logger.limited(
@@ -671,7 +672,7 @@ class Mr implements MrHandle {
 
   /** Sends the ITR a negative Map-Reply (no locators) for `prefix`. */
   #negative(o: Original, prefix: Prefix, ttl: number, action: number, reason: string): void {
-    this.#deps.counters.inc("oor_mr_negative_replies_total", { reason });
+    this.#deps.counters.inc(METRICS.mrNegativeReplies, { reason });
     const eid = prefixEid(prefix);
     this.control.send({
       type: "map-reply",

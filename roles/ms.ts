@@ -59,6 +59,7 @@ export {
   NOT_EID_TTL,
   NOT_REGISTERED_TTL,
 } from "./map_server/answerer.ts";
+import { METRICS } from "../core/metrics.ts";
 
 /** How often expired registrations are swept. */
 const SWEEP_INTERVAL_MS = 10_000;
@@ -175,9 +176,9 @@ class MapServer implements MsHandle {
       });
     }
     const c = deps.counters;
-    c.gauge("oor_ms_registrations", () => this.#store.dynamicCount, { source: "map-register" });
-    c.gauge("oor_ms_registrations", () => this.#store.staticCount, { source: "static" });
-    c.gauge("oor_ms_sites", () => this.#sites.list.length);
+    c.gauge(METRICS.msRegistrations, () => this.#store.dynamicCount, { source: "map-register" });
+    c.gauge(METRICS.msRegistrations, () => this.#store.staticCount, { source: "static" });
+    c.gauge(METRICS.msSites, () => this.#sites.list.length);
     const expired = (r: Registration) => this.#expired(r);
     this.#registrar = new Registrar(deps, cp, this.#sites, this.#store);
     new Answerer(deps, cp, this.#sites, this.#store, expired);
@@ -190,7 +191,7 @@ class MapServer implements MsHandle {
   }
 
   #expired(r: Registration): void {
-    this.#deps.counters.inc("oor_ms_registrations_expired_total");
+    this.#deps.counters.inc(METRICS.msRegistrationsExpired);
     this.#deps.logger.info("registration-expired", {
       prefix: formatPrefix(r.prefix),
       peer: r.from !== undefined ? formatPeer(r.from) : undefined,

@@ -43,6 +43,7 @@ import process from "node:process";
 import { parseArgs } from "node:util";
 import { ControlPlane } from "../core/control.ts";
 import { Counters } from "../core/counters.ts";
+import type { Metric } from "../core/metrics.ts";
 import { Logger } from "../core/log.ts";
 import { startMs } from "../roles/ms.ts";
 import { type Config, parseConfig } from "../config/mod.ts";
@@ -92,6 +93,20 @@ interface Target {
   close(): Promise<void>;
 }
 
+/** The bench's own series, beside the ms's. */
+const BENCH_LOG_LINES: Metric = {
+  name: "bench_log_lines",
+  type: "gauge",
+  help: "Log lines the ms wrote during the run.",
+  labels: [],
+};
+const BENCH_AUTH_FAILURES: Metric = {
+  name: "bench_auth_failures_total",
+  type: "counter",
+  help: "Map-Registers the transport-only target could not authenticate.",
+  labels: [],
+};
+
 async function startRealMs(): Promise<Target> {
   const config = loadConfig();
   const counters = new Counters();
@@ -101,7 +116,7 @@ async function startRealMs(): Promise<Target> {
     level: "info",
     sink: { write: () => void lines++ },
   });
-  counters.gauge("bench_log_lines", () => lines);
+  counters.gauge(BENCH_LOG_LINES, () => lines);
   const handle = await startMs(config, { logger, counters, now: Date.now });
   return { port: handle.port, counters, close: () => handle.close() };
 }
@@ -118,7 +133,7 @@ async function startTransportOnly(): Promise<Target> {
   const table = new Map<string, EidRecord>();
   cp.on("map-register", (m, r) => {
     if (authStatus(r.bytes, key) !== "ok") {
-      counters.inc("bench_auth_failures_total");
+      counters.inc(BENCH_AUTH_FAILURES);
       return;
     }
     for (const rec of m.records) {

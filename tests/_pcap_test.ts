@@ -13,22 +13,24 @@
 
 import assert from "node:assert/strict";
 import {
-  formatIPv6,
-  internetChecksum,
-  ipv4Packet,
   LINKTYPE_ETHERNET,
   LINKTYPE_LINUX_SLL,
   LINKTYPE_RAW,
-  parseIPv4,
-  parseIPv6,
   PcapError,
   readPcap,
   readPcapUdp,
-  transportChecksum,
-  udpFrame,
   udpFromFrame,
   writePcap,
 } from "../tools/pcap.ts";
+import {
+  formatIPv6,
+  internetChecksum,
+  ipv4Packet,
+  parseIPv4,
+  parseIPv6,
+  transportChecksum,
+  udpFrame,
+} from "./pcap_frames.ts";
 import {
   assertClean,
   describeFrame,

@@ -26,13 +26,8 @@
  * @module
  */
 
-import {
-  LINKTYPE_ETHERNET,
-  LINKTYPE_RAW,
-  type PcapPacket,
-  udpFrame,
-  writePcap,
-} from "../tools/pcap.ts";
+import { LINKTYPE_ETHERNET, LINKTYPE_RAW, type PcapPacket, writePcap } from "../tools/pcap.ts";
+import { udpFrame } from "./pcap_frames.ts";
 
 /** The tshark binary; override with the `TSHARK` environment variable. */
 export const TSHARK: string = envOr("TSHARK", "tshark");

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { runDecode, runEncode, splitJsonValues } from "./codec.ts";
-import { udpFrame, writePcap } from "./pcap.ts";
+import { writePcap } from "./pcap.ts";
+import { udpFrame } from "../tests/pcap_frames.ts";
 import { fromHex, toHex } from "../wire/json.ts";
 
 /** Captures what a codec command prints. */

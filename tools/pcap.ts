@@ -1,21 +1,32 @@
 /**
- * Classic libpcap files, written and read by hand, plus the Ethernet, IPv4,
- * IPv6 and UDP framing needed to put a UDP payload into one.
+ * Classic libpcap files, written and read by hand, and the UDP datagrams
+ * inside their frames: what `oor decode --pcap` reads, and how the tests
+ * hand our wire output to Wireshark's dissector (`tshark`).
  *
- * Used by the tests to hand our wire output to Wireshark's dissector
- * (`tshark`), and meant for a future `oor decode --pcap`: the reader pulls
- * UDP payloads out of Ethernet / raw IP / Linux cooked / BSD loopback
- * captures. This file has no Deno APIs, no clock and no randomness (the
- * timestamp of every packet is passed in), so it can move to a library.
+ * The reader steps over the link layer (Ethernet with 802.1Q/802.1ad tags,
+ * raw IP, Linux cooked v1/v2, BSD and OpenBSD loopback) and decodes IP and
+ * UDP through wire/ (ip.ts, udp.ts). This file has no Deno APIs, no clock
+ * and no randomness (the timestamp of every packet is passed in).
  *
- * Formats:
- * - pcap: https://www.ietf.org/archive/id/draft-ietf-opsawg-pcap-04.html
- *   (24-byte file header, 16-byte record header per packet).
- * - IPv4 RFC 791, IPv6 RFC 8200, UDP RFC 768 with the RFC 8200 §8.1
- *   pseudo-header for IPv6, Internet checksum RFC 1071.
+ * Format: https://www.ietf.org/archive/id/draft-ietf-opsawg-pcap-04.html
+ * (24-byte file header, 16-byte record header per packet).
  *
  * @module
  */
+
+import { Reader } from "../wire/cursor.ts";
+import { WireError } from "../wire/errors.ts";
+import {
+  IP_PROTO_UDP,
+  IPV6_EXT_DEST_OPTS,
+  IPV6_EXT_FRAGMENT,
+  IPV6_EXT_HOP_BY_HOP,
+  IPV6_EXT_ROUTING,
+  ipv6ExtensionLength,
+  readIPv4Header,
+  readIPv6Header,
+} from "../wire/ip.ts";
+import { readUdpHeader, UDP_HEADER_LENGTH } from "../wire/udp.ts";
 
 // ---------------------------------------------------------------------------
 // Constants (offsets and numbers, each from the format named above)
@@ -47,27 +58,14 @@ const PCAP_VERSION_MINOR = 4;
 const DEFAULT_SNAPLEN = 65535;
 
 const ETH_HEADER_LEN = 14; // dst MAC 6, src MAC 6, EtherType 2
-const ETHERTYPE_IPV4 = 0x0800;
-const ETHERTYPE_IPV6 = 0x86dd;
+/** EtherType of IPv4. */
+export const ETHERTYPE_IPV4 = 0x0800;
+/** EtherType of IPv6. */
+export const ETHERTYPE_IPV6 = 0x86dd;
 const ETHERTYPE_VLAN = 0x8100; // IEEE 802.1Q
 const ETHERTYPE_QINQ = 0x88a8; // IEEE 802.1ad
 const SLL_HEADER_LEN = 16; // packet type 2, ARPHRD 2, addr len 2, addr 8, protocol 2
 const SLL2_HEADER_LEN = 20; // protocol 2, reserved 2, ifindex 4, ARPHRD 2, type 1, addr len 1, addr 8
-
-const IPV4_HEADER_LEN = 20; // without options
-const IPV6_HEADER_LEN = 40;
-const UDP_HEADER_LEN = 8;
-const IPPROTO_UDP = 17;
-// IPv6 extension headers the reader steps over (RFC 8200 §4).
-const IPV6_EXT_HOP_BY_HOP = 0;
-const IPV6_EXT_ROUTING = 43;
-const IPV6_EXT_FRAGMENT = 44;
-const IPV6_EXT_DEST_OPTS = 60;
-
-/** Source MAC used by {@link ethernetFrame} when none is given (locally administered). */
-export const DEFAULT_SRC_MAC: Uint8Array = Uint8Array.of(0x02, 0, 0, 0, 0, 0x01);
-/** Destination MAC used by {@link ethernetFrame} when none is given (locally administered). */
-export const DEFAULT_DST_MAC: Uint8Array = Uint8Array.of(0x02, 0, 0, 0, 0, 0x02);
 
 // ---------------------------------------------------------------------------
 // Errors
@@ -290,9 +288,9 @@ export interface UdpDatagram {
  * Finds the UDP datagram in one captured frame of the given link type.
  *
  * Returns `undefined` for anything that is not an unfragmented UDP datagram
- * (other protocols, ARP, non-first or non-last fragments). Steps over 802.1Q
- * / 802.1ad tags, IPv4 options and IPv6 extension headers. Throws
- * {@link PcapError} when a header is cut short or inconsistent.
+ * (other protocols, ARP, fragments). Steps over 802.1Q / 802.1ad tags, IPv4
+ * options and IPv6 extension headers. Throws {@link PcapError} when a header
+ * is cut short or inconsistent (with wire/'s field name for IP and UDP).
  */
 export function udpFromFrame(linktype: number, frame: Uint8Array): UdpDatagram | undefined {
   const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
@@ -339,84 +337,75 @@ export function udpFromFrame(linktype: number, frame: Uint8Array): UdpDatagram |
   }
   need(frame, pos, 1, "ip.version");
   const version = frame[pos]! >> 4;
-  if (version === 4) return udpFromIPv4(frame, view, pos);
-  if (version === 6) return udpFromIPv6(frame, view, pos);
+  if (version === 4 || version === 6) {
+    try {
+      return udpFromIp(frame, pos);
+    } catch (e) {
+      if (e instanceof WireError) throw new PcapError(e.field, e.offset, e.message);
+      throw e;
+    }
+  }
   if (etherType !== undefined) {
     throw new PcapError("ip.version", pos, `version ${version} under an IP EtherType`);
   }
   return undefined;
 }
 
-function udpFromIPv4(frame: Uint8Array, view: DataView, ip: number): UdpDatagram | undefined {
-  need(frame, ip, IPV4_HEADER_LEN, "ipv4.header");
-  const ihl = (frame[ip]! & 0x0f) * 4;
-  if (ihl < IPV4_HEADER_LEN) throw new PcapError("ipv4.ihl", ip, `header length ${ihl} < 20`);
-  need(frame, ip, ihl, "ipv4.options");
-  const totalLength = view.getUint16(ip + 2, false);
-  if (totalLength < ihl) {
-    throw new PcapError("ipv4.total_length", ip + 2, `${totalLength} < header length ${ihl}`);
-  }
-  const fragment = view.getUint16(ip + 6, false);
-  if ((fragment & 0x3fff) !== 0) return undefined; // MF set or offset != 0: a fragment
-  if (frame[ip + 9] !== IPPROTO_UDP) return undefined;
-  const src = formatIPv4(frame.subarray(ip + 12, ip + 16));
-  const dst = formatIPv4(frame.subarray(ip + 16, ip + 20));
-  return udpAt(frame, view, ip + ihl, ip + totalLength, 4, src, dst);
-}
-
-function udpFromIPv6(frame: Uint8Array, view: DataView, ip: number): UdpDatagram | undefined {
-  need(frame, ip, IPV6_HEADER_LEN, "ipv6.header");
-  const payloadLength = view.getUint16(ip + 4, false);
-  let next = frame[ip + 6]!;
-  const src = formatIPv6(frame.subarray(ip + 8, ip + 24));
-  const dst = formatIPv6(frame.subarray(ip + 24, ip + 40));
-  const end = ip + IPV6_HEADER_LEN + payloadLength;
-  let pos = ip + IPV6_HEADER_LEN;
-  for (;;) {
-    if (next === IPPROTO_UDP) return udpAt(frame, view, pos, end, 6, src, dst);
-    if (next === IPV6_EXT_FRAGMENT) {
-      need(frame, pos, 8, "ipv6.fragment");
-      if ((view.getUint16(pos + 2, false) & 0xfff9) !== 0) return undefined; // offset or M set
-      next = frame[pos]!;
-      pos += 8;
-    } else if (
-      next === IPV6_EXT_HOP_BY_HOP || next === IPV6_EXT_ROUTING || next === IPV6_EXT_DEST_OPTS
-    ) {
-      need(frame, pos, 2, "ipv6.extension");
-      next = frame[pos]!;
-      pos += (frame[pos + 1]! + 1) * 8;
-    } else {
-      return undefined;
+/** The UDP datagram of the IPv4 or IPv6 packet at `frame[ip...]`, through wire/. */
+function udpFromIp(frame: Uint8Array, ip: number): UdpDatagram | undefined {
+  const r = new Reader(frame, ip);
+  let end: number;
+  let next: number;
+  let src: string;
+  let dst: string;
+  let version: 4 | 6;
+  if ((frame[ip]! >> 4) === 4) {
+    const h = readIPv4Header(r);
+    if (h.moreFragments || h.fragmentOffset !== 0) return undefined;
+    if (h.protocol !== IP_PROTO_UDP) return undefined;
+    ({ src, dst } = h);
+    end = ip + h.totalLength;
+    version = 4;
+  } else {
+    const h = readIPv6Header(r);
+    ({ src, dst } = h);
+    end = r.pos + h.payloadLength;
+    version = 6;
+    next = h.nextHeader;
+    for (;;) {
+      if (next === IP_PROTO_UDP) break;
+      if (next === IPV6_EXT_FRAGMENT) {
+        r.need(8, "ipv6.fragment");
+        // A fragment unless offset and M are both zero (an atomic fragment).
+        if (((frame[r.pos + 2]! << 8 | frame[r.pos + 3]!) & 0xfff9) !== 0) return undefined;
+        next = frame[r.pos]!;
+        r.pos += 8;
+      } else if (
+        next === IPV6_EXT_HOP_BY_HOP || next === IPV6_EXT_ROUTING || next === IPV6_EXT_DEST_OPTS
+      ) {
+        r.need(2, "ipv6.extension");
+        next = frame[r.pos]!;
+        r.pos += ipv6ExtensionLength(frame, r.pos);
+      } else {
+        return undefined;
+      }
     }
   }
-}
-
-function udpAt(
-  frame: Uint8Array,
-  view: DataView,
-  pos: number,
-  ipEnd: number,
-  ipVersion: 4 | 6,
-  src: string,
-  dst: string,
-): UdpDatagram {
-  need(frame, pos, UDP_HEADER_LEN, "udp.header");
-  const srcPort = view.getUint16(pos, false);
-  const dstPort = view.getUint16(pos + 2, false);
-  const length = view.getUint16(pos + 4, false);
-  if (length < UDP_HEADER_LEN) throw new PcapError("udp.length", pos + 4, `${length} < 8`);
-  if (pos + length > ipEnd) {
-    throw new PcapError("udp.length", pos + 4, `${length} runs past the IP packet`);
+  const pos = r.pos;
+  const udp = readUdpHeader(r);
+  if (udp.length < UDP_HEADER_LENGTH) r.fail("udp.length", `${udp.length} < 8`, pos + 4);
+  if (pos + udp.length > end) {
+    r.fail("udp.length", `${udp.length} runs past the IP packet`, pos + 4);
   }
-  const want = pos + length;
+  const want = pos + udp.length;
   const have = Math.min(want, frame.length);
   return {
-    ipVersion,
+    ipVersion: version,
     src,
     dst,
-    srcPort,
-    dstPort,
-    payload: frame.subarray(pos + UDP_HEADER_LEN, have),
+    srcPort: udp.srcPort,
+    dstPort: udp.dstPort,
+    payload: frame.subarray(pos + UDP_HEADER_LENGTH, have),
     truncated: have < want,
   };
 }
@@ -444,361 +433,6 @@ export function readPcapUdp(bytes: Uint8Array): PcapUdp[] {
 }
 
 // ---------------------------------------------------------------------------
-// Frame builders
-// ---------------------------------------------------------------------------
-
-/** What to wrap: a UDP payload between two endpoints. */
-export interface UdpFrameSpec {
-  /** Source address: IPv4 ("192.0.2.1") or IPv6 ("2001:db8::1"); both ends the same family. */
-  readonly src: string;
-  /** Destination address. */
-  readonly dst: string;
-  /** UDP source port. */
-  readonly srcPort: number;
-  /** UDP destination port. */
-  readonly dstPort: number;
-  /** The UDP payload. */
-  readonly payload: Uint8Array;
-  /** IPv4 TTL / IPv6 hop limit; default 64. */
-  readonly ttl?: number;
-  /** IPv4 identification; default 0. */
-  readonly ipId?: number;
-  /** Link layer: {@link LINKTYPE_ETHERNET} (default) adds an Ethernet header; {@link LINKTYPE_RAW} does not. */
-  readonly linktype?: number;
-  /** Ethernet source MAC (6 bytes). */
-  readonly srcMac?: Uint8Array;
-  /** Ethernet destination MAC (6 bytes). */
-  readonly dstMac?: Uint8Array;
-}
-
-/**
- * Builds a whole frame for a pcap of the given link type: Ethernet (unless
- * raw) + IPv4 or IPv6 + UDP + payload, with a correct IPv4 header checksum
- * and UDP checksum.
- */
-export function udpFrame(spec: UdpFrameSpec): Uint8Array {
-  const linktype = spec.linktype ?? LINKTYPE_ETHERNET;
-  const v6 = spec.src.includes(":");
-  if (v6 !== spec.dst.includes(":")) {
-    throw new TypeError(`source ${spec.src} and destination ${spec.dst} are different families`);
-  }
-  const udp = udpDatagram(spec.src, spec.dst, spec.srcPort, spec.dstPort, spec.payload);
-  const ip = v6
-    ? ipv6Packet({
-      src: spec.src,
-      dst: spec.dst,
-      nextHeader: IPPROTO_UDP,
-      payload: udp,
-      hopLimit: spec.ttl ?? 64,
-    })
-    : ipv4Packet({
-      src: spec.src,
-      dst: spec.dst,
-      protocol: IPPROTO_UDP,
-      payload: udp,
-      ttl: spec.ttl ?? 64,
-      id: spec.ipId ?? 0,
-    });
-  if (linktype === LINKTYPE_RAW) return ip;
-  if (linktype !== LINKTYPE_ETHERNET) {
-    throw new RangeError(`udpFrame() builds Ethernet (1) or raw IP (101) frames, not ${linktype}`);
-  }
-  return ethernetFrame({
-    etherType: v6 ? ETHERTYPE_IPV6 : ETHERTYPE_IPV4,
-    payload: ip,
-    ...(spec.srcMac ? { srcMac: spec.srcMac } : {}),
-    ...(spec.dstMac ? { dstMac: spec.dstMac } : {}),
-  });
-}
-
-/** Ethernet II header fields. */
-export interface EthernetSpec {
-  /** Destination MAC (6 bytes); default {@link DEFAULT_DST_MAC}. */
-  readonly dstMac?: Uint8Array;
-  /** Source MAC (6 bytes); default {@link DEFAULT_SRC_MAC}. */
-  readonly srcMac?: Uint8Array;
-  /** EtherType, e.g. 0x0800 for IPv4, 0x86dd for IPv6. */
-  readonly etherType: number;
-  /** What follows the header. */
-  readonly payload: Uint8Array;
-}
-
-/** Builds an Ethernet II frame (no FCS, no padding). */
-export function ethernetFrame(spec: EthernetSpec): Uint8Array {
-  const dstMac = spec.dstMac ?? DEFAULT_DST_MAC;
-  const srcMac = spec.srcMac ?? DEFAULT_SRC_MAC;
-  if (dstMac.length !== 6 || srcMac.length !== 6) throw new RangeError("a MAC address has 6 bytes");
-  checkUint(spec.etherType, 0xffff, "etherType");
-  const out = new Uint8Array(ETH_HEADER_LEN + spec.payload.length);
-  out.set(dstMac, 0); // destination MAC
-  out.set(srcMac, 6); // source MAC
-  out[12] = spec.etherType >> 8; // EtherType
-  out[13] = spec.etherType & 0xff;
-  out.set(spec.payload, ETH_HEADER_LEN);
-  return out;
-}
-
-/** IPv4 header fields (no options). */
-export interface IPv4Spec {
-  /** Source address, dotted quad. */
-  readonly src: string;
-  /** Destination address, dotted quad. */
-  readonly dst: string;
-  /** Protocol number (17 for UDP, 1 for ICMP). */
-  readonly protocol: number;
-  /** What follows the header. */
-  readonly payload: Uint8Array;
-  /** Time to live; default 64. */
-  readonly ttl?: number;
-  /** Identification; default 0. */
-  readonly id?: number;
-  /** Type of service / DSCP+ECN byte; default 0. */
-  readonly tos?: number;
-  /** Set the Don't Fragment flag; default false. */
-  readonly dontFragment?: boolean;
-}
-
-/** Builds an IPv4 packet with a correct header checksum (RFC 791). */
-export function ipv4Packet(spec: IPv4Spec): Uint8Array {
-  const total = IPV4_HEADER_LEN + spec.payload.length;
-  if (total > 0xffff) throw new RangeError(`IPv4 packet of ${total} bytes is too long`);
-  const ttl = spec.ttl ?? 64;
-  const id = spec.id ?? 0;
-  const tos = spec.tos ?? 0;
-  checkUint(spec.protocol, 0xff, "protocol");
-  checkUint(ttl, 0xff, "ttl");
-  checkUint(id, 0xffff, "id");
-  checkUint(tos, 0xff, "tos");
-  const out = new Uint8Array(total);
-  out[0] = 0x45; // version 4, IHL 5 (20 bytes)
-  out[1] = tos; // DSCP + ECN
-  out[2] = total >> 8; // total length
-  out[3] = total & 0xff;
-  out[4] = id >> 8; // identification
-  out[5] = id & 0xff;
-  out[6] = spec.dontFragment ? 0x40 : 0; // flags (DF) + fragment offset 0
-  out[7] = 0;
-  out[8] = ttl; // time to live
-  out[9] = spec.protocol; // protocol
-  // out[10..11]: header checksum, computed below over the header with it zero
-  out.set(parseIPv4(spec.src), 12); // source address
-  out.set(parseIPv4(spec.dst), 16); // destination address
-  const sum = internetChecksum(out.subarray(0, IPV4_HEADER_LEN));
-  out[10] = sum >> 8;
-  out[11] = sum & 0xff;
-  out.set(spec.payload, IPV4_HEADER_LEN);
-  return out;
-}
-
-/** IPv6 header fields (no extension headers). */
-export interface IPv6Spec {
-  /** Source address. */
-  readonly src: string;
-  /** Destination address. */
-  readonly dst: string;
-  /** Next header (17 for UDP, 58 for ICMPv6). */
-  readonly nextHeader: number;
-  /** What follows the header. */
-  readonly payload: Uint8Array;
-  /** Hop limit; default 64. */
-  readonly hopLimit?: number;
-  /** Traffic class; default 0. */
-  readonly trafficClass?: number;
-  /** Flow label (20 bits); default 0. */
-  readonly flowLabel?: number;
-}
-
-/** Builds an IPv6 packet (RFC 8200 §3). */
-export function ipv6Packet(spec: IPv6Spec): Uint8Array {
-  const len = spec.payload.length;
-  if (len > 0xffff) throw new RangeError(`IPv6 payload of ${len} bytes needs a jumbogram`);
-  const hop = spec.hopLimit ?? 64;
-  const tc = spec.trafficClass ?? 0;
-  const flow = spec.flowLabel ?? 0;
-  checkUint(spec.nextHeader, 0xff, "nextHeader");
-  checkUint(hop, 0xff, "hopLimit");
-  checkUint(tc, 0xff, "trafficClass");
-  checkUint(flow, 0xfffff, "flowLabel");
-  const out = new Uint8Array(IPV6_HEADER_LEN + len);
-  out[0] = 0x60 | (tc >> 4); // version 6, traffic class high nibble
-  out[1] = ((tc & 0x0f) << 4) | (flow >> 16); // traffic class low nibble, flow label
-  out[2] = (flow >> 8) & 0xff;
-  out[3] = flow & 0xff;
-  out[4] = len >> 8; // payload length
-  out[5] = len & 0xff;
-  out[6] = spec.nextHeader; // next header
-  out[7] = hop; // hop limit
-  out.set(parseIPv6(spec.src), 8); // source address
-  out.set(parseIPv6(spec.dst), 24); // destination address
-  out.set(spec.payload, IPV6_HEADER_LEN);
-  return out;
-}
-
-/**
- * Builds a UDP header + payload with its checksum computed over the IPv4 or
- * IPv6 pseudo-header of `src` and `dst` (RFC 768, RFC 8200 §8.1). A computed
- * checksum of 0 is sent as 0xffff.
- */
-export function udpDatagram(
-  src: string,
-  dst: string,
-  srcPort: number,
-  dstPort: number,
-  payload: Uint8Array,
-): Uint8Array {
-  checkUint(srcPort, 0xffff, "srcPort");
-  checkUint(dstPort, 0xffff, "dstPort");
-  const len = UDP_HEADER_LEN + payload.length;
-  if (len > 0xffff) throw new RangeError(`UDP datagram of ${len} bytes is too long`);
-  const out = new Uint8Array(len);
-  out[0] = srcPort >> 8; // source port
-  out[1] = srcPort & 0xff;
-  out[2] = dstPort >> 8; // destination port
-  out[3] = dstPort & 0xff;
-  out[4] = len >> 8; // length (header + payload)
-  out[5] = len & 0xff;
-  // out[6..7]: checksum, computed below with it zero
-  out.set(payload, UDP_HEADER_LEN);
-  const sum = transportChecksum(src, dst, IPPROTO_UDP, out);
-  const wire = sum === 0 ? 0xffff : sum;
-  out[6] = wire >> 8;
-  out[7] = wire & 0xff;
-  return out;
-}
-
-/**
- * The Internet checksum of an upper-layer segment (UDP, TCP, ICMPv6) with
- * the pseudo-header of `src`/`dst` (IPv4 when they are dotted quads, else
- * IPv6). The segment's own checksum field must be zero. Returns the value to
- * put in the field (before UDP's 0 -> 0xffff rule).
- */
-export function transportChecksum(
-  src: string,
-  dst: string,
-  protocol: number,
-  segment: Uint8Array,
-): number {
-  const v6 = src.includes(":");
-  let pseudo: Uint8Array;
-  if (v6) {
-    pseudo = new Uint8Array(40);
-    pseudo.set(parseIPv6(src), 0); // source address
-    pseudo.set(parseIPv6(dst), 16); // destination address
-    new DataView(pseudo.buffer).setUint32(32, segment.length, false); // upper-layer length
-    pseudo[39] = protocol; // 3 zero bytes, next header
-  } else {
-    pseudo = new Uint8Array(12);
-    pseudo.set(parseIPv4(src), 0); // source address
-    pseudo.set(parseIPv4(dst), 4); // destination address
-    pseudo[9] = protocol; // zero, protocol
-    pseudo[10] = segment.length >> 8; // UDP/TCP length
-    pseudo[11] = segment.length & 0xff;
-  }
-  return internetChecksum(pseudo, segment);
-}
-
-/**
- * RFC 1071 Internet checksum over the concatenation of `parts` (each part's
- * length may be odd only for the last part). Returns the one's complement of
- * the one's complement sum, as a 16-bit number.
- */
-export function internetChecksum(...parts: Uint8Array[]): number {
-  let sum = 0;
-  let odd = false; // a byte is pending from an odd-length earlier part
-  for (const p of parts) {
-    for (let i = 0; i < p.length; i++) {
-      sum += odd ? p[i]! : p[i]! << 8;
-      odd = !odd;
-    }
-  }
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  return ~sum & 0xffff;
-}
-
-// ---------------------------------------------------------------------------
-// Addresses
-// ---------------------------------------------------------------------------
-
-/** Parses a dotted-quad IPv4 address into 4 bytes; throws TypeError when it is not one. */
-export function parseIPv4(text: string): Uint8Array {
-  const parts = text.split(".");
-  if (parts.length !== 4) throw new TypeError(`not an IPv4 address: ${JSON.stringify(text)}`);
-  const out = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    const s = parts[i]!;
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(s) || Number(s) > 255) {
-      throw new TypeError(`not an IPv4 address: ${JSON.stringify(text)}`);
-    }
-    out[i] = Number(s);
-  }
-  return out;
-}
-
-/** Parses an IPv6 address (with `::` and an optional dotted-quad tail) into 16 bytes; throws TypeError. */
-export function parseIPv6(text: string): Uint8Array {
-  const bad = () => new TypeError(`not an IPv6 address: ${JSON.stringify(text)}`);
-  const halves = text.split("::");
-  if (halves.length > 2) throw bad();
-  const groups = (s: string): number[] => {
-    if (s === "") return [];
-    const out: number[] = [];
-    const items = s.split(":");
-    items.forEach((g, i) => {
-      if (i === items.length - 1 && g.includes(".")) {
-        const v4 = parseIPv4(g);
-        out.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!);
-      } else {
-        if (!/^[0-9a-fA-F]{1,4}$/.test(g)) throw bad();
-        out.push(parseInt(g, 16));
-      }
-    });
-    return out;
-  };
-  const head = groups(halves[0]!);
-  const tail = halves.length === 2 ? groups(halves[1]!) : [];
-  const fill = 8 - head.length - tail.length;
-  if (halves.length === 2 ? fill < 1 : fill !== 0) throw bad();
-  const all = [...head, ...new Array<number>(halves.length === 2 ? fill : 0).fill(0), ...tail];
-  const out = new Uint8Array(16);
-  all.forEach((g, i) => {
-    out[2 * i] = g >> 8;
-    out[2 * i + 1] = g & 0xff;
-  });
-  return out;
-}
-
-/** Formats 4 bytes as a dotted quad. */
-export function formatIPv4(b: Uint8Array): string {
-  if (b.length !== 4) throw new RangeError("an IPv4 address has 4 bytes");
-  return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
-}
-
-/** Formats 16 bytes as RFC 5952 text (lowercase, longest zero run of 2+ groups as `::`). */
-export function formatIPv6(b: Uint8Array): string {
-  if (b.length !== 16) throw new RangeError("an IPv6 address has 16 bytes");
-  const g: number[] = [];
-  for (let i = 0; i < 8; i++) g.push((b[2 * i]! << 8) | b[2 * i + 1]!);
-  let bestStart = -1;
-  let bestLen = 1; // a single zero group is not compressed
-  for (let i = 0; i < 8;) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hexes = g.map((x) => x.toString(16));
-  if (bestStart < 0) return hexes.join(":");
-  return `${hexes.slice(0, bestStart).join(":")}::${hexes.slice(bestStart + bestLen).join(":")}`;
-}
-
-// ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
 
@@ -812,14 +446,10 @@ function need(frame: Uint8Array, pos: number, n: number, field: string): void {
   }
 }
 
-function checkUint(v: number, max: number, what: string): void {
-  if (!Number.isInteger(v) || v < 0 || v > max) {
-    throw new RangeError(`${what} ${v} out of range 0..${max}`);
-  }
-}
-
 function checkU32(v: number, what: string): void {
-  checkUint(v, 0xffffffff, what);
+  if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) {
+    throw new RangeError(`${what} ${v} out of range 0..${0xffffffff}`);
+  }
 }
 
 function hex32(v: number): string {

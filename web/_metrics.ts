@@ -2,8 +2,9 @@
  * Prometheus text exposition (format 0.0.4) of a role's counters.
  *
  * Series come from `Counters.snapshot()` keys, `name{label="value",...}`.
- * A name ending in `_total` is a counter, any other a gauge (the naming
- * rule every role follows). Names are kept when they are valid Prometheus
+ * HELP and TYPE come from the metric's declaration in core/metrics.ts; an
+ * undeclared name ending in `_total` is a counter, any other a gauge.
+ * Names are kept when they are valid Prometheus
  * names starting with `oor_`; others get the `oor_` prefix and invalid
  * characters become `_`. Every family gets one `# HELP` and one `# TYPE`
  * line before its samples; label values are escaped.
@@ -11,45 +12,10 @@
  * @module
  */
 
-/** HELP text of the families the roles export; others get a generic one. */
-const HELP: Readonly<Record<string, string>> = {
-  oor_control_messages_in_total: "Control messages received, by type.",
-  oor_control_messages_out_total: "Control messages sent, by type.",
-  oor_control_dropped_total: "Control datagrams dropped, by reason.",
-  oor_control_retransmits_total: "Control messages sent again after no answer.",
-  oor_control_send_errors_total: "Control messages the socket refused to send.",
-  oor_control_timeouts_total: "Control requests that got no answer.",
-  oor_ms_registrations: "Live registrations on the map-server, by source.",
-  oor_ms_sites: "Configured lisp-sites.",
-  oor_ms_registers_accepted_total: "Map-Registers accepted.",
-  oor_ms_register_rejected_total: "Map-Registers rejected, by reason (auth failures included).",
-  oor_ms_registrations_withdrawn_total: "Registrations withdrawn with TTL 0.",
-  oor_ms_registrations_expired_total: "Registrations that expired without a refresh.",
-  oor_ms_map_notifies_sent_total: "Map-Notifies sent to ETRs.",
-  oor_ms_map_notify_acks_total: "Map-Notify-Acks received, by result.",
-  oor_ms_map_requests_answered_total: "Map-Requests answered, by kind of answer.",
-  oor_ms_map_referrals_sent_total: "Map-Referrals sent to DDT map-resolvers, by action.",
-  oor_ms_map_requests_dropped_total: "Map-Requests dropped, by reason.",
-  oor_mr_referral_cache_entries: "Entries in the map-resolver's referral cache.",
-  oor_mr_pending_requests: "Map-Requests being resolved.",
-  oor_mr_requests_total: "Map-Requests received from ITRs.",
-  oor_mr_resolutions_total: "Resolutions finished, by result.",
-  oor_mr_dropped_total: "Map-Requests dropped, by reason.",
-  oor_ddt_requests_total: "Map-Requests received by the DDT node, by kind.",
-  oor_ddt_referrals_total: "Map-Referrals sent by the DDT node, by action.",
-  oor_ddt_dropped_total: "Map-Requests dropped by the DDT node, by reason.",
-  oor_tr_map_cache_entries: "Map-cache entries.",
-  oor_tr_locators_down: "Local locators that are down.",
-  oor_tr_registered: "Map-servers whose last Map-Register was acknowledged.",
-};
+import { metricByName, PROCESS_METRICS } from "../core/metrics.ts";
 
 /** Families the metrics add themselves; a counter of the same name is left out. */
-const PROCESS_FAMILIES = new Set([
-  "oor_build_info",
-  "oor_process_start_time_seconds",
-  "oor_process_uptime_seconds",
-  "oor_process_resident_memory_bytes",
-]);
+const PROCESS_FAMILIES = new Set(Object.values(PROCESS_METRICS).map((m) => m.name));
 const LABEL_OK = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
 /** One parsed series key. */
@@ -137,29 +103,30 @@ export function renderMetrics(
     }
     f.samples.push(sample);
   };
+  const P = PROCESS_METRICS;
   add(
-    "oor_build_info",
-    "gauge",
-    "Always 1; the labels say which role and version run.",
+    P.buildInfo.name,
+    P.buildInfo.type,
+    P.buildInfo.help,
     `oor_build_info${formatLabels([["role", proc.role], ["version", proc.version]])} 1`,
   );
   add(
-    "oor_process_start_time_seconds",
-    "gauge",
-    "Start time of the role since the Unix epoch, seconds.",
+    P.startTime.name,
+    P.startTime.type,
+    P.startTime.help,
     `oor_process_start_time_seconds ${proc.startedAt / 1000}`,
   );
   add(
-    "oor_process_uptime_seconds",
-    "gauge",
-    "Seconds since the role started.",
+    P.uptime.name,
+    P.uptime.type,
+    P.uptime.help,
     `oor_process_uptime_seconds ${Math.max(0, (proc.now - proc.startedAt) / 1000)}`,
   );
   if (proc.rssBytes !== undefined) {
     add(
-      "oor_process_resident_memory_bytes",
-      "gauge",
-      "Resident memory of the process, bytes.",
+      P.residentMemory.name,
+      P.residentMemory.type,
+      P.residentMemory.help,
       `oor_process_resident_memory_bytes ${proc.rssBytes}`,
     );
   }
@@ -167,11 +134,12 @@ export function renderMetrics(
     const s = parseSeriesKey(key);
     const name = metricName(s.name);
     if (PROCESS_FAMILIES.has(name)) continue;
-    const type = name.endsWith("_total") ? "counter" : "gauge";
+    const declared = metricByName(name);
+    const type = declared?.type ?? (name.endsWith("_total") ? "counter" : "gauge");
     add(
       name,
       type,
-      HELP[name] ?? `oor ${type} ${name}.`,
+      declared?.help ?? `oor ${type} ${name}.`,
       `${name}${formatLabels(s.labels)} ${formatValue(value)}`,
     );
   }

@@ -213,6 +213,18 @@ export function readLispDataHeaderInto(
   return true;
 }
 
+/**
+ * Whether the first byte of a datagram on the LISP data port is a control
+ * message rather than a LISP data header (NAT traversal sends these on the
+ * data port's NAT binding): an Info-Request/Reply (type 7: as a data
+ * header, E set without N, which RFC 9300 §5.3 forbids) or an ECM with the
+ * R or N bit (type 8 with a reserved data-header flag set).
+ */
+export function isControlOnLispDataPort(first: number): boolean {
+  const type = first >>> 4;
+  return type === 7 || (type === 8 && (first & 0x03) !== 0);
+}
+
 /** The flag byte (N L E V I R K K) of the header at `off`; test with `LISP_FLAG_*`. */
 export function lispFlags(b: Uint8Array, off: number): number {
   return b[off + FLAGS]!;

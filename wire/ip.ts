@@ -3,8 +3,12 @@
  * checksum (RFC 1071) and the pseudo-header sums that UDP uses
  * (RFC 768, RFC 8200 §8.1).
  *
- * These are for the inner IP header of an Encapsulated Control Message and
- * for probes; the data path forwards IP packets without decoding them.
+ * Two ways in: parsed records (`parseIPv4Header`, `parseIPv6Header`) for
+ * the inner IP header of an Encapsulated Control Message, probes and
+ * captures; and zero-copy accessors over a packet in a buffer
+ * (`ipVersion`, `ipv4HeaderBytes`, `ipv4Protocol`, `ipv4IsFragment`,
+ * `ipv6NextHeader`, `ipv6ExtensionLength`, and the `*_OFFSET` constants)
+ * for the data plane, which reads headers in place and allocates nothing.
  *
  * - `parseIPv4Header`/`parseIPv6Header` read the header at the start of the
  *   bytes; the payload after it is not read and the length fields are not
@@ -51,7 +55,8 @@ const V4_FLAGS_FRAGMENT = 6;
 /** Time to live. */
 const V4_TTL = 8;
 /** Protocol. */
-const V4_PROTOCOL = 9;
+export const IPV4_PROTOCOL_OFFSET = 9;
+const V4_PROTOCOL = IPV4_PROTOCOL_OFFSET;
 /** Header checksum. */
 const V4_CHECKSUM = 10;
 /** Source address; the destination follows at 16. */
@@ -68,13 +73,23 @@ const V6_VERSION_TC_FLOW = 0;
 /** Payload length (bytes after the fixed header). */
 const V6_PAYLOAD_LENGTH = 4;
 /** Next header. */
-const V6_NEXT_HEADER = 6;
+export const IPV6_NEXT_HEADER_OFFSET = 6;
+const V6_NEXT_HEADER = IPV6_NEXT_HEADER_OFFSET;
 /** Hop limit. */
 const V6_HOP_LIMIT = 7;
 /** Source address; the destination follows at 24. */
 export const IPV6_SRC_OFFSET = 8;
 /** Destination address. */
 export const IPV6_DST_OFFSET = 24;
+
+/** IPv6 extension headers (RFC 8200 §4) that come before an upper-layer header. */
+export const IPV6_EXT_HOP_BY_HOP = 0;
+/** Routing header. */
+export const IPV6_EXT_ROUTING = 43;
+/** Fragment header (8 bytes). */
+export const IPV6_EXT_FRAGMENT = 44;
+/** Destination options header. */
+export const IPV6_EXT_DEST_OPTS = 60;
 
 /** An IPv4 header, RFC 791 §3.1. */
 export interface IPv4Header {
@@ -210,6 +225,35 @@ export function ipv6PseudoHeaderSum(
 /** The IP version nibble of the packet at `off` (4, 6 or anything else). */
 export function ipVersion(b: Uint8Array, off: number): number {
   return b[off]! >>> 4;
+}
+
+/** The header length in bytes (IHL × 4) of the IPv4 packet at `off`. */
+export function ipv4HeaderBytes(b: Uint8Array, off: number): number {
+  return (b[off + V4_VERSION_IHL]! & 0x0f) << 2;
+}
+
+/** The protocol of the IPv4 packet at `off` (`IP_PROTO_*`). */
+export function ipv4Protocol(b: Uint8Array, off: number): number {
+  return b[off + V4_PROTOCOL]!;
+}
+
+/** Whether the IPv4 packet at `off` is a fragment (MF set or a fragment offset). */
+export function ipv4IsFragment(b: Uint8Array, off: number): boolean {
+  return ((b[off + V4_FLAGS_FRAGMENT]! << 8 | b[off + V4_FLAGS_FRAGMENT + 1]!) &
+    (V4_MF | V4_FRAGMENT_MASK)) !== 0;
+}
+
+/** The next-header field of the IPv6 fixed header at `off`. */
+export function ipv6NextHeader(b: Uint8Array, off: number): number {
+  return b[off + V6_NEXT_HEADER]!;
+}
+
+/**
+ * The length in bytes of the hop-by-hop, routing or destination-options
+ * extension header at `off` (its next-header field is its first byte).
+ */
+export function ipv6ExtensionLength(b: Uint8Array, off: number): number {
+  return (b[off + 1]! + 1) << 3;
 }
 
 /**

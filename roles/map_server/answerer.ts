@@ -61,6 +61,7 @@ import type { RoleDeps } from "../../core/role.ts";
 import type { Registration, RegistrationStore } from "./registrations.ts";
 import { LOG_INTERVAL_MS } from "./registrar.ts";
 import { locator, type Site, type Sites } from "./sites.ts";
+import { METRICS } from "../../core/metrics.ts";
 
 /** TTL of a negative Map-Reply for an EID outside every site, minutes (RFC 9301 §8.3). */
 export const NOT_EID_TTL = 15;
@@ -120,7 +121,7 @@ export class Answerer {
   }
 
   #dropRequest(r: Received, reason: string, detail?: string): void {
-    this.#deps.counters.inc("oor_ms_map_requests_dropped_total", { reason });
+    this.#deps.counters.inc(METRICS.msMapRequestsDropped, { reason });
     this.#deps.logger.limited(
       `map-request-dropped ${r.from.address}`,
       LOG_INTERVAL_MS,
@@ -228,7 +229,7 @@ export class Answerer {
       records: [record],
     };
     this.#cp.send({ type: "map-reply", msg: reply }, to);
-    this.#deps.counters.inc("oor_ms_map_requests_answered_total", { kind });
+    this.#deps.counters.inc(METRICS.msMapRequestsAnswered, { kind });
   }
 
   #negativeReply(
@@ -321,7 +322,7 @@ export class Answerer {
       header = { src, dst, srcPort: r.from.port, dstPort: LISP_CONTROL_PORT };
     }
     this.#cp.sendEcm(r.bytes, header, { address: etr, port: LISP_CONTROL_PORT });
-    this.#deps.counters.inc("oor_ms_map_requests_answered_total", { kind: "forwarded" });
+    this.#deps.counters.inc(METRICS.msMapRequestsAnswered, { kind: "forwarded" });
     if (this.#deps.logger.enabled("debug")) {
       this.#deps.logger.debug("map-request-forwarded", {
         eid: addressToString(rec.eid),
@@ -367,8 +368,8 @@ export class Answerer {
     };
     this.#cp.send({ type: "map-referral", msg: referral }, r.from);
     const c = this.#deps.counters;
-    c.inc("oor_ms_map_requests_answered_total", { kind: "referral" });
-    c.inc("oor_ms_map_referrals_sent_total", {
+    c.inc(METRICS.msMapRequestsAnswered, { kind: "referral" });
+    c.inc(METRICS.msMapReferralsSent, {
       action: action === REFERRAL_ACTION.MS_ACK
         ? "ms-ack"
         : action === REFERRAL_ACTION.MS_NOT_REGISTERED

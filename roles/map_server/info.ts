@@ -16,6 +16,7 @@ import type { RoleDeps } from "../../core/role.ts";
 import type { Registration, RegistrationStore } from "./registrations.ts";
 import { LOG_INTERVAL_MS } from "./registrar.ts";
 import type { Sites } from "./sites.ts";
+import { METRICS } from "../../core/metrics.ts";
 
 /** Answers Info-Requests (see the module notes). */
 export class InfoResponder {
@@ -53,7 +54,7 @@ export class InfoResponder {
   #infoRequest(r: Received, m: InfoRequest): void {
     const c = this.#deps.counters;
     const drop = (reason: string, detail: string) => {
-      c.inc("oor_ms_info_requests_total", { result: reason });
+      c.inc(METRICS.msInfoRequests, { result: reason });
       this.#deps.logger.limited(
         `info-request-rejected ${r.from.address}`,
         LOG_INTERVAL_MS,
@@ -95,7 +96,7 @@ export class InfoResponder {
     const bytes = emitInfo(reply);
     signAuthenticated(bytes, site.key);
     this.#cp.send(bytes, r.from);
-    c.inc("oor_ms_info_requests_total", { result: "answered" });
+    c.inc(METRICS.msInfoRequests, { result: "answered" });
     this.#deps.logger.limited(
       `info-reply ${r.from.address}:${r.from.port}`,
       LOG_INTERVAL_MS,

@@ -35,6 +35,7 @@ import { formatPrefix, type Prefix, prefixEquals, prefixOf } from "../../core/pr
 import type { RoleDeps } from "../../core/role.ts";
 import { type Registration, registrationKey, type RegistrationStore } from "./registrations.ts";
 import type { Site, Sites } from "./sites.ts";
+import { METRICS } from "../../core/metrics.ts";
 
 /** Registration lifetime without the T bit: 3 minutes (RFC 9301 §8.2). */
 export const REGISTRATION_TIMEOUT_MS = 3 * 60_000;
@@ -67,7 +68,7 @@ export class Registrar {
   }
 
   #reject(r: Received, reason: RejectReason, detail: string): void {
-    this.#deps.counters.inc("oor_ms_register_rejected_total", { reason });
+    this.#deps.counters.inc(METRICS.msRegisterRejected, { reason });
     this.#deps.logger.limited(
       `map-register-rejected ${r.from.address}`,
       LOG_INTERVAL_MS,
@@ -135,13 +136,13 @@ export class Registrar {
     const log = this.#deps.logger;
     const now = this.#deps.now();
     const key = registrationKey(m.xtrId, r.from);
-    c.inc("oor_ms_registers_accepted_total");
+    c.inc(METRICS.msRegistersAccepted);
     for (let i = 0; i < recs.length; i++) {
       const rec = recs[i]!;
       const prefix = prefixes[i]!;
       if (rec.ttl === 0) {
         if (this.#store.remove(prefix, key) !== undefined) {
-          c.inc("oor_ms_registrations_withdrawn_total");
+          c.inc(METRICS.msRegistrationsWithdrawn);
           log.info("registration-withdrawn", {
             prefix: formatPrefix(prefix),
             peer: formatPeer(r.from),
@@ -215,8 +216,8 @@ export class Registrar {
       ? emitMsRtrMapNotify(notify, site.key, rtrKey)
       : emitSignedMapNotify(notify, site.key);
     this.#cp.send(bytes, r.from);
-    this.#deps.counters.inc("oor_ms_map_notifies_sent_total");
-    if (rtrKey !== undefined) this.#deps.counters.inc("oor_ms_map_notifies_via_rtr_total");
+    this.#deps.counters.inc(METRICS.msMapNotifiesSent);
+    if (rtrKey !== undefined) this.#deps.counters.inc(METRICS.msMapNotifiesViaRtr);
     if (this.#notified.size >= NOTIFY_MEMORY) {
       const oldest = this.#notified.keys().next();
       if (!oldest.done) this.#notified.delete(oldest.value);
@@ -234,7 +235,7 @@ export class Registrar {
       if (p !== undefined) site = this.#sites.table.lookup(p)?.value;
     }
     if (site === undefined || authStatus(r.bytes, site.key) !== "ok") {
-      c.inc("oor_ms_map_notify_acks_total", { result: "auth" });
+      c.inc(METRICS.msMapNotifyAcks, { result: "auth" });
       this.#deps.logger.limited(
         `map-notify-ack ${r.from.address}`,
         LOG_INTERVAL_MS,
@@ -246,7 +247,7 @@ export class Registrar {
     }
     const result = sent !== undefined ? "matched" : "unmatched";
     if (sent !== undefined) this.#notified.delete(m.nonce);
-    c.inc("oor_ms_map_notify_acks_total", { result });
+    c.inc(METRICS.msMapNotifyAcks, { result });
     this.#deps.logger.debug("map-notify-ack", {
       peer: formatPeer(r.from),
       nonce: m.nonce,

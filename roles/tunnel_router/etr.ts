@@ -25,6 +25,7 @@ import { type ControlPlane, formatPeer, type Peer, type Received } from "../../c
 import { formatPrefix, prefixOf } from "../../core/prefix.ts";
 import type { Env } from "./context.ts";
 import type { LocalLocators } from "./locals.ts";
+import { METRICS } from "../../core/metrics.ts";
 
 /** TTL of our negative answer for a local prefix with no usable locator, minutes. */
 const NO_LOCATOR_TTL = 1;
@@ -64,7 +65,7 @@ export class Etr {
   }
 
   #drop(r: Received, reason: string, detail?: string): void {
-    this.#env.counters.inc("oor_tr_map_requests_dropped_total", { reason });
+    this.#env.counters.inc(METRICS.trMapRequestsDropped, { reason });
     this.#env.log.limited(
       `map-request-dropped ${reason} ${r.from.address}`,
       60_000,
@@ -77,10 +78,10 @@ export class Etr {
   #mapRequest(r: Received, m: MapRequest): void {
     const c = this.#env.counters;
     if (m.smr) {
-      c.inc("oor_tr_map_requests_received_total", { kind: "smr" });
+      c.inc(METRICS.trMapRequestsReceived, { kind: "smr" });
       return this.#smr(r, m);
     }
-    c.inc("oor_tr_map_requests_received_total", { kind: m.probe ? "probe" : "request" });
+    c.inc(METRICS.trMapRequestsReceived, { kind: m.probe ? "probe" : "request" });
     const rec = m.records[0];
     if (rec === undefined) return this.#drop(r, "no-record");
     const p = prefixOf(rec.eid, rec.maskLen);
@@ -105,7 +106,7 @@ export class Etr {
       records: [record],
     };
     this.#cp.send({ type: "map-reply", msg: reply }, to);
-    c.inc("oor_tr_map_replies_sent_total", { kind: m.probe ? "probe" : "request" });
+    c.inc(METRICS.trMapRepliesSent, { kind: m.probe ? "probe" : "request" });
   }
 
   /** Probes and plain requests go back to their sender; forwarded ones to an ITR-RLOC. */

@@ -25,6 +25,7 @@ import { type MapCacheView, splitIidPrefix } from "../../core/status.ts";
 import type { DataAction, DataLocator, DataMapping } from "../../dataplane/api.ts";
 import { type Env, type MapCacheInfo, TTL_FOREVER } from "./context.ts";
 import { elpAddress, locatorRecord } from "./locals.ts";
+import { METRICS } from "../../core/metrics.ts";
 
 /** One map-cache entry. */
 export interface CacheEntry {
@@ -125,7 +126,7 @@ export class MapCache {
     this.#env = env;
     this.#ctx = ctx;
     for (const kind of ["positive", "negative", "static"] as const) {
-      env.counters.gauge("oor_tr_map_cache_entries", () => this.count(kind), { kind });
+      env.counters.gauge(METRICS.trMapCacheEntries, () => this.count(kind), { kind });
     }
   }
 
@@ -231,7 +232,7 @@ export class MapCache {
     }
     for (const p of gone) {
       this.remove(p);
-      this.#env.counters.inc("oor_tr_map_cache_expired_total");
+      this.#env.counters.inc(METRICS.trMapCacheExpired);
       this.#env.log.debug("map-cache-expired", { prefix: formatPrefix(p) });
     }
   }

@@ -36,6 +36,7 @@ import type { DataPath } from "./datapath.ts";
 import { type LocalLocators, locatorRecord } from "./locals.ts";
 import { type MapCache, rtrLocators } from "./map_cache.ts";
 import type { NatRegistrar, RegState } from "./registration.ts";
+import { METRICS } from "../../core/metrics.ts";
 
 /** Info-Requests unanswered in a row before a NATed xTR registers directly again. */
 const NAT_MAX_FAILURES = 3;
@@ -168,7 +169,7 @@ export class NatClient implements NatRegistrar {
       this.#nonces.delete(p.pending);
       p.pending = undefined;
       p.failures++;
-      env.counters.inc("oor_tr_info_request_timeouts_total");
+      env.counters.inc(METRICS.trInfoRequestTimeouts);
       if (p.failures === NAT_MAX_FAILURES) {
         env.log.warn("nat-info-request-timeout", {
           mapServer: p.ms.address,
@@ -200,7 +201,7 @@ export class NatClient implements NatRegistrar {
       this.#data.sendControl(bytes, p.peer.address, p.peer.port);
       p.pending = nonce;
       this.#nonces.set(nonce, p);
-      env.counters.inc("oor_tr_info_requests_sent_total");
+      env.counters.inc(METRICS.trInfoRequestsSent);
     }
     const t = env.timing;
     const delay = p.failures === 0 && p.lastReplyAt !== null
@@ -215,7 +216,7 @@ export class NatClient implements NatRegistrar {
     if (env.signal.aborted) return;
     const p = this.#nonces.get(m.nonce);
     if (p === undefined || m.keyId !== p.key.keyId || authStatus(bytes, p.key) !== "ok") {
-      env.counters.inc("oor_tr_info_replies_total", {
+      env.counters.inc(METRICS.trInfoReplies, {
         result: p === undefined ? "unmatched" : "auth",
       });
       env.log.limited(
@@ -231,7 +232,7 @@ export class NatClient implements NatRegistrar {
       return;
     }
     this.#nonces.delete(m.nonce);
-    env.counters.inc("oor_tr_info_replies_total", { result: "ok" });
+    env.counters.inc(METRICS.trInfoReplies, { result: "ok" });
     p.pending = undefined;
     p.failures = 0;
     p.lastReplyAt = env.now();
@@ -271,7 +272,7 @@ export class NatClient implements NatRegistrar {
       return;
     }
     this.#view = next;
-    this.#env.counters.inc("oor_tr_nat_changes_total");
+    this.#env.counters.inc(METRICS.trNatChanges);
     if (next === undefined) {
       log.info("nat-gone", { mapServer: p.ms.address, was: `${prev!.global}:${prev!.port}` });
     } else if (prev === undefined) {

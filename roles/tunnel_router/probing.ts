@@ -22,6 +22,7 @@ import { type Prefix, prefixEid } from "../../core/prefix.ts";
 import { type Env, errText, type ProbeInfo } from "./context.ts";
 import type { LocalLocators } from "./locals.ts";
 import { locatorIp, type MapCache } from "./map_cache.ts";
+import { METRICS } from "../../core/metrics.ts";
 
 interface ProbeState {
   readonly address: string;
@@ -59,7 +60,7 @@ export class Prober {
     this.#cache = cache;
     this.#setLocator = opts.setLocator;
     this.#canSend = opts.canSend;
-    env.counters.gauge("oor_tr_locators_down", () => this.down);
+    env.counters.gauge(METRICS.trLocatorsDown, () => this.down);
   }
 
   /** Whether probing has not marked `ip` down. */
@@ -140,7 +141,7 @@ export class Prober {
         sentAt = performance.now();
         cp.send(bytes, to);
         p.sent++;
-        c.inc("oor_tr_probes_sent_total");
+        c.inc(METRICS.trProbesSent);
       },
       `RLOC-probe ${p.address}`,
       {
@@ -153,7 +154,7 @@ export class Prober {
       () => {
         p.answered++;
         p.rttMs = Math.round((performance.now() - sentAt) * 10) / 10;
-        c.inc("oor_tr_probes_answered_total");
+        c.inc(METRICS.trProbesAnswered);
         this.#setState(p, true);
       },
       (e) => {
@@ -162,7 +163,7 @@ export class Prober {
           this.#env.log.warn("probe-failed", { rloc: p.address, error: errText(e) });
           return;
         }
-        c.inc("oor_tr_probe_timeouts_total");
+        c.inc(METRICS.trProbeTimeouts);
         this.#setState(p, false);
       },
     ).finally(() => p.inFlight = false);
@@ -172,7 +173,7 @@ export class Prober {
     if (p.up === up || this.#env.signal.aborted) return;
     p.up = up;
     this.#setLocator(p.address, up);
-    this.#env.counters.inc("oor_tr_locator_changes_total", { state: up ? "up" : "down" });
+    this.#env.counters.inc(METRICS.trLocatorChanges, { state: up ? "up" : "down" });
     this.#env.log.info(up ? "locator-up" : "locator-down", {
       rloc: p.address,
       retries: this.#env.config.rlocProbing.retries,

@@ -31,6 +31,7 @@ import { type ControlPlane, formatPeer, type Peer, type Received } from "../../c
 import type { MapServerStatus } from "../../core/status.ts";
 import { type Env, errText, type RegistrationInfo } from "./context.ts";
 import type { LocalLocators, LocalMapping } from "./locals.ts";
+import { METRICS } from "../../core/metrics.ts";
 
 /** Map-Register nonces remembered for their Map-Notify. */
 export const REGISTER_NONCE_MS = 60_000;
@@ -95,7 +96,7 @@ export class Registration {
     this.#siteId = opts.siteId;
     this.#mobileNode = opts.mobileNode;
     cp.on("map-notify", (m, r) => this.#mapNotify(r, m));
-    env.counters.gauge("oor_tr_registered", () => this.#states.filter((s) => s.notified).length);
+    env.counters.gauge(METRICS.trRegistered, () => this.#states.filter((s) => s.notified).length);
   }
 
   /** Sends the Map-Registers through `nat` from now on (NAT traversal). */
@@ -239,7 +240,7 @@ export class Registration {
     }
     s.sent++;
     s.lastSentAt = now;
-    this.#env.counters.inc("oor_tr_map_registers_sent_total", {
+    this.#env.counters.inc(METRICS.trMapRegistersSent, {
       kind: withdraw ? "withdraw" : "register",
     });
     s.withdrawn = withdraw;
@@ -289,7 +290,7 @@ export class Registration {
     const { counters: c, log } = this.#env;
     const pending = this.#nonces.get(m.nonce);
     if (pending === undefined) {
-      c.inc("oor_tr_map_notifies_total", { result: "unmatched" });
+      c.inc(METRICS.trMapNotifies, { result: "unmatched" });
       log.limited(
         `map-notify-unmatched ${r.from.address}`,
         60_000,
@@ -301,7 +302,7 @@ export class Registration {
     }
     const s = pending.state;
     if (m.keyId !== s.key.keyId || authStatus(r.bytes, s.key) !== "ok") {
-      c.inc("oor_tr_map_notifies_total", { result: "auth" });
+      c.inc(METRICS.trMapNotifies, { result: "auth" });
       log.limited(
         `map-notify-auth ${r.from.address}`,
         60_000,
@@ -312,7 +313,7 @@ export class Registration {
       return;
     }
     this.#nonces.delete(m.nonce);
-    c.inc("oor_tr_map_notifies_total", { result: "ok" });
+    c.inc(METRICS.trMapNotifies, { result: "ok" });
     const first = !s.notified;
     s.notified = true;
     s.attempts = 0;

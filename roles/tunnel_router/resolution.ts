@@ -48,6 +48,7 @@ import {
 import { type Env, errText, TTL_FOREVER } from "./context.ts";
 import type { LocalLocators } from "./locals.ts";
 import { type CacheEntry, DATA_ACTIONS, type MapCache } from "./map_cache.ts";
+import { METRICS } from "../../core/metrics.ts";
 
 /** At most one Map-Request per EID per this many ms (also for SMRs received). */
 export const MISS_INTERVAL_MS = 1_000;
@@ -110,7 +111,7 @@ export class Resolver {
     const cp = this.#cp;
     const key = formatPrefix(p);
     if (this.#inFlight.has(key) || !this.#allowRequest(key)) {
-      c.inc("oor_tr_misses_total", { result: "limited" });
+      c.inc(METRICS.trMisses, { result: "limited" });
       return;
     }
     const mrs = config.mapResolvers.filter((a) => this.canSend(a));
@@ -122,7 +123,7 @@ export class Resolver {
       });
       return;
     }
-    c.inc("oor_tr_misses_total", { result: "sent" });
+    c.inc(METRICS.trMisses, { result: "sent" });
     if (log.enabled("debug")) log.debug("resolving", { eid: key, src, smrInvoked });
     const eid = prefixAddress(p) as IPv4Address | IPv6Address;
     const v4 = eid.kind === "ipv4";
@@ -152,7 +153,7 @@ export class Resolver {
         { src: innerSrc, dst: eid.ip, srcPort: cp.port, dstPort: LISP_CONTROL_PORT },
         { address: mr, port: this.#env.peerPort(mr) },
       );
-      c.inc("oor_tr_map_requests_sent_total", { reason: smrInvoked ? "smr-invoked" : "miss" });
+      c.inc(METRICS.trMapRequestsSent, { reason: smrInvoked ? "smr-invoked" : "miss" });
     };
     this.#inFlight.add(key);
     cp.request(nonce, send, `Map-Request ${key}`, {
@@ -170,7 +171,7 @@ export class Resolver {
           log.warn("map-request-failed", { eid: key, error: errText(e) });
           return;
         }
-        c.inc("oor_tr_map_request_timeouts_total");
+        c.inc(METRICS.trMapRequestTimeouts);
         log.limited(`unresolved ${key}`, 60_000, "info", "map-request-timeout", {
           eid: key,
           attempts: attempt,
@@ -201,7 +202,7 @@ export class Resolver {
     for (const rec of m.records) {
       const p = prefixOf(rec.eid, rec.maskLen);
       if (p === undefined || !prefixContains(p, asked)) {
-        c.inc("oor_tr_map_replies_total", { result: "not-covering" });
+        c.inc(METRICS.trMapReplies, { result: "not-covering" });
         log.limited(`not-covering ${r.from.address}`, 60_000, "warn", "map-reply-rejected", {
           peer: formatPeer(r.from),
           asked: formatPrefix(asked),
@@ -211,16 +212,16 @@ export class Resolver {
       }
       const old = this.#cache.get(p);
       if (old?.static || old?.natPort !== undefined) {
-        c.inc("oor_tr_map_replies_total", { result: "static" });
+        c.inc(METRICS.trMapReplies, { result: "static" });
         continue;
       }
       if (rec.ttl === 0) {
-        c.inc("oor_tr_map_replies_total", { result: "ttl-0" });
+        c.inc(METRICS.trMapReplies, { result: "ttl-0" });
         this.#cache.remove(p);
         continue;
       }
       const positive = rec.locators.length > 0;
-      c.inc("oor_tr_map_replies_total", { result: positive ? "positive" : "negative" });
+      c.inc(METRICS.trMapReplies, { result: positive ? "positive" : "negative" });
       const entry: CacheEntry = {
         prefix: p,
         static: false,

@@ -70,6 +70,7 @@ import { RouteSetup } from "./routing.ts";
 import { RtrRelay } from "./rtr_relay.ts";
 import { Smr } from "./smr.ts";
 import { databaseInfo, databaseView, rlocStatus } from "./views.ts";
+import { dataplaneMetric, METRICS } from "../../core/metrics.ts";
 
 /** How often the data plane's counters are checked for new series. */
 const DP_COUNTER_SCAN_MS = 5_000;
@@ -272,7 +273,7 @@ class TunnelRouter implements TunnelRouterHandle {
       : result === "map-register"
       ? undefined
       : "ignored";
-    if (type !== undefined) this.#env.counters.inc("oor_tr_data_port_control_total", { type });
+    if (type !== undefined) this.#env.counters.inc(METRICS.trDataPortControl, { type });
   }
 
   #runPreflight(): void {
@@ -335,10 +336,7 @@ class TunnelRouter implements TunnelRouterHandle {
     for (const k of Object.keys(data.counters())) {
       if (this.#dpCounterKeys.has(k)) continue;
       this.#dpCounterKeys.add(k);
-      const brace = k.indexOf("{");
-      const name = brace < 0 ? k : k.slice(0, brace);
-      const series = name.startsWith("oor_") ? k : `oor_dataplane_${k}`;
-      this.#env.counters.gauge(series, () => this.#parts?.data.counters()[k] ?? 0);
+      this.#env.counters.gauge(dataplaneMetric(k), () => this.#parts?.data.counters()[k] ?? 0);
     }
   }
 
@@ -401,7 +399,7 @@ class TunnelRouter implements TunnelRouterHandle {
     if (changed.length === 0 && !ownChanged) return;
     await this.#rebind();
     if (this.#abort.signal.aborted) return;
-    this.#env.counters.inc("oor_tr_rloc_changes_total");
+    this.#env.counters.inc(METRICS.trRlocChanges);
     for (const m of changed) {
       log.info("rlocs-changed", {
         prefix: m.text,

@@ -29,6 +29,7 @@ import type { DataPath } from "./datapath.ts";
 import { locatorRecord } from "./locals.ts";
 import type { CacheEntry, MapCache } from "./map_cache.ts";
 import { REGISTER_NONCE_MS } from "./registration.ts";
+import { METRICS } from "../../core/metrics.ts";
 
 /** Map-Registers an RTR remembers for their Map-Notify. */
 const MAX_RELAYS = 4096;
@@ -67,7 +68,7 @@ export class RtrRelay {
     }
     cp.on("map-register", (_m, r) => {
       if (r.ecm?.forRtr === true) this.#relayRegister(r.from, r.ecm);
-      else env.counters.inc("oor_tr_rtr_relays_total", { result: "not-for-rtr" });
+      else env.counters.inc(METRICS.trRtrRelays, { result: "not-for-rtr" });
     });
     cp.on("map-notify", (m, r) => this.#mapNotify(r, m));
   }
@@ -77,7 +78,7 @@ export class RtrRelay {
     const c = this.#env.counters;
     const ms = canonicalIp(ecm.inner.dst);
     if (ms === undefined || !this.#keys.has(ms)) {
-      c.inc("oor_tr_rtr_relays_total", { result: "unknown-map-server" });
+      c.inc(METRICS.trRtrRelays, { result: "unknown-map-server" });
       this.#env.log.limited(
         `rtr-relay-refused ${from.address}`,
         60_000,
@@ -109,7 +110,7 @@ export class RtrRelay {
       emitEcm({ ...ecm, security: false, forRtr: false, rtrRelayed: true }),
       { address: ms, port: this.#env.peerPort(ms) },
     );
-    c.inc("oor_tr_rtr_relays_total", { result: "map-register" });
+    c.inc(METRICS.trRtrRelays, { result: "map-register" });
     if (this.#env.log.enabled("debug")) {
       this.#env.log.debug("rtr-map-register-relayed", {
         xtr: formatPeer(from),
@@ -127,7 +128,7 @@ export class RtrRelay {
     const fromMs = relay !== undefined && canonicalIp(r.from.address) === relay.ms;
     if (relay === undefined || key === undefined || !fromMs || !msRtrAuthOk(r.bytes, m, key)) {
       const result = relay === undefined ? "unmatched" : "auth";
-      c.inc("oor_tr_rtr_relays_total", { result: `map-notify-${result}` });
+      c.inc(METRICS.trRtrRelays, { result: `map-notify-${result}` });
       log.limited(
         `rtr-map-notify-rejected ${r.from.address}`,
         60_000,
@@ -192,6 +193,6 @@ export class RtrRelay {
       relay.xtr.address,
       relay.xtr.port,
     );
-    c.inc("oor_tr_rtr_relays_total", { result: "map-notify" });
+    c.inc(METRICS.trRtrRelays, { result: "map-notify" });
   }
 }

@@ -36,6 +36,7 @@ import type { Env } from "./context.ts";
 import type { LocalLocators, LocalMapping } from "./locals.ts";
 import { locatorIp, type MapCache } from "./map_cache.ts";
 import { type Resolver, sourceEidOf } from "./resolution.ts";
+import { METRICS } from "../../core/metrics.ts";
 
 /** Remote RLOCs remembered from decapsulated traffic. */
 const MAX_PEERS = 4096;
@@ -115,7 +116,7 @@ export class Smr {
           records: [{ maskLen: remote.len, eid: prefixEid(remote) }],
         });
         this.#cp.send(bytes, { address: ip, port: this.#env.peerPort(ip) });
-        this.#env.counters.inc("oor_tr_smrs_sent_total");
+        this.#env.counters.inc(METRICS.trSmrsSent);
         sent++;
       }
     }
@@ -128,14 +129,14 @@ export class Smr {
     const p = hostPrefixOf(m.sourceEid);
     const entry = p !== undefined ? this.#cache.lookup(p) : undefined;
     if (p === undefined || entry === undefined || entry.value.static) {
-      c.inc("oor_tr_smrs_received_total", { result: "ignored" });
+      c.inc(METRICS.trSmrsReceived, { result: "ignored" });
       this.#env.log.limited(`smr-ignored ${r.from.address}`, 60_000, "debug", "smr-ignored", {
         peer: formatPeer(r.from),
         eid: addressToString(m.sourceEid),
       });
       return;
     }
-    c.inc("oor_tr_smrs_received_total", { result: "requested" });
+    c.inc(METRICS.trSmrsReceived, { result: "requested" });
     this.#env.log.info("smr-received", {
       peer: formatPeer(r.from),
       eid: formatPrefix(p),

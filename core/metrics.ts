@@ -1,0 +1,364 @@
+/**
+ * Every metric the roles export, declared once: name, type, help text and
+ * label names. Code counts through these entries
+ * (`counters.inc(METRICS.trMapRepliesReceived, { result: "positive" })`),
+ * so a label not declared is a type error, and the `/metrics` endpoint
+ * takes HELP and TYPE from here.
+ *
+ * The data plane's counters are kept in the Worker by index
+ * ({@link DATAPLANE_COUNTERS}) and exported as `oor_dataplane_<key>`.
+ *
+ * @module
+ */
+
+/** One metric family. */
+export interface Metric<L extends string = string> {
+  /** Exported name (`oor_...`). */
+  readonly name: string;
+  /** Prometheus type. */
+  readonly type: "counter" | "gauge";
+  /** HELP text. */
+  readonly help: string;
+  /** Label names its series carry. */
+  readonly labels: readonly L[];
+}
+
+function counter<L extends string = never>(
+  name: string,
+  help: string,
+  labels: readonly L[] = [],
+): Metric<L> {
+  return { name, type: "counter", help, labels };
+}
+
+function gauge<L extends string = never>(
+  name: string,
+  help: string,
+  labels: readonly L[] = [],
+): Metric<L> {
+  return { name, type: "gauge", help, labels };
+}
+
+/** The metrics of every role (the data plane's are {@link DATAPLANE_COUNTERS}). */
+export const METRICS = {
+  // The control plane every role shares (core/control.ts).
+  controlMessagesIn: counter(
+    "oor_control_messages_in_total",
+    "Control messages received, by type (ecm-<type> for those inside an ECM); via=data for " +
+      "those a tunnel router's data port handed up.",
+    ["type", "via"],
+  ),
+  controlMessagesOut: counter(
+    "oor_control_messages_out_total",
+    "Control messages sent, by type.",
+    ["type"],
+  ),
+  controlDropped: counter(
+    "oor_control_dropped_total",
+    "Control datagrams dropped, by reason.",
+    ["reason"],
+  ),
+  controlRetransmits: counter(
+    "oor_control_retransmits_total",
+    "Control messages sent again after no answer.",
+  ),
+  controlSendErrors: counter(
+    "oor_control_send_errors_total",
+    "Control messages the socket refused to send, by reason.",
+    ["reason"],
+  ),
+  controlTimeouts: counter("oor_control_timeouts_total", "Control requests that got no answer."),
+
+  // Map-server (roles/ms.ts, roles/map_server/).
+  msRegistrations: gauge(
+    "oor_ms_registrations",
+    "Live registrations on the map-server, by source.",
+    ["source"],
+  ),
+  msSites: gauge("oor_ms_sites", "Configured lisp-sites."),
+  msRegistersAccepted: counter("oor_ms_registers_accepted_total", "Map-Registers accepted."),
+  msRegisterRejected: counter(
+    "oor_ms_register_rejected_total",
+    "Map-Registers rejected, by reason (auth failures included).",
+    ["reason"],
+  ),
+  msRegistrationsWithdrawn: counter(
+    "oor_ms_registrations_withdrawn_total",
+    "Registrations withdrawn with TTL 0.",
+  ),
+  msRegistrationsExpired: counter(
+    "oor_ms_registrations_expired_total",
+    "Registrations that expired without a refresh.",
+  ),
+  msMapNotifiesSent: counter("oor_ms_map_notifies_sent_total", "Map-Notifies sent to ETRs."),
+  msMapNotifiesViaRtr: counter(
+    "oor_ms_map_notifies_via_rtr_total",
+    "Map-Notifies sent to an RTR that relayed the registration.",
+  ),
+  msMapNotifyAcks: counter(
+    "oor_ms_map_notify_acks_total",
+    "Map-Notify-Acks received, by result.",
+    ["result"],
+  ),
+  msMapRequestsAnswered: counter(
+    "oor_ms_map_requests_answered_total",
+    "Map-Requests answered, by kind of answer.",
+    ["kind"],
+  ),
+  msMapReferralsSent: counter(
+    "oor_ms_map_referrals_sent_total",
+    "Map-Referrals sent to DDT map-resolvers, by action.",
+    ["action"],
+  ),
+  msMapRequestsDropped: counter(
+    "oor_ms_map_requests_dropped_total",
+    "Map-Requests dropped, by reason.",
+    ["reason"],
+  ),
+  msInfoRequests: counter(
+    "oor_ms_info_requests_total",
+    "Info-Requests received, by result.",
+    ["result"],
+  ),
+
+  // Map-resolver and DDT map-resolver (roles/mr.ts).
+  mrReferralCacheEntries: gauge(
+    "oor_mr_referral_cache_entries",
+    "Entries in the map-resolver's referral cache.",
+  ),
+  mrPendingRequests: gauge("oor_mr_pending_requests", "Map-Requests being resolved."),
+  mrRequests: counter(
+    "oor_mr_requests_total",
+    "Map-Requests received from ITRs, by mode.",
+    ["mode"],
+  ),
+  mrResolutions: counter(
+    "oor_mr_resolutions_total",
+    "Resolutions finished, by result and reason.",
+    ["result", "reason"],
+  ),
+  mrDropped: counter("oor_mr_dropped_total", "Map-Requests dropped, by reason.", ["reason"]),
+  mrDdtRequestsSent: counter(
+    "oor_mr_ddt_requests_sent_total",
+    "DDT Map-Requests sent to DDT nodes and map-servers.",
+  ),
+  mrDuplicates: counter(
+    "oor_mr_duplicates_total",
+    "Map-Requests dropped as retransmissions of one being resolved.",
+  ),
+  mrExtraRecords: counter(
+    "oor_mr_extra_records_total",
+    "Map-Request records beyond the first, not resolved.",
+  ),
+  mrForwarded: counter("oor_mr_forwarded_total", "Map-Requests forwarded to a map-server."),
+  mrLoops: counter("oor_mr_loops_total", "Referral loops detected."),
+  mrNegativeReplies: counter(
+    "oor_mr_negative_replies_total",
+    "Negative Map-Replies sent to ITRs, by reason.",
+    ["reason"],
+  ),
+  mrReferralCacheHits: counter(
+    "oor_mr_referral_cache_hits_total",
+    "Resolutions started from the referral cache, by kind of entry.",
+    ["kind"],
+  ),
+  mrReferralTimeouts: counter(
+    "oor_mr_referral_timeouts_total",
+    "DDT Map-Requests that got no Map-Referral.",
+  ),
+  mrReferrals: counter(
+    "oor_mr_referrals_total",
+    "Map-Referrals received, by action.",
+    ["action"],
+  ),
+  mrRootRestarts: counter(
+    "oor_mr_root_restarts_total",
+    "Resolutions started again from the DDT roots after a stale cached referral.",
+  ),
+
+  // DDT node (roles/ddt.ts).
+  ddtRequests: counter(
+    "oor_ddt_requests_total",
+    "Map-Requests received by the DDT node, by kind.",
+    ["kind"],
+  ),
+  ddtReferrals: counter(
+    "oor_ddt_referrals_total",
+    "Map-Referrals sent by the DDT node, by action.",
+    ["action"],
+  ),
+  ddtDropped: counter(
+    "oor_ddt_dropped_total",
+    "Map-Requests dropped by the DDT node, by reason.",
+    ["reason"],
+  ),
+
+  // Tunnel routers (roles/tunnel_router/).
+  trMapRegistersSent: counter(
+    "oor_tr_map_registers_sent_total",
+    "Map-Registers sent, registrations and withdrawals.",
+    ["kind"],
+  ),
+  trMapNotifies: counter(
+    "oor_tr_map_notifies_total",
+    "Map-Notifies received, by result.",
+    ["result"],
+  ),
+  trRegistered: gauge(
+    "oor_tr_registered",
+    "Mapping and map-server pairs whose last Map-Register was acknowledged.",
+  ),
+  trMapRequestsSent: counter(
+    "oor_tr_map_requests_sent_total",
+    "Map-Requests sent to map-resolvers, by reason.",
+    ["reason"],
+  ),
+  trMapRequestTimeouts: counter(
+    "oor_tr_map_request_timeouts_total",
+    "Resolutions that got no Map-Reply.",
+  ),
+  trMapReplies: counter(
+    "oor_tr_map_replies_total",
+    "Map-Reply records received, by result.",
+    ["result"],
+  ),
+  trMapCacheEntries: gauge("oor_tr_map_cache_entries", "Map-cache entries, by kind.", ["kind"]),
+  trMapCacheExpired: counter("oor_tr_map_cache_expired_total", "Map-cache entries expired."),
+  trMisses: counter(
+    "oor_tr_misses_total",
+    "Data-plane misses, by whether a Map-Request went.",
+    ["result"],
+  ),
+  trMapRequestsReceived: counter(
+    "oor_tr_map_requests_received_total",
+    "Map-Requests received by the ETR, by kind.",
+    ["kind"],
+  ),
+  trMapRepliesSent: counter(
+    "oor_tr_map_replies_sent_total",
+    "Map-Replies sent by the ETR, by kind.",
+    ["kind"],
+  ),
+  trMapRequestsDropped: counter(
+    "oor_tr_map_requests_dropped_total",
+    "Map-Requests the ETR did not answer, by reason.",
+    ["reason"],
+  ),
+  trProbesSent: counter("oor_tr_probes_sent_total", "RLOC-probes sent, retransmissions included."),
+  trProbesAnswered: counter("oor_tr_probes_answered_total", "RLOC-probes answered."),
+  trProbeTimeouts: counter("oor_tr_probe_timeouts_total", "RLOC-probes that got no answer."),
+  trLocatorsDown: gauge("oor_tr_locators_down", "Remote RLOCs probing marks down."),
+  trLocatorChanges: counter(
+    "oor_tr_locator_changes_total",
+    "Remote RLOCs marked up or down by probing.",
+    ["state"],
+  ),
+  trSmrsSent: counter("oor_tr_smrs_sent_total", "SMRs sent."),
+  trSmrsReceived: counter(
+    "oor_tr_smrs_received_total",
+    "SMRs received, by result.",
+    ["result"],
+  ),
+  trRlocChanges: counter(
+    "oor_tr_rloc_changes_total",
+    "Changes of the local locators after interface events.",
+  ),
+  trDataPortControl: counter(
+    "oor_tr_data_port_control_total",
+    "Control messages handed up from the data port, by type.",
+    ["type"],
+  ),
+  trInfoRequestsSent: counter("oor_tr_info_requests_sent_total", "Info-Requests sent."),
+  trInfoRequestTimeouts: counter(
+    "oor_tr_info_request_timeouts_total",
+    "Info-Requests that got no Info-Reply.",
+  ),
+  trInfoReplies: counter(
+    "oor_tr_info_replies_total",
+    "Info-Replies received, by result.",
+    ["result"],
+  ),
+  trNatChanges: counter(
+    "oor_tr_nat_changes_total",
+    "Changes of the NAT seen through Info-Replies.",
+  ),
+  trRtrRelays: counter(
+    "oor_tr_rtr_relays_total",
+    "RTR: registrations relayed and their Map-Notifies, by result.",
+    ["result"],
+  ),
+} as const;
+
+/** The process families the metrics endpoint adds itself. */
+export const PROCESS_METRICS = {
+  buildInfo: gauge("oor_build_info", "Always 1; the labels say which role and version run.", [
+    "role",
+    "version",
+  ]),
+  startTime: gauge(
+    "oor_process_start_time_seconds",
+    "Start time of the role since the Unix epoch, seconds.",
+  ),
+  uptime: gauge("oor_process_uptime_seconds", "Seconds since the role started."),
+  residentMemory: gauge("oor_process_resident_memory_bytes", "Resident memory size, bytes."),
+} as const;
+
+/**
+ * The data plane's counters, in the Worker's index order: key (exported
+ * as `oor_dataplane_<key>`) and help text. `dropped:<reason>` are drops.
+ */
+export const DATAPLANE_COUNTERS = [
+  ["encapsulated", "Packets encapsulated."],
+  ["decapsulated", "Packets decapsulated."],
+  ["tun-read", "Packets read from the TUN devices."],
+  ["tun-written", "Packets written to the TUN devices."],
+  ["udp-received", "Datagrams received on the data sockets."],
+  ["sent", "Datagrams sent from the data sockets."],
+  ["send-errors", "Datagrams the data sockets refused to send."],
+  ["tun-write-errors", "Packets the TUN devices refused."],
+  ["read-errors", "Failed reads of the TUN devices or data sockets."],
+  ["batches", "Batches of packets handled."],
+  ["misses-posted", "Misses reported to the control plane."],
+  ["peers-posted", "Remote RLOCs reported to the control plane."],
+  ["control-punted", "Control messages on the data port handed to the control plane."],
+  ["control-errors", "Control-plane updates the data plane could not apply."],
+  ["internal-errors", "Batches lost to an internal error."],
+  ["dropped:not-local-source", "Dropped: the source is not a local EID."],
+  ["dropped:not-local-destination", "Dropped: decapsulated for a destination not a local EID."],
+  ["dropped:miss", "Dropped: no map-cache entry (a Map-Request is sent)."],
+  ["dropped:no-petr", "Dropped: natively forward, but no proxy-ETR."],
+  ["dropped:drop", "Dropped: a negative entry says drop."],
+  ["dropped:no-locator", "Dropped: no usable locator."],
+  ["dropped:no-socket", "Dropped: no data socket of the locator's family."],
+  ["dropped:loop", "Dropped: an RTR would send a packet back where it came from."],
+  ["dropped:bad-header", "Dropped: a bad LISP or VXLAN-GPE header."],
+  ["dropped:bad-inner", "Dropped: not an IPv4 or IPv6 packet inside."],
+  ["dropped:truncated", "Dropped: a datagram longer than the buffers."],
+  ["dropped:too-big", "Dropped: a packet too big for the buffers."],
+  ["dropped:send-buffer", "Dropped: the socket's send buffer stayed full."],
+] as const;
+
+/** A data-plane counter key. */
+export type DataplaneCounter = typeof DATAPLANE_COUNTERS[number][0];
+
+/** The exported metric of a data-plane counter key. */
+export function dataplaneMetric(key: string): Metric {
+  const help = DATAPLANE_COUNTERS.find(([k]) => k === key)?.[1] ?? "Data-plane counter.";
+  return gauge(`oor_dataplane_${key}`, help);
+}
+
+const BY_NAME: ReadonlyMap<string, Metric> = new Map(
+  [
+    ...Object.values(METRICS),
+    ...Object.values(PROCESS_METRICS),
+    ...DATAPLANE_COUNTERS.map(([k]) => dataplaneMetric(k)),
+  ].map((m) => [m.name.replace(/[^a-zA-Z0-9_:]/g, "_"), m]),
+);
+
+/**
+ * The declared metric of an exported name (characters Prometheus does not
+ * take in a name, like the `-` of data-plane keys, written as `_`), if any.
+ */
+export function metricByName(name: string): Metric | undefined {
+  return BY_NAME.get(name);
+}

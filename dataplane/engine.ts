@@ -1,0 +1,747 @@
+/**
+ * The packet logic of a tunnel router's data plane, with no I/O:
+ * {@link Engine} works on {@link PacketBatch}es the Worker loop (worker.ts)
+ * reads and sends.
+ *
+ * - ITR: a batch read from a TUN → source checked against the local EIDs
+ *   (its iid from the longest local prefix, or the instance TUN's) →
+ *   map-cache lookup of the destination → a locator chosen per flow →
+ *   the LISP or VXLAN-GPE header prepended in the slot's headroom → slots
+ *   grouped by outer family, ready for sendmmsg.
+ * - ETR: a batch received on a data socket → outer header checked and
+ *   stripped (control messages on the LISP data port handed up instead) →
+ *   destination checked against the local EIDs of the header's iid →
+ *   slots tagged with the TUN to write them to.
+ * - RTR: decapsulate, look up, re-encapsulate, never back to the sender.
+ *
+ * Headers are read in place through wire/'s accessors and offsets.
+ * Nothing is allocated per packet: lookups read addresses straight from
+ * the packet bytes, and the events that need text (misses, peers) are
+ * rate-limited by fixed-size tables.
+ *
+ * @module
+ */
+
+import type {
+  DataAction,
+  DataLocator,
+  DataMapping,
+  DataPlaneMode,
+  Encapsulation,
+  FromWorker,
+  ToWorker,
+} from "./api.ts";
+import type { Prefix } from "../core/prefix.ts";
+import { DATAPLANE_COUNTERS, type DataplaneCounter } from "../core/metrics.ts";
+import type { PacketBatch } from "../ffi/batch.ts";
+import { u32ToIpv4 } from "../ffi/libc.ts";
+import {
+  flowHash,
+  type Locator,
+  LpmTable,
+  MapCache,
+  type MapCacheEntry,
+  selectLocator,
+} from "./fib.ts";
+import {
+  isControlOnLispDataPort,
+  LISP_DATA_HEADER_LENGTH,
+  LISP_DATA_PORT,
+  LISP_FLAG_I,
+  LISP_FLAG_N,
+  lispInstanceId,
+  VXLAN_GPE_PORT,
+  writeLispDataHeader,
+} from "../wire/data_header.ts";
+import {
+  IPV4_DST_OFFSET,
+  IPV4_HEADER_MIN_LENGTH,
+  IPV4_SRC_OFFSET,
+  IPV6_DST_OFFSET,
+  IPV6_HEADER_LENGTH,
+  IPV6_SRC_OFFSET,
+  ipVersion,
+} from "../wire/ip.ts";
+import {
+  VXLAN_GPE_FLAG_I,
+  VXLAN_GPE_FLAG_P,
+  VXLAN_GPE_NP_IPV4,
+  VXLAN_GPE_NP_IPV6,
+  vxlanGpeFlags,
+  vxlanGpeNextProtocol,
+  vxlanGpeVersion,
+  vxlanGpeVni,
+  writeVxlanGpeHeader,
+} from "../wire/vxlan_gpe.ts";
+import { ipv4FromBytes, ipv6FromBytes } from "../wire/ip_text.ts";
+
+// ---------------------------------------------------------------------------
+// Counters (declared in core/metrics.ts, kept here by index).
+
+/** Names of the counters, in index order (`dropped:<reason>` for drops). */
+export const COUNTER_NAMES: readonly DataplaneCounter[] = DATAPLANE_COUNTERS.map(([k]) => k);
+
+/** Index of counter `name` in {@link COUNTER_NAMES}. */
+function counter(name: DataplaneCounter): number {
+  return COUNTER_NAMES.indexOf(name);
+}
+const C_ENCAPSULATED = counter("encapsulated");
+const C_DECAPSULATED = counter("decapsulated");
+/** Counter index (the I/O loop counts it). */
+export const C_TUN_READ = counter("tun-read");
+/** Counter index (the I/O loop counts it). */
+export const C_TUN_WRITTEN = counter("tun-written");
+/** Counter index (the I/O loop counts it). */
+export const C_UDP_RECEIVED = counter("udp-received");
+/** Counter index (the I/O loop counts it). */
+export const C_SENT = counter("sent");
+/** Counter index (the I/O loop counts it). */
+export const C_SEND_ERRORS = counter("send-errors");
+/** Counter index (the I/O loop counts it). */
+export const C_TUN_WRITE_ERRORS = counter("tun-write-errors");
+/** Counter index (the I/O loop counts it). */
+export const C_READ_ERRORS = counter("read-errors");
+/** Counter index (the I/O loop counts it). */
+export const C_BATCHES = counter("batches");
+const C_MISSES_POSTED = counter("misses-posted");
+const C_PEERS_POSTED = counter("peers-posted");
+const C_CONTROL_PUNTED = counter("control-punted");
+/** Counter index (the I/O loop counts it). */
+export const C_CONTROL_ERRORS = counter("control-errors");
+/** Counter index (the I/O loop counts it). */
+export const C_INTERNAL_ERRORS = counter("internal-errors");
+const D_NOT_LOCAL_SOURCE = counter("dropped:not-local-source");
+const D_NOT_LOCAL_DESTINATION = counter("dropped:not-local-destination");
+const D_MISS = counter("dropped:miss");
+const D_NO_PETR = counter("dropped:no-petr");
+const D_DROP = counter("dropped:drop");
+const D_NO_LOCATOR = counter("dropped:no-locator");
+/** Counter index (the I/O loop counts it). */
+export const D_NO_SOCKET = counter("dropped:no-socket");
+const D_LOOP = counter("dropped:loop");
+const D_BAD_HEADER = counter("dropped:bad-header");
+const D_BAD_INNER = counter("dropped:bad-inner");
+const D_TRUNCATED = counter("dropped:truncated");
+const D_TOO_BIG = counter("dropped:too-big");
+/** Counter index (the I/O loop counts it). */
+export const D_SEND_BUFFER = counter("dropped:send-buffer");
+// ---------------------------------------------------------------------------
+// Engine.
+
+/** Length of the LISP and of the VXLAN-GPE header (the same). */
+const HEADER = LISP_DATA_HEADER_LENGTH;
+/** At most this many miss events per (iid, destination) per window. */
+const MISS_WINDOW_MS = 1000;
+/** Slots of the recent-miss table (a power of two). */
+const MISS_SLOTS = 1024;
+/** At most this many miss events per second in all. */
+const MISS_POSTS_PER_SECOND = 1000;
+/** At most one peer event per (rloc, iid, source EID) per window. */
+const PEER_WINDOW_MS = 10_000;
+/** Slots of the recent-peer table (a power of two). */
+const PEER_SLOTS = 4096;
+/** At most this many control messages from the data port handed up per second. */
+const PUNTS_PER_SECOND = 100;
+/** Bytes per batch slot (headroom included). */
+export const SLOT_SIZE = 4096;
+/** Free bytes before each received packet: room for the outer header. */
+export const HEADROOM = 64;
+
+/** Wire action codes stored in map-cache entries (RFC 9301 ACT). */
+const ACT_NATIVE_FORWARD = 1;
+const ACT_SEND_MAP_REQUEST = 2;
+const ACT_DROP = 3;
+
+/** Settings of an {@link Engine}. */
+export interface EngineOptions {
+  /** xtr (TUN <-> UDP) or rtr (UDP -> UDP). */
+  readonly mode: DataPlaneMode;
+  /** LISP (port 4341) or VXLAN-GPE (port 4790). */
+  readonly encapsulation: Encapsulation;
+  /** Largest number of slots of the batches passed in. */
+  readonly slots: number;
+  /** Whether an IPv4 / IPv6 data socket exists (else packets to such RLOCs are dropped). */
+  readonly ipv4?: boolean;
+  /** See {@link ipv4}. */
+  readonly ipv6?: boolean;
+  /** Where events go (misses, peers). */
+  readonly post: (m: FromWorker) => void;
+  /** Seed of the nonce generator (default: from the clock). */
+  readonly seed?: number;
+  /** The iids of the instance TUNs, in order: TUN k + 1 carries `instanceIids[k]`. */
+  readonly instanceIids?: readonly number[];
+}
+
+function hashMix(h: number, k: number): number {
+  k = Math.imul(k, 0xcc9e2d51);
+  k = (k << 15) | (k >>> 17);
+  h ^= Math.imul(k, 0x1b873593);
+  h = (h << 13) | (h >>> 19);
+  return (Math.imul(h, 5) + 0xe6546b64) | 0;
+}
+
+function hashFinal(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
+function rd32(b: Uint8Array, i: number): number {
+  return (b[i]! << 24) | (b[i + 1]! << 16) | (b[i + 2]! << 8) | b[i + 3]!;
+}
+
+/** Mixes the 4 or 16 address bytes at `b[off...]` into `h`. */
+function hashAddress(h: number, b: Uint8Array, off: number, v6: boolean): number {
+  h = hashMix(h, rd32(b, off));
+  if (v6) {
+    h = hashMix(h, rd32(b, off + 4));
+    h = hashMix(h, rd32(b, off + 8));
+    h = hashMix(h, rd32(b, off + 12));
+  }
+  return h;
+}
+
+function mappingInit(m: DataMapping) {
+  const action: DataAction = m.action;
+  if (action === "encapsulate") {
+    return { kind: "positive" as const, action: 0, locators: m.locators, static: true };
+  }
+  const code = action === "native-forward"
+    ? ACT_NATIVE_FORWARD
+    : action === "send-map-request"
+    ? ACT_SEND_MAP_REQUEST
+    : ACT_DROP;
+  return { kind: "negative" as const, action: code, static: true };
+}
+
+const ALL_V4: Prefix = { iid: 0, family: "ipv4", bytes: new Uint8Array(4), len: 0 };
+const ALL_V6: Prefix = { iid: 0, family: "ipv6", bytes: new Uint8Array(16), len: 0 };
+
+/**
+ * The packet logic of the data plane, without I/O. The Worker loop reads
+ * a batch, calls {@link fromTun} or {@link fromUdp}, then sends slots
+ * `[0, n4)` on the IPv4 socket and `[n4, n4+n6)` on the IPv6 socket, or
+ * (xtr decapsulation) writes the slots of non-zero length to the TUN.
+ */
+export class Engine {
+  /** Operating mode. */
+  readonly mode: DataPlaneMode;
+  /** Encapsulation used on both directions. */
+  readonly encapsulation: Encapsulation;
+  /** UDP destination port of encapsulated packets (4341 or 4790). */
+  readonly port: number;
+  /** Counter values, indexed like {@link COUNTER_NAMES}. */
+  readonly counts: Float64Array = new Float64Array(COUNTER_NAMES.length);
+  /** After {@link fromTun}/{@link fromUdp} (rtr): slots `[0, n4)` go to IPv4 RLOCs. */
+  n4 = 0;
+  /** ... and slots `[n4, n4 + n6)` to IPv6 RLOCs. */
+  n6 = 0;
+  /** The current time in ms (performance.now()), set by the loop once per round. */
+  now = 0;
+  /**
+   * After {@link fromUdp} (xtr), per slot: the TUN to write it to, 0 for
+   * the main one, k for the instance TUN k (see `instanceIids`).
+   */
+  readonly tunTag: Uint8Array;
+  /** The iids of the instance TUNs (TUN k + 1 carries entry k). */
+  readonly #instanceIids: readonly number[];
+  /** iid -> instance TUN number (1..); iids absent here use the main TUN. */
+  readonly #tunOfIid = new Map<number, number>();
+
+  readonly #cache = new MapCache();
+  readonly #petrs = new MapCache();
+  #petr4: MapCacheEntry | undefined;
+  #petr6: MapCacheEntry | undefined;
+  /** Local EIDs by source address, all under key iid 0 → index into #localIid. */
+  #localSrc = new LpmTable();
+  #localIid: number[] = [];
+  /** Local EIDs under their own iid (destination check on decapsulation). */
+  #localDst = new LpmTable();
+  readonly #ipv4: boolean;
+  readonly #ipv6: boolean;
+  readonly #post: (m: FromWorker) => void;
+  /** Per slot: 0 dropped, 4 or 6 the outer family. */
+  readonly #mark: Uint8Array;
+  #nonce: number;
+  /** The iid found by the last #decap. */
+  #iid = 0;
+  readonly #missKey = new Int32Array(MISS_SLOTS);
+  readonly #missTime = new Float64Array(MISS_SLOTS).fill(-Infinity);
+  #missSecond = 0;
+  #missBudget = MISS_POSTS_PER_SECOND;
+  readonly #peerKey = new Int32Array(PEER_SLOTS);
+  readonly #peerTime = new Float64Array(PEER_SLOTS).fill(-Infinity);
+  #puntSecond = 0;
+  #puntBudget = PUNTS_PER_SECOND;
+
+  /** An engine with an empty map-cache, no local EIDs and no proxy-ETRs. */
+  constructor(options: EngineOptions) {
+    this.mode = options.mode;
+    this.encapsulation = options.encapsulation;
+    this.port = options.encapsulation === "LISP" ? LISP_DATA_PORT : VXLAN_GPE_PORT;
+    this.#ipv4 = options.ipv4 ?? true;
+    this.#ipv6 = options.ipv6 ?? true;
+    this.#post = options.post;
+    this.#mark = new Uint8Array(options.slots);
+    this.tunTag = new Uint8Array(options.slots);
+    this.#instanceIids = [...(options.instanceIids ?? [])];
+    this.#instanceIids.forEach((iid, k) => this.#tunOfIid.set(iid, k + 1));
+    this.#nonce = (options.seed ?? (Date.now() ^ (performance.now() * 1000))) | 0 || 0x2545f491;
+  }
+
+  // -------------------------------------------------------------------------
+  // Control.
+
+  /** Applies one control message (set, delete, local, petrs, locator); returns false for others. */
+  control(m: ToWorker): boolean {
+    try {
+      switch (m.op) {
+        case "set":
+          this.setMapping(m.mapping);
+          return true;
+        case "delete":
+          this.#cache.delete(m.prefix);
+          return true;
+        case "local":
+          this.setLocal(m.prefixes);
+          return true;
+        case "petrs":
+          this.setPetrs(m.ipv4, m.ipv6);
+          return true;
+        case "locator":
+          this.#cache.setRlocUp(m.address, m.up);
+          this.#petrs.setRlocUp(m.address, m.up);
+          return true;
+        default:
+          return false;
+      }
+    } catch {
+      this.counts[C_CONTROL_ERRORS]!++;
+      return true;
+    }
+  }
+
+  /** Adds or replaces a mapping. Throws on bad input (the loop counts `control-errors`). */
+  setMapping(m: DataMapping): void {
+    this.#cache.set(m.prefix, mappingInit(m));
+  }
+
+  /**
+   * Replaces the local EID prefixes (IPv4 and IPv6; MAC prefixes are
+   * ignored). A packet from the main TUN takes the instance id of the
+   * longest local prefix holding its source, among the iids without a TUN
+   * of their own (one prefix in two such instances: the last one given
+   * wins; the config refuses that); a packet from an instance TUN has that
+   * TUN's iid and its source must be a local prefix of it. A decapsulated
+   * packet must be for a local prefix of the header's instance id.
+   */
+  setLocal(prefixes: readonly Prefix[]): void {
+    const src = new LpmTable();
+    const dst = new LpmTable();
+    const iids: number[] = [];
+    for (const p of prefixes) {
+      if (p.family === "mac") continue;
+      iids.push(p.iid);
+      if (!this.#tunOfIid.has(p.iid)) {
+        src.set({ iid: 0, family: p.family, bytes: p.bytes, len: p.len }, iids.length - 1);
+      }
+      dst.set(p, iids.length - 1);
+    }
+    this.#localSrc = src;
+    this.#localDst = dst;
+    this.#localIid = iids;
+  }
+
+  /** Replaces the proxy-ETRs, for IPv4 and for IPv6 inner destinations. */
+  setPetrs(ipv4: readonly DataLocator[], ipv6: readonly DataLocator[]): void {
+    this.#petrs.delete(ALL_V4);
+    this.#petrs.delete(ALL_V6);
+    this.#petr4 = ipv4.length === 0
+      ? undefined
+      : this.#petrs.set(ALL_V4, { kind: "positive", locators: ipv4, static: true });
+    this.#petr6 = ipv6.length === 0
+      ? undefined
+      : this.#petrs.set(ALL_V6, { kind: "positive", locators: ipv6, static: true });
+  }
+
+  /** The counters as a record (allocates: once a second). */
+  snapshot(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (let i = 0; i < COUNTER_NAMES.length; i++) out[COUNTER_NAMES[i]!] = this.counts[i]!;
+    return out;
+  }
+
+  // -------------------------------------------------------------------------
+  // ITR: TUN -> UDP.
+
+  /**
+   * Encapsulates the packets of `b` (slots `[0, b.count)`, as read from
+   * the TUN), then groups them: slots `[0, n4)` for the IPv4 socket,
+   * `[n4, n4+n6)` for the IPv6 socket, each with its RLOC as peer.
+   * Dropped packets are counted and left behind. Never throws.
+   */
+  fromTun(b: PacketBatch, tun = 0): void {
+    const mark = this.#mark;
+    const count = this.#limit(b);
+    const cap = b.capacity;
+    const iid = tun > 0 ? this.#instanceIids[tun - 1] : undefined;
+    for (let i = 0; i < count; i++) {
+      if (b.length[i]! >= cap) mark[i] = this.#drop(D_TOO_BIG);
+      else if (iid === undefined) mark[i] = this.#itr(b, i);
+      else mark[i] = this.#itrIn(b, i, iid);
+    }
+    this.#group(b);
+  }
+
+  /** ITR for a packet of an instance TUN: its source must be a local EID of `iid`. */
+  #itrIn(b: PacketBatch, i: number, iid: number): number {
+    const bytes = b.bytes;
+    const off = b.offset[i]!;
+    const len = b.length[i]!;
+    const ver = ipVersion(bytes, off);
+    let li: number;
+    if (ver === 4) {
+      if (len < IPV4_HEADER_MIN_LENGTH) return this.#drop(D_BAD_INNER);
+      li = this.#localDst.lookupV4(iid, bytes, off + IPV4_SRC_OFFSET);
+    } else if (ver === 6) {
+      if (len < IPV6_HEADER_LENGTH) return this.#drop(D_BAD_INNER);
+      li = this.#localDst.lookupV6(iid, bytes, off + IPV6_SRC_OFFSET);
+    } else {
+      return this.#drop(D_BAD_INNER);
+    }
+    if (li < 0) return this.#drop(D_NOT_LOCAL_SOURCE);
+    return this.#forward(b, i, iid, ver, false);
+  }
+
+  #itr(b: PacketBatch, i: number): number {
+    const bytes = b.bytes;
+    const off = b.offset[i]!;
+    const len = b.length[i]!;
+    const ver = ipVersion(bytes, off);
+    let li: number;
+    if (ver === 4) {
+      if (len < IPV4_HEADER_MIN_LENGTH) return this.#drop(D_BAD_INNER);
+      li = this.#localSrc.lookupV4(0, bytes, off + IPV4_SRC_OFFSET);
+    } else if (ver === 6) {
+      if (len < IPV6_HEADER_LENGTH) return this.#drop(D_BAD_INNER);
+      li = this.#localSrc.lookupV6(0, bytes, off + IPV6_SRC_OFFSET);
+    } else {
+      return this.#drop(D_BAD_INNER);
+    }
+    if (li < 0) return this.#drop(D_NOT_LOCAL_SOURCE);
+    const iid = this.#localIid[li]!;
+    return this.#forward(b, i, iid, ver, false);
+  }
+
+  /**
+   * Looks the inner destination of slot `i` up in `iid` and encapsulates
+   * it; `fromPeer`: the slot's peer is the RLOC it came from (rtr), which
+   * must not be chosen again. Returns the outer family or 0 (dropped).
+   */
+  #forward(b: PacketBatch, i: number, iid: number, ver: number, fromPeer: boolean): number {
+    const bytes = b.bytes;
+    const off = b.offset[i]!;
+    const e = ver === 4
+      ? this.#cache.lookupV4(iid, bytes, off + IPV4_DST_OFFSET)
+      : this.#cache.lookupV6(iid, bytes, off + IPV6_DST_OFFSET);
+    let target: MapCacheEntry;
+    if (e === undefined) return this.#miss(b, i, iid, ver);
+    if (e.kind === "positive") target = e;
+    else if (e.action === ACT_NATIVE_FORWARD) {
+      const p = ver === 4 ? this.#petr4 : this.#petr6;
+      if (p === undefined || p.usable === 0) return this.#drop(D_NO_PETR);
+      target = p;
+    } else if (e.action === ACT_SEND_MAP_REQUEST || e.action === 0) {
+      return this.#miss(b, i, iid, ver);
+    } else return this.#drop(D_DROP);
+    const h = flowHash(bytes, off, b.length[i]!);
+    const idx = selectLocator(target, h);
+    if (idx < 0) return this.#drop(target === e ? D_NO_LOCATOR : D_NO_PETR);
+    let l = target.locators[idx]!;
+    if (fromPeer && this.#isPeer(b, i, l)) {
+      const other = this.#otherLocator(b, i, target, h, idx);
+      if (other === undefined) return this.#drop(D_LOOP);
+      l = other;
+    }
+    return this.#encapsulate(b, i, iid, ver, l);
+  }
+
+  /** Whether locator `l` is slot `i`'s peer (the RLOC a packet came from). */
+  #isPeer(b: PacketBatch, i: number, l: Locator): boolean {
+    const lb = l.bytes;
+    const f = b.peerFamily(i);
+    if (l.family === "ipv4") return f === 4 && b.peerAddr4(i) === (rd32(lb, 0) >>> 0);
+    if (f !== 6) return false;
+    const o = b.peerAddr6Offset(i);
+    const bytes = b.bytes;
+    for (let k = 0; k < 16; k++) if (bytes[o + k] !== lb[k]) return false;
+    return true;
+  }
+
+  /** Another usable locator than the peer: from the selection table, else the best other up one. */
+  #otherLocator(
+    b: PacketBatch,
+    i: number,
+    e: MapCacheEntry,
+    h: number,
+    idx: number,
+  ): Locator | undefined {
+    const sel = e.selection;
+    for (let k = 1; k < 256; k++) {
+      const j = sel[(h + k) & 255]!;
+      if (j !== idx) {
+        const l = e.locators[j]!;
+        if (!this.#isPeer(b, i, l)) return l;
+      }
+    }
+    let best: Locator | undefined;
+    for (const l of e.locators) {
+      if (!l.up || l.priority === 255 || this.#isPeer(b, i, l)) continue;
+      if (best === undefined || l.priority < best.priority) best = l;
+    }
+    return best;
+  }
+
+  /** Prepends the header and sets the peer; returns the outer family, or 0. */
+  #encapsulate(b: PacketBatch, i: number, iid: number, ver: number, l: Locator): number {
+    const v4 = l.family === "ipv4";
+    if (v4 ? !this.#ipv4 : !this.#ipv6) return this.#drop(D_NO_SOCKET);
+    const bytes = b.bytes;
+    const o = b.prepend(i, HEADER);
+    if (this.encapsulation === "LISP") {
+      let x = this.#nonce;
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      this.#nonce = x;
+      writeLispDataHeader(bytes, o, LISP_FLAG_N | LISP_FLAG_I, x & 0xffffff, (iid << 8) >>> 0);
+    } else {
+      writeVxlanGpeHeader(
+        bytes,
+        o,
+        VXLAN_GPE_FLAG_I | VXLAN_GPE_FLAG_P,
+        ver === 4 ? VXLAN_GPE_NP_IPV4 : VXLAN_GPE_NP_IPV6,
+        iid & 0xffffff,
+      );
+    }
+    const port = l.port !== 0 ? l.port : this.port;
+    if (v4) b.setPeer4(i, rd32(l.bytes, 0) >>> 0, port);
+    else b.setPeer6(i, l.bytes, 0, port);
+    this.counts[C_ENCAPSULATED]!++;
+    return v4 ? 4 : 6;
+  }
+
+  /** Counts a miss and posts it, at most once per (iid, destination) per second. */
+  #miss(b: PacketBatch, i: number, iid: number, ver: number): number {
+    const bytes = b.bytes;
+    const off = b.offset[i]!;
+    const v6 = ver === 6;
+    const dst = off + (v6 ? IPV6_DST_OFFSET : IPV4_DST_OFFSET);
+    const h = hashFinal(hashAddress(hashMix(0x3c6ef372, iid), bytes, dst, v6));
+    const key = hashFinal(hashAddress(hashMix(0x1b873593, iid ^ 0x5bd1e995), bytes, dst, v6)) |
+      1;
+    const s = h & (MISS_SLOTS - 1);
+    const now = this.now;
+    if (this.#missKey[s] !== key || now - this.#missTime[s]! >= MISS_WINDOW_MS) {
+      const second = Math.floor(now / 1000);
+      if (second !== this.#missSecond) {
+        this.#missSecond = second;
+        this.#missBudget = MISS_POSTS_PER_SECOND;
+      }
+      if (this.#missBudget > 0) {
+        this.#missBudget--;
+        this.#missKey[s] = key;
+        this.#missTime[s] = now;
+        this.counts[C_MISSES_POSTED]!++;
+        const src = off + (v6 ? IPV6_SRC_OFFSET : IPV4_SRC_OFFSET);
+        this.#post({
+          op: "miss",
+          iid,
+          dst: v6 ? ipv6FromBytes(bytes, dst) : ipv4FromBytes(bytes, dst),
+          src: v6 ? ipv6FromBytes(bytes, src) : ipv4FromBytes(bytes, src),
+        });
+      }
+    }
+    return this.#drop(D_MISS);
+  }
+
+  #drop(reason: number): number {
+    this.counts[reason]!++;
+    return 0;
+  }
+
+  /** `b.count`, cut to the slots this engine was made for (the rest are dropped unsent). */
+  #limit(b: PacketBatch): number {
+    if (b.count > this.#mark.length) {
+      for (let i = this.#mark.length; i < b.count; i++) b.length[i] = 0;
+      b.count = this.#mark.length;
+    }
+    return b.count;
+  }
+
+  /** Moves the slots marked 4 to the front, then those marked 6; sets n4 and n6. */
+  #group(b: PacketBatch): void {
+    const mark = this.#mark;
+    const count = b.count;
+    let j = 0;
+    for (let pass = 4; pass <= 6; pass += 2) {
+      const start = j;
+      for (let i = j; i < count; i++) {
+        if (mark[i] !== pass) continue;
+        if (i !== j) {
+          b.swap(i, j);
+          mark[i] = mark[j]!;
+          mark[j] = pass;
+        }
+        j++;
+      }
+      if (pass === 4) this.n4 = j - start;
+      else this.n6 = j - start;
+    }
+  }
+
+  // -------------------------------------------------------------------------
+  // ETR / RTR: UDP -> TUN or UDP.
+
+  /**
+   * Decapsulates the datagrams of `b` (slots `[0, b.count)`, as received
+   * on a data socket). xtr: packets for local EIDs keep their slot
+   * (inner packet only), the others get length 0; write the slots of
+   * non-zero length to the TUN. rtr: the inner packets are looked up and
+   * re-encapsulated, grouped like {@link fromTun} (`n4`, `n6`). Never throws.
+   */
+  fromUdp(b: PacketBatch): void {
+    const count = this.#limit(b);
+    const rtr = this.mode === "rtr";
+    const mark = this.#mark;
+    for (let i = 0; i < count; i++) {
+      const ver = this.#decap(b, i);
+      if (ver === 0) {
+        b.length[i] = 0;
+        mark[i] = 0;
+        continue;
+      }
+      this.counts[C_DECAPSULATED]!++;
+      this.#notePeer(b, i, ver);
+      if (rtr) {
+        mark[i] = this.#forward(b, i, this.#iid, ver, true);
+      } else {
+        const off = b.offset[i]!;
+        const hit = ver === 4
+          ? this.#localDst.lookupV4(this.#iid, b.bytes, off + IPV4_DST_OFFSET)
+          : this.#localDst.lookupV6(this.#iid, b.bytes, off + IPV6_DST_OFFSET);
+        if (hit < 0) {
+          this.#drop(D_NOT_LOCAL_DESTINATION);
+          b.length[i] = 0;
+        } else {
+          this.tunTag[i] = this.#instanceIids.length === 0 ? 0 : this.#tunOfIid.get(this.#iid) ?? 0;
+        }
+      }
+    }
+    if (rtr) this.#group(b);
+  }
+
+  /** Checks and strips the outer header of slot `i`; returns the inner IP version or 0. */
+  #decap(b: PacketBatch, i: number): number {
+    if (b.truncated[i] !== 0) return this.#drop(D_TRUNCATED);
+    const bytes = b.bytes;
+    const off = b.offset[i]!;
+    const len = b.length[i]!;
+    if (this.encapsulation === "LISP" && isControlOnLispDataPort(bytes[off]!)) {
+      return this.#punt(b, i);
+    }
+    if (len < HEADER + IPV4_HEADER_MIN_LENGTH) return this.#drop(D_BAD_HEADER);
+    let np = 0;
+    if (this.encapsulation === "LISP") {
+      this.#iid = lispInstanceId(bytes, off);
+    } else {
+      if (vxlanGpeVersion(bytes, off) !== 0) return this.#drop(D_BAD_HEADER);
+      const f = vxlanGpeFlags(bytes, off);
+      if ((f & VXLAN_GPE_FLAG_P) !== 0) {
+        np = vxlanGpeNextProtocol(bytes, off);
+        if (np !== VXLAN_GPE_NP_IPV4 && np !== VXLAN_GPE_NP_IPV6) return this.#drop(D_BAD_HEADER);
+      }
+      this.#iid = (f & VXLAN_GPE_FLAG_I) !== 0 ? vxlanGpeVni(bytes, off) : 0;
+    }
+    const ver = ipVersion(bytes, off + HEADER);
+    if (ver === 4) {
+      if (np === VXLAN_GPE_NP_IPV6) return this.#drop(D_BAD_INNER);
+    } else if (ver === 6) {
+      if (np === VXLAN_GPE_NP_IPV4 || len < HEADER + IPV6_HEADER_LENGTH) {
+        return this.#drop(D_BAD_INNER);
+      }
+    } else return this.#drop(D_BAD_INNER);
+    b.strip(i, HEADER);
+    return ver;
+  }
+
+  /**
+   * Hands a control message received on the data port to the control
+   * plane (at most {@link PUNTS_PER_SECOND} a second; the copy is the only
+   * allocation, and such messages are rare); returns 0 (not for the TUN).
+   */
+  #punt(b: PacketBatch, i: number): number {
+    const second = Math.floor(this.now / 1000);
+    if (second !== this.#puntSecond) {
+      this.#puntSecond = second;
+      this.#puntBudget = PUNTS_PER_SECOND;
+    }
+    const f = b.peerFamily(i);
+    if (this.#puntBudget <= 0 || f === 0) return this.#drop(D_BAD_HEADER);
+    this.#puntBudget--;
+    this.counts[C_CONTROL_PUNTED]!++;
+    const off = b.offset[i]!;
+    this.#post({
+      op: "control",
+      address: f === 4 ? u32ToIpv4(b.peerAddr4(i)) : ipv6FromBytes(b.bytes, b.peerAddr6Offset(i)),
+      port: b.peerPort(i),
+      bytes: b.bytes.slice(off, off + b.length[i]!),
+    });
+    return 0;
+  }
+
+  /** Posts {op:"peer"} for (sender RLOC, iid, inner source), once per 10 s each. */
+  #notePeer(b: PacketBatch, i: number, ver: number): void {
+    const f = b.peerFamily(i);
+    if (f === 0) return;
+    const bytes = b.bytes;
+    const v6 = ver === 6;
+    const src = b.offset[i]! + (v6 ? IPV6_SRC_OFFSET : IPV4_SRC_OFFSET);
+    const iid = this.#iid;
+    let h = hashMix(0x6a09e667, iid);
+    let k = hashMix(0x510e527f, iid ^ 0x7f4a7c15);
+    if (f === 4) {
+      const a = b.peerAddr4(i);
+      h = hashMix(h, a);
+      k = hashMix(k, a);
+    } else {
+      const o = b.peerAddr6Offset(i);
+      h = hashAddress(h, bytes, o, true);
+      k = hashAddress(k, bytes, o, true);
+    }
+    h = hashFinal(hashAddress(h, bytes, src, v6));
+    k = hashFinal(hashAddress(k, bytes, src, v6)) | 1;
+    const s = h & (PEER_SLOTS - 1);
+    const now = this.now;
+    if (this.#peerKey[s] === k && now - this.#peerTime[s]! < PEER_WINDOW_MS) return;
+    this.#peerKey[s] = k;
+    this.#peerTime[s] = now;
+    this.counts[C_PEERS_POSTED]!++;
+    this.#post({
+      op: "peer",
+      rloc: f === 4 ? u32ToIpv4(b.peerAddr4(i)) : ipv6FromBytes(bytes, b.peerAddr6Offset(i)),
+      iid,
+      srcEid: v6 ? ipv6FromBytes(bytes, src) : ipv4FromBytes(bytes, src),
+    });
+  }
+
+  // -------------------------------------------------------------------------
+  // Counting I/O done by the loop.
+
+  /** Adds `n` to counter `name` (for the I/O loop). */
+  add(index: number, n: number): void {
+    this.counts[index] = this.counts[index]! + n;
+  }
+}
