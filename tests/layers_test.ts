@@ -4,7 +4,8 @@
  *
  * - product folders import only the folders below them (the table
  *   {@link MAY_IMPORT}); nothing in the product imports tests/ or scripts/;
- * - a `_module.ts` is imported only from its own folder.
+ * - a `_module.ts` is imported only from its own folder;
+ * - no product file is over 1,200 lines, none in roles/ over 800.
  *
  * Tests and benchmarks beside a module (`x_test.ts`, `x_bench.ts`) may
  * import anything, except another folder's `_modules`.
@@ -46,6 +47,10 @@ export const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
     "version.ts",
   ],
 };
+
+/** Largest product file, and largest in roles/, in lines. */
+const MAX_LINES = 1200;
+const MAX_ROLE_LINES = 800;
 
 function walk(dir: string, out: string[] = []): string[] {
   for (const e of Deno.readDirSync(dir)) {
@@ -137,4 +142,16 @@ Deno.test("violations() flags an upward import, another folder's _module and an 
     "roles/ms_test.ts: imports tests/_x.ts, private to tests/",
     "elsewhere/b.ts: is in no layer of MAY_IMPORT",
   ]);
+});
+
+Deno.test("no product file is over 1,200 lines, none in roles/ over 800", () => {
+  const big: string[] = [];
+  for (const f of FILES) {
+    const layer = layerOf(f);
+    if (isTestFile(f) || layer === "tests" || layer === "scripts") continue;
+    const lines = read(f).split("\n").length - 1;
+    const max = layer === "roles" ? MAX_ROLE_LINES : MAX_LINES;
+    if (lines > max) big.push(`${f}: ${lines} lines (at most ${max})`);
+  }
+  assert.deepEqual(big, []);
 });
