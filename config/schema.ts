@@ -104,7 +104,7 @@ export interface Prefix {
 }
 
 /** `"10.1.0.0/16"` for a {@link Prefix}. */
-export function formatPrefix(p: Prefix): string {
+export function formatPrefix(p: Pick<Prefix, "address" | "length">): string {
   return `${p.address}/${p.length}`;
 }
 

@@ -4,6 +4,7 @@ import {
   ConfigError,
   type ConfigResult,
   describeConfig,
+  formatPrefix,
   parseConfig,
   type Role,
 } from "./mod.ts";
@@ -912,7 +913,7 @@ Deno.test("parseConfig() reads destination-prefixes and rejects bad or repeated 
     ),
     "mn",
   );
-  deepStrictEqual(c.destinationPrefixes.map((p) => `${p.address}/${p.length}`), [
+  deepStrictEqual(c.destinationPrefixes.map((p) => formatPrefix(p)), [
     "10.2.0.0/16",
     "fd00:2::/48",
   ]);

@@ -30,7 +30,11 @@
  * @module
  */
 
-import type { Config, DdtDelegSite } from "../config/mod.ts";
+import {
+  type Config,
+  type DdtDelegSite,
+  formatPrefix as formatConfigPrefix,
+} from "../config/mod.ts";
 import { ControlPlane, formatPeer, type Received } from "../core/control.ts";
 import {
   FAMILY_BITS,
@@ -44,7 +48,7 @@ import type { RoleDeps, RoleHandle, RoleStart } from "../core/role.ts";
 import type { StatusSource } from "../core/status.ts";
 import { ipAddress } from "../wire/address.ts";
 import { type EidRecord, REFERRAL_ACTION } from "../wire/eid_record.ts";
-import type { LocatorRecord } from "../wire/locator.ts";
+import { type LocatorRecord, locatorRecord } from "../wire/locator.ts";
 import type { MapReferralRecord } from "../wire/map_referral.ts";
 import type { MapRequest, MapRequestRecord } from "../wire/map_request.ts";
 import { METRICS } from "../core/metrics.ts";
@@ -173,16 +177,7 @@ function notAuthoritative(req: MapRequestRecord): EidRecord {
 
 /** Ref entries for a list of node addresses (RFC 8111 §6.4, locator-record format). */
 export function referralLocators(nodes: readonly string[]): LocatorRecord[] {
-  return nodes.map((a) => ({
-    priority: 1,
-    weight: 100,
-    mPriority: 255,
-    mWeight: 0,
-    local: false,
-    probed: false,
-    reachable: true,
-    address: ipAddress(a),
-  }));
+  return nodes.map((a) => locatorRecord(ipAddress(a)));
 }
 
 function delegation(d: DdtDelegSite): Delegation {
@@ -262,7 +257,7 @@ export const startDdt: RoleStart<DdtHandle> = async (config: Config, deps: RoleD
       }),
       referrals: () => [
         ...config.ddtAuthSites.map((a) => ({
-          eidPrefix: `${a.eidPrefix.address}/${a.eidPrefix.length}`,
+          eidPrefix: formatConfigPrefix(a.eidPrefix),
           iid: a.iid,
           action: "authoritative",
           rlocs: [],
@@ -270,7 +265,7 @@ export const startDdt: RoleStart<DdtHandle> = async (config: Config, deps: RoleD
           origin: "auth-site" as const,
         })),
         ...config.ddtDelegSites.map((d) => ({
-          eidPrefix: `${d.eidPrefix.address}/${d.eidPrefix.length}`,
+          eidPrefix: formatConfigPrefix(d.eidPrefix),
           iid: d.iid,
           action: d.delegationType === "MAP_SERVER_DDT_NODE" ? "ms-referral" : "node-referral",
           rlocs: d.delegNodes,

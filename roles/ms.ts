@@ -181,8 +181,9 @@ class MapServer implements MsHandle {
     c.gauge(METRICS.msSites, () => this.#sites.list.length);
     const expired = (r: Registration) => this.#expired(r);
     this.#registrar = new Registrar(deps, cp, this.#sites, this.#store);
-    new Answerer(deps, cp, this.#sites, this.#store, expired);
-    new InfoResponder(deps, cp, this.#sites, this.#store, expired);
+    const ctx = { deps, cp, sites: this.#sites, store: this.#store, expired };
+    new Answerer(ctx);
+    new InfoResponder(ctx);
     this.#sweep = setInterval(() => this.#expiredRegistrations(), SWEEP_INTERVAL_MS).unref();
   }
 

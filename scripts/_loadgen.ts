@@ -44,6 +44,7 @@ import { emitEcm } from "../wire/ecm.ts";
 import { emitMapRequest } from "../wire/map_request.ts";
 import { emitSignedMapRegister } from "../wire/map_register.ts";
 import { ipv4FromBytes, ipv4ToBytes } from "../wire/ip_text.ts";
+import { locatorRecord } from "../wire/locator.ts";
 
 /** Where things sit in the messages we build and read. */
 const NONCE_OFFSET = 4; // Map-Register, Map-Notify, Map-Request, Map-Reply: bytes 4..11
@@ -421,18 +422,11 @@ function main(): void {
           sigCount: 0,
           mapVersion: 0,
           eid: ipAddress(p),
-          locators: [{
-            priority: 1,
-            weight: 100,
-            mPriority: 255,
-            mWeight: 0,
-            local: true,
-            probed: false,
-            reachable: true,
-            // Loopback RLOCs: if the map-server ever forwards a request
-            // to "the ETR", it stays on this machine.
-            address: ipAddress(`127.0.1.${(i % 250) + 1}`),
-          }],
+          // Loopback RLOCs: if the map-server ever forwards a request
+          // to "the ETR", it stays on this machine.
+          locators: [
+            locatorRecord(ipAddress(`127.0.1.${(i % 250) + 1}`), 1, 100, { local: true }),
+          ],
         }],
         xtrId: 0x0123456789abcdefn,
         siteId: 1n,

@@ -50,15 +50,7 @@ import {
   tsharkMissing,
   VXLAN_GPE_PORT,
 } from "./_tshark.ts";
-
-/** Bytes from hex text; `//` starts a comment to the end of the line, whitespace is ignored. */
-function hex(text: string): Uint8Array {
-  const clean = text.replace(/\/\/[^\n]*/g, "").replace(/\s+/g, "");
-  if (clean.length % 2 !== 0 || /[^0-9a-fA-F]/.test(clean)) throw new Error(`bad hex: ${text}`);
-  const out = new Uint8Array(clean.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(clean.slice(2 * i, 2 * i + 2), 16);
-  return out;
-}
+import { hex } from "./hex.ts";
 
 const missing = await tsharkMissing();
 if (missing !== undefined) {

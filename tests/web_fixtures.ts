@@ -11,6 +11,7 @@ import { ipAddress } from "../wire/address.ts";
 import { HmacKey } from "../wire/auth.ts";
 import { ACTION, type EidRecord } from "../wire/eid_record.ts";
 import { emitSignedMapRegister, type MapRegister } from "../wire/map_register.ts";
+import { locatorRecord } from "../wire/locator.ts";
 import { parseConfig } from "../config/mod.ts";
 import { Counters } from "../core/counters.ts";
 import { Logger } from "../core/log.ts";
@@ -99,16 +100,7 @@ export async function startMsWithApi(extraApi: string[] = []): Promise<MsWithApi
         sigCount: 0,
         mapVersion: 0,
         eid: prefixEid(p),
-        locators: rlocs.map((a) => ({
-          priority: 1,
-          weight: 100,
-          mPriority: 255,
-          mWeight: 0,
-          local: true,
-          probed: false,
-          reachable: true,
-          address: ipAddress(a),
-        })),
+        locators: rlocs.map((a) => locatorRecord(ipAddress(a), 1, 100, { local: true })),
       };
       const m: MapRegister = {
         proxyReply: true,

@@ -35,7 +35,7 @@ import { formatPrefix, parsePrefix, type Prefix, prefixAddress, prefixOf } from 
 import { type Address, addressToString, ipAddress, NO_ADDRESS } from "../wire/address.ts";
 import { LISP_CONTROL_PORT } from "../wire/data_header.ts";
 import type { EidRecord } from "../wire/eid_record.ts";
-import { ipv4ToBytes, ipv6FromBytes, ipv6ToBytes, isIPv4 } from "../wire/ip_text.ts";
+import { canonicalIp, ipv4ToBytes, ipv6FromBytes, ipv6ToBytes, isIPv4 } from "../wire/ip_text.ts";
 import { emitMapRequest } from "../wire/map_request.ts";
 
 // ---------------------------------------------------------------------------
@@ -188,25 +188,16 @@ function checkOptions(o: LigOptions): string | undefined {
   if (query(o) === undefined) {
     return `'${o.eid}' is not an IPv4 or IPv6 address or prefix (like 10.1.2.3 or 10.1.0.0/16)`;
   }
-  const mr = canonical(o.mr);
+  const mr = canonicalIp(o.mr);
   if (mr === undefined) return `--mr '${o.mr}' is not an IPv4 or IPv6 address`;
   if (o.source !== undefined) {
-    const s = canonical(o.source);
+    const s = canonicalIp(o.source);
     if (s === undefined) return `--source '${o.source}' is not an IPv4 or IPv6 address`;
     if (isIPv4(s) !== isIPv4(mr)) {
       return `--source ${s} and --mr ${mr} are not of the same address family`;
     }
   }
   return undefined;
-}
-
-/** Canonical text of an IPv4/IPv6 address, or undefined. */
-function canonical(text: string): string | undefined {
-  try {
-    return ipAddress(text).ip;
-  } catch {
-    return undefined;
-  }
 }
 
 // ---------------------------------------------------------------------------
@@ -360,9 +351,9 @@ export async function lig(o: LigOptions, deps: LigDeps = {}): Promise<LigResult>
   const bad = checkOptions(o);
   if (bad !== undefined) throw new TypeError(bad);
   const q = query(o)!;
-  const mrAddress = canonical(o.mr)!;
+  const mrAddress = canonicalIp(o.mr)!;
   const mr: Peer = { address: mrAddress, port: o.port ?? LISP_CONTROL_PORT };
-  const source = o.source !== undefined ? canonical(o.source)! : localSourceFor(mrAddress);
+  const source = o.source !== undefined ? canonicalIp(o.source)! : localSourceFor(mrAddress);
   const count = o.count ?? LIG_DEFAULT_COUNT;
   const timeoutMs = (o.timeoutSeconds ?? LIG_DEFAULT_TIMEOUT_SECONDS) * 1000;
   const nextNonce = deps.nonce ?? randomNonce;

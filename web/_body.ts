@@ -20,6 +20,7 @@
 import {
   type DatabaseMapping,
   DEFAULTS,
+  formatPrefix as formatConfigPrefix,
   MAX_IID,
   type Prefix,
   type RlocAddress,
@@ -27,7 +28,7 @@ import {
   type StaticMapCacheEntry,
 } from "../config/mod.ts";
 import { parsePrefix as parseTablePrefix } from "../core/prefix.ts";
-import { ipv4FromBytes, ipv4ToBytes, ipv6FromBytes, ipv6ToBytes } from "../wire/ip_text.ts";
+import { canonicalIp, ipv4FromBytes, ipv6FromBytes, isIPv4 } from "../wire/ip_text.ts";
 
 /** A request value that is wrong, with the field it is in (`rloc-address[0].priority`). */
 export class FieldError extends Error {
@@ -83,10 +84,8 @@ function int(v: unknown, field: string, min: number, max: number, dflt?: number)
 
 /** An IPv4 or IPv6 address in canonical text, or undefined. */
 export function canonicalAddress(text: string): { family: 4 | 6; text: string } | undefined {
-  const b = new Uint8Array(16);
-  if (ipv4ToBytes(text, b, 0)) return { family: 4, text: ipv4FromBytes(b, 0) };
-  if (ipv6ToBytes(text, b, 0)) return { family: 6, text: ipv6FromBytes(b, 0) };
-  return undefined;
+  const ip = canonicalIp(text);
+  return ip === undefined ? undefined : { family: isIPv4(ip) ? 4 : 6, text: ip };
 }
 
 /**
@@ -259,11 +258,6 @@ export function parseEidKey(
   };
 }
 
-/** `"10.1.0.0/16"`. */
-export function prefixText(p: Prefix): string {
-  return `${p.address}/${p.length}`;
-}
-
 /** Whether two keys name the same entry. */
 export function sameKey(a: EidKey, b: EidKey): boolean {
   return a.iid === b.iid && a.eidPrefix.family === b.eidPrefix.family &&
@@ -278,7 +272,7 @@ function rlocAddressJson(r: RlocAddress): Json {
 
 /** The JSON form of an {@link EidKey}. */
 export function eidKeyJson(k: EidKey): Json {
-  return { "eid-prefix": prefixText(k.eidPrefix), iid: k.iid };
+  return { "eid-prefix": formatConfigPrefix(k.eidPrefix), iid: k.iid };
 }
 
 /** The JSON form of a static map-cache entry (what {@link parseStaticMapping} reads). */

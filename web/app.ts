@@ -28,6 +28,7 @@
  */
 
 import { Hono } from "hono";
+import { formatPrefix as formatConfigPrefix } from "../config/mod.ts";
 import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import {
@@ -371,7 +372,7 @@ export function createApp(source: StatusSource, opts: AppOptions): Hono {
       return jsonError(
         c,
         404,
-        `no static map-cache entry for ${key.eidPrefix.address}/${key.eidPrefix.length} in instance ${key.iid}`,
+        `no static map-cache entry for ${formatConfigPrefix(key.eidPrefix)} in instance ${key.iid}`,
       );
     }
     return c.json({ removed: eidKeyJson(key) });
@@ -397,7 +398,7 @@ export function createApp(source: StatusSource, opts: AppOptions): Hono {
       return jsonError(
         c,
         404,
-        `no database mapping for ${key.eidPrefix.address}/${key.eidPrefix.length} in instance ${key.iid}`,
+        `no database mapping for ${formatConfigPrefix(key.eidPrefix)} in instance ${key.iid}`,
       );
     }
     return c.json({ removed: eidKeyJson(key) });

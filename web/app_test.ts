@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import type { DatabaseMapping, Prefix, StaticMapCacheEntry } from "../config/mod.ts";
+import {
+  type DatabaseMapping,
+  formatPrefix,
+  type Prefix,
+  type StaticMapCacheEntry,
+} from "../config/mod.ts";
 import { createApp, filterMapCache } from "./app.ts";
 import { metricName, parseSeriesKey, renderMetrics } from "./_metrics.ts";
 import {
@@ -136,14 +141,14 @@ class FakeRole implements StatusSource {
     this.statics.push(e);
   }
   removeStaticMapping(p: Prefix, iid: number) {
-    this.removed.push(`${iid} ${p.address}/${p.length}`);
+    this.removed.push(`${iid} ${formatPrefix(p)}`);
     return p.address === "10.2.0.0";
   }
   addDatabaseMapping(m: DatabaseMapping) {
     this.mappings.push(m);
   }
   removeDatabaseMapping(p: Prefix, iid: number) {
-    this.removed.push(`db ${iid} ${p.address}/${p.length}`);
+    this.removed.push(`db ${iid} ${formatPrefix(p)}`);
     return true;
   }
 }

@@ -30,7 +30,13 @@
  */
 
 import { dirname, isAbsolute, join } from "node:path";
-import type { Config, DatabaseMapping, Prefix, StaticMapCacheEntry } from "../config/mod.ts";
+import {
+  type Config,
+  type DatabaseMapping,
+  formatPrefix as formatConfigPrefix,
+  type Prefix,
+  type StaticMapCacheEntry,
+} from "../config/mod.ts";
 import {
   databaseMappingJson,
   type EidKey,
@@ -374,9 +380,7 @@ export class RuntimeEdits {
 
   /** Whether an entry of that key was added by an edit (`origin: "api"`). */
   #isEdit(list: Mutable<{ eidPrefix: Prefix; iid: number }>, prefix: string, iid: number): boolean {
-    return list.added.some((a) =>
-      a.iid === iid && `${a.eidPrefix.address}/${a.eidPrefix.length}` === prefix
-    );
+    return list.added.some((a) => a.iid === iid && formatConfigPrefix(a.eidPrefix) === prefix);
   }
 
   /**

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseConfig } from "../config/mod.ts";
+import { formatPrefix, parseConfig } from "../config/mod.ts";
 import type { Config, DatabaseMapping, StaticMapCacheEntry } from "../config/mod.ts";
 import { createApp } from "./app.ts";
 import type { StatusSource } from "../core/status.ts";
@@ -55,8 +55,7 @@ function dbEntry(prefix: string, rloc: string): DatabaseMapping {
   return { ...s, ttl: 10, rlocIfaces: [] };
 }
 
-const texts = (c: Config) =>
-  c.staticMapCache.map((e) => `${e.iid} ${e.eidPrefix.address}/${e.eidPrefix.length}`);
+const texts = (c: Config) => c.staticMapCache.map((e) => `${e.iid} ${formatPrefix(e.eidPrefix)}`);
 
 Deno.test("saveState() then loadState() gives the same state, and no temp file is left", async () => {
   const dir = await Deno.makeTempDir();
@@ -179,7 +178,7 @@ function memoryRole(c: Config) {
   const source: StatusSource = {
     mapCache: () =>
       [...statics.values()].map((e) => ({
-        eidPrefix: `${e.eidPrefix.address}/${e.eidPrefix.length}`,
+        eidPrefix: formatPrefix(e.eidPrefix),
         iid: e.iid,
         kind: "positive" as const,
         static: true,

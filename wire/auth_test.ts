@@ -16,22 +16,7 @@ import {
   signAuthenticated,
   verifyAuthenticated,
 } from "./auth.ts";
-
-function hex(bytes: Uint8Array): string {
-  let s = "";
-  for (const b of bytes) s += b.toString(16).padStart(2, "0");
-  return s;
-}
-
-function unhex(s: string): Uint8Array {
-  const clean = s.replace(/#.*$/gm, "").replace(/\s+/g, "");
-  if (!/^(?:[0-9a-f]{2})*$/.test(clean)) throw new Error(`bad hex: ${clean}`);
-  const out = new Uint8Array(clean.length / 2);
-  for (let i = 0; i < out.length; i++) {
-    out[i] = parseInt(clean.slice(2 * i, 2 * i + 2), 16);
-  }
-  return out;
-}
+import { hex, toHex } from "../tests/hex.ts";
 
 function fill(byte: number, n: number): Uint8Array {
   return new Uint8Array(n).fill(byte);
@@ -69,7 +54,7 @@ const KEY = "it-is-a-secret";
  * A Map-Register (RFC 9301 §5.6) with one EID record and two locators,
  * 100 bytes. The authentication field holds 0xa5 so an unsigned field shows.
  */
-const MAP_REGISTER = unhex(`
+const MAP_REGISTER = hex(`
   30 00 00 01                 # type 3, P/S/I 0, flags 0 (M off), record count 1
   01 02 03 04 05 06 07 08     # nonce
   00 02                       # key id 2 (HMAC-SHA-256)
@@ -94,7 +79,7 @@ const MAP_REGISTER = unhex(`
 `);
 
 /** The same Map-Register with key id 1 (HMAC-SHA-1) and a 20-byte field. */
-const MAP_REGISTER_SHA1 = unhex(`
+const MAP_REGISTER_SHA1 = hex(`
   30 00 00 01
   01 02 03 04 05 06 07 08
   00 01                       # key id 1 (HMAC-SHA-1)
@@ -108,7 +93,7 @@ const MAP_REGISTER_SHA1 = unhex(`
  * An Info-Request (NAT traversal draft): type 7, R 0, nonce, key id 2,
  * auth length 32, TTL, reserved, EID mask length, EID prefix, AFI 0.
  */
-const INFO_REQUEST = unhex(`
+const INFO_REQUEST = hex(`
   70 00 00 00                 # type 7, R 0, reserved
   a1 a2 a3 a4 a5 a6 a7 a8     # nonce
   00 02 00 20                 # key id 2, auth length 32
@@ -141,30 +126,30 @@ function signed(message: Uint8Array): Uint8Array {
 const MSG_448 = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
 
 Deno.test("sha1() matches the FIPS 180 examples", () => {
-  assert.equal(hex(sha1("abc")), "a9993e364706816aba3e25717850c26c9cd0d89d");
-  assert.equal(hex(sha1("")), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
-  assert.equal(hex(sha1(MSG_448)), "84983e441c3bd26ebaae4aa1f95129e5e54670f1");
+  assert.equal(toHex(sha1("abc")), "a9993e364706816aba3e25717850c26c9cd0d89d");
+  assert.equal(toHex(sha1("")), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+  assert.equal(toHex(sha1(MSG_448)), "84983e441c3bd26ebaae4aa1f95129e5e54670f1");
   assert.equal(
-    hex(sha1(fill(0x61, 1_000_000))),
+    toHex(sha1(fill(0x61, 1_000_000))),
     "34aa973cd4c4daa4f61eeb2bdbad27316534016f",
   );
 });
 
 Deno.test("sha256() matches the FIPS 180 examples", () => {
   assert.equal(
-    hex(sha256("abc")),
+    toHex(sha256("abc")),
     "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
   );
   assert.equal(
-    hex(sha256("")),
+    toHex(sha256("")),
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
   );
   assert.equal(
-    hex(sha256(MSG_448)),
+    toHex(sha256(MSG_448)),
     "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1",
   );
   assert.equal(
-    hex(sha256(fill(0x61, 1_000_000))),
+    toHex(sha256(fill(0x61, 1_000_000))),
     "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0",
   );
 });
@@ -174,12 +159,12 @@ Deno.test("sha1() and sha256() agree with node:crypto at every length 0..300", (
   for (let n = 0; n <= 300; n++) {
     const data = rand(n);
     assert.equal(
-      hex(sha1(data)),
+      toHex(sha1(data)),
       createHash("sha1").update(data).digest("hex"),
       `sha1 n=${n}`,
     );
     assert.equal(
-      hex(sha256(data)),
+      toHex(sha256(data)),
       createHash("sha256").update(data).digest("hex"),
       `sha256 n=${n}`,
     );
@@ -190,7 +175,7 @@ Deno.test("sha256() hashes a subarray, not its whole backing buffer", () => {
   const big = prng(2)(200);
   const part = big.subarray(37, 150);
   assert.equal(
-    hex(sha256(part)),
+    toHex(sha256(part)),
     createHash("sha256").update(part).digest("hex"),
   );
 });
@@ -286,17 +271,17 @@ const RFC4231: [string, Uint8Array | string, Uint8Array | string, string][] = [
 
 for (const [name, key, data, want] of RFC2202) {
   Deno.test(`hmac("sha1") matches RFC 2202 test case ${name}`, () => {
-    assert.equal(hex(hmac("sha1", key, data)), want);
-    assert.equal(hex(hmac(KEY_ID_HMAC_SHA1_96, key, data)), want);
+    assert.equal(toHex(hmac("sha1", key, data)), want);
+    assert.equal(toHex(hmac(KEY_ID_HMAC_SHA1_96, key, data)), want);
   });
 }
 
 for (const [name, key, data, want] of RFC4231) {
   Deno.test(`hmac("sha256") matches RFC 4231 test case ${name}`, () => {
-    const got = hex(hmac("sha256", key, data));
+    const got = toHex(hmac("sha256", key, data));
     assert.equal(got.length, 64);
     assert.equal(got.slice(0, want.length), want);
-    assert.equal(hex(hmac(KEY_ID_HMAC_SHA256_128, key, data)), got);
+    assert.equal(toHex(hmac(KEY_ID_HMAC_SHA256_128, key, data)), got);
   });
 }
 
@@ -310,7 +295,7 @@ Deno.test("hmac() agrees with node:crypto on random keys and data of many length
         const key = rand(keyLen);
         const data = rand(dataLen);
         assert.equal(
-          hex(hmac(alg, key, data)),
+          toHex(hmac(alg, key, data)),
           nodeHmac(alg, key, data),
           `${alg} key=${keyLen} data=${dataLen}`,
         );
@@ -322,16 +307,16 @@ Deno.test("hmac() agrees with node:crypto on random keys and data of many length
 Deno.test("HmacKey gives the same MAC on every use", () => {
   const key = new HmacKey(KEY_ID_HMAC_SHA256_128, "k");
   const data = prng(4)(150);
-  const first = hex(key.mac(data));
+  const first = toHex(key.mac(data));
   hmac("sha1", "other", "interleaved use of the shared scratch");
-  assert.equal(hex(key.mac(data)), first);
+  assert.equal(toHex(key.mac(data)), first);
   assert.equal(first, nodeHmac("sha256", new TextEncoder().encode("k"), data));
 });
 
 Deno.test("HmacKey takes a string key as its UTF-8 bytes", () => {
   const s = "clé-ß-🔑";
   assert.equal(
-    hex(hmac("sha256", s, "x")),
+    toHex(hmac("sha256", s, "x")),
     nodeHmac(
       "sha256",
       new TextEncoder().encode(s),
@@ -362,7 +347,7 @@ Deno.test("HmacKey.macInto() reads the zero range as zero and leaves the data al
   assert.deepEqual(data, before);
   const zeroed = data.slice().fill(0, 60, 130);
   assert.equal(
-    hex(out.subarray(4, 36)),
+    toHex(out.subarray(4, 36)),
     nodeHmac("sha256", new TextEncoder().encode("k"), zeroed),
   );
   assert.deepEqual(out.subarray(0, 4), fill(0xa5, 4));
@@ -372,10 +357,10 @@ Deno.test("HmacKey.macInto() reads the zero range as zero and leaves the data al
 
 Deno.test("constantTimeEqual() compares whole contents and lengths", () => {
   assert.equal(constantTimeEqual(new Uint8Array(0), new Uint8Array(0)), true);
-  assert.equal(constantTimeEqual(unhex("0001ff"), unhex("0001ff")), true);
-  assert.equal(constantTimeEqual(unhex("0001ff"), unhex("0001fe")), false);
-  assert.equal(constantTimeEqual(unhex("00aa"), unhex("00bb")), false);
-  assert.equal(constantTimeEqual(unhex("0001"), unhex("000100")), false);
+  assert.equal(constantTimeEqual(hex("0001ff"), hex("0001ff")), true);
+  assert.equal(constantTimeEqual(hex("0001ff"), hex("0001fe")), false);
+  assert.equal(constantTimeEqual(hex("00aa"), hex("00bb")), false);
+  assert.equal(constantTimeEqual(hex("0001"), hex("000100")), false);
 });
 
 // ---------------------------------------------------------------------------
@@ -398,7 +383,7 @@ Deno.test("authKeyId() reads bytes 12-13, or -1 when the header is short", () =>
 Deno.test("signAuthenticated() writes HMAC-SHA-256 of the message with a zeroed field", () => {
   const m = MAP_REGISTER.slice();
   signAuthenticated(m, KEY);
-  assert.equal(hex(m.subarray(16, 48)), expectedMac("sha256", MAP_REGISTER));
+  assert.equal(toHex(m.subarray(16, 48)), expectedMac("sha256", MAP_REGISTER));
   assert.deepEqual(m.subarray(0, 16), MAP_REGISTER.subarray(0, 16));
   assert.deepEqual(m.subarray(48), MAP_REGISTER.subarray(48));
 });
@@ -406,7 +391,7 @@ Deno.test("signAuthenticated() writes HMAC-SHA-256 of the message with a zeroed 
 Deno.test("signAuthenticated() writes HMAC-SHA-1 for key id 1", () => {
   const m = MAP_REGISTER_SHA1.slice();
   signAuthenticated(m, new TextEncoder().encode(KEY));
-  assert.equal(hex(m.subarray(16, 36)), expectedMac("sha1", MAP_REGISTER_SHA1));
+  assert.equal(toHex(m.subarray(16, 36)), expectedMac("sha1", MAP_REGISTER_SHA1));
   assert.deepEqual(m.subarray(36), MAP_REGISTER_SHA1.subarray(36));
 });
 
@@ -423,7 +408,7 @@ Deno.test("signAuthenticated() signs a message in the middle of a larger buffer"
   buf.set(MAP_REGISTER, 50);
   const m = buf.subarray(50, 150);
   signAuthenticated(m, KEY);
-  assert.equal(hex(m.subarray(16, 48)), expectedMac("sha256", MAP_REGISTER));
+  assert.equal(toHex(m.subarray(16, 48)), expectedMac("sha256", MAP_REGISTER));
   assert.deepEqual(buf.subarray(0, 50), fill(0xa5, 50));
   assert.deepEqual(buf.subarray(150), fill(0xa5, 150));
 });
@@ -475,7 +460,7 @@ Deno.test("verifyAuthenticated() accepts what signAuthenticated() signed", () =>
 
 Deno.test("verifyAuthenticated() accepts a MAC computed independently by node:crypto", () => {
   const m = MAP_REGISTER.slice();
-  m.set(unhex(expectedMac("sha256", MAP_REGISTER)), 16);
+  m.set(hex(expectedMac("sha256", MAP_REGISTER)), 16);
   assert.equal(verifyAuthenticated(m, KEY), true);
 });
 

@@ -23,15 +23,7 @@ import {
   writeLispDataHeader,
 } from "./data_header.ts";
 import { WireError } from "./errors.ts";
-
-function hex(s: string): Uint8Array {
-  const t = s.replace(/\s+/g, "");
-  const out = new Uint8Array(t.length / 2);
-  for (let i = 0; i < out.length; i++) {
-    out[i] = parseInt(t.slice(i * 2, i * 2 + 2), 16);
-  }
-  return out;
-}
+import { hex } from "../tests/hex.ts";
 
 const base: LispDataHeader = {
   n: false,

@@ -2,15 +2,7 @@ import assert from "node:assert/strict";
 import { WireError } from "./errors.ts";
 import { randomEcm, Rng } from "../tests/wire_gen.ts";
 import { type Ecm, ecmLength, emitEcm, parseEcm } from "./ecm.ts";
-
-/** Bytes from hex text; whitespace, `_` and `#` comments to end of line are ignored. */
-function hex(s: string): Uint8Array {
-  const t = s.replace(/#[^\n]*/g, "").replace(/[\s_]/g, "");
-  if (t.length % 2 !== 0) throw new Error(`odd hex length in fixture: ${t.length}`);
-  const out = new Uint8Array(t.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(t.slice(i * 2, i * 2 + 2), 16);
-  return out;
-}
+import { hex } from "../tests/hex.ts";
 
 // --- Fixtures (hand-written from RFC 9301 §5.8, RFC 791, RFC 8200, RFC 768;
 // checksums computed by hand, independently of ip.ts/udp.ts) ----------------

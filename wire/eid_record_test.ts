@@ -14,16 +14,7 @@ import type { LocatorRecord } from "./locator.ts";
 import { Reader, Writer } from "./cursor.ts";
 import { WireError } from "./errors.ts";
 import { prng, randomEidRecord, Rng } from "../tests/wire_gen.ts";
-
-function hex(s: string): Uint8Array {
-  const t = s.replace(/\s+/g, "");
-  if (t.length % 2 !== 0 || /[^0-9a-fA-F]/.test(t)) throw new Error(`bad hex ${s}`);
-  const out = new Uint8Array(t.length / 2);
-  for (let i = 0; i < out.length; i++) {
-    out[i] = parseInt(t.slice(i * 2, i * 2 + 2), 16);
-  }
-  return out;
-}
+import { hex } from "../tests/hex.ts";
 
 function toHex(b: Uint8Array): string {
   return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");

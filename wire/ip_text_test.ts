@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  canonicalIp,
   ipv4FromBytes,
   ipv4ToBytes,
   ipv6FromBytes,
@@ -9,15 +10,7 @@ import {
   macFromBytes,
   macToBytes,
 } from "./ip_text.ts";
-
-function hex(s: string): Uint8Array {
-  const t = s.replace(/[\s_]/g, "");
-  const out = new Uint8Array(t.length / 2);
-  for (let i = 0; i < out.length; i++) {
-    out[i] = parseInt(t.slice(i * 2, i * 2 + 2), 16);
-  }
-  return out;
-}
+import { hex } from "../tests/hex.ts";
 
 Deno.test("ipv4ToBytes() writes the four octets at the offset", () => {
   const out = new Uint8Array(8).fill(0xa5);
@@ -250,4 +243,14 @@ Deno.test("macToBytes() rejects malformed text", () => {
 Deno.test("macFromBytes() formats lowercase with colons", () => {
   assert.equal(macFromBytes(hex("ff 001B2C3D4E5F"), 1), "00:1b:2c:3d:4e:5f");
   assert.equal(macFromBytes(hex("000000000000"), 0), "00:00:00:00:00:00");
+});
+
+Deno.test("canonicalIp() gives one text per address: dotted quads as is, IPv6 in RFC 5952 form", () => {
+  assert.equal(canonicalIp("192.0.2.1"), "192.0.2.1");
+  assert.equal(canonicalIp("2001:DB8:0:0::1"), "2001:db8::1");
+  assert.equal(canonicalIp("2001:db8::1"), "2001:db8::1");
+  assert.equal(canonicalIp("::ffff:192.0.2.1"), canonicalIp("::ffff:c000:201"));
+  for (const bad of ["", "10.1.2", "010.1.2.3", "2001:db8::/32", "fe80::1%eth0", "host"]) {
+    assert.equal(canonicalIp(bad), undefined, bad);
+  }
 });

@@ -40,6 +40,29 @@ export interface LocatorRecord {
   readonly address: Address;
 }
 
+/**
+ * A unicast locator record for `address`: priority and weight (default 1
+ * and 100), multicast priority 255 (unused) and weight 0, the R bit set,
+ * and the L and p bits as `flags` say (default clear).
+ */
+export function locatorRecord(
+  address: Address,
+  priority = 1,
+  weight = 100,
+  flags: { readonly local?: boolean; readonly probed?: boolean } = {},
+): LocatorRecord {
+  return {
+    priority,
+    weight,
+    mPriority: 255,
+    mWeight: 0,
+    local: flags.local ?? false,
+    probed: flags.probed ?? false,
+    reachable: true,
+    address,
+  };
+}
+
 /** Reads one locator record. */
 export function readLocator(r: Reader, field = "locator"): LocatorRecord {
   r.need(LOCATOR_FIXED, field);

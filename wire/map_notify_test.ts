@@ -14,13 +14,7 @@ import {
   parseMapNotify,
 } from "./map_notify.ts";
 import { emitMapRegister, parseMapRegister } from "./map_register.ts";
-
-function hex(s: string): Uint8Array {
-  const t = s.replace(/\s+/g, "");
-  const out = new Uint8Array(t.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(t.slice(i * 2, i * 2 + 2), 16);
-  return out;
-}
+import { hex } from "../tests/hex.ts";
 
 function seq(from: number, n: number): Uint8Array {
   return Uint8Array.from({ length: n }, (_, i) => (from + i) & 0xff);

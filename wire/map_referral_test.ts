@@ -11,15 +11,7 @@ import {
   REFERRAL_ACTION,
   type ReferralSignature,
 } from "./map_referral.ts";
-
-/** Bytes from hex text; whitespace, `_` and `#` comments to end of line are ignored. */
-function hex(s: string): Uint8Array {
-  const t = s.replace(/#[^\n]*/g, "").replace(/[\s_]/g, "");
-  if (t.length % 2 !== 0) throw new Error(`odd hex length in fixture: ${t.length}`);
-  const out = new Uint8Array(t.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(t.slice(i * 2, i * 2 + 2), 16);
-  return out;
-}
+import { hex } from "../tests/hex.ts";
 
 function throwsWire(fn: () => unknown, field: string): void {
   assert.throws(fn, (e: unknown) => {

@@ -12,18 +12,11 @@ import {
   readMapReply,
   writeMapReply,
 } from "./map_reply.ts";
+import { hex } from "../tests/hex.ts";
 
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
-
-function hex(s: string): Uint8Array {
-  const t = s.replace(/\s+/g, "");
-  if (t.length % 2 !== 0) throw new Error(`odd hex length: ${t}`);
-  const out = new Uint8Array(t.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(t.slice(i * 2, i * 2 + 2), 16);
-  return out;
-}
 
 function toHex(b: Uint8Array): string {
   return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");

@@ -14,15 +14,7 @@ import {
 } from "./udp.ts";
 import { ipv4PseudoHeaderSum, ipv6PseudoHeaderSum } from "./ip.ts";
 import { ipv4ToBytes, ipv6ToBytes } from "./ip_text.ts";
-
-function hex(s: string): Uint8Array {
-  const t = s.replace(/\s+/g, "");
-  const out = new Uint8Array(t.length / 2);
-  for (let i = 0; i < out.length; i++) {
-    out[i] = parseInt(t.slice(i * 2, i * 2 + 2), 16);
-  }
-  return out;
-}
+import { hex } from "../tests/hex.ts";
 
 function wireError(field: string): (e: unknown) => boolean {
   return (e: unknown) => {

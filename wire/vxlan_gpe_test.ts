@@ -21,15 +21,7 @@ import {
   vxlanGpeVni,
   writeVxlanGpeHeader,
 } from "./vxlan_gpe.ts";
-
-function hex(s: string): Uint8Array {
-  const t = s.replace(/\s+/g, "");
-  const out = new Uint8Array(t.length / 2);
-  for (let i = 0; i < out.length; i++) {
-    out[i] = parseInt(t.slice(i * 2, i * 2 + 2), 16);
-  }
-  return out;
-}
+import { hex } from "../tests/hex.ts";
 
 const base: VxlanGpeHeader = {
   version: 0,

@@ -51,16 +51,16 @@ import {
 import { LISP_CONTROL_PORT } from "../../wire/data_header.ts";
 import { ACTION, type EidRecord, REFERRAL_ACTION } from "../../wire/eid_record.ts";
 import { isIPv4 } from "../../wire/ip_text.ts";
-import type { LocatorRecord } from "../../wire/locator.ts";
+import { type LocatorRecord, locatorRecord } from "../../wire/locator.ts";
 import type { MapReferral } from "../../wire/map_referral.ts";
 import type { MapReply } from "../../wire/map_reply.ts";
 import type { MapRequest, MapRequestRecord } from "../../wire/map_request.ts";
-import { type ControlPlane, formatPeer, type Peer, type Received } from "../../core/control.ts";
+import { formatPeer, type Peer, type Received } from "../../core/control.ts";
 import { type Prefix, prefixEid, prefixOf } from "../../core/prefix.ts";
-import type { RoleDeps } from "../../core/role.ts";
-import type { Registration, RegistrationStore } from "./registrations.ts";
+import type { Registration } from "./registrations.ts";
+import type { MsContext } from "./context.ts";
 import { LOG_INTERVAL_MS } from "./registrar.ts";
-import { locator, type Site, type Sites } from "./sites.ts";
+import type { Site } from "./sites.ts";
 import { METRICS } from "../../core/metrics.ts";
 
 /** TTL of a negative Map-Reply for an EID outside every site, minutes (RFC 9301 §8.3). */
@@ -95,34 +95,17 @@ function eidIp(a: Address): IPv4Address | IPv6Address | undefined {
 
 /** Answers Map-Requests (see the module notes). */
 export class Answerer {
-  readonly #deps: RoleDeps;
-  readonly #cp: ControlPlane;
-  readonly #sites: Sites;
-  readonly #store: RegistrationStore;
-  readonly #expired: (r: Registration) => void;
+  readonly #c: MsContext;
 
-  /**
-   * Registers the `map-request` handler on `cp`; `expired` hears of the
-   * registrations a lookup finds expired.
-   */
-  constructor(
-    deps: RoleDeps,
-    cp: ControlPlane,
-    sites: Sites,
-    store: RegistrationStore,
-    expired: (r: Registration) => void,
-  ) {
-    this.#deps = deps;
-    this.#cp = cp;
-    this.#sites = sites;
-    this.#store = store;
-    this.#expired = expired;
-    cp.on("map-request", (m, r) => this.#mapRequest(r, m));
+  /** Registers the `map-request` handler on the control plane. */
+  constructor(ctx: MsContext) {
+    this.#c = ctx;
+    this.#c.cp.on("map-request", (m, r) => this.#mapRequest(r, m));
   }
 
   #dropRequest(r: Received, reason: string, detail?: string): void {
-    this.#deps.counters.inc(METRICS.msMapRequestsDropped, { reason });
-    this.#deps.logger.limited(
+    this.#c.deps.counters.inc(METRICS.msMapRequestsDropped, { reason });
+    this.#c.deps.logger.limited(
       `map-request-dropped ${r.from.address}`,
       LOG_INTERVAL_MS,
       "debug",
@@ -144,10 +127,10 @@ export class Answerer {
       return this.#dropRequest(r, "unsupported-eid", addressToString(rec.eid));
     }
     const ddt = r.ecm?.ddtOriginated === true;
-    const now = this.#deps.now();
-    const found = this.#store.lookup(p, now, this.#expired);
+    const now = this.#c.deps.now();
+    const found = this.#c.store.lookup(p, now, this.#c.expired);
     if (found !== undefined) {
-      const site = this.#sites.table.lookup(found.prefix)?.value;
+      const site = this.#c.sites.table.lookup(found.prefix)?.value;
       if (ddt) {
         this.#sendReferral(r, m.nonce, REFERRAL_ACTION.MS_ACK, found.prefix, MS_ACK_TTL, site);
       }
@@ -157,10 +140,10 @@ export class Answerer {
       if (proxy) return this.#proxyReply(r, m, found.prefix, regs);
       return this.#forward(r, m, rec, regs);
     }
-    const site = this.#sites.table.lookup(p)?.value;
+    const site = this.#c.sites.table.lookup(p)?.value;
     if (site !== undefined) {
       // Configured, not registered (RFC 9301 §8.3: Natively-Forward, 1 minute).
-      const hole = this.#store.hole(p);
+      const hole = this.#c.store.hole(p);
       const neg = hole === undefined ? p : hole.len < site.prefix.len ? site.prefix : hole;
       if (ddt) {
         return this.#sendReferral(
@@ -192,7 +175,7 @@ export class Answerer {
       );
     }
     // Not EID space (RFC 9301 §8.3: Natively-Forward, 15 minutes, the hole).
-    const hole = this.#sites.configured.hole(p);
+    const hole = this.#c.sites.configured.hole(p);
     if (hole === undefined) {
       return this.#negativeReply(
         r,
@@ -211,7 +194,7 @@ export class Answerer {
     const ecm = r.ecm;
     if (ecm === undefined) return r.from;
     for (const a of m.itrRlocs) {
-      if ((a.kind === "ipv4" || a.kind === "ipv6") && this.#sites.families.has(a.kind)) {
+      if ((a.kind === "ipv4" || a.kind === "ipv6") && this.#c.sites.families.has(a.kind)) {
         return { address: a.ip, port: ecm.inner.srcPort };
       }
     }
@@ -228,8 +211,8 @@ export class Answerer {
       nonce: m.nonce,
       records: [record],
     };
-    this.#cp.send({ type: "map-reply", msg: reply }, to);
-    this.#deps.counters.inc(METRICS.msMapRequestsAnswered, { kind });
+    this.#c.cp.send({ type: "map-reply", msg: reply }, to);
+    this.#c.deps.counters.inc(METRICS.msMapRequestsAnswered, { kind });
   }
 
   #negativeReply(
@@ -292,7 +275,7 @@ export class Answerer {
       for (const l of reg.locators) {
         if (l.priority >= bestPriority) continue;
         const ip = locatorIp(l.address);
-        if (ip === undefined || !this.#sites.families.has(ip.kind)) continue;
+        if (ip === undefined || !this.#c.sites.families.has(ip.kind)) continue;
         best = ip.ip;
         bestPriority = l.priority;
       }
@@ -321,10 +304,10 @@ export class Answerer {
       const dst = eid !== undefined && (eid.kind === "ipv4") === v4 ? eid.ip : src;
       header = { src, dst, srcPort: r.from.port, dstPort: LISP_CONTROL_PORT };
     }
-    this.#cp.sendEcm(r.bytes, header, { address: etr, port: LISP_CONTROL_PORT });
-    this.#deps.counters.inc(METRICS.msMapRequestsAnswered, { kind: "forwarded" });
-    if (this.#deps.logger.enabled("debug")) {
-      this.#deps.logger.debug("map-request-forwarded", {
+    this.#c.cp.sendEcm(r.bytes, header, { address: etr, port: LISP_CONTROL_PORT });
+    this.#c.deps.counters.inc(METRICS.msMapRequestsAnswered, { kind: "forwarded" });
+    if (this.#c.deps.logger.enabled("debug")) {
+      this.#c.deps.logger.debug("map-request-forwarded", {
         eid: addressToString(rec.eid),
         etr,
         nonce: m.nonce,
@@ -341,7 +324,7 @@ export class Answerer {
     site: Site | undefined,
   ): void {
     const notAuth = action === REFERRAL_ACTION.NOT_AUTHORITATIVE;
-    const self = this.#sites.self;
+    const self = this.#c.sites.self;
     const referral: MapReferral = {
       nonce,
       records: [{
@@ -360,14 +343,14 @@ export class Answerer {
             : site !== undefined
             ? site.referralLocators
             : self !== undefined
-            ? [locator(ipAddress(self))]
+            ? [locatorRecord(ipAddress(self))]
             : [],
         },
         signatures: [],
       }],
     };
-    this.#cp.send({ type: "map-referral", msg: referral }, r.from);
-    const c = this.#deps.counters;
+    this.#c.cp.send({ type: "map-referral", msg: referral }, r.from);
+    const c = this.#c.deps.counters;
     c.inc(METRICS.msMapRequestsAnswered, { kind: "referral" });
     c.inc(METRICS.msMapReferralsSent, {
       action: action === REFERRAL_ACTION.MS_ACK

@@ -12,7 +12,7 @@
 import { type Address, ipAddress, type IPv4Address, type IPv6Address } from "../../wire/address.ts";
 import { HmacKey } from "../../wire/auth.ts";
 import { isIPv4 } from "../../wire/ip_text.ts";
-import type { LocatorRecord } from "../../wire/locator.ts";
+import { type LocatorRecord, locatorRecord } from "../../wire/locator.ts";
 import type { Config, LispSite, MsStaticRegisteredSite } from "../../config/mod.ts";
 import { formatPrefix, type Prefix, prefixFromConfig, PrefixTable } from "../../core/prefix.ts";
 
@@ -32,24 +32,10 @@ export interface Site {
   readonly referralIncomplete: boolean;
 }
 
-/** A locator record with priority and weight, multicast off, R set, L and p clear. */
-export function locator(address: Address, priority = 1, weight = 100): LocatorRecord {
-  return {
-    priority,
-    weight,
-    mPriority: 255,
-    mWeight: 0,
-    local: false,
-    probed: false,
-    reachable: true,
-    address,
-  };
-}
-
 /** The locators of a `[[ms-static-registered-site]]` (ELPs by name). */
 export function staticLocators(s: MsStaticRegisteredSite, config: Config): LocatorRecord[] {
   return s.rlocAddresses.map((r) => {
-    if (r.kind === "address") return locator(ipAddress(r.address), r.priority, r.weight);
+    if (r.kind === "address") return locatorRecord(ipAddress(r.address), r.priority, r.weight);
     const elp = config.explicitLocatorPaths.find((e) => e.name === r.elpName);
     if (elp === undefined) throw new TypeError(`no explicit-locator-path named ${r.elpName}`);
     const address: Address = {
@@ -61,7 +47,7 @@ export function staticLocators(s: MsStaticRegisteredSite, config: Config): Locat
         address: ipAddress(n.address),
       })),
     };
-    return locator(address, r.priority, r.weight);
+    return locatorRecord(address, r.priority, r.weight);
   });
 }
 
@@ -106,7 +92,7 @@ export class Sites {
         const ip = ipAddress(a);
         if (seen.has(ip.ip)) continue;
         seen.add(ip.ip);
-        refs.push(locator(ip));
+        refs.push(locatorRecord(ip));
       }
       const site: Site = {
         prefix,

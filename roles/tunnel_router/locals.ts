@@ -33,7 +33,7 @@ import {
 } from "../../wire/address.ts";
 import { ACTION, type EidRecord } from "../../wire/eid_record.ts";
 import { canonicalIp, isIPv4 } from "../../wire/ip_text.ts";
-import type { LocatorRecord } from "../../wire/locator.ts";
+import { locatorRecord } from "../../wire/locator.ts";
 import type { IpFamily } from "../../ffi/mod.ts";
 import type { Config, DatabaseMapping, RlocAddress, RtrIface } from "../../config/mod.ts";
 import {
@@ -156,25 +156,6 @@ export function elpAddress(name: string, config: Config): Address | undefined {
       strict: n.strict,
       address: ipAddress(n.address),
     })),
-  };
-}
-
-/** A locator of a record: its address, priority and weight, multicast off, R set. */
-export function locatorRecord(
-  address: Address,
-  priority = 1,
-  weight = 100,
-  flags: { local?: boolean; probed?: boolean } = {},
-): LocatorRecord {
-  return {
-    priority,
-    weight,
-    mPriority: 255,
-    mWeight: 0,
-    local: flags.local ?? false,
-    probed: flags.probed ?? false,
-    reachable: true,
-    address,
   };
 }
 

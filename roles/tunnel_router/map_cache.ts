@@ -18,13 +18,13 @@
 
 import { type Address, addressToString, ipAddress } from "../../wire/address.ts";
 import { ACTION } from "../../wire/eid_record.ts";
-import type { LocatorRecord } from "../../wire/locator.ts";
+import { type LocatorRecord, locatorRecord } from "../../wire/locator.ts";
 import type { StaticMapCacheEntry } from "../../config/mod.ts";
 import { formatPrefix, type Prefix, prefixFromConfig, PrefixTable } from "../../core/prefix.ts";
 import { type MapCacheView, splitIidPrefix } from "../../core/status.ts";
 import type { DataAction, DataLocator, DataMapping } from "../../dataplane/api.ts";
 import { type Env, type MapCacheInfo, TTL_FOREVER } from "./context.ts";
-import { elpAddress, locatorRecord } from "./locals.ts";
+import { elpAddress } from "./locals.ts";
 import { METRICS } from "../../core/metrics.ts";
 
 /** One map-cache entry. */

@@ -12,13 +12,13 @@
  */
 
 import type { Config, DatabaseMapping, StaticMapCacheEntry } from "../../config/mod.ts";
-import { loadConfig } from "../../config/mod.ts";
+import { formatPrefix, loadConfig } from "../../config/mod.ts";
 import { type RoleHandle } from "../../core/role.ts";
 import { runRole } from "../../runner/run_role.ts";
 import type { StatusSource } from "../../core/status.ts";
 
 const key = (e: { eidPrefix: { address: string; length: number }; iid: number }) =>
-  `${e.iid} ${e.eidPrefix.address}/${e.eidPrefix.length}`;
+  `${e.iid} ${formatPrefix(e.eidPrefix)}`;
 
 function start(config: Config): Promise<RoleHandle> {
   const statics = new Map<string, StaticMapCacheEntry>();
@@ -35,7 +35,7 @@ function start(config: Config): Promise<RoleHandle> {
   const source: StatusSource = {
     mapCache: () =>
       [...statics.values()].map((e) => ({
-        eidPrefix: `${e.eidPrefix.address}/${e.eidPrefix.length}`,
+        eidPrefix: formatPrefix(e.eidPrefix),
         iid: e.iid,
         kind: "positive" as const,
         static: true,
@@ -44,7 +44,7 @@ function start(config: Config): Promise<RoleHandle> {
       })),
     database: () =>
       [...db.values()].map((m) => ({
-        eidPrefix: `${m.eidPrefix.address}/${m.eidPrefix.length}`,
+        eidPrefix: formatPrefix(m.eidPrefix),
         iid: m.iid,
         ttl: m.ttl,
         rlocs: locs(m.rlocAddresses),
