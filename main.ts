@@ -3,11 +3,11 @@
  *
  * Subcommands are the LISP roles (`xtr`, `mn`, `rtr`, `ms`, `mr`, `ddt`,
  * `ddt-mr`), each run with `--config FILE`, and tools (`check-config`,
- * `decode`, `encode`). Each subcommand is one entry in {@link COMMANDS};
- * a role starts once its entry point is listed in {@link ROLE_ENTRIES}.
+ * `decode`, `encode`, `lig`, `convert-config`). Each subcommand is one entry
+ * in {@link COMMANDS}; each role's entry point is in {@link ROLE_ENTRIES}.
  *
- * Exit codes: 0 success, 1 failure at run time (or not built yet), 2 bad
- * usage or an invalid config file.
+ * Exit codes: 0 success, 1 failure at run time, 2 bad usage or an invalid
+ * config file.
  *
  * @module
  */
@@ -68,11 +68,8 @@ export interface RoleOptions {
 /** Runs a role until it stops; resolves to the exit code. */
 export type RoleEntry = (config: Config, options: RoleOptions) => Promise<number>;
 
-/**
- * Entry points of the roles that are built. A role missing here loads and
- * validates its config, then says it is not built yet and exits 1.
- */
-export const ROLE_ENTRIES: Readonly<Partial<Record<Role, RoleEntry>>> = {
+/** The entry point of each role. */
+export const ROLE_ENTRIES: Readonly<Record<Role, RoleEntry>> = {
   ms: entry("ms", startMs),
   mr: entry("mr", startMr),
   "ddt-mr": entry("ddt-mr", startMr),
@@ -400,12 +397,7 @@ async function runRole(role: Role, { io, values }: RunContext): Promise<number> 
     for (const e of result.errors) io.stderr(`${e}\n`);
     return EXIT_USAGE;
   }
-  const entry = ROLE_ENTRIES[role];
-  if (entry === undefined) {
-    io.stderr(`oor: role '${role}' is not built yet\n`);
-    return 1;
-  }
-  return await entry(result.config, { logFormat: format, configPath, io });
+  return await ROLE_ENTRIES[role](result.config, { logFormat: format, configPath, io });
 }
 
 async function runCheckConfig(

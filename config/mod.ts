@@ -3,7 +3,7 @@
  * loading from disk.
  *
  * ```ts
- * import { loadConfig } from "./roles/config/mod.ts";
+ * import { loadConfig } from "./config/mod.ts";
  * const r = await loadConfig("oor.toml", "xtr");
  * if (!r.ok) for (const e of r.errors) console.error(String(e));
  * ```

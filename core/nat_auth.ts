@@ -1,6 +1,6 @@
 /**
  * NAT traversal pieces shared by the map-server (`ms.ts`) and the tunnel
- * routers (`_tunnel_router.ts`): the MS-RTR authentication of a Map-Notify
+ * routers (roles/tunnel_router/): the MS-RTR authentication of a Map-Notify
  * that an RTR relays, and the control messages carried on the data port.
  *
  * MS-RTR authentication (the R bit of a Map-Notify, draft-ermagan/ietf

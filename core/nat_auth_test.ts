@@ -1,5 +1,5 @@
 /**
- * Unit tests of roles/_nat.ts: the MS-RTR authentication of a Map-Notify
+ * Unit tests of core/nat_auth.ts: the MS-RTR authentication of a Map-Notify
  * that an RTR relays to an xTR behind a NAT.
  */
 

@@ -26,7 +26,7 @@ export interface RoleDeps {
 export interface RoleHandle {
   /** Stops the role and undoes what it set up; resolves when done. */
   close(): Promise<void>;
-  /** What the HTTP API and status page show of the role (web/source.ts). */
+  /** What the HTTP API and status page show of the role (core/status.ts). */
   statusSource?(): StatusSource;
 }
 

@@ -13,7 +13,7 @@
  *
  * Who implements it:
  * - ms, mr, ddt: `statusSource()` on their handles (roles/ms.ts, mr.ts, ddt.ts);
- * - xtr, mn, rtr (roles/_tunnel_router.ts): `status()` with RLOCs and
+ * - xtr, mn, rtr (roles/tunnel_router/router.ts): `status()` with RLOCs and
  *   map-servers, `mapCache()`, `database()`, and the four write hooks.
  *   The hooks change the running role only; persisting the edit and
  *   replaying it at the next start is done around them by

@@ -1,8 +1,8 @@
 /**
  * The contract between a tunnel router's control plane (main event loop)
  * and its data plane (a Worker doing batched, synchronous I/O on the TUN
- * and the data UDP sockets). Types only: `_dataplane.ts` implements the
- * main-thread side, `_dataplane_worker.ts` the worker.
+ * and the data UDP sockets). Types only: mod.ts implements the main-thread
+ * side, worker.ts (with engine.ts) the Worker.
  *
  * The control plane owns the truth (map-cache, database, locator state)
  * and pushes changes in; the worker reports misses, control packets it
@@ -162,7 +162,7 @@ export interface DataPlaneEvents {
 
 /**
  * The main-thread handle of a running data plane (implemented by
- * `DataPlane` in `_dataplane.ts`; tests of the control plane may use a
+ * `DataPlane` in mod.ts; tests of the control plane may use a
  * fake with the same shape).
  */
 export interface DataPlaneHandle {

@@ -4,8 +4,8 @@
  * time, and bytes per entry; the same for IPv6 and for the whole per-packet
  * path (flow hash, lookup, locator selection).
  *
- *   deno bench -A roles/_map_cache_bench.ts     (prints the figures, then runs the benches)
- *   deno run -A roles/_map_cache_bench.ts       (the figures only)
+ *   deno bench -A dataplane/fib_bench.ts     (prints the figures, then runs the benches)
+ *   deno run -A dataplane/fib_bench.ts       (the figures only)
  *
  * @module
  */

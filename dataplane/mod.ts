@@ -1,9 +1,9 @@
 /**
  * The main-thread side of a tunnel router's data plane: {@link DataPlane}
- * spawns the Worker of `_dataplane_worker.ts`, hands it the fds the role
+ * spawns the Worker of worker.ts, hands it the fds the role
  * opened (TUN, data UDP sockets), forwards control changes to it and
  * reports what it says back (misses, peers, counters). The contract is
- * `_dataplane_api.ts`; the role keeps owning (and closes) the fds.
+ * api.ts; the role keeps owning (and closes) the fds.
  *
  * Every post to the Worker bumps a shared counter
  * (`SharedArrayBuffer` + `Atomics`), which the Worker's loop checks

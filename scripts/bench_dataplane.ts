@@ -15,7 +15,7 @@
  * 1400-byte payloads for `--seconds` (default 3):
  *
  * - ours, LISP (4341) and VXLAN-GPE (4790): a data plane
- *   (roles/_dataplane_node.ts: a process with the data-plane Worker) in
+ *   (scripts/dataplane_node.ts: a process with the data-plane Worker) in
  *   x1 and x2, 10.2.0.0/24 (resp. 10.1.0.0/24) routed into lispTun0.
  * - kernel: `ip link add vxk type vxlan id 42 local ... remote ... dstport
  *   4790` in x1 and x2, the same routes through it (our data planes are

@@ -100,7 +100,7 @@ export interface ProductGraph {
 export interface Asset {
   /** Absolute path of the module that names it. */
   readonly from: string;
-  /** The relative URL as written (`./_dataplane_worker.ts`). */
+  /** The relative URL as written (`./worker.ts`). */
   readonly relative: string;
   /** Absolute path of the file. */
   readonly path: string;

@@ -4,7 +4,7 @@
  * change namespace; a process started with `ip netns exec` lives in one).
  *
  * - {@link DataPlaneNode.spawn} (test/bench side) starts
- *   `ip netns exec <ns> deno run -A roles/_dataplane_node.ts` and offers
+ *   `ip netns exec <ns> deno run -A scripts/dataplane_node.ts` and offers
  *   typed calls: open a TUN, start a {@link DataPlane} on fresh data
  *   sockets, push mappings, read counters, stop.
  * - Run as a program, this module serves those calls: one JSON request
@@ -254,7 +254,7 @@ export class DataPlaneNode {
 function assertInOwnNetns(): string {
   const ns = Deno.env.get("OOR_DP_NETNS");
   if (ns === undefined || !/^oor-[a-z]-[0-9a-z-]+$/.test(ns)) {
-    throw new Error("roles/_dataplane_node.ts runs only through DataPlaneNode.spawn()");
+    throw new Error("scripts/dataplane_node.ts runs only through DataPlaneNode.spawn()");
   }
   const mine = Deno.statSync("/proc/self/ns/net").ino;
   const want = Deno.statSync(`/run/netns/${ns}`).ino;

@@ -145,14 +145,6 @@ async function cmdUp(args: string[]): Promise<number> {
     out(`  ${p.name}.toml  ${p.role} in ${p.node} at ${p.controlAddress} (${state})`);
     if (running !== undefined) out(`  ${p.name}.log   its output`);
   }
-  const notBuilt = skipped.filter((s) => /not built yet/.test(s.reason));
-  if (notBuilt.length > 0) {
-    out();
-    out(
-      `not started because their roles are not built yet: ` +
-        notBuilt.map((s) => `${s.spec.name} (${s.spec.role})`).join(", "),
-    );
-  }
   out();
   out("try:");
   const q = topo.staticLookup;

@@ -51,12 +51,9 @@ import {
   VXLAN_GPE_PORT,
 } from "./_tshark.ts";
 import { hex } from "./hex.ts";
+import { testNeeding } from "./prereq.ts";
 
 const missing = await tsharkMissing();
-if (missing !== undefined) {
-  console.warn(`tests/_pcap_test.ts: tshark tests skipped: ${missing}`);
-}
-const noTshark = missing !== undefined;
 
 // ---------------------------------------------------------------------------
 // Hand-written fixtures (RFC 9301 / RFC 9300 / RFC 8060 layouts)
@@ -475,8 +472,7 @@ Deno.test("parsePdml() keeps fields in order with their parents, and collects ex
 // _tshark.ts against tshark
 // ---------------------------------------------------------------------------
 
-const tsharkTest = (name: string, fn: () => Promise<void>) =>
-  Deno.test({ name, ignore: noTshark, fn });
+const tsharkTest = (name: string, fn: () => Promise<void>) => testNeeding(missing, { name, fn });
 
 tsharkTest(
   "dissect() decodes ports 4342, 4341 and 4790 as LISP control, LISP data, VXLAN-GPE",

@@ -10,6 +10,8 @@
  * @module
  */
 
+import { testNeeding } from "./prereq.ts";
+
 /** Environment variable naming the namespace an inner test module must run in. */
 const NETNS_ENV = "OOR_TEST_NETNS";
 
@@ -30,14 +32,9 @@ export function netnsSkipReason(): string | undefined {
   return undefined;
 }
 
-/** Registers a test that is ignored, with the reason in its name, when namespaces are unusable. */
+/** Registers a test that needs network namespaces (see tests/prereq.ts for when they are missing). */
 export function netnsTest(name: string, fn: () => Promise<void> | void): void {
-  const reason = netnsSkipReason();
-  Deno.test({
-    name: reason === undefined ? name : `${name} (skipped: ${reason})`,
-    ignore: reason !== undefined,
-    fn,
-  });
+  testNeeding(netnsSkipReason(), { name, fn });
 }
 
 function run(cmd: string, args: string[]): { code: number; out: string; err: string } {

@@ -75,6 +75,7 @@ import {
   tsharkMissing,
   tsharkVersion,
 } from "./_tshark.ts";
+import { testNeeding } from "./prereq.ts";
 
 // ---------------------------------------------------------------------------
 // What tshark 4.0 can and cannot check
@@ -950,8 +951,7 @@ Deno.test("the samples cover every control message type and every LCAF kind addr
 // tshark
 // ---------------------------------------------------------------------------
 
-const tsharkTest = (name: string, fn: () => Promise<void>) =>
-  Deno.test({ name, ignore: missing !== undefined, fn });
+const tsharkTest = (name: string, fn: () => Promise<void>) => testNeeding(missing, { name, fn });
 
 tsharkTest("tshark is the version whose LISP quirks these tests know (4.0)", async () => {
   const v = await tsharkVersion();

@@ -10,6 +10,7 @@
 
 import assert from "node:assert/strict";
 import { startMsWithApi } from "../tests/web_fixtures.ts";
+import { testNeeding } from "../tests/prereq.ts";
 
 const CHROMIUM = Deno.env.get("CHROMIUM") ?? "chromium";
 
@@ -73,11 +74,8 @@ function rows(dom: string, id: string): string[][] {
   );
 }
 
-Deno.test({
-  name: version === undefined
-    ? "status page in headless Chromium (skipped: chromium is not installed; apt-get install chromium)"
-    : "the status page of a running ms shows its registrations in headless Chromium",
-  ignore: version === undefined,
+testNeeding(version === undefined ? "needs chromium (apt-get install chromium)" : undefined, {
+  name: "the status page of a running ms shows its registrations in headless Chromium",
   sanitizeResources: false,
   fn: async () => {
     const h = await startMsWithApi();

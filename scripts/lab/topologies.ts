@@ -72,7 +72,6 @@
  */
 
 import type { Role } from "../../config/mod.ts";
-import { ROLE_ENTRIES } from "../../main.ts";
 import {
   Lab,
   LabError,
@@ -1202,11 +1201,6 @@ export function makeTopology(name: string, opts: TopologyOptions = {}): Topology
 // ---------------------------------------------------------------------------
 // Running.
 
-/** Roles `oor` can run today (those with an entry in main.ts's ROLE_ENTRIES). */
-export function runnableRoles(): ReadonlySet<Role> {
-  return new Set(Object.keys(ROLE_ENTRIES) as Role[]);
-}
-
 /** Writes every process's `<name>.toml` into the lab folder; returns name → path. */
 export async function writeConfigs(lab: Lab, topo: Topology): Promise<Map<string, string>> {
   const out = new Map<string, string>();
@@ -1253,21 +1247,18 @@ export function lispArgv(configPath: string, role: Role, logFormat = "text"): st
  * Starts the LISP processes of a topology in its lab (configs must have
  * been written, see {@link writeConfigs}) with `deno run -A main.ts <role>
  * --config <name>.toml`, and waits until each logs `started`. Processes
- * whose role `oor` cannot run yet are skipped and reported.
+ * not asked for (`only`) are skipped and reported.
  */
 export async function startLisp(
   lab: Lab,
   topo: Topology,
   opts: StartOptions = {},
 ): Promise<StartResult> {
-  const runnable = runnableRoles();
   const skipped: { spec: LispProcessSpec; reason: string }[] = [];
   const todo: LispProcessSpec[] = [];
   for (const p of topo.lisp) {
     if (opts.only !== undefined && !opts.only.includes(p.name)) {
       skipped.push({ spec: p, reason: "not asked for" });
-    } else if (!runnable.has(p.role)) {
-      skipped.push({ spec: p, reason: `the ${p.role} role is not built yet` });
     } else {
       todo.push(p);
     }

@@ -7,22 +7,16 @@
  */
 
 import assert from "node:assert/strict";
-import { isRoot, labNamespaces } from "./lab/topology.ts";
-import { PLAN, REPO_ROOT } from "./lab/topologies.ts";
+import { labNamespaces } from "../../scripts/lab/topology.ts";
+import { PLAN, REPO_ROOT } from "../../scripts/lab/topologies.ts";
+import { rootMissing, testNeeding } from "../prereq.ts";
 
-function skipReason(): string | undefined {
-  if (Deno.build.os !== "linux") return "needs Linux network namespaces";
-  if (!isRoot()) return "needs root for network namespaces and TUN devices";
-  return undefined;
-}
-
-const SKIP = skipReason();
+const SKIP = rootMissing();
 const LAB = "demo-test";
 
-Deno.test({
+testNeeding(SKIP, {
   name: "deno task demo: traffic crosses the basic lab, the summary shows the map-cache, " +
-    "nothing is left" + (SKIP !== undefined ? ` (skipped: ${SKIP})` : ""),
-  ignore: SKIP !== undefined,
+    "nothing is left",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {

@@ -16,9 +16,9 @@
  */
 
 import assert from "node:assert/strict";
-import { assertInTestNetns, ip } from "./netns.ts";
-import { DataPlaneNode, type MappingJson, type NodeStart } from "../scripts/dataplane_node.ts";
-import type { DataLocator, Encapsulation } from "../dataplane/api.ts";
+import { assertInTestNetns, ip } from "../netns.ts";
+import { DataPlaneNode, type MappingJson, type NodeStart } from "../../scripts/dataplane_node.ts";
+import type { DataLocator, Encapsulation } from "../../dataplane/api.ts";
 
 const base = assertInTestNetns();
 const A = `${base}-a`;

@@ -22,8 +22,8 @@
  */
 
 import assert from "node:assert/strict";
-import { type Lab, type LabProcess, sleep } from "../scripts/lab/topology.ts";
-import { PLAN, type Topology } from "../scripts/lab/topologies.ts";
+import { type Lab, type LabProcess, sleep } from "../../scripts/lab/topology.ts";
+import { PLAN, type Topology } from "../../scripts/lab/topologies.ts";
 import {
   bothWays,
   e2e,
@@ -32,7 +32,7 @@ import {
   udpEcho,
   udpRoundTrips,
   withTopology,
-} from "./_e2e.ts";
+} from "./_lab.ts";
 
 // ---------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { netnsTest, runInNetns } from "./netns.ts";
+import { netnsTest, runInNetns } from "../netns.ts";
 
 netnsTest("TUN: open, link up, MTU, packets both ways, batches, errors (in a netns)", async () => {
   const out = await runInNetns(new URL("./tun_netns.ts", import.meta.url));

@@ -8,7 +8,7 @@
  */
 
 import assert from "node:assert/strict";
-import { netnsTest, runInNetns } from "./netns.ts";
+import { netnsTest, runInNetns } from "../netns.ts";
 
 netnsTest(
   "data plane: LISP and VXLAN-GPE between namespaces, misses, priorities, rtr (in a netns)",

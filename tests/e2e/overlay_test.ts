@@ -17,8 +17,8 @@
  */
 
 import assert from "node:assert/strict";
-import { type Lab, type LabProcess, sleep, waitFor } from "../scripts/lab/topology.ts";
-import { PLAN, type Topology } from "../scripts/lab/topologies.ts";
+import { type Lab, type LabProcess, sleep, waitFor } from "../../scripts/lab/topology.ts";
+import { PLAN, type Topology } from "../../scripts/lab/topologies.ts";
 import {
   bothWays,
   capture,
@@ -29,7 +29,7 @@ import {
   udpEcho,
   udpRoundTrips,
   withTopology,
-} from "./_e2e.ts";
+} from "./_lab.ts";
 
 const TAG_PORT = 7788;
 

@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { netnsTest, runInNetns } from "./netns.ts";
+import { netnsTest, runInNetns } from "../netns.ts";
 
 netnsTest("rtnetlink: addresses, routes, rules, dumps, errors, events (in a netns)", async () => {
   const out = await runInNetns(new URL("./netlink_netns.ts", import.meta.url));

@@ -6,13 +6,13 @@
  */
 
 import assert from "node:assert/strict";
-import { assertInTestNetns, ip, ipJson, noFdLeak } from "./netns.ts";
-import { Tun } from "../ffi/tun.ts";
-import { Netlink } from "../ffi/netlink.ts";
-import { PacketBatch, PollSet, UdpSocket } from "../ffi/udp.ts";
-import { EAGAIN, EINVAL } from "../ffi/libc.ts";
-import { emitIpUdp, ipUdpLength, parseIpUdp } from "../wire/udp.ts";
-import { IP_PROTO_UDP } from "../wire/ip.ts";
+import { assertInTestNetns, ip, ipJson, noFdLeak } from "../netns.ts";
+import { Tun } from "../../ffi/tun.ts";
+import { Netlink } from "../../ffi/netlink.ts";
+import { PacketBatch, PollSet, UdpSocket } from "../../ffi/udp.ts";
+import { EAGAIN, EINVAL } from "../../ffi/libc.ts";
+import { emitIpUdp, ipUdpLength, parseIpUdp } from "../../wire/udp.ts";
+import { IP_PROTO_UDP } from "../../wire/ip.ts";
 
 assertInTestNetns();
 

@@ -9,27 +9,23 @@
  */
 
 import assert from "node:assert/strict";
-import { isRoot, type Lab, type LabProcess, waitFor } from "../scripts/lab/topology.ts";
+import { type Lab, type LabProcess, waitFor } from "../../scripts/lab/topology.ts";
+import { rootMissing, testNeeding } from "../prereq.ts";
 import {
   makeTopology,
   type Topology,
   type TopologyName,
   type TopologyOptions,
   upTopology,
-} from "../scripts/lab/topologies.ts";
+} from "../../scripts/lab/topologies.ts";
 
-function skipReason(): string | undefined {
-  if (Deno.build.os !== "linux") return "needs Linux network namespaces";
-  if (!isRoot()) return "needs root for network namespaces and TUN devices";
-  return undefined;
-}
+/** Why the end-to-end tests cannot run here, or undefined. */
+export const SKIP = rootMissing();
 
-export const SKIP = skipReason();
-
-export function e2e(name: string, fn: () => Promise<void>): void {
-  Deno.test({
-    name: SKIP === undefined ? name : `${name} (skipped: ${SKIP})`,
-    ignore: SKIP !== undefined,
+/** Registers an end-to-end test (root and namespaces; see tests/prereq.ts when missing). */
+export function e2e(name: string, fn: () => Promise<void>, needs?: string): void {
+  testNeeding(SKIP ?? needs, {
+    name,
     // Lab processes and dax commands outlive single awaits by design.
     sanitizeOps: false,
     sanitizeResources: false,
@@ -62,6 +58,7 @@ while True:
 /** UDP client: sends N datagrams, prints how many came back intact. */
 const UDP_CLIENT = `
 import socket, sys
+import { rootMissing, testNeeding } from "../prereq.ts";
 dst, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 fam = socket.AF_INET6 if ":" in dst else socket.AF_INET
 s = socket.socket(fam, socket.SOCK_DGRAM)

@@ -7,10 +7,10 @@
  */
 
 import assert from "node:assert/strict";
-import { assertInTestNetns, ip, ipJson, noFdLeak } from "./netns.ts";
-import { Tun } from "../ffi/tun.ts";
-import { Netlink, type NetlinkEvent, NetlinkEvents } from "../ffi/netlink.ts";
-import { ErrnoError } from "../ffi/libc.ts";
+import { assertInTestNetns, ip, ipJson, noFdLeak } from "../netns.ts";
+import { Tun } from "../../ffi/tun.ts";
+import { Netlink, type NetlinkEvent, NetlinkEvents } from "../../ffi/netlink.ts";
+import { ErrnoError } from "../../ffi/libc.ts";
 
 assertInTestNetns();
 
