@@ -49,7 +49,7 @@ import {
   problems,
   tsharkMissing,
   VXLAN_GPE_PORT,
-} from "./_tshark.ts";
+} from "./tshark.ts";
 import { hex } from "./hex.ts";
 import { testNeeding } from "./prereq.ts";
 

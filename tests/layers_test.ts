@@ -155,3 +155,27 @@ Deno.test("no product file is over 1,200 lines, none in roles/ over 800", () => 
   }
   assert.deepEqual(big, []);
 });
+
+Deno.test("docs/architecture.md lists every product module", () => {
+  const doc = read("docs/architecture.md");
+  const missing: string[] = [];
+  for (const f of FILES) {
+    const layer = layerOf(f);
+    if (isTestFile(f) || layer === "tests" || f.endsWith("_bench.ts")) continue;
+    // The full path, or a folder heading of the tree and the rest of the path under it.
+    let listed = doc.includes(`\n${f} `);
+    for (let i = f.indexOf("/"); i >= 0 && !listed; i = f.indexOf("/", i + 1)) {
+      const heading = escape(f.slice(0, i + 1));
+      const rest = escape(f.slice(i + 1));
+      listed = new RegExp(`\\n${heading}[^\\n]*\\n(?:  [^\\n]*\\n)*?  ${rest}\\s`).test(doc);
+    }
+    if (!listed) {
+      missing.push(f);
+    }
+  }
+  assert.deepEqual(missing, []);
+});
+
+function escape(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}

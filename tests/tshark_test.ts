@@ -64,7 +64,7 @@ import {
   SAMPLES,
   TEST_AUTH_KEY,
   type VxlanGpeSample,
-} from "./_samples.ts";
+} from "./samples.ts";
 import {
   assertClean,
   describeFrame,
@@ -74,7 +74,7 @@ import {
   type Frame,
   tsharkMissing,
   tsharkVersion,
-} from "./_tshark.ts";
+} from "./tshark.ts";
 import { testNeeding } from "./prereq.ts";
 
 // ---------------------------------------------------------------------------

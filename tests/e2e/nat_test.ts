@@ -24,7 +24,7 @@
 import assert from "node:assert/strict";
 import { sleep } from "../../scripts/lab/topology.ts";
 import { makeTopology, natRules, PLAN, upTopology } from "../../scripts/lab/topologies.ts";
-import { assertClean as assertFrameClean, dissectFile, fieldValues } from "../_tshark.ts";
+import { assertClean as assertFrameClean, dissectFile, fieldValues } from "../tshark.ts";
 import { assertClean, bothWays, capture, type Ctx, e2e, pingWorks, udpRoundTrips } from "./_lab.ts";
 import { commandsMissing } from "../prereq.ts";
 
