@@ -74,7 +74,7 @@ import {
 import type { Ecm } from "../wire/ecm.ts";
 import { ACTION, type EidRecord, REFERRAL_ACTION } from "../wire/eid_record.ts";
 import { emitInfo, type InfoReply, type InfoRequest } from "../wire/info.ts";
-import type { LocatorRecord } from "../wire/locator.ts";
+import { type LocatorRecord, locatorRecord } from "../wire/locator.ts";
 import { emitMapNotify, type MapNotify } from "../wire/map_notify.ts";
 import type { MapReferral, MapReferralRecord } from "../wire/map_referral.ts";
 import { emitMapRegister, type MapRegister } from "../wire/map_register.ts";
@@ -168,16 +168,7 @@ function loc(
   weight = 100,
   extra: Partial<Pick<LocatorRecord, "local" | "probed" | "reachable">> = {},
 ): LocatorRecord {
-  return {
-    priority,
-    weight,
-    mPriority: 255,
-    mWeight: 0,
-    local: extra.local ?? false,
-    probed: extra.probed ?? false,
-    reachable: extra.reachable ?? true,
-    address,
-  };
+  return { ...locatorRecord(address, priority, weight, extra), reachable: extra.reachable ?? true };
 }
 
 /** A mapping record (not a referral: incomplete and sigCount are 0). */

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { locatorRecord } from "./locator.ts";
 import {
   emitMapRegister,
   type MapRegister,
@@ -39,26 +40,8 @@ const msg: MapRegister = {
     mapVersion: 0,
     eid: { kind: "ipv4", ip: "192.0.2.0" },
     locators: [
-      {
-        priority: 1,
-        weight: 100,
-        mPriority: 255,
-        mWeight: 0,
-        local: true,
-        probed: false,
-        reachable: true,
-        address: { kind: "ipv4", ip: "203.0.113.1" },
-      },
-      {
-        priority: 2,
-        weight: 50,
-        mPriority: 255,
-        mWeight: 0,
-        local: false,
-        probed: false,
-        reachable: true,
-        address: { kind: "ipv4", ip: "198.51.100.2" },
-      },
+      locatorRecord({ kind: "ipv4", ip: "203.0.113.1" }, 1, 100, { local: true }),
+      locatorRecord({ kind: "ipv4", ip: "198.51.100.2" }, 2, 50),
     ],
   }],
 };
