@@ -58,7 +58,6 @@ while True:
 /** UDP client: sends N datagrams, prints how many came back intact. */
 const UDP_CLIENT = `
 import socket, sys
-import { rootMissing, testNeeding } from "../prereq.ts";
 dst, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 fam = socket.AF_INET6 if ":" in dst else socket.AF_INET
 s = socket.socket(fam, socket.SOCK_DGRAM)
