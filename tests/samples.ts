@@ -745,15 +745,32 @@ function ecm(
   inner: ControlMessage,
   src: string,
   dst: string,
-  flags: Partial<Pick<Ecm, "security" | "ddtOriginated" | "forRtr" | "rtrRelayed">> = {},
+  flags: Partial<
+    Pick<Ecm, "security" | "ddtOriginated" | "forRtr" | "rtrRelayed" | "toEtr" | "toMs">
+  > = {},
   srcPort = ITR_PORT,
 ): Ecm {
+  const v4 = !src.includes(":");
   return {
     security: flags.security ?? false,
     ddtOriginated: flags.ddtOriginated ?? false,
     forRtr: flags.forRtr ?? false,
     rtrRelayed: flags.rtrRelayed ?? false,
-    inner: { src, dst, srcPort, dstPort: LISP_CONTROL_PORT, ttl: 64 },
+    toEtr: flags.toEtr ?? false,
+    toMs: flags.toMs ?? false,
+    inner: v4
+      ? {
+        src,
+        dst,
+        srcPort,
+        dstPort: LISP_CONTROL_PORT,
+        ttl: 64,
+        tos: 0,
+        identification: 0,
+        dontFragment: true,
+        zeroUdpChecksum: false,
+      }
+      : { src, dst, srcPort, dstPort: LISP_CONTROL_PORT, ttl: 64, tos: 0, flowLabel: 0 },
     payload: emitControlMessage(inner),
     // What parseEcm reports for the checksums emitEcm computes, so a parsed
     // sample equals its record.

@@ -639,11 +639,16 @@ function controlFields(e: Expect, m: ControlMessage): void {
       e.add("lisp.type", 8);
       e.add("lisp.ecm.flags.sec", m.msg.security);
       e.add("lisp.ecm.flags.ddt", m.msg.ddtOriginated);
-      // R and N (NAT traversal draft) are not known to tshark 4.0: they are the top two
-      // bits of its 26-bit lisp.ecm.res (mask 0x03ffffff of the first word).
+      // E and M (RFC 9301) and R and N (NAT traversal, OOR 1.3.0's positions) are not
+      // known to tshark 4.0: they are bits of its 26-bit lisp.ecm.res (mask 0x03ffffff of
+      // the first word): E 0x02000000, M 0x01000000, R 0x00400000, N 0x00200000.
       e.add(
         "lisp.ecm.res",
-        hex(((m.msg.forRtr ? 0x2 : 0) | (m.msg.rtrRelayed ? 0x1 : 0)) << 24, 8),
+        hex(
+          (m.msg.toEtr ? 0x02000000 : 0) | (m.msg.toMs ? 0x01000000 : 0) |
+            (m.msg.forRtr ? 0x00400000 : 0) | (m.msg.rtrRelayed ? 0x00200000 : 0),
+          8,
+        ),
       );
       return;
   }

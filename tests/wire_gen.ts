@@ -713,13 +713,22 @@ export function randomInfo(rng: Rng): Info {
 export function randomEcmInner(rng: Rng, family?: 4 | 6): EcmInner {
   const v4 = family === undefined ? rng.bool() : family === 4;
   const addr = () => v4 ? randomIPv4(rng).ip : randomIPv6(rng).ip;
-  return {
+  const common = {
     src: addr(),
     dst: addr(),
     srcPort: rng.u16(),
     dstPort: rng.bool(0.5) ? 4342 : rng.u16(),
     ttl: rng.u8(),
+    tos: rng.bool(0.8) ? 0 : rng.u8(),
   };
+  return v4
+    ? {
+      ...common,
+      identification: rng.bool(0.8) ? 0 : rng.u16(),
+      dontFragment: rng.bool(0.8),
+      zeroUdpChecksum: rng.bool(0.2),
+    }
+    : { ...common, flowLabel: rng.bool(0.8) ? 0 : rng.int(0x100000) };
 }
 
 /** Options for {@link randomEcm}. */
@@ -750,6 +759,8 @@ export function randomEcm(rng: Rng, opts: EcmOptions = {}): Ecm {
     ddtOriginated: rng.bool(),
     forRtr: rng.bool(),
     rtrRelayed: rng.bool(),
+    toEtr: rng.bool(0.2),
+    toMs: rng.bool(0.2),
     inner: randomEcmInner(rng, opts.family),
     payload,
     checksumOk: true,

@@ -7,7 +7,7 @@
  *  0                   1                   2                   3
  *  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
  * +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
- * |Type=8 |S|D|R|N|                 Reserved                      |  0
+ * |Type=8 |S|D|E|M| |R|N|            Reserved                     |  0
  * +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
  * |                       IPv4 or IPv6 Header                     |  4
  * |                  (uses RLOC or EID addresses)                 |
@@ -19,23 +19,34 @@
  * +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
  * ```
  *
- * Flag bits of byte 0 (after the 4-bit type):
- * - S (0x08): security, LISP-SEC material follows (RFC 9301 §5.8, RFC 9303).
- * - D (0x04): DDT-originated, set by a DDT Map-Resolver sending to a DDT
- *   node (RFC 8111; Wireshark `ECM_FLAG_D` 0x04000000).
- * - R (0x02): the inner message is for an RTR to process
- *   (draft-ermagan-lisp-nat-traversal; OOR `ecm_hdr_t.r_bit`).
- * - N (0x01): an RTR relays an ECM'd Map-Register to a Map-Server
- *   (draft-ermagan-lisp-nat-traversal; OOR `ecm_hdr_t.n_bit`).
- * The other 24 bits are reserved: emitted as zero, ignored on parse.
+ * Flag bits:
+ * - S (byte 0, 0x08): security, LISP-SEC material follows (RFC 9301 §5.8,
+ *   RFC 9303).
+ * - D (byte 0, 0x04): DDT-originated, set by a DDT Map-Resolver sending to
+ *   a DDT node (RFC 8111).
+ * - E (byte 0, 0x02): to-ETR, set by a Map-Server forwarding the ECM to an
+ *   ETR (RFC 9301 §5.8).
+ * - M (byte 0, 0x01): to-MS, set by a Map-Resolver forwarding the ECM to a
+ *   Map-Server (RFC 9301 §5.8).
+ * - R (byte 1, 0x40): the inner message is for an RTR to process, and N
+ *   (byte 1, 0x20): an RTR relays an ECM'd Map-Register to a Map-Server
+ *   (NAT traversal). These are the positions OOR 1.3.0 uses, past RFC
+ *   9301's E and M; earlier drafts (and oor before 0.2) put R and N where E
+ *   and M now are. Receivers of a Map-Register or Map-Notify, where E and M
+ *   mean nothing, take E as R and M as N too ({@link ecmForRtr},
+ *   {@link ecmRtrRelayed}).
+ * The other bits are reserved: emitted as zero, ignored on parse.
  *
- * The inner packet goes through udp.ts: on emit the IPv4 header checksum
- * and the UDP checksum are computed (IPv4 gets DF, identification 0, TOS 0;
- * IPv6 traffic class and flow label 0). On parse the IP and UDP lengths
- * must match the bytes exactly and the protocol must be UDP (`WireError`
- * with the udp.ts field under "ecm.", offsets from the ECM start); a bad
- * or absent checksum is not an error (OOR sends a zero UDP checksum over
- * IPv4) but is reported in `checksumOk`.
+ * The inner packet goes through udp.ts, and parse keeps every header field
+ * emit needs to write the same bytes again: IPv4 TOS, identification, DF
+ * and TTL, IPv6 traffic class, flow label and hop limit, and a zero UDP
+ * checksum over IPv4 (which OOR sends). Emit computes the IPv4 header
+ * checksum and the UDP checksum (unless `zeroUdpChecksum`); absent fields
+ * default to an atomic datagram (DF, identification 0, TOS 0; IPv6 traffic
+ * class and flow label 0). On parse the IP and UDP lengths must match the
+ * bytes exactly and the protocol must be UDP (`WireError` with the udp.ts
+ * field under "ecm.", offsets from the ECM start); a bad or absent checksum
+ * is not an error but is reported in `checksumOk`.
  *
  * @module
  */
@@ -58,10 +69,14 @@ const TYPE_SHIFT = 4;
 export const ECM_FLAG_S = 0x08;
 /** Byte 0: D bit, DDT-originated (RFC 8111). */
 export const ECM_FLAG_D = 0x04;
-/** Byte 0: R bit, to be processed by an RTR (NAT traversal draft). */
-export const ECM_FLAG_R = 0x02;
-/** Byte 0: N bit, Map-Register relayed by an RTR to a Map-Server (NAT traversal draft). */
-export const ECM_FLAG_N = 0x01;
+/** Byte 0: E bit, forwarded by a Map-Server to an ETR (RFC 9301 §5.8). */
+export const ECM_FLAG_E = 0x02;
+/** Byte 0: M bit, forwarded by a Map-Resolver to a Map-Server (RFC 9301 §5.8). */
+export const ECM_FLAG_M = 0x01;
+/** Byte 1: R bit, to be processed by an RTR (NAT traversal; OOR 1.3.0's position). */
+export const ECM_FLAG_R = 0x40;
+/** Byte 1: N bit, Map-Register relayed by an RTR to a Map-Server (NAT traversal; OOR 1.3.0). */
+export const ECM_FLAG_N = 0x20;
 /** Length of the LISP ECM header word; the inner IP header starts here. */
 export const ECM_HEADER_LENGTH = 4;
 
@@ -81,6 +96,16 @@ export interface EcmInner {
   readonly dstPort: number;
   /** Inner IPv4 TTL or IPv6 hop limit. */
   readonly ttl: number;
+  /** IPv4 TOS or IPv6 traffic class; 0 when absent. */
+  readonly tos?: number;
+  /** IPv4 identification; 0 when absent. */
+  readonly identification?: number;
+  /** IPv4 DF bit; set when absent. */
+  readonly dontFragment?: boolean;
+  /** IPv6 flow label; 0 when absent. */
+  readonly flowLabel?: number;
+  /** Whether the UDP checksum is (or is to be sent as) zero, over IPv4 only. */
+  readonly zeroUdpChecksum?: boolean;
 }
 
 /** An Encapsulated Control Message. */
@@ -93,6 +118,10 @@ export interface Ecm {
   readonly forRtr: boolean;
   /** N bit: an RTR relays this ECM'd Map-Register to a Map-Server. */
   readonly rtrRelayed: boolean;
+  /** E bit: a Map-Server forwards this ECM to an ETR; false when absent. */
+  readonly toEtr?: boolean;
+  /** M bit: a Map-Resolver forwards this ECM to a Map-Server; false when absent. */
+  readonly toMs?: boolean;
   /** The inner IP and UDP headers. */
   readonly inner: EcmInner;
   /** The inner LISP control message (the UDP data), copied out of the input. */
@@ -132,18 +161,35 @@ export function parseEcm(bytes: Uint8Array): Ecm {
     throw new WireError(`ecm.${e.field}`, e.offset + ECM_HEADER_LENGTH, reason);
   }
   const ip = p.ip;
+  const b1 = bytes[1]!;
   return {
     security: (b0 & ECM_FLAG_S) !== 0,
     ddtOriginated: (b0 & ECM_FLAG_D) !== 0,
-    forRtr: (b0 & ECM_FLAG_R) !== 0,
-    rtrRelayed: (b0 & ECM_FLAG_N) !== 0,
-    inner: {
-      src: ip.src,
-      dst: ip.dst,
-      srcPort: p.udp.srcPort,
-      dstPort: p.udp.dstPort,
-      ttl: ip.version === 4 ? ip.ttl : ip.hopLimit,
-    },
+    forRtr: (b1 & ECM_FLAG_R) !== 0,
+    rtrRelayed: (b1 & ECM_FLAG_N) !== 0,
+    toEtr: (b0 & ECM_FLAG_E) !== 0,
+    toMs: (b0 & ECM_FLAG_M) !== 0,
+    inner: ip.version === 4
+      ? {
+        src: ip.src,
+        dst: ip.dst,
+        srcPort: p.udp.srcPort,
+        dstPort: p.udp.dstPort,
+        ttl: ip.ttl,
+        tos: ip.tos,
+        identification: ip.identification,
+        dontFragment: ip.dontFragment,
+        zeroUdpChecksum: p.udp.checksum === 0,
+      }
+      : {
+        src: ip.src,
+        dst: ip.dst,
+        srcPort: p.udp.srcPort,
+        dstPort: p.udp.dstPort,
+        ttl: ip.hopLimit,
+        tos: ip.trafficClass,
+        flowLabel: ip.flowLabel,
+      },
     payload: copyBytes(p.payload, 0, p.payload.length),
     checksumOk: p.checksumOk,
   };
@@ -169,23 +215,30 @@ export function emitEcm(m: Ecm, into?: Uint8Array, offset = 0): Uint8Array {
   const w = target(len, into, offset, "emitEcm");
   const start = w.pos;
   const inner = m.inner;
-  emitIpUdp(
-    {
-      src: inner.src,
-      dst: inner.dst,
-      srcPort: inner.srcPort,
-      dstPort: inner.dstPort,
-      ttl: inner.ttl,
-      payload: m.payload,
-    },
-    w.bytes,
-    start + ECM_HEADER_LENGTH,
-  );
+  emitIpUdp({ ...inner, payload: m.payload }, w.bytes, start + ECM_HEADER_LENGTH);
   w.u8(
     (ECM_TYPE << TYPE_SHIFT) | (m.security ? ECM_FLAG_S : 0) | (m.ddtOriginated ? ECM_FLAG_D : 0) |
-      (m.forRtr ? ECM_FLAG_R : 0) | (m.rtrRelayed ? ECM_FLAG_N : 0),
+      (m.toEtr === true ? ECM_FLAG_E : 0) | (m.toMs === true ? ECM_FLAG_M : 0),
   );
-  w.u8(0);
+  w.u8((m.forRtr ? ECM_FLAG_R : 0) | (m.rtrRelayed ? ECM_FLAG_N : 0));
   w.u16(0);
   return w.bytes.subarray(start, start + len);
+}
+
+/**
+ * Whether an ECM carrying a Map-Register is for an RTR to process: the R
+ * bit, or the E bit where earlier NAT-traversal drafts put R (E means
+ * nothing on a Map-Register).
+ */
+export function ecmForRtr(m: Ecm): boolean {
+  return m.forRtr || m.toEtr === true;
+}
+
+/**
+ * Whether an ECM carrying a Map-Register or Map-Notify was relayed by an
+ * RTR: the N bit, or the M bit where earlier NAT-traversal drafts put N (M
+ * means nothing on these).
+ */
+export function ecmRtrRelayed(m: Ecm): boolean {
+  return m.rtrRelayed || m.toMs === true;
 }

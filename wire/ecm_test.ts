@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { WireError } from "./errors.ts";
 import { randomEcm, Rng } from "../tests/wire_gen.ts";
-import { type Ecm, ecmLength, emitEcm, parseEcm } from "./ecm.ts";
+import { type Ecm, ecmForRtr, ecmLength, ecmRtrRelayed, emitEcm, parseEcm } from "./ecm.ts";
 import { hex } from "../tests/hex.ts";
 
 // --- Fixtures (hand-written from RFC 9301 §5.8, RFC 791, RFC 8200, RFC 768;
@@ -18,7 +18,7 @@ const MAP_REQUEST_HEX = `
 const MAP_REQUEST = hex(MAP_REQUEST_HEX);
 
 const ECM_V4_HEX = `
-  88 00 00 00               # Type=8, S=1, D=0, R=0, N=0, Reserved
+  88 00 00 00               # Type=8, S=1, D=0, E=0, M=0; R=0, N=0, Reserved
   45 00 00 3c               # IPv4: version 4, IHL 5, TOS 0, total length 60
   00 00 40 00               #       identification 0, DF, fragment offset 0
   40 11 6e ae               #       TTL 64, protocol 17 (UDP), header checksum
@@ -33,13 +33,25 @@ const ECM_V4: Ecm = {
   ddtOriginated: false,
   forRtr: false,
   rtrRelayed: false,
-  inner: { src: "192.0.2.1", dst: "10.0.0.2", srcPort: 61000, dstPort: 4342, ttl: 64 },
+  toEtr: false,
+  toMs: false,
+  inner: {
+    src: "192.0.2.1",
+    dst: "10.0.0.2",
+    srcPort: 61000,
+    dstPort: 4342,
+    ttl: 64,
+    tos: 0,
+    identification: 0,
+    dontFragment: true,
+    zeroUdpChecksum: false,
+  },
   payload: MAP_REQUEST,
   checksumOk: true,
 };
 
 const ECM_V6_HEX = `
-  84 00 00 00               # Type=8, S=0, D=1, R=0, N=0, Reserved
+  84 00 00 00               # Type=8, S=0, D=1, E=0, M=0; R=0, N=0, Reserved
   60 00 00 00               # IPv6: version 6, traffic class 0, flow label 0
   00 28 11 40               #       payload length 40, next header 17 (UDP), hop limit 64
   20 01 0d b8 00 00 00 00 00 00 00 00 00 00 00 01   # source 2001:db8::1
@@ -53,7 +65,17 @@ const ECM_V6: Ecm = {
   ddtOriginated: true,
   forRtr: false,
   rtrRelayed: false,
-  inner: { src: "2001:db8::1", dst: "2001:db8:1::2", srcPort: 61001, dstPort: 4342, ttl: 64 },
+  toEtr: false,
+  toMs: false,
+  inner: {
+    src: "2001:db8::1",
+    dst: "2001:db8:1::2",
+    srcPort: 61001,
+    dstPort: 4342,
+    ttl: 64,
+    tos: 0,
+    flowLabel: 0,
+  },
   payload: MAP_REQUEST,
   checksumOk: true,
 };
@@ -86,19 +108,66 @@ for (const [what, h, msg] of FIXTURES) {
   });
 }
 
-Deno.test("emitEcm() sets the R and N bits at 0x02 and 0x01 of byte 0", () => {
-  const m: Ecm = { ...ECM_V4, security: false, forRtr: true, rtrRelayed: true };
-  const out = emitEcm(m);
-  assert.equal(out[0], 0x83);
-  assert.deepEqual(out.subarray(1), hex(ECM_V4_HEX).subarray(1));
-  assert.deepEqual(parseEcm(out), m);
-  const all = emitEcm({ ...m, security: true, ddtOriginated: true });
-  assert.equal(all[0], 0x8f);
+Deno.test("emitEcm() sets E and M at 0x02 and 0x01 of byte 0, R and N at 0x40 and 0x20 of byte 1", () => {
+  const rn: Ecm = { ...ECM_V4, security: false, forRtr: true, rtrRelayed: true };
+  const out = emitEcm(rn);
+  assert.deepEqual([out[0], out[1]], [0x80, 0x60]);
+  assert.deepEqual(out.subarray(2), hex(ECM_V4_HEX).subarray(2));
+  assert.deepEqual(parseEcm(out), rn);
+  const em: Ecm = { ...ECM_V4, security: false, toEtr: true, toMs: true };
+  assert.deepEqual([emitEcm(em)[0], emitEcm(em)[1]], [0x83, 0x00]);
+  assert.deepEqual(parseEcm(emitEcm(em)), em);
+  const all = emitEcm({ ...rn, toEtr: true, toMs: true, security: true, ddtOriginated: true });
+  assert.deepEqual([all[0], all[1]], [0x8f, 0x60]);
+});
+
+Deno.test("ecmForRtr() and ecmRtrRelayed() take R and N, or E and M where earlier drafts put them", () => {
+  assert.equal(ecmForRtr(ECM_V4), false);
+  assert.equal(ecmForRtr({ ...ECM_V4, forRtr: true }), true);
+  assert.equal(ecmForRtr({ ...ECM_V4, toEtr: true }), true);
+  assert.equal(ecmForRtr({ ...ECM_V4, toMs: true }), false);
+  assert.equal(ecmRtrRelayed(ECM_V4), false);
+  assert.equal(ecmRtrRelayed({ ...ECM_V4, rtrRelayed: true }), true);
+  assert.equal(ecmRtrRelayed({ ...ECM_V4, toMs: true }), true);
+  assert.equal(ecmRtrRelayed({ ...ECM_V4, toEtr: true }), false);
+  // OOR 1.3.0's ECM'd Map-Register through an RTR: 80 40 00 00.
+  assert.equal(
+    ecmForRtr(parseEcm(hex("80400000" + ECM_V4_HEX.replace(/^\s*88 00 00 00[^\n]*\n/, "")))),
+    true,
+  );
+});
+
+Deno.test("emitEcm() writes back an inner IPv4 header with DF clear, an identification, a TOS and a zero UDP checksum", () => {
+  const b = hex(ECM_V4_HEX);
+  b[5] = 0xb8; // TOS: DSCP EF
+  b[8] = 0x12; // identification 0x1234
+  b[9] = 0x34;
+  b[10] = 0x00; // DF clear
+  // The IPv4 header checksum again (RFC 1071), by hand.
+  b[14] = 0;
+  b[15] = 0;
+  let sum = 0;
+  for (let i = 4; i < 24; i += 2) sum += (b[i]! << 8) | b[i + 1]!;
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  b[14] = (~sum >>> 8) & 0xff;
+  b[15] = ~sum & 0xff;
+  b[30] = 0; // no UDP checksum
+  b[31] = 0;
+  const m = parseEcm(b);
+  assert.deepEqual(m.inner, {
+    ...ECM_V4.inner,
+    tos: 0xb8,
+    identification: 0x1234,
+    dontFragment: false,
+    zeroUdpChecksum: true,
+  });
+  assert.equal(m.checksumOk, true);
+  assert.deepEqual(emitEcm(m), b);
 });
 
 Deno.test("parseEcm() ignores reserved bits and keeps the payload as a copy", () => {
   const b = hex(ECM_V4_HEX);
-  b[1] = 0xff;
+  b[1] = 0x9f;
   b[2] = 0xff;
   b[3] = 0xff;
   const m = parseEcm(b);
@@ -111,7 +180,7 @@ Deno.test("parseEcm() accepts a zero IPv4 UDP checksum as in OOR's ECMs", () => 
   const b = hex(ECM_V4_HEX);
   b[30] = 0;
   b[31] = 0;
-  assert.deepEqual(parseEcm(b), ECM_V4);
+  assert.deepEqual(parseEcm(b), { ...ECM_V4, inner: { ...ECM_V4.inner, zeroUdpChecksum: true } });
 });
 
 Deno.test("parseEcm() reports wrong inner checksums in checksumOk, not as errors", () => {

@@ -248,6 +248,16 @@ export interface IpUdpSpec {
   readonly dstPort: number;
   /** IPv4 TTL or IPv6 hop limit; 64 if absent. */
   readonly ttl?: number;
+  /** IPv4 TOS or IPv6 traffic class; 0 if absent. */
+  readonly tos?: number;
+  /** IPv4 identification; 0 if absent. */
+  readonly identification?: number;
+  /** IPv4 DF bit; set if absent (an atomic datagram, RFC 6864 §4). */
+  readonly dontFragment?: boolean;
+  /** IPv6 flow label; 0 if absent. */
+  readonly flowLabel?: number;
+  /** Send a zero UDP checksum (IPv4 only: "no checksum"); computed if absent or false. */
+  readonly zeroUdpChecksum?: boolean;
   /** UDP data. */
   readonly payload: Uint8Array;
 }
@@ -276,10 +286,11 @@ export function ipUdpLength(x: IpUdpSpec): number {
 }
 
 /**
- * Emits a whole IP/UDP packet around `x.payload`: IPv4 (no options, TOS 0,
- * identification 0 with DF set, an atomic datagram per RFC 6864 §4) or
- * IPv6 (traffic class and flow label 0), chosen from the address family,
- * with the IPv4 header checksum and the UDP checksum computed. Into a new
+ * Emits a whole IP/UDP packet around `x.payload`: IPv4 (no options; by
+ * default TOS 0, identification 0 with DF set, an atomic datagram per RFC
+ * 6864 §4) or IPv6 (by default traffic class and flow label 0), chosen from
+ * the address family, with the IPv4 header checksum and the UDP checksum
+ * computed (unless `zeroUdpChecksum` over IPv4). Into a new
  * buffer or into `into` at `offset`. TypeError for bad or mixed address
  * families, RangeError for out-of-range fields or an oversized packet.
  */
@@ -301,10 +312,10 @@ export function emitIpUdp(
   if (family === 4) {
     writeIPv4Header(w, {
       version: 4,
-      tos: 0,
+      tos: x.tos ?? 0,
       totalLength: total,
-      identification: 0,
-      dontFragment: true,
+      identification: x.identification ?? 0,
+      dontFragment: x.dontFragment ?? true,
       moreFragments: false,
       fragmentOffset: 0,
       ttl,
@@ -322,8 +333,8 @@ export function emitIpUdp(
   } else {
     writeIPv6Header(w, {
       version: 6,
-      trafficClass: 0,
-      flowLabel: 0,
+      trafficClass: x.tos ?? 0,
+      flowLabel: x.flowLabel ?? 0,
       payloadLength: udpLen,
       nextHeader: IP_PROTO_UDP,
       hopLimit: ttl,
@@ -345,8 +356,10 @@ export function emitIpUdp(
     checksum: 0,
   });
   w.raw(x.payload);
-  const c = udpChecksum(pseudo, w.bytes, udpStart, udpStart + udpLen);
-  w.view.setUint16(udpStart + CHECKSUM, c, false);
+  if (family === 6 || x.zeroUdpChecksum !== true) {
+    const c = udpChecksum(pseudo, w.bytes, udpStart, udpStart + udpLen);
+    w.view.setUint16(udpStart + CHECKSUM, c, false);
+  }
   return w.bytes.subarray(start, start + total);
 }
 

@@ -26,6 +26,7 @@
 
 import { addressToString } from "../../wire/address.ts";
 import { authStatus, type HmacKey } from "../../wire/auth.ts";
+import { ecmRtrRelayed } from "../../wire/ecm.ts";
 import { canonicalIp } from "../../wire/ip_text.ts";
 import { emitSignedMapNotify, type MapNotify } from "../../wire/map_notify.ts";
 import type { MapRegister } from "../../wire/map_register.ts";
@@ -124,7 +125,7 @@ export class Registrar {
       if (status !== "ok") return this.#reject(r, "auth", `${status} for site ${site.text}`);
     }
     // Relayed by an RTR for an xTR behind a NAT (ECM with the N bit): only a known RTR may.
-    const relayed = r.ecm?.rtrRelayed === true;
+    const relayed = r.ecm !== undefined && ecmRtrRelayed(r.ecm);
     const rtr = relayed
       ? this.#sites.rtrNodes.get(canonicalIp(r.from.address) ?? r.from.address)
       : undefined;

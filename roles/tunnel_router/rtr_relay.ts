@@ -18,7 +18,7 @@
 
 import { ipAddress } from "../../wire/address.ts";
 import { HmacKey } from "../../wire/auth.ts";
-import { type Ecm, emitEcm } from "../../wire/ecm.ts";
+import { type Ecm, ecmForRtr, emitEcm } from "../../wire/ecm.ts";
 import { canonicalIp } from "../../wire/ip_text.ts";
 import type { MapNotify } from "../../wire/map_notify.ts";
 import { locatorRecord } from "../../wire/locator.ts";
@@ -67,7 +67,7 @@ export class RtrRelay {
       if (ip !== undefined) this.#keys.set(ip, new HmacKey(n.keyType, n.key));
     }
     cp.on("map-register", (_m, r) => {
-      if (r.ecm?.forRtr === true) this.#relayRegister(r.from, r.ecm);
+      if (r.ecm !== undefined && ecmForRtr(r.ecm)) this.#relayRegister(r.from, r.ecm);
       else env.counters.inc(METRICS.trRtrRelays, { result: "not-for-rtr" });
     });
     cp.on("map-notify", (m, r) => this.#mapNotify(r, m));
