@@ -298,6 +298,10 @@ Deno.test("an ECM is opened: the handler gets the inner message, the ECM header 
       srcPort: 5555,
       dstPort: 4342,
       ttl: 64,
+      tos: 0,
+      identification: 0,
+      dontFragment: true,
+      zeroUdpChecksum: false,
     });
     assert.deepEqual(
       new Uint8Array(r.bytes),

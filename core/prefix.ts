@@ -12,6 +12,7 @@
 
 import {
   type Address,
+  inInstance,
   type IPv4Address,
   type IPv6Address,
   type MacAddress,
@@ -167,7 +168,7 @@ export function prefixAddress(p: Prefix): IPv4Address | IPv6Address | MacAddress
 /** The EID of a prefix as sent in records: wrapped in an Instance-ID LCAF when iid ≠ 0. */
 export function prefixEid(p: Prefix): Address {
   const a = prefixAddress(p);
-  return p.iid === 0 ? a : { kind: "iid", iid: p.iid, iidMaskLen: 0, address: a };
+  return inInstance(p.iid, a);
 }
 
 /** `"[iid]addr/len"` (the `[iid]` only when non-zero). */

@@ -95,7 +95,7 @@ Deno.test("prefixOf() unwraps an Instance-ID LCAF and clears host bits", () => {
   assert.deepEqual(prefixEid(x), {
     kind: "iid",
     iid: 9,
-    iidMaskLen: 0,
+    iidMaskLen: 32,
     address: { kind: "ipv4", ip: "10.1.1.0" },
   });
   assert.equal(prefixOf({ kind: "ipv4", ip: "10.0.0.0" }, 33), undefined);

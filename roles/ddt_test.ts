@@ -63,7 +63,7 @@ function config(extra = "") {
 
 function eid(ip: string, iid = 0): Address {
   const a = ipAddress(ip);
-  return iid === 0 ? a : { kind: "iid", iid, iidMaskLen: 0, address: a };
+  return iid === 0 ? a : { kind: "iid", iid, iidMaskLen: 32, address: a };
 }
 
 function host(ip: string, iid = 0) {

@@ -146,7 +146,7 @@ function prefixIid(req: MapRequest): number {
 
 function eid(ip: string, iid = 0): Address {
   const a = ipAddress(ip);
-  return iid === 0 ? a : { kind: "iid", iid, iidMaskLen: 0, address: a };
+  return iid === 0 ? a : { kind: "iid", iid, iidMaskLen: 32, address: a };
 }
 
 let nextNonce = 0x5000n;

@@ -733,14 +733,14 @@ Deno.test("ms: two instance ids with the same prefix are kept apart", async () =
       assert.deepEqual(rec.eid, {
         kind: "iid",
         iid,
-        iidMaskLen: 0,
+        iidMaskLen: 32,
         address: ipAddress("10.1.0.0"),
       });
       assert.deepEqual(rec.locators.map((l) => l.address), [ipAddress(rloc)]);
     }
     const other = await ask(3);
     assert.deepEqual([other.eid, other.maskLen, other.ttl], [
-      { kind: "iid", iid: 3, iidMaskLen: 0, address: ipAddress("0.0.0.0") },
+      { kind: "iid", iid: 3, iidMaskLen: 32, address: ipAddress("0.0.0.0") },
       0,
       15,
     ]);

@@ -32,7 +32,13 @@ import { ControlPlane, formatPeer, type Peer } from "../core/control.ts";
 import { Counters } from "../core/counters.ts";
 import { Logger } from "../core/log.ts";
 import { formatPrefix, parsePrefix, type Prefix, prefixAddress, prefixOf } from "../core/prefix.ts";
-import { type Address, addressToString, ipAddress, NO_ADDRESS } from "../wire/address.ts";
+import {
+  type Address,
+  addressToString,
+  inInstance,
+  ipAddress,
+  NO_ADDRESS,
+} from "../wire/address.ts";
 import { LISP_CONTROL_PORT } from "../wire/data_header.ts";
 import type { EidRecord } from "../wire/eid_record.ts";
 import { canonicalIp, ipv4ToBytes, ipv6FromBytes, ipv6ToBytes, isIPv4 } from "../wire/ip_text.ts";
@@ -279,9 +285,7 @@ function query(o: LigOptions): Query | undefined {
   const p = parsePrefix(o.eid, o.iid ?? 0);
   if (p === undefined || p.family === "mac") return undefined;
   const addr = prefixAddress(p);
-  const eid: Address = o.iid === undefined
-    ? addr
-    : { kind: "iid", iid: o.iid, iidMaskLen: 0, address: addr };
+  const eid: Address = o.iid === undefined ? addr : inInstance(o.iid, addr);
   const host = p.len === (p.family === "ipv4" ? 32 : 128);
   const shown = host ? (addr.kind === "mac" ? addr.mac : addr.ip) : formatPrefix({ ...p, iid: 0 });
   return { prefix: p, eid, text: o.iid === undefined ? shown : `[${o.iid}]${shown}` };

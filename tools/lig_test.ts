@@ -374,7 +374,7 @@ Deno.test("runLig() --iid asks inside an Instance-ID LCAF and shows the instance
     );
     assert.deepEqual(mr.seen[0]!.request.records, [{
       maskLen: 32,
-      eid: { kind: "iid", iid: 5, iidMaskLen: 0, address: { kind: "ipv4", ip: "10.1.2.3" } },
+      eid: { kind: "iid", iid: 5, iidMaskLen: 32, address: { kind: "ipv4", ip: "10.1.2.3" } },
     }]);
     const j = capture();
     assert.equal(await runLig([...base, "--json"], j.io), 0);

@@ -366,6 +366,18 @@ export type Address =
 /** The AFI 0 address. */
 export const NO_ADDRESS: NoAddress = Object.freeze({ kind: "none" });
 
+/** IID mask-len of an Instance-ID LCAF naming one exact instance ID: all 32 bits. */
+export const IID_EXACT_MASK_LEN = 32;
+
+/**
+ * `address` in instance `iid`: the address itself for instance 0, else an
+ * Instance-ID LCAF with IID mask-len 32 (one exact instance; OOR 1.3.0
+ * sends 32 and compares it, so a registration with 0 is refused there).
+ */
+export function inInstance(iid: number, address: Address): Address {
+  return iid === 0 ? address : { kind: "iid", iid, iidMaskLen: IID_EXACT_MASK_LEN, address };
+}
+
 /**
  * Builds an IPv4 or IPv6 address from text, normalising IPv6 to RFC 5952
  * form. Throws `TypeError` if the text is neither.

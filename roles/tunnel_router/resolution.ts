@@ -26,6 +26,7 @@
 import {
   type Address,
   addressToString,
+  inInstance,
   ipAddress,
   type IPv4Address,
   type IPv6Address,
@@ -57,7 +58,7 @@ const MISS_RATE = 200;
 
 /** The EID address of `p` as a source EID: inside an Instance-ID LCAF unless iid 0. */
 export function sourceEidOf(ip: IPv4Address | IPv6Address, iid: number): Address {
-  return iid === 0 ? ip : { kind: "iid", iid, iidMaskLen: 0, address: ip };
+  return inInstance(iid, ip);
 }
 
 /** Turns misses into Map-Requests and their replies into map-cache entries. */
