@@ -421,6 +421,7 @@ Deno.test("parseOorConf() reads names in any case and values as libconfuse does"
     keyType: 1,
     key: "k\\1",
     proxyReply: true,
+    merge: false,
   }]);
   // No '' escape as in SQL: two quoted strings in a row are a value and a stray name.
   strictEqual(parseOorConf("log-file = 'a''b'\n").ok, false);

@@ -149,6 +149,14 @@ export interface MapServer {
   readonly key?: string;
   /** `proxy-reply`: ask the map-server to answer Map-Requests for us. */
   readonly proxyReply: boolean;
+  /**
+   * `merge`: send the I bit and this router's xTR-ID in Map-Registers to
+   * this map-server, so that it keeps the registrations of a site's several
+   * xTRs apart and merges their locators (RFC 9301 §8.2). Off by default:
+   * OOR 1.3.0's map-server takes any Map-Register with the I bit for one an
+   * RTR relayed. Behind a NAT the xTR-ID is always sent.
+   */
+  readonly merge: boolean;
 }
 
 /** `[[proxy-etr-ipv4]]` / `[[proxy-etr-ipv6]]`: a Proxy-ETR for non-LISP destinations. */

@@ -147,7 +147,7 @@ const PROBING_KEYS = [
   "rloc-probe-retries",
   "rloc-probe-retries-interval",
 ] as const;
-const MAP_SERVER_KEYS = ["address", "key-type", "key", "proxy-reply"] as const;
+const MAP_SERVER_KEYS = ["address", "key-type", "key", "proxy-reply", "merge"] as const;
 const PETR_KEYS = ["address", "priority", "weight"] as const;
 const RLOC_ADDRESS_KEYS = ["address", "priority", "weight"] as const;
 const RLOC_IFACE_KEYS = ["interface", "ip_version", "priority", "weight"];
@@ -566,6 +566,7 @@ function readMapServers(
     // An MR forwards Map-Requests, which carry no authentication.
     const key = readString(ctx, t, p, "key", role !== "mr");
     const proxyReply = readBool(ctx, t, p, "proxy-reply", false);
+    const merge = readBool(ctx, t, p, "merge", false);
     if (address === undefined) continue;
     uniq.check(ctx, address, p, [...p, "address"], "address");
     out.push({
@@ -573,6 +574,7 @@ function readMapServers(
       keyType,
       ...(key !== undefined ? { key } : {}),
       proxyReply,
+      merge,
     });
   }
   return out;

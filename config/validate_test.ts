@@ -60,6 +60,7 @@ Deno.test("parseConfig() fills every default into a minimal xtr file", () => {
       keyType: 1,
       key: "k",
       proxyReply: false,
+      merge: false,
     }],
     proxyEtrsIpv4: [],
     proxyEtrsIpv6: [],
@@ -192,6 +193,7 @@ Deno.test("parseConfig() reads the tunnel router sections", () => {
     keyType: 2,
     key: "k",
     proxyReply: true,
+    merge: false,
   }]);
   deepStrictEqual(c.proxyEtrsIpv4, [{
     address: "203.0.113.1",
@@ -358,6 +360,7 @@ Deno.test("parseConfig() lets an mr forward to map-servers without keys", () => 
     address: "192.0.2.2",
     keyType: 1,
     proxyReply: false,
+    merge: false,
   }]);
 });
 

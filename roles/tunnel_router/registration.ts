@@ -204,12 +204,21 @@ export class Registration {
     s.timer = setTimeout(() => this.#expired(s), delay);
   }
 
-  /** The Map-Register of `s` with `record` (unsigned). */
-  #message(s: RegState, record: EidRecord, withdraw: boolean, nonce: bigint): MapRegister {
-    return {
+  /**
+   * The Map-Register of `s` with `record` (unsigned). The xTR-ID goes with
+   * it only through an RTR or where `merge` asks for it: OOR 1.3.0's
+   * map-server takes any Map-Register with the I bit for one an RTR relayed.
+   */
+  #message(
+    s: RegState,
+    record: EidRecord,
+    withdraw: boolean,
+    nonce: bigint,
+    viaRtr: boolean,
+  ): MapRegister {
+    const common = {
       proxyReply: s.ms.proxyReply,
       securityCapable: false,
-      xtrIdPresent: true,
       rtr: false,
       eidNotify: false,
       useTtlForTimeout: false,
@@ -220,15 +229,16 @@ export class Registration {
       keyId: s.key.keyId,
       authData: new Uint8Array(0),
       records: [record],
-      xtrId: this.#xtrId,
-      siteId: this.#siteId,
     };
+    return viaRtr || s.ms.merge
+      ? { ...common, xtrIdPresent: true, xtrId: this.#xtrId, siteId: this.#siteId }
+      : { ...common, xtrIdPresent: false };
   }
 
   #send(s: RegState, withdraw: boolean): void {
     const record = this.#locals.record(s.mapping, withdraw ? 0 : s.mapping.config.ttl);
-    const reg = this.#message(s, record, withdraw, this.#env.nonce());
     const nat = this.#nat;
+    const reg = this.#message(s, record, withdraw, this.#env.nonce(), nat?.behind() === true);
     const now = this.#env.now();
     let nonces: bigint[] | undefined;
     if (nat?.behind()) {

@@ -4,8 +4,9 @@ import { HmacKey } from "../../wire/auth.ts";
 import { ACTION, type EidRecord } from "../../wire/eid_record.ts";
 import type { LocatorRecord } from "../../wire/locator.ts";
 import type { ControlMessage, ControlMessageType } from "../../wire/message.ts";
-import { emitSignedMapNotify } from "../../wire/map_notify.ts";
+import { emitSignedMapNotify, type MapNotify } from "../../wire/map_notify.ts";
 import { emitMapRequest, type MapRequest } from "../../wire/map_request.ts";
+import type { MapRegister } from "../../wire/map_register.ts";
 import type {
   InterfaceAddress,
   IpFamily,
@@ -482,6 +483,7 @@ interface StartOptions {
   readonly ports?: Map<string, number>;
   readonly timing?: Partial<Timing>;
   readonly clock?: Clock;
+  readonly xtrId?: bigint;
 }
 
 async function startTr(toml: string, o: StartOptions = {}): Promise<Tr> {
@@ -511,6 +513,7 @@ async function startTr(toml: string, o: StartOptions = {}): Promise<Tr> {
     },
     peerPort: (a) => ports.get(a) ?? 4342,
     timing: { registerRetryMs: 10_000, sweepMs: 20, eventDebounceMs: 5, ...o.timing },
+    ...(o.xtrId !== undefined ? { xtrId: o.xtrId } : {}),
   });
   return { tr, dp, platform, counters, lines, ports, config: r.config };
 }
@@ -607,7 +610,7 @@ Deno.test("tunnel router registers each mapping with the map-server, refreshes i
     assert.equal(regs.length, 1);
     assert.equal(regs[0]!.prefix, "10.1.0.0/24");
     assert.deepEqual(regs[0]!.rlocs.map((r) => r.address), [XTR]);
-    assert.equal(regs[0]!.xtrId, x.tr.xtrId.toString(16).padStart(32, "0"));
+    assert.equal(regs[0]!.xtrId, undefined, "no xTR-ID without merge = true");
     await until(() => x.tr.registrations()[0]!.sent >= 3, "two refreshes");
     assert.ok(x.counters.get("oor_tr_map_notifies_total", { result: "ok" }) >= 1);
     assert.equal(x.counters.get("oor_tr_registered"), 1);
@@ -618,6 +621,37 @@ Deno.test("tunnel router registers each mapping with the map-server, refreshes i
   await ms.close();
 });
 
+Deno.test("tunnel router sends the I bit and its xTR-ID only to a map-server with merge = true", async () => {
+  const ms = await Host.open(MS);
+  notifying(ms);
+  const ports = new Map([[MS, ms.peer.port]]);
+  const merged = [
+    "[[map-server]]",
+    `address = "${MS}"`,
+    "key-type = 2",
+    'key = "k"',
+    "merge = true",
+  ].join("\n");
+  const toml = trToml(
+    "xtr",
+    `control-address = "${XTR}"`,
+    RLOC_PROBING_OFF,
+    merged,
+    mapping("10.1.0.0/24", rlocAddress(XTR)),
+  );
+  const x = await startTr(toml, { ports, xtrId: 0x0123456789abcdef0123456789abcdefn });
+  try {
+    const r = await ms.next("map-register");
+    const m = r.message.msg;
+    assert.equal(m.xtrIdPresent, true);
+    assert.equal(m.xtrId, 0x0123456789abcdef0123456789abcdefn);
+    await until(() => x.tr.registrations()[0]?.notified === true, "the Map-Notify");
+  } finally {
+    await x.tr.close();
+    ms.close();
+  }
+});
+
 Deno.test("tunnel router retries a Map-Register quickly until a valid Map-Notify, then waits the refresh period", async () => {
   const ms = await Host.open(MS);
   const key = new HmacKey(2, "k");
@@ -626,19 +660,9 @@ Deno.test("tunnel router retries a Map-Register quickly until a valid Map-Notify
     if (r.message.type !== "map-register") return false;
     registers++;
     const m = r.message.msg;
-    const notify = {
-      ack: false,
-      xtrIdPresent: true as const,
-      rtrAuthPresent: false,
-      nonce: m.nonce,
-      keyId: m.keyId,
-      authData: new Uint8Array(0),
-      records: m.records,
-      xtrId: m.xtrId!,
-      siteId: m.siteId!,
-    };
+    const notify = notifyOf(m);
     assert.equal(m.wantMapNotify, true);
-    assert.equal(m.xtrIdPresent, true);
+    assert.equal(m.xtrIdPresent, false);
     assert.equal(m.proxyReply, false);
     // The 2nd gets a Map-Notify under the wrong key; the 3rd a good one.
     if (registers === 2) ms.cp.send(emitSignedMapNotify(notify, new HmacKey(2, "bad")), r.from);
@@ -1308,6 +1332,21 @@ function api(source: StatusSource) {
   };
 }
 
+/** The Map-Notify of a Map-Register, as a map-server sends it (unsigned). */
+function notifyOf(m: MapRegister): MapNotify {
+  const common = {
+    ack: false,
+    rtrAuthPresent: false,
+    nonce: m.nonce,
+    keyId: m.keyId,
+    authData: new Uint8Array(0),
+    records: m.records,
+  };
+  return m.xtrIdPresent
+    ? { ...common, xtrIdPresent: true, xtrId: m.xtrId!, siteId: m.siteId! }
+    : { ...common, xtrIdPresent: false };
+}
+
 /** A test map-server answering every Map-Register wanting one with a Map-Notify under key "k". */
 function notifying(ms: Host): void {
   const key = new HmacKey(2, "k");
@@ -1315,20 +1354,7 @@ function notifying(ms: Host): void {
     if (r.message.type !== "map-register") return false;
     const m = r.message.msg;
     if (m.wantMapNotify) {
-      ms.cp.send(
-        emitSignedMapNotify({
-          ack: false,
-          xtrIdPresent: true as const,
-          rtrAuthPresent: false,
-          nonce: m.nonce,
-          keyId: m.keyId,
-          authData: new Uint8Array(0),
-          records: m.records,
-          xtrId: m.xtrId!,
-          siteId: m.siteId!,
-        }, key),
-        r.from,
-      );
+      ms.cp.send(emitSignedMapNotify(notifyOf(m), key), r.from);
     }
     return false; // kept as well
   };
