@@ -201,7 +201,7 @@ Deno.test("oor check-config --role checks the role and shows warnings", async ()
     ),
     true,
   );
-  strictEqual(lines.includes(`warning: ${XTR}:111: database-mapping: ignored by role ms`), true);
+  strictEqual(lines.includes(`warning: ${XTR}:116: database-mapping: ignored by role ms`), true);
 });
 
 Deno.test("oor check-config reports a TOML syntax error with line and column", async () => {

@@ -260,15 +260,20 @@ export class ControlPlane {
     this.#handlers.set(type, handler as unknown as Handler);
   }
 
-  /** Sends a message or raw bytes to `to`. */
-  send(message: ControlMessage | Uint8Array, to: Peer): void {
+  /**
+   * Sends a message or raw bytes to `to`. `type` names what raw bytes are
+   * for the counters when they are not a control message (default: their
+   * LISP type).
+   */
+  send(message: ControlMessage | Uint8Array, to: Peer, type?: string): void {
     const bytes = message instanceof Uint8Array ? message : emitControlMessage(message);
     const socket = isIPv4(to.address) ? this.#sockets.v4 : this.#sockets.v6;
-    let type: string;
-    try {
-      type = typeName(messageType(bytes));
-    } catch {
-      type = "unknown";
+    if (type === undefined) {
+      try {
+        type = typeName(messageType(bytes));
+      } catch {
+        type = "unknown";
+      }
     }
     if (socket === undefined || this.#closed) {
       this.#sendFailed("no-socket", to, "no socket for that address family");

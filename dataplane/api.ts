@@ -81,6 +81,14 @@ export type ToWorker =
     /** Data UDP socket fds (bound to the data port), IPv4 and/or IPv6, -1 when absent. */
     readonly udp4Fd: number;
     readonly udp6Fd: number;
+    /**
+     * rtr: a send-only raw IPv4 socket fd for data to xTRs behind a NAT,
+     * sent from `natSourcePort` (the control port, through the binding
+     * their Map-Registers opened); -1 or absent: from the data socket.
+     */
+    readonly natRawFd?: number;
+    /** The UDP source port of what goes out of `natRawFd`. */
+    readonly natSourcePort?: number;
     /** Packets per batch. */
     readonly batch: number;
     /** Poll timeout in milliseconds. */
@@ -134,14 +142,17 @@ export type FromWorker =
   | { readonly op: "peer"; readonly rloc: string; readonly iid: number; readonly srcEid: string }
   /**
    * A LISP control message that arrived on a data socket (NAT traversal:
-   * an Info-Reply, or an ECM with the R or N bit), with its UDP source.
-   * At most 100 a second.
+   * an Info-Reply, an ECM with the R or N bit, or a Data-Map-Notify), with
+   * its UDP source. At most 100 a second.
    */
   | {
     readonly op: "control";
     readonly address: string;
     readonly port: number;
+    /** The message, or (with `inIpUdp`) the IP/UDP packet carrying it. */
     readonly bytes: Uint8Array;
+    /** A Data-Map-Notify: `bytes` is the inner IP/UDP packet of a LISP data packet. */
+    readonly inIpUdp?: true;
   }
   /** Counters since start, every second: encapsulated, decapsulated, dropped by reason, ... */
   | { readonly op: "counters"; readonly values: Readonly<Record<string, number>> }
@@ -154,8 +165,12 @@ export interface DataPlaneEvents {
   onMiss(iid: number, dst: string, src: string): void;
   /** Traffic decapsulated from `rloc` for source EID `srcEid`. */
   onPeer?(rloc: string, iid: number, srcEid: string): void;
-  /** A control message received on a data socket from `address`:`port` (NAT traversal). */
-  onControl?(bytes: Uint8Array, address: string, port: number): void;
+  /**
+   * A control message received on a data socket from `address`:`port`
+   * (NAT traversal); `inIpUdp`: `bytes` is the IP/UDP packet that carries
+   * it (a Data-Map-Notify).
+   */
+  onControl?(bytes: Uint8Array, address: string, port: number, inIpUdp?: boolean): void;
   /** The worker stopped on its own (a fatal error). */
   onStopped?(error: string | undefined): void;
 }

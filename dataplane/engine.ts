@@ -44,6 +44,7 @@ import {
   selectLocator,
 } from "./fib.ts";
 import {
+  DATA_MAP_NOTIFY_IID,
   isControlOnLispDataPort,
   LISP_DATA_HEADER_LENGTH,
   LISP_DATA_PORT,
@@ -54,8 +55,10 @@ import {
   writeLispDataHeader,
 } from "../wire/data_header.ts";
 import {
+  IP_PROTO_UDP,
   IPV4_DST_OFFSET,
   IPV4_HEADER_MIN_LENGTH,
+  IPV4_PROTOCOL_OFFSET,
   IPV4_SRC_OFFSET,
   IPV6_DST_OFFSET,
   IPV6_HEADER_LENGTH,
@@ -74,6 +77,7 @@ import {
   writeVxlanGpeHeader,
 } from "../wire/vxlan_gpe.ts";
 import { ipv4FromBytes, ipv6FromBytes } from "../wire/ip_text.ts";
+import { UDP_HEADER_LENGTH } from "../wire/udp.ts";
 
 // ---------------------------------------------------------------------------
 // Counters (declared in core/metrics.ts, kept here by index).
@@ -170,6 +174,12 @@ export interface EngineOptions {
   readonly seed?: number;
   /** The iids of the instance TUNs, in order: TUN k + 1 carries `instanceIids[k]`. */
   readonly instanceIids?: readonly number[];
+  /**
+   * An RTR with a raw IPv4 socket: the UDP source port (its control port)
+   * of what it sends to xTRs behind a NAT, through the NAT binding their
+   * Map-Registers opened. Absent: those go out of the data socket.
+   */
+  readonly natSourcePort?: number;
 }
 
 function hashMix(h: number, k: number): number {
@@ -201,6 +211,47 @@ function hashAddress(h: number, b: Uint8Array, off: number, v6: boolean): number
     h = hashMix(h, rd32(b, off + 12));
   }
   return h;
+}
+
+/** Slot mark of a packet for the raw socket (an xTR behind a NAT); 4 and 6 are the families. */
+const MARK_NAT = 5;
+/** The order of the groups #group makes. */
+const GROUPS = [4, 6, MARK_NAT] as const;
+
+/**
+ * Writes an IPv4 and a UDP header at `b[off...]` in front of `len - 28`
+ * bytes of UDP data, to `dst` (u32) from UDP port `srcPort` to `dstPort`:
+ * the kernel fills in the source address, the identification, the total
+ * length and the header checksum; the UDP checksum is left 0 (none, as
+ * IPv4 allows).
+ */
+function writeNatIpUdp(
+  b: Uint8Array,
+  off: number,
+  len: number,
+  dst: number,
+  srcPort: number,
+  dstPort: number,
+): void {
+  b.fill(0, off, off + IPV4_HEADER_MIN_LENGTH + UDP_HEADER_LENGTH);
+  b[off] = 0x45;
+  b[off + 2] = len >>> 8;
+  b[off + 3] = len;
+  b[off + 6] = 0x40; // DF
+  b[off + 8] = 64; // TTL
+  b[off + IPV4_PROTOCOL_OFFSET] = IP_PROTO_UDP;
+  b[off + IPV4_DST_OFFSET] = dst >>> 24;
+  b[off + IPV4_DST_OFFSET + 1] = dst >>> 16;
+  b[off + IPV4_DST_OFFSET + 2] = dst >>> 8;
+  b[off + IPV4_DST_OFFSET + 3] = dst;
+  const u = off + IPV4_HEADER_MIN_LENGTH;
+  const ulen = len - IPV4_HEADER_MIN_LENGTH;
+  b[u] = srcPort >>> 8;
+  b[u + 1] = srcPort;
+  b[u + 2] = dstPort >>> 8;
+  b[u + 3] = dstPort;
+  b[u + 4] = ulen >>> 8;
+  b[u + 5] = ulen;
 }
 
 function mappingInit(m: DataMapping) {
@@ -238,6 +289,11 @@ export class Engine {
   n4 = 0;
   /** ... and slots `[n4, n4 + n6)` to IPv6 RLOCs. */
   n6 = 0;
+  /**
+   * ... and slots `[n4 + n6, n4 + n6 + nNat)` to xTRs behind a NAT: whole
+   * IPv4 packets (IPv4 and UDP header in front) for the raw socket.
+   */
+  nNat = 0;
   /** The current time in ms (performance.now()), set by the loop once per round. */
   now = 0;
   /**
@@ -260,6 +316,7 @@ export class Engine {
   /** Local EIDs under their own iid (destination check on decapsulation). */
   #localDst = new LpmTable();
   readonly #ipv4: boolean;
+  readonly #natSourcePort: number;
   readonly #ipv6: boolean;
   readonly #post: (m: FromWorker) => void;
   /** Per slot: 0 dropped, 4 or 6 the outer family. */
@@ -282,6 +339,7 @@ export class Engine {
     this.encapsulation = options.encapsulation;
     this.port = options.encapsulation === "LISP" ? LISP_DATA_PORT : VXLAN_GPE_PORT;
     this.#ipv4 = options.ipv4 ?? true;
+    this.#natSourcePort = options.natSourcePort ?? 0;
     this.#ipv6 = options.ipv6 ?? true;
     this.#post = options.post;
     this.#mark = new Uint8Array(options.slots);
@@ -527,9 +585,16 @@ export class Engine {
       );
     }
     const port = l.port !== 0 ? l.port : this.port;
+    this.counts[C_ENCAPSULATED]!++;
+    if (v4 && l.port !== 0 && this.#natSourcePort !== 0) {
+      // Behind a NAT: from our control port, whole IPv4 packet for the raw socket.
+      const h = b.prepend(i, IPV4_HEADER_MIN_LENGTH + UDP_HEADER_LENGTH);
+      writeNatIpUdp(bytes, h, b.length[i]!, rd32(l.bytes, 0) >>> 0, this.#natSourcePort, port);
+      b.setPeer4(i, rd32(l.bytes, 0) >>> 0, 0);
+      return MARK_NAT;
+    }
     if (v4) b.setPeer4(i, rd32(l.bytes, 0) >>> 0, port);
     else b.setPeer6(i, l.bytes, 0, port);
-    this.counts[C_ENCAPSULATED]!++;
     return v4 ? 4 : 6;
   }
 
@@ -581,12 +646,15 @@ export class Engine {
     return b.count;
   }
 
-  /** Moves the slots marked 4 to the front, then those marked 6; sets n4 and n6. */
+  /**
+   * Moves the slots marked 4 to the front, then those marked 6, then those
+   * for the raw socket; sets n4, n6 and nNat.
+   */
   #group(b: PacketBatch): void {
     const mark = this.#mark;
     const count = b.count;
     let j = 0;
-    for (let pass = 4; pass <= 6; pass += 2) {
+    for (const pass of GROUPS) {
       const start = j;
       for (let i = j; i < count; i++) {
         if (mark[i] !== pass) continue;
@@ -598,7 +666,8 @@ export class Engine {
         j++;
       }
       if (pass === 4) this.n4 = j - start;
-      else this.n6 = j - start;
+      else if (pass === 6) this.n6 = j - start;
+      else this.nNat = j - start;
     }
   }
 
@@ -656,6 +725,7 @@ export class Engine {
     let np = 0;
     if (this.encapsulation === "LISP") {
       this.#iid = lispInstanceId(bytes, off);
+      if (this.#iid === DATA_MAP_NOTIFY_IID) return this.#punt(b, i, HEADER);
     } else {
       if (vxlanGpeVersion(bytes, off) !== 0) return this.#drop(D_BAD_HEADER);
       const f = vxlanGpeFlags(bytes, off);
@@ -681,8 +751,10 @@ export class Engine {
    * Hands a control message received on the data port to the control
    * plane (at most {@link PUNTS_PER_SECOND} a second; the copy is the only
    * allocation, and such messages are rare); returns 0 (not for the TUN).
+   * `skip`: the bytes of a LISP data header before an inner IP/UDP packet
+   * that carries the message (a Data-Map-Notify), 0 for a bare message.
    */
-  #punt(b: PacketBatch, i: number): number {
+  #punt(b: PacketBatch, i: number, skip = 0): number {
     const second = Math.floor(this.now / 1000);
     if (second !== this.#puntSecond) {
       this.#puntSecond = second;
@@ -697,7 +769,8 @@ export class Engine {
       op: "control",
       address: f === 4 ? u32ToIpv4(b.peerAddr4(i)) : ipv6FromBytes(b.bytes, b.peerAddr6Offset(i)),
       port: b.peerPort(i),
-      bytes: b.bytes.slice(off, off + b.length[i]!),
+      bytes: b.bytes.slice(off + skip, off + b.length[i]!),
+      ...(skip > 0 ? { inIpUdp: true } : {}),
     });
     return 0;
   }

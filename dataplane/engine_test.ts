@@ -518,3 +518,68 @@ Deno.test("Engine keeps two instance TUNs with the same prefix apart, both ways"
   assert.deepEqual([b.length[0]! > 0, b.length[1]! > 0, b.length[2]], [true, true, 0]);
   assert.deepEqual([e.tunTag[0], e.tunTag[1]], [2, 1]);
 });
+
+Deno.test("Engine in rtr mode with natSourcePort sends to an xTR behind a NAT as a whole IPv4/UDP packet from that port", () => {
+  const posted: FromWorker[] = [];
+  const e = new Engine({
+    mode: "rtr",
+    encapsulation: "LISP",
+    slots: 8,
+    post: (m) => posted.push(m),
+    seed: 7,
+    natSourcePort: 4342,
+  });
+  e.setMapping({
+    prefix: prefix("10.1.0.0/24", 5),
+    action: "encapsulate",
+    locators: [{ ...loc("100.64.4.3"), port: 20077 }],
+  });
+  e.setMapping({
+    prefix: prefix("10.2.0.0/24", 5),
+    action: "encapsulate",
+    locators: [loc("100.66.0.2")],
+  });
+  const b = newBatch();
+  const lisp = [0x88, 1, 2, 3, 0, 0, 5, 0];
+  putEncapsulated(b, 0, lisp, "10.2.0.1", "10.1.0.1", "100.66.0.2"); // to the NAT'd xTR
+  putEncapsulated(b, 1, lisp, "10.1.0.1", "10.2.0.1", "100.64.4.3"); // plain
+  e.fromUdp(b);
+  assert.equal(e.n4, 1);
+  assert.equal(e.n6, 0);
+  assert.equal(e.nNat, 1);
+  assert.deepEqual(b.peer(0), { family: "ipv4", address: "100.66.0.2", port: 4341 });
+  const p = b.packet(1);
+  const v = new DataView(p.buffer, p.byteOffset, p.length);
+  assert.equal(p[0], 0x45, "IPv4, 20-byte header");
+  assert.equal(v.getUint16(2), p.length, "total length");
+  assert.equal(p[9], 17, "UDP");
+  assert.deepEqual([...p.subarray(12, 16)], [0, 0, 0, 0], "source left to the kernel");
+  assert.deepEqual([...p.subarray(16, 20)], [100, 64, 4, 3]);
+  assert.equal(v.getUint16(20), 4342, "from the control port");
+  assert.equal(v.getUint16(22), 20077, "to the NAT's port");
+  assert.equal(v.getUint16(24), p.length - 20, "UDP length");
+  assert.equal(parseLispDataHeader(p.slice(28, 36)).instanceId, 5);
+  assert.equal(p[36], 0x45, "the inner packet follows");
+  assert.equal(b.peer(1)?.address, "100.64.4.3");
+});
+
+Deno.test("Engine.fromUdp() hands a Data-Map-Notify (LISP iid 0xFFFFFF) to the control plane as its inner IP/UDP packet", () => {
+  const { e, posted } = engine("xtr");
+  const b = newBatch();
+  putEncapsulated(
+    b,
+    0,
+    [0x08, 0, 0, 0, 0xff, 0xff, 0xff, 0],
+    "100.64.3.2",
+    "192.168.1.2",
+    "100.64.3.2",
+  );
+  e.fromUdp(b);
+  assert.equal(b.length[0], 0, "nothing for the TUN");
+  const control = posted.filter((m) => m.op === "control");
+  assert.equal(control.length, 1);
+  const m = control[0] as Extract<FromWorker, { op: "control" }>;
+  assert.equal(m.inIpUdp, true);
+  assert.equal(m.address, "100.64.3.2");
+  assert.equal(m.bytes[0], 0x45, "starts at the inner IPv4 header");
+});

@@ -123,7 +123,7 @@ export class DataPlane implements DataPlaneHandle {
         this.#events.onPeer?.(msg.rloc, msg.iid, msg.srcEid);
         return;
       case "control":
-        this.#events.onControl?.(msg.bytes, msg.address, msg.port);
+        this.#events.onControl?.(msg.bytes, msg.address, msg.port, msg.inIpUdp === true);
         return;
       case "counters": {
         this.#counters = msg.values;

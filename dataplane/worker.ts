@@ -92,6 +92,8 @@ export interface LoopIo {
   readonly udp4: UdpSocket | undefined;
   /** The IPv6 data socket, or undefined. */
   readonly udp6: UdpSocket | undefined;
+  /** rtr: the raw IPv4 socket for xTRs behind a NAT (Engine `natSourcePort`), or undefined. */
+  readonly natRaw?: UdpSocket;
   /** Poll timeout in ms. */
   readonly pollMs: number;
   /** Packets per batch. */
@@ -173,7 +175,7 @@ export async function routineDataPlane(
   ctl: LoopControl,
   post: (m: FromWorker) => void,
 ): Promise<void> {
-  const { tun, udp4, udp6 } = io;
+  const { tun, udp4, udp6, natRaw } = io;
   const extra = io.instanceTuns ?? [];
   const slots = io.batch;
   const batch = new PacketBatch({ slots, slotSize: SLOT_SIZE, headroom: HEADROOM });
@@ -217,6 +219,7 @@ export async function routineDataPlane(
           }
           sendAll(engine, udp4, out, batch, 0, engine.n4);
           sendAll(engine, udp6, out, batch, engine.n4, engine.n6);
+          sendAll(engine, natRaw, out, batch, engine.n4 + engine.n6, engine.nNat);
           if (n < slots) break;
         }
       }
@@ -240,6 +243,7 @@ export async function routineDataPlane(
           if (engine.mode === "rtr") {
             sendAll(engine, udp4, out, batch, 0, engine.n4);
             sendAll(engine, udp6, out, batch, engine.n4, engine.n6);
+            sendAll(engine, natRaw, out, batch, engine.n4 + engine.n6, engine.nNat);
           } else if (extra.length === 0) {
             if (tun !== undefined) writeTun(engine, tun, batch, undefined, 0, tunWriteErrorsAt);
           } else {
@@ -317,6 +321,9 @@ function serveWorker(scope: WorkerScope): void {
           : [],
         udp4: init.udp4Fd >= 0 ? UdpSocket.fromFd(init.udp4Fd) : undefined,
         udp6: init.udp6Fd >= 0 ? UdpSocket.fromFd(init.udp6Fd) : undefined,
+        ...(init.natRawFd !== undefined && init.natRawFd >= 0
+          ? { natRaw: UdpSocket.fromFd(init.natRawFd) }
+          : {}),
         pollMs: Math.max(0, Math.min(1000, init.pollMs)),
         batch: slots,
       };
@@ -327,6 +334,7 @@ function serveWorker(scope: WorkerScope): void {
         ipv4: io.udp4 !== undefined,
         ipv6: io.udp6 !== undefined,
         post,
+        ...(io.natRaw !== undefined ? { natSourcePort: init.natSourcePort ?? 0 } : {}),
         instanceIids: init.mode === "xtr" ? (init.instanceTuns ?? []).map((t) => t.iid) : [],
       });
       sockets = { udp4: io.udp4, udp6: io.udp6 };

@@ -165,6 +165,8 @@ export const IPPROTO_IP = 0;
 export const IPPROTO_UDP = 17;
 /** IPv6 protocol level. */
 export const IPPROTO_IPV6 = 41;
+/** IPPROTO_RAW: a send-only raw socket whose datagrams carry their own IPv4 header. */
+export const IPPROTO_RAW = 255;
 /** IPPROTO_IPV6: the socket speaks IPv6 only (no v4-mapped addresses). */
 export const IPV6_V6ONLY = 26;
 /** IPPROTO_IP: path MTU discovery mode. */

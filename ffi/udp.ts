@@ -37,6 +37,7 @@ import {
   getIntOption,
   HOST_LE,
   IPPROTO_IPV6,
+  IPPROTO_RAW,
   IPV6_V6ONLY,
   libc,
   MSG_DONTWAIT,
@@ -51,6 +52,7 @@ import {
   SOCK_CLOEXEC,
   SOCK_DGRAM,
   SOCK_NONBLOCK,
+  SOCK_RAW,
   SOCKADDR_IN6_SIZE,
   SOCKADDR_IN_SIZE,
   type SocketAddress,
@@ -155,6 +157,30 @@ export class UdpSocket {
       if (options.sendBuffer !== undefined) s.setSendBuffer(options.sendBuffer);
       const sa = s.#encodeAddress(address, port, "bind");
       check(c.bind(fd, sa, sa.length), `bind ${formatEndpoint(address, port)}`);
+      return s;
+    } catch (e) {
+      s.close();
+      throw e;
+    }
+  }
+
+  /**
+   * Opens a send-only raw IPv4 socket (SOCK_RAW, IPPROTO_RAW: the kernel
+   * receives nothing on it): every datagram sent carries its own IPv4
+   * header, in which the kernel fills in the checksum, the total length
+   * and, when they are zero, the source address and the identification.
+   * The slot peers of a {@link sendmmsg} give the destination (the port is
+   * ignored). An RTR uses it to send data from its control port to xTRs
+   * behind a NAT. Needs CAP_NET_RAW. Throws {@link ErrnoError}.
+   */
+  static openRawIpv4(sendBuffer?: number): UdpSocket {
+    const fd = check(
+      libc().socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_RAW),
+      "socket raw ipv4",
+    );
+    const s = new UdpSocket(fd, "ipv4");
+    try {
+      if (sendBuffer !== undefined) s.setSendBuffer(sendBuffer);
       return s;
     } catch (e) {
       s.close();

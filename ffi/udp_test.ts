@@ -6,6 +6,7 @@
 
 import assert from "node:assert/strict";
 import { noFdLeak } from "../tests/netns.ts";
+import { rootMissing, testNeeding } from "../tests/prereq.ts";
 import { PacketBatch, poll, PollSet, UdpSocket } from "./udp.ts";
 import { EAGAIN, EINVAL, ErrnoError, F_GETFD, libc, POLLOUT } from "./libc.ts";
 
@@ -240,4 +241,41 @@ Deno.test("close() is idempotent and [Symbol.dispose] closes", () => {
   assert.equal(s.fd, -1);
   s.close();
   assert.equal(libc().fcntl(fd, F_GETFD, 0), -1, "fd closed");
+});
+
+testNeeding(rootMissing(), {
+  name: "openRawIpv4() sends whole IPv4/UDP packets from the port their header says",
+  fn: () =>
+    noFdLeak(() => {
+      using s = UdpSocket.open({ address: "127.0.0.1" });
+      using raw = UdpSocket.openRawIpv4();
+      const port = s.localAddress().port;
+      const batch = new PacketBatch({ slots: 2 });
+      for (let i = 0; i < 2; i++) {
+        // IPv4 (source, id, checksum left to the kernel) + UDP 4342 -> port + 4 bytes.
+        const p = new Uint8Array(32);
+        const v = new DataView(p.buffer);
+        p[0] = 0x45;
+        v.setUint16(2, 32);
+        p[8] = 64;
+        p[9] = 17;
+        p.set([127, 0, 0, 1], 16);
+        v.setUint16(20, 4342);
+        v.setUint16(22, port);
+        v.setUint16(24, 12);
+        v.setUint32(28, 0xc0ffee00 + i);
+        batch.bytes.set(p, batch.offset[i]!);
+        batch.length[i] = p.length;
+        batch.setPeer(i, "127.0.0.1", 0);
+      }
+      batch.count = 2;
+      assert.equal(raw.sendmmsg(batch), 2);
+      const back = new PacketBatch({ slots: 4 });
+      assert.equal(receiveAll(s, back, 2), 2);
+      for (let i = 0; i < 2; i++) {
+        assert.deepEqual(back.peer(i), { family: "ipv4", address: "127.0.0.1", port: 4342 });
+        const q = back.packet(i);
+        assert.equal(new DataView(q.buffer, q.byteOffset).getUint32(0), 0xc0ffee00 + i);
+      }
+    }),
 });

@@ -214,6 +214,26 @@ export function readLispDataHeaderInto(
 }
 
 /**
+ * The instance ID of a "Data-Map-Notify" (NAT traversal as OOR 1.3.0
+ * does it): a LISP data packet from an RTR whose inner IP/UDP packet
+ * carries a Map-Notify to the xTR's private RLOC, through the NAT binding
+ * of its data port. No EID lives in this instance.
+ */
+export const DATA_MAP_NOTIFY_IID = 0xffffff;
+
+/**
+ * A Data-Map-Notify: a LISP data header (I bit, instance
+ * {@link DATA_MAP_NOTIFY_IID}, nonce and locator-status-bits 0) in front of
+ * `inner`, the IP/UDP packet carrying the Map-Notify.
+ */
+export function emitDataMapNotify(inner: Uint8Array): Uint8Array {
+  const out = new Uint8Array(LISP_DATA_HEADER_LENGTH + inner.length);
+  writeLispDataHeader(out, 0, LISP_FLAG_I, 0, lispIidLsb(DATA_MAP_NOTIFY_IID, 0));
+  out.set(inner, LISP_DATA_HEADER_LENGTH);
+  return out;
+}
+
+/**
  * Whether the first byte of a datagram on the LISP data port is a control
  * message rather than a LISP data header (NAT traversal sends these on the
  * data port's NAT binding): an Info-Request/Reply (type 7: as a data

@@ -36,6 +36,12 @@ export interface DataPathOptions {
   readonly host: HostSetup;
   /** Where to bind the socket of each family (undefined: the wildcard). */
   readonly bind: (family: IpFamily) => string | undefined;
+  /**
+   * An RTR's control port: data to xTRs behind a NAT goes from it, through
+   * the NAT binding their Map-Registers to that port opened (a raw IPv4
+   * socket). Absent: it goes from the data socket.
+   */
+  readonly natSourcePort?: number;
   /** Packets per batch. */
   readonly batch: number;
   /** Poll timeout, ms. */
@@ -61,6 +67,7 @@ export class DataPath {
   #dp: DataPlaneHandle | undefined;
   #udp4: DataSocket | undefined;
   #udp6: DataSocket | undefined;
+  #natRaw: DataSocket | undefined;
   #bound: Record<IpFamily, string | undefined> = { ipv4: undefined, ipv6: undefined };
   #local: readonly Prefix[] = [];
 
@@ -95,6 +102,15 @@ export class DataPath {
     if (this.#udp4 === undefined && this.#udp6 === undefined) {
       throw new Error(`no data socket could be bound to port ${config.dataPort}`);
     }
+    const natPort = this.#opts.natSourcePort;
+    if (natPort !== undefined && this.#udp4 !== undefined && this.#platform.openRawIpv4) {
+      try {
+        this.#natRaw = this.#platform.openRawIpv4();
+      } catch (e) {
+        // Data to xTRs behind a NAT then leaves from the data port (fine for a full-cone NAT).
+        this.#env.log.warn("nat-raw-socket-unavailable", { error: errText(e) });
+      }
+    }
     const host = this.#opts.host;
     this.#dp = await this.#start({
       mode: this.#opts.mode,
@@ -103,6 +119,7 @@ export class DataPath {
       instanceTuns: host.instanceTuns,
       udp4Fd: this.#udp4?.fd ?? -1,
       udp6Fd: this.#udp6?.fd ?? -1,
+      ...(this.#natRaw !== undefined ? { natRawFd: this.#natRaw.fd, natSourcePort: natPort } : {}),
       batch: this.#opts.batch,
       pollMs: this.#opts.pollMs,
     }, this.#events);
@@ -183,14 +200,14 @@ export class DataPath {
   }
 
   #closeSockets(): void {
-    for (const s of [this.#udp4, this.#udp6]) {
+    for (const s of [this.#udp4, this.#udp6, this.#natRaw]) {
       try {
         s?.close();
       } catch (e) {
         this.#env.log.warn("data-socket-close-failed", { error: errText(e) });
       }
     }
-    this.#udp4 = this.#udp6 = undefined;
+    this.#udp4 = this.#udp6 = this.#natRaw = undefined;
   }
 
   /** Stops the Worker and closes the sockets. */

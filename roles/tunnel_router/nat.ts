@@ -2,16 +2,20 @@
  * NAT traversal, the xTR side (draft-ietf-lisp-nat-traversal; xtr and mn
  * with `nat_traversal_support`).
  *
- * Flow: every 10 s an Info-Request goes to each map-server from the data
- * port (so its answer shows the NAT binding the data uses), signed with
- * that map-server's key → the Info-Reply (handed up from the data port)
- * gives the global address and port the map-server saw and its RTRs →
- * when the global address is not ours, the router is behind a NAT
- * (`nat-detected`): its Map-Registers go ECM'd to each RTR from the data
- * port ({@link NatClient.send}), and everything it encapsulates goes to the
- * RTRs (the map-cache asks {@link NatClient.rtrs}; a catch-all entry per
- * instance and family covers destinations not cached). A new global
- * address later (`nat-global-rloc-changed`) registers everything again.
+ * Flow, in the format OOR 1.3.0 speaks: every 10 s an Info-Request goes to
+ * each map-server from the control port, signed with that map-server's key
+ * → the Info-Reply gives the global address and port the map-server saw and
+ * its RTRs → when the global address is not ours, the router is behind a
+ * NAT (`nat-detected`): its Map-Registers go ECM'd (R bit) from the data
+ * port to each RTR's control port ({@link NatClient.send}), which opens the
+ * NAT binding the RTR answers through: its Map-Notify comes back as a
+ * "Data-Map-Notify" (a LISP data packet of instance 0xFFFFFF to the data
+ * port, whose inner IP/UDP packet carries the Map-Notify; router.ts hands
+ * it to the control plane), and so does the data for our EIDs. Everything
+ * the router encapsulates goes to the RTRs (the map-cache asks
+ * {@link NatClient.rtrs}; a catch-all entry per instance and family covers
+ * destinations not cached). A new global address later
+ * (`nat-global-rloc-changed`) registers everything again.
  *
  * Registration waits for the first Info-Reply; three unanswered
  * Info-Requests in a row from every map-server mean there is no way to
@@ -78,6 +82,7 @@ export interface NatHooks {
 /** The xTR side of NAT traversal (see the module notes). */
 export class NatClient implements NatRegistrar {
   readonly #env: Env;
+  readonly #cp: ControlPlane;
   readonly #data: DataPath;
   readonly #locals: LocalLocators;
   readonly #cache: MapCache;
@@ -100,6 +105,7 @@ export class NatClient implements NatRegistrar {
     hooks: NatHooks,
   ) {
     this.#env = env;
+    this.#cp = cp;
     this.#data = data;
     this.#locals = locals;
     this.#cache = cache;
@@ -185,7 +191,7 @@ export class NatClient implements NatRegistrar {
       }
     }
     const mapping = this.#locals.mappings[0];
-    if (mapping !== undefined && this.#data.canSendControl) {
+    if (mapping !== undefined) {
       const nonce = env.nonce();
       const req: InfoRequest = {
         reply: false,
@@ -199,7 +205,7 @@ export class NatClient implements NatRegistrar {
       };
       const bytes = emitInfo(req);
       signAuthenticated(bytes, p.key);
-      this.#data.sendControl(bytes, p.peer.address, p.peer.port);
+      this.#cp.send(bytes, p.peer);
       p.pending = nonce;
       this.#nonces.set(nonce, p);
       env.counters.inc(METRICS.trInfoRequestsSent);
@@ -244,7 +250,8 @@ export class NatClient implements NatRegistrar {
       if ((r.kind === "ipv4" || r.kind === "ipv6") && !rtrs.includes(r.ip)) rtrs.push(r.ip);
       if (rtrs.length >= MAX_RTRS) break;
     }
-    const natted = !this.#locals.ownIps.has(g.ip) || m.nat.etrPort !== env.config.dataPort;
+    // The Info-Request left from the control port: its port is the one to compare.
+    const natted = !this.#locals.ownIps.has(g.ip) || m.nat.etrPort !== this.#cp.port;
     if (natted && rtrs.length === 0) {
       env.log.limited("nat-without-rtrs", 60_000, "warn", "nat-without-rtrs", {
         mapServer: p.ms.address,
@@ -322,9 +329,9 @@ export class NatClient implements NatRegistrar {
   }
 
   /**
-   * Behind a NAT: the Map-Register goes to each RTR, from the data port,
-   * in an ECM with the R bit whose inner header runs from our private RLOC
-   * to the map-server. Its record lists the RTRs as locators (what public
+   * Behind a NAT: the Map-Register goes to each RTR's control port, from
+   * the data port, in an ECM with the R bit whose inner header runs from
+   * our private RLOC to the map-server. Its record lists the RTRs as locators (what public
    * ITRs must encapsulate to), with the P bit (the map-server answers for
    * us: Map-Requests cannot reach us) and the R and I bits.
    */
@@ -360,7 +367,7 @@ export class NatClient implements NatRegistrar {
         },
         payload: emitSignedMapRegister(viaRtr, s.key),
       });
-      this.#data.sendControl(ecm, rtr, this.#env.config.dataPort);
+      this.#data.sendControl(ecm, rtr, this.#env.peerPort(rtr));
       nonces.push(nonce);
     }
     return withdraw ? [] : nonces;

@@ -63,6 +63,12 @@ export interface Platform {
   openTun(name: string, mtu: number): TunDevice;
   /** Opens a nonblocking UDP socket bound to `address` (default the wildcard) and `port`. */
   openUdp(family: IpFamily, port: number, address?: string): DataSocket;
+  /**
+   * Opens a send-only raw IPv4 socket (needs CAP_NET_RAW): an RTR sends
+   * data to xTRs behind a NAT through it, from its control port. Absent
+   * (a fake): the RTR sends them from the data socket.
+   */
+  openRawIpv4?(): DataSocket;
   /** Link and address events until `signal` aborts. */
   events(signal: AbortSignal): AsyncIterable<NetlinkEvent>;
   /** A sysctl under /proc/sys by path segments (`["net", "ipv4", "ip_forward"]`), trimmed. */
@@ -90,6 +96,7 @@ export function linuxPlatform(): Platform {
         recvBuffer: DATA_SOCKET_BUFFER,
         sendBuffer: DATA_SOCKET_BUFFER,
       }),
+    openRawIpv4: () => UdpSocket.openRawIpv4(DATA_SOCKET_BUFFER),
     events: (signal) => routineNetlinkEvents(signal),
     readSysctl: (path) => {
       try {

@@ -311,7 +311,13 @@ export class Registration {
       return;
     }
     const s = pending.state;
-    if (m.keyId !== s.key.keyId || authStatus(r.bytes, s.key) !== "ok") {
+    // An OOR 1.3.0 RTR passes a Map-Notify on with its R bit still set and
+    // the MS-RTR part cut down to a zero Key ID and length: the map-server
+    // signed what comes before those 4 bytes.
+    const signed = m.rtrAuthPresent && m.rtrKeyId === 0 && m.rtrAuthData?.length === 0
+      ? r.bytes.subarray(0, r.bytes.length - 4)
+      : r.bytes;
+    if (m.keyId !== s.key.keyId || authStatus(signed, s.key) !== "ok") {
       c.inc(METRICS.trMapNotifies, { result: "auth" });
       log.limited(
         `map-notify-auth ${r.from.address}`,

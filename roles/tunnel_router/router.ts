@@ -26,6 +26,8 @@
  */
 
 import { addressToString } from "../../wire/address.ts";
+import { WireError } from "../../wire/errors.ts";
+import { parseIpUdp } from "../../wire/udp.ts";
 import {
   type Config,
   type DatabaseMapping,
@@ -33,7 +35,7 @@ import {
   type Prefix as ConfigPrefix,
   type StaticMapCacheEntry,
 } from "../../config/mod.ts";
-import { ControlPlane } from "../../core/control.ts";
+import { ControlPlane, type Peer } from "../../core/control.ts";
 import { formatPrefix, prefixFromConfig } from "../../core/prefix.ts";
 import type { RoleDeps } from "../../core/role.ts";
 import { SourceError, type StatusSource } from "../../core/status.ts";
@@ -217,10 +219,12 @@ class TunnelRouter implements TunnelRouterHandle {
       bind: (family) => spec.bindToRloc ? locals.firstOnHost(family) : undefined,
       batch: opts.batch ?? 64,
       pollMs: opts.pollMs ?? 10,
+      ...(spec.nat === "relay" ? { natSourcePort: cp.port } : {}),
     }, {
       onMiss: (iid, dst, src) => resolver.miss(iid, dst, src),
       onPeer: (rloc, iid, srcEid) => smr.peer(rloc, iid, srcEid),
-      onControl: (bytes, address, port) => this.#dataPortControl(cp, bytes, address, port),
+      onControl: (bytes, address, port, inIpUdp) =>
+        this.#dataPortControl(cp, bytes, { address, port }, inIpUdp === true),
       onStopped: (error) => {
         if (!env.signal.aborted) env.log.error("dataplane-stopped", { error: error ?? "stopped" });
       },
@@ -238,7 +242,7 @@ class TunnelRouter implements TunnelRouterHandle {
       setLocator: (address, up) => data.setLocator(address, up),
       canSend,
     });
-    const smr = new Smr(env, cp, locals, cache, resolver);
+    const smr = new Smr(env, cp, locals, cache, resolver, () => nat?.behind() === true);
     new Etr(env, cp, locals, {
       probeAnyEid: spec.probeAnyEid,
       canSend,
@@ -260,14 +264,32 @@ class TunnelRouter implements TunnelRouterHandle {
         registration.useNat(nat);
       }
     }
-    if (spec.nat === "relay") new RtrRelay(env, cp, data, cache);
+    if (spec.nat === "relay") new RtrRelay(env, cp, cache);
     return { cp, data, cache, resolver, prober, smr, registration, nat };
   }
 
-  /** A control message the data plane handed up from the data port (NAT traversal). */
-  #dataPortControl(cp: ControlPlane, bytes: Uint8Array, address: string, port: number): void {
+  /**
+   * A control message the data plane handed up from the data port (NAT
+   * traversal). A Data-Map-Notify (`inIpUdp`: an RTR's LISP data packet
+   * whose inner IP/UDP packet carries a Map-Notify to our private RLOC) is
+   * dispatched as if that inner packet had reached the control port.
+   */
+  #dataPortControl(cp: ControlPlane, bytes: Uint8Array, from: Peer, inIpUdp: boolean): void {
     if (this.#abort.signal.aborted) return;
-    const result = cp.receive(bytes, { address, port }, "data");
+    let message = bytes;
+    let source = from;
+    if (inIpUdp) {
+      try {
+        const p = parseIpUdp(bytes);
+        message = p.payload;
+        source = { address: p.ip.src, port: p.udp.srcPort };
+      } catch (e) {
+        if (!(e instanceof WireError)) throw e;
+        this.#env.counters.inc(METRICS.trDataPortControl, { type: "malformed" });
+        return;
+      }
+    }
+    const result = cp.receive(message, source, "data");
     const type = result === "map-notify" || result === "info-reply" || result === "malformed"
       ? result
       : result === "map-register"

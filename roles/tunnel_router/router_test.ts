@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { addressToString, ipAddress, NO_ADDRESS } from "../../wire/address.ts";
-import { HmacKey } from "../../wire/auth.ts";
+import { HmacKey, signAuthenticated } from "../../wire/auth.ts";
 import { ACTION, type EidRecord } from "../../wire/eid_record.ts";
 import type { LocatorRecord } from "../../wire/locator.ts";
 import type { ControlMessage, ControlMessageType } from "../../wire/message.ts";
@@ -682,6 +682,31 @@ Deno.test("tunnel router retries a Map-Register quickly until a valid Map-Notify
     assert.equal(x.counters.get("oor_tr_map_notifies_total", { result: "auth" }), 1);
     assert.equal(x.counters.get("oor_tr_map_notifies_total", { result: "ok" }), 1);
     assert.ok(x.lines.some((l) => / registered .*prefix=10.1.0.0\/24/.test(l)));
+  } finally {
+    await x.tr.close();
+    ms.close();
+  }
+});
+
+Deno.test("tunnel router takes a Map-Notify as OOR 1.3.0's RTR passes it on: R bit set, empty MS-RTR part", async () => {
+  const ms = await Host.open(MS);
+  const key = new HmacKey(2, "k");
+  ms.answer = (r) => {
+    if (r.message.type !== "map-register") return false;
+    // Signed with the R bit set, before the MS-RTR part is appended; the
+    // RTR cuts that part down to a zero Key ID and length.
+    const signed = emitSignedMapNotify(notifyOf(r.message.msg), key);
+    signed[0]! |= 0x04;
+    signAuthenticated(signed, key);
+    const old = new Uint8Array(signed.length + 4);
+    old.set(signed);
+    ms.cp.send(old, r.from);
+    return true;
+  };
+  const x = await startTr(xtrToml(), { ports: new Map([[MS, ms.peer.port]]) });
+  try {
+    await until(() => x.tr.registrations()[0]?.notified === true, "the Map-Notify");
+    assert.equal(x.counters.get("oor_tr_map_notifies_total", { result: "ok" }), 1);
   } finally {
     await x.tr.close();
     ms.close();

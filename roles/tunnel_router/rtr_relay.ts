@@ -10,23 +10,27 @@
  * under the `[[rtr-ms-node]]` key, which is checked → each record becomes
  * a map-cache entry towards the xTR's translated address and port, and
  * the Map-Notify, without its MS-RTR part, goes on to the xTR in an ECM
- * with the N bit, from the data port to that address and port (back
- * through the NAT binding its Map-Register opened).
+ * as a "Data-Map-Notify" (a LISP data packet of instance 0xFFFFFF whose
+ * inner IP/UDP packet runs from the map-server to the xTR's private RLOC),
+ * from the control port to that address and port: back through the NAT
+ * binding its Map-Register opened. This is OOR 1.3.0's format; its xTR, and
+ * ours, take it.
  *
  * @module
  */
 
 import { ipAddress } from "../../wire/address.ts";
 import { HmacKey } from "../../wire/auth.ts";
+import { emitDataMapNotify } from "../../wire/data_header.ts";
 import { type Ecm, ecmForRtr, emitEcm } from "../../wire/ecm.ts";
 import { canonicalIp } from "../../wire/ip_text.ts";
 import type { MapNotify } from "../../wire/map_notify.ts";
+import { emitIpUdp } from "../../wire/udp.ts";
 import { locatorRecord } from "../../wire/locator.ts";
 import { type ControlPlane, formatPeer, type Peer, type Received } from "../../core/control.ts";
 import { msRtrAuthOk, RTR_NAT_ENTRY_MS, withoutMsRtr } from "../../core/nat_auth.ts";
 import { formatPrefix, prefixOf } from "../../core/prefix.ts";
 import type { Env } from "./context.ts";
-import type { DataPath } from "./datapath.ts";
 import type { CacheEntry, MapCache } from "./map_cache.ts";
 import { REGISTER_NONCE_MS } from "./registration.ts";
 import { METRICS } from "../../core/metrics.ts";
@@ -49,7 +53,6 @@ interface Relay {
 export class RtrRelay {
   readonly #env: Env;
   readonly #cp: ControlPlane;
-  readonly #data: DataPath;
   readonly #cache: MapCache;
   /** `[[rtr-ms-node]]` keys by canonical map-server address. */
   readonly #keys = new Map<string, HmacKey>();
@@ -57,10 +60,9 @@ export class RtrRelay {
   readonly #relays = new Map<bigint, Relay>();
 
   /** Registers the `map-register` and `map-notify` handlers on `cp`. */
-  constructor(env: Env, cp: ControlPlane, data: DataPath, cache: MapCache) {
+  constructor(env: Env, cp: ControlPlane, cache: MapCache) {
     this.#env = env;
     this.#cp = cp;
-    this.#data = data;
     this.#cache = cache;
     for (const n of env.config.rtrMsNodes) {
       const ip = canonicalIp(n.address);
@@ -175,24 +177,14 @@ export class RtrRelay {
       }
     }
     const inner = relay.inner;
-    this.#data.sendControl(
-      emitEcm({
-        security: false,
-        ddtOriginated: false,
-        forRtr: false,
-        rtrRelayed: true,
-        inner: {
-          src: inner.dst,
-          dst: inner.src,
-          srcPort: inner.dstPort,
-          dstPort: inner.srcPort,
-          ttl: 64,
-        },
-        payload: withoutMsRtr(m),
-      }),
-      relay.xtr.address,
-      relay.xtr.port,
-    );
+    const packet = emitIpUdp({
+      src: inner.dst,
+      dst: inner.src,
+      srcPort: inner.dstPort,
+      dstPort: inner.srcPort,
+      payload: withoutMsRtr(m),
+    });
+    this.#cp.send(emitDataMapNotify(packet), relay.xtr, "data-map-notify");
     c.inc(METRICS.trRtrRelays, { result: "map-notify" });
   }
 }

@@ -6,6 +6,9 @@
  * remote RLOC we have talked to: the peers the data plane saw traffic from
  * ({@link Smr.peer}, at most 4,096, oldest forgotten first) and the
  * locators of the map-cache; at most 1,024 targets per changed mapping.
+ * Behind a NAT none are sent: peers reach us only through the RTRs, which
+ * learn of the change from our new registration (and OOR 1.3.0's RTR drops
+ * an xTR's NAT entry when that xTR sends it an SMR).
  *
  * Receiving: an SMR whose source EID we have cached (not statically)
  * triggers an SMR-invoked Map-Request (s bit) through the map-resolvers
@@ -50,6 +53,7 @@ export class Smr {
   readonly #locals: LocalLocators;
   readonly #cache: MapCache;
   readonly #resolver: Resolver;
+  readonly #behindNat: () => boolean;
   readonly #peers = new Map<string, { iid: number; srcEid: string }>();
 
   constructor(
@@ -58,12 +62,14 @@ export class Smr {
     locals: LocalLocators,
     cache: MapCache,
     resolver: Resolver,
+    behindNat: () => boolean,
   ) {
     this.#env = env;
     this.#cp = cp;
     this.#locals = locals;
     this.#cache = cache;
     this.#resolver = resolver;
+    this.#behindNat = behindNat;
   }
 
   /** The data plane decapsulated traffic from `rloc` for source EID `srcEid` in `iid`. */
@@ -80,6 +86,7 @@ export class Smr {
 
   /** Sends SMRs for the changed mappings to every remote RLOC we have talked to. */
   send(changed: readonly LocalMapping[]): void {
+    if (this.#behindNat()) return;
     const targets = new Map<string, Prefix>();
     for (const [ip, peer] of this.#peers) {
       const p = parsePrefix(peer.srcEid, peer.iid);

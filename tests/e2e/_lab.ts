@@ -91,8 +91,9 @@ export async function capture(
   iface: string,
   filter: string,
   pcap: string,
+  name = "capture",
 ): Promise<LabProcess> {
-  const cap = await lab.spawn(node, "capture", ["tshark", "-i", iface, "-f", filter, "-w", pcap]);
+  const cap = await lab.spawn(node, name, ["tshark", "-i", iface, "-f", filter, "-w", pcap]);
   await cap.waitForLog(/Capturing on/, 10_000);
   await new Promise((r) => setTimeout(r, 500));
   return cap;

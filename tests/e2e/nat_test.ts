@@ -97,17 +97,22 @@ e2e(
     await withNat("nat", "e2e-nat", async (ctx) => {
       const { lab } = ctx;
       const proc = (n: string) => ctx.started.find((p) => p.name === n)!;
-      // Every control message on the underlay, also those on the data
-      // port (Info-Request/Reply: type 7; ECM with the R or N bit).
+      // Every control message on the underlay: on the control port, and
+      // the ECM'd Map-Registers from xtr1's data port. What the rtr sends
+      // from its control port to another port is data (through the NAT
+      // binding xtr1's Map-Registers opened) or a Data-Map-Notify: a
+      // second capture, decoded as LISP data.
+      const rtrData = `src host ${PLAN.rtrRloc4} and src port 4342 and not dst port 4342`;
       const pcap = await lab.writeFile("control.pcap", "");
       await capture(
         lab,
         "router",
         "any",
-        "inbound and udp and (port 4342 or udp[8] & 0xf0 = 0x70 or " +
-          "(udp[8] & 0xf0 = 0x80 and udp[8] & 0x03 != 0))",
+        `inbound and udp and port 4342 and not (${rtrData})`,
         pcap,
       );
+      const natPcap = await lab.writeFile("rtr-nat.pcap", "");
+      await capture(lab, "router", "any", `inbound and udp and ${rtrData}`, natPcap, "capture-nat");
       const xtr1 = proc("xtr1");
       const rtr = proc("rtr");
       // Discovery: the Info-Reply shows the masquerading address.
@@ -173,16 +178,27 @@ e2e(
         "the data flow uses the new mapping",
       );
 
-      // Wireshark's dissector reads every control message cleanly (on
-      // the data port too: decoded as LISP control there).
+      // Wireshark's dissector reads every control message cleanly.
       await lab.stop("capture");
+      await lab.stop("capture-nat");
       // The kernel leaves outer UDP checksums to veth offload, so they are
       // not final in a capture: tshark's UDP checksum check is off here
       // (tests/tshark_test.ts checks the checksums we compute).
-      const frames = await dissectFile(pcap, {
-        decodeAs: ["udp.port==4341,lisp"],
-        preferences: ["udp.check_checksum:FALSE"],
+      const noChecksum = ["udp.check_checksum:FALSE"];
+      const frames = await dissectFile(pcap, { preferences: noChecksum });
+      // The rtr's data to xtr1, and the Map-Notify relayed in a LISP data
+      // packet with IID 0xFFFFFF (its inner IP/UDP to xtr1's control port).
+      const natFrames = await dissectFile(natPcap, {
+        decodeAs: ["udp.port==4342,lisp-data"],
+        preferences: noChecksum,
       });
+      let dataMapNotify = 0;
+      for (const f of natFrames) {
+        assertFrameClean(f);
+        if (fieldValues(f, "lisp.type").includes("4")) dataMapNotify++;
+      }
+      assert.ok(natFrames.length > 0, "the rtr sent data to xtr1 from its control port");
+      assert.ok(dataMapNotify > 0, "a Data-Map-Notify went to xtr1");
       const types = new Set<string>();
       const privates = new Set<string>();
       for (const f of frames) {
