@@ -16,8 +16,15 @@
  *   records are encapsulated to their locators, negative ones keep their
  *   action; TTL 0 records remove what is cached and are not cached.
  *   Static entries and an rtr's NAT entries are never replaced.
- * - When nothing answers and proxy-ETRs are configured, the EID gets a
- *   native-forward entry for a minute, so its traffic goes to a PETR.
+ * - A reply none of whose records covers the EID (OOR's map-server answers
+ *   a negative reply for the nearest registered prefix's neighbourhood)
+ *   is rejected, and the EID is not asked for again for 2 s, doubling with
+ *   every such reply up to {@link REJECTED_BACKOFF_MAX_MS}; logged once
+ *   when the back-off starts (`map-reply-rejected`), and forgotten when a
+ *   covering reply comes. SMR-invoked requests are not held back.
+ * - When nothing answers, or only rejected records, and proxy-ETRs are
+ *   configured, the EID gets a native-forward entry for a minute, so its
+ *   traffic goes to a PETR.
  * - An SMR-invoked request (smr.ts) takes the same path with the s bit.
  *
  * @module
@@ -55,6 +62,12 @@ import { METRICS } from "../../core/metrics.ts";
 export const MISS_INTERVAL_MS = 1_000;
 /** Misses turned into Map-Requests per second, all EIDs together. */
 const MISS_RATE = 200;
+/** The first back-off after a reply that does not cover the EID, ms. */
+export const REJECTED_BACKOFF_MS = 2_000;
+/** The longest such back-off, ms. */
+export const REJECTED_BACKOFF_MAX_MS = 64_000;
+/** EIDs in back-off kept at most (the oldest are forgotten first). */
+const BACKOFF_MAX_ENTRIES = 10_000;
 
 /** The EID address of `p` as a source EID: inside an Instance-ID LCAF unless iid 0. */
 export function sourceEidOf(ip: IPv4Address | IPv6Address, iid: number): Address {
@@ -69,6 +82,8 @@ export class Resolver {
   readonly #locals: LocalLocators;
   readonly #lastMiss = new Map<string, number>();
   readonly #inFlight = new Set<string>();
+  /** EIDs whose last reply covered nothing: no request before `until`. */
+  readonly #backoff = new Map<string, { until: number; delayMs: number }>();
   #tokens = MISS_RATE;
   #tokensAt = 0;
 
@@ -113,6 +128,11 @@ export class Resolver {
     const key = formatPrefix(p);
     if (this.#inFlight.has(key) || !this.#allowRequest(key)) {
       c.inc(METRICS.trMisses, { result: "limited" });
+      return;
+    }
+    const held = this.#backoff.get(key);
+    if (held !== undefined && !smrInvoked && this.#env.now() < held.until) {
+      c.inc(METRICS.trMisses, { result: "backoff" });
       return;
     }
     const mrs = config.mapResolvers.filter((a) => this.canSend(a));
@@ -200,17 +220,17 @@ export class Resolver {
   #mapReply(r: Received, m: MapReply, asked: Prefix): void {
     const { counters: c, log } = this.#env;
     const now = this.#env.now();
+    const key = formatPrefix(asked);
+    let covered = false;
+    const rejected: string[] = [];
     for (const rec of m.records) {
       const p = prefixOf(rec.eid, rec.maskLen);
       if (p === undefined || !prefixContains(p, asked)) {
         c.inc(METRICS.trMapReplies, { result: "not-covering" });
-        log.limited(`not-covering ${r.from.address}`, 60_000, "warn", "map-reply-rejected", {
-          peer: formatPeer(r.from),
-          asked: formatPrefix(asked),
-          got: p !== undefined ? formatPrefix(p) : addressToString(rec.eid),
-        });
+        rejected.push(p !== undefined ? formatPrefix(p) : addressToString(rec.eid));
         continue;
       }
+      covered = true;
       const old = this.#cache.get(p);
       if (old?.static || old?.natPort !== undefined) {
         c.inc(METRICS.trMapReplies, { result: "static" });
@@ -243,12 +263,44 @@ export class Resolver {
         });
       }
     }
+    if (covered) {
+      this.#backoff.delete(key);
+    } else {
+      this.#rejected(r, asked, key, rejected);
+    }
+  }
+
+  /** A reply with no record covering `asked`: back off (see the module notes). */
+  #rejected(r: Received, asked: Prefix, key: string, got: readonly string[]): void {
+    const now = this.#env.now();
+    const prev = this.#backoff.get(key);
+    const delayMs = prev === undefined
+      ? REJECTED_BACKOFF_MS
+      : Math.min(REJECTED_BACKOFF_MAX_MS, prev.delayMs * 2);
+    this.#backoff.delete(key); // re-inserted last: the map stays in age order
+    this.#backoff.set(key, { until: now + delayMs, delayMs });
+    if (this.#backoff.size > BACKOFF_MAX_ENTRIES) {
+      this.#backoff.delete(this.#backoff.keys().next().value!);
+    }
+    const fields = {
+      peer: formatPeer(r.from),
+      asked: key,
+      got: got.join(",") || "no record",
+      retryInMs: delayMs,
+    };
+    if (prev === undefined) this.#env.log.warn("map-reply-rejected", fields);
+    else if (this.#env.log.enabled("debug")) this.#env.log.debug("map-reply-rejected", fields);
+    this.#unresolved(asked);
   }
 
   /** Timer: forgets stale per-EID limits. */
   expiredSweep(): void {
-    if (this.#lastMiss.size <= 10_000) return;
     const now = this.#env.now();
+    for (const [k, b] of this.#backoff) {
+      // Kept a while after it ends, so that the next rejection doubles it.
+      if (now - b.until >= REJECTED_BACKOFF_MAX_MS) this.#backoff.delete(k);
+    }
+    if (this.#lastMiss.size <= 10_000) return;
     for (const [k, t] of this.#lastMiss) {
       if (now - t >= MISS_INTERVAL_MS) this.#lastMiss.delete(k);
     }

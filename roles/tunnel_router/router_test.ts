@@ -784,6 +784,56 @@ Deno.test("tunnel router keeps the action of negative Map-Replies and rejects re
   }
 });
 
+Deno.test("tunnel router backs off per EID after a reply that does not cover it, doubling, and logs it once", async () => {
+  const clock = new Clock();
+  const mr = await Host.open(MR);
+  let asked = 0;
+  let cover = false;
+  answerWith(mr, (m) => {
+    asked++;
+    const eid = addressToString(m.records[0]!.eid);
+    assert.equal(eid, "10.3.0.1");
+    // What OOR 1.3.0's map-server answers: a negative reply for another prefix.
+    return cover
+      ? [record("10.3.0.0/16", [ETR])]
+      : [record("11.3.0.0/16", [], { action: ACTION.NATIVELY_FORWARD })];
+  });
+  const x = await startTr(xtrToml(), { ports: new Map([[MR, mr.peer.port]]), clock });
+  const miss = () => x.dp.events!.onMiss(0, "10.3.0.1", "10.1.0.10");
+  const rejections = () => x.counters.get("oor_tr_map_replies_total", { result: "not-covering" });
+  try {
+    miss();
+    await until(() => rejections() === 1, "the first rejection");
+    // A packet every second: held back for 2 s, then for 4 s.
+    const seen: number[] = [];
+    for (let t = 1; t <= 7; t++) {
+      clock.t += 1_000;
+      miss();
+      await sleep(30);
+      seen.push(asked);
+    }
+    assert.deepEqual(seen, [1, 2, 2, 2, 2, 3, 3], "asked at 0, 2 s and 6 s only");
+    assert.equal(rejections(), 3);
+    assert.ok((x.counters.get("oor_tr_misses_total", { result: "backoff" }) ?? 0) >= 4);
+    const warned = x.lines.filter((l) => / warn .*map-reply-rejected/.test(l));
+    assert.equal(warned.length, 1, "logged once (as a warning; the rest at debug)");
+    assert.ok(
+      x.lines.some((l) =>
+        /map-reply-rejected .*asked=10\.3\.0\.1\/32 .*got=11\.3\.0\.0\/16/.test(l)
+      ),
+    );
+    // A covering reply ends the back-off.
+    cover = true;
+    clock.t += 8_000;
+    miss();
+    await until(() => x.dp.mappings.has("10.3.0.0/16"), "the mapping");
+    assert.deepEqual(x.dp.mappings.has("11.3.0.0/16"), false);
+  } finally {
+    await x.tr.close();
+    mr.close();
+  }
+});
+
 Deno.test("tunnel router removes map-cache entries from the data plane when their TTL ends", async () => {
   const clock = new Clock();
   const mr = await Host.open(MR);
