@@ -23,7 +23,11 @@ import {
 export const SKIP = rootMissing();
 
 /** Registers an end-to-end test (root and namespaces; see tests/prereq.ts when missing). */
-export function e2e(name: string, fn: () => Promise<void>, needs?: string): void {
+export function e2e(
+  name: string,
+  fn: (t: Deno.TestContext) => Promise<void>,
+  needs?: string,
+): void {
   testNeeding(SKIP ?? needs, {
     name,
     // Lab processes and dax commands outlive single awaits by design.
@@ -235,4 +239,19 @@ export async function bothWays(lab: Lab, a: string, aAddr: string, b: string, bA
   assert.ok(ab >= 8, `${a} → ${b} UDP: ${ab}/10 echoes`);
   const ba = await udpRoundTrips(lab, b, aAddr);
   assert.ok(ba >= 8, `${b} → ${a} UDP: ${ba}/10 echoes`);
+}
+
+/** A JSON GET on a process's HTTP API, from inside its namespace. */
+export async function apiGet(lab: Lab, node: string, api: string, path: string): Promise<unknown> {
+  return JSON.parse(await lab.execOk(node, ["curl", "-sf", `http://${api}${path}`]));
+}
+
+/** A series of a process's /metrics (0 when absent), read from inside its namespace. */
+export async function metric(lab: Lab, node: string, api: string, series: string): Promise<number> {
+  const text = await lab.execOk(node, ["curl", "-sf", `http://${api}/metrics`]);
+  for (const line of text.split("\n")) {
+    const sp = line.lastIndexOf(" ");
+    if (sp > 0 && line.slice(0, sp) === series) return Number(line.slice(sp + 1));
+  }
+  return 0;
 }

@@ -20,9 +20,11 @@ import assert from "node:assert/strict";
 import { type Lab, type LabProcess, sleep, waitFor } from "../../scripts/lab/topology.ts";
 import { PLAN, type Topology } from "../../scripts/lab/topologies.ts";
 import {
+  apiGet,
   bothWays,
   capture,
   e2e,
+  metric,
   pingWorks,
   PYTHON,
   registered,
@@ -83,11 +85,6 @@ async function tagsFrom(lab: Lab, node: string, dst: string, n = 10): Promise<st
     { timeoutMs: n * 1000 + 5000 },
   );
   return out.trim().split("\n");
-}
-
-/** A JSON GET on a process's HTTP API, from inside its namespace. */
-async function apiGet(lab: Lab, node: string, api: string, path: string): Promise<unknown> {
-  return JSON.parse(await lab.execOk(node, ["curl", "-sf", `http://${api}${path}`]));
 }
 
 function apiOf(ctx: { topo: Topology }, name: string): { node: string; api: string } {
@@ -395,16 +392,6 @@ e2e("e2e ddt: MS-ACK referrals carry the site's ddt-ms-peers, and the tree resol
     await Deno.remove(pcap).catch(() => {});
   }
 });
-
-/** A series of a process's /metrics (0 when absent), read from inside its namespace. */
-async function metric(lab: Lab, node: string, api: string, series: string): Promise<number> {
-  const text = await lab.execOk(node, ["curl", "-sf", `http://${api}/metrics`]);
-  for (const line of text.split("\n")) {
-    const sp = line.lastIndexOf(" ");
-    if (sp > 0 && line.slice(0, sp) === series) return Number(line.slice(sp + 1));
-  }
-  return 0;
-}
 
 e2e(
   "e2e elp: traffic to site 2 crosses rtr then rtr2, as its explicit locator path says",
