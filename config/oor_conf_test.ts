@@ -389,7 +389,7 @@ Deno.test("parseOorConf() puts validation errors on their oor.conf lines", () =>
   deepStrictEqual(errorsOf(parseOorConf(conf, { file: "site.conf" })), [
     'site.conf:4: map-resolver[1]: must be an IPv4 or IPv6 address; host names are not supported (got "not-an-address")',
     "site.conf:6: map-server[0].key: required key is missing",
-    "site.conf:12: database-mapping[0].iid: must be from 0 to 16777215 (got 99999999)",
+    "site.conf:12: database-mapping[0].iid: must be from 0 to 16777214 (got 99999999)",
     "site.conf:15: database-mapping[0].rloc-address[0].weight: must be from 0 to 255 (got 300)",
   ]);
 });

@@ -90,8 +90,12 @@ export const DEFAULTS = {
   draftVersion: "OLD",
 } as const;
 
-/** Largest instance ID OOR accepts (24 bits, so it fits a VXLAN-GPE VNI). */
-export const MAX_IID = 0xffffff;
+/**
+ * Largest instance ID a mapping may have: 24 bits, so that it fits a
+ * VXLAN-GPE VNI, less 0xFFFFFF, which marks a Data-Map-Notify (NAT
+ * traversal) in a LISP data header.
+ */
+export const MAX_IID = 0xfffffe;
 
 /** An IP prefix with zero host bits. */
 export interface Prefix {
