@@ -45,6 +45,7 @@ Deno.test("oor --version prints the version from version.ts", async () => {
 Deno.test("oor --version works as a real process", async () => {
   const p = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", new URL("./main.ts", import.meta.url).pathname, "--version"],
+    env: { DENO_NO_UPDATE_CHECK: "1" },
     stdout: "piped",
     stderr: "piped",
   }).output();

@@ -254,6 +254,7 @@ async function main(): Promise<number> {
         "--site",
         SITE,
       ],
+      env: { DENO_NO_UPDATE_CHECK: "1" },
       stdout: "piped",
       stderr: "inherit",
     }).spawn();

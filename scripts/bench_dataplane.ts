@@ -214,6 +214,7 @@ function child(ns: string, args: string[]): Deno.ChildProcess {
       new URL(import.meta.url).pathname,
       ...args,
     ],
+    env: { DENO_NO_UPDATE_CHECK: "1" },
     stdout: "piped",
     stderr: "inherit",
   }).spawn();

@@ -154,7 +154,7 @@ async function denoInfo(
     cwd: root,
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
   }).output();
   if (!out.success) {
     throw new Error(`deno info ${entry} failed:\n${new TextDecoder().decode(out.stderr)}`);

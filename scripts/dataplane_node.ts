@@ -126,7 +126,7 @@ export class DataPlaneNode {
         "--no-check",
         new URL(import.meta.url).pathname,
       ],
-      env: { OOR_DP_NETNS: ns, NO_COLOR: "1" },
+      env: { OOR_DP_NETNS: ns, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",

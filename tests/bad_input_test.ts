@@ -162,6 +162,7 @@ class RoleProcess {
     const child = new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", MAIN, role, "--config", configPath],
       cwd: REPO,
+      env: { DENO_NO_UPDATE_CHECK: "1" },
       stdin: "null",
       stdout: "null",
       stderr: "piped",

@@ -58,7 +58,7 @@ class Proc {
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
-      env: { NO_COLOR: "1" },
+      env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
     }).spawn();
     this.#pumps = [
       this.#pump(this.#child.stdout, (t) => this.stdout += t),
@@ -268,7 +268,7 @@ Deno.test("deno task compile refuses a DENORT_BIN built for another architecture
     const r = await new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", `${ROOT}/scripts/compile.ts`, "--target", "x86_64-unknown-linux-gnu"],
       cwd: ROOT,
-      env: { DENORT_BIN: `${dir}/denort`, NO_COLOR: "1" },
+      env: { DENORT_BIN: `${dir}/denort`, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
       stdout: "piped",
       stderr: "piped",
     }).output();
@@ -279,7 +279,7 @@ Deno.test("deno task compile refuses a DENORT_BIN built for another architecture
     const missing = await new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", `${ROOT}/scripts/compile.ts`],
       cwd: ROOT,
-      env: { DENORT_BIN: `${dir}/nothing-here`, NO_COLOR: "1" },
+      env: { DENORT_BIN: `${dir}/nothing-here`, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
       stdout: "piped",
       stderr: "piped",
     }).output();

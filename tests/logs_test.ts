@@ -47,7 +47,7 @@ function startMs(configPath: string, ...flags: string[]) {
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
   }).spawn();
   let stderr = "";
   let stdout = "";

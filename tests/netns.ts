@@ -65,7 +65,7 @@ export async function runInNetns(module: URL, extraArgs: string[] = []): Promise
         ...extraArgs,
         module.pathname,
       ],
-      env: { [NETNS_ENV]: ns, NO_COLOR: "1" },
+      env: { [NETNS_ENV]: ns, NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
       stdout: "piped",
       stderr: "piped",
     });

@@ -322,7 +322,7 @@ class Child {
       stdin: "null",
       stdout: "null",
       stderr: "piped",
-      env: { OOR_API_TOKEN: "" },
+      env: { OOR_API_TOKEN: "", DENO_NO_UPDATE_CHECK: "1" },
     }).spawn();
     this.proc = proc;
     this.#pump = (async () => {

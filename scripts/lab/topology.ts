@@ -297,7 +297,8 @@ export interface ExecOptions {
 export async function run(argv: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
   let cmd = $`${[...argv]}`.noThrow().quiet().stdout("piped").stderr("piped");
   if (opts.stdin !== undefined) cmd = cmd.stdinText(opts.stdin);
-  if (opts.env !== undefined) cmd = cmd.env(opts.env);
+  // Every Deno run here skips the update check (DNS queries from the lab namespaces).
+  cmd = cmd.env({ DENO_NO_UPDATE_CHECK: "1", ...opts.env });
   if (opts.timeoutMs !== undefined) cmd = cmd.timeout(opts.timeoutMs);
   const r = await cmd;
   return { code: r.code, stdout: r.stdout, stderr: r.stderr };
@@ -874,7 +875,8 @@ export class Lab {
         "sh",
         ...argv,
       ],
-      env: { ...opts.env, NO_COLOR: "1", OOR_LAB_LOG: log },
+      // No update check: it would send DNS queries from inside the lab namespaces.
+      env: { DENO_NO_UPDATE_CHECK: "1", ...opts.env, NO_COLOR: "1", OOR_LAB_LOG: log },
       stdin: "null",
       stdout: "null",
       stderr: "null",

@@ -24,7 +24,7 @@ testNeeding(SKIP, {
     const r = await new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", `${REPO_ROOT}/scripts/demo.ts`, "--name", LAB],
       cwd: REPO_ROOT,
-      env: { NO_COLOR: "1" },
+      env: { NO_COLOR: "1", DENO_NO_UPDATE_CHECK: "1" },
       stdout: "piped",
       stderr: "piped",
     }).output();
