@@ -10,7 +10,14 @@
 import { ConfigError } from "./errors.ts";
 import { formatPath, LineLocator, type PathSegment } from "./_locate.ts";
 import { isInterfaceName, parseAddress, parsePrefix } from "./_ip.ts";
-import { DEFAULTS, type KeyType, MAX_IID, type Prefix } from "./schema.ts";
+import {
+  DEFAULTS,
+  type KeyType,
+  MAX_IID,
+  MAX_RECORD_LOCATORS,
+  MAX_SITE_REGISTRATIONS,
+  type Prefix,
+} from "./schema.ts";
 
 export type Table = Record<string, unknown>;
 export type Path = readonly PathSegment[];
@@ -372,6 +379,12 @@ export function readTtl(ctx: Ctx, t: Table, path: Path, dflt: number): number {
   return readInt(ctx, t, path, "ttl", 0, 0xffffffff, dflt);
 }
 
+/** `max-registrations` of a `[[lisp-site]]`. */
+export function readMaxRegistrations(ctx: Ctx, t: Table, path: Path): number {
+  const max = MAX_SITE_REGISTRATIONS;
+  return readInt(ctx, t, path, "max-registrations", 1, max, DEFAULTS.maxRegistrations);
+}
+
 export function readPriority(ctx: Ctx, t: Table, path: Path): number {
   return readInt(ctx, t, path, "priority", 0, 255, DEFAULTS.priority);
 }
@@ -466,4 +479,23 @@ export class Uniq {
       this.#seen.set(id, path);
     }
   }
+}
+
+/** How many entries the array at `key` of `t` has (0 when it is absent or not an array). */
+export function entryCount(t: Table, key: string): number {
+  const v = own(t, key);
+  return Array.isArray(v) ? v.length : 0;
+}
+
+/**
+ * Refuses a list of `count` locators (`what` says which keys) that cannot
+ * be one EID record: at most {@link MAX_RECORD_LOCATORS}.
+ */
+export function checkLocatorCount(ctx: Ctx, path: Path, count: number, what: string): void {
+  if (count <= MAX_RECORD_LOCATORS) return;
+  ctx.error(
+    path,
+    `${count} locators (${what}), at most ${MAX_RECORD_LOCATORS} fit in one EID record ` +
+      "(8-bit Locator Count, RFC 9301 §5.4)",
+  );
 }

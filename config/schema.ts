@@ -88,7 +88,20 @@ export const DEFAULTS = {
   rtrsSetTtl: 1440,
   /** `rtr-ms-node.draft-version`. */
   draftVersion: "OLD",
+  /** `lisp-site.max-registrations`: registrations (prefix and xTR) one site may hold. */
+  maxRegistrations: 1024,
 } as const;
+
+/**
+ * Most locators one EID record can carry: its Locator Count is 8 bits
+ * (RFC 9301 §5.4). Every list of locators that becomes one record (a
+ * database mapping, a static map-cache entry, a static registration, a
+ * delegation's nodes, an rtr's interfaces) is held to it.
+ */
+export const MAX_RECORD_LOCATORS = 255;
+
+/** Largest `lisp-site.max-registrations`. */
+export const MAX_SITE_REGISTRATIONS = 10_000_000;
 
 /**
  * Largest instance ID a mapping may have: 24 bits, so that it fits a
@@ -291,6 +304,12 @@ export interface LispSite {
   readonly ddtMsPeersComplete: boolean;
   /** `ddt-ms-peers`: other map-servers serving the same prefix (DDT). */
   readonly ddtMsPeers: readonly string[];
+  /**
+   * `max-registrations`: how many registrations (one per prefix and
+   * registering xTR) the site may hold; past it Map-Registers adding more
+   * are refused.
+   */
+  readonly maxRegistrations: number;
 }
 
 /** `[[ms-static-registered-site]]`: a mapping registered from the config. */

@@ -12,8 +12,10 @@ import { ConfigError } from "./errors.ts";
 import {
   absentOrEmpty,
   checkKeys,
+  checkLocatorCount,
   choices,
   Ctx,
+  entryCount,
   own,
   type Path,
   readAddress,
@@ -25,6 +27,7 @@ import {
   readInterface,
   readIpVersion,
   readKeyType,
+  readMaxRegistrations,
   readNameList,
   readPrefix,
   readPriority,
@@ -172,6 +175,7 @@ const LISP_SITE_KEYS = [
   "merge",
   "ddt-ms-peers-complete",
   "ddt-ms-peers",
+  "max-registrations",
 ] as const;
 const MS_STATIC_KEYS = ["eid-prefix", "iid", "ttl", "rloc-address"] as const;
 const MS_RTR_NODE_KEYS = ["name", "address", "key"] as const;
@@ -409,7 +413,7 @@ function readConfig(ctx: Ctx, raw: Table, given: Role | undefined): Config {
   }
   const rtrIfaces = readRtrIfaces(ctx, raw);
   const rtrMsNodes = readRtrMsNodes(ctx, raw);
-  const lispSites = readLispSites(ctx, raw);
+  const lispSites = readLispSites(ctx, raw, controlAddress);
   const msStaticRegisteredSites = readMsStaticSites(ctx, raw, elpNames);
   const msRtrNodes = readMsRtrNodes(ctx, raw);
   const msRtrsSets = readMsRtrsSets(ctx, raw, msRtrNodes);
@@ -563,8 +567,9 @@ function readMapServers(
   for (const [t, p] of readTables(ctx, raw, [], "map-server", MAP_SERVER_KEYS)) {
     const address = readAddress(ctx, t, p, "address", true);
     const keyType = readKeyType(ctx, t, p);
-    // An MR forwards Map-Requests, which carry no authentication.
-    const key = readString(ctx, t, p, "key", role !== "mr");
+    // Only xtr and mn sign Map-Registers with it; an MR forwards Map-Requests,
+    // which carry no authentication. With no role known, it is not demanded.
+    const key = readString(ctx, t, p, "key", role === "xtr" || role === "mn");
     const proxyReply = readBool(ctx, t, p, "proxy-reply", false);
     const merge = readBool(ctx, t, p, "merge", false);
     if (address === undefined) continue;
@@ -698,6 +703,8 @@ function readDatabaseMappings(
     const ttl = readTtl(ctx, t, p, DEFAULTS.mappingTtl);
     const rlocAddresses = readRlocAddresses(ctx, t, p, elpNames);
     const rlocIfaces = readRlocIfaces(ctx, t, p);
+    const count = entryCount(t, "rloc-address") + entryCount(t, "rloc-iface");
+    checkLocatorCount(ctx, p, count, "rloc-address and rloc-iface");
     if (absentOrEmpty(t, "rloc-address") && absentOrEmpty(t, "rloc-iface")) {
       ctx.error(p, "needs at least one rloc-address or rloc-iface");
     }
@@ -734,6 +741,7 @@ function readStaticMapCache(
     const eidPrefix = readPrefix(ctx, t, p, "eid-prefix");
     const iid = readIid(ctx, t, p);
     const rlocAddresses = readRlocAddresses(ctx, t, p, elpNames);
+    checkLocatorCount(ctx, p, entryCount(t, "rloc-address"), "rloc-address");
     if (absentOrEmpty(t, "rloc-address")) {
       ctx.error(p, "needs at least one rloc-address");
     }
@@ -856,6 +864,7 @@ function readPrefixList(ctx: Ctx, t: Table, path: Path, key: string): Prefix[] {
 function readRtrIfaces(ctx: Ctx, raw: Table): RtrIface[] {
   const out: RtrIface[] = [];
   const uniq = new Uniq();
+  checkLocatorCount(ctx, ["rtr-iface"], entryCount(raw, "rtr-iface"), "[[rtr-iface]]");
   for (const [t, p] of readTables(ctx, raw, [], "rtr-iface", RTR_IFACE_KEYS)) {
     const iface = readInterface(ctx, t, p, "iface", true);
     const ipVersion = readIpVersion(ctx, t, p);
@@ -896,7 +905,7 @@ function readRtrMsNodes(ctx: Ctx, raw: Table): RtrMsNode[] {
   return out;
 }
 
-function readLispSites(ctx: Ctx, raw: Table): LispSite[] {
+function readLispSites(ctx: Ctx, raw: Table, self: string | undefined): LispSite[] {
   const out: LispSite[] = [];
   const uniq = new Uniq();
   for (const [t, p] of readTables(ctx, raw, [], "lisp-site", LISP_SITE_KEYS)) {
@@ -921,6 +930,10 @@ function readLispSites(ctx: Ctx, raw: Table): LispSite[] {
       true,
     );
     const ddtMsPeers = readAddressList(ctx, t, p, "ddt-ms-peers");
+    // An MS-ACK referral lists this map-server (control-address) and its peers.
+    const peers = entryCount(t, "ddt-ms-peers") + (self !== undefined ? 1 : 0);
+    checkLocatorCount(ctx, p, peers, "ddt-ms-peers and control-address");
+    const maxRegistrations = readMaxRegistrations(ctx, t, p);
     if (eidPrefix === undefined || key === undefined) continue;
     uniq.check(
       ctx,
@@ -939,6 +952,7 @@ function readLispSites(ctx: Ctx, raw: Table): LispSite[] {
       merge,
       ddtMsPeersComplete,
       ddtMsPeers,
+      maxRegistrations,
     });
   }
   return out;
@@ -963,6 +977,7 @@ function readMsStaticSites(
     const iid = readIid(ctx, t, p);
     const ttl = readTtl(ctx, t, p, DEFAULTS.mappingTtl);
     const rlocAddresses = readRlocAddresses(ctx, t, p, elpNames);
+    checkLocatorCount(ctx, p, entryCount(t, "rloc-address"), "rloc-address");
     if (absentOrEmpty(t, "rloc-address")) {
       ctx.error(p, "needs at least one rloc-address");
     }
@@ -1069,6 +1084,7 @@ function readDdtDelegSites(
       true,
     );
     const delegNodes = readAddressList(ctx, t, p, "deleg-nodes");
+    checkLocatorCount(ctx, p, entryCount(t, "deleg-nodes"), "deleg-nodes");
     if (own(t, "deleg-nodes") === undefined) {
       ctx.error([...p, "deleg-nodes"], "required key is missing");
     } else if (absentOrEmpty(t, "deleg-nodes")) {

@@ -275,6 +275,7 @@ Deno.test("parseConfig() reads the map-server sections", () => {
     "merge = true",
     "ddt-ms-peers-complete = false",
     'ddt-ms-peers = ["192.0.2.3"]',
+    "max-registrations = 20",
     "[[ms-static-registered-site]]",
     'eid-prefix = "10.9.0.0/16"',
     "ttl = 1",
@@ -298,6 +299,7 @@ Deno.test("parseConfig() reads the map-server sections", () => {
       merge: false,
       ddtMsPeersComplete: true,
       ddtMsPeers: [],
+      maxRegistrations: 1024,
     },
     {
       eidPrefix: { family: 4, address: "10.1.0.0", length: 16 },
@@ -309,6 +311,7 @@ Deno.test("parseConfig() reads the map-server sections", () => {
       merge: true,
       ddtMsPeersComplete: false,
       ddtMsPeers: ["192.0.2.3"],
+      maxRegistrations: 20,
     },
   ]);
   deepStrictEqual(c.msStaticRegisteredSites, [{
@@ -662,7 +665,6 @@ Deno.test("parseConfig() places missing keys on their table's header line", () =
     )),
     [
       "oor.toml:3: map-server[0].address: required key is missing",
-      "oor.toml:3: map-server[0].key: required key is missing",
       "oor.toml:6: explicit-locator-path[0]: needs at least one elp-node",
       "oor.toml:7: explicit-locator-path[0].elp-name: must be a name, not an address",
       "oor.toml:8: database-mapping[0]: needs at least one rloc-address or rloc-iface",
@@ -950,5 +952,116 @@ Deno.test("nat_traversal_support needs LISP encapsulation", () => {
       "xtr",
     ),
     ['oor.toml:2: nat_traversal_support: NAT traversal needs encapsulation = "LISP"'],
+  );
+});
+
+// ---------------------------------------------------------------------------
+// Limits of one EID record, and of a site.
+
+/** `n` distinct IPv4 addresses 192.0.{2,3,...}.x. */
+function addresses(n: number, base = 0): string[] {
+  return Array.from(
+    { length: n },
+    (_, i) => `10.${200 + ((base + i) >> 16)}.${((base + i) >> 8) & 255}.${(base + i) & 255}`,
+  );
+}
+
+/** `[[KEY.rloc-address]]` tables, one per address. */
+function rlocTables(key: string, list: readonly string[]): string[] {
+  return list.flatMap((a) => [`[[${key}.rloc-address]]`, `address = "${a}"`]);
+}
+
+Deno.test("parseConfig() refuses more than 255 locators in anything that becomes one EID record", () => {
+  const errors = errorsOf(toml(
+    'control-address = "192.0.2.100"',
+    'map-resolver = ["192.0.2.1"]',
+    "[[database-mapping]]", // line 3
+    'eid-prefix = "10.1.0.0/24"',
+    "[[database-mapping.rloc-iface]]",
+    'interface = "eth0"',
+    ...rlocTables("database-mapping", addresses(255)),
+    "[[static-map-cache]]", // line 517
+    'eid-prefix = "10.2.0.0/24"',
+    ...rlocTables("static-map-cache", addresses(256)),
+    "[[ms-static-registered-site]]", // line 1031
+    'eid-prefix = "10.3.0.0/24"',
+    ...rlocTables("ms-static-registered-site", addresses(300)),
+    "[[ddt-auth-site]]", // line 1633
+    'eid-prefix = "10.0.0.0/8"',
+    "[[ddt-deleg-site]]", // line 1635
+    'eid-prefix = "10.4.0.0/16"',
+    'delegation-type = "CHILD_DDT_NODE"',
+    `deleg-nodes = ${JSON.stringify(addresses(256))}`,
+    "[[lisp-site]]", // line 1639
+    'eid-prefix = "10.5.0.0/16"',
+    'key = "k"',
+    `ddt-ms-peers = ${JSON.stringify(addresses(255))}`,
+  ));
+  const limit = "at most 255 fit in one EID record (8-bit Locator Count, RFC 9301 §5.4)";
+  deepStrictEqual(errors, [
+    `oor.toml:3: database-mapping[0]: 256 locators (rloc-address and rloc-iface), ${limit}`,
+    `oor.toml:517: static-map-cache[0]: 256 locators (rloc-address), ${limit}`,
+    `oor.toml:1031: ms-static-registered-site[0]: 300 locators (rloc-address), ${limit}`,
+    `oor.toml:1635: ddt-deleg-site[0]: 256 locators (deleg-nodes), ${limit}`,
+    `oor.toml:1639: lisp-site[0]: 256 locators (ddt-ms-peers and control-address), ${limit}`,
+  ]);
+  const rtr = errorsOf(
+    toml(
+      'map-resolver = ["192.0.2.1"]',
+      ...Array.from({ length: 256 }, (_, i) => [
+        "[[rtr-iface]]",
+        `iface = "eth${i}"`,
+      ]).flat(),
+    ),
+    "rtr",
+  );
+  deepStrictEqual(rtr, [`oor.toml:2: rtr-iface: 256 locators ([[rtr-iface]]), ${limit}`]);
+});
+
+Deno.test("parseConfig() takes exactly 255 locators in one record", () => {
+  const c = configOf(
+    toml(
+      'map-resolver = ["192.0.2.1"]',
+      "[[map-server]]",
+      'address = "192.0.2.2"',
+      'key = "k"',
+      "[[database-mapping]]",
+      'eid-prefix = "10.1.0.0/24"',
+      ...rlocTables("database-mapping", addresses(255)),
+    ),
+    "xtr",
+  );
+  strictEqual(c.databaseMappings[0]!.rlocAddresses.length, 255);
+});
+
+Deno.test("parseConfig() reads lisp-site max-registrations, 1024 by default", () => {
+  const site = (...extra: string[]) =>
+    toml("[[lisp-site]]", 'eid-prefix = "10.1.0.0/16"', 'key = "k"', ...extra);
+  strictEqual(configOf(site(), "ms").lispSites[0]!.maxRegistrations, 1024);
+  strictEqual(configOf(site("max-registrations = 1"), "ms").lispSites[0]!.maxRegistrations, 1);
+  deepStrictEqual(errorsOf(site("max-registrations = 0"), "ms"), [
+    "oor.toml:4: lisp-site[0].max-registrations: must be from 1 to 10000000 (got 0)",
+  ]);
+});
+
+Deno.test("parseConfig() demands a [[map-server]] key only of the roles that register (xtr, mn)", () => {
+  const mr = toml(
+    'map-resolver = ["192.0.2.1"]',
+    "[[map-server]]",
+    'address = "192.0.2.2"',
+  );
+  // An mr forwards Map-Requests to its map-servers: they carry no authentication.
+  strictEqual(configOf(mr, "mr").mapServers[0]!.key, undefined);
+  // Without operating-mode or a role, only what every role needs is checked.
+  strictEqual(configOf(mr).role, undefined);
+  strictEqual(configOf(mr).mapServers[0]!.key, undefined);
+  for (const role of ["xtr", "mn"] as const) {
+    ok(errorsOf(mr, role).includes("oor.toml:2: map-server[0].key: required key is missing"));
+  }
+  ok(configOf(toml('operating-mode = "MR"', mr)).mapServers.length === 1);
+  ok(
+    errorsOf(toml('operating-mode = "xTR"', mr)).includes(
+      "oor.toml:3: map-server[0].key: required key is missing",
+    ),
   );
 });
