@@ -33,6 +33,7 @@ import { startMn } from "./roles/mn.ts";
 import { startRtr } from "./roles/rtr.ts";
 import {
   type Config,
+  type ConfigError,
   describeConfig,
   loadConfig,
   parseRole,
@@ -90,6 +91,31 @@ function entry(role: Role, start: RoleStart): RoleEntry {
 
 /** Exit code for bad usage or an invalid config. */
 const EXIT_USAGE = 2;
+
+/** Most errors (and, apart, warnings) printed for one config file; the rest are counted. */
+export const MAX_PRINTED_PROBLEMS = 100;
+
+/**
+ * Prints the first {@link MAX_PRINTED_PROBLEMS} of a file's errors or
+ * warnings (`prefix` before each) and how many more there are, so that a
+ * file of thousands of mistakes stays readable.
+ */
+function printProblems(
+  io: Io,
+  file: string,
+  list: readonly ConfigError[],
+  prefix: string,
+  kind: string,
+): void {
+  const shown = list.length > MAX_PRINTED_PROBLEMS ? list.slice(0, MAX_PRINTED_PROBLEMS) : list;
+  let text = "";
+  for (const e of shown) text += `${prefix}${e}\n`;
+  const rest = list.length - shown.length;
+  if (rest > 0) {
+    text += `${prefix}${file}: ... and ${rest} more ${kind} (first ${shown.length} shown)\n`;
+  }
+  if (text !== "") io.stderr(text);
+}
 
 /** One flag of a subcommand. */
 interface Flag {
@@ -213,11 +239,11 @@ const COMMANDS: readonly Command[] = [
     group: "tool",
     summary: "validate oor.toml files and summarize them",
     usage: "oor check-config FILE... [--role ROLE]",
-    description: "Checks each FILE and prints a one-line summary, or every problem " +
-      "found as file:line: key: reason. Exits 0 when all files are valid, " +
-      "2 otherwise. The role to check against is --role, else the file's " +
-      "operating-mode; with neither, only the rules common to all roles " +
-      "are checked.",
+    description: "Checks each FILE and prints a one-line summary, or the problems " +
+      "found as file:line: key: reason (the first 100 of a file, then how many more). " +
+      "Exits 0 when all files are valid, 2 otherwise. The role to check against is " +
+      "--role, else the file's operating-mode; with neither, only the rules common " +
+      "to all roles are checked, and a note says so.",
     flags: {
       role: {
         type: "string",
@@ -392,13 +418,22 @@ async function runRole(role: Role, { io, values }: RunContext): Promise<number> 
     return EXIT_USAGE;
   }
   const result = await loadConfig(configPath, role);
-  for (const w of result.warnings) io.stderr(`warning: ${w}\n`);
+  printProblems(io, configPath, result.warnings, "warning: ", "warnings");
   if (!result.ok) {
-    for (const e of result.errors) io.stderr(`${e}\n`);
+    printProblems(io, configPath, result.errors, "", "errors");
     return EXIT_USAGE;
   }
   return await ROLE_ENTRIES[role](result.config, { logFormat: format, configPath, io });
 }
+
+/**
+ * What check-config says of a file checked with no role: neither
+ * `operating-mode` nor `--role` says which role it is for, and guessing
+ * from its sections would hold it to the wrong role's rules.
+ */
+const NO_ROLE_NOTE = "no operating-mode and no --role: checked what every role needs; " +
+  "skipped the role checks (the sections a role needs, the [[map-server]] key of xtr and mn, " +
+  "keys the role ignores): give --role ROLE to run them";
 
 async function runCheckConfig(
   { io, values, positionals }: RunContext,
@@ -421,11 +456,12 @@ async function runCheckConfig(
   let status = 0;
   for (const file of positionals) {
     const result = await loadConfig(file, role);
-    for (const w of result.warnings) io.stderr(`warning: ${w}\n`);
+    printProblems(io, file, result.warnings, "warning: ", "warnings");
     if (result.ok) {
       io.stdout(`${file}: ok (${describeConfig(result.config)})\n`);
+      if (result.config.role === undefined) io.stderr(`note: ${file}: ${NO_ROLE_NOTE}\n`);
     } else {
-      for (const e of result.errors) io.stderr(`${e}\n`);
+      printProblems(io, file, result.errors, "", "errors");
       status = EXIT_USAGE;
     }
   }

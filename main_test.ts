@@ -258,3 +258,50 @@ Deno.test("oor decode | oor encode through main() gives the hex back; bad flags 
   deepStrictEqual(bad.code, 2);
   deepStrictEqual(bad.err, "oor decode: unknown flag '--anything' (see oor decode --help)\n");
 });
+
+Deno.test("oor check-config shows the first 100 errors of a file and how many more there are", async () => {
+  const lines = ['map-resolver = ["192.0.2.1"]'];
+  for (let i = 0; i < 5001; i++) {
+    lines.push(
+      "[[database-mapping]]",
+      'eid-prefix = "10.0.0.0/24"',
+      'rloc-address = [{ address = "192.0.2.9" }]',
+    );
+  }
+  await withFile(lines.join("\n") + "\n", async (path) => {
+    const r = await run("check-config", path);
+    strictEqual(r.code, 2);
+    strictEqual(r.out, "");
+    const err = r.err.trimEnd().split("\n");
+    strictEqual(err.length, 101);
+    strictEqual(
+      err[0],
+      `${path}:6: database-mapping[1].eid-prefix: duplicate of database-mapping[0] (same eid-prefix and iid)`,
+    );
+    strictEqual(err[99]!.startsWith(`${path}:303: database-mapping[100].eid-prefix: `), true);
+    strictEqual(err[100], `${path}: ... and 4900 more errors (first 100 shown)`);
+  });
+});
+
+Deno.test("oor check-config of an mr file without operating-mode demands no map-server key", async () => {
+  const mr = ['ddt-root-addresses = ["192.0.2.5"]', "[[map-server]]", 'address = "192.0.2.2"'];
+  await withFile(mr.join("\n") + "\n", async (path) => {
+    deepStrictEqual(await run("check-config", "--role", "mr", path), {
+      code: 0,
+      out: `${path}: ok (role mr: 1 map-server, 1 DDT root)\n`,
+      err: "",
+    });
+    const plain = await run("check-config", path);
+    strictEqual(plain.code, 0);
+    strictEqual(plain.out, `${path}: ok (no role given: 1 map-server, 1 DDT root)\n`);
+    strictEqual(
+      plain.err,
+      `note: ${path}: no operating-mode and no --role: checked what every role needs; skipped ` +
+        "the role checks (the sections a role needs, the [[map-server]] key of xtr and mn, keys " +
+        "the role ignores): give --role ROLE to run them\n",
+    );
+    const xtr = await run("check-config", "--role", "xtr", path);
+    strictEqual(xtr.code, 2);
+    strictEqual(xtr.err.includes(`${path}:2: map-server[0].key: required key is missing\n`), true);
+  });
+});
