@@ -40,6 +40,7 @@ import {
   Uniq,
 } from "./_read.ts";
 import { formatPath, LineLocator } from "./_locate.ts";
+import { checkOverlaps } from "./_overlap.ts";
 import { isInterfaceName, isLoopback, parseAddress, parsePrefix, prefixCovers } from "./_ip.ts";
 import {
   type ApiConfig,
@@ -803,39 +804,6 @@ function readInstances(ctx: Ctx, raw: Table, mainTun: string): Instance[] {
     if (tunName !== undefined) out.push({ iid, tunName, siteInterfaces });
   }
   return out;
-}
-
-/**
- * EID prefixes of different instance IDs may overlap only when at most one
- * of them shares the main TUN: the others need an `[[instance]]` of their own.
- */
-function checkOverlaps(
-  ctx: Ctx,
-  mappings: readonly DatabaseMapping[],
-  instances: readonly Instance[],
-): void {
-  const separate = new Set(instances.map((i) => i.iid));
-  const shared = mappings
-    .map((m, index) => ({ m, index }))
-    .filter(({ m }) => !separate.has(m.iid));
-  for (let a = 0; a < shared.length; a++) {
-    for (let b = a + 1; b < shared.length; b++) {
-      const x = shared[a]!;
-      const y = shared[b]!;
-      if (x.m.iid === y.m.iid) continue;
-      if (
-        !prefixCovers(x.m.eidPrefix, y.m.eidPrefix) && !prefixCovers(y.m.eidPrefix, x.m.eidPrefix)
-      ) {
-        continue;
-      }
-      ctx.error(
-        ["database-mapping", y.index, "eid-prefix"],
-        `overlaps ${formatPrefix(x.m.eidPrefix)} of iid ${x.m.iid} ` +
-          `(database-mapping[${x.index}]); give iid ${y.m.iid} or iid ${x.m.iid} ` +
-          `its own [[instance]] with its site-interfaces`,
-      );
-    }
-  }
 }
 
 /** An array of prefixes like `["10.2.0.0/16"]`, without duplicates. */
