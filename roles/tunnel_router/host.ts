@@ -14,7 +14,10 @@
  *
  * All three keep the per-RLOC source tables (`from <RLOC> lookup x`) in
  * step with the interfaces ({@link HostSetup.sync}). Every change goes
- * through the {@link Journal}, which undoes them at shutdown.
+ * through the {@link Journal}, which undoes them at shutdown. Every route
+ * into a TUN has an unreachable twin behind it (routing.ts,
+ * `FAIL_CLOSED_METRIC`) that stays when the process is killed: the host
+ * fails closed, and the next start adopts it.
  *
  * @module
  */
@@ -168,8 +171,11 @@ class XtrHost extends RlocTablesOnly {
       journal.undo(`eid-from ${tp.family} ${tp.text}`);
     }
     if (!rest.some((x) => x.family === tp.family)) {
-      journal.undo(`eid-default ${tp.family}`);
-      for (const d of this.destinations) journal.undo(`eid-dest ${tp.family} ${d.text}`);
+      const routing = this.ctx.routing;
+      routing.removeOverlayRoute(`eid-default ${tp.family}`);
+      for (const d of this.destinations) {
+        routing.removeOverlayRoute(`eid-dest ${tp.family} ${d.text}`);
+      }
     }
   }
 
@@ -228,7 +234,7 @@ class MnHost extends RlocTablesOnly {
     if (sameFamily.some((x) => x.text.slice(0, x.text.indexOf("/")) === address)) return;
     const halves = tp.family === "ipv4" ? ["0.0.0.0/1", "128.0.0.0/1"] : ["::/1", "8000::/1"];
     for (const dst of [...halves, ...this.destinations.map((d) => d.text)]) {
-      this.ctx.journal.undo(`mn-half ${dst}`);
+      this.ctx.routing.removeOverlayRoute(`mn-half ${dst}`);
     }
     this.ctx.journal.undo(`addr ${tun.index} ${address}/${tp.family === "ipv4" ? 32 : 128}`);
     try {

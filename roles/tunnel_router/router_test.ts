@@ -45,6 +45,7 @@ import type { NetOps, Platform } from "./platform.ts";
 import { preflight } from "./preflight.ts";
 import {
   EID_TABLE,
+  FAIL_CLOSED_METRIC,
   FROM_EID_PRIORITY,
   INSTANCE_PRIORITY,
   instanceTable,
@@ -143,7 +144,9 @@ class FakeNet {
     const i = this.routeList.findIndex((x) =>
       x.family === fam(r.dst) && x.table === (r.table ?? 254) && x.dst === r.dst &&
       (r.dev === undefined || x.dev === r.dev) &&
-      (r.gateway === undefined || x.gateway === r.gateway)
+      (r.gateway === undefined || x.gateway === r.gateway) &&
+      (r.metric === undefined || (x.metric ?? 0) === r.metric) &&
+      (r.type === undefined || x.type === r.type)
     );
     if (i < 0) throw errno("ESRCH", `route ${r.dst}`);
     this.routeList.splice(i, 1);
@@ -1114,6 +1117,18 @@ Deno.test("tunnel router marks a locator down after unanswered probes and up whe
 // ---------------------------------------------------------------------------
 // Modes, host set-up and clean-up
 
+/** A route as a line: `dst dev N` into an interface, `dst unreachable metric M` otherwise. */
+function routeLine(r: Route): string {
+  return r.type === "unicast"
+    ? `${r.dst} dev ${r.dev}`
+    : `${r.dst} ${r.type}${r.metric !== undefined ? ` metric ${r.metric}` : ""}`;
+}
+
+/** Table 100's routes as lines ({@link routeLine}). */
+function table100(n: FakeNet): string[] {
+  return n.routes({ table: EID_TABLE }).map(routeLine);
+}
+
 function hostWithRoutes(): FakePlatform {
   const p = new FakePlatform();
   const n = p.fakeNet;
@@ -1154,8 +1169,12 @@ Deno.test("xtr sets up OOR's rules, table 100 and the per-RLOC table, and remove
         `${rlocTable(2)} ${XTR}/32 all ${rlocTable(2)}`,
       ].sort(),
     );
-    const t100 = n.routes({ table: EID_TABLE }).map((r) => `${r.dst} dev ${r.dev}`);
-    assert.deepEqual(t100.sort(), ["0.0.0.0/0 dev 50", "::/0 dev 50"]);
+    assert.deepEqual(table100(n).sort(), [
+      "0.0.0.0/0 dev 50",
+      `0.0.0.0/0 unreachable metric ${FAIL_CLOSED_METRIC}`,
+      "::/0 dev 50",
+      `::/0 unreachable metric ${FAIL_CLOSED_METRIC}`,
+    ]);
     const tx = n.routes({ table: rlocTable(2) }).map((r) => `${r.dst} ${r.gateway ?? "-"}`);
     assert.deepEqual(tx.sort(), ["0.0.0.0/0 127.0.0.254", "127.0.0.0/8 -"]);
     assert.deepEqual(x.dp.local.map(formatPrefix), ["10.1.0.0/24", "fd00:1::/64"]);
@@ -1192,6 +1211,84 @@ Deno.test("xtr re-adds per-RLOC routes the kernel flushed when a link went down 
   }
 });
 
+Deno.test("xtr fails closed: table 100's unreachable routes outlive a killed run; the next start adopts them once", async () => {
+  const platform = hostWithRoutes();
+  const n = platform.fakeNet;
+  const before = n.snapshot();
+  const toml = trToml(
+    "xtr",
+    RLOC_PROBING_OFF,
+    mapServer(),
+    mapping("10.1.0.0/24", rlocIface("eth0")),
+    mapping("fd00:1::/64", rlocIface("eth0")),
+  );
+  // A run killed with SIGKILL: nothing undone, its TUN (and the TUN's routes) gone with it.
+  const first = await startTr(toml, { platform });
+  const tun = first.platform.tunIndex - 1;
+  const killed = {
+    links: n.links.filter((l) => l.index !== tun),
+    addrs: n.addrs.filter((a) => a.index !== tun),
+    routeList: n.routeList.filter((r) => r.dev !== tun),
+    ruleList: [...n.ruleList],
+  };
+  await first.tr.close();
+  Object.assign(n, killed);
+  assert.deepEqual(table100(n).sort(), [
+    `0.0.0.0/0 unreachable metric ${FAIL_CLOSED_METRIC}`,
+    `::/0 unreachable metric ${FAIL_CLOSED_METRIC}`,
+  ], "site traffic finds 'unreachable' in table 100, not main");
+  assert.ok(n.ruleList.some((r) => r.from === "10.1.0.0/24" && r.table === EID_TABLE));
+
+  const second = await startTr(toml, { platform });
+  try {
+    assert.deepEqual(table100(n).sort(), [
+      "0.0.0.0/0 dev 51",
+      `0.0.0.0/0 unreachable metric ${FAIL_CLOSED_METRIC}`,
+      "::/0 dev 51",
+      `::/0 unreachable metric ${FAIL_CLOSED_METRIC}`,
+    ], "adopted once, next to the new TUN's routes");
+    const adopted = second.lines.filter((l) => l.includes("adopted-existing"));
+    assert.ok(adopted.some((l) => l.includes("unreachable 0.0.0.0/0")), adopted.join("\n"));
+    assert.ok(adopted.some((l) => l.includes("unreachable ::/0")), adopted.join("\n"));
+    assert.equal(
+      second.lines.some((l) => / (error|warn) /.test(l)),
+      false,
+      second.lines.join("\n"),
+    );
+  } finally {
+    await second.tr.close();
+  }
+  assert.equal(n.snapshot(), before, "a clean stop removes the adopted routes too");
+});
+
+Deno.test("xtr removes the fail-closed route of a family with its last EID prefix", async () => {
+  const platform = hostWithRoutes();
+  const n = platform.fakeNet;
+  const x = await startTr(
+    trToml(
+      "xtr",
+      RLOC_PROBING_OFF,
+      mapServer(),
+      mapping("10.1.0.0/24", rlocIface("eth0")),
+      mapping("fd00:1::/64", rlocIface("eth0")),
+    ),
+    { platform },
+  );
+  try {
+    const del = await api(x.tr.statusSource()).send(
+      "DELETE",
+      "/api/v1/database?eid-prefix=fd00:1::/64&iid=0",
+    );
+    assert.equal(del.status, 200);
+    assert.deepEqual(table100(n).sort(), [
+      "0.0.0.0/0 dev 50",
+      `0.0.0.0/0 unreachable metric ${FAIL_CLOSED_METRIC}`,
+    ]);
+  } finally {
+    await x.tr.close();
+  }
+});
+
 Deno.test("mn puts its EID on the TUN, routes both halves into it, binds to its RLOC, and cleans up", async () => {
   const platform = hostWithRoutes();
   const before = platform.fakeNet.snapshot();
@@ -1213,6 +1310,14 @@ Deno.test("mn puts its EID on the TUN, routes both halves into it, binds to its 
       "0.0.0.0/1 src 10.3.0.5",
       "128.0.0.0/1 src 10.3.0.5",
     ]);
+    // Behind each, its fail-closed twin: a killed mobile node sends nothing natively.
+    assert.deepEqual(
+      n.routes({ table: 254 }).filter((r) => r.type === "unreachable").map(routeLine).sort(),
+      [
+        `0.0.0.0/1 unreachable metric ${FAIL_CLOSED_METRIC}`,
+        `128.0.0.0/1 unreachable metric ${FAIL_CLOSED_METRIC}`,
+      ],
+    );
     assert.deepEqual(platform.udp.find((u) => u.family === "ipv4"), {
       family: "ipv4",
       port: 4341,
@@ -1664,9 +1769,13 @@ Deno.test("xtr with destination-prefixes routes only those into the TUN", async 
   const x = await startTr(toml, { platform });
   const n = platform.fakeNet;
   try {
-    const t100 = n.routes({ table: EID_TABLE }).map((r) => `${r.dst} dev ${r.dev}`);
     // IPv4 EIDs only: the IPv6 destination has no source that could use it.
-    assert.deepEqual(t100.sort(), ["10.2.0.0/16 dev 50", "10.9.9.0/24 dev 50"]);
+    assert.deepEqual(table100(n).sort(), [
+      "10.2.0.0/16 dev 50",
+      `10.2.0.0/16 unreachable metric ${FAIL_CLOSED_METRIC}`,
+      "10.9.9.0/24 dev 50",
+      `10.9.9.0/24 unreachable metric ${FAIL_CLOSED_METRIC}`,
+    ]);
     assert.ok(n.ruleList.some((r) => r.from === "10.1.0.0/24" && r.table === EID_TABLE));
   } finally {
     await x.tr.close();
@@ -1744,10 +1853,14 @@ Deno.test("xtr gives an [[instance]] its own TUN, iif rules and table, and remov
     // No OOR from/to rules for prefixes that live in instances.
     assert.equal(n.ruleList.some((r) => r.from === "10.0.0.0/24" || r.to === "10.0.0.0/24"), false);
     for (const [iid, site, tun] of [[1, 3, 51], [2, 4, 52]] as const) {
-      const t = n.routes({ table: instanceTable(iid) }).map((r) => `${r.dst} dev ${r.dev}`);
+      const t = n.routes({ table: instanceTable(iid) }).map(routeLine);
       assert.deepEqual(
         t.sort(),
-        [`0.0.0.0/0 dev ${tun}`, `10.0.0.0/24 dev ${site}`],
+        [
+          `0.0.0.0/0 dev ${tun}`,
+          `0.0.0.0/0 unreachable metric ${FAIL_CLOSED_METRIC}`,
+          `10.0.0.0/24 dev ${site}`,
+        ],
         `table of iid ${iid}`,
       );
     }

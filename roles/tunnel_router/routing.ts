@@ -4,6 +4,11 @@
  * tables and instance tables kept in step with the interfaces, every
  * change recorded in a {@link Journal}.
  *
+ * Every route into a TUN has a fail-closed twin ({@link FAIL_CLOSED_METRIC}):
+ * an unreachable route to the same destination in the same table, less
+ * preferred, that outlives the TUN when the process dies without undoing
+ * its changes, so site traffic is refused rather than routed natively.
+ *
  * @module
  */
 
@@ -27,6 +32,16 @@ export const FROM_EID_PRIORITY = 100;
  * an RLOC to a local EID would leave through the underlay gateway.
  */
 export const RLOC_TABLE_BASE = 1000;
+/**
+ * Metric of the unreachable route kept behind every route into a TUN (the
+ * same destination, in the same table): while the TUN exists its own
+ * route wins (IPv4 metric 0, IPv6 1024); when the TUN goes without a clean
+ * stop (kill -9, a crash) its routes go with it, and the unreachable one
+ * stays, so the rules that send site traffic to table 100 end there
+ * instead of falling through to the main table and leaving natively. A
+ * restart adopts it; a clean stop removes it.
+ */
+export const FAIL_CLOSED_METRIC = 65535;
 /** Highest priority number a per-RLOC rule gets (main's rule is 32766). */
 const RLOC_PRIORITY_MAX = 32000;
 /** The main routing table. */
@@ -85,6 +100,11 @@ export interface LocalRloc {
   readonly index: number;
 }
 
+/** The journal key of the fail-closed route behind the overlay route of journal key `key`. */
+function closedKey(key: string): string {
+  return `${key} closed`;
+}
+
 function ruleText(r: RuleSpec): string {
   const parts = [`rule ${r.family}`];
   if (r.priority !== undefined) parts.push(`pref ${r.priority}`);
@@ -96,7 +116,8 @@ function ruleText(r: RuleSpec): string {
 }
 
 function routeText(r: RouteSpec): string {
-  const parts = [`route ${r.dst}`];
+  const kind = r.type !== undefined && r.type !== "unicast" ? `${r.type} ` : "";
+  const parts = [`route ${kind}${r.dst}`];
   if (r.gateway !== undefined) parts.push(`via ${r.gateway}`);
   if (r.dev !== undefined) parts.push(`dev ${r.dev}`);
   if (r.metric !== undefined) parts.push(`metric ${r.metric}`);
@@ -165,8 +186,31 @@ export class RouteSetup {
       ...(r.dev !== undefined ? { dev: r.dev } : {}),
       ...(r.gateway !== undefined ? { gateway: r.gateway } : {}),
       ...(r.metric !== undefined ? { metric: r.metric } : {}),
+      ...(r.type !== undefined ? { type: r.type } : {}),
     };
     this.#journal.add(key, routeText(r), () => this.#net.routeDel(del));
+  }
+
+  /**
+   * Adds a route into a TUN (journal key `key`) with, first, its
+   * fail-closed twin: an unreachable route to the same destination in the
+   * same table with {@link FAIL_CLOSED_METRIC} (key `<key> closed`),
+   * adopted when a killed run left it.
+   */
+  addOverlayRoute(key: string, r: RouteSpec): void {
+    this.addRoute(closedKey(key), {
+      dst: r.dst,
+      table: r.table ?? MAIN_TABLE,
+      type: "unreachable",
+      metric: FAIL_CLOSED_METRIC,
+    });
+    this.addRoute(key, r);
+  }
+
+  /** Removes a route of {@link addOverlayRoute} and its fail-closed twin. */
+  removeOverlayRoute(key: string): void {
+    this.#journal.undo(key);
+    this.#journal.undo(closedKey(key));
   }
 
   /** Adds an address to a link and journals it. */
@@ -192,7 +236,8 @@ export class RouteSetup {
    * family of them, a default route into the TUN in table 100 — or, with
    * `destination-prefixes`, one route per destination prefix of that
    * family, so only that traffic enters the overlay (the rest finds no
-   * route in table 100 and goes on to main).
+   * route in table 100 and goes on to main). Each of those routes has its
+   * fail-closed twin ({@link addOverlayRoute}).
    */
   setupXtr(
     tunIndex: number,
@@ -217,7 +262,7 @@ export class RouteSetup {
     }
     for (const f of families) {
       for (const dst of overlayRoutes(f, destinations, [f === "ipv4" ? "0.0.0.0/0" : "::/0"])) {
-        this.addRoute(
+        this.addOverlayRoute(
           destinations.length === 0 ? `eid-default ${f}` : `eid-dest ${f} ${dst}`,
           { dst, dev: tunIndex, table: EID_TABLE },
         );
@@ -232,13 +277,14 @@ export class RouteSetup {
    * routes of its site interfaces are copied into T by
    * {@link syncInstanceTables}, so traffic between its sites stays local
    * and decapsulated traffic leaves through them, whatever other
-   * instances use the same prefixes.
+   * instances use the same prefixes. The routes into its TUN have their
+   * fail-closed twins ({@link addOverlayRoute}).
    */
   setupInstance(r: InstanceRouting, destinations: readonly TextPrefix[] = []): void {
     const table = instanceTable(r.iid);
     for (const f of r.families) {
       for (const dst of overlayRoutes(f, destinations, [f === "ipv4" ? "0.0.0.0/0" : "::/0"])) {
-        this.addRoute(`iid-tun ${r.iid} ${f} ${dst}`, { dst, dev: r.tunIndex, table });
+        this.addOverlayRoute(`iid-tun ${r.iid} ${f} ${dst}`, { dst, dev: r.tunIndex, table });
       }
       for (const iif of [...r.siteInterfaces, r.tunName]) {
         this.addRule(`iid-rule ${r.iid} ${f} ${iif}`, {
@@ -301,7 +347,9 @@ export class RouteSetup {
    * Mobile node (README "Mobile Node mode"): the EID (a host prefix) as an
    * address of the TUN, and the two halves of each EID family's address
    * space routed into it (0.0.0.0/1 and 128.0.0.0/1, ::/1 and 8000::/1) —
-   * or, with `destination-prefixes`, only those of that family.
+   * or, with `destination-prefixes`, only those of that family. Each has
+   * its fail-closed twin in main ({@link addOverlayRoute}): a killed mobile
+   * node sends nothing natively except from its RLOCs (their rules).
    */
   setupMn(
     tunIndex: number,
@@ -317,7 +365,7 @@ export class RouteSetup {
     for (const [f, src] of families) {
       const halves = f === "ipv4" ? ["0.0.0.0/1", "128.0.0.0/1"] : ["::/1", "8000::/1"];
       for (const dst of overlayRoutes(f, destinations, halves)) {
-        this.addRoute(`mn-half ${dst}`, { dst, dev: tunIndex, src, table: MAIN_TABLE });
+        this.addOverlayRoute(`mn-half ${dst}`, { dst, dev: tunIndex, src, table: MAIN_TABLE });
       }
     }
   }
