@@ -22,6 +22,7 @@ import {
   DEFAULTS,
   formatPrefix as formatConfigPrefix,
   MAX_IID,
+  MAX_RECORD_LOCATORS,
   type Prefix,
   type RlocAddress,
   type RlocIface,
@@ -205,6 +206,26 @@ function rlocIfaces(v: unknown, field: string): RlocIface[] {
   return out;
 }
 
+/**
+ * Refuses more locators than one EID record holds (its Locator Count is 8
+ * bits, RFC 9301 §5.4), before any of them is read: `keys` are the lists
+ * that become that one record.
+ */
+function checkLocatorCount(o: Json, keys: readonly string[], at: string): void {
+  let n = 0;
+  for (const k of keys) {
+    const v = o[k];
+    if (Array.isArray(v)) n += v.length;
+  }
+  if (n <= MAX_RECORD_LOCATORS) return;
+  const listed = keys.filter((k) => Array.isArray(o[k]) && (o[k] as unknown[]).length > 0);
+  throw new FieldError(
+    `${at}${listed[0] ?? keys[0]}`,
+    `${n} locators (${listed.join(" and ")}), at most ${MAX_RECORD_LOCATORS} fit in one EID ` +
+      "record (8-bit Locator Count, RFC 9301 §5.4)",
+  );
+}
+
 function object(body: unknown, at: string): Json {
   if (!isObject(body)) {
     throw new FieldError(at === "" ? "body" : at.slice(0, -1), `must be a JSON object`);
@@ -214,12 +235,13 @@ function object(body: unknown, at: string): Json {
 
 /**
  * Checks a static map-cache entry: `eid-prefix` (required), `iid`
- * (default 0), `rloc-address` (at least one). `at` prefixes field names
+ * (default 0), `rloc-address` (1 to 255). `at` prefixes field names
  * (`"static-map-cache.added[0]."`).
  */
 export function parseStaticMapping(body: unknown, at = ""): StaticMapCacheEntry {
   const o = object(body, at);
   checkKeys(o, ["eid-prefix", "iid", "rloc-address"], at);
+  checkLocatorCount(o, ["rloc-address"], at);
   const eidPrefix = parseEidPrefix(o["eid-prefix"], `${at}eid-prefix`);
   const iid = parseIid(o["iid"], `${at}iid`);
   const rlocs = rlocAddresses(o["rloc-address"], `${at}rloc-address`);
@@ -230,11 +252,12 @@ export function parseStaticMapping(body: unknown, at = ""): StaticMapCacheEntry 
 /**
  * Checks a database mapping: `eid-prefix` (required), `iid` (default 0),
  * `ttl` (minutes, default 10), `rloc-address` and `rloc-iface` (at least
- * one locator between them).
+ * one locator between them, at most 255).
  */
 export function parseDatabaseMapping(body: unknown, at = ""): DatabaseMapping {
   const o = object(body, at);
   checkKeys(o, ["eid-prefix", "iid", "ttl", "rloc-address", "rloc-iface"], at);
+  checkLocatorCount(o, ["rloc-address", "rloc-iface"], at);
   const eidPrefix = parseEidPrefix(o["eid-prefix"], `${at}eid-prefix`);
   const iid = parseIid(o["iid"], `${at}iid`);
   const ttl = int(o["ttl"], `${at}ttl`, 0, 0xffffffff, DEFAULTS.mappingTtl);

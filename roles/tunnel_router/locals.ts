@@ -35,7 +35,14 @@ import { ACTION, type EidRecord } from "../../wire/eid_record.ts";
 import { canonicalIp, isIPv4 } from "../../wire/ip_text.ts";
 import { locatorRecord } from "../../wire/locator.ts";
 import type { IpFamily } from "../../ffi/mod.ts";
-import type { Config, DatabaseMapping, RlocAddress, RtrIface } from "../../config/mod.ts";
+import {
+  type Config,
+  type DatabaseMapping,
+  MAX_RECORD_LOCATORS,
+  type RlocAddress,
+  type RlocIface,
+  type RtrIface,
+} from "../../config/mod.ts";
 import {
   formatPrefix,
   type Prefix,
@@ -157,6 +164,41 @@ export function elpAddress(name: string, config: Config): Address | undefined {
       address: ipAddress(n.address),
     })),
   };
+}
+
+/** Why a mapping cannot be taken: the request field at fault and what is wrong. */
+export interface MappingProblem {
+  readonly field: string;
+  readonly reason: string;
+}
+
+/**
+ * Checks a mapping (database or static map-cache entry) an API edit brings
+ * before anything is routed or kept: its locators must fit one EID record
+ * (at most 255, RFC 9301 §5.4) and every explicit locator path it names
+ * must exist. Undefined when it can be taken.
+ */
+export function mappingProblem(
+  m: { readonly rlocAddresses: readonly RlocAddress[]; readonly rlocIfaces?: readonly RlocIface[] },
+  config: Config,
+): MappingProblem | undefined {
+  const n = m.rlocAddresses.length + (m.rlocIfaces?.length ?? 0);
+  if (n > MAX_RECORD_LOCATORS) {
+    return {
+      field: m.rlocAddresses.length > 0 ? "rloc-address" : "rloc-iface",
+      reason: `${n} locators, at most ${MAX_RECORD_LOCATORS} fit in one EID record ` +
+        "(8-bit Locator Count, RFC 9301 §5.4)",
+    };
+  }
+  for (const [i, r] of m.rlocAddresses.entries()) {
+    if (r.kind === "elp" && elpAddress(r.elpName, config) === undefined) {
+      return {
+        field: `rloc-address[${i}].address`,
+        reason: `no [[explicit-locator-path]] is named "${r.elpName}"`,
+      };
+    }
+  }
+  return undefined;
 }
 
 /** Interfaces to take a locator from: `rloc-iface` entries and `[[rtr-iface]]`s alike. */

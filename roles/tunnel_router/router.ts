@@ -60,7 +60,7 @@ import { DataPath } from "./datapath.ts";
 import { Etr } from "./etr.ts";
 import type { HostSetup } from "./host.ts";
 import { Journal } from "./journal.ts";
-import { familyOf, LocalLocators, onHost, type Resolved } from "./locals.ts";
+import { familyOf, LocalLocators, mappingProblem, onHost, type Resolved } from "./locals.ts";
 import { MapCache } from "./map_cache.ts";
 import { NatClient } from "./nat.ts";
 import { linuxPlatform, type Platform } from "./platform.ts";
@@ -483,6 +483,8 @@ class TunnelRouter implements TunnelRouterHandle {
     if (this.#abort.signal.aborted || cache === undefined) {
       throw new SourceError(503, "the router is stopping");
     }
+    const bad = mappingProblem(s, this.#env.config);
+    if (bad !== undefined) throw new SourceError(400, bad.reason, bad.field);
     const e = cache.staticEntry(s);
     if (e.locators.length === 0) {
       throw new SourceError(400, "no locator: unknown explicit-locator-path", "rloc-address");
@@ -529,7 +531,10 @@ class TunnelRouter implements TunnelRouterHandle {
     if (this.#abort.signal.aborted || parts === undefined) {
       throw new SourceError(503, "the router is stopping");
     }
-    // The mode's routing for the prefix first: if the host refuses, nothing changed here.
+    // Every check that can refuse the edit comes before the host or our state is touched.
+    const bad = mappingProblem(m, this.#env.config);
+    if (bad !== undefined) throw new SourceError(400, bad.reason, bad.field);
+    // Then the mode's routing for the prefix: if the host refuses, nothing changed here.
     this.#host.routeEid(m);
     const { mapping, added } = this.#locals.add(m);
     const { changed } = this.#resolve();

@@ -30,7 +30,8 @@ import { Logger } from "../../core/log.ts";
 import { formatPrefix, parsePrefix, type Prefix, prefixEid } from "../../core/prefix.ts";
 import { startMs } from "../ms.ts";
 import { createApp } from "../../web/app.ts";
-import type { StatusSource } from "../../core/status.ts";
+import { SourceError, type StatusSource } from "../../core/status.ts";
+import { RuntimeEdits } from "../../web/state.ts";
 import type {
   DataPlaneOptions,
   Timing,
@@ -1959,5 +1960,79 @@ Deno.test("an RTR on an explicit locator path re-encapsulates to the next hop", 
     assert.deepEqual(x.dp.mappings.get("10.9.0.0/16")?.locators.map((l) => l.address), [ETR]);
   } finally {
     await x.tr.close();
+  }
+});
+
+Deno.test("tunnel router API refuses more than 255 locators with 400 and changes nothing: no route, no state, nothing saved", async () => {
+  const ms = await Host.open(MS);
+  notifying(ms);
+  const x = await startTr(xtrToml(), { ports: new Map([[MS, ms.peer.port]]) });
+  const dir = await Deno.makeTempDir();
+  const statePath = `${dir}/oor.toml.state.json`;
+  const edits = new RuntimeEdits(statePath);
+  const source = x.tr.statusSource();
+  const a = api(edits.wrap(source));
+  const n = x.platform.fakeNet;
+  const rlocs = Array.from({ length: 256 }, (_, i) => ({ address: `10.200.${i >> 8}.${i & 255}` }));
+  const rule = (to: string) => n.ruleList.some((r) => r.to === to || r.from === to);
+  try {
+    await ms.next("map-register"); // 10.1.0.0/24 at start
+    await until(() => x.tr.registrations().every((r) => r.notified), "notified");
+    const rulesBefore = n.ruleList.length;
+    const res = await a.send("POST", "/api/v1/database", {
+      "eid-prefix": "10.2.0.0/24",
+      "rloc-address": rlocs,
+    });
+    assert.equal(res.status, 400);
+    const body = await res.json();
+    assert.equal(body.field, "rloc-address");
+    assert.match(body.error, /256 locators .*at most 255 fit in one EID record/);
+    const cache = await a.send("POST", "/api/v1/map-cache", {
+      "eid-prefix": "10.3.0.0/24",
+      "rloc-address": rlocs,
+    });
+    assert.equal(cache.status, 400);
+
+    // The role itself refuses it too, before the host or its state is touched.
+    const m = {
+      eidPrefix: { family: 4 as const, address: "10.2.0.0", length: 24 },
+      iid: 0,
+      ttl: 10,
+      rlocAddresses: rlocs.map((r) => ({ kind: "address" as const, ...r, priority: 1, weight: 1 })),
+      rlocIfaces: [],
+    };
+    await assert.rejects(
+      async () => await source.addDatabaseMapping!(m),
+      (e: unknown) =>
+        e instanceof SourceError && e.status === 400 && e.field === "rloc-address" &&
+        /at most 255/.test(e.message),
+    );
+    await assert.rejects(
+      async () =>
+        await source.addStaticMapping!({
+          eidPrefix: { ...m.eidPrefix, address: "10.3.0.0" },
+          iid: 0,
+          rlocAddresses: m.rlocAddresses,
+        }),
+      (e: unknown) => e instanceof SourceError && e.status === 400,
+    );
+
+    assert.deepEqual(x.dp.local.map(formatPrefix), ["10.1.0.0/24"], "data plane unchanged");
+    assert.equal(x.dp.mappings.has("10.3.0.0/24"), false, "no map-cache entry");
+    assert.equal(rule("10.2.0.0/24"), false, "no host route or rule for the EID");
+    assert.equal(n.ruleList.length, rulesBefore);
+    assert.deepEqual(
+      (await a.get("/api/v1/database")).entries.map((d: { eidPrefix: string }) => d.eidPrefix),
+      ["10.1.0.0/24"],
+    );
+    assert.equal(x.tr.registrations().length, 1);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(ms.count("map-register"), 0, "nothing registered");
+    assert.equal(edits.size, 0);
+    await assert.rejects(() => Deno.stat(statePath), Deno.errors.NotFound, "nothing saved");
+  } finally {
+    await x.tr.close();
+    ms.close();
+    await Deno.remove(dir, { recursive: true });
   }
 });
