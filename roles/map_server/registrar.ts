@@ -7,19 +7,31 @@
  * the site has `accept-more-specifics`) → the message must be
  * authenticated with the key of every site its records fall in, with the
  * site's `key-type` as Key ID → a Map-Register an RTR relays (ECM with the
- * N bit) must come from an `[[ms-rtr-node]]` → every record is registered
- * (or withdrawn, TTL 0) in the store → with the M bit, a Map-Notify to the
- * source address and port: same nonce and Key ID, signed with the site
- * key, the records as registered, the xTR-ID and site-ID when the I bit
- * was set; to a relaying RTR, signed a second time for it (MS-RTR).
+ * N bit) must come from an `[[ms-rtr-node]]` → the limits must hold (below)
+ * → every record is registered (or withdrawn, TTL 0) in the store → with
+ * the M bit, a Map-Notify to the source address and port: same nonce and
+ * Key ID, signed with the site key, the records as registered, the xTR-ID
+ * and site-ID when the I bit was set; to a relaying RTR, signed a second
+ * time for it (MS-RTR).
  *
  * One bad record rejects the whole Map-Register: nothing is registered
  * and no Map-Notify is sent (the ETR signs its records together, and a
  * partial acceptance would leave it believing in a state it did not ask
  * for; OOR skips bad records, which hides configuration mistakes).
  * Rejections are counted by reason and logged at most once per source per
- * minute. A registration expires 3 minutes after its last refresh, or
- * after its record TTL with the T bit.
+ * minute.
+ *
+ * Limits, checked for every record before any is applied:
+ * - a site holds at most its `max-registrations` registrations (one per
+ *   prefix and registering xTR; a refresh of one it holds always fits):
+ *   past it, reason `site-limit`. Expired registrations count until the
+ *   sweep drops them.
+ * - the locators of one prefix, merged over every xTR that registered it
+ *   (as a proxy Map-Reply carries them), fit one record: at most 255
+ *   (8-bit Locator Count, RFC 9301 §5.4); past it, reason `locators`.
+ *
+ * A registration expires 3 minutes after its last refresh, or after its
+ * record TTL with the T bit.
  *
  * @module
  */
@@ -29,6 +41,7 @@ import { authStatus, type HmacKey } from "../../wire/auth.ts";
 import { ecmRtrRelayed } from "../../wire/ecm.ts";
 import { canonicalIp } from "../../wire/ip_text.ts";
 import { emitSignedMapNotify, type MapNotify } from "../../wire/map_notify.ts";
+import type { LocatorRecord } from "../../wire/locator.ts";
 import type { MapRegister } from "../../wire/map_register.ts";
 import { type ControlPlane, formatPeer, type Received } from "../../core/control.ts";
 import { emitMsRtrMapNotify } from "../../core/nat_auth.ts";
@@ -48,7 +61,22 @@ const NOTIFY_MEMORY = 4096;
 const NOTIFY_MEMORY_MS = 60_000;
 
 /** Why a Map-Register was rejected (the `reason` label of the counter). */
-export type RejectReason = "auth" | "key-id" | "no-site" | "more-specific" | "unknown-rtr";
+export type RejectReason =
+  | "auth"
+  | "key-id"
+  | "no-site"
+  | "more-specific"
+  | "unknown-rtr"
+  | "site-limit"
+  | "locators";
+
+/** Most locators one record holds: its Locator Count is 8 bits (RFC 9301 §5.4). */
+const MAX_LOCATORS = 255;
+
+/** The identity of a locator when the locators of several registrations are merged. */
+function locatorKey(l: LocatorRecord): string {
+  return `${l.address.kind} ${addressToString(l.address)}`;
+}
 
 /** Takes Map-Registers and Map-Notify-Acks (see the module notes). */
 export class Registrar {
@@ -132,11 +160,13 @@ export class Registrar {
     if (relayed && rtr === undefined) {
       return this.#reject(r, "unknown-rtr", `${r.from.address} is no [[ms-rtr-node]]`);
     }
+    const now = this.#deps.now();
+    const key = registrationKey(m.xtrId, r.from);
+    const over = this.#overLimit(recs, prefixes, sites, key, now);
+    if (over !== undefined) return this.#reject(r, over.reason, over.detail);
     // Accepted: apply every record.
     const c = this.#deps.counters;
     const log = this.#deps.logger;
-    const now = this.#deps.now();
-    const key = registrationKey(m.xtrId, r.from);
     c.inc(METRICS.msRegistersAccepted);
     for (let i = 0; i < recs.length; i++) {
       const rec = recs[i]!;
@@ -184,6 +214,54 @@ export class Registrar {
       }
     }
     if (m.wantMapNotify) this.#sendMapNotify(r, m, first!, rtr?.key);
+  }
+
+  /** The first limit (see the module notes) the records of a Map-Register from `key` would break. */
+  #overLimit(
+    recs: MapRegister["records"],
+    prefixes: readonly Prefix[],
+    sites: readonly Site[],
+    key: string,
+    now: number,
+  ): { reason: RejectReason; detail: string } | undefined {
+    const adding = new Map<Site, Set<string>>();
+    for (let i = 0; i < recs.length; i++) {
+      const rec = recs[i]!;
+      if (rec.ttl === 0) continue; // a withdrawal only ever frees room
+      const prefix = prefixes[i]!;
+      const site = sites[i]!;
+      if (this.#store.get(prefix, key) === undefined) {
+        let set = adding.get(site);
+        if (set === undefined) adding.set(site, set = new Set());
+        set.add(formatPrefix(prefix));
+      }
+      const merged = new Set<string>();
+      for (const l of rec.locators) merged.add(locatorKey(l));
+      for (const other of this.#store.at(prefix)) {
+        if (other.key === key || other.static || other.expiresAt <= now) continue;
+        for (const l of other.locators) merged.add(locatorKey(l));
+        if (merged.size > MAX_LOCATORS) break;
+      }
+      if (merged.size > MAX_LOCATORS) {
+        return {
+          reason: "locators",
+          detail: `${formatPrefix(prefix)}: more than ${MAX_LOCATORS} locators merged with ` +
+            "the other xTRs' registrations of it, which one record cannot carry",
+        };
+      }
+    }
+    for (const [site, added] of adding) {
+      const held = this.#store.siteCount(site.prefix);
+      const max = site.config.maxRegistrations;
+      if (held + added.size > max) {
+        return {
+          reason: "site-limit",
+          detail: `site ${site.text} holds ${held} registrations, ${added.size} more would pass ` +
+            `max-registrations ${max}`,
+        };
+      }
+    }
+    return undefined;
   }
 
   /**

@@ -14,6 +14,9 @@
  * - A static registration (`[[ms-static-registered-site]]`) never expires.
  *   When ETRs have also registered the prefix, their registrations are
  *   answered instead of the static one (it comes back if they expire).
+ * - Each site's registrations are counted ({@link RegistrationStore.siteCount}),
+ *   for the registrar to hold a site to its `max-registrations`; expired
+ *   ones count until they are dropped.
  * - Expiry is lazy (a lookup drops what has expired on its way) and
  *   {@link RegistrationStore.sweep} removes the rest; the Map-Server runs
  *   it from a timer. Time is always passed in, never read here.
@@ -23,7 +26,7 @@
 
 import type { LocatorRecord } from "../../wire/locator.ts";
 import type { Peer } from "../../core/control.ts";
-import { type Prefix, PrefixTable } from "../../core/prefix.ts";
+import { formatPrefix, type Prefix, PrefixTable } from "../../core/prefix.ts";
 
 /** Key of the static registration of a prefix. */
 export const STATIC_KEY = "static";
@@ -89,8 +92,31 @@ export interface RegisteredPrefix {
 /** Registrations by prefix and key, with expiry. */
 export class RegistrationStore {
   readonly #table = new PrefixTable<Map<string, Registration>>();
+  /** Registrations per site, by the site prefix's text. */
+  readonly #perSite = new Map<string, number>();
   #dynamic = 0;
   #static = 0;
+
+  /** Counts `r` in (`+1`) or out of (`-1`) its site and the totals. */
+  #count(r: Registration, d: 1 | -1): void {
+    if (r.static) this.#static += d;
+    else this.#dynamic += d;
+    if (r.site === undefined) return;
+    const k = formatPrefix(r.site);
+    const n = (this.#perSite.get(k) ?? 0) + d;
+    if (n > 0) this.#perSite.set(k, n);
+    else this.#perSite.delete(k);
+  }
+
+  /** Number of registrations (live or not yet swept) accepted under the site of prefix `site`. */
+  siteCount(site: Prefix): number {
+    return this.#perSite.get(formatPrefix(site)) ?? 0;
+  }
+
+  /** The registrations of exactly `prefix`, expired ones included. */
+  at(prefix: Prefix): Iterable<Registration> {
+    return this.#table.get(prefix)?.values() ?? [];
+  }
 
   /** Number of registrations made by Map-Registers (live or not yet swept). */
   get dynamicCount(): number {
@@ -113,10 +139,8 @@ export class RegistrationStore {
       this.#table.set(r.prefix, regs);
     }
     const old = regs.get(r.key);
-    if (old === undefined) {
-      if (r.static) this.#static++;
-      else this.#dynamic++;
-    }
+    if (old !== undefined) this.#count(old, -1);
+    this.#count(r, 1);
     regs.set(r.key, r);
     return old;
   }
@@ -132,8 +156,7 @@ export class RegistrationStore {
     const r = regs?.get(key);
     if (regs === undefined || r === undefined) return undefined;
     regs.delete(key);
-    if (r.static) this.#static--;
-    else this.#dynamic--;
+    this.#count(r, -1);
     if (regs.size === 0) this.#table.delete(prefix);
     return r;
   }
@@ -175,7 +198,7 @@ export class RegistrationStore {
       for (const r of e.value.values()) {
         if (r.expiresAt <= now) {
           e.value.delete(r.key);
-          this.#dynamic--;
+          this.#count(r, -1);
           gone.push(r);
         }
       }
@@ -201,7 +224,7 @@ export class RegistrationStore {
     for (const r of regs.values()) {
       if (r.expiresAt <= now) {
         regs.delete(r.key);
-        this.#dynamic--;
+        this.#count(r, -1);
         onExpired?.(r);
       } else if (r.static) {
         stat = r;

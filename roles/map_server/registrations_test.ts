@@ -126,3 +126,27 @@ Deno.test("RegistrationStore.hole() is the least specific prefix around an EID t
   assert.equal(formatPrefix(s.hole(pfx("10.2.200.1/32"))!), "10.2.128.0/17");
   assert.equal(s.hole(pfx("10.2.0.0/16")), undefined, "a registration lies inside");
 });
+
+Deno.test("RegistrationStore.siteCount() counts each site's registrations as they come and go", () => {
+  const s = new RegistrationStore();
+  const site = pfx("10.0.0.0/8");
+  const other = pfx("10.0.0.0/8", 5);
+  s.put(reg("10.1.0.0/16", "a", { site }));
+  s.put(reg("10.1.0.0/16", "b", { site }));
+  s.put(reg("10.2.0.0/16", "a", { site, expiresAt: 500 }));
+  s.put(reg("10.1.0.0/16", "a", { site, lastSeen: 9 })); // a refresh: no new registration
+  s.put(reg("10.1.0.0/16", "c", { site: other, prefix: pfx("10.1.0.0/16", 5) }));
+  s.put(reg("10.9.0.0/16", STATIC_KEY, { static: true, expiresAt: Infinity }));
+  assert.equal(s.siteCount(site), 3);
+  assert.equal(s.siteCount(other), 1);
+  assert.deepEqual([...s.at(pfx("10.1.0.0/16"))].map((r) => r.key), ["a", "b"]);
+  s.remove(pfx("10.1.0.0/16"), "b");
+  assert.equal(s.siteCount(site), 2);
+  s.lookup(pfx("10.2.0.1/32"), 600); // drops the expired one on its way
+  assert.equal(s.siteCount(site), 1);
+  s.sweep(2000);
+  assert.equal(s.siteCount(site), 0);
+  assert.equal(s.siteCount(other), 0);
+  assert.equal(s.dynamicCount, 0);
+  assert.equal(s.staticCount, 1);
+});
