@@ -312,11 +312,13 @@ export class ControlPlane {
 
   /**
    * Sends `inner` (a control message's bytes) inside an ECM whose inner
-   * IP/UDP header goes from `src` to `dst`, to the outer destination `to`.
+   * IP/UDP header goes from `src` to `dst`, to the outer destination `to`,
+   * with inner TTL `ttl` (default 64; one who forwards passes on one less
+   * than it got, core/forward_guard.ts).
    */
   sendEcm(
     inner: Uint8Array,
-    header: { src: string; dst: string; srcPort: number; dstPort: number },
+    header: { src: string; dst: string; srcPort: number; dstPort: number; ttl?: number },
     to: Peer,
     flags: { security?: boolean; ddtOriginated?: boolean; forRtr?: boolean } = {},
   ): void {
@@ -326,7 +328,7 @@ export class ControlPlane {
         ddtOriginated: flags.ddtOriginated ?? false,
         forRtr: flags.forRtr ?? false,
         rtrRelayed: false,
-        inner: { ...header, ttl: 64 },
+        inner: { ...header, ttl: header.ttl ?? 64 },
         payload: inner,
       }),
       to,

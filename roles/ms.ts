@@ -28,7 +28,7 @@
  *   `oor_ms_map_notify_acks_total{result="matched"|"unmatched"|"auth"}`;
  * - `oor_ms_map_requests_answered_total{kind="proxy"|"forwarded"|"negative-site"|"negative-hole"|"referral"}`,
  *   `oor_ms_map_referrals_sent_total{action="ms-ack"|"ms-not-registered"|"not-authoritative"}`,
- *   `oor_ms_map_requests_dropped_total{reason="probe"|"smr"|"no-record"|"unsupported-eid"|"no-itr-rloc"|"no-etr-rloc"}`;
+ *   `oor_ms_map_requests_dropped_total{reason="probe"|"smr"|"no-record"|"unsupported-eid"|"no-itr-rloc"|"no-etr-rloc"|"own-address"|"ttl-expired"|"duplicate"}`;
  * - `oor_ms_info_requests_total{result}`.
  *
  * Not handled yet: LISP-SEC, and the `merge` key of a site (merging is
@@ -42,9 +42,11 @@ import { addressToString } from "../wire/address.ts";
 import { ACTION } from "../wire/eid_record.ts";
 import type { Config } from "../config/mod.ts";
 import { ControlPlane, formatPeer } from "../core/control.ts";
+import { ForwardGuard, OwnAddresses } from "../core/forward_guard.ts";
 import { formatPrefix, prefixFromConfig } from "../core/prefix.ts";
 import type { RoleDeps, RoleHandle, RoleStart } from "../core/role.ts";
 import type { StatusSource } from "../core/status.ts";
+import { netlinkHostAddresses } from "./host_addresses.ts";
 import { Answerer } from "./map_server/answerer.ts";
 import { InfoResponder } from "./map_server/info.ts";
 import { Registrar } from "./map_server/registrar.ts";
@@ -181,7 +183,14 @@ class MapServer implements MsHandle {
     c.gauge(METRICS.msSites, () => this.#sites.list.length);
     const expired = (r: Registration) => this.#expired(r);
     this.#registrar = new Registrar(deps, cp, this.#sites, this.#store);
-    const ctx = { deps, cp, sites: this.#sites, store: this.#store, expired };
+    const own = new OwnAddresses({
+      socket: cp,
+      host: netlinkHostAddresses(),
+      now: deps.now,
+      logger: deps.logger,
+    });
+    const guard = new ForwardGuard(own, { now: deps.now });
+    const ctx = { deps, cp, sites: this.#sites, store: this.#store, expired, guard };
     new Answerer(ctx);
     new InfoResponder(ctx);
     this.#sweep = setInterval(() => this.#expiredRegistrations(), SWEEP_INTERVAL_MS).unref();

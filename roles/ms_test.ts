@@ -11,6 +11,7 @@ import { emitSignedMapRegister, type MapRegister } from "../wire/map_register.ts
 import { emitMapRequest, type MapRequest } from "../wire/map_request.ts";
 import { parseConfig } from "../config/mod.ts";
 import { ControlPlane, type Peer, type Received } from "../core/control.ts";
+import { DUPLICATE_WINDOW_MS } from "../core/forward_guard.ts";
 import { Counters } from "../core/counters.ts";
 import { Logger } from "../core/log.ts";
 import { parsePrefix, prefixEid } from "../core/prefix.ts";
@@ -251,21 +252,25 @@ function sendEcmRequest(
   itr: Host,
   ms: Peer,
   eid: string,
-  o: Parameters<typeof requestMessage>[1] & { ddt?: boolean; from?: Host } = {},
+  o: Parameters<typeof requestMessage>[1] & { ddt?: boolean; from?: Host; ttl?: number } = {},
 ): void {
   const m = requestMessage(eid, { itr: itr.peer.address, ...o });
   const v4 = ipAddress(eid).kind === "ipv4" === (ipAddress(itr.peer.address).kind === "ipv4");
-  (o.from ?? itr).cp.sendEcm(
-    emitMapRequest(m),
-    {
+  const ecm = emitEcm({
+    security: false,
+    ddtOriginated: o.ddt ?? false,
+    forRtr: false,
+    rtrRelayed: false,
+    inner: {
       src: itr.peer.address,
       dst: v4 ? eid : itr.peer.address,
       srcPort: itr.peer.port,
       dstPort: 4342,
+      ttl: o.ttl ?? 64,
     },
-    ms,
-    { ddtOriginated: o.ddt ?? false },
-  );
+    payload: emitMapRequest(m),
+  });
+  (o.from ?? itr).cp.send(ecm, ms);
 }
 
 /** Asks the ms for a non-EID address and waits for the answer: everything sent before has been handled. */
@@ -589,7 +594,7 @@ Deno.test("ms: without proxy-reply the Map-Request is forwarded in an ECM to a r
       dst: "10.1.2.3",
       srcPort: itr.peer.port,
       dstPort: 4342,
-      ttl: 64,
+      ttl: 63,
     });
     assert.equal(t.counters.get("oor_ms_map_requests_answered_total", { kind: "forwarded" }), 1);
 
@@ -619,6 +624,116 @@ Deno.test("ms: without proxy-reply the Map-Request is forwarded in an ECM to a r
       dstPort: 4342,
       ttl: 64,
     });
+  } finally {
+    xtr.close();
+    itr.close();
+    etr.close();
+    await t.ms.close();
+  }
+});
+
+/** The dropped-request counter of the ms, by reason. */
+function dropped(t: Ms, reason: string): number {
+  return t.counters.get("oor_ms_map_requests_dropped_total", { reason });
+}
+
+Deno.test("ms: a site registered with the ms's own address gets no forward to it, so no loop", async () => {
+  // The ms listens on port 4342, the port it forwards to: a forward to its
+  // own address comes back to it, and went round until the rate limit
+  // stopped it (here there is none).
+  const self = "127.0.43.1";
+  const t = await startTestMs(
+    msToml(site("10.1.0.0/16"), site("10.2.0.0/16"))
+      .replace('control-address = "127.0.0.1"', `control-address = "${self}"`)
+      .replace("control-port = 0", "control-port = 4342"),
+  );
+  const xtr = await Host.open();
+  const itr = await Host.open("127.0.0.3");
+  const etr = await Host.open("127.0.43.5", 4342);
+  try {
+    xtr.cp.send(register([record("10.1.0.0/16", [self])]), t.peer);
+    await xtr.next("map-notify");
+    // The ms's own address first (same priority), an ETR after it.
+    xtr.cp.send(register([record("10.2.0.0/16", [self, "127.0.43.5"])]), t.peer);
+    await xtr.next("map-notify");
+
+    sendEcmRequest(itr, t.peer, "10.1.2.3", { nonce: 0x100n });
+    await barrier(itr, t.peer);
+    await new Promise((r) => setTimeout(r, 50));
+    const forwarded = () =>
+      t.counters.get("oor_ms_map_requests_answered_total", { kind: "forwarded" });
+    assert.equal(forwarded(), 0);
+    assert.equal(dropped(t, "own-address"), 1);
+    assert.equal(
+      t.counters.get("oor_control_messages_in_total", { type: "ecm-map-request" }),
+      1,
+      "the request came in once: nothing went round",
+    );
+    const warned = t.lines.filter((l) => l.includes(" map-request-not-forwarded "));
+    assert.equal(warned.length, 1, t.lines.join(""));
+    assert.match(warned[0]!, /reason=own-address/);
+
+    // With another RLOC beside its own, the ms forwards to that one.
+    sendEcmRequest(itr, t.peer, "10.2.2.3", { nonce: 0x101n });
+    const fwd = await etr.next("map-request");
+    assert.equal(fwd.message.msg.nonce, 0x101n);
+    assert.equal(forwarded(), 1);
+  } finally {
+    xtr.close();
+    itr.close();
+    etr.close();
+    await t.ms.close();
+  }
+});
+
+Deno.test("ms: a forwarded ECM carries the inner TTL one less than received; TTL 1 or 0 is dropped", async () => {
+  const t = await startTestMs(msToml(site("10.1.0.0/16")));
+  const xtr = await Host.open();
+  const itr = await Host.open("127.0.0.3");
+  const etr = await Host.open("127.77.0.7", 4342);
+  try {
+    xtr.cp.send(register([record("10.1.0.0/16", ["127.77.0.7"])]), t.peer);
+    await xtr.next("map-notify");
+    sendEcmRequest(itr, t.peer, "10.1.2.3", { nonce: 1n, ttl: 10 });
+    assert.equal((await etr.next("map-request")).ecm?.inner.ttl, 9);
+    sendEcmRequest(itr, t.peer, "10.1.2.3", { nonce: 2n, ttl: 2 });
+    assert.equal((await etr.next("map-request")).ecm?.inner.ttl, 1);
+    sendEcmRequest(itr, t.peer, "10.1.2.3", { nonce: 3n, ttl: 1 });
+    sendEcmRequest(itr, t.peer, "10.1.2.3", { nonce: 4n, ttl: 0 });
+    await barrier(itr, t.peer);
+    assert.equal(etr.count("map-request"), 0);
+    assert.equal(dropped(t, "ttl-expired"), 2);
+    assert.equal(t.counters.get("oor_ms_map_requests_answered_total", { kind: "forwarded" }), 2);
+  } finally {
+    xtr.close();
+    itr.close();
+    etr.close();
+    await t.ms.close();
+  }
+});
+
+Deno.test("ms: a Map-Request with the nonce and EID of one forwarded within the window is dropped", async () => {
+  const t = await startTestMs(msToml(site("10.1.0.0/16")));
+  const xtr = await Host.open();
+  const itr = await Host.open("127.0.0.3");
+  const etr = await Host.open("127.77.0.8", 4342);
+  try {
+    xtr.cp.send(register([record("10.1.0.0/16", ["127.77.0.8"])]), t.peer);
+    await xtr.next("map-notify");
+    sendEcmRequest(itr, t.peer, "10.1.2.3", { nonce: 7n });
+    await etr.next("map-request");
+    sendEcmRequest(itr, t.peer, "10.1.2.3", { nonce: 7n });
+    await barrier(itr, t.peer);
+    assert.equal(etr.count("map-request"), 0, "the copy is not forwarded");
+    assert.equal(dropped(t, "duplicate"), 1);
+    // The same nonce for another EID is another request.
+    sendEcmRequest(itr, t.peer, "10.1.2.4", { nonce: 7n });
+    await etr.next("map-request");
+    // After the window, the same request is an ITR's retransmission: forwarded.
+    t.clock.advance(DUPLICATE_WINDOW_MS);
+    sendEcmRequest(itr, t.peer, "10.1.2.3", { nonce: 7n });
+    assert.equal((await etr.next("map-request")).message.msg.nonce, 7n);
+    assert.equal(dropped(t, "duplicate"), 1);
   } finally {
     xtr.close();
     itr.close();

@@ -8,8 +8,14 @@
  *   §5.4: a map-server replying as a proxy "MUST NOT set the A-bit"; "the
  *   L-bit is set to 0 for all Locators"), and the registered record TTL.
  *   Otherwise the Map-Request is re-encapsulated in an ECM (same inner
- *   IP/UDP header) and forwarded to port 4342 of the best-priority RLOC of
- *   a registered ETR, which answers the ITR directly.
+ *   IP/UDP header, its TTL less one; a plain Map-Request gets one from its
+ *   source with TTL 64) and forwarded to port 4342 of the best-priority
+ *   RLOC of a registered ETR, which answers the ITR directly. Never to our
+ *   own address (the next RLOC then, if any), never with no TTL left, and
+ *   never twice for one nonce and EID within 500 ms (core/forward_guard.ts):
+ *   such a request is dropped, counted by reason (`own-address`,
+ *   `ttl-expired`, `duplicate`) and logged once a minute per reason
+ *   (`map-request-not-forwarded`).
  * - Inside a site but not registered: negative Map-Reply, Natively-Forward,
  *   TTL 1 minute, for the site prefix (or, when more specifics of the site
  *   are registered, the least specific prefix around the EID that holds
@@ -56,7 +62,8 @@ import type { MapReferral } from "../../wire/map_referral.ts";
 import type { MapReply } from "../../wire/map_reply.ts";
 import type { MapRequest, MapRequestRecord } from "../../wire/map_request.ts";
 import { formatPeer, type Peer, type Received } from "../../core/control.ts";
-import { type Prefix, prefixEid, prefixOf } from "../../core/prefix.ts";
+import type { ForwardRefusal } from "../../core/forward_guard.ts";
+import { formatPrefix, type Prefix, prefixEid, prefixOf } from "../../core/prefix.ts";
 import type { Registration } from "./registrations.ts";
 import type { MsContext } from "./context.ts";
 import { LOG_INTERVAL_MS } from "./registrar.ts";
@@ -138,7 +145,7 @@ export class Answerer {
       const proxy = site?.config.proxyReply === true ||
         regs.some((x) => x.proxyReply || x.static);
       if (proxy) return this.#proxyReply(r, m, found.prefix, regs);
-      return this.#forward(r, m, rec, regs);
+      return this.#forward(r, m, rec, p, regs);
     }
     const site = this.#c.sites.table.lookup(p)?.value;
     if (site !== undefined) {
@@ -267,44 +274,70 @@ export class Answerer {
     }, "proxy");
   }
 
-  /** The RLOC of a registered ETR to forward to: best priority, most recent registration first. */
-  #etrRloc(regs: readonly Registration[]): string | undefined {
+  /**
+   * The RLOC of a registered ETR to forward to: best priority, most recent
+   * registration first, never our own address ("own-address" when that is
+   * all there is).
+   */
+  #etrRloc(regs: readonly Registration[]): string | "own-address" | undefined {
     let best: string | undefined;
     let bestPriority = 255;
+    let self = false;
     for (const reg of regs) {
       for (const l of reg.locators) {
         if (l.priority >= bestPriority) continue;
         const ip = locatorIp(l.address);
         if (ip === undefined || !this.#c.sites.families.has(ip.kind)) continue;
+        if (this.#c.guard.own.isSelf({ address: ip.ip, port: LISP_CONTROL_PORT })) {
+          self = true;
+          continue;
+        }
         best = ip.ip;
         bestPriority = l.priority;
       }
     }
-    return best;
+    return best ?? (self ? "own-address" : undefined);
+  }
+
+  /** A forward not sent (core/forward_guard.ts): counted, and logged once a minute per reason. */
+  #notForwarded(r: Received, reason: ForwardRefusal, eid: string, to?: string): void {
+    this.#c.deps.counters.inc(METRICS.msMapRequestsDropped, { reason });
+    this.#c.deps.logger.limited(
+      `map-request-not-forwarded ${reason}`,
+      LOG_INTERVAL_MS,
+      "warn",
+      "map-request-not-forwarded",
+      { reason, eid, to, peer: formatPeer(r.from), ttl: r.ecm?.inner.ttl },
+    );
   }
 
   #forward(
     r: Received,
     m: MapRequest,
     rec: MapRequestRecord,
+    prefix: Prefix,
     regs: readonly Registration[],
   ): void {
     const etr = this.#etrRloc(regs);
     if (etr === undefined) {
       return this.#dropRequest(r, "no-etr-rloc", addressToString(rec.eid));
     }
+    if (etr === "own-address") return this.#notForwarded(r, etr, addressToString(rec.eid));
+    const to = { address: etr, port: LISP_CONTROL_PORT };
+    const ttl = this.#c.guard.check(to, r.ecm?.inner.ttl, m.nonce, formatPrefix(prefix));
+    if (typeof ttl === "string") return this.#notForwarded(r, ttl, addressToString(rec.eid), etr);
     let header;
     if (r.ecm !== undefined) {
       const i = r.ecm.inner;
-      header = { src: i.src, dst: i.dst, srcPort: i.srcPort, dstPort: i.dstPort };
+      header = { src: i.src, dst: i.dst, srcPort: i.srcPort, dstPort: i.dstPort, ttl };
     } else {
       const src = r.from.address;
       const v4 = isIPv4(src);
       const eid = eidIp(rec.eid);
       const dst = eid !== undefined && (eid.kind === "ipv4") === v4 ? eid.ip : src;
-      header = { src, dst, srcPort: r.from.port, dstPort: LISP_CONTROL_PORT };
+      header = { src, dst, srcPort: r.from.port, dstPort: LISP_CONTROL_PORT, ttl };
     }
-    this.#c.cp.sendEcm(r.bytes, header, { address: etr, port: LISP_CONTROL_PORT });
+    this.#c.cp.sendEcm(r.bytes, header, to);
     this.#c.deps.counters.inc(METRICS.msMapRequestsAnswered, { kind: "forwarded" });
     if (this.#c.deps.logger.enabled("debug")) {
       this.#c.deps.logger.debug("map-request-forwarded", {

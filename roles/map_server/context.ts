@@ -1,13 +1,15 @@
 /**
  * What the map-server's message parts (answerer.ts, info.ts) are built
  * with: the role's logger, counters and clock, the control plane, the
- * configured sites, the registration store, and who hears of the
- * registrations a lookup finds expired.
+ * configured sites, the registration store, who hears of the
+ * registrations a lookup finds expired, and the checks before a
+ * Map-Request is forwarded (core/forward_guard.ts).
  *
  * @module
  */
 
 import type { ControlPlane } from "../../core/control.ts";
+import type { ForwardGuard } from "../../core/forward_guard.ts";
 import type { RoleDeps } from "../../core/role.ts";
 import type { Registration, RegistrationStore } from "./registrations.ts";
 import type { Sites } from "./sites.ts";
@@ -20,4 +22,6 @@ export interface MsContext {
   readonly store: RegistrationStore;
   /** Hears of each registration a lookup finds expired. */
   readonly expired: (r: Registration) => void;
+  /** Not to ourselves, inner TTL left, not forwarded a moment ago. */
+  readonly guard: ForwardGuard;
 }
