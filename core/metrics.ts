@@ -152,6 +152,11 @@ export const METRICS = {
   ),
   mrForwarded: counter("oor_mr_forwarded_total", "Map-Requests forwarded to a map-server."),
   mrLoops: counter("oor_mr_loops_total", "Referral loops detected."),
+  mrMapRepliesIgnored: counter(
+    "oor_mr_map_replies_ignored_total",
+    "Map-Replies to the map-resolver's own DDT Map-Requests (a DDT map-server forwarded or " +
+      "proxy-replied to one), not used: the ITR's own request is forwarded after MS-ACK.",
+  ),
   mrNegativeReplies: counter(
     "oor_mr_negative_replies_total",
     "Negative Map-Replies sent to ITRs, by reason.",

@@ -12,25 +12,31 @@
  * request (the ITR's address and nonce, so a retransmission joins the
  * resolution under way instead of starting another). The resolver starts
  * from the most specific unexpired entry of its referral cache, or from
- * the DDT roots (§7.3.1), and sends the ITR's Map-Request unchanged (same
- * nonce, ITR-RLOCs and inner IP/UDP header) in an ECM with the D bit set
- * to one RLOC of the referral set. The inner header stays the ITR's so that
- * the DDT Map-Server that finally gets the request can forward it to an
- * ETR, or proxy-reply, straight to the ITR (§7.2); DDT nodes answer the
- * ECM's outer source, which is this resolver. A Map-Referral counts only
- * when it comes from the node asked: the nonce is the ITR's, so the ITR
- * (or anyone it told) could otherwise answer in the node's place and fill
- * the referral cache. A negative referral is answered and cached for its
- * own prefix, which must cover the requested one or lie inside it (a node
- * answers a request wider than a delegation for its first address);
- * anything else is a bad referral. Map-Referrals are handled as §7.3.2
- * says:
+ * the DDT roots (§7.3.1), and sends a DDT Map-Request of its own (an ECM
+ * with the D bit) to one RLOC of the referral set: the ITR's first record,
+ * with a fresh random nonce for every query, this resolver as ITR-RLOC and
+ * inner source (the address it sends from toward that node), and the ITR's
+ * inner TTL less one. A Map-Referral counts only when it comes from the
+ * node asked and carries that query's nonce; any other is dropped and
+ * counted (`oor_control_dropped_total{reason="wrong-source"|"unknown-nonce"}`).
+ * Whoever sent the ITR's request knows the ITR's nonce, so a resolver that
+ * asked with it could be sent forged referrals, the node's address spoofed,
+ * that fill its referral cache for a day. On MS-ACK the resolver forwards
+ * the ITR's own ECM Map-Request (its nonce, ITR-RLOCs and inner header; no
+ * D bit; TTL less one) to the map-server that acknowledged, which answers
+ * the ITR or forwards it to an ETR that does (as OOR's DDT map-resolver
+ * does); what a map-server or ETR sends back to the resolver's own query
+ * is counted (`oor_mr_map_replies_ignored_total`) and dropped. A negative
+ * referral is answered and cached for its own prefix, which must cover the
+ * requested one or lie inside it (a node answers a request wider than a
+ * delegation for its first address); anything else is a bad referral.
+ * Map-Referrals are handled as §7.3.2 says:
  *
  * | referral          | what the resolver does                                                        |
  * | ----------------- | ----------------------------------------------------------------------------- |
  * | NODE-REFERRAL     | caches it (TTL, unless the I bit is set) and asks one of the referred nodes   |
  * | MS-REFERRAL       | the same; the referred nodes are DDT Map-Servers                              |
- * | MS-ACK            | done: the Map-Server forwarded the request or proxy-replied to the ITR        |
+ * | MS-ACK            | done: the ITR's request goes to that Map-Server, which answers the ITR        |
  * | MS-NOT-REGISTERED | tries the other RLOCs of the set; then a negative Map-Reply for the prefix, TTL 1 min, cached 1 min |
  * | DELEGATION-HOLE   | negative Map-Reply for the hole prefix with its TTL (15 min), cached as long   |
  * | NOT-AUTHORITATIVE | tries the other RLOCs; then: begun from the cache, restarts from the roots; from the roots themselves, a Natively-Forward reply for the EID (outside the tree); from a node the roots referred to, a failure |
@@ -55,21 +61,29 @@
  *
  * ## Forwarding (no DDT roots)
  *
- * The ECM is re-sent unchanged (the ITR's inner header kept, so the
- * Map-Server answers the ITR) to the first `[[map-server]]`; when the same
- * ITR asks again for the same EID within `retransmitWindowMs` (its
- * retransmission after a lost answer) it goes to the next one.
+ * The ECM is re-sent (the ITR's inner header kept, so the Map-Server
+ * answers the ITR; its TTL less one) to the first `[[map-server]]`; when
+ * the same ITR asks again for the same EID within `retransmitWindowMs` (its
+ * retransmission after a lost answer) it goes to the next one. A
+ * `[[map-server]]` that is this resolver itself is skipped.
+ *
+ * ## Loops (core/forward_guard.ts)
+ *
+ * Nothing is forwarded to our own address; an ITR's request with inner TTL
+ * 1 or 0 is dropped (`ttl-expired`); a request with the nonce and EID of
+ * one forwarded within 500 ms is dropped (`duplicate`).
  *
  * ## Counters
  *
- * `oor_mr_requests_total{mode}`, `oor_mr_dropped_total{reason}`,
+ * `oor_mr_requests_total{mode}`, `oor_mr_dropped_total{reason}` (among the
+ * reasons `own-address`, `ttl-expired`, `duplicate`),
  * `oor_mr_duplicates_total` (retransmissions joining a pending request),
  * `oor_mr_extra_records_total` (requests with more than one record),
  * `oor_mr_forwarded_total`, `oor_mr_ddt_requests_sent_total`,
  * `oor_mr_referrals_total{action}`, `oor_mr_resolutions_total{result,reason}`,
  * `oor_mr_negative_replies_total{reason}`, `oor_mr_referral_timeouts_total`,
  * `oor_mr_loops_total`, `oor_mr_root_restarts_total`,
- * `oor_mr_referral_cache_hits_total{kind}`, and the gauges
+ * `oor_mr_referral_cache_hits_total{kind}`, `oor_mr_map_replies_ignored_total`, and the gauges
  * `oor_mr_referral_cache_entries` and `oor_mr_pending_requests`.
  *
  * @module
@@ -83,23 +97,30 @@ import {
   type Peer,
   type Received,
 } from "../core/control.ts";
+import { ForwardGuard, OwnAddresses } from "../core/forward_guard.ts";
 import {
   formatPrefix,
   type Prefix,
   prefixContains,
-  prefixEid,
   prefixOf,
   PrefixTable,
 } from "../core/prefix.ts";
 import type { RoleDeps, RoleHandle, RoleStart } from "../core/role.ts";
 import type { StatusSource } from "../core/status.ts";
 import { referralActionName } from "./ddt.ts";
-import type { Address } from "../wire/address.ts";
-import { type Ecm, emitEcm } from "../wire/ecm.ts";
+import { netlinkHostAddresses } from "./host_addresses.ts";
+import {
+  ddtMapRequest,
+  type ItrRequest,
+  negativeMapReply,
+  negativePrefix,
+  randomNonce,
+  referralRlocs,
+  replyPeer,
+} from "./map_resolver/messages.ts";
+import { type Ecm, type EcmInner, emitEcm } from "../wire/ecm.ts";
 import { ACTION, type EidRecord, REFERRAL_ACTION } from "../wire/eid_record.ts";
-import { isIPv4 } from "../wire/ip_text.ts";
 import type { MapReferral } from "../wire/map_referral.ts";
-import type { MapRequest } from "../wire/map_request.ts";
 import { METRICS } from "../core/metrics.ts";
 
 /** TTL of the negative Map-Reply after MS-NOT-REGISTERED, minutes (RFC 8111 §7.3.2). */
@@ -151,15 +172,10 @@ export interface MrHandle extends RoleHandle {
   statusSource(): StatusSource;
 }
 
-/** An ITR's request as received. */
-interface Original {
+/** An ITR's request as received, being resolved. */
+interface Original extends ItrRequest {
   readonly key: string;
-  readonly request: MapRequest;
   readonly eid: Prefix;
-  readonly ecm: Ecm;
-  readonly from: Peer;
-  /** The DDT Map-Request: the ITR's ECM with the D bit. */
-  readonly ddtBytes: Uint8Array;
 }
 
 /** Where the walk is: a referral set and the prefix it was given for. */
@@ -198,6 +214,7 @@ class Mr implements MrHandle {
   readonly #maxReferrals: number;
   readonly #windowMs: number;
   readonly #maxPending: number;
+  readonly #guard: ForwardGuard;
   readonly #cache = new PrefixTable<ReferralCacheEntry>();
   readonly #pending = new Map<string, Original>();
   readonly #suspect = new Map<string, number>();
@@ -215,11 +232,21 @@ class Mr implements MrHandle {
     this.#maxReferrals = options.maxReferrals ?? 16;
     this.#windowMs = options.retransmitWindowMs ?? 3000;
     this.#maxPending = options.maxPending ?? 10_000;
+    const own = new OwnAddresses({
+      socket: control,
+      host: netlinkHostAddresses(),
+      now: deps.now,
+      logger: deps.logger,
+    });
+    this.#guard = new ForwardGuard(own, { now: deps.now });
     this.#sweep = setInterval(() => this.#expiredReferrals(), options.sweepIntervalMs ?? 60_000);
     const c = deps.counters;
     c.gauge(METRICS.mrReferralCacheEntries, () => this.#cache.size);
     c.gauge(METRICS.mrPendingRequests, () => this.#pending.size);
     control.on("map-request", (_m, r) => this.#onMapRequest(r));
+    // Answers to our own DDT Map-Requests that a DDT map-server forwarded
+    // or proxy-replied to (the ITR gets its own): not used.
+    control.on("map-reply", () => c.inc(METRICS.mrMapRepliesIgnored));
   }
 
   static async start(config: Config, deps: RoleDeps, options: MrOptions): Promise<Mr> {
@@ -293,7 +320,7 @@ class Mr implements MrHandle {
   // -------------------------------------------------------------------------
   // Requests from ITRs
 
-  #drop(reason: string, r: Received): void {
+  #drop(reason: string, r: { readonly from: Peer }): void {
     this.#deps.counters.inc(METRICS.mrDropped, { reason });
     this.#deps.logger.limited(
       `mr-drop ${reason} ${r.from.address}`,
@@ -318,7 +345,9 @@ class Mr implements MrHandle {
     if (request.records.length > 1) c.inc(METRICS.mrExtraRecords);
     const eid = prefixOf(record.eid, record.maskLen);
     if (eid === undefined) return this.#drop("eid-not-a-prefix", r);
-    if (!this.ddt) return this.#forward(r, r.ecm, eid);
+    // Whatever we send on for this request carries its inner TTL less one.
+    if (r.ecm.inner.ttl <= 1) return this.#drop("ttl-expired", r);
+    if (!this.ddt) return this.#forward(r, r.ecm, eid, request.nonce);
 
     const key = `${r.from.address}|${request.nonce.toString(16)}`;
     if (this.#pending.has(key)) {
@@ -326,14 +355,7 @@ class Mr implements MrHandle {
       return;
     }
     if (this.#pending.size >= this.#maxPending) return this.#drop("overloaded", r);
-    const original: Original = {
-      key,
-      request,
-      eid,
-      ecm: r.ecm,
-      from: r.from,
-      ddtBytes: emitEcm({ ...r.ecm, ddtOriginated: true, forRtr: false, rtrRelayed: false }),
-    };
+    const original: Original = { key, request, eid, ecm: r.ecm, from: r.from };
     this.#pending.set(key, original);
     this.#resolve(original)
       .catch((e) => {
@@ -346,9 +368,19 @@ class Mr implements MrHandle {
       .finally(() => this.#pending.delete(key));
   }
 
-  #forward(r: Received, ecm: Ecm, eid: Prefix): void {
-    const servers = this.#config.mapServers;
-    if (servers.length === 0) return this.#drop("no-map-server", r);
+  #forward(r: Received, ecm: Ecm, eid: Prefix, nonce: bigint): void {
+    const port = this.#config.controlPort;
+    const all = this.#config.mapServers;
+    if (all.length === 0) return this.#drop("no-map-server", r);
+    const own = this.#guard.own;
+    const servers = all.filter((m) => !own.isSelf({ address: m.address, port }));
+    if (servers.length < all.length) {
+      this.#deps.logger.limited("mr-map-server-is-self", 600_000, "warn", "mr-map-server-is-self", {
+        "map-servers": all.map((m) => m.address).join(","),
+        port,
+      });
+    }
+    if (servers.length === 0) return this.#drop("own-address", r);
     const now = this.#deps.now();
     const k = `${r.from.address}|${formatPrefix(eid)}`;
     const last = this.#recent.get(k);
@@ -358,20 +390,36 @@ class Mr implements MrHandle {
     if (this.#recent.size > 10_000) this.#recent.clear();
     this.#recent.set(k, { index, at: now });
     const ms = servers[index]!;
-    const to: Peer = { address: ms.address, port: this.#config.controlPort };
-    this.control.send(
-      emitEcm({ ...ecm, ddtOriginated: false, forRtr: false, rtrRelayed: false }),
-      to,
-    );
-    this.#deps.counters.inc(METRICS.mrForwarded);
+    const to: Peer = { address: ms.address, port };
+    if (!this.#forwardEcm(r, ecm, nonce, eid, to)) return;
     if (this.#deps.logger.enabled("debug")) {
       this.#deps.logger.debug("mr-forwarded", {
         eid: formatPrefix(eid),
         itr: formatPeer(r.from),
         "map-server": formatPeer(to),
-        nonce: r.message.type === "map-request" ? r.message.msg.nonce : undefined,
+        nonce,
       });
     }
+  }
+
+  /**
+   * Sends an ITR's ECM on to a map-server, with its inner TTL less one,
+   * unless core/forward_guard.ts refuses (dropped and counted). Returns
+   * whether it was sent.
+   */
+  #forwardEcm(r: { readonly from: Peer }, ecm: Ecm, nonce: bigint, eid: Prefix, to: Peer): boolean {
+    const ttl = this.#guard.check(to, ecm.inner.ttl, nonce, formatPrefix(eid));
+    if (typeof ttl === "string") {
+      this.#drop(ttl, r);
+      return false;
+    }
+    const inner: EcmInner = { ...ecm.inner, ttl };
+    this.control.send(
+      emitEcm({ ...ecm, ddtOriginated: false, forRtr: false, rtrRelayed: false, inner }),
+      to,
+    );
+    this.#deps.counters.inc(METRICS.mrForwarded);
+    return true;
   }
 
   // -------------------------------------------------------------------------
@@ -502,7 +550,12 @@ class Mr implements MrHandle {
           continue;
         }
         case REFERRAL_ACTION.MS_ACK:
-          // RFC 8111 §7.3.2: the Map-Server has the request; it answers the ITR.
+          // RFC 8111 §7.3.2: the Map-Server has the EID. It got our own
+          // request; the ITR's, with the ITR's nonce, goes to it now.
+          this.#forwardEcm(o, o.ecm, o.request.nonce, o.eid, {
+            address: rloc,
+            port: this.#config.controlPort,
+          });
           c.inc(METRICS.mrResolutions, { result: "succeeded", reason: "ms-ack" });
           return "done";
         case REFERRAL_ACTION.MS_NOT_REGISTERED: {
@@ -600,16 +653,19 @@ class Mr implements MrHandle {
     return soft ?? { kind: "no-answer" };
   }
 
-  /** One DDT Map-Request to one RLOC; undefined on timeout. */
+  /** One DDT Map-Request to one RLOC, with a nonce of its own; undefined on timeout. */
   async #queryOne(o: Original, rloc: string): Promise<MapReferral | undefined | "aborted"> {
     const to: Peer = { address: rloc, port: this.#config.controlPort };
     const c = this.#deps.counters;
+    const nonce = randomNonce();
+    const self = this.#guard.own.sourceToward(rloc);
+    const bytes = ddtMapRequest(o, nonce, rloc, self, this.control.port);
     try {
       const r = await this.control.request(
-        o.request.nonce,
+        nonce,
         () => {
           c.inc(METRICS.mrDdtRequestsSent);
-          this.control.send(o.ddtBytes, to);
+          this.control.send(bytes, to);
         },
         `DDT Map-Request for ${formatPrefix(o.eid)} to ${formatPeer(to)}`,
         {
@@ -617,7 +673,7 @@ class Mr implements MrHandle {
           timeoutMs: this.#timeoutMs,
           expect: ["map-referral"],
           signal: this.#abort.signal,
-          // The nonce is the ITR's: only the node asked may answer to it.
+          // Only the node asked may answer, and only with the nonce we chose.
           from: rloc,
         },
       );
@@ -625,8 +681,7 @@ class Mr implements MrHandle {
     } catch (e) {
       if (this.#abort.signal.aborted) return "aborted";
       if (e instanceof RangeError) {
-        // The nonce is pending already: another ITR picked the same one. The
-        // ITR will retransmit with a fresh nonce or get its answer elsewhere.
+        // The nonce is pending already (64 random bits: all but impossible).
         c.inc(METRICS.mrDropped, { reason: "nonce-busy" });
         return "aborted";
       }
@@ -673,68 +728,7 @@ class Mr implements MrHandle {
   /** Sends the ITR a negative Map-Reply (no locators) for `prefix`. */
   #negative(o: Original, prefix: Prefix, ttl: number, action: number, reason: string): void {
     this.#deps.counters.inc(METRICS.mrNegativeReplies, { reason });
-    const eid = prefixEid(prefix);
-    this.control.send({
-      type: "map-reply",
-      msg: {
-        probe: false,
-        echoNonce: false,
-        security: false,
-        nonce: o.request.nonce,
-        records: [{
-          ttl,
-          maskLen: prefix.len,
-          action,
-          authoritative: false,
-          incomplete: false,
-          sigCount: 0,
-          mapVersion: 0,
-          eid,
-          locators: [],
-        }],
-      },
-    }, replyPeer(o));
+    const msg = negativeMapReply(o.request.nonce, prefix, ttl, action);
+    this.control.send({ type: "map-reply", msg }, replyPeer(o));
   }
-}
-
-/**
- * The prefix a negative referral (MS-NOT-REGISTERED, DELEGATION-HOLE) is
- * answered and cached for: the referral's own prefix when it covers the
- * requested one, or lies inside it (a DDT node answers a request wider than
- * a delegation for its first address). Never the requested prefix itself:
- * that may hold delegated space the node did not call negative. Undefined
- * for a referral that does not match the request (a bad referral).
- */
-function negativePrefix(rp: Prefix | undefined, eid: Prefix): Prefix | undefined {
-  if (rp === undefined) return undefined;
-  return prefixContains(rp, eid) || prefixContains(eid, rp) ? rp : undefined;
-}
-
-/** Usable referral RLOCs of a record: IP addresses, by priority, 255 ("do not use") left out. */
-function referralRlocs(record: EidRecord): string[] {
-  return record.locators
-    .filter((l) => l.priority !== 255 && (l.address.kind === "ipv4" || l.address.kind === "ipv6"))
-    .sort((a, b) => a.priority - b.priority)
-    .map((l) => (l.address as { ip: string }).ip);
-}
-
-function ipOf(a: Address): string | undefined {
-  return a.kind === "ipv4" || a.kind === "ipv6" ? a.ip : undefined;
-}
-
-/**
- * Where a Map-Reply to the ITR goes (RFC 9301 §5.4): an ITR-RLOC of the
- * family the ECM came over (else the first IP one, else the ECM's inner
- * source), at the inner UDP source port.
- */
-function replyPeer(o: Original): Peer {
-  const v4 = isIPv4(o.from.address);
-  let first: string | undefined;
-  for (const a of o.request.itrRlocs) {
-    const ip = ipOf(a);
-    if (ip === undefined) continue;
-    if (isIPv4(ip) === v4) return { address: ip, port: o.ecm.inner.srcPort };
-    first ??= ip;
-  }
-  return { address: first ?? o.ecm.inner.src, port: o.ecm.inner.srcPort };
 }

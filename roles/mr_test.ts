@@ -77,15 +77,31 @@ type Answer = (req: MapRequest, r: Received) => EidRecord | undefined;
 
 interface Fake {
   readonly cp: ControlPlane;
+  /** The DDT Map-Requests (ECMs with the D bit) it got. */
   readonly seen: Received[];
+  /** The other Map-Requests it got (forwarded by a map-resolver). */
+  readonly plain: Received[];
 }
 
-/** A fake DDT node: answers each DDT Map-Request with `answer`'s record (none: silent). */
-async function fakeNode(address: string, port: number, answer: Answer): Promise<Fake> {
+/**
+ * A fake DDT node: answers each DDT Map-Request with `answer`'s record
+ * (none: silent), and hands other Map-Requests to `onPlain`.
+ */
+async function fakeNode(
+  address: string,
+  port: number,
+  answer: Answer,
+  onPlain: (req: MapRequest, r: Received, cp: ControlPlane) => void = () => {},
+): Promise<Fake> {
   const d = deps();
   const cp = await ControlPlane.open({ ...d, address, port });
   const seen: Received[] = [];
+  const plain: Received[] = [];
   cp.on("map-request", (m, r) => {
+    if (r.ecm?.ddtOriginated !== true) {
+      plain.push(r);
+      return onPlain(m, r, cp);
+    }
     seen.push(r);
     const rec = answer(m, r);
     if (rec === undefined) return;
@@ -94,7 +110,7 @@ async function fakeNode(address: string, port: number, answer: Answer): Promise<
       msg: { nonce: m.nonce, records: [{ record: rec, signatures: [] }] },
     }, r.from);
   });
-  return { cp, seen };
+  return { cp, seen, plain };
 }
 
 /** A positive Map-Reply record for `prefix` with one locator. */
@@ -113,26 +129,37 @@ function mapping(prefix: string, rloc: string, iid = 0): EidRecord {
   };
 }
 
+/** A proxy Map-Reply for `prefix` to the request's first ITR-RLOC, at the inner source port. */
+function proxyReply(cp: ControlPlane, req: MapRequest, r: Received, prefix: string, rloc: string) {
+  cp.send({
+    type: "map-reply",
+    msg: {
+      probe: false,
+      echoNonce: false,
+      security: false,
+      nonce: req.nonce,
+      records: [mapping(prefix, rloc, prefixIid(req))],
+    },
+  }, { address: addressToString(req.itrRlocs[0]!), port: r.ecm!.inner.srcPort });
+}
+
 /**
- * A fake DDT Map-Server: MS-ACK to the resolver, and a proxy Map-Reply for
- * `prefix` to the ITR-RLOC at the inner source port (RFC 8111 §7.2).
+ * A fake DDT Map-Server (RFC 8111 §7.2): a DDT Map-Request gets MS-ACK and
+ * a proxy Map-Reply for `prefix` to its ITR-RLOC at the inner source port
+ * (the ddt-mr's own: it asked with its own nonce); a forwarded request
+ * (the ITR's, after MS-ACK) gets the proxy Map-Reply only.
  */
 function fakeMs(address: string, port: number, prefix: string, rloc: string): Promise<Fake> {
   let cp: ControlPlane | undefined;
-  const node = fakeNode(address, port, (req, r) => {
-    const itr = req.itrRlocs[0]!;
-    cp!.send({
-      type: "map-reply",
-      msg: {
-        probe: false,
-        echoNonce: false,
-        security: false,
-        nonce: req.nonce,
-        records: [mapping(prefix, rloc, prefixIid(req))],
-      },
-    }, { address: addressToString(itr), port: r.ecm!.inner.srcPort });
-    return referral(REFERRAL_ACTION.MS_ACK, prefix, 1440, [address], prefixIid(req));
-  });
+  const node = fakeNode(
+    address,
+    port,
+    (req, r) => {
+      proxyReply(cp!, req, r, prefix, rloc);
+      return referral(REFERRAL_ACTION.MS_ACK, prefix, 1440, [address], prefixIid(req));
+    },
+    (req, r, c) => proxyReply(c, req, r, prefix, rloc),
+  );
   return node.then((n) => {
     cp = n.cp;
     return n;
@@ -255,21 +282,152 @@ Deno.test("mr without DDT roots forwards the ITR's ECM to a map-server, the next
     deepStrictEqual(reply.records[0]!.locators.map((l) => addressToString(l.address)), [
       "192.0.2.1",
     ]);
-    strictEqual(ms1.seen.length, 1);
-    const fwd = ms1.seen[0]!;
+    strictEqual(ms1.plain.length, 1);
+    const fwd = ms1.plain[0]!;
     strictEqual(fwd.from.address, MR);
     strictEqual(fwd.ecm?.ddtOriginated, false, "no D bit when forwarding");
     strictEqual(fwd.ecm?.inner.src, ITR, "the ITR's inner header is kept");
     strictEqual(fwd.ecm?.inner.srcPort, itr.port);
+    strictEqual(fwd.ecm?.inner.ttl, 63, "one hop less than the ITR's 64");
 
     // The same ITR asking again for the same EID (its retransmission) goes to the next one.
     const again = await ask(itr, port, "10.1.2.3");
     deepStrictEqual(again.records[0]!.locators.map((l) => addressToString(l.address)), [
       "192.0.2.2",
     ]);
-    strictEqual(ms2.seen.length, 1);
+    strictEqual(ms2.plain.length, 1);
     strictEqual(d.counters.get("oor_mr_forwarded_total"), 2);
     strictEqual(d.counters.get("oor_mr_requests_total", { mode: "forward" }), 2);
+  });
+});
+
+/** Starts an mr (no DDT roots) on `address` forwarding to `servers`. */
+async function startForwardMr(
+  port: number,
+  servers: string[],
+  d: RoleDeps,
+  address = MR,
+): Promise<MrHandle> {
+  const r = parseConfig(
+    `control-address = "${address}"\ncontrol-port = ${port}\ncontrol-rate-limit = 0\n` +
+      servers.map((a) => `[[map-server]]\naddress = "${a}"\n`).join(""),
+    { role: "mr" },
+  );
+  if (!r.ok) throw new Error(r.errors.map(String).join("\n"));
+  return await mrStarter()(r.config, d);
+}
+
+/** Sends an ITR's ECM Map-Request to the MR with inner TTL `ttl`, not waiting for an answer. */
+function sendRequest(itr: ControlPlane, port: number, ip: string, nonce: bigint, ttl = 64): void {
+  const req: MapRequest = {
+    authoritative: false,
+    probe: false,
+    smr: false,
+    pitr: false,
+    smrInvoked: false,
+    localXtr: false,
+    dontMapReply: false,
+    nonce,
+    sourceEid: { kind: "none" },
+    itrRlocs: [ipAddress(ITR)],
+    records: [{ maskLen: 32, eid: ipAddress(ip) }],
+  };
+  itr.sendEcm(
+    emitMapRequest(req),
+    { src: ITR, dst: ip, srcPort: itr.port, dstPort: 4342, ttl },
+    { address: MR, port },
+  );
+}
+
+/** Waits until `cond()` holds, up to a second. */
+async function until(cond: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
+  ok(cond(), what);
+}
+
+Deno.test("mr never forwards to itself: a [[map-server]] naming the mr is skipped", async () => {
+  await withNet(async ({ port, itr, closeLater }) => {
+    const ms1 = await fakeMs(MS1, port, "10.1.0.0/16", "192.0.2.1");
+    closeLater(ms1.cp);
+    // Its only map-server is itself: the request is dropped, not sent round.
+    const d = deps();
+    const mr = await startForwardMr(port, [MR], d);
+    sendRequest(itr, port, "10.1.2.3", 0x700n);
+    const c = d.counters;
+    await until(() => c.get("oor_mr_dropped_total", { reason: "own-address" }) === 1, "a drop");
+    await new Promise((r) => setTimeout(r, 50));
+    strictEqual(c.get("oor_mr_forwarded_total"), 0);
+    strictEqual(
+      c.get("oor_control_messages_in_total", { type: "ecm-map-request" }),
+      1,
+      "the request came in once: nothing went round",
+    );
+    await mr.close();
+  });
+  // Itself and another: every request goes to the other.
+  await withNet(async ({ port, itr, closeLater }) => {
+    const ms1 = await fakeMs(MS1, port, "10.1.0.0/16", "192.0.2.1");
+    closeLater(ms1.cp);
+    const d2 = deps();
+    const mr2 = await startForwardMr(port, [MR, MS1], d2);
+    closeLater(mr2);
+    await ask(itr, port, "10.1.2.3");
+    await ask(itr, port, "10.1.2.3");
+    strictEqual(ms1.plain.length, 2);
+    strictEqual(d2.counters.get("oor_mr_forwarded_total"), 2);
+    strictEqual(d2.counters.get("oor_control_messages_in_total", { type: "ecm-map-request" }), 2);
+  });
+});
+
+Deno.test("mr forwards with the inner TTL one less, and drops TTL 1 and a copy within the window", async () => {
+  await withNet(async ({ port, itr, closeLater }) => {
+    const ms1 = await fakeMs(MS1, port, "10.1.0.0/16", "192.0.2.1");
+    closeLater(ms1.cp);
+    const d = deps();
+    const mr = await startForwardMr(port, [MS1], d);
+    closeLater(mr);
+    const c = d.counters;
+    sendRequest(itr, port, "10.1.2.3", 0x800n, 10);
+    await until(() => ms1.plain.length === 1, "a forward");
+    strictEqual(ms1.plain[0]!.ecm?.inner.ttl, 9);
+    sendRequest(itr, port, "10.1.2.3", 0x800n, 10);
+    await until(() => c.get("oor_mr_dropped_total", { reason: "duplicate" }) === 1, "a copy");
+    sendRequest(itr, port, "10.1.2.3", 0x801n, 1);
+    sendRequest(itr, port, "10.1.2.3", 0x802n, 0);
+    await until(() => c.get("oor_mr_dropped_total", { reason: "ttl-expired" }) === 2, "TTL drops");
+    strictEqual(ms1.plain.length, 1);
+    strictEqual(c.get("oor_mr_forwarded_total"), 1);
+  });
+});
+
+Deno.test("two mrs naming each other as map-server: the request goes round once, then is dropped", async () => {
+  await withNet(async ({ port, itr, closeLater }) => {
+    const d = deps();
+    closeLater(await startForwardMr(port, [MS1], d));
+    const d2 = deps();
+    closeLater(await startForwardMr(port, [MR], d2, MS1));
+    sendRequest(itr, port, "10.1.2.3", 0xa00n);
+    const c = d.counters;
+    await until(() => c.get("oor_mr_dropped_total", { reason: "duplicate" }) === 1, "a copy");
+    await new Promise((r) => setTimeout(r, 50));
+    strictEqual(c.get("oor_mr_forwarded_total"), 1);
+    strictEqual(d2.counters.get("oor_mr_forwarded_total"), 1);
+    strictEqual(c.get("oor_control_messages_in_total", { type: "ecm-map-request" }), 2);
+  });
+});
+
+Deno.test("ddt-mr drops an ITR's request whose inner TTL has no hop left", async () => {
+  await withNet(async ({ port, itr, closeLater }) => {
+    const root = await fakeNode(ROOT, port, () => undefined);
+    closeLater(root.cp);
+    const d = deps();
+    const mr = await startDdtMr(port, [ROOT], d);
+    closeLater(mr);
+    sendRequest(itr, port, "10.1.2.3", 0x900n, 1);
+    const c = d.counters;
+    await until(() => c.get("oor_mr_dropped_total", { reason: "ttl-expired" }) === 1, "a drop");
+    strictEqual(mr.pendingCount, 0);
+    strictEqual(root.seen.length, 0);
   });
 });
 
@@ -292,23 +450,44 @@ Deno.test("ddt-mr follows NODE-REFERRAL then MS-REFERRAL; the map-server answers
     closeLater(mr);
     strictEqual(mr.ddt, true);
 
+    const itrNonce = nextNonce;
     const reply = await ask(itr, port, "10.1.2.3");
     await settled(mr);
     strictEqual(reply.records[0]!.action, ACTION.NO_ACTION);
     deepStrictEqual(reply.records[0]!.locators.map((l) => addressToString(l.address)), [
       "192.0.2.1",
     ]);
-    // Each hop got the ITR's Map-Request in an ECM with the D bit, from the MR.
+    // Each hop got a DDT Map-Request of the MR's own: D bit, a fresh nonce
+    // (never the ITR's, which whoever sent the request knows), the MR as
+    // ITR-RLOC and inner source, the ITR's inner TTL less one.
+    const nonces = new Set<bigint>();
     for (const f of [root, child, ms]) {
       strictEqual(f.seen.length, 1);
       const r = f.seen[0]!;
       strictEqual(r.ecm?.ddtOriginated, true);
       strictEqual(r.from.address, MR);
-      strictEqual(r.ecm?.inner.src, ITR);
-      strictEqual(r.ecm?.inner.srcPort, itr.port);
+      strictEqual(r.ecm?.inner.src, MR);
+      strictEqual(r.ecm?.inner.srcPort, port);
+      strictEqual(r.ecm?.inner.ttl, 63);
       if (r.message.type !== "map-request") throw new Error("unreachable");
-      deepStrictEqual(r.message.msg.itrRlocs, [ipAddress(ITR)]);
+      deepStrictEqual(r.message.msg.itrRlocs, [ipAddress(MR)]);
+      ok(r.message.msg.nonce !== itrNonce, "not the ITR's nonce");
+      nonces.add(r.message.msg.nonce);
     }
+    strictEqual(nonces.size, 3, "a fresh nonce per query");
+    // After MS-ACK the ITR's own request went to the map-server, which
+    // answered the ITR with the ITR's nonce (ask() checks it).
+    strictEqual(ms.plain.length, 1);
+    const fwd = ms.plain[0]!;
+    if (fwd.message.type !== "map-request") throw new Error("unreachable");
+    strictEqual(fwd.message.msg.nonce, itrNonce);
+    deepStrictEqual(fwd.message.msg.itrRlocs, [ipAddress(ITR)]);
+    strictEqual(fwd.ecm?.ddtOriginated, false);
+    deepStrictEqual([fwd.ecm?.inner.src, fwd.ecm?.inner.srcPort, fwd.ecm?.inner.ttl], [
+      ITR,
+      itr.port,
+      63,
+    ]);
     // The referrals are cached: the next request starts at the map-server.
     const cache = mr.referralCache().map((e) => [formatPrefix(e.prefix), e.action, e.rlocs]);
     deepStrictEqual(cache.sort(), [
@@ -320,6 +499,7 @@ Deno.test("ddt-mr follows NODE-REFERRAL then MS-REFERRAL; the map-server answers
     strictEqual(root.seen.length, 1);
     strictEqual(child.seen.length, 1);
     strictEqual(ms.seen.length, 2);
+    strictEqual(ms.plain.length, 2);
     const c = d.counters;
     strictEqual(c.get("oor_mr_referrals_total", { action: "node-referral" }), 1);
     strictEqual(c.get("oor_mr_referrals_total", { action: "ms-referral" }), 1);
@@ -328,7 +508,14 @@ Deno.test("ddt-mr follows NODE-REFERRAL then MS-REFERRAL; the map-server answers
     strictEqual(c.get("oor_mr_referral_cache_hits_total", { kind: "referral" }), 1);
     strictEqual(c.get("oor_mr_referral_cache_entries"), 2);
     strictEqual(c.get("oor_mr_ddt_requests_sent_total"), 4);
+    strictEqual(c.get("oor_mr_forwarded_total"), 2);
     strictEqual(mr.pendingCount, 0);
+    // The map-server's answers to the MR's own requests are not used.
+    for (let i = 0; i < 50 && c.get("oor_mr_map_replies_ignored_total") < 2; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    strictEqual(c.get("oor_mr_map_replies_ignored_total"), 2);
+    strictEqual(c.get("oor_control_dropped_total", { reason: "unknown-nonce" }), 0);
   });
 });
 
@@ -588,42 +775,73 @@ Deno.test("ddt-mr logs failed resolutions once per reason and ITR a minute, what
   });
 });
 
-Deno.test("ddt-mr takes a Map-Referral only from the node it asked, not from whoever knows the nonce", async () => {
-  await withNet(async ({ port, itr, closeLater }) => {
-    // The first root is dead, so the request waits for it while the ITR,
-    // which chose the nonce, sends a forged Map-Referral calling the whole
-    // EID space a delegation hole for 2^32 minutes.
-    const root = await fakeNode(
-      ROOT,
-      port,
-      () => referral(REFERRAL_ACTION.MS_REFERRAL, "10.1.0.0/16", 1440, [MS1]),
-    );
-    const ms = await fakeMs(MS1, port, "10.1.0.0/16", "192.0.2.1");
-    closeLater(root.cp);
-    closeLater(ms.cp);
-    const d = deps();
-    const mr = await startDdtMr(port, [DEAD, ROOT], d, 1, 300);
-    closeLater(mr);
-    const nonce = nextNonce;
-    const answer = ask(itr, port, "10.1.2.3");
-    await new Promise((r) => setTimeout(r, 50));
-    itr.send({
+/** A burst of forged Map-Referrals for 10.70.0.0/16, MS-REFERRAL to `to`, 1440 minutes. */
+function forgeReferrals(from: ControlPlane, nonce: bigint, mrPort: number, to: string, n = 20) {
+  for (let i = 0; i < n; i++) {
+    from.send({
       type: "map-referral",
       msg: {
         nonce,
         records: [{
-          record: referral(REFERRAL_ACTION.DELEGATION_HOLE, "0.0.0.0/0", 0xffffffff),
+          record: referral(REFERRAL_ACTION.MS_REFERRAL, "10.70.0.0/16", 1440, [to]),
           signatures: [],
         }],
       },
-    }, { address: MR, port });
+    }, { address: MR, port: mrPort });
+  }
+}
+
+Deno.test("ddt-mr asks with nonces of its own: referrals with the ITR's nonce from the root's address are dropped", async () => {
+  await withNet(async ({ port, itr, closeLater }) => {
+    // The root is slow to answer. Whoever sent the ITR's request knows its
+    // nonce; with the root's address spoofed (a socket on the root's
+    // address) it tries to plant 10.70.0.0/16 pointing at itself.
+    const ATTACKER = "127.0.0.66";
+    const root = await fakeNode(ROOT, port, () => undefined);
+    const spoofer = await ControlPlane.open({ ...deps(), address: ROOT, port: 0 });
+    closeLater(root.cp);
+    closeLater(spoofer);
+    const d = deps();
+    const mr = await startDdtMr(port, [ROOT], d, 0, 400);
+    closeLater(mr);
+    const itrNonce = nextNonce;
+    const answer = ask(itr, port, "10.70.1.1");
+    for (let i = 0; i < 100 && root.seen.length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    strictEqual(root.seen.length, 1);
+    forgeReferrals(spoofer, itrNonce, port, ATTACKER);
     const reply = await answer;
-    deepStrictEqual(reply.records[0]!.locators.map((l) => addressToString(l.address)), [
-      "192.0.2.1",
-    ]);
     await settled(mr);
-    deepStrictEqual(mr.referralCache().map((e) => formatPrefix(e.prefix)), ["10.1.0.0/16"]);
-    strictEqual(d.counters.get("oor_control_dropped_total", { reason: "wrong-source" }), 1);
+    deepStrictEqual(mr.referralCache(), [], "nothing planted");
+    strictEqual(negative(reply).action, ACTION.SEND_MAP_REQUEST, "the root never answered");
+    const asked = root.seen[0]!.message;
+    ok(asked.type === "map-request" && asked.msg.nonce !== itrNonce, "the query's nonce is fresh");
+    strictEqual(d.counters.get("oor_mr_referrals_total", { action: "ms-referral" }), 0);
+    strictEqual(d.counters.get("oor_control_dropped_total", { reason: "unknown-nonce" }), 20);
+  });
+});
+
+Deno.test("ddt-mr takes a Map-Referral only from the node it asked, even with the right nonce", async () => {
+  await withNet(async ({ port, itr, closeLater }) => {
+    // The root lets the query's nonce out (say the path is watched), and
+    // another address answers with it first.
+    const ATTACKER = "127.0.0.66";
+    const attacker = await ControlPlane.open({ ...deps(), address: ATTACKER, port: 0 });
+    const root = await fakeNode(ROOT, port, (req) => {
+      forgeReferrals(attacker, req.nonce, port, ATTACKER);
+      return undefined;
+    });
+    closeLater(root.cp);
+    closeLater(attacker);
+    const d = deps();
+    const mr = await startDdtMr(port, [ROOT], d, 0, 400);
+    closeLater(mr);
+    const reply = await ask(itr, port, "10.70.1.1");
+    strictEqual(negative(reply).action, ACTION.SEND_MAP_REQUEST);
+    await settled(mr);
+    deepStrictEqual(mr.referralCache(), [], "nothing planted");
+    strictEqual(d.counters.get("oor_control_dropped_total", { reason: "wrong-source" }), 20);
   });
 });
 
