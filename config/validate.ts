@@ -399,6 +399,10 @@ function readConfig(ctx: Ctx, raw: Table, given: Role | undefined): Config {
   const staticMapCache = readStaticMapCache(ctx, raw, elpNames);
   const instances = readInstances(ctx, raw, tunName);
   checkOverlaps(ctx, databaseMappings, instances);
+  if (tunMtu < 1280 && databaseMappings.some((m) => m.eidPrefix.family === 6)) {
+    // Linux turns IPv6 off on a link whose MTU is below IPv6's minimum (RFC 8200 §5).
+    ctx.error(["tun-mtu"], `must be at least 1280 with IPv6 EID prefixes (got ${tunMtu})`);
+  }
   const destinationPrefixes = readPrefixList(ctx, raw, [], "destination-prefixes");
   const natTraversalSupport = readBool(
     ctx,

@@ -1065,3 +1065,26 @@ Deno.test("parseConfig() demands a [[map-server]] key only of the roles that reg
     ),
   );
 });
+
+Deno.test("parseConfig() takes tun-mtu up to 65535, and at least 1280 with IPv6 EID prefixes", () => {
+  const xtr = (mtu: number, eid: string) =>
+    toml(
+      `tun-mtu = ${mtu}`,
+      'map-resolver = ["192.0.2.1"]',
+      "[[map-server]]",
+      'address = "192.0.2.2"',
+      'key = "k"',
+      "[[database-mapping]]",
+      `eid-prefix = "${eid}"`,
+      'rloc-address = [{ address = "198.51.100.1" }]',
+    );
+  strictEqual(configOf(xtr(65535, "fd00:1::/64"), "xtr").tunMtu, 65535);
+  strictEqual(configOf(xtr(1000, "10.1.0.0/24"), "xtr").tunMtu, 1000);
+  strictEqual(configOf(xtr(1280, "fd00:1::5/128"), "mn").tunMtu, 1280);
+  deepStrictEqual(errorsOf(xtr(1279, "fd00:1::/64"), "xtr"), [
+    "oor.toml:1: tun-mtu: must be at least 1280 with IPv6 EID prefixes (got 1279)",
+  ]);
+  deepStrictEqual(errorsOf(xtr(65536, "10.1.0.0/24"), "xtr"), [
+    "oor.toml:1: tun-mtu: must be from 576 to 65535 (got 65536)",
+  ]);
+});

@@ -328,6 +328,16 @@ export const DATAPLANE_COUNTERS = [
   ["control-punted", "Control messages on the data port handed to the control plane."],
   ["control-errors", "Control-plane updates the data plane could not apply."],
   ["internal-errors", "Batches lost to an internal error."],
+  [
+    "icmp-too-big",
+    "ICMP fragmentation-needed / packet-too-big errors written back to the TUN for packets too " +
+    "big for the path (RFC 9300 §7.1).",
+  ],
+  [
+    "too-big-fragmented",
+    "IPv4 packets without DF too big for the path: encapsulated anyway, the kernel fragments the " +
+    "outer packet and the ETR reassembles it.",
+  ],
   ["dropped:not-local-source", "Dropped: the source is not a local EID."],
   ["dropped:not-local-destination", "Dropped: decapsulated for a destination not a local EID."],
   ["dropped:miss", "Dropped: no map-cache entry (a Map-Request is sent)."],
@@ -339,7 +349,11 @@ export const DATAPLANE_COUNTERS = [
   ["dropped:bad-header", "Dropped: a bad LISP or VXLAN-GPE header."],
   ["dropped:bad-inner", "Dropped: not an IPv4 or IPv6 packet inside."],
   ["dropped:truncated", "Dropped: a datagram longer than the buffers."],
-  ["dropped:too-big", "Dropped: a packet too big for the buffers."],
+  [
+    "dropped:too-big",
+    "Dropped: too big for the path (with DF, or IPv6; answered with ICMP within its rate limit) " +
+    "or for the buffers.",
+  ],
   ["dropped:send-buffer", "Dropped: the socket's send buffer stayed full."],
 ] as const;
 

@@ -93,6 +93,19 @@ export type ToWorker =
     readonly batch: number;
     /** Poll timeout in milliseconds. */
     readonly pollMs: number;
+    /**
+     * MTU of the TUN(s) (`tun-mtu`): the batch slots are sized to hold a
+     * packet that large (and one received with the outer LISP header).
+     * Absent: 4,096-byte slots.
+     */
+    readonly tunMtu?: number;
+    /**
+     * The largest outer packet toward RLOCs of each family (RFC 9300 §7.1's
+     * L: the MTU of the local RLOCs' interfaces): an ITR packet too big for
+     * it is answered with ICMP "fragmentation needed" / "packet too big"
+     * (or, IPv4 without DF, sent and fragmented). 0 or absent: no check.
+     */
+    readonly pathMtu?: { readonly ipv4: number; readonly ipv6: number };
   }
   /** Add or replace a mapping. */
   | { readonly op: "set"; readonly mapping: DataMapping }

@@ -14,6 +14,16 @@
  *   slots tagged with the TUN to write them to.
  * - RTR: decapsulate, look up, re-encapsulate, never back to the sender.
  *
+ * - Path MTU (RFC 9300 §7.1, the stateless approach): an ITR packet that
+ *   with the outer headers would exceed the path MTU toward its locator's
+ *   family (`pathMtu`) is answered, when it has DF or is IPv6, with an
+ *   ICMPv4 "fragmentation needed" or ICMPv6 "packet too big" carrying the
+ *   MTU it may have (path MTU minus the outer headers; never below 1280 for
+ *   IPv6), built in place in the slot and written back to the TUN it came
+ *   from (at most {@link ICMP_PER_SECOND} a second; the rest are dropped
+ *   and counted); an IPv4 packet without DF is encapsulated anyway and
+ *   the kernel fragments the outer packet (the ETR reassembles it).
+ *
  * Headers are read in place through wire/'s accessors and offsets.
  * Nothing is allocated per packet: lookups read addresses straight from
  * the packet bytes, and the events that need text (misses, peers) are
@@ -55,11 +65,18 @@ import {
   writeLispDataHeader,
 } from "../wire/data_header.ts";
 import {
+  icmpErrorAllowed,
+  TOO_BIG_HEADROOM_V4,
+  TOO_BIG_HEADROOM_V6,
+  writeTooBigReply,
+} from "../wire/icmp.ts";
+import {
   IP_PROTO_UDP,
   IPV4_DST_OFFSET,
   IPV4_HEADER_MIN_LENGTH,
   IPV4_PROTOCOL_OFFSET,
   IPV4_SRC_OFFSET,
+  ipv4DontFragment,
   IPV6_DST_OFFSET,
   IPV6_HEADER_LENGTH,
   IPV6_SRC_OFFSET,
@@ -114,6 +131,8 @@ const C_CONTROL_PUNTED = counter("control-punted");
 export const C_CONTROL_ERRORS = counter("control-errors");
 /** Counter index (the I/O loop counts it). */
 export const C_INTERNAL_ERRORS = counter("internal-errors");
+const C_ICMP_TOO_BIG = counter("icmp-too-big");
+const C_TOO_BIG_FRAGMENTED = counter("too-big-fragmented");
 const D_NOT_LOCAL_SOURCE = counter("dropped:not-local-source");
 const D_NOT_LOCAL_DESTINATION = counter("dropped:not-local-destination");
 const D_MISS = counter("dropped:miss");
@@ -146,10 +165,36 @@ const PEER_WINDOW_MS = 10_000;
 const PEER_SLOTS = 4096;
 /** At most this many control messages from the data port handed up per second. */
 const PUNTS_PER_SECOND = 100;
-/** Bytes per batch slot (headroom included). */
+/** At most this many ICMP too-big errors written back per second. */
+export const ICMP_PER_SECOND = 100;
+/** Bytes per batch slot (headroom included) at least; {@link slotSizeFor} grows it with the MTU. */
 export const SLOT_SIZE = 4096;
-/** Free bytes before each received packet: room for the outer header. */
+/**
+ * Free bytes before each received packet: room for the outer header (8,
+ * and 28 more for an RTR's IPv4/UDP header to an xTR behind a NAT), or for
+ * the IP and ICMP headers of a too-big error (48 for IPv6).
+ */
 export const HEADROOM = 64;
+/** Outer headers in front of an inner packet: IPv4 or IPv6, UDP, LISP or VXLAN-GPE. */
+export const OUTER_OVERHEAD_V4 = IPV4_HEADER_MIN_LENGTH + UDP_HEADER_LENGTH +
+  LISP_DATA_HEADER_LENGTH;
+/** See {@link OUTER_OVERHEAD_V4}. */
+export const OUTER_OVERHEAD_V6 = IPV6_HEADER_LENGTH + UDP_HEADER_LENGTH + LISP_DATA_HEADER_LENGTH;
+/** The smallest MTU an IPv6 link has (RFC 8200 §5): an IPv6 source never goes below it. */
+const IPV6_MIN_MTU = 1280;
+/** The smallest MTU of an IPv4 path (RFC 791). */
+const IPV4_MIN_MTU = 68;
+
+/**
+ * Bytes per batch slot for a TUN of MTU `tunMtu`: room for a packet of
+ * that size read from the TUN (a read that fills the slot counts as too
+ * big) and for one received with the outer LISP header in front, plus the
+ * headroom; never below {@link SLOT_SIZE}. A multiple of 8.
+ */
+export function slotSizeFor(tunMtu: number): number {
+  const need = HEADROOM + LISP_DATA_HEADER_LENGTH + Math.max(0, Math.floor(tunMtu)) + 1;
+  return Math.max(SLOT_SIZE, (need + 7) & ~7);
+}
 
 /** Wire action codes stored in map-cache entries (RFC 9301 ACT). */
 const ACT_NATIVE_FORWARD = 1;
@@ -180,6 +225,13 @@ export interface EngineOptions {
    * Map-Registers opened. Absent: those go out of the data socket.
    */
   readonly natSourcePort?: number;
+  /**
+   * The largest outer packet toward RLOCs of each family (L in RFC 9300
+   * §7.1): packets from the TUN that would exceed it with the outer
+   * headers are answered with ICMP (see the module notes). 0 or absent:
+   * no check for that family.
+   */
+  readonly pathMtu?: { readonly ipv4: number; readonly ipv6: number };
 }
 
 function hashMix(h: number, k: number): number {
@@ -215,8 +267,10 @@ function hashAddress(h: number, b: Uint8Array, off: number, v6: boolean): number
 
 /** Slot mark of a packet for the raw socket (an xTR behind a NAT); 4 and 6 are the families. */
 const MARK_NAT = 5;
+/** Slot mark of an ICMP error to write back to the TUN the batch came from. */
+const MARK_ICMP = 7;
 /** The order of the groups #group makes. */
-const GROUPS = [4, 6, MARK_NAT] as const;
+const GROUPS = [4, 6, MARK_NAT, MARK_ICMP] as const;
 
 /**
  * Writes an IPv4 and a UDP header at `b[off...]` in front of `len - 28`
@@ -294,6 +348,11 @@ export class Engine {
    * IPv4 packets (IPv4 and UDP header in front) for the raw socket.
    */
   nNat = 0;
+  /**
+   * ... and (after {@link fromTun}) slots `[n4 + n6 + nNat, ... + nIcmp)`:
+   * ICMP too-big errors to write back to the TUN the batch was read from.
+   */
+  nIcmp = 0;
   /** The current time in ms (performance.now()), set by the loop once per round. */
   now = 0;
   /**
@@ -332,6 +391,11 @@ export class Engine {
   readonly #peerTime = new Float64Array(PEER_SLOTS).fill(-Infinity);
   #puntSecond = 0;
   #puntBudget = PUNTS_PER_SECOND;
+  /** Largest inner packet toward an IPv4 / IPv6 RLOC (path MTU minus the outer headers). */
+  readonly #innerMax4: number;
+  readonly #innerMax6: number;
+  #icmpSecond = 0;
+  #icmpBudget = ICMP_PER_SECOND;
 
   /** An engine with an empty map-cache, no local EIDs and no proxy-ETRs. */
   constructor(options: EngineOptions) {
@@ -347,6 +411,10 @@ export class Engine {
     this.#instanceIids = [...(options.instanceIids ?? [])];
     this.#instanceIids.forEach((iid, k) => this.#tunOfIid.set(iid, k + 1));
     this.#nonce = (options.seed ?? (Date.now() ^ (performance.now() * 1000))) | 0 || 0x2545f491;
+    const mtu4 = options.pathMtu?.ipv4 ?? 0;
+    const mtu6 = options.pathMtu?.ipv6 ?? 0;
+    this.#innerMax4 = mtu4 > 0 ? mtu4 - OUTER_OVERHEAD_V4 : Infinity;
+    this.#innerMax6 = mtu6 > 0 ? mtu6 - OUTER_OVERHEAD_V6 : Infinity;
   }
 
   // -------------------------------------------------------------------------
@@ -523,7 +591,42 @@ export class Engine {
       if (other === undefined) return this.#drop(D_LOOP);
       l = other;
     }
+    if (!fromPeer) {
+      // RFC 9300 §7.1: the inner packet may be at most L - H, IPv6 never asked below 1280.
+      const max = l.family === "ipv4" ? this.#innerMax4 : this.#innerMax6;
+      if (b.length[i]! > max) {
+        const allowed = ver === 4 ? Math.max(max, IPV4_MIN_MTU) : Math.max(max, IPV6_MIN_MTU);
+        if (b.length[i]! > allowed) {
+          if (ver === 6 || ipv4DontFragment(bytes, off)) return this.#tooBig(b, i, allowed);
+          this.counts[C_TOO_BIG_FRAGMENTED]!++;
+        }
+      }
+    }
     return this.#encapsulate(b, i, iid, ver, l);
+  }
+
+  /**
+   * Drops slot `i`'s packet, too big for the path, and (within the rate
+   * limit, and when an ICMP error may answer it) turns the slot into an
+   * ICMP too-big error with `mtu`, to write back to the TUN.
+   */
+  #tooBig(b: PacketBatch, i: number, mtu: number): number {
+    this.counts[D_TOO_BIG]!++;
+    const bytes = b.bytes;
+    const off = b.offset[i]!;
+    const len = b.length[i]!;
+    if (!icmpErrorAllowed(bytes, off, len)) return 0;
+    const second = Math.floor(this.now / 1000);
+    if (second !== this.#icmpSecond) {
+      this.#icmpSecond = second;
+      this.#icmpBudget = ICMP_PER_SECOND;
+    }
+    if (this.#icmpBudget <= 0) return 0;
+    this.#icmpBudget--;
+    b.prepend(i, ipVersion(bytes, off) === 4 ? TOO_BIG_HEADROOM_V4 : TOO_BIG_HEADROOM_V6);
+    b.length[i] = writeTooBigReply(bytes, off, len, mtu);
+    this.counts[C_ICMP_TOO_BIG]!++;
+    return MARK_ICMP;
   }
 
   /** Whether locator `l` is slot `i`'s peer (the RLOC a packet came from). */
@@ -648,7 +751,7 @@ export class Engine {
 
   /**
    * Moves the slots marked 4 to the front, then those marked 6, then those
-   * for the raw socket; sets n4, n6 and nNat.
+   * for the raw socket, then the ICMP errors; sets n4, n6, nNat and nIcmp.
    */
   #group(b: PacketBatch): void {
     const mark = this.#mark;
@@ -667,7 +770,8 @@ export class Engine {
       }
       if (pass === 4) this.n4 = j - start;
       else if (pass === 6) this.n6 = j - start;
-      else this.nNat = j - start;
+      else if (pass === MARK_NAT) this.nNat = j - start;
+      else this.nIcmp = j - start;
     }
   }
 

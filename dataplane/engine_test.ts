@@ -5,10 +5,11 @@
  */
 
 import assert from "node:assert/strict";
-import { Engine, HEADROOM, SLOT_SIZE } from "./engine.ts";
+import { Engine, HEADROOM, SLOT_SIZE, slotSizeFor } from "./engine.ts";
 import type { DataLocator, FromWorker } from "./api.ts";
 import { parsePrefix, type Prefix } from "../core/prefix.ts";
-import { PacketBatch } from "../ffi/batch.ts";
+import { MAX_SLOT_SIZE, PacketBatch } from "../ffi/batch.ts";
+import { parseIcmpTooBig } from "../wire/icmp.ts";
 import { emitIpUdp } from "../wire/udp.ts";
 import { parseLispDataHeader } from "../wire/data_header.ts";
 import { parseVxlanGpeHeader } from "../wire/vxlan_gpe.ts";
@@ -582,4 +583,237 @@ Deno.test("Engine.fromUdp() hands a Data-Map-Notify (LISP iid 0xFFFFFF) to the c
   assert.equal(m.inIpUdp, true);
   assert.equal(m.address, "100.64.3.2");
   assert.equal(m.bytes[0], 0x45, "starts at the inner IPv4 header");
+});
+
+// ---------------------------------------------------------------------------
+// Path MTU (RFC 9300 §7.1) and buffer sizes.
+
+/** Puts an IP/UDP packet of `len` bytes into slot `i` (like a TUN read); IPv4 with DF if `df`. */
+function putSized(
+  b: PacketBatch,
+  i: number,
+  src: string,
+  dst: string,
+  len: number,
+  df = true,
+): Uint8Array {
+  b.reset(i);
+  const v6 = src.includes(":");
+  const payload = new Uint8Array(len - (v6 ? 48 : 28));
+  for (let k = 0; k < payload.length; k++) payload[k] = (k * 13 + i) & 0xff;
+  const p = emitIpUdp({
+    src,
+    dst,
+    srcPort: 40000 + i,
+    dstPort: 7777,
+    payload,
+    ...(v6 ? {} : { dontFragment: df }),
+  });
+  b.bytes.set(p, b.offset[i]!);
+  b.length[i] = p.length;
+  b.count = Math.max(b.count, i + 1);
+  return p;
+}
+
+/** An xtr engine with `pathMtu` and mappings to an IPv4 RLOC (site 2) and an IPv6 RLOC (site 3). */
+function mtuEngine(pathMtu: { ipv4: number; ipv6: number }): Engine {
+  const e = new Engine({
+    mode: "xtr",
+    encapsulation: "LISP",
+    slots: 8,
+    post: () => {},
+    seed: 7,
+    pathMtu,
+  });
+  e.setLocal([prefix("10.1.0.0/24", 5), prefix("fd00:1::/64", 5)]);
+  for (const p of ["10.2.0.0/24", "fd00:2::/64"]) {
+    e.setMapping({ prefix: prefix(p, 5), action: "encapsulate", locators: [loc("100.64.0.2")] });
+  }
+  for (const p of ["10.3.0.0/24", "fd00:3::/64"]) {
+    e.setMapping({
+      prefix: prefix(p, 5),
+      action: "encapsulate",
+      locators: [loc("2001:db8:64::2")],
+    });
+  }
+  return e;
+}
+
+/** The ICMP errors of the last fromTun(), parsed. */
+function icmpErrors(e: Engine, b: PacketBatch) {
+  const start = e.n4 + e.n6 + e.nNat;
+  const out = [];
+  for (let i = start; i < start + e.nIcmp; i++) out.push(parseIcmpTooBig(b.packet(i)));
+  return out;
+}
+
+Deno.test("Engine.fromTun() answers an IPv4 packet with DF too big for the path with ICMP fragmentation needed, MTU = path MTU - 36", () => {
+  const e = mtuEngine({ ipv4: 1400, ipv6: 1500 });
+  const b = newBatch();
+  const big = putSized(b, 0, "10.1.0.10", "10.2.0.10", 1365);
+  putSized(b, 1, "10.1.0.10", "10.2.0.10", 1364); // exactly fits: 1364 + 36 = 1400
+  e.fromTun(b);
+  assert.equal(e.n4, 1);
+  assert.equal(e.nIcmp, 1);
+  assert.equal(b.length[0], 1364 + 8, "the one that fits is encapsulated");
+  const [icmp] = icmpErrors(e, b);
+  assert.deepEqual(icmp, {
+    version: 4,
+    src: "10.2.0.10",
+    dst: "10.1.0.10",
+    ttl: 64,
+    mtu: 1364,
+    quote: big.slice(0, 576 - 28),
+    checksumOk: true,
+  });
+  const c = e.snapshot();
+  assert.equal(c["icmp-too-big"], 1);
+  assert.equal(c["dropped:too-big"], 1);
+  assert.equal(c["encapsulated"], 1);
+});
+
+Deno.test("Engine.fromTun() answers IPv6 with packet too big: MTU = path MTU - 56 toward an IPv6 RLOC, - 36 toward IPv4", () => {
+  const e = mtuEngine({ ipv4: 1400, ipv6: 1400 });
+  const b = newBatch();
+  const to6 = putSized(b, 0, "fd00:1::10", "fd00:3::10", 1345);
+  const to4 = putSized(b, 1, "fd00:1::10", "fd00:2::10", 1365);
+  putSized(b, 2, "fd00:1::10", "fd00:3::10", 1344);
+  putSized(b, 3, "fd00:1::10", "fd00:2::10", 1364);
+  e.fromTun(b);
+  assert.equal(e.n4 + e.n6, 2);
+  const got = icmpErrors(e, b).sort((x, y) => x.mtu - y.mtu);
+  assert.deepEqual(got.map((x) => [x.version, x.src, x.dst, x.mtu, x.checksumOk]), [
+    [6, "fd00:3::10", "fd00:1::10", 1344, true],
+    [6, "fd00:2::10", "fd00:1::10", 1364, true],
+  ]);
+  assert.deepEqual(got[0]!.quote, to6.slice(0, 1280 - 48), "as much as fits in 1280 bytes");
+  assert.deepEqual(got[1]!.quote, to4.slice(0, 1280 - 48));
+});
+
+Deno.test("Engine.fromTun() never asks an IPv6 source below 1280: it sends a 1280-byte packet the path cannot carry whole", () => {
+  const e = mtuEngine({ ipv4: 1300, ipv6: 1300 });
+  const b = newBatch();
+  putSized(b, 0, "fd00:1::10", "fd00:3::10", 1280);
+  putSized(b, 1, "fd00:1::10", "fd00:3::10", 1281);
+  e.fromTun(b);
+  assert.equal(e.n6, 1, "1280 bytes: encapsulated (the kernel fragments the outer packet)");
+  assert.deepEqual(icmpErrors(e, b).map((x) => x.mtu), [1280]);
+});
+
+Deno.test("Engine.fromTun() encapsulates an IPv4 packet without DF that is too big, and counts it (the outer packet is fragmented)", () => {
+  const e = mtuEngine({ ipv4: 1400, ipv6: 1400 });
+  const b = newBatch();
+  putSized(b, 0, "10.1.0.10", "10.2.0.10", 1500, false);
+  e.fromTun(b);
+  assert.equal(e.n4, 1);
+  assert.equal(e.nIcmp, 0);
+  assert.equal(b.length[0], 1508);
+  const c = e.snapshot();
+  assert.equal(c["too-big-fragmented"], 1);
+  assert.equal(c["dropped:too-big"], 0);
+});
+
+Deno.test("Engine.fromTun() writes at most 100 ICMP too-big errors a second and never answers an ICMP error", () => {
+  const e = mtuEngine({ ipv4: 1400, ipv6: 1400 });
+  const b = newBatch();
+  e.now = 5_000;
+  let icmp = 0;
+  for (let round = 0; round < 20; round++) {
+    for (let i = 0; i < 8; i++) putSized(b, i, "10.1.0.10", "10.2.0.10", 1500);
+    e.fromTun(b);
+    icmp += e.nIcmp;
+  }
+  assert.equal(icmp, 100);
+  e.now = 6_000;
+  for (let i = 0; i < 8; i++) putSized(b, i, "10.1.0.10", "10.2.0.10", 1500);
+  e.fromTun(b);
+  assert.equal(e.nIcmp, 8, "a new second, a new budget");
+  // An ICMP error (destination unreachable) with DF, too big: dropped without an answer.
+  const p = putSized(b, 0, "10.1.0.10", "10.2.0.10", 1500);
+  b.count = 1;
+  b.bytes[b.offset[0]! + 9] = 1;
+  b.bytes[b.offset[0]! + 20] = 3;
+  assert.equal(p.length, 1500);
+  e.fromTun(b);
+  assert.equal(e.nIcmp, 0);
+  const c = e.snapshot();
+  assert.equal(c["icmp-too-big"], 108);
+  assert.equal(c["dropped:too-big"], 169);
+});
+
+Deno.test("Engine without a path MTU sends whatever fits its buffers", () => {
+  const { e } = engine();
+  e.setMapping({
+    prefix: prefix("10.2.0.0/24", 5),
+    action: "encapsulate",
+    locators: [loc("100.64.0.2")],
+  });
+  const b = newBatch();
+  putSized(b, 0, "10.1.0.10", "10.2.0.10", 4000);
+  e.fromTun(b);
+  assert.equal(e.n4, 1);
+  assert.equal(e.nIcmp, 0);
+});
+
+Deno.test("Engine with a small path MTU never throws on random packets, and every ICMP error it writes parses back", () => {
+  const e = mtuEngine({ ipv4: 200, ipv6: 1300 });
+  const b = newBatch();
+  let seed = 99;
+  const rnd = (n: number) => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return seed % n;
+  };
+  const srcs = ["10.1.0.10", "fd00:1::10"];
+  let answered = 0;
+  for (let round = 0; round < 2000; round++) {
+    e.now = round * 20;
+    for (let i = 0; i < 8; i++) {
+      const v6 = rnd(2) === 1;
+      const dst = v6 ? ["fd00:2::1", "fd00:3::1"][rnd(2)]! : ["10.2.0.1", "10.3.0.1"][rnd(2)]!;
+      const p = putSized(b, i, srcs[v6 ? 1 : 0]!, dst, (v6 ? 48 : 28) + rnd(1400), rnd(2) === 0);
+      // Mutate a few header bytes now and then.
+      for (let k = rnd(4); k < 3; k++) {
+        b.bytes[b.offset[i]! + rnd(Math.min(p.length, 48))] = rnd(256);
+      }
+    }
+    e.fromTun(b);
+    const start = e.n4 + e.n6 + e.nNat;
+    for (let i = start; i < start + e.nIcmp; i++) {
+      const x = parseIcmpTooBig(b.packet(i));
+      assert.ok(x.checksumOk);
+      answered++;
+    }
+  }
+  assert.equal(e.snapshot()["internal-errors"], 0);
+  assert.ok(answered > 100, `${answered} ICMP errors`);
+});
+
+Deno.test("slotSizeFor() sizes batch slots from the TUN MTU: at least 4096, room for the MTU, the LISP header and headroom", () => {
+  for (const mtu of [0, 576, 1440, 1500, 4000, 9000, 16384, 65535]) {
+    const size = slotSizeFor(mtu);
+    assert.equal(size % 8, 0);
+    assert.ok(size >= SLOT_SIZE);
+    assert.ok(size - HEADROOM > mtu + 8, `mtu ${mtu}: capacity ${size - HEADROOM}`);
+    assert.ok(size <= MAX_SLOT_SIZE, `mtu ${mtu}: ${size}`);
+    const b = new PacketBatch({ slots: 2, slotSize: size, headroom: HEADROOM });
+    assert.ok(b.capacity > mtu);
+  }
+  assert.equal(slotSizeFor(1440), 4096);
+  assert.equal(slotSizeFor(9000), 9080);
+});
+
+Deno.test("Engine.fromTun() encapsulates a 9000-byte packet in slots sized for tun-mtu 9000", () => {
+  const e = new Engine({ mode: "xtr", encapsulation: "LISP", slots: 2, post: () => {}, seed: 7 });
+  e.setLocal([prefix("10.1.0.0/24", 5)]);
+  e.setMapping({
+    prefix: prefix("10.2.0.0/24", 5),
+    action: "encapsulate",
+    locators: [loc("100.64.0.2")],
+  });
+  const b = new PacketBatch({ slots: 2, slotSize: slotSizeFor(9000), headroom: HEADROOM });
+  putSized(b, 0, "10.1.0.10", "10.2.0.10", 9000);
+  e.fromTun(b);
+  assert.equal(e.n4, 1);
+  assert.equal(b.length[0], 9008);
+  assert.equal(e.snapshot()["dropped:too-big"], 0);
 });

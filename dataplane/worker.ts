@@ -7,7 +7,9 @@
  * them), then {@link routineDataPlane} loops: `poll()` with a short
  * timeout on the TUNs and the UDP sockets, drain each ready fd with
  * `readBatch` / `recvmmsg` until EAGAIN (bounded rounds, for fairness),
- * send with `sendmmsg` / TUN writes. Control messages (the contract in
+ * send with `sendmmsg` / TUN writes (and write the ICMP too-big errors the
+ * engine made of packets read from a TUN back to that TUN). The batch
+ * slots are sized from `tunMtu` ({@link slotSizeFor}). Control messages (the contract in
  * api.ts) are handled between polls: the main thread bumps a shared
  * counter on every post, and the loop yields to the event loop (a
  * `setTimeout(0)` round trip, about 2 ms: only timers let a Worker's host
@@ -44,7 +46,7 @@ import {
   D_SEND_BUFFER,
   Engine,
   HEADROOM,
-  SLOT_SIZE,
+  slotSizeFor,
 } from "./engine.ts";
 
 // ---------------------------------------------------------------------------
@@ -98,6 +100,8 @@ export interface LoopIo {
   readonly pollMs: number;
   /** Packets per batch. */
   readonly batch: number;
+  /** Bytes per batch slot, headroom included (default: {@link slotSizeFor} of 0, 4,096). */
+  readonly slotSize?: number;
 }
 
 /** Shared state of the loop and the message handler. */
@@ -163,6 +167,22 @@ function writeTun(
   errorsAt[t] = dev.writeErrors;
 }
 
+/** Writes slots `[start, start+n)` (ICMP errors the engine made) back to TUN `t`; counts failures. */
+function writeIcmp(
+  e: Engine,
+  dev: Tun,
+  b: PacketBatch,
+  start: number,
+  n: number,
+  t: number,
+  errorsAt: number[],
+): void {
+  if (n <= 0) return;
+  dev.writeBatch(b, start, n);
+  e.add(C_TUN_WRITE_ERRORS, dev.writeErrors - errorsAt[t]!);
+  errorsAt[t] = dev.writeErrors;
+}
+
 /**
  * The data-plane loop: poll, drain, process, send; handles control
  * messages between polls (see the module documentation). Resolves when
@@ -178,7 +198,11 @@ export async function routineDataPlane(
   const { tun, udp4, udp6, natRaw } = io;
   const extra = io.instanceTuns ?? [];
   const slots = io.batch;
-  const batch = new PacketBatch({ slots, slotSize: SLOT_SIZE, headroom: HEADROOM });
+  const batch = new PacketBatch({
+    slots,
+    slotSize: io.slotSize ?? slotSizeFor(0),
+    headroom: HEADROOM,
+  });
   // Poll slots: 0 the main TUN, 1 and 2 the sockets, 3.. the instance TUNs.
   const ps = new PollSet([
     tun?.fd ?? -1,
@@ -220,6 +244,8 @@ export async function routineDataPlane(
           sendAll(engine, udp4, out, batch, 0, engine.n4);
           sendAll(engine, udp6, out, batch, engine.n4, engine.n6);
           sendAll(engine, natRaw, out, batch, engine.n4 + engine.n6, engine.nNat);
+          const icmpAt = engine.n4 + engine.n6 + engine.nNat;
+          writeIcmp(engine, dev, batch, icmpAt, engine.nIcmp, t, tunWriteErrorsAt);
           if (n < slots) break;
         }
       }
@@ -313,6 +339,10 @@ function serveWorker(scope: WorkerScope): void {
     try {
       if (init.mode === "xtr" && init.tunFd < 0) throw new Error("xtr mode needs a TUN fd");
       if (init.udp4Fd < 0 && init.udp6Fd < 0) throw new Error("no data socket");
+      const mtu = init.tunMtu ?? 0;
+      if (!Number.isInteger(mtu) || mtu < 0 || mtu > 65535) {
+        throw new Error(`tunMtu must be an integer in 0..65535: ${mtu}`);
+      }
       const slots = Math.max(1, Math.min(1024, Math.floor(init.batch) || 64));
       io = {
         tun: init.mode === "xtr" && init.tunFd >= 0 ? Tun.fromFd(init.tunFd) : undefined,
@@ -326,6 +356,7 @@ function serveWorker(scope: WorkerScope): void {
           : {}),
         pollMs: Math.max(0, Math.min(1000, init.pollMs)),
         batch: slots,
+        slotSize: slotSizeFor(mtu),
       };
       engine = new Engine({
         mode: init.mode,
@@ -336,6 +367,7 @@ function serveWorker(scope: WorkerScope): void {
         post,
         ...(io.natRaw !== undefined ? { natSourcePort: init.natSourcePort ?? 0 } : {}),
         instanceIids: init.mode === "xtr" ? (init.instanceTuns ?? []).map((t) => t.iid) : [],
+        ...(init.pathMtu !== undefined ? { pathMtu: init.pathMtu } : {}),
       });
       sockets = { udp4: io.udp4, udp6: io.udp6 };
       for (const m of early.splice(0)) engine.control(m);

@@ -67,11 +67,17 @@ const MH_CONTROLLEN = 40;
 const MH_FLAGS = 48;
 const MH_LEN = 56;
 
+/**
+ * Largest slot: an IP packet of 65,535 bytes (the most a TUN of MTU 65535
+ * hands over) with an outer header in front and headroom, rounded up.
+ */
+export const MAX_SLOT_SIZE = 65536 + 512;
+
 /** Options of {@link PacketBatch}. */
 export interface BatchOptions {
   /** Number of slots (packets per batch). Default 64. */
   readonly slots?: number;
-  /** Bytes per slot, headroom included; a multiple of 8. Default 2048. */
+  /** Bytes per slot, headroom included; a multiple of 8 up to {@link MAX_SLOT_SIZE}. Default 2048. */
   readonly slotSize?: number;
   /** Bytes left free before received data, for headers to prepend. Default 64. */
   readonly headroom?: number;
@@ -119,8 +125,13 @@ export class PacketBatch {
     if (!Number.isInteger(slots) || slots < 1 || slots > 1024) {
       throw new RangeError(`batch slots must be 1..1024: ${slots}`);
     }
-    if (!Number.isInteger(slotSize) || slotSize < 64 || slotSize % 8 !== 0 || slotSize > 65536) {
-      throw new RangeError(`batch slotSize must be a multiple of 8 in 64..65536: ${slotSize}`);
+    if (
+      !Number.isInteger(slotSize) || slotSize < 64 || slotSize % 8 !== 0 ||
+      slotSize > MAX_SLOT_SIZE
+    ) {
+      throw new RangeError(
+        `batch slotSize must be a multiple of 8 in 64..${MAX_SLOT_SIZE}: ${slotSize}`,
+      );
     }
     if (!Number.isInteger(headroom) || headroom < 0 || headroom > slotSize - 64) {
       throw new RangeError(`batch headroom must be 0..slotSize-64: ${headroom}`);

@@ -6,7 +6,7 @@
  * Two ways in: parsed records (`parseIPv4Header`, `parseIPv6Header`) for
  * the inner IP header of an Encapsulated Control Message, probes and
  * captures; and zero-copy accessors over a packet in a buffer
- * (`ipVersion`, `ipv4HeaderBytes`, `ipv4Protocol`, `ipv4IsFragment`,
+ * (`ipVersion`, `ipv4HeaderBytes`, `ipv4Protocol`, `ipv4IsFragment`, `ipv4DontFragment`,
  * `ipv6NextHeader`, `ipv6ExtensionLength`, and the `*_OFFSET` constants)
  * for the data plane, which reads headers in place and allocates nothing.
  *
@@ -241,6 +241,11 @@ export function ipv4Protocol(b: Uint8Array, off: number): number {
 export function ipv4IsFragment(b: Uint8Array, off: number): boolean {
   return ((b[off + V4_FLAGS_FRAGMENT]! << 8 | b[off + V4_FLAGS_FRAGMENT + 1]!) &
     (V4_MF | V4_FRAGMENT_MASK)) !== 0;
+}
+
+/** Whether the IPv4 packet at `off` has DF (don't fragment) set. */
+export function ipv4DontFragment(b: Uint8Array, off: number): boolean {
+  return (b[off + V4_FLAGS_FRAGMENT]! & (V4_DF >>> 8)) !== 0;
 }
 
 /** The next-header field of the IPv6 fixed header at `off`. */

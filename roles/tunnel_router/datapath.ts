@@ -122,6 +122,8 @@ export class DataPath {
       ...(this.#natRaw !== undefined ? { natRawFd: this.#natRaw.fd, natSourcePort: natPort } : {}),
       batch: this.#opts.batch,
       pollMs: this.#opts.pollMs,
+      tunMtu: config.tunMtu,
+      pathMtu: host.pathMtu,
     }, this.#events);
     this.#dp.setLocal(this.#local);
     this.#dp.setPetrs(petrLocators(config.proxyEtrsIpv4), petrLocators(config.proxyEtrsIpv6));

@@ -24,7 +24,7 @@
 
 import type { Config, DatabaseMapping, Prefix as ConfigPrefix } from "../../config/mod.ts";
 import { formatPrefix as configPrefixText } from "../../config/mod.ts";
-import type { IpFamily } from "../../ffi/mod.ts";
+import type { IpFamily, Link } from "../../ffi/mod.ts";
 import type { Logger } from "../../core/log.ts";
 import { errText } from "./context.ts";
 import type { Journal } from "./journal.ts";
@@ -52,8 +52,15 @@ export interface HostSetup {
   routeEid(m: DatabaseMapping): void;
   /** Undoes the routing of a removed EID prefix that no mapping in `left` still needs. */
   unrouteEid(m: DatabaseMapping, left: readonly DatabaseMapping[]): void;
-  /** Brings the per-RLOC (and instance) tables in step with the interfaces. */
+  /** Brings the per-RLOC (and instance) tables in step with the interfaces; updates {@link pathMtu}. */
   sync(rlocs: readonly LocalRloc[]): void;
+  /**
+   * The largest outer packet toward RLOCs of each family (RFC 9300 §7.1's
+   * L): the smallest MTU of the interfaces the local RLOCs of that family
+   * are on, 0 when none is known. Set by {@link sync}; the data plane takes
+   * it when it starts.
+   */
+  readonly pathMtu: { readonly ipv4: number; readonly ipv6: number };
   /** The TUNs, for logs and the status page. */
   describe(): TunDescription;
 }
@@ -68,6 +75,23 @@ export interface TunDescription {
   readonly instanceTuns?: string;
 }
 
+/**
+ * The smallest MTU among the interfaces of the RLOCs of each family (0 for
+ * a family without an RLOC on a link that reports its MTU).
+ */
+export function pathMtu(
+  links: readonly Link[],
+  rlocs: readonly LocalRloc[],
+): { ipv4: number; ipv6: number } {
+  const out = { ipv4: 0, ipv6: 0 };
+  for (const r of rlocs) {
+    const mtu = links.find((l) => l.index === r.index)?.mtu;
+    if (mtu === undefined || mtu <= 0) continue;
+    if (out[r.family] === 0 || mtu < out[r.family]) out[r.family] = mtu;
+  }
+  return out;
+}
+
 /** A config prefix in the routing's text form. */
 export function textPrefix(p: ConfigPrefix): TextPrefix {
   return { family: p.family === 4 ? "ipv4" : "ipv6", text: configPrefixText(p) };
@@ -78,6 +102,7 @@ class RlocTablesOnly implements HostSetup {
   protected readonly ctx: HostSetupContext;
   tunFd = -1;
   instanceTuns: readonly { readonly fd: number; readonly iid: number }[] = [];
+  pathMtu: { readonly ipv4: number; readonly ipv6: number } = { ipv4: 0, ipv6: 0 };
 
   constructor(ctx: HostSetupContext) {
     this.ctx = ctx;
@@ -94,6 +119,15 @@ class RlocTablesOnly implements HostSetup {
       this.ctx.routing.syncRlocTables(rlocs);
     } catch (e) {
       this.ctx.log.warn("rloc-tables-failed", { error: errText(e) });
+    }
+    try {
+      const mtu = pathMtu(this.ctx.platform.net.links(), rlocs);
+      if (mtu.ipv4 !== this.pathMtu.ipv4 || mtu.ipv6 !== this.pathMtu.ipv6) {
+        this.pathMtu = mtu;
+        this.ctx.log.info("path-mtu", { ipv4: mtu.ipv4, ipv6: mtu.ipv6 });
+      }
+    } catch (e) {
+      this.ctx.log.warn("path-mtu-failed", { error: errText(e) });
     }
   }
 

@@ -1290,6 +1290,29 @@ Deno.test("xtr removes the fail-closed route of a family with its last EID prefi
   }
 });
 
+Deno.test("xtr gives the data plane its TUN MTU and, as the path MTU, its RLOC interfaces' MTU per family", async () => {
+  const platform = hostWithRoutes();
+  const n = platform.fakeNet;
+  n.links = n.links.map((l) => l.name === "eth0" ? { ...l, mtu: 1400 } : l);
+  const x = await startTr(
+    trToml(
+      "xtr",
+      "tun-mtu = 9000",
+      RLOC_PROBING_OFF,
+      mapServer(),
+      mapping("10.1.0.0/24", rlocIface("eth0")),
+    ),
+    { platform },
+  );
+  try {
+    assert.equal(x.dp.opts!.tunMtu, 9000);
+    assert.deepEqual(x.dp.opts!.pathMtu, { ipv4: 1400, ipv6: 0 });
+    assert.ok(x.lines.some((l) => / path-mtu ipv4=1400 ipv6=0/.test(l)), x.lines.join("\n"));
+  } finally {
+    await x.tr.close();
+  }
+});
+
 Deno.test("mn puts its EID on the TUN, routes both halves into it, binds to its RLOC, and cleans up", async () => {
   const platform = hostWithRoutes();
   const before = platform.fakeNet.snapshot();
