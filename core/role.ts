@@ -20,6 +20,11 @@ export interface RoleDeps {
   readonly counters: Counters;
   /** Clock in milliseconds (tests pass a fake one). */
   readonly now: () => number;
+  /**
+   * The role's state file (runtime edits, web/state.ts), when it has one:
+   * a role may keep other state beside it (the ms its registrations).
+   */
+  readonly statePath?: string;
 }
 
 /** A running role. */

@@ -13,16 +13,19 @@
  * | registrar.ts | Map-Register → checks → store → Map-Notify; Map-Notify-Acks |
  * | answerer.ts | Map-Request → proxy reply, forward to an ETR, negative reply, referral |
  * | info.ts | Info-Request → Info-Reply (NAT traversal) |
+ * | saved.ts | the registrations written to a file and read back at a restart |
  *
  * Registrations from different xTR-IDs (or, without the I bit, different
  * source addresses) of one prefix are kept apart and their locators merged
- * in answers. Expiry is swept every 10 s and on every lookup.
+ * in answers. Expiry is swept every 10 s and on every lookup. With a state
+ * file (run from the CLI), live registrations are kept beside it across a
+ * restart (map_server/saved.ts).
  *
  * Counters (besides the transport's `oor_control_*`):
  * - `oor_ms_registrations{source="map-register"|"static"}` (gauge),
  *   `oor_ms_sites` (gauge);
  * - `oor_ms_registers_accepted_total`,
- *   `oor_ms_register_rejected_total{reason="auth"|"key-id"|"no-site"|"more-specific"|"unknown-rtr"}`,
+ *   `oor_ms_register_rejected_total{reason="auth"|"key-id"|"no-site"|"more-specific"|"unknown-rtr"|"site-limit"|"locators"}`,
  *   `oor_ms_registrations_withdrawn_total`, `oor_ms_registrations_expired_total`;
  * - `oor_ms_map_notifies_sent_total`, `oor_ms_map_notifies_via_rtr_total`,
  *   `oor_ms_map_notify_acks_total{result="matched"|"unmatched"|"auth"}`;
@@ -51,6 +54,7 @@ import { Answerer } from "./map_server/answerer.ts";
 import { InfoResponder } from "./map_server/info.ts";
 import { Registrar } from "./map_server/registrar.ts";
 import { type Registration, RegistrationStore, STATIC_KEY } from "./map_server/registrations.ts";
+import { SavedRegistrations, savedRegistrationsPath } from "./map_server/saved.ts";
 import { type Site, Sites, staticLocators } from "./map_server/sites.ts";
 
 export { REGISTRATION_TIMEOUT_MS, type RejectReason } from "./map_server/registrar.ts";
@@ -155,6 +159,7 @@ class MapServer implements MsHandle {
   readonly #store = new RegistrationStore();
   readonly #registrar: Registrar;
   readonly #sweep: ReturnType<typeof setInterval>;
+  readonly #saved: SavedRegistrations | undefined;
   #closed = false;
 
   constructor(cp: ControlPlane, config: Config, deps: RoleDeps) {
@@ -177,6 +182,14 @@ class MapServer implements MsHandle {
         expiresAt: Infinity,
       });
     }
+    if (deps.statePath !== undefined) {
+      this.#saved = new SavedRegistrations(
+        savedRegistrationsPath(deps.statePath),
+        this.#store,
+        deps,
+      );
+      this.#saved.load(this.#sites);
+    }
     const c = deps.counters;
     c.gauge(METRICS.msRegistrations, () => this.#store.dynamicCount, { source: "map-register" });
     c.gauge(METRICS.msRegistrations, () => this.#store.staticCount, { source: "static" });
@@ -193,7 +206,7 @@ class MapServer implements MsHandle {
     const ctx = { deps, cp, sites: this.#sites, store: this.#store, expired, guard };
     new Answerer(ctx);
     new InfoResponder(ctx);
-    this.#sweep = setInterval(() => this.#expiredRegistrations(), SWEEP_INTERVAL_MS).unref();
+    this.#sweep = setInterval(() => this.#expiredSweepAndSave(), SWEEP_INTERVAL_MS).unref();
   }
 
   get port(): number {
@@ -213,6 +226,12 @@ class MapServer implements MsHandle {
   #expiredRegistrations(): void {
     for (const r of this.#store.sweep(this.#deps.now())) this.#expired(r);
     this.#registrar.expiredNotifies();
+  }
+
+  /** Timer: sweeps, then writes the registrations if they changed (saved.ts). */
+  #expiredSweepAndSave(): void {
+    this.#expiredRegistrations();
+    this.#saved?.save();
   }
 
   // -------------------------------------------------------------------------
@@ -288,6 +307,7 @@ class MapServer implements MsHandle {
       this.#closed = true;
       clearInterval(this.#sweep);
       this.#cp.close();
+      this.#saved?.save();
     }
     return Promise.resolve();
   }

@@ -74,7 +74,7 @@ function site(prefix: string, o: SiteOptions = {}): string {
   ].join("\n");
 }
 
-async function startTestMs(text: string, clock = new Clock()): Promise<Ms> {
+async function startTestMs(text: string, clock = new Clock(), statePath?: string): Promise<Ms> {
   const r = parseConfig(text, { role: "ms" });
   if (!r.ok) throw new Error(r.errors.map(String).join("\n"));
   const lines: string[] = [];
@@ -85,7 +85,12 @@ async function startTestMs(text: string, clock = new Clock()): Promise<Ms> {
     now: clock.now,
     sink: { write: (l) => lines.push(l) },
   });
-  const ms = await startMs(r.config, { logger, counters, now: clock.now });
+  const ms = await startMs(r.config, {
+    logger,
+    counters,
+    now: clock.now,
+    ...(statePath !== undefined ? { statePath } : {}),
+  });
   const address = r.config.controlAddress ?? "127.0.0.1";
   return { ms, counters, lines, peer: { address, port: ms.port }, clock };
 }
@@ -1210,5 +1215,74 @@ Deno.test("ms: a registration relayed by a known RTR is accepted, answered throu
     rtr.close();
     xtr.close();
     await t.ms.close();
+  }
+});
+
+Deno.test("ms: live registrations are kept across a restart; expired ones and ones no site admits are not", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "oor-ms-saved-" });
+  const statePath = `${dir}/ms.toml.state.json`;
+  const clock = new Clock();
+  const sites = [site("10.1.0.0/16", { more: true }), site("10.2.0.0/16")];
+  const xtr = await Host.open();
+  try {
+    const a = await startTestMs(msToml(...sites), clock, statePath);
+    try {
+      xtr.cp.send(
+        register([record("10.1.1.0/24", ["192.0.2.1", "192.0.2.2"])], {
+          xtrId: 0xabcn,
+          siteId: 9n,
+        }),
+        a.peer,
+      );
+      await xtr.next("map-notify");
+      xtr.cp.send(register([record("10.2.0.0/16", ["192.0.2.7"])], { proxy: true }), a.peer);
+      await xtr.next("map-notify");
+    } finally {
+      await a.ms.close();
+    }
+    const before = a.ms.registrations();
+    assert.equal(before.length, 2);
+    // Restarted a minute later, without the 10.2.0.0/16 site.
+    clock.advance(60_000);
+    const b = await startTestMs(msToml(sites[0]!), clock, statePath);
+    try {
+      const after = b.ms.registrations();
+      assert.deepEqual(after, [before.find((r) => r.prefix === "10.1.1.0/24")]);
+      assert.ok(
+        b.lines.some((l) => /registrations-restored .*restored=1 expired=0 no-site=1/.test(l)),
+        b.lines.join("\n"),
+      );
+    } finally {
+      await b.ms.close();
+    }
+    // Three minutes after its last refresh, it has expired: nothing comes back.
+    clock.advance(3 * 60_000);
+    const c = await startTestMs(msToml(...sites), clock, statePath);
+    try {
+      assert.deepEqual(c.ms.registrations(), []);
+      assert.ok(c.lines.some((l) => /registrations-restored .*restored=0 expired=2/.test(l)));
+    } finally {
+      await c.ms.close();
+    }
+  } finally {
+    xtr.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("ms: an unreadable registrations file is logged and ignored", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "oor-ms-saved-" });
+  const statePath = `${dir}/ms.toml.state.json`;
+  try {
+    await Deno.writeTextFile(`${dir}/ms.toml.state.registrations.json`, "{not json");
+    const t = await startTestMs(msToml(site("10.1.0.0/16")), new Clock(), statePath);
+    try {
+      assert.deepEqual(t.ms.registrations(), []);
+      assert.ok(t.lines.some((l) => /warn .*registrations-file-unreadable .*not JSON/.test(l)));
+    } finally {
+      await t.ms.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });

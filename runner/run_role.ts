@@ -125,7 +125,10 @@ export async function runRole(
     }
     let handle: RoleHandle;
     try {
-      handle = await start(edits.apply(config), deps);
+      handle = await start(
+        edits.apply(config),
+        statePath !== undefined ? { ...deps, statePath } : deps,
+      );
     } catch (e) {
       deps.logger.error("start-failed", { error: e instanceof Error ? e.message : String(e) });
       return 1;

@@ -96,9 +96,16 @@ export class RegistrationStore {
   readonly #perSite = new Map<string, number>();
   #dynamic = 0;
   #static = 0;
+  #version = 0;
+
+  /** Bumped by every change (a put, a removal, an expiry): saved.ts writes when it moved. */
+  get version(): number {
+    return this.#version;
+  }
 
   /** Counts `r` in (`+1`) or out of (`-1`) its site and the totals. */
   #count(r: Registration, d: 1 | -1): void {
+    this.#version++;
     if (r.static) this.#static += d;
     else this.#dynamic += d;
     if (r.site === undefined) return;
