@@ -20,6 +20,9 @@ import type {
 /** Most rows a table shows; the JSON API has the rest. */
 export const PAGE_ROWS = 500;
 
+/** How to page through the JSON API, for the note under a table cut short. */
+const PAGE_ROWS_API_NOTE = "a page at a time (<code>?limit=1000&amp;offset=1000</code>)";
+
 /** A provider's answer for the page: absent, its value, or why it failed. */
 export type Part<T> = { readonly value: T } | { readonly error: string } | undefined;
 
@@ -128,7 +131,7 @@ function table(
   if (rows.length === 0) return `<p class="empty" id="${id}-empty">${e(empty)}</p>`;
   const shown = rows.slice(0, PAGE_ROWS);
   const more = rows.length > shown.length
-    ? `<p>Showing ${shown.length} of ${rows.length}; all of them are in <a href="${api}">${api}</a>.</p>`
+    ? `<p>Showing ${shown.length} of ${rows.length}; all of them are in <a href="${api}">${api}</a>, ${PAGE_ROWS_API_NOTE}.</p>`
     : "";
   const head = cols.map((c) => `<th scope="col"${c.num ? ' class="num"' : ""}>${e(c.head)}</th>`)
     .join("");

@@ -5,10 +5,10 @@
  * | --- | --- |
  * | `GET /` | status page (HTML, reloads itself; `?refresh=0` stops that) |
  * | `GET /api/v1/status` | role, version, uptime, RLOCs, map-servers, details |
- * | `GET /api/v1/map-cache?eid=&iid=` | map-cache entries overlapping `eid`, in `iid` |
- * | `GET /api/v1/database` | local EID prefixes |
- * | `GET /api/v1/sites` | sites and registrations (map-server) |
- * | `GET /api/v1/referrals` | referral cache (mr) or delegations (ddt) |
+ * | `GET /api/v1/map-cache?eid=&iid=` | map-cache entries overlapping `eid`, in `iid` (paged) |
+ * | `GET /api/v1/database` | local EID prefixes (paged) |
+ * | `GET /api/v1/sites` | sites and registrations (map-server; both paged) |
+ * | `GET /api/v1/referrals` | referral cache (mr) or delegations (ddt) (paged) |
  * | `GET /api/v1/stats` | counters and gauges, as `Counters.snapshot()` |
  * | `GET /metrics` | Prometheus text format |
  * | `POST /api/v1/map-cache` | add or replace a static map-cache entry |
@@ -16,8 +16,21 @@
  * | `POST /api/v1/database` | add or replace a database mapping |
  * | `DELETE /api/v1/database?eid-prefix=&iid=` | remove one |
  *
+ * Lists come a page at a time: `?limit=` entries (default
+ * {@link DEFAULT_PAGE_SIZE}, at most {@link MAX_PAGE_SIZE}) from `?offset=`
+ * (default 0), in the role's order; the answer says `total`, `count` (on
+ * this page), `offset`, `limit` and `next` (the offset of the next page, or
+ * null). `/api/v1/sites` pages its two lists side by side, with
+ * `sitesTotal` and `registrationsTotal`.
+ *
  * Errors are JSON: `{"error": "...", "field": "..."}` (`field` when one
- * request field is at fault). A provider the role does not have answers
+ * request field is at fault). An internal error answers 500 with a generic
+ * message and an `id`; the details go to {@link AppOptions.onError}, once
+ * per minute for the same error and place, and the same id is given
+ * meanwhile. With {@link AppOptions.allowedHosts} (an API on loopback), a
+ * request whose Host header names another host is refused with 403: a web
+ * page that rebinds its own DNS name to 127.0.0.1 cannot read the API. A
+ * provider the role does not have answers
  * 404 saying so (before any token check: what a role has is no secret).
  * Writes need `Authorization: Bearer <token>`: with no token configured
  * they are refused with 403, with a missing or wrong one 401; the token is compared in constant time (SHA-256 of both, then every
@@ -48,6 +61,7 @@ import {
   staticMappingJson,
 } from "./_body.ts";
 import { renderMetrics } from "./_metrics.ts";
+import { errorId } from "./server.ts";
 import { type PageModel, type Part, renderPage } from "./_page.ts";
 import {
   type MapCacheQuery,
@@ -68,8 +82,18 @@ export interface AppOptions {
   readonly startedAt: number;
   /** Clock, ms since the epoch. */
   readonly now: () => number;
-  /** Called with what a provider threw (answered 500); for logging. */
-  readonly onError?: (error: unknown, where: string) => void;
+  /**
+   * Called with what a provider threw (answered 500 with `id`), for the
+   * log; once a minute for the same error and place (the answers of that
+   * minute carry the same id).
+   */
+  readonly onError?: (error: unknown, where: string, id: string) => void;
+  /**
+   * Host names a request's Host header may give (lower case, IPv6 without
+   * brackets, the port not compared): the listen address and `localhost`
+   * for an API on loopback. Absent: any Host is taken.
+   */
+  readonly allowedHosts?: readonly string[];
 }
 
 /** Largest request body accepted, bytes. */
@@ -77,6 +101,12 @@ export const MAX_BODY = 64 * 1024;
 
 /** Seconds between reloads of the status page. */
 export const PAGE_REFRESH = 2;
+
+/** Entries on a page of a list when `limit` is not given. */
+export const DEFAULT_PAGE_SIZE = 100;
+
+/** Largest `limit` of a page. */
+export const MAX_PAGE_SIZE = 1000;
 
 const PATHS = {
   status: "/api/v1/status",
@@ -154,6 +184,91 @@ function parseEidFilter(text: string): string {
   return prefixText(p);
 }
 
+/** Where a page starts and how long it is. */
+interface PageQuery {
+  readonly offset: number;
+  readonly limit: number;
+}
+
+/** `limit` and `offset` of a list request; 400 naming the one that is bad. */
+function readPage(c: Context): PageQuery {
+  const limitText = c.req.query("limit");
+  const offsetText = c.req.query("offset");
+  let limit = DEFAULT_PAGE_SIZE;
+  let offset = 0;
+  if (limitText !== undefined) {
+    limit = /^[0-9]{1,7}$/.test(limitText) ? Number(limitText) : NaN;
+    if (!(limit >= 1 && limit <= MAX_PAGE_SIZE)) {
+      throw new FieldError(
+        "limit",
+        `must be an integer from 1 to ${MAX_PAGE_SIZE} (got "${limitText.slice(0, 20)}")`,
+      );
+    }
+  }
+  if (offsetText !== undefined) {
+    offset = /^[0-9]{1,10}$/.test(offsetText) ? Number(offsetText) : NaN;
+    if (!(offset >= 0 && offset <= 0xffffffff)) {
+      throw new FieldError(
+        "offset",
+        `must be an integer of 0 or more (got "${offsetText.slice(0, 20)}")`,
+      );
+    }
+  }
+  return { offset, limit };
+}
+
+/** A page of `list`: its entries and where the next page starts (null: none). */
+function pageOf<T>(list: readonly T[], q: PageQuery): { entries: T[]; next: number | null } {
+  const entries = list.slice(q.offset, q.offset + q.limit);
+  return { entries, next: q.offset + q.limit < list.length ? q.offset + q.limit : null };
+}
+
+/** The JSON of one paged list. */
+function pagedList<T>(list: readonly T[], q: PageQuery) {
+  const { entries, next } = pageOf(list, q);
+  return {
+    total: list.length,
+    count: entries.length,
+    offset: q.offset,
+    limit: q.limit,
+    next,
+    entries,
+  };
+}
+
+/** Page query parameters, allowed on every list route. */
+const PAGE_PARAMS = ["limit", "offset"] as const;
+
+/** The host name of a Host header value: lower case, no port, IPv6 without brackets. */
+export function hostName(header: string): string {
+  const h = header.trim().toLowerCase();
+  const v6 = /^\[([^\]]*)\](?::[0-9]*)?$/.exec(h);
+  if (v6) return v6[1]!;
+  const name = h.replace(/:[0-9]*$/, "");
+  return name.endsWith(".") ? name.slice(0, -1) : name;
+}
+
+/**
+ * Ids of internal errors: the same id for the same error at the same
+ * place for a minute, so that each id a client gets is in the log once.
+ */
+class ErrorIds {
+  readonly #ids = new Map<string, { id: string; until: number }>();
+
+  /** The id for `key` now, and whether it is new (to be logged). */
+  take(key: string, now: number): { id: string; fresh: boolean } {
+    const known = this.#ids.get(key);
+    if (known !== undefined && now < known.until) return { id: known.id, fresh: false };
+    if (this.#ids.size >= 256) {
+      for (const [k, v] of this.#ids) if (now >= v.until) this.#ids.delete(k);
+      if (this.#ids.size >= 256) this.#ids.clear();
+    }
+    const id = errorId();
+    this.#ids.set(key, { id, until: now + 60_000 });
+    return { id, fresh: true };
+  }
+}
+
 function checkQuery(c: Context, allowed: readonly string[]): void {
   for (const k of Object.keys(c.req.queries())) {
     if (!allowed.includes(k)) {
@@ -177,6 +292,16 @@ export function createApp(source: StatusSource, opts: AppOptions): Hono {
     source.removeStaticMapping !== undefined || source.addDatabaseMapping !== undefined ||
     source.removeDatabaseMapping !== undefined;
   const writable = editable && token !== undefined;
+
+  const ids = new ErrorIds();
+  /** The id of an internal error; reports it (once a minute per error and place). */
+  const internalError = (error: unknown, where: string): string => {
+    const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    const { id, fresh } = ids.take(`${where}\n${message}`, opts.now());
+    if (fresh) opts.onError?.(error, where, id);
+    return id;
+  };
+  const allowedHosts = opts.allowedHosts?.map((h) => h.toLowerCase());
 
   const missing = (c: Context, provider: string): Response =>
     jsonError(c, 404, `this role (${role}) has no ${WHAT[provider] ?? provider}`);
@@ -207,19 +332,50 @@ export function createApp(source: StatusSource, opts: AppOptions): Hono {
   };
 
   app.use("*", async (c, next) => {
+    if (allowedHosts !== undefined) {
+      const host = c.req.header("host");
+      if (host === undefined || !allowedHosts.includes(hostName(host))) {
+        c.header("Cache-Control", "no-store");
+        return jsonError(
+          c,
+          403,
+          host === undefined
+            ? "no Host header: this API answers requests for " + allowedHosts.join(" or ")
+            : `Host "${host.slice(0, 100)}" is not this API's: it answers requests for ${
+              allowedHosts.map((h) => h.includes(":") ? `[${h}]` : h).join(" or ")
+            } only`,
+          "host",
+        );
+      }
+    }
     await next();
     c.header("Cache-Control", "no-store");
     c.header("X-Content-Type-Options", "nosniff");
+    return undefined;
   });
 
   app.onError((err, c) => {
     if (err instanceof FieldError) return jsonError(c, 400, err.message, err.field);
+    const where = `${c.req.method} ${c.req.path}`;
     if (err instanceof SourceError) {
       const status = err.status >= 400 && err.status <= 599 ? err.status : 500;
-      return jsonError(c, status, err.message, err.field);
+      if (status < 500) return jsonError(c, status, err.message, err.field);
+      // The role's own words for the client; what caused it goes to the log.
+      const id = internalError(err.cause ?? err, where);
+      return c.json(
+        {
+          error: `${err.message} (error id ${id})`,
+          id,
+          ...(err.field ? { field: err.field } : {}),
+        },
+        status as 500,
+      );
     }
-    opts.onError?.(err, `${c.req.method} ${c.req.path}`);
-    return jsonError(c, 500, `internal error: ${err instanceof Error ? err.message : String(err)}`);
+    const id = internalError(err, where);
+    return c.json(
+      { error: `internal error (id ${id}; the role's log has the details)`, id },
+      500,
+    );
   });
 
   app.notFound((c) => jsonError(c, 404, `no route ${c.req.method} ${c.req.path}`));
@@ -243,32 +399,48 @@ export function createApp(source: StatusSource, opts: AppOptions): Hono {
   app.get(PATHS.status, async (c) => c.json(await statusBody()));
 
   app.get(PATHS.mapCache, async (c) => {
-    checkQuery(c, ["eid", "iid"]);
+    checkQuery(c, ["eid", "iid", ...PAGE_PARAMS]);
     if (!source.mapCache) return missing(c, "mapCache");
+    const page = readPage(c);
     const eidText = c.req.query("eid");
     const iidText = c.req.query("iid");
     const query: { eid?: string; iid?: number } = {};
     if (eidText !== undefined) query.eid = parseEidFilter(eidText);
     if (iidText !== undefined) query.iid = parseIid(iidText, "iid", true);
     const entries = filterMapCache(await source.mapCache(query), query);
-    return c.json({ count: entries.length, entries });
+    return c.json(pagedList(entries, page));
   });
 
   app.get(PATHS.database, async (c) => {
+    checkQuery(c, PAGE_PARAMS);
     if (!source.database) return missing(c, "database");
-    const entries = await source.database();
-    return c.json({ count: entries.length, entries });
+    const page = readPage(c);
+    return c.json(pagedList(await source.database(), page));
   });
 
   app.get(PATHS.sites, async (c) => {
+    checkQuery(c, PAGE_PARAMS);
     if (!source.sites) return missing(c, "sites");
-    return c.json(await source.sites());
+    const page = readPage(c);
+    const all = await source.sites();
+    const sites = pageOf(all.sites, page);
+    const registrations = pageOf(all.registrations, page);
+    return c.json({
+      offset: page.offset,
+      limit: page.limit,
+      next: sites.next ?? registrations.next,
+      sitesTotal: all.sites.length,
+      registrationsTotal: all.registrations.length,
+      sites: sites.entries,
+      registrations: registrations.entries,
+    });
   });
 
   app.get(PATHS.referrals, async (c) => {
+    checkQuery(c, PAGE_PARAMS);
     if (!source.referrals) return missing(c, "referrals");
-    const entries = await source.referrals();
-    return c.json({ count: entries.length, entries });
+    const page = readPage(c);
+    return c.json(pagedList(await source.referrals(), page));
   });
 
   app.get(PATHS.stats, async (c) => {
@@ -304,8 +476,8 @@ export function createApp(source: StatusSource, opts: AppOptions): Hono {
       try {
         return { value: await f() };
       } catch (e) {
-        opts.onError?.(e, `GET / ${where}`);
-        return { error: e instanceof Error ? e.message : String(e) };
+        const id = internalError(e, `GET / ${where}`);
+        return { error: `internal error (id ${id}; the role's log has the details)` };
       }
     };
     const [status, mapCache, database, sites, referrals, counters] = await Promise.all([

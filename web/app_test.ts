@@ -280,6 +280,177 @@ Deno.test("GET /api/v1/map-cache rejects a bad eid, iid or parameter naming it",
   }
 });
 
+/** A role with `n` of everything, numbered in order. */
+function bigRole(n: number): StatusSource {
+  const view = (i: number) => ({ eidPrefix: `10.${i >> 8}.${i & 255}.0/24`, iid: 0 });
+  return {
+    mapCache: () =>
+      Array.from({ length: n }, (_, i) => ({
+        ...view(i),
+        kind: "positive" as const,
+        static: false,
+        expiresAt: null,
+        rlocs: [],
+      })),
+    database: () => Array.from({ length: n }, (_, i) => ({ ...view(i), ttl: 10, rlocs: [] })),
+    referrals: () =>
+      Array.from({ length: n }, (_, i) => ({
+        ...view(i),
+        action: "node-referral",
+        rlocs: [],
+        expiresAt: null,
+        origin: "cache" as const,
+      })),
+    sites: () => ({
+      sites: Array.from({ length: 3 }, (_, i) => ({
+        prefix: `10.${i}.0.0/16`,
+        iid: 0,
+        keyType: 1,
+        acceptMoreSpecifics: false,
+        proxyReply: false,
+        ddtMsPeers: [],
+        registrations: 0,
+      })),
+      registrations: Array.from({ length: n }, (_, i) => ({
+        prefix: view(i).eidPrefix,
+        iid: 0,
+        source: "map-register",
+        rlocs: [],
+        ttl: 10,
+        proxyReply: false,
+        firstSeen: T0,
+        lastSeen: T0,
+        expiresAt: T0 + 1000,
+      })),
+    }),
+  };
+}
+
+Deno.test("every list is paged: default 100, limit up to 1000, offset, total and next", async () => {
+  const app = appFor(bigRole(2500));
+  for (const path of ["/api/v1/map-cache", "/api/v1/database", "/api/v1/referrals"]) {
+    const first = await (await app.request(path)).json();
+    assert.equal(first.total, 2500, path);
+    assert.equal(first.count, 100, path);
+    assert.equal(first.entries.length, 100, path);
+    assert.equal(first.offset, 0);
+    assert.equal(first.limit, 100);
+    assert.equal(first.next, 100);
+    assert.equal(first.entries[0].eidPrefix, "10.0.0.0/24");
+    const mid = await (await app.request(`${path}?limit=1000&offset=1000`)).json();
+    assert.equal(mid.count, 1000);
+    assert.equal(mid.entries[0].eidPrefix, "10.3.232.0/24", "entry 1000");
+    assert.equal(mid.next, 2000);
+    const last = await (await app.request(`${path}?offset=2450&limit=1000`)).json();
+    assert.equal(last.count, 50);
+    assert.equal(last.next, null);
+    const past = await (await app.request(`${path}?offset=9999`)).json();
+    assert.deepEqual([past.count, past.total, past.next, past.entries], [0, 2500, null, []]);
+  }
+  // The map-cache filters first, then pages.
+  const filtered = await (await app.request("/api/v1/map-cache?eid=10.1.0.0/16&limit=10")).json();
+  assert.equal(filtered.total, 256);
+  assert.equal(filtered.count, 10);
+  assert.equal(filtered.entries[0].eidPrefix, "10.1.0.0/24");
+  // Sites: both lists side by side.
+  const sites = await (await app.request("/api/v1/sites?limit=2")).json();
+  assert.equal(sites.sitesTotal, 3);
+  assert.equal(sites.registrationsTotal, 2500);
+  assert.equal(sites.sites.length, 2);
+  assert.equal(sites.registrations.length, 2);
+  assert.equal(sites.next, 2);
+  const more = await (await app.request("/api/v1/sites?limit=2&offset=2")).json();
+  assert.deepEqual(more.sites.map((x: { prefix: string }) => x.prefix), ["10.2.0.0/16"]);
+  assert.equal(more.registrations[0].prefix, "10.0.2.0/24");
+  assert.equal(more.next, 4, "registrations go on");
+  const end = await (await app.request("/api/v1/sites?limit=1000&offset=2000")).json();
+  assert.deepEqual([end.sites.length, end.registrations.length, end.next], [0, 500, null]);
+  // The status page shows 500 rows of a table and says how to page through the rest.
+  const html = await (await app.request("/?refresh=0")).text();
+  assert.match(
+    html,
+    /Showing 500 of 2500; all of them are in <a href="\/api\/v1\/map-cache">\/api\/v1\/map-cache<\/a>, a page at a time \(<code>\?limit=1000&amp;offset=1000<\/code>\)/,
+  );
+  // The whole answer stays bounded whatever the role holds.
+  const biggest = await (await app.request("/api/v1/sites?limit=1000")).text();
+  assert.ok(biggest.length < 400_000, `${biggest.length} bytes`);
+});
+
+Deno.test("limit and offset out of range answer 400 naming them", async () => {
+  const app = appFor(bigRole(5));
+  for (
+    const path of ["/api/v1/map-cache", "/api/v1/database", "/api/v1/referrals", "/api/v1/sites"]
+  ) {
+    for (
+      const [q, field] of [
+        ["limit=0", "limit"],
+        ["limit=1001", "limit"],
+        ["limit=ten", "limit"],
+        ["limit=", "limit"],
+        ["offset=-1", "offset"],
+        ["offset=1.5", "offset"],
+        ["offset=99999999999", "offset"],
+        ["page=2", "page"],
+      ]
+    ) {
+      const res = await app.request(`${path}?${q}`);
+      assert.equal(res.status, 400, `${path}?${q}`);
+      assert.equal((await res.json()).field, field, `${path}?${q}`);
+    }
+  }
+});
+
+Deno.test("with allowedHosts, a request for another Host is refused with 403 (DNS rebinding)", async () => {
+  const app = createApp(new FakeRole(), {
+    version: "9.9.9",
+    role: "xtr",
+    startedAt: T0,
+    now: () => T0,
+    allowedHosts: ["127.0.0.1", "localhost"],
+  });
+  const get = (path: string, host?: string) =>
+    app.fetch(new Request(`http://127.0.0.1:9942${path}`, host ? { headers: { host } } : {}));
+  for (const host of ["127.0.0.1:9942", "127.0.0.1", "localhost:9942", "LOCALHOST", "localhost."]) {
+    assert.equal((await get("/api/v1/status", host)).status, 200, host);
+  }
+  for (
+    const host of [
+      "attacker.example:9942",
+      "attacker.example",
+      "127.0.0.1.nip.io:9942",
+      "[::1]:9942",
+    ]
+  ) {
+    for (const path of ["/api/v1/status", "/api/v1/sites", "/api/v1/map-cache", "/", "/metrics"]) {
+      const res = await get(path, host);
+      assert.equal(res.status, 403, `${host} ${path}`);
+      const body = await res.json();
+      assert.equal(body.field, "host");
+      assert.match(body.error, /answers requests for 127\.0\.0\.1 or localhost only/);
+    }
+  }
+  assert.equal((await get("/api/v1/status")).status, 403, "no Host at all");
+  // Without the option (an API not on loopback), any Host goes.
+  assert.equal(
+    (await appFor(new FakeRole()).request("/api/v1/status", {
+      headers: { host: "oor.example.net" },
+    })).status,
+    200,
+  );
+  // An API on ::1.
+  const v6 = createApp(new FakeRole(), {
+    version: "9",
+    role: "xtr",
+    startedAt: T0,
+    now: () => T0,
+    allowedHosts: ["::1", "localhost"],
+  });
+  const ok = await v6.fetch(
+    new Request("http://[::1]:1/api/v1/status", { headers: { host: "[::1]:1" } }),
+  );
+  assert.equal(ok.status, 200);
+});
+
 Deno.test("GET database, sites, referrals and stats return the providers' views", async () => {
   const app = appFor(new FakeRole());
   const db = await (await app.request("/api/v1/database")).json();
@@ -344,24 +515,68 @@ Deno.test("unknown routes get a JSON 404 and other methods a 405 with Allow", as
   assert.equal(del.headers.get("allow"), "GET, HEAD");
 });
 
-Deno.test("a provider that throws answers 500 with the reason and is reported", async () => {
-  const errors: unknown[] = [];
-  const app = appFor(
-    {
-      database: () => {
-        throw new Error("table is locked");
-      },
+Deno.test("a provider that throws answers 500 with a generic message and an id; the details are reported", async () => {
+  const reported: { error: unknown; where: string; id: string }[] = [];
+  let now = T0;
+  const app = createApp({
+    database: () => {
+      throw new Error("table is locked at /var/lib/secret");
     },
-    TOKEN,
-    errors,
-  );
+  }, {
+    version: "9.9.9",
+    role: "xtr",
+    startedAt: T0,
+    now: () => now,
+    onError: (error, where, id) => reported.push({ error, where, id }),
+  });
   const res = await app.request("/api/v1/database");
   assert.equal(res.status, 500);
-  assert.equal((await res.json()).error, "internal error: table is locked");
-  assert.equal(errors.length, 1);
+  const body = await res.json();
+  assert.match(body.id, /^[0-9a-f]{8}$/);
+  assert.equal(body.error, `internal error (id ${body.id}; the role's log has the details)`);
+  assert.doesNotMatch(JSON.stringify(body), /locked|secret/);
+  assert.equal(reported.length, 1);
+  assert.equal((reported[0]!.error as Error).message, "table is locked at /var/lib/secret");
+  assert.equal(reported[0]!.where, "GET /api/v1/database");
+  assert.equal(reported[0]!.id, body.id);
+  // The same failure within a minute: the same id, reported once.
+  const again = await (await app.request("/api/v1/database")).json();
+  assert.equal(again.id, body.id);
+  assert.equal(reported.length, 1);
+  // A minute later: a new id, reported again.
+  now += 60_000;
+  const later = await (await app.request("/api/v1/database")).json();
+  assert.notEqual(later.id, body.id);
+  assert.equal(reported.length, 2);
+  // The status page says the same, with its own id.
   const page = await (await app.request("/")).text();
-  assert.match(page, /Could not read the database: table is locked/);
-  assert.equal(errors.length, 2);
+  assert.match(page, /Could not read the database: internal error \(id [0-9a-f]{8};/);
+  assert.doesNotMatch(page, /locked|secret/);
+  assert.equal(reported.length, 3);
+  assert.equal(reported[2]!.where, "GET / database");
+});
+
+Deno.test("a SourceError of 5xx keeps the role's message, adds an id and reports its cause", async () => {
+  const reported: { error: unknown; id: string }[] = [];
+  const cause = new Error("EACCES: /var/lib/oor/x.json");
+  const app = createApp({
+    database: () => {
+      const e = new SourceError(503, "the database is being rebuilt");
+      (e as Error).cause = cause;
+      throw e;
+    },
+  }, {
+    version: "9.9.9",
+    role: "xtr",
+    startedAt: T0,
+    now: () => T0,
+    onError: (error, _where, id) => reported.push({ error, id }),
+  });
+  const res = await app.request("/api/v1/database");
+  assert.equal(res.status, 503);
+  const body = await res.json();
+  assert.equal(body.error, `the database is being rebuilt (error id ${body.id})`);
+  assert.deepEqual(reported, [{ error: cause, id: body.id }]);
 });
 
 // ---------------------------------------------------------------------------

@@ -229,6 +229,27 @@ export async function saveState(path: string, state: RuntimeState): Promise<void
   }
 }
 
+/**
+ * An edit applied to the running role whose state file could not be
+ * written: answered 500 with what becomes of the edit; the reason (with
+ * the path) is the error's `cause`, which goes to the log.
+ */
+export class StateSaveError extends SourceError {
+  /** The state file and what writing it threw. */
+  constructor(path: string, error: unknown) {
+    super(
+      500,
+      "the edit is in effect in the running role, but the state file could not be written: " +
+        "the edit is kept in memory and saved with the next edit that can be written; " +
+        "if none is before the role stops, it is gone at the next start",
+    );
+    this.name = "StateSaveError";
+    this.cause = new Error(
+      `saving the state file ${path}: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  }
+}
+
 type Mutable<T> = { added: T[]; removed: EidKey[] };
 
 function keyOf(e: { eidPrefix: Prefix; iid: number }): EidKey {
@@ -345,12 +366,7 @@ export class RuntimeEdits {
     try {
       await this.save();
     } catch (e) {
-      throw new SourceError(
-        500,
-        `applied to the running role but not saved to ${this.path}: ${
-          e instanceof Error ? e.message : String(e)
-        }; it will be lost at restart`,
-      );
+      throw new StateSaveError(this.path ?? "", e);
     }
   }
 

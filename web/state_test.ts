@@ -257,32 +257,49 @@ Deno.test("RuntimeEdits.wrap() saves each edit before answering, and a new proce
   }
 });
 
-Deno.test("RuntimeEdits.wrap() answers 500 saying the edit is applied but not saved when the file cannot be written", async () => {
+Deno.test("RuntimeEdits.wrap() answers 500 saying what becomes of an edit it could not save, and saves it with the next one", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const edits = new RuntimeEdits(`${dir}/missing-dir/state.json`);
+    const path = `${dir}/missing-dir/state.json`;
+    const edits = new RuntimeEdits(path);
     const role = memoryRole(edits.apply(BASE));
+    const reported: { error: unknown; id: string }[] = [];
     const app = createApp(edits.wrap(role.source), {
       token: TOKEN,
       version: "0",
       role: "xtr",
       startedAt: 0,
       now: () => 0,
+      onError: (error, _where, id) => reported.push({ error, id }),
     });
-    const res = await app.request("/api/v1/map-cache", {
-      method: "POST",
-      headers: { Authorization: `Bearer ${TOKEN}` },
-      body: JSON.stringify({
-        "eid-prefix": "10.2.0.0/16",
-        "rloc-address": [{ address: "192.0.2.7" }],
-      }),
-    });
+    const add = (prefix: string) =>
+      app.request("/api/v1/map-cache", {
+        method: "POST",
+        headers: { Authorization: `Bearer ${TOKEN}` },
+        body: JSON.stringify({ "eid-prefix": prefix, "rloc-address": [{ address: "192.0.2.7" }] }),
+      });
+    const res = await add("10.2.0.0/16");
     assert.equal(res.status, 500);
-    assert.match(
-      (await res.json()).error,
-      /^applied to the running role but not saved to .*missing-dir\/state\.json: .*lost at restart$/,
+    const body = await res.json();
+    assert.equal(
+      body.error,
+      "the edit is in effect in the running role, but the state file could not be written: " +
+        "the edit is kept in memory and saved with the next edit that can be written; " +
+        `if none is before the role stops, it is gone at the next start (error id ${body.id})`,
     );
-    assert.ok(role.statics.has("0 10.2.0.0"));
+    assert.doesNotMatch(body.error, /missing-dir/, "the path is for the log");
+    assert.equal(reported.length, 1);
+    assert.equal(reported[0]!.id, body.id);
+    assert.match(String(reported[0]!.error), /saving the state file .*missing-dir\/state\.json: /);
+    assert.ok(role.statics.has("0 10.2.0.0"), "in effect");
+    // What the message says: the next edit that can be written saves this one too.
+    await Deno.mkdir(`${dir}/missing-dir`);
+    assert.equal((await add("10.3.0.0/16")).status, 201);
+    const saved = await loadState(path);
+    assert.deepEqual(
+      saved.staticMapCache.added.map((e) => formatPrefix(e.eidPrefix)),
+      ["10.2.0.0/16", "10.3.0.0/16"],
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
