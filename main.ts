@@ -80,7 +80,10 @@ export const ROLE_ENTRIES: Readonly<Record<Role, RoleEntry>> = {
   rtr: entry("rtr", startRtr),
 };
 
-/** The CLI entry of a role: run `start` until SIGINT/SIGTERM. */
+/**
+ * The CLI entry of a role: run `start` until a signal or an uncaught error
+ * stops it (cleanly: see runner/run_role.ts).
+ */
 function entry(role: Role, start: RoleStart): RoleEntry {
   return (config, options) =>
     runRoleProcess(role, config, start, {

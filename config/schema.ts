@@ -66,6 +66,12 @@ export const DEFAULTS = {
   tunMtu: 1440,
   /** `[api] listen`: loopback only, unprivileged port. */
   apiListen: "127.0.0.1:9942",
+  /** `[api] max-connections`: API connections served at once. */
+  apiMaxConnections: 64,
+  /** `[api] idle-timeout`, seconds a connection may stay silent before or between requests. */
+  apiIdleTimeout: 5,
+  /** `[api] request-timeout`, seconds to receive a whole request, and to send its answer. */
+  apiRequestTimeout: 10,
   /** `rloc-probing.rloc-probe-interval`, seconds. */
   rlocProbeInterval: 30,
   /** `rloc-probing.rloc-probe-retries`. */
@@ -154,6 +160,22 @@ export interface ApiConfig {
    * directory, and uses `<config>.state.json` when it is not set.
    */
   readonly stateFile?: string;
+  /**
+   * `max-connections`: API connections served at once (1..10000, default
+   * 64); one more is answered 503 and closed.
+   */
+  readonly maxConnections?: number;
+  /**
+   * `idle-timeout`: seconds a connection may send nothing before its first
+   * request or between two (1..3600, default 5); then it is closed.
+   */
+  readonly idleTimeout?: number;
+  /**
+   * `request-timeout`: seconds a client has to send a whole request from
+   * its first byte, and to read the answer (1..3600, default 10); then
+   * the connection is closed (with a 408 for a request not all received).
+   */
+  readonly requestTimeout?: number;
 }
 
 /** `[[map-server]]`: where Map-Registers go (xTR, MN), or where an MR forwards requests. */

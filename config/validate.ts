@@ -145,7 +145,15 @@ const TOP_KEYS = [
   "explicit-locator-path",
 ] as const;
 
-const API_KEYS = ["enabled", "listen", "token", "state-file"] as const;
+const API_KEYS = [
+  "enabled",
+  "listen",
+  "token",
+  "state-file",
+  "max-connections",
+  "idle-timeout",
+  "request-timeout",
+] as const;
 const PROBING_KEYS = [
   "rloc-probe-interval",
   "rloc-probe-retries",
@@ -489,6 +497,16 @@ function readApi(ctx: Ctx, raw: Table): ApiConfig {
   const enabled = readBool(ctx, t, ["api"], "enabled", true);
   const token = readString(ctx, t, ["api"], "token");
   const stateFile = readString(ctx, t, ["api"], "state-file");
+  const limits: { maxConnections?: number; idleTimeout?: number; requestTimeout?: number } = {};
+  for (
+    const [key, field, max] of [
+      ["max-connections", "maxConnections", 10_000],
+      ["idle-timeout", "idleTimeout", 3600],
+      ["request-timeout", "requestTimeout", 3600],
+    ] as const
+  ) {
+    if (Object.hasOwn(t, key)) limits[field] = readInt(ctx, t, ["api"], key, 1, max, 1);
+  }
   const listen = readString(ctx, t, ["api"], "listen") ?? DEFAULTS.apiListen;
   const m = /^(?:\[([^\]]+)\]|([^:]+)):([0-9]{1,5})$/.exec(listen);
   const addr = m ? parseAddress(m[1] ?? m[2] ?? "") : undefined;
@@ -515,6 +533,7 @@ function readApi(ctx: Ctx, raw: Table): ApiConfig {
     port,
     ...(token !== undefined ? { token } : {}),
     ...(stateFile !== undefined ? { stateFile } : {}),
+    ...limits,
   };
 }
 
