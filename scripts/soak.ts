@@ -16,8 +16,9 @@
  *    must recover.
  *
  * After each fault it measures how long the flow took to come back (from
- * the end of the fault to the first datagram echoed after it), and checks
- * that against a stated bound. Native leaks are counted in the router
+ * the end of the fault to the first echo of a datagram sent after it), and
+ * checks that against a stated bound; it also reports the outage: the
+ * longest run of datagrams lost from the start of the fault to then. Native leaks are counted in the router
  * (an nftables prerouting counter on EID source or destination addresses,
  * which encapsulated traffic never has in its outer header). A role that
  * exits on its own is a failure.
@@ -131,6 +132,11 @@ export interface FaultResult {
   readonly round: number;
   /** From the end of the fault to the first echo of a datagram sent after it, ms. */
   readonly recoveryMs: number | null;
+  /**
+   * The longest run of datagrams never echoed, sent between the start of
+   * the fault and the recovery: how long the flow was out, ms (0: none lost).
+   */
+  readonly outageMs: number | null;
   readonly boundMs: number;
   /** Native packets with EID addresses the router saw during the fault and its recovery. */
   readonly leaked: number;
@@ -188,6 +194,30 @@ function readFlow(log: string): { sent: Map<number, number>; echoed: Map<number,
     else if (!echoed.has(seq)) echoed.set(seq, t);
   }
   return { sent, echoed };
+}
+
+/**
+ * The longest run of datagrams sent in `[from, to]` (Unix ms) that were
+ * never echoed, from the first one sent to the next one that was: ms.
+ */
+function longestLoss(log: string, from: number, to: number): number {
+  const { sent, echoed } = readFlow(log);
+  const seqs = [...sent.keys()].sort((a, b) => a - b);
+  let longest = 0;
+  let runStart: number | undefined;
+  for (const seq of seqs) {
+    const t = sent.get(seq)!;
+    if (t < from) continue;
+    if (t > to) break;
+    if (!echoed.has(seq)) {
+      runStart ??= t;
+    } else if (runStart !== undefined) {
+      longest = Math.max(longest, t - runStart);
+      runStart = undefined;
+    }
+  }
+  if (runStart !== undefined) longest = Math.max(longest, to - runStart);
+  return Math.round(longest);
 }
 
 /** The first echo of a datagram sent at or after `from` (Unix ms), or undefined. */
@@ -290,6 +320,7 @@ export async function soak(
     round++;
     for (const fault of FAULTS) {
       const leakedBefore = await leakedSoFar(lab);
+      const startedAt = Date.now();
       const { endedAt, problems } = await inject(lab, topo, fault);
       const bound = BOUNDS[fault];
       let recovered: number | undefined;
@@ -303,6 +334,9 @@ export async function soak(
         recovered = undefined;
       }
       const recoveryMs = recovered === undefined ? null : Math.max(0, recovered - endedAt);
+      const outageMs = recovered === undefined
+        ? null
+        : longestLoss(flow.readLog(), startedAt, recovered);
       if (recoveryMs === null) problems.push(`the flow did not come back`);
       else if (recoveryMs > bound) problems.push(`recovered in ${recoveryMs} ms > ${bound} ms`);
       const leaked = (await leakedSoFar(lab)) - leakedBefore;
@@ -320,6 +354,7 @@ export async function soak(
         fault,
         round,
         recoveryMs,
+        outageMs,
         boundMs: bound,
         leaked,
         ok: problems.length === 0,
@@ -329,7 +364,9 @@ export async function soak(
       say(
         `round ${round} ${fault.padEnd(8)} recovered in ${
           recoveryMs === null ? "-" : `${recoveryMs} ms`
-        } (bound ${bound} ms), leaked ${leaked}${r.ok ? "" : `: ${problems.join("; ")}`}`,
+        } (bound ${bound} ms; outage ${
+          outageMs === null ? "-" : `${outageMs} ms`
+        }), leaked ${leaked}${r.ok ? "" : `: ${problems.join("; ")}`}`,
       );
       // A crashed role is started again, so the next faults still mean something.
       if (crashed.size > 0) {
@@ -368,12 +405,13 @@ export function formatSummary(s: SoakSummary): string[] {
   for (const f of FAULTS) {
     const rs = s.faults.filter((r) => r.fault === f);
     const times = rs.flatMap((r) => r.recoveryMs === null ? [] : [r.recoveryMs]);
+    const outs = rs.flatMap((r) => r.outageMs === null ? [] : [r.outageMs]);
     lines.push(
       `  ${f.padEnd(8)} x${rs.length}: recovery median ${median(times) ?? "-"} ms, max ${
         times.length > 0 ? Math.max(...times) : "-"
-      } ms (bound ${BOUNDS[f]} ms), leaked ${rs.reduce((a, r) => a + r.leaked, 0)}, failed ${
-        rs.filter((r) => !r.ok).length
-      }`,
+      } ms (bound ${BOUNDS[f]} ms); outage median ${median(outs) ?? "-"} ms; leaked ${
+        rs.reduce((a, r) => a + r.leaked, 0)
+      }, failed ${rs.filter((r) => !r.ok).length}`,
     );
   }
   lines.push(
