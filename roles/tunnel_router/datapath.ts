@@ -70,6 +70,11 @@ export class DataPath {
   #natRaw: DataSocket | undefined;
   #bound: Record<IpFamily, string | undefined> = { ipv4: undefined, ipv6: undefined };
   #local: readonly Prefix[] = [];
+  /**
+   * While a Worker starts: the changes made meanwhile (a Map-Notify or
+   * Map-Reply can come in then), handed to it once it runs.
+   */
+  #whileStarting: ((dp: DataPlaneHandle) => void)[] | undefined;
 
   constructor(
     env: Env,
@@ -112,21 +117,38 @@ export class DataPath {
       }
     }
     const host = this.#opts.host;
-    this.#dp = await this.#start({
-      mode: this.#opts.mode,
-      encapsulation: config.encapsulation,
-      tunFd: host.tunFd,
-      instanceTuns: host.instanceTuns,
-      udp4Fd: this.#udp4?.fd ?? -1,
-      udp6Fd: this.#udp6?.fd ?? -1,
-      ...(this.#natRaw !== undefined ? { natRawFd: this.#natRaw.fd, natSourcePort: natPort } : {}),
-      batch: this.#opts.batch,
-      pollMs: this.#opts.pollMs,
-      tunMtu: config.tunMtu,
-      pathMtu: host.pathMtu,
-    }, this.#events);
-    this.#dp.setLocal(this.#local);
-    this.#dp.setPetrs(petrLocators(config.proxyEtrsIpv4), petrLocators(config.proxyEtrsIpv6));
+    const meanwhile: ((dp: DataPlaneHandle) => void)[] = [];
+    this.#whileStarting = meanwhile;
+    let dp: DataPlaneHandle;
+    try {
+      dp = await this.#start({
+        mode: this.#opts.mode,
+        encapsulation: config.encapsulation,
+        tunFd: host.tunFd,
+        instanceTuns: host.instanceTuns,
+        udp4Fd: this.#udp4?.fd ?? -1,
+        udp6Fd: this.#udp6?.fd ?? -1,
+        ...(this.#natRaw !== undefined
+          ? { natRawFd: this.#natRaw.fd, natSourcePort: natPort }
+          : {}),
+        batch: this.#opts.batch,
+        pollMs: this.#opts.pollMs,
+        tunMtu: config.tunMtu,
+        pathMtu: host.pathMtu,
+      }, this.#events);
+    } finally {
+      this.#whileStarting = undefined;
+    }
+    this.#dp = dp;
+    dp.setLocal(this.#local);
+    dp.setPetrs(petrLocators(config.proxyEtrsIpv4), petrLocators(config.proxyEtrsIpv6));
+    for (const change of meanwhile) change(dp);
+  }
+
+  /** Applies `change` to the running Worker, or to the one starting once it runs. */
+  #apply(change: (dp: DataPlaneHandle) => void): void {
+    if (this.#dp !== undefined) change(this.#dp);
+    else this.#whileStarting?.push(change);
   }
 
   /**
@@ -154,12 +176,12 @@ export class DataPath {
 
   /** Adds or replaces a mapping. */
   setMapping(m: DataMapping): void {
-    this.#dp?.setMapping(m);
+    this.#apply((dp) => dp.setMapping(m));
   }
 
   /** Removes a mapping. */
   deleteMapping(p: Prefix): void {
-    this.#dp?.deleteMapping(p);
+    this.#apply((dp) => dp.deleteMapping(p));
   }
 
   /** Replaces the local EID prefixes (kept, and given again to a new Worker). */
@@ -170,7 +192,7 @@ export class DataPath {
 
   /** Marks an RLOC up or down in every mapping that has it. */
   setLocator(address: string, up: boolean): void {
-    this.#dp?.setLocator(address, up);
+    this.#apply((dp) => dp.setLocator(address, up));
   }
 
   /** Sends one datagram from the data port, or false when that cannot be done now. */
