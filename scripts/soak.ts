@@ -286,6 +286,13 @@ export async function soak(
 ): Promise<SoakSummary> {
   const t0 = Date.now();
   await lab.execOk("router", ["nft", "-f", await lab.writeFile("leak.nft", LEAK_RULES)]);
+  // Both sites registered first: a request before that gets a negative
+  // answer that the ITR keeps for a minute.
+  for (const name of ["xtr1", "xtr2"]) {
+    const p = lab.processes.get(name);
+    if (p === undefined) throw new LabError(`${name} is not running`);
+    await p.waitForLog(/ registered /, 20_000);
+  }
   const echo = await lab.spawn("hostb", "soak-echo", [
     PYTHON,
     "-c",
