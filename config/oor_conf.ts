@@ -42,8 +42,12 @@
  * to OOR's (`control-address`, `control-rate-limit`, `data-port`,
  * `tun-name`, `tun-mtu`, `api { enabled; listen; token; state-file }`,
  * `destination-prefixes`, `instance { iid; tun-name; site-interfaces }`, and
- * `key-type` in `rtr-ms-node`) are accepted in an `oor.conf` too. OOR keys oor does
- * not implement are errors that name them ({@link UNSUPPORTED_KEYS}).
+ * `key-type` in `rtr-ms-node`) are accepted in an `oor.conf` too. Two of
+ * OOR's keys change on the way: `allowed-dst-eids` is oor's
+ * `destination-prefixes`, and `local` of an `rloc-address` is dropped
+ * with a warning (oor tells local from remote locators by the host's
+ * addresses). OOR keys oor does not implement are errors that name them
+ * ({@link UNSUPPORTED_KEYS}). config/oor_conf_keys.ts has the tables.
  *
  * Where OOR reads a value in its own way, the converted file says what OOR
  * meant, with a warning: an option given twice keeps its last value, a
@@ -59,6 +63,14 @@ import { parse as parseToml } from "smol-toml";
 import { ConfigError } from "./errors.ts";
 import { DEFAULTS } from "./schema.ts";
 import { type ConfigResult, parseConfig, type ParseConfigOptions } from "./validate.ts";
+import { isSection, join, type Keys, type Spec, TOP, unknownKey } from "./oor_conf_keys.ts";
+
+export {
+  OOR_CONF_DROPPED,
+  OOR_CONF_KEYS,
+  OOR_CONF_RENAMED,
+  UNSUPPORTED_KEYS,
+} from "./oor_conf_keys.ts";
 
 // ---------------------------------------------------------------------------
 // The tree.
@@ -516,218 +528,14 @@ export function parseOorConfTree(text: string, file = "oor.conf"): ConfTreeResul
 }
 
 // ---------------------------------------------------------------------------
-// OOR's keys, and where each goes in oor.toml.
-
-type Spec =
-  | { readonly kind: "string" | "integer" | "boolean" | "list" }
-  /** A section that may appear once: `[name]`. */
-  | { readonly kind: "table"; readonly keys: Keys }
-  /** A section that may repeat: `[[name]]`. */
-  | { readonly kind: "array"; readonly keys: Keys }
-  /** A section whose own sections go to the parent table (`rtr-ifaces`). */
-  | { readonly kind: "wrapper"; readonly keys: Keys }
-  /** An OOR key oor does not implement. */
-  | { readonly kind: "unsupported"; readonly reason: string };
-
-/** The keys of one section, in the order the TOML lists them. */
-type Keys = readonly (readonly [string, Spec])[];
-
-const STR = { kind: "string" } as const;
-const INT = { kind: "integer" } as const;
-const BOOL = { kind: "boolean" } as const;
-const LIST = { kind: "list" } as const;
-
-const array = (keys: Keys): Spec => ({ kind: "array", keys });
-const unsupported = (reason: string): Spec => ({ kind: "unsupported", reason });
-
-const RLOC_ADDRESS: Keys = [["address", STR], ["priority", INT], ["weight", INT]];
-const RLOC_IFACE: Keys = [
-  ["interface", STR],
-  ["ip_version", INT],
-  ["priority", INT],
-  ["weight", INT],
-];
-const DATABASE_MAPPING: Keys = [
-  ["eid-prefix", STR],
-  ["iid", INT],
-  ["ttl", INT],
-  ["rloc-address", array(RLOC_ADDRESS)],
-  ["rloc-iface", array(RLOC_IFACE)],
-];
-const MS_STATIC_SITE: Keys = [
-  ["eid-prefix", STR],
-  ["iid", INT],
-  ["ttl", INT],
-  ["rloc-address", array(RLOC_ADDRESS)],
-  [
-    "rloc-iface",
-    unsupported(
-      "a map-server's static site takes rloc-address locators only (OOR ignores rloc-iface here)",
-    ),
-  ],
-];
-const STATIC_MAP_CACHE: Keys = [
-  ["eid-prefix", STR],
-  ["iid", INT],
-  ["rloc-address", array(RLOC_ADDRESS)],
-];
-const MAP_SERVER: Keys = [
-  ["address", STR],
-  ["key-type", INT],
-  ["key", STR],
-  ["proxy-reply", BOOL],
-];
-const PROXY_ETR: Keys = [["address", STR], ["priority", INT], ["weight", INT]];
-const RTR_IFACE: Keys = [
-  ["iface", STR],
-  ["ip_version", INT],
-  ["priority", INT],
-  ["weight", INT],
-];
-const RLOC_PROBING: Keys = [
-  ["rloc-probe-interval", INT],
-  ["rloc-probe-retries", INT],
-  ["rloc-probe-retries-interval", INT],
-];
-const ELP_NODE: Keys = [
-  ["address", STR],
-  ["strict", BOOL],
-  ["probe", BOOL],
-  ["lookup", BOOL],
-];
-const ELP: Keys = [["elp-name", STR], ["elp-node", array(ELP_NODE)]];
-const LISP_SITE: Keys = [
-  ["eid-prefix", STR],
-  ["iid", INT],
-  ["key-type", INT],
-  ["key", STR],
-  ["accept-more-specifics", BOOL],
-  ["proxy-reply", BOOL],
-  ["merge", BOOL],
-  ["ddt-ms-peers-complete", BOOL],
-  ["ddt-ms-peers", LIST],
-];
-const DDT_AUTH_SITE: Keys = [["eid-prefix", STR], ["iid", INT]];
-const DDT_DELEG_SITE: Keys = [
-  ["eid-prefix", STR],
-  ["iid", INT],
-  ["delegation-type", STR],
-  ["deleg-nodes", LIST],
-];
-const MS_RTR_NODE: Keys = [["name", STR], ["address", STR], ["key", STR]];
-const MS_RTRS_SET: Keys = [["name", STR], ["ttl", INT], ["rtrs", LIST]];
-const RTR_MS_NODE: Keys = [
-  ["address", STR],
-  ["key", STR],
-  ["key-type", INT], // oor's; OOR only has HMAC-SHA-1 here
-  ["draft-version", STR],
-];
-const API: Keys = [["enabled", BOOL], ["listen", STR], ["token", STR], ["state-file", STR]];
-const INSTANCE: Keys = [["iid", INT], ["tun-name", STR], ["site-interfaces", LIST]];
-
-/**
- * OOR keys that oor does not implement, and why. Each is an error naming
- * the key when it appears in an `oor.conf`.
- */
-export const UNSUPPORTED_KEYS: Readonly<Record<string, string>> = {
-  "rtr-database-mapping":
-    "RTR database mappings (OOR uses them for replication lists) are not supported",
-  "replication-list": "replication lists (RLE, RFC 8060 §4.11) are not supported",
-  "multicast-info": "multicast-info (multicast EIDs) is not supported",
-  "rtr-data-iface":
-    "rtr-data-iface is not supported; list the RTR's interfaces in rtr-ifaces { rtr-iface { ... } }",
-  "rloc-probing-interval":
-    "OOR's old rloc-probing-interval is not supported (OOR ignores it too); write rloc-probe-interval in rloc-probing { ... }",
-  "override-dns": "the Android-only DNS override is not supported",
-  "override-dns-primary": "the Android-only DNS override is not supported",
-  "override-dns-secondary": "the Android-only DNS override is not supported",
-};
-
-const TOP: Keys = [
-  ["operating-mode", STR],
-  ["debug", INT],
-  ["log-file", STR],
-  ["map-request-retries", INT],
-  ["ipv6-scope", STR],
-  ["encapsulation", STR],
-  ["control-iface", STR],
-  ["control-address", STR], // oor's
-  ["control-port", INT],
-  ["control-rate-limit", INT], // oor's
-  ["data-port", INT], // oor's
-  ["tun-name", STR], // oor's
-  ["tun-mtu", INT], // oor's
-  ["nat_traversal_support", BOOL],
-  ["map-resolver", LIST],
-  ["proxy-itrs", LIST],
-  ["ddt-root-addresses", LIST],
-  ["ms-advertised-rtrs-set", STR],
-  ["destination-prefixes", LIST], // oor's
-  ["api", { kind: "table", keys: API }], // oor's
-  ["rloc-probing", { kind: "table", keys: RLOC_PROBING }],
-  ["explicit-locator-path", array(ELP)],
-  ["map-server", array(MAP_SERVER)],
-  ["proxy-etr-ipv4", array(PROXY_ETR)],
-  ["proxy-etr-ipv6", array(PROXY_ETR)],
-  ["database-mapping", array(DATABASE_MAPPING)],
-  ["static-map-cache", array(STATIC_MAP_CACHE)],
-  ["instance", array(INSTANCE)], // oor's
-  ["rtr-ifaces", { kind: "wrapper", keys: [["rtr-iface", array(RTR_IFACE)]] }],
-  ["rtr-ms-node", array(RTR_MS_NODE)],
-  ["lisp-site", array(LISP_SITE)],
-  ["ms-static-registered-site", array(MS_STATIC_SITE)],
-  ["ms-rtr-node", array(MS_RTR_NODE)],
-  ["ms-rtrs-set", array(MS_RTRS_SET)],
-  ["ddt-auth-site", array(DDT_AUTH_SITE)],
-  ["ddt-deleg-site", array(DDT_DELEG_SITE)],
-  ...Object.entries(UNSUPPORTED_KEYS).map(([k, why]) => [k, unsupported(why)] as const),
-];
-
-/**
- * Every key an `oor.conf` may hold, as dotted paths of OOR's section names
- * (`database-mapping.rloc-address.priority`, `rtr-ifaces.rtr-iface.iface`),
- * sections included. The keys in {@link UNSUPPORTED_KEYS} are not listed.
- */
-export const OOR_CONF_KEYS: readonly string[] = (() => {
-  const out: string[] = [];
-  const walk = (keys: Keys, path: string) => {
-    for (const [name, spec] of keys) {
-      if (spec.kind === "unsupported") continue;
-      out.push(join(path, name));
-      if (spec.kind === "table" || spec.kind === "array" || spec.kind === "wrapper") {
-        walk(spec.keys, join(path, name));
-      }
-    }
-  };
-  walk(TOP, "");
-  return out;
-})();
-
-/** For each key name, the sections (by path) where it is valid. */
-const HOMES: ReadonlyMap<string, readonly string[]> = (() => {
-  const homes = new Map<string, string[]>();
-  const walk = (keys: Keys, path: string) => {
-    for (const [name, spec] of keys) {
-      if (spec.kind === "unsupported") continue;
-      const list = homes.get(name) ?? [];
-      list.push(path);
-      homes.set(name, list);
-      if (spec.kind === "table" || spec.kind === "array" || spec.kind === "wrapper") {
-        walk(spec.keys, path === "" ? name : `${path}.${name}`);
-      }
-    }
-  };
-  walk(TOP, "");
-  return homes;
-})();
-
-// ---------------------------------------------------------------------------
 // The TOML model the tree is converted into.
 
 type TomlScalar = string | number | boolean;
 
 interface TomlValue {
   readonly value: TomlScalar | readonly string[];
+  /** The oor.conf name it was given under (OOR's name, when it differs from the TOML key). */
+  readonly from: string;
   /** The oor.conf line of the key (for a list) or of the value. */
   readonly line: number;
   /** For a list: the oor.conf line of each item. */
@@ -748,6 +556,8 @@ class Ctx {
   readonly file: string;
   readonly errors: ConfigError[] = [];
   readonly warnings: ConfigError[] = [];
+  /** Dropped keys already warned about: once per file each. */
+  readonly dropped = new Set<string>();
   constructor(file: string) {
     this.file = file;
   }
@@ -757,66 +567,6 @@ class Ctx {
   warn(line: number, path: string, reason: string): void {
     this.warnings.push(new ConfigError(this.file, line, path, reason));
   }
-}
-
-function join(path: string, name: string): string {
-  return path === "" ? name : `${path}.${name}`;
-}
-
-/**
- * Edit distance counting a swap of two neighbours as one edit (optimal
- * string alignment), for "did you mean": `kye` is one edit from `key`.
- */
-function distance(a: string, b: string): number {
-  const rows: number[][] = [];
-  for (let i = 0; i <= a.length; i++) {
-    const row: number[] = [i];
-    for (let j = 1; j <= b.length; j++) {
-      if (i === 0) {
-        row.push(j);
-        continue;
-      }
-      const up = rows[i - 1]!;
-      let d = Math.min(up[j]! + 1, row[j - 1]! + 1, up[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
-        d = Math.min(d, rows[i - 2]![j - 2]! + 1);
-      }
-      row.push(d);
-    }
-    rows.push(row);
-  }
-  return rows[a.length]![b.length]!;
-}
-
-/** Why `name` is not a key of the section at `path`, with a hint. */
-function unknownKey(name: string, keys: Keys, path: string): string {
-  const norm = (s: string) => s.toLowerCase().replaceAll("_", "-");
-  const n = norm(name);
-  for (const [k, spec] of keys) {
-    if (spec.kind !== "unsupported" && norm(k) === n) {
-      return `unknown key '${name}' (did you mean '${k}'?)`;
-    }
-  }
-  // A key of exactly one other section: say which.
-  const homes = (HOMES.get(name.toLowerCase()) ?? []).filter((h) => h !== path);
-  if (homes.length === 1) {
-    const home = homes[0]!;
-    return home === ""
-      ? `unknown key '${name}' (it goes at the top level, outside any section)`
-      : `unknown key '${name}' (it goes inside ${home.split(".").at(-1)} { ... })`;
-  }
-  let best: string | undefined;
-  let bestDist = name.length >= 5 ? 2 : 1;
-  for (const [k, spec] of keys) {
-    if (spec.kind === "unsupported") continue;
-    const d = distance(n, norm(k));
-    if (d <= bestDist && (best === undefined || d < bestDist)) {
-      best = k;
-      bestDist = d;
-    }
-  }
-  if (best !== undefined) return `unknown key '${name}' (did you mean '${best}'?)`;
-  return `unknown key '${name}'`;
 }
 
 const TRUE_WORDS = ["true", "yes", "on"];
@@ -885,19 +635,21 @@ function convertEntries(
       ctx.error(entry.line, keyPath, `not supported: ${spec.reason}`);
       continue;
     }
-    const isSection = spec.kind === "table" || spec.kind === "array" || spec.kind === "wrapper";
-    if (entry.kind === "option" && isSection) {
+    const section = isSection(spec);
+    if (entry.kind === "option" && section) {
       ctx.error(entry.line, keyPath, `is a section: write ${name} { ... } without '='`);
       continue;
     }
-    if (entry.kind === "section" && !isSection) {
+    if (entry.kind === "section" && !section) {
       ctx.error(entry.line, keyPath, `takes a value: write ${name} = ..., not a section`);
       continue;
     }
     if (entry.kind === "section") {
       convertSection(ctx, entry, name, spec, keyPath, target, seen);
-    } else if (spec.kind !== "table" && spec.kind !== "array" && spec.kind !== "wrapper") {
-      convertOption(ctx, entry, name, spec.kind, keyPath, target);
+    } else if (spec.kind === "dropped") {
+      dropOption(ctx, entry, spec, keyPath);
+    } else if (!isSection(spec)) {
+      convertOption(ctx, entry, name, spec, keyPath, target);
     }
   }
 }
@@ -944,21 +696,54 @@ function convertSection(
   }
 }
 
+/**
+ * A key oor drops: its value is still checked as OOR would read it, and
+ * the reason is given once per file, on the first line that has it.
+ */
+function dropOption(
+  ctx: Ctx,
+  entry: ConfOption,
+  spec: Extract<Spec, { kind: "dropped" }>,
+  keyPath: string,
+): void {
+  const v = entry.values[0];
+  if (entry.op === "+=" || entry.braces || v === undefined || entry.values.length !== 1) {
+    ctx.error(entry.line, keyPath, "takes one value, not a {...} list");
+    return;
+  }
+  if (convertScalar(ctx, spec.value, v, keyPath) === undefined) return;
+  if (ctx.dropped.has(keyPath)) return;
+  ctx.dropped.add(keyPath);
+  ctx.warn(v.line, keyPath, spec.reason);
+}
+
 function convertOption(
   ctx: Ctx,
   entry: ConfOption,
-  name: string,
-  kind: "string" | "integer" | "boolean" | "list",
+  confName: string,
+  spec: Extract<Spec, { kind: "string" | "integer" | "boolean" | "list" }>,
   keyPath: string,
   target: TomlTable,
 ): void {
+  const kind = spec.kind;
+  // The oor.toml key: OOR's name, or the one oor gives the same setting.
+  const name = spec.as ?? confName;
   const before = target.values.get(name);
+  if (before !== undefined && before.from !== confName) {
+    ctx.error(
+      entry.line,
+      keyPath,
+      `is ${name} in oor.toml, which ${before.from} (line ${before.line}) already sets: give one of them`,
+    );
+    return;
+  }
   if (kind === "list") {
     const items = entry.values.map((v) => v.text);
     const itemLines = entry.values.map((v) => v.line);
     if (entry.op === "+=" && before !== undefined && Array.isArray(before.value)) {
       target.values.set(name, {
         value: [...before.value, ...items],
+        from: confName,
         line: before.line,
         itemLines: [...(before.itemLines ?? []), ...itemLines],
       });
@@ -971,7 +756,7 @@ function convertOption(
         `set again (first at line ${before.line}): this list replaces it, as in OOR (use += to add)`,
       );
     }
-    target.values.set(name, { value: items, line: entry.line, itemLines });
+    target.values.set(name, { value: items, from: confName, line: entry.line, itemLines });
     return;
   }
   if (entry.op === "+=") {
@@ -1000,7 +785,7 @@ function convertOption(
       `set again (first at line ${before.line}): the last value counts, as in OOR`,
     );
   }
-  target.values.set(name, { value, line: v.line });
+  target.values.set(name, { value, from: confName, line: v.line });
 }
 
 // ---------------------------------------------------------------------------

@@ -3,7 +3,7 @@
  * of an OOR `oor.conf`.
  *
  * The file is read as an `oor.conf` whatever its name, converted (see
- * roles/config/oor_conf.ts), and the result validated as `oor check-config`
+ * config/oor_conf.ts), and the result validated as `oor check-config`
  * would, against `--role` or else the file's `operating-mode`. The TOML
  * goes to standard output only when the file is valid, so
  * `oor convert-config oor.conf > oor.toml` never writes a broken file;
@@ -32,8 +32,11 @@ export const CONVERT_CONFIG_DESCRIPTION =
   "configuration as oor.toml, with OOR's key names. The result is validated " +
   "like check-config, against --role or else the file's operating-mode, and " +
   "printed only when valid. Problems go to standard error as file:line: key: " +
-  "reason; keys OOR has but oor does not support are named. Exits 0 when the " +
-  "file converted, 2 otherwise. Every role also reads an oor.conf directly.";
+  "reason; keys OOR has but oor does not support are named with the reason. " +
+  "OOR's allowed-dst-eids becomes destination-prefixes; 'local' of an " +
+  "rloc-address is dropped with a warning (oor tells local locators by the " +
+  "host's addresses). Exits 0 when the file converted, 2 otherwise. Every role " +
+  "also reads an oor.conf directly.";
 
 /** The flags of `oor convert-config`, for its help text. */
 export const CONVERT_CONFIG_FLAGS: Readonly<
