@@ -1,9 +1,10 @@
 /**
- * A data plane in its own process, driven over stdin/stdout, for tests
- * and benchmarks that need one per network namespace (a Worker cannot
- * change namespace; a process started with `ip netns exec` lives in one).
+ * A data plane in its own process, driven over stdin/stdout, for the tests
+ * that need one per network namespace (tests/e2e/dataplane_netns.ts; a
+ * Worker cannot change namespace; a process started with `ip netns exec`
+ * lives in one).
  *
- * - {@link DataPlaneNode.spawn} (test/bench side) starts
+ * - {@link DataPlaneNode.spawn} (test side) starts
  *   `ip netns exec <ns> deno run -A scripts/dataplane_node.ts` and offers
  *   typed calls: open a TUN, start a {@link DataPlane} on fresh data
  *   sockets, push mappings, read counters, stop.
