@@ -1,36 +1,70 @@
 /**
- * Load generator of `deno task bench:control`, run in its own process by
- * scripts/bench_control.ts so it does not share an event loop (or a CPU)
- * with the map-server it measures. Sends only to 127.0.0.1.
+ * Load generator of `deno task bench:control`: one process (run by
+ * scripts/bench_control.ts inside the map-server's network namespace)
+ * whose Workers (scripts/_loadgen_worker.ts) send and receive in batches
+ * (`sendmmsg`/`recvmmsg` through ffi/udp.ts, `poll()` when idle), so that
+ * the generator is not what limits the figures; it measures its own CPU
+ * to say when it is.
  *
- * Two phases, each `--duration` seconds of sending then up to `--drain`
- * seconds of waiting for the last answers:
+ * Phases, run in the order given, each `--seconds` of sending then up to
+ * `--drain` seconds of waiting for the last answers:
  *
- * 1. registrations: authenticated Map-Registers (HMAC-SHA-256-128, key
- *    type 2) with the M bit, one per distinct /24 of `--site` (10.0.0.0/8:
- *    10.0.0.0/24, 10.0.1.0/24, ...), all signed before the clock starts. A
- *    Map-Notify with the nonce of a Map-Register counts it as registered.
- * 2. requests: ECM Map-Requests for a host in each /24 that got a
- *    Map-Notify. The messages are built before the clock starts with a
- *    zero inner UDP checksum ("none", allowed over IPv4) so the nonce can
- *    be patched in at send time; each nonce is a sequence number.
+ * - `negative`: ECM'd Map-Requests for hosts in `--negative-site`, a
+ *   configured site nobody registers in: every answer is a negative
+ *   Map-Reply.
+ * - `register-kt1` / `register-kt2`: Map-Registers with the P (proxy-reply)
+ *   and M (want Map-Notify) bits, one per /24 of `--kt1-site` (signed with
+ *   HMAC-SHA-1-96, key type 1) or `--kt2-site` (HMAC-SHA-256-128, key type
+ *   2), all signed before the clock starts; a Map-Notify with the nonce of
+ *   a Map-Register counts it.
+ * - `positive`: ECM'd Map-Requests for hosts in the /24s that got a
+ *   Map-Notify in the last registration phase before it: the map-server
+ *   proxy-replies with the registered locator.
  *
- * Both phases keep at most `--window` messages outstanding (keyed by
- * nonce) and send the next one as each answer comes in. A message not
- * answered within `--expire` seconds frees its window slot, and still
- * counts as answered (late) if its answer comes before the phase ends.
- * Loss is sent minus answered at the end of the drain.
+ * A `--warmup` of negative Map-Requests (not reported) comes first.
  *
- * Prints `mark start PHASE` and `mark stop PHASE` on standard output when
- * it starts and stops sending (the parent samples the map-server's CPU
- * time there), then one JSON line:
- * `{"registrations":{...},"requests":{...},"window":..,"durationS":..}`.
+ * Closed loop by default: at most `--window` messages outstanding (split
+ * between the Workers), the next sent as each answer comes in. With
+ * `--rate R`, open loop: R messages a second, still never more than
+ * `--window` outstanding. A message not answered within `--expire` seconds
+ * frees its window slot, and still counts as answered (late) if its answer
+ * comes before the drain ends. Loss is sent minus answered at the end of the
+ * drain; answered/s counts the answers received while sending.
  *
- * Linux only: the socket is libc's, through FFI (see `SyncUdp`).
+ * At the start and the end of each phase's sending, the main thread samples
+ * the CPU time of this process (all its threads) and, with `--server-pid`,
+ * of the map-server's process tree (/proc/PID/stat, utime + stime of it and
+ * its descendants), and the machine's busy time (/proc/stat). A phase is
+ * `generatorLimited` when this process used at least 85 % of one core per
+ * Worker (the figure may then be the generator's own limit: add
+ * `--workers`), `machineLimited` when the machine was at least 90 % busy,
+ * and `contended` when work other than these two used a quarter of a core
+ * or more (the rates are then noisy; the CPU per message much less so).
+ *
+ * Measured here (2 cores, VM) against a C responder that answers batches
+ * with recvmmsg/sendmmsg, one Worker used about 4.5 µs of CPU per
+ * request/answer pair at window 512 (210k answers/s with 0.97 of a core),
+ * most of it the kernel's loopback delivery, which is charged to the
+ * sender; against a server answering one datagram at a time the batches
+ * it receives are smaller and it costs 7-9 µs.
+ *
+ * Progress goes to standard error; the result is one JSON line on standard
+ * output: `{"mode":..,"phases":{"negative":{...},...},...}` (see
+ * {@link LoadgenResult} and {@link PhaseResult}).
+ *
+ * The earlier interface of the single-socket generator still works: with
+ * `--duration`, `--key`, `--site` or `--phases reg,req` it registers the /24s
+ * of `--site` with key type 2 (`reg`) and asks for hosts in them (`req`:
+ * positive after `reg`, negative without), prints `mark start|stop
+ * registrations|requests` where it samples the CPU, and ends with
+ * `{"registrations":{..},"requests":{..},"window":..,"durationS":..}`.
  *
  * ```
- * deno run -A scripts/_loadgen.ts --port N [--duration S] [--window N]
- *   [--key K] [--site 10.0.0.0/8] [--prefixes N] [--drain S] [--phases reg,req]
+ * deno run -A scripts/_loadgen.ts --port N [--target 127.0.0.1]
+ *   [--phases negative,register-kt1,register-kt2,positive] [--seconds S] [--warmup S]
+ *   [--drain S] [--expire S] [--window N] [--rate R] [--workers N] [--batch N]
+ *   [--prefixes N] [--negative-site P] [--kt1-site P] [--kt1-key K]
+ *   [--kt2-site P] [--kt2-key K] [--server-pid PID]
  * ```
  *
  * @module
@@ -38,489 +72,490 @@
 
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { ipAddress } from "../wire/address.ts";
-import { HmacKey, KEY_ID_HMAC_SHA256_128 } from "../wire/auth.ts";
-import { emitEcm } from "../wire/ecm.ts";
-import { emitMapRequest } from "../wire/map_request.ts";
-import { emitSignedMapRegister } from "../wire/map_register.ts";
-import { ipv4FromBytes, ipv4ToBytes } from "../wire/ip_text.ts";
-import { locatorRecord } from "../wire/locator.ts";
+import {
+  type FromWorker,
+  Histogram,
+  type PhaseKind,
+  type Plan,
+  type ToWorker,
+  type WorkerCounts,
+} from "./_loadgen_worker.ts";
 
-/** Where things sit in the messages we build and read. */
-const NONCE_OFFSET = 4; // Map-Register, Map-Notify, Map-Request, Map-Reply: bytes 4..11
-/** ECM header (4) + IPv4 header (20) + UDP header (8): the inner Map-Request starts here. */
-const ECM_INNER_OFFSET = 32;
-/** Inner UDP checksum: ECM header (4) + IPv4 header (20) + 6. */
-const ECM_UDP_CHECKSUM = 30;
-const TYPE_MAP_REPLY = 2;
-const TYPE_MAP_NOTIFY = 4;
-/** Map-Reply: record count at byte 3; first record's locator count at 12 + 4. */
-const REPLY_RECORD_COUNT = 3;
-const REPLY_FIRST_LOCATOR_COUNT = 16;
+/** Longest phase allowed, seconds. */
+export const MAX_PHASE_SECONDS = 30;
+/** The phases, in the order a full run takes them. */
+export const PHASES: readonly PhaseKind[] = [
+  "negative",
+  "register-kt1",
+  "register-kt2",
+  "positive",
+];
+/** Share of a core per Worker above which a phase is flagged generator-limited. */
+export const GENERATOR_LIMIT = 0.85;
+/** Share of the machine's cores above which a phase is flagged machine-limited. */
+export const MACHINE_LIMIT = 0.9;
+/** Cores of other work above which a phase is flagged contended. */
+export const CONTENDED = 0.25;
 
-/** Figures of one phase. */
+/** Figures of one phase (summed over the Workers). */
 export interface PhaseResult {
   /** Messages sent. */
   readonly sent: number;
   /** Messages answered by the end of the drain. */
   readonly answered: number;
-  /** Answers received before the sending deadline. */
+  /** Answers received while sending. */
   readonly answeredInTime: number;
-  /** Answers that came after their message had expired (still counted as answered). */
+  /** Answers that came after their message had expired (still answered). */
   readonly late: number;
   /** sent - answered. */
   readonly lost: number;
-  /** Answers before the deadline per second of sending. */
+  /** Answers received while sending, per second of sending. */
   readonly perSecond: number;
-  /** Median latency in milliseconds. */
+  /** Messages sent per second of sending. */
+  readonly sentPerSecond: number;
+  /** Median latency, ms (1 µs buckets). */
   readonly medianMs: number;
-  /** 99th percentile latency in milliseconds. */
+  /** 99th percentile latency, ms. */
   readonly p99Ms: number;
-  /** Highest latency in milliseconds. */
+  /** Highest latency, ms. */
   readonly maxMs: number;
-  /** Map-Replies with at least one locator (requests phase only). */
-  readonly positive?: number;
-  /** Answers we could not match to a message (wrong type or nonce). */
+  /** Map-Replies with a locator. */
+  readonly positive: number;
+  /** Answers of the expected type we could not match. */
   readonly stray: number;
-  /** CPU the load generator used, as a share of one core. */
+  /** Datagrams of other types (e.g. Map-Referrals), by LISP type number. */
+  readonly other: Record<string, number>;
+  /** sendmmsg calls refused because the socket buffer was full; datagrams refused otherwise. */
+  readonly sendFull: number;
+  readonly sendErrors: number;
+  /** Datagrams per sendmmsg / recvmmsg call that moved something. */
+  readonly sendBatch: number;
+  readonly recvBatch: number;
+  /** CPU this generator used while sending, in cores (all its threads). */
   readonly loadgenCpu: number;
-  /** Seconds actually spent sending. */
+  /** The generator's CPU per answer, µs. */
+  readonly loadgenCpuMicrosPerMessage: number;
+  /** CPU the map-server used while the generator sent, in cores (with --server-pid). */
+  readonly serverCpu?: number;
+  /** The map-server's CPU per answer, µs. */
+  readonly serverCpuMicrosPerMessage?: number;
+  /** Busy CPU of the whole machine (all processes, interrupts, steal), in cores. */
+  readonly machineBusy: number;
+  /** Of which softirq (here mostly the datagrams' delivery, charged to the sender), in cores. */
+  readonly softirqCpu: number;
+  /** Busy CPU neither the generator nor the map-server used: other work, in cores. */
+  readonly otherCpu: number;
+  /** The generator used ≥ 85 % of a core per Worker: the figure may be its own limit. */
+  readonly generatorLimited: boolean;
+  /** The machine was ≥ 90 % busy: the processes competed for the cores. */
+  readonly machineLimited: boolean;
+  /** Other work used ≥ 0.25 of a core: the rates are noisy (CPU per message is steadier). */
+  readonly contended: boolean;
+  /** Seconds of sending. */
   readonly seconds: number;
 }
 
-interface Phase {
-  /** Name for messages. */
-  readonly name: string;
-  /** Number of message slots (a power of two). */
-  readonly slots: number;
-  /** Bytes to send for sequence number `seq` (may patch a shared template: sent right away). */
-  message(seq: number): Uint8Array;
-  /** The sequence number an answer is for, or -1 when it is not one of ours. */
-  match(bytes: Uint8Array, view: DataView): number;
-  /** Whether an answer is a positive one (requests). */
-  positive?(bytes: Uint8Array): boolean;
+/** What the generator prints as its last line. */
+export interface LoadgenResult {
+  readonly mode: "closed" | "open";
+  readonly window: number;
+  readonly rate: number;
+  readonly workers: number;
+  readonly batch: number;
+  readonly seconds: number;
+  readonly warmupSeconds: number;
+  readonly prefixes: number;
+  /** Seconds spent building and signing the messages. */
+  readonly buildSeconds: number;
+  readonly cores: number;
+  readonly phases: Partial<Record<PhaseKind, PhaseResult | { readonly error: string }>>;
 }
 
-const encoder = new TextEncoder();
+const round = (x: number, digits: number) => {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+};
 
-/**
- * Writes `mark TEXT` on standard output right away, so the parent can
- * sample the map-server's CPU time when sending starts and stops.
- */
+/** User + system CPU seconds of `pid` and its descendants (0 when it is gone). */
+export function treeCpuSeconds(pid: number): number {
+  let ticks = 0;
+  const seen = new Set<number>();
+  const visit = (p: number) => {
+    if (seen.has(p)) return;
+    seen.add(p);
+    let stat: string;
+    try {
+      stat = Deno.readTextFileSync(`/proc/${p}/stat`);
+    } catch {
+      return;
+    }
+    // Fields after "(comm)": state is field 3, utime 14, stime 15.
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    ticks += Number(f[11]) + Number(f[12]);
+    let tasks: string[] = [];
+    try {
+      tasks = [...Deno.readDirSync(`/proc/${p}/task`)].map((d) => d.name);
+    } catch { /* gone */ }
+    for (const t of tasks) {
+      let children = "";
+      try {
+        children = Deno.readTextFileSync(`/proc/${p}/task/${t}/children`);
+      } catch { /* gone, or no CONFIG_PROC_CHILDREN */ }
+      for (const c of children.split(" ")) if (c.trim() !== "") visit(Number(c));
+    }
+  };
+  visit(pid);
+  // /proc reports clock ticks of USER_HZ, 100 on Linux.
+  return ticks / 100;
+}
+
+/** The machine's busy and softirq CPU seconds so far, all cores (/proc/stat). */
+export function machineCpuSeconds(): { busy: number; softirq: number } {
+  const line = Deno.readTextFileSync("/proc/stat").split("\n", 1)[0]!;
+  // cpu user nice system idle iowait irq softirq steal ...
+  const f = line.trim().split(/\s+/).slice(1).map(Number);
+  const t = (i: number) => f[i] ?? 0;
+  return { busy: (t(0) + t(1) + t(2) + t(5) + t(6) + t(7)) / 100, softirq: t(6) / 100 };
+}
+
+/** This process's CPU seconds (all threads). */
+function selfCpuSeconds(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
+
+/** A Worker and a queue of its replies. */
+class WorkerHandle {
+  readonly #w: Worker;
+  readonly #waiting: ((m: FromWorker) => void)[] = [];
+  readonly #early: FromWorker[] = [];
+
+  constructor() {
+    this.#w = new Worker(new URL("./_loadgen_worker.ts", import.meta.url).href, {
+      type: "module",
+    });
+    this.#w.onmessage = (e: MessageEvent<FromWorker>) => {
+      const r = this.#waiting.shift();
+      if (r !== undefined) r(e.data);
+      else this.#early.push(e.data);
+    };
+    this.#w.onerror = (e) => {
+      e.preventDefault();
+      const m: FromWorker = { op: "error", message: e.message };
+      const r = this.#waiting.shift();
+      if (r !== undefined) r(m);
+      else this.#early.push(m);
+    };
+  }
+
+  /** Sends a message and waits for the reply. */
+  ask(m: ToWorker): Promise<FromWorker> {
+    const p = new Promise<FromWorker>((resolve) => {
+      const e = this.#early.shift();
+      if (e !== undefined) resolve(e);
+      else this.#waiting.push(resolve);
+    });
+    this.#w.postMessage(m);
+    return p;
+  }
+
+  /** Asks it to close its socket, then ends it. */
+  close(): void {
+    this.#w.postMessage({ op: "close" });
+    setTimeout(() => this.#w.terminate(), 200);
+  }
+}
+
+function sum(list: readonly WorkerCounts[], f: (c: WorkerCounts) => number): number {
+  let s = 0;
+  for (const c of list) s += f(c);
+  return s;
+}
+
+/** Options of {@link runLoad}. */
+export interface LoadOptions {
+  readonly plan: Plan;
+  readonly phases: readonly PhaseKind[];
+  readonly seconds: number;
+  readonly warmupSeconds: number;
+  readonly drainSeconds: number;
+  readonly expireSeconds: number;
+  readonly window: number;
+  readonly rate: number;
+  readonly workers: number;
+  readonly serverPid?: number;
+  /** Progress lines. */
+  readonly log: (line: string) => void;
+  /** Called where sending starts and stops (when the CPU is sampled). */
+  readonly onMark?: (what: "start" | "stop", kind: PhaseKind) => void;
+}
+
+/** Runs the phases with `workers` Workers and returns their figures. */
+export async function runLoad(o: LoadOptions): Promise<LoadgenResult> {
+  const cores = navigator.hardwareConcurrency;
+  const handles = Array.from({ length: o.workers }, () => new WorkerHandle());
+  try {
+    const t0 = performance.now();
+    const ready = await Promise.all(
+      handles.map((h, index) => h.ask({ op: "init", index, workers: o.workers, plan: o.plan })),
+    );
+    for (const r of ready) if (r.op === "error") throw new Error(`worker: ${r.message}`);
+    const buildSeconds = round((performance.now() - t0) / 1000, 3);
+    o.log(`loadgen: ${o.workers} worker(s) ready in ${buildSeconds} s`);
+    const phases: LoadgenResult["phases"] = {};
+    const run = async (kind: PhaseKind, seconds: number, marks: boolean) => {
+      const startAt = Date.now() + 50;
+      const durationMs = seconds * 1000;
+      const share = (n: number) => Math.max(1, Math.ceil(n / o.workers));
+      const order: ToWorker = {
+        op: "phase",
+        kind,
+        startAt,
+        durationMs,
+        drainMs: o.drainSeconds * 1000,
+        expireMs: o.expireSeconds * 1000,
+        window: share(o.window),
+        rate: o.rate > 0 ? o.rate / o.workers : 0,
+      };
+      // CPU samples where sending starts and stops (the Workers block; this thread is free).
+      const sample = () => ({
+        at: performance.now(),
+        self: selfCpuSeconds(),
+        server: o.serverPid !== undefined ? treeCpuSeconds(o.serverPid) : 0,
+        machine: machineCpuSeconds(),
+      });
+      const at = (t: number, what: "start" | "stop") =>
+        new Promise<ReturnType<typeof sample>>((resolve) =>
+          setTimeout(() => {
+            resolve(sample());
+            if (marks) o.onMark?.(what, kind);
+          }, Math.max(0, t - Date.now()))
+        );
+      const [first, last, replies] = await Promise.all([
+        at(startAt, "start"),
+        at(startAt + durationMs, "stop"),
+        Promise.all(handles.map((h) => h.ask(order))),
+      ]);
+      return { replies, first, last };
+    };
+
+    if (o.warmupSeconds > 0) {
+      o.log(`loadgen: warm-up, negative Map-Requests for ${o.warmupSeconds} s`);
+      await run("negative", o.warmupSeconds, false);
+    }
+    for (const kind of o.phases) {
+      o.log(`loadgen: ${kind} for ${o.seconds} s`);
+      const { replies, first, last } = await run(kind, o.seconds, true);
+      const errors = replies.filter((r) => r.op === "error");
+      if (errors.length > 0) {
+        phases[kind] = { error: errors.map((e) => e.op === "error" ? e.message : "").join("; ") };
+        continue;
+      }
+      const done = replies.filter((r) => r.op === "done");
+      const counts = done.map((r) => r.counts);
+      const hist = new Histogram();
+      for (const r of done) {
+        const h = new Histogram(r.histogram);
+        h.max = r.maxMs;
+        hist.merge(h);
+      }
+      const sendingS = Math.max(...counts.map((c) => c.sendingMs)) / 1000;
+      const answeredInTime = sum(counts, (c) => c.answeredInTime);
+      const sent = sum(counts, (c) => c.sent);
+      const answered = sum(counts, (c) => c.answered);
+      const other: Record<string, number> = {};
+      for (const c of counts) {
+        for (const [k, v] of Object.entries(c.other)) other[k] = (other[k] ?? 0) + v;
+      }
+      const wall = (last.at - first.at) / 1000;
+      const loadgenCpu = wall > 0 ? (last.self - first.self) / wall : 0;
+      const serverCpu = wall > 0 && o.serverPid !== undefined
+        ? (last.server - first.server) / wall
+        : undefined;
+      const busy = wall > 0 ? (last.machine.busy - first.machine.busy) / wall : 0;
+      const softirq = wall > 0 ? (last.machine.softirq - first.machine.softirq) / wall : 0;
+      // A task's times include the softirq work done in its context (here
+      // most of the delivery of its datagrams), so only those two are taken off.
+      const otherCpu = Math.max(0, busy - loadgenCpu - (serverCpu ?? 0));
+      const perSecond = sendingS > 0 ? answeredInTime / sendingS : 0;
+      const perMessage = (cpuCores: number) => perSecond > 0 ? cpuCores * 1e6 / perSecond : 0;
+      phases[kind] = {
+        sent,
+        answered,
+        answeredInTime,
+        late: sum(counts, (c) => c.late),
+        lost: sent - answered,
+        perSecond: Math.round(perSecond),
+        sentPerSecond: Math.round(sendingS > 0 ? sent / sendingS : 0),
+        medianMs: round(hist.quantile(0.5), 3),
+        p99Ms: round(hist.quantile(0.99), 3),
+        maxMs: round(hist.max, 3),
+        positive: sum(counts, (c) => c.positive),
+        stray: sum(counts, (c) => c.stray),
+        other,
+        sendFull: sum(counts, (c) => c.sendFull),
+        sendErrors: sum(counts, (c) => c.sendErrors),
+        sendBatch: round(sent / Math.max(1, sum(counts, (c) => c.sendCalls)), 1),
+        recvBatch: round(
+          sum(counts, (c) => c.received) / Math.max(1, sum(counts, (c) => c.recvCalls)),
+          1,
+        ),
+        loadgenCpu: round(loadgenCpu, 2),
+        loadgenCpuMicrosPerMessage: round(perMessage(loadgenCpu), 2),
+        ...(serverCpu !== undefined
+          ? {
+            serverCpu: round(serverCpu, 2),
+            serverCpuMicrosPerMessage: round(perMessage(serverCpu), 2),
+          }
+          : {}),
+        machineBusy: round(busy, 2),
+        softirqCpu: round(softirq, 2),
+        otherCpu: round(otherCpu, 2),
+        generatorLimited: loadgenCpu >= GENERATOR_LIMIT * o.workers,
+        machineLimited: busy >= MACHINE_LIMIT * cores,
+        contended: otherCpu >= CONTENDED,
+        seconds: round(sendingS, 3),
+      };
+    }
+    return {
+      mode: o.rate > 0 ? "open" : "closed",
+      window: o.window,
+      rate: o.rate,
+      workers: o.workers,
+      batch: o.plan.batch,
+      seconds: o.seconds,
+      warmupSeconds: o.warmupSeconds,
+      prefixes: o.plan.prefixes,
+      buildSeconds,
+      cores,
+      phases,
+    };
+  } finally {
+    for (const h of handles) h.close();
+  }
+}
+
+function positive(name: string, text: string, integer = false, max = Infinity): number {
+  const n = Number(text);
+  if (!(n > 0 && n <= max) || (integer && !Number.isInteger(n))) {
+    throw new RangeError(
+      `--${name} must be a positive ${integer ? "integer" : "number"}` +
+        (max < Infinity ? ` of at most ${max}` : "") + `, got ${text}`,
+    );
+  }
+  return n;
+}
+
+/** Writes `mark TEXT` on standard output at once (the earlier interface's CPU sampling points). */
 function mark(text: string): void {
-  const b = encoder.encode(`mark ${text}\n`);
+  const b = new TextEncoder().encode(`mark ${text}\n`);
   let off = 0;
   while (off < b.length) off += Deno.stdout.writeSync(b.subarray(off));
 }
 
-function percentile(sorted: Float64Array, q: number): number {
-  if (sorted.length === 0) return 0;
-  const i = Math.min(sorted.length - 1, Math.floor(q * sorted.length));
-  return sorted[i]!;
-}
-
-// ---------------------------------------------------------------------------
-// A UDP socket through synchronous libc calls. The load generator owns its
-// process, so it may block in poll(); each datagram then costs one sendto()
-// or recv() system call and no trip through the event loop. It uses a
-// quarter to a third of a core at 30-40k answers a second, where a client
-// on node:dgram or Deno.listenDatagram managed 10-18k request/reply pairs
-// a second against a bare echo server on this 2-core machine, and so would
-// have measured itself rather than the map-server.
-
-const AF_INET = 2;
-const SOCK_DGRAM = 2;
-const SOCK_NONBLOCK = 0x800;
-const SOL_SOCKET = 1;
-const SO_RCVBUF = 8;
-const SO_SNDBUF = 7;
-const MSG_DONTWAIT = 0x40;
-const POLLIN = 1;
-
-const LIBC = {
-  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
-  bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
-  getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
-  setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
-  sendto: { parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"], result: "isize" },
-  recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
-  poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
-  close: { parameters: ["i32"], result: "i32" },
-} as const;
-
-/** struct sockaddr_in for 127.0.0.1:port (family host-endian, port big-endian). */
-function sockaddr(port: number): Uint8Array {
-  const sa = new Uint8Array(16);
-  const v = new DataView(sa.buffer);
-  v.setUint16(0, AF_INET, true);
-  v.setUint16(2, port, false);
-  sa.set([127, 0, 0, 1], 4);
-  return sa;
-}
-
-/** A nonblocking IPv4 UDP socket on 127.0.0.1 driven by synchronous libc calls. */
-class SyncUdp {
-  readonly #lib = Deno.dlopen("libc.so.6", LIBC);
-  readonly #fd: number;
-  readonly #pollfd = new Uint8Array(8);
-  readonly #to: Uint8Array;
-  /** The bound port. */
-  readonly port: number;
-  /** sendto() calls that failed (buffer full or another error). */
-  sendErrors = 0;
-
-  constructor(targetPort: number) {
-    const c = this.#lib.symbols;
-    this.#fd = c.socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
-    if (this.#fd < 0) throw new Error("socket() failed");
-    const size = new Int32Array([4 << 20]);
-    c.setsockopt(this.#fd, SOL_SOCKET, SO_RCVBUF, new Uint8Array(size.buffer), 4);
-    c.setsockopt(this.#fd, SOL_SOCKET, SO_SNDBUF, new Uint8Array(size.buffer), 4);
-    if (c.bind(this.#fd, sockaddr(0), 16) !== 0) throw new Error("bind() failed");
-    const name = new Uint8Array(16);
-    const len = new Uint32Array([16]);
-    c.getsockname(this.#fd, name, new Uint8Array(len.buffer));
-    this.port = new DataView(name.buffer).getUint16(2, false);
-    const pv = new DataView(this.#pollfd.buffer);
-    pv.setInt32(0, this.#fd, true);
-    pv.setInt16(4, POLLIN, true);
-    this.#to = sockaddr(targetPort);
-  }
-
-  /** Sends one datagram to the target; false when the kernel refused it. */
-  send(bytes: Uint8Array): boolean {
-    const n = this.#lib.symbols.sendto(this.#fd, bytes, BigInt(bytes.length), 0, this.#to, 16);
-    if (Number(n) < 0) {
-      this.sendErrors++;
-      return false;
-    }
-    return true;
-  }
-
-  /** One datagram into `buf`; its length, or -1 when none is waiting. */
-  recv(buf: Uint8Array): number {
-    return Number(this.#lib.symbols.recv(this.#fd, buf, BigInt(buf.length), MSG_DONTWAIT));
-  }
-
-  /** Waits up to `ms` for a datagram to arrive. */
-  wait(ms: number): void {
-    this.#lib.symbols.poll(this.#pollfd, 1n, ms);
-  }
-
-  /** Closes the socket and the library. */
-  close(): void {
-    this.#lib.symbols.close(this.#fd);
-    this.#lib.close();
-  }
-}
-
-/**
- * Runs one phase: window-limited, `durationMs` of sending, then up to
- * `drainMs` more for the answers still due. Blocks the thread throughout.
- */
-function runPhase(
-  socket: SyncUdp,
-  phase: Phase,
-  opts: { window: number; durationMs: number; drainMs: number; expireMs: number },
-): PhaseResult {
-  const slots = phase.slots;
-  const mask = slots - 1;
-  const sentAt = new Float64Array(slots);
-  const slotSeq = new Float64Array(slots).fill(-1);
-  /** 0 free, 1 outstanding, 2 expired (not answered yet). */
-  const state = new Uint8Array(slots);
-  let latencies = new Float64Array(1 << 20);
-  let nLat = 0;
-  let seq = 0;
-  let oldest = 0; // lowest sequence number that may still be outstanding
-  let inFlight = 0;
-  let sent = 0;
-  let answered = 0;
-  let answeredInTime = 0;
-  let late = 0;
-  let positive = 0;
-  let stray = 0;
-  const buf = new Uint8Array(65536);
-  const view = new DataView(buf.buffer);
-  mark(`start ${phase.name}`);
-  const cpu0 = process.cpuUsage();
-  const start = performance.now();
-  const deadline = start + opts.durationMs;
-  let drainEnd = Infinity;
-  let sending = true;
-  let nextSweep = start + 50;
-
-  for (;;) {
-    let now = performance.now();
-    if (sending && now >= deadline) {
-      mark(`stop ${phase.name}`);
-      sending = false;
-      drainEnd = now + opts.drainMs;
-    }
-    if (!sending && (inFlight === 0 || now >= drainEnd)) break;
-    if (now >= nextSweep) {
-      // Frees the window slots of messages unanswered for expireMs, so a
-      // lost datagram does not shrink the window for the rest of the run.
-      nextSweep = now + 50;
-      const limit = now - opts.expireMs;
-      while (oldest < seq) {
-        const slot = oldest & mask;
-        if (slotSeq[slot] === oldest && state[slot] === 1) {
-          if (sentAt[slot]! > limit) break;
-          state[slot] = 2;
-          inFlight--;
-        }
-        oldest++;
-      }
-    }
-    while (sending && inFlight < opts.window) {
-      const s = seq;
-      const slot = s & mask;
-      if (state[slot] === 1) break; // wrapped onto an outstanding message: wait
-      if (!socket.send(phase.message(s))) break;
-      seq++;
-      state[slot] = 1;
-      slotSeq[slot] = s;
-      sentAt[slot] = performance.now();
-      inFlight++;
-      sent++;
-    }
-    socket.wait(1);
-    let n: number;
-    while ((n = socket.recv(buf)) > 0) {
-      const msg = buf.subarray(0, n);
-      const s = phase.match(msg, view);
-      const slot = s & mask;
-      if (s < 0 || slotSeq[slot] !== s || state[slot] === 0) {
-        stray++;
-        continue;
-      }
-      now = performance.now();
-      if (state[slot] === 1) inFlight--;
-      else late++;
-      state[slot] = 0;
-      answered++;
-      if (sending) answeredInTime++;
-      if (phase.positive?.(msg)) positive++;
-      if (nLat === latencies.length) {
-        const bigger = new Float64Array(latencies.length * 2);
-        bigger.set(latencies);
-        latencies = bigger;
-      }
-      latencies[nLat++] = now - sentAt[slot]!;
-    }
-  }
-  const cpu = process.cpuUsage(cpu0);
-  const wall = performance.now() - start;
-  const lat = latencies.slice(0, nLat).sort();
-  const seconds = opts.durationMs / 1000;
-  return {
-    sent,
-    answered,
-    answeredInTime,
-    late,
-    lost: sent - answered,
-    perSecond: Math.round(answeredInTime / seconds),
-    medianMs: round3(percentile(lat, 0.5)),
-    p99Ms: round3(percentile(lat, 0.99)),
-    maxMs: round3(nLat > 0 ? lat[nLat - 1]! : 0),
-    ...(phase.positive !== undefined ? { positive } : {}),
-    stray,
-    loadgenCpu: Math.round((cpu.user + cpu.system) / 1000 / wall * 100) / 100,
-    seconds,
-  };
-}
-
-function round3(x: number): number {
-  return Math.round(x * 1000) / 1000;
-}
-
-/** The /24s of an IPv4 prefix of length ≤ 24, in order, at most `max`. */
-function slash24s(prefix: string, max: number): string[] {
-  const [addr, lenText] = prefix.split("/");
-  const len = Number(lenText);
-  const b = new Uint8Array(4);
-  if (addr === undefined || !ipv4ToBytes(addr, b, 0) || !(len >= 0 && len <= 24)) {
-    throw new TypeError(`--site must be an IPv4 prefix of length 0..24, got ${prefix}`);
-  }
-  const base = new DataView(b.buffer).getUint32(0, false) & (len === 0 ? 0 : ~0 << (32 - len));
-  const count = Math.min(max, 2 ** (24 - len));
-  const out: string[] = [];
-  const o = new Uint8Array(4);
-  const ov = new DataView(o.buffer);
-  for (let i = 0; i < count; i++) {
-    ov.setUint32(0, (base + (i << 8)) >>> 0, false);
-    out.push(ipv4FromBytes(o, 0));
-  }
-  return out;
-}
-
-/** Smallest power of two ≥ n. */
-function pow2(n: number): number {
-  let p = 1;
-  while (p < n) p *= 2;
-  return p;
-}
-
-function main(): void {
+async function main(): Promise<number> {
   const { values } = parseArgs({
     args: Deno.args,
     options: {
-      port: { type: "string" },
-      duration: { type: "string", default: "5" },
+      target: { type: "string", default: "127.0.0.1" },
+      source: { type: "string", default: "127.0.0.1" },
+      port: { type: "string", default: "4342" },
+      phases: { type: "string", default: PHASES.join(",") },
+      seconds: { type: "string", default: "5" },
+      warmup: { type: "string" },
       drain: { type: "string", default: "1" },
       expire: { type: "string", default: "1" },
       window: { type: "string", default: "128" },
-      key: { type: "string", default: "bench-key" },
-      site: { type: "string", default: "10.0.0.0/8" },
+      rate: { type: "string", default: "0" },
+      workers: { type: "string", default: "1" },
+      batch: { type: "string", default: "64" },
       prefixes: { type: "string", default: "65536" },
-      phases: { type: "string", default: "reg,req" },
+      "negative-site": { type: "string", default: "12.0.0.0/8" },
+      "kt1-site": { type: "string", default: "10.0.0.0/8" },
+      "kt1-key": { type: "string", default: "bench-key-1" },
+      "kt2-site": { type: "string", default: "11.0.0.0/8" },
+      "kt2-key": { type: "string", default: "bench-key-2" },
+      "server-pid": { type: "string" },
+      // The earlier interface: see legacy below.
+      duration: { type: "string" },
+      key: { type: "string" },
+      site: { type: "string" },
     },
   });
-  const port = Number(values.port);
-  if (!(port > 0 && port < 65536)) throw new TypeError("--port N is required");
-  const durationMs = Math.min(30, Number(values.duration)) * 1000;
-  const drainMs = Number(values.drain) * 1000;
-  const expireMs = Number(values.expire) * 1000;
-  const window = Number(values.window);
-  const phases = new Set(values.phases.split(","));
-  const prefixes = slash24s(values.site, Number(values.prefixes));
-  if (phases.has("reg") && prefixes.length < window * 2) {
-    throw new RangeError(`--prefixes must be at least twice --window (${window * 2})`);
-  }
-  const socket = new SyncUdp(port);
-  const myPort = socket.port;
-  const tag = crypto.getRandomValues(new Uint32Array(1))[0]! >>> 0;
-  const opts = { window, durationMs, drainMs, expireMs };
-  const out: Record<string, unknown> = { window, durationS: durationMs / 1000 };
-
-  // Phase 1: registrations, signed up front. Nonce = tag:index.
-  const key = new HmacKey(KEY_ID_HMAC_SHA256_128, values.key);
-  const registered = new Uint8Array(prefixes.length);
-  if (phases.has("reg")) {
-    const t0 = performance.now();
-    const regs = prefixes.map((p, i) =>
-      emitSignedMapRegister({
-        proxyReply: true,
-        securityCapable: false,
-        xtrIdPresent: true,
-        rtr: false,
-        eidNotify: false,
-        useTtlForTimeout: false,
-        mergeRequest: false,
-        mobileNode: false,
-        wantMapNotify: true,
-        nonce: (BigInt(tag) << 32n) | BigInt(i),
-        keyId: KEY_ID_HMAC_SHA256_128,
-        authData: new Uint8Array(0),
-        records: [{
-          ttl: 1440,
-          maskLen: 24,
-          action: 0,
-          authoritative: true,
-          incomplete: false,
-          sigCount: 0,
-          mapVersion: 0,
-          eid: ipAddress(p),
-          // Loopback RLOCs: if the map-server ever forwards a request
-          // to "the ETR", it stays on this machine.
-          locators: [
-            locatorRecord(ipAddress(`127.0.1.${(i % 250) + 1}`), 1, 100, { local: true }),
-          ],
-        }],
-        xtrId: 0x0123456789abcdefn,
-        siteId: 1n,
-      }, key)
+  let phaseNames = values.phases.split(",").filter((p) => p !== "");
+  // The earlier interface of this generator (`--duration S --key K --site P
+  // --phases reg,req`, `mark start|stop registrations|requests` lines, and
+  // `{"registrations":{..},"requests":{..},..}` last), which scripts written
+  // against the single-socket generator still use: `reg` registers the /24s
+  // of `--site` with key type 2 and `--key`; `req` asks for hosts in them
+  // (positive after `reg`, negative without). No warm-up.
+  const legacy = values.duration !== undefined || values.site !== undefined ||
+    values.key !== undefined || phaseNames.some((p) => p === "reg" || p === "req");
+  let kt2Site = values["kt2-site"];
+  let kt2Key = values["kt2-key"];
+  let negativeSite = values["negative-site"];
+  if (legacy) {
+    kt2Site = negativeSite = values.site ?? "10.0.0.0/8";
+    kt2Key = values.key ?? "bench-key";
+    const hasReg = phaseNames.includes("reg");
+    phaseNames = phaseNames.map((p) =>
+      p === "reg" ? "register-kt2" : p === "req" ? (hasReg ? "positive" : "negative") : p
     );
-    out["signSeconds"] = round3((performance.now() - t0) / 1000);
-    const n = regs.length;
-    // Message i goes out as sequence numbers i, i+n, i+2n...; its Map-Notify
-    // only names i, and answers the latest send (the window is below n).
-    const latest = new Float64Array(n).fill(-1);
-    const reg = runPhase(socket, {
-      name: "registrations",
-      slots: pow2(Math.max(n, window * 4)),
-      message(s) {
-        latest[s % n] = s;
-        return regs[s % n]!;
-      },
-      match(bytes, view) {
-        if (bytes.length < 12 || bytes[0]! >>> 4 !== TYPE_MAP_NOTIFY) return -1;
-        if (view.getUint32(NONCE_OFFSET, false) !== tag) return -1;
-        const i = view.getUint32(NONCE_OFFSET + 4, false);
-        if (i >= n) return -1;
-        registered[i] = 1;
-        return latest[i]!;
-      },
-    }, opts);
-    out["registrations"] = reg;
+  }
+  const phases = phaseNames as PhaseKind[];
+  for (const p of phases) {
+    if (!PHASES.includes(p)) throw new RangeError(`unknown phase ${p} (${PHASES.join(", ")})`);
+  }
+  const workers = positive("workers", values.workers, true, 16);
+  const window = positive("window", values.window, true, 1 << 18);
+  const batch = positive("batch", values.batch, true, 1024);
+  const prefixes = positive("prefixes", values.prefixes, true, 65536);
+  if (prefixes < workers * 4) throw new RangeError("--prefixes must be at least 4 per worker");
+  const rate = values.rate === "0" ? 0 : positive("rate", values.rate, false, 10_000_000);
+  const warmup = values.warmup ?? (legacy ? "0" : "1");
+  const legacyName = (k: PhaseKind) => k.startsWith("register") ? "registrations" : "requests";
+  const result = await runLoad({
+    plan: {
+      target: values.target,
+      port: positive("port", values.port, true, 65535),
+      source: values.source,
+      batch,
+      prefixes,
+      negativeSite,
+      kt1Site: values["kt1-site"],
+      kt1Key: values["kt1-key"],
+      kt2Site,
+      kt2Key,
+    },
+    phases,
+    seconds: positive(
+      legacy && values.duration !== undefined ? "duration" : "seconds",
+      legacy ? values.duration ?? values.seconds : values.seconds,
+      false,
+      MAX_PHASE_SECONDS,
+    ),
+    warmupSeconds: warmup === "0" ? 0 : positive("warmup", warmup, false, 30),
+    drainSeconds: positive("drain", values.drain, false, 30),
+    expireSeconds: positive("expire", values.expire, false, 30),
+    window,
+    rate,
+    workers,
+    ...(values["server-pid"] !== undefined
+      ? { serverPid: positive("server-pid", values["server-pid"], true) }
+      : {}),
+    log: (line) => console.error(line),
+    ...(legacy ? { onMark: (what, kind) => mark(`${what} ${legacyName(kind)}`) } : {}),
+  });
+  if (legacy) {
+    const out: Record<string, unknown> = { window: result.window, durationS: result.seconds };
+    for (const [k, v] of Object.entries(result.phases)) out[legacyName(k as PhaseKind)] = v;
+    console.log(JSON.stringify(out));
   } else {
-    registered.fill(1);
+    console.log(JSON.stringify(result));
   }
-
-  // Phase 2: Map-Requests for hosts (.1) of the registered /24s.
-  if (phases.has("req")) {
-    const hosts: Uint8Array[] = [];
-    for (let i = 0; i < prefixes.length; i++) {
-      if (registered[i] !== 1) continue;
-      const host = prefixes[i]!.replace(/\.0$/, ".1");
-      const inner = emitMapRequest({
-        authoritative: false,
-        probe: false,
-        smr: false,
-        pitr: false,
-        smrInvoked: false,
-        localXtr: false,
-        dontMapReply: false,
-        nonce: 0n,
-        sourceEid: { kind: "none" },
-        itrRlocs: [{ kind: "ipv4", ip: "127.0.0.1" }],
-        records: [{ maskLen: 32, eid: { kind: "ipv4", ip: host } }],
-      });
-      const ecm = emitEcm({
-        security: false,
-        ddtOriginated: false,
-        forRtr: false,
-        rtrRelayed: false,
-        inner: { src: "127.0.0.1", dst: host, srcPort: myPort, dstPort: 4342, ttl: 64 },
-        payload: inner,
-      });
-      ecm[ECM_UDP_CHECKSUM] = 0;
-      ecm[ECM_UDP_CHECKSUM + 1] = 0;
-      hosts.push(ecm);
-    }
-    if (hosts.length === 0) {
-      out["requests"] = { error: "no prefix was registered" };
-    } else {
-      const m = hosts.length;
-      const req = runPhase(socket, {
-        name: "requests",
-        slots: pow2(Math.max(65536, window * 4)),
-        message(s) {
-          // A fresh copy: the socket may read the bytes after we return.
-          const b = hosts[s % m]!.slice();
-          const v = new DataView(b.buffer);
-          v.setUint32(ECM_INNER_OFFSET + NONCE_OFFSET, tag, false);
-          v.setUint32(ECM_INNER_OFFSET + NONCE_OFFSET + 4, s, false);
-          return b;
-        },
-        match(bytes, view) {
-          if (bytes.length < 12 || bytes[0]! >>> 4 !== TYPE_MAP_REPLY) return -1;
-          if (view.getUint32(NONCE_OFFSET, false) !== tag) return -1;
-          return view.getUint32(NONCE_OFFSET + 4, false);
-        },
-        positive: (bytes) =>
-          bytes.length > REPLY_FIRST_LOCATOR_COUNT && bytes[REPLY_RECORD_COUNT]! > 0 &&
-          bytes[REPLY_FIRST_LOCATOR_COUNT]! > 0,
-      }, opts);
-      out["requests"] = req;
-    }
-  }
-  out["sendErrors"] = socket.sendErrors;
-  socket.close();
-  console.log(JSON.stringify(out));
+  return 0;
 }
 
 if (import.meta.main) {
-  main();
+  Deno.exit(await main());
 }

@@ -1,347 +1,655 @@
 /**
- * `deno task bench:control`: control-plane throughput of the map-server.
+ * `deno task bench:control`: the map-server's control plane under load,
+ * ours (`oor ms`) beside OOR 1.3.0's (Debian's `openoverlayrouter`,
+ * `/usr/sbin/oor`, `operating-mode = MS`), in one invocation, with the same
+ * load generator and the same phases.
  *
- * Starts an ms on 127.0.0.1 (an ephemeral port) with one `[[lisp-site]]`
- * for 10.0.0.0/8 (key type 2, accept-more-specifics, proxy-reply, no rate
- * limit), then runs scripts/_loadgen.ts in its own process against it:
- * authenticated Map-Registers for distinct /24s (counted when their
- * Map-Notify comes back), then ECM Map-Requests for hosts in them, each
- * phase `--duration` seconds with a bounded window of outstanding
- * messages. Prints registrations/s, Map-Requests answered/s, loss, median
- * and p99 latency, the CPU share each process used, and the map-server's
- * drop counters; the last line is the same as one JSON object.
+ * Each map-server runs alone in a network namespace of its own (lab
+ * `--lab`, default `bench-control`: `oor-bench-control-ours`,
+ * `oor-bench-control-oor`), bound to 127.0.0.1:4342 on that namespace's
+ * loopback; the generator (scripts/_loadgen.ts, batched sendmmsg/recvmmsg
+ * in Workers) runs in the same namespace. One server at a time, never two
+ * at once, in the order of `--servers`. Both are configured with the same
+ * sites:
+ *
+ * - 10.0.0.0/8, key type 1 (HMAC-SHA-1-96, the only one OOR has),
+ *   more-specifics accepted, proxy-reply;
+ * - 11.0.0.0/8, key type 2 (HMAC-SHA-256-128), ours only;
+ * - 12.0.0.0/8, which nobody registers in.
+ *
+ * Phases, in this order, each `--seconds` of sending:
+ *
+ * 1. `negative`: ECM'd Map-Requests for hosts in 12.0.0.0/8: every answer
+ *    is a negative Map-Reply (after a `--warmup` of the same, not counted,
+ *    which also lets our JIT compile the path).
+ * 2. `register-kt1`: Map-Registers (P and M bits, key type 1), one per /24
+ *    of 10.0.0.0/8 (`--prefixes` of them, cycled); counted on Map-Notify.
+ * 3. `positive`: ECM'd Map-Requests for hosts in the /24s that were
+ *    notified: every answer a proxy Map-Reply with the registered locator.
+ * 4. `register-kt2`: the same as 2 with key type 2 in 11.0.0.0/8; ours only.
+ *
+ * Closed loop by default (`--window` messages outstanding); `--rate R`
+ * makes it open loop (R a second). Per phase and server the table shows
+ * answered/s, loss, median and p99 latency, the server's CPU (its process
+ * tree, /proc/PID/stat) in cores and in µs per answer, the generator's CPU,
+ * then the ratio ours/OOR. Flags: `gen-limited` (the generator used ≥ 85 %
+ * of a core per Worker: the figure may be its own), `machine-busy` (the
+ * machine was ≥ 90 % busy), `contended` (other work used ≥ 0.25 core: the
+ * rates are noisy, the CPU per message much less). The last line is all
+ * of it as one JSON object.
  *
  * ```
- * deno task bench:control [--duration S] [--window N] [--prefixes N] [--transport-only]
+ * deno task bench:control [--seconds 5] [--quick] [--servers ours,oor]
+ *   [--window 128] [--rate 0] [--workers 1] [--batch 64] [--prefixes 16384]
+ *   [--warmup 1] [--drain 1] [--lab bench-control] [--keep]
  * ```
  *
- * `--transport-only` replaces the ms with a minimal responder built on the
- * same ControlPlane and codecs (verify, store in a Map, answer): the ceiling
- * the transport allows, to compare the ms against.
+ * `--quick` (the smoke test) makes it 1 s phases, 1,024 prefixes and a
+ * short warm-up. `--servers` also takes `transport`: scripts/_bench_responder.ts,
+ * the ms's ControlPlane and codecs with no map-server logic, the ceiling
+ * the transport allows. `--keep` keeps the folder of configs and logs.
  *
- * The window defaults to 128 outstanding messages. The ms's socket keeps
- * the kernel's default receive buffer (net.core.rmem_default, 208 KiB:
- * about 190 small datagrams at loopback truesize; Deno's node:dgram
- * `setRecvBufferSize` does not change SO_RCVBUF), so a window above ~190
- * overflows it whenever the ms pauses (GC) and shows as loss, counted by
- * the kernel in `RcvbufErrors` of /proc/net/snmp, not by the ms.
- *
- * Where the ms spends its time: `deno run -A --cpu-prof --cpu-prof-dir=DIR
- * scripts/bench_control.ts` profiles this process, i.e. the ms (the load
- * generator runs in its child). The "ms cpu per message" figure (CPU time
- * of the ms divided by answers) is steadier than the rates when other
- * processes share the two cores.
- *
- * Goal on a 2-core machine (issue 3): ≥ 20,000 Map-Requests answered per
- * second with no loss and ≥ 5,000 authenticated registrations per second.
- * Traffic goes to 127.0.0.1 only.
+ * Needs root (network namespaces) and, for `oor`, the openoverlayrouter
+ * package and `stdbuf`. Traffic stays on the namespaces' loopbacks. Every
+ * phase is bounded (`--seconds` at most 30); the lab is torn down at exit,
+ * also on Ctrl-C or SIGTERM.
  *
  * @module
  */
 
-import process from "node:process";
 import { parseArgs } from "node:util";
-import { ControlPlane } from "../core/control.ts";
-import { Counters } from "../core/counters.ts";
-import type { Metric } from "../core/metrics.ts";
-import { Logger } from "../core/log.ts";
-import { startMs } from "../roles/ms.ts";
-import { type Config, parseConfig } from "../config/mod.ts";
-import { authStatus, HmacKey, KEY_ID_HMAC_SHA256_128 } from "../wire/auth.ts";
-import { type EidRecord } from "../wire/eid_record.ts";
-import { emitMapReply } from "../wire/map_reply.ts";
-import { emitSignedMapNotify } from "../wire/map_notify.ts";
-import type { PhaseResult } from "./_loadgen.ts";
+import { Lab, type LabProcess, requireRoot, sleep } from "./lab/topology.ts";
+import { type LoadgenResult, MAX_PHASE_SECONDS, type PhaseResult } from "./_loadgen.ts";
+import type { PhaseKind } from "./_loadgen_worker.ts";
+import { VERSION } from "../version.ts";
 
-/** Longest phase allowed, seconds. */
-const MAX_DURATION_S = 30;
-const KEY = "bench-key";
-const SITE = "10.0.0.0/8";
+const ROOT = new URL("..", import.meta.url).pathname;
+const DENO = Deno.execPath();
+const ADDRESS = "127.0.0.1";
+const PORT = 4342;
 
-function msConfig(rateLimitKey: boolean): string {
-  return [
-    `operating-mode = "MS"`,
-    `control-address = "127.0.0.1"`,
-    `control-port = 0`,
-    ...(rateLimitKey ? [`control-rate-limit = 0`] : []),
+/** The sites and keys every server is configured with, and the generator uses. */
+export const SITES = {
+  kt1: { prefix: "10.0.0.0/8", key: "bench-key-1" },
+  kt2: { prefix: "11.0.0.0/8", key: "bench-key-2" },
+  negative: { prefix: "12.0.0.0/8", key: "bench-key-negative" },
+} as const;
+
+/** A map-server the benchmark can run. */
+export type ServerName = "ours" | "oor" | "transport";
+const SERVER_NAMES: readonly ServerName[] = ["ours", "oor", "transport"];
+
+/** The phases in the order they run; OOR has no key type 2. */
+const ORDER: readonly PhaseKind[] = ["negative", "register-kt1", "positive", "register-kt2"];
+
+function phasesOf(server: ServerName): PhaseKind[] {
+  return server === "oor" ? ORDER.filter((p) => p !== "register-kt2") : [...ORDER];
+}
+
+/** Our ms's oor.toml. */
+export function oursConfig(prefixes: number): string {
+  const site = (prefix: string, keyType: number, key: string) => [
     ``,
     `[[lisp-site]]`,
-    `eid-prefix = "${SITE}"`,
+    `eid-prefix = "${prefix}"`,
     `iid = 0`,
-    `key-type = 2`,
-    `key = "${KEY}"`,
+    `key-type = ${keyType}`,
+    `key = "${key}"`,
     `accept-more-specifics = true`,
     `proxy-reply = true`,
+    `max-registrations = ${Math.max(1024, prefixes * 2)}`,
+  ];
+  return [
+    `operating-mode = "MS"`,
+    `debug = 0`,
+    `control-address = "${ADDRESS}"`,
+    `control-port = ${PORT}`,
+    `control-rate-limit = 0`,
+    ...site(SITES.kt1.prefix, 1, SITES.kt1.key),
+    ...site(SITES.kt2.prefix, 2, SITES.kt2.key),
+    ...site(SITES.negative.prefix, 1, SITES.negative.key),
     ``,
   ].join("\n");
 }
 
-/** The ms config; without `control-rate-limit` if this build does not know the key. */
-function loadConfig(): Config {
-  let r = parseConfig(msConfig(true), { role: "ms", file: "bench-ms.toml" });
-  if (!r.ok && r.errors.some((e) => String(e).includes("control-rate-limit"))) {
-    r = parseConfig(msConfig(false), { role: "ms", file: "bench-ms.toml" });
+/** OOR's oor.conf: the same sites but the key-type-2 one (OOR has key type 1 only). */
+export function oorConfig(): string {
+  const site = (prefix: string, key: string) => [
+    `lisp-site {`,
+    `    eid-prefix = ${prefix}`,
+    `    iid = 0`,
+    `    key-type = 1`,
+    `    key = ${key}`,
+    `    accept-more-specifics = true`,
+    `    proxy-reply = true`,
+    `    merge = false`,
+    `}`,
+  ];
+  return [
+    // debug = 0: OOR writes its log with printf; more detail costs it time per message.
+    `debug = 0`,
+    `operating-mode = MS`,
+    `control-iface = lo`,
+    ...site(SITES.kt1.prefix, SITES.kt1.key),
+    ...site(SITES.negative.prefix, SITES.negative.key),
+    ``,
+  ].join("\n");
+}
+
+/** Options of {@link runBench}. */
+export interface BenchOptions {
+  readonly servers: readonly ServerName[];
+  readonly seconds: number;
+  readonly warmup: number;
+  readonly drain: number;
+  readonly window: number;
+  readonly rate: number;
+  readonly workers: number;
+  readonly batch: number;
+  readonly prefixes: number;
+  readonly lab: string;
+  readonly keep: boolean;
+  /** Progress lines. */
+  readonly log: (line: string) => void;
+}
+
+/** What one server's run gave. */
+export interface ServerRun {
+  readonly server: ServerName;
+  /** What it is: version, and how it was started. */
+  readonly what: string;
+  readonly load?: LoadgenResult;
+  /** Why the run failed, when it did. */
+  readonly error?: string;
+  /** Lines the server logged. */
+  readonly logLines: number;
+}
+
+/** Ours/OOR ratios of one phase. */
+export interface PhaseRatio {
+  readonly perSecond: number;
+  readonly medianMs: number;
+  readonly p99Ms: number;
+  readonly serverCpuMicrosPerMessage?: number;
+}
+
+/** The benchmark's result: the last line of its output. */
+export interface BenchResult {
+  readonly bench: "control";
+  readonly settings: Omit<BenchOptions, "log" | "keep" | "lab">;
+  readonly runs: readonly ServerRun[];
+  /** ours / oor per phase (both ran it). */
+  readonly ratios: Partial<Record<PhaseKind, PhaseRatio>>;
+  /** A signal stopped the run before the end. */
+  readonly interrupted: boolean;
+}
+
+/** The phase's figures, when it ran without an error. */
+export function phaseOf(run: ServerRun | undefined, kind: PhaseKind): PhaseResult | undefined {
+  const p = run?.load?.phases[kind];
+  return p !== undefined && !("error" in p) ? p : undefined;
+}
+
+/** ours / oor of every phase both ran. */
+export function ratios(runs: readonly ServerRun[]): BenchResult["ratios"] {
+  const ours = runs.find((r) => r.server === "ours");
+  const oor = runs.find((r) => r.server === "oor");
+  const out: BenchResult["ratios"] = {};
+  const r = (a: number, b: number) => b > 0 ? Math.round(a / b * 100) / 100 : 0;
+  for (const kind of ORDER) {
+    const a = phaseOf(ours, kind);
+    const b = phaseOf(oor, kind);
+    if (a === undefined || b === undefined) continue;
+    out[kind] = {
+      perSecond: r(a.perSecond, b.perSecond),
+      medianMs: r(a.medianMs, b.medianMs),
+      p99Ms: r(a.p99Ms, b.p99Ms),
+      ...(a.serverCpuMicrosPerMessage !== undefined && b.serverCpuMicrosPerMessage !== undefined
+        ? { serverCpuMicrosPerMessage: r(a.serverCpuMicrosPerMessage, b.serverCpuMicrosPerMessage) }
+        : {}),
+    };
   }
-  if (!r.ok) throw new Error(`bench config rejected:\n${r.errors.join("\n")}`);
-  return r.config;
+  return out;
 }
 
-/** A running map-server (or stand-in) on 127.0.0.1. */
-interface Target {
-  readonly port: number;
-  readonly counters: Counters;
-  close(): Promise<void>;
-}
-
-/** The bench's own series, beside the ms's. */
-const BENCH_LOG_LINES: Metric = {
-  name: "bench_log_lines",
-  type: "gauge",
-  help: "Log lines the ms wrote during the run.",
-  labels: [],
-};
-const BENCH_AUTH_FAILURES: Metric = {
-  name: "bench_auth_failures_total",
-  type: "counter",
-  help: "Map-Registers the transport-only target could not authenticate.",
-  labels: [],
-};
-
-async function startRealMs(): Promise<Target> {
-  const config = loadConfig();
-  const counters = new Counters();
-  let lines = 0;
-  const logger = new Logger({
-    role: "ms",
-    level: "info",
-    sink: { write: () => void lines++ },
-  });
-  counters.gauge(BENCH_LOG_LINES, () => lines);
-  const handle = await startMs(config, { logger, counters, now: Date.now });
-  return { port: handle.port, counters, close: () => handle.close() };
-}
-
-/**
- * The transport ceiling: ControlPlane + codecs + HMAC, no ms logic beyond
- * an exact-match Map of the registered /24s.
- */
-async function startTransportOnly(): Promise<Target> {
-  const counters = new Counters();
-  const logger = new Logger({ role: "bench-ms", level: "error", sink: { write: () => {} } });
-  const cp = await ControlPlane.open({ logger, counters, address: "127.0.0.1", port: 0 });
-  const key = new HmacKey(KEY_ID_HMAC_SHA256_128, KEY);
-  const table = new Map<string, EidRecord>();
-  cp.on("map-register", (m, r) => {
-    if (authStatus(r.bytes, key) !== "ok") {
-      counters.inc(BENCH_AUTH_FAILURES);
-      return;
+/** Waits until `name` is up, returning its process; throws with the log's tail when it is not. */
+async function startServer(
+  lab: Lab,
+  server: ServerName,
+  prefixes: number,
+): Promise<{ proc: LabProcess; what: string }> {
+  switch (server) {
+    case "ours": {
+      // Its saved registrations go beside its configuration: a folder of its own.
+      await Deno.mkdir(lab.path("ours"), { recursive: true });
+      const path = await lab.writeFile("ours/oor.toml", oursConfig(prefixes));
+      const proc = await lab.spawn(server, "ours", [
+        DENO,
+        "run",
+        "--allow-all",
+        `${ROOT}main.ts`,
+        "ms",
+        "--config",
+        path,
+      ]);
+      await proc.waitForLog(/ms-listening/, 30_000);
+      return { proc, what: `oor ms ${VERSION} (this tree), control-rate-limit = 0` };
     }
-    for (const rec of m.records) {
-      if (rec.eid.kind === "ipv4") table.set(`${rec.eid.ip}/${rec.maskLen}`, rec);
+    case "oor": {
+      await Deno.mkdir(lab.path("oor"), { recursive: true });
+      // OOR writes its oor-id file beside its configuration: a folder of its own.
+      const path = await lab.writeFile("oor/oor.conf", oorConfig());
+      const proc = await lab.spawn(server, "oor", ["stdbuf", "-oL", "-eL", "oor", "-f", path]);
+      const m = await proc.waitForLog(/Open Overlay Router \(?(v[\d.]+)\)?.*started/, 15_000);
+      // It exits 0 on a configuration error after printing "started": make sure it runs on.
+      await sleep(500);
+      if (!proc.alive()) throw new Error(`oor exited after starting:\n${proc.readLog()}`);
+      return { proc, what: `OOR ${m[1]} (/usr/sbin/oor), control-iface = lo, debug = 0` };
     }
-    if (m.wantMapNotify) {
-      cp.send(
-        emitSignedMapNotify({
-          ack: false,
-          xtrIdPresent: m.xtrIdPresent,
-          rtrAuthPresent: false,
-          nonce: m.nonce,
-          keyId: m.keyId,
-          authData: new Uint8Array(0),
-          records: m.records,
-          ...(m.xtrIdPresent ? { xtrId: m.xtrId!, siteId: m.siteId! } : {}),
-        }, key),
-        r.from,
-      );
+    case "transport": {
+      const proc = await lab.spawn(server, "transport", [
+        DENO,
+        "run",
+        "--allow-all",
+        `${ROOT}scripts/_bench_responder.ts`,
+        "--address",
+        ADDRESS,
+        "--port",
+        String(PORT),
+        "--kt1-key",
+        SITES.kt1.key,
+        "--kt2-key",
+        SITES.kt2.key,
+      ]);
+      await proc.waitForLog(/responder-listening/, 30_000);
+      return { proc, what: "transport only: the ms's ControlPlane and codecs, no ms logic" };
     }
-  });
-  cp.on("map-request", (m, r) => {
-    if (r.ecm === undefined) return;
-    const q = m.records[0];
-    const itr = m.itrRlocs[0];
-    if (q === undefined || itr === undefined || itr.kind !== "ipv4") return;
-    const ip = q.eid.kind === "ipv4" ? q.eid.ip : "";
-    const rec = table.get(`${ip.slice(0, ip.lastIndexOf("."))}.0/24`);
-    const records: EidRecord[] = rec !== undefined ? [rec] : [{
-      ttl: 15,
-      maskLen: 8,
-      action: 0,
-      authoritative: true,
-      incomplete: false,
-      sigCount: 0,
-      mapVersion: 0,
-      eid: { kind: "ipv4", ip: "10.0.0.0" },
-      locators: [],
-    }];
-    cp.send(
-      emitMapReply({ probe: false, echoNonce: false, security: false, nonce: m.nonce, records }),
-      { address: itr.ip, port: r.ecm.inner.srcPort },
-    );
-  });
-  return {
-    port: cp.port,
-    counters,
-    close: () => {
-      cp.close();
-      return Promise.resolve();
-    },
-  };
+  }
 }
 
-/** Splits a text stream into lines. */
-function lineSplitter(): TransformStream<string, string> {
-  let rest = "";
-  return new TransformStream<string, string>({
-    transform(chunk, ctl) {
+/** The current load generator child, for Ctrl-C. */
+let generator: Deno.ChildProcess | undefined;
+
+/** Runs the generator in `server`'s namespace against its map-server. */
+async function runGenerator(
+  lab: Lab,
+  server: ServerName,
+  pid: number,
+  o: BenchOptions,
+): Promise<LoadgenResult> {
+  const phases = phasesOf(server);
+  const args = [
+    "run",
+    "--allow-all",
+    `${ROOT}scripts/_loadgen.ts`,
+    "--target",
+    ADDRESS,
+    "--port",
+    String(PORT),
+    "--phases",
+    phases.join(","),
+    "--seconds",
+    String(o.seconds),
+    "--warmup",
+    String(o.warmup),
+    "--drain",
+    String(o.drain),
+    "--window",
+    String(o.window),
+    "--rate",
+    String(o.rate),
+    "--workers",
+    String(o.workers),
+    "--batch",
+    String(o.batch),
+    "--prefixes",
+    String(o.prefixes),
+    "--negative-site",
+    SITES.negative.prefix,
+    "--kt1-site",
+    SITES.kt1.prefix,
+    "--kt1-key",
+    SITES.kt1.key,
+    "--kt2-site",
+    SITES.kt2.prefix,
+    "--kt2-key",
+    SITES.kt2.key,
+    "--server-pid",
+    String(pid),
+  ];
+  const child = new Deno.Command("ip", {
+    args: ["netns", "exec", lab.ns(server), DENO, ...args],
+    env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  generator = child;
+  // Bounded: warm-up, every phase with its drain, start-up and signing.
+  const boundMs = (o.warmup + phases.length * (o.seconds + o.drain + 1)) * 1000 + 120_000;
+  const timer = setTimeout(() => {
+    o.log(`${server}: load generator still running after ${boundMs / 1000} s: stopping it`);
+    try {
+      child.kill("SIGKILL");
+    } catch { /* gone */ }
+  }, boundMs);
+  const stderr = (async () => {
+    const lines = child.stderr.pipeThrough(new TextDecoderStream());
+    let rest = "";
+    let tail = "";
+    for await (const chunk of lines) {
       const parts = (rest + chunk).split("\n");
       rest = parts.pop()!;
-      for (const p of parts) ctl.enqueue(p);
-    },
-    flush(ctl) {
-      if (rest !== "") ctl.enqueue(rest);
-    },
+      for (const l of parts) {
+        o.log(`  ${server}: ${l}`);
+        tail = (tail + l + "\n").slice(-2000);
+      }
+    }
+    return tail + rest;
+  })();
+  try {
+    const [out, status, errTail] = await Promise.all([
+      new Response(child.stdout).text(),
+      child.status,
+      stderr,
+    ]);
+    const last = out.trim().split("\n").pop() ?? "";
+    if (!status.success || !last.startsWith("{")) {
+      throw new Error(`load generator failed (exit ${status.code}):\n${errTail}`);
+    }
+    return JSON.parse(last) as LoadgenResult;
+  } finally {
+    clearTimeout(timer);
+    generator = undefined;
+  }
+}
+
+/** Runs every server in turn, each with the whole generator run; tears everything down. */
+export async function runBench(o: BenchOptions): Promise<BenchResult> {
+  requireRoot("bench:control");
+  const dir = await Deno.makeTempDir({ prefix: "oor-bench-control-" });
+  const lab = new Lab({ nodes: o.servers.map((name) => ({ name })), links: [] }, {
+    name: o.lab,
+    dir,
+    stopTimeoutMs: 5000,
+  });
+  // Ctrl-C (or SIGTERM): stop the generator and the server, skip the rest,
+  // tear down as usual; a second signal, or 15 s later, tears down at once.
+  let interrupted = false;
+  let hardTimer: ReturnType<typeof setTimeout> | undefined;
+  const hardStop = async () => {
+    await lab.down().catch(() => {});
+    if (!o.keep) await Deno.remove(dir, { recursive: true }).catch(() => {});
+    Deno.exit(130);
+  };
+  const onSignal = () => {
+    if (interrupted) {
+      void hardStop();
+      return;
+    }
+    interrupted = true;
+    o.log("interrupted: stopping, then tearing the lab down");
+    try {
+      generator?.kill("SIGTERM");
+    } catch { /* gone */ }
+    void lab.stopAll().catch(() => {});
+    hardTimer = setTimeout(() => void hardStop(), 15_000);
+  };
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+  for (const s of signals) Deno.addSignalListener(s, onSignal);
+  const runs: ServerRun[] = [];
+  try {
+    o.log(`bench:control: lab ${o.lab} in ${dir}`);
+    await lab.up();
+    for (const server of o.servers) {
+      if (interrupted) break;
+      let proc: LabProcess | undefined;
+      let what: string = server;
+      try {
+        o.log(`${server}: starting`);
+        const started = await startServer(lab, server, o.prefixes);
+        proc = started.proc;
+        what = started.what;
+        if (interrupted) throw new Error("interrupted");
+        o.log(`${server}: ${what}, pid ${proc.pid}`);
+        const load = await runGenerator(lab, server, proc.pid, o);
+        if (!proc.alive()) throw new Error(`${server} exited during the run`);
+        runs.push({ server, what, load, logLines: countLines(proc.readLog()) });
+      } catch (e) {
+        const tail = proc?.readLog().split("\n").slice(-20).join("\n") ?? "";
+        runs.push({
+          server,
+          what,
+          error: interrupted
+            ? "interrupted"
+            : `${e instanceof Error ? e.message : String(e)}${tail ? `\n${tail}` : ""}`,
+          logLines: proc !== undefined ? countLines(proc.readLog()) : 0,
+        });
+      } finally {
+        if (proc !== undefined) await lab.stop(proc.name).catch(() => {});
+      }
+    }
+  } finally {
+    await lab.down().catch((e) => o.log(`lab down failed: ${e}`));
+    if (o.keep) o.log(`bench:control: configs and logs kept in ${dir}`);
+    else await Deno.remove(dir, { recursive: true }).catch(() => {});
+    for (const s of signals) Deno.removeSignalListener(s, onSignal);
+    clearTimeout(hardTimer);
+  }
+  const { log: _l, keep: _k, lab: _n, ...settings } = o;
+  return { bench: "control", settings, runs, ratios: ratios(runs), interrupted };
+}
+
+function countLines(text: string): number {
+  return text === "" ? 0 : text.split("\n").filter((l) => l.trim() !== "").length;
+}
+
+// ---------------------------------------------------------------------------
+// The table.
+
+const PHASE_TITLE: Record<PhaseKind, string> = {
+  "negative": "negative Map-Requests",
+  "register-kt1": "Map-Registers, key type 1",
+  "positive": "positive (proxy) Map-Requests",
+  "register-kt2": "Map-Registers, key type 2",
+};
+
+function num(n: number | undefined, digits = 0): string {
+  if (n === undefined) return "-";
+  return n.toLocaleString("en-US", {
+    minimumFractionDigits: digits,
+    maximumFractionDigits: digits,
   });
 }
 
-function fmt(n: number): string {
-  return Math.round(n).toLocaleString("en-US");
+function flags(p: PhaseResult): string {
+  const f: string[] = [];
+  if (p.generatorLimited) f.push("gen-limited");
+  if (p.machineLimited) f.push("machine-busy");
+  if (p.contended) f.push(`contended(${p.otherCpu})`);
+  if (p.late > 0) f.push(`late ${p.late}`);
+  const other = Object.entries(p.other).map(([t, n]) => `type${t}:${n}`);
+  if (other.length > 0) f.push(`other ${other.join(",")}`);
+  return f.join(" ");
+}
+
+/** The readable table of a result. */
+export function formatTable(r: BenchResult): string[] {
+  const s = r.settings;
+  const lines: string[] = [];
+  const mode = s.rate > 0 ? `open loop at ${num(s.rate)}/s` : "closed loop";
+  lines.push(
+    `bench:control: ${mode}, window ${s.window}, ${s.workers} generator Worker(s), ` +
+      `batches of up to ${s.batch}; ${s.seconds} s per phase after a ${s.warmup} s warm-up; ` +
+      `${num(s.prefixes)} /24s per site`,
+  );
+  for (const run of r.runs) {
+    lines.push(`  ${run.server.padEnd(9)} ${run.what}${run.error ? `: FAILED: ${run.error}` : ""}`);
+  }
+  const head = [
+    "server".padEnd(10),
+    "answered/s".padStart(11),
+    "loss".padStart(7),
+    "median ms".padStart(10),
+    "p99 ms".padStart(8),
+    "server cpu".padStart(11),
+    "µs cpu/msg".padStart(11),
+    "gen cpu".padStart(8),
+    "  flags",
+  ].join("");
+  for (const kind of ORDER) {
+    const rows: string[] = [];
+    for (const run of r.runs) {
+      if (run.load === undefined) continue;
+      const p = run.load.phases[kind];
+      if (p === undefined) {
+        if (run.server === "oor" && kind === "register-kt2") {
+          rows.push(`${"oor".padEnd(10)}${"(OOR 1.3.0 has key type 1 only)".padStart(30)}`);
+        }
+        continue;
+      }
+      if ("error" in p) {
+        rows.push(`${run.server.padEnd(10)} FAILED: ${p.error}`);
+        continue;
+      }
+      rows.push(
+        [
+          run.server.padEnd(10),
+          num(p.perSecond).padStart(11),
+          num(p.lost).padStart(7),
+          num(p.medianMs, 3).padStart(10),
+          num(p.p99Ms, 3).padStart(8),
+          num(p.serverCpu, 2).padStart(11),
+          num(p.serverCpuMicrosPerMessage, 1).padStart(11),
+          num(p.loadgenCpu, 2).padStart(8),
+          `  ${flags(p)}`,
+        ].join("").trimEnd(),
+      );
+    }
+    const q = r.ratios[kind];
+    if (q !== undefined) {
+      rows.push([
+        "ours/oor".padEnd(10),
+        num(q.perSecond, 2).padStart(11),
+        "".padStart(7),
+        num(q.medianMs, 2).padStart(10),
+        num(q.p99Ms, 2).padStart(8),
+        "".padStart(11),
+        num(q.serverCpuMicrosPerMessage, 2).padStart(11),
+      ].join(""));
+    }
+    if (rows.length === 0) continue;
+    lines.push("", `${PHASE_TITLE[kind]} (${kind})`, `  ${head}`, ...rows.map((l) => `  ${l}`));
+  }
+  return lines;
+}
+
+// ---------------------------------------------------------------------------
+// The command.
+
+function numberOption(
+  name: string,
+  text: string,
+  opts: { min?: number; max?: number; integer?: boolean } = {},
+): number {
+  const n = Number(text);
+  const min = opts.min ?? 0;
+  const max = opts.max ?? Infinity;
+  if (text.trim() === "" || !(n >= min && n <= max) || (opts.integer && !Number.isInteger(n))) {
+    throw new RangeError(
+      `--${name} must be ${
+        opts.integer ? "an integer" : "a number"
+      } from ${min} to ${max}, got ${text}`,
+    );
+  }
+  return n;
 }
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
     args: Deno.args,
     options: {
-      duration: { type: "string", default: "5" },
+      seconds: { type: "string" },
+      quick: { type: "boolean", default: false },
+      servers: { type: "string", default: "ours,oor" },
       window: { type: "string", default: "128" },
-      prefixes: { type: "string", default: "65536" },
-      drain: { type: "string", default: "1" },
-      "transport-only": { type: "boolean", default: false },
+      rate: { type: "string", default: "0" },
+      workers: { type: "string", default: "1" },
+      batch: { type: "string", default: "64" },
+      prefixes: { type: "string" },
+      warmup: { type: "string" },
+      drain: { type: "string" },
+      lab: { type: "string", default: "bench-control" },
+      keep: { type: "boolean", default: false },
+      help: { type: "boolean", default: false },
     },
   });
-  const duration = Number(values.duration);
-  if (!(duration > 0 && duration <= MAX_DURATION_S)) {
-    console.error(`--duration must be above 0 and at most ${MAX_DURATION_S} seconds`);
-    return 2;
+  if (values.help) {
+    console.log(
+      "deno task bench:control [--seconds 5] [--quick] [--servers ours,oor[,transport]]\n" +
+        "  [--window 128] [--rate 0] [--workers 1] [--batch 64] [--prefixes 16384]\n" +
+        "  [--warmup 1] [--drain 1] [--lab bench-control] [--keep]",
+    );
+    return 0;
   }
-  const window = Number(values.window);
-  if (!(Number.isInteger(window) && window >= 1 && window <= 4096)) {
-    console.error("--window must be an integer from 1 to 4096");
-    return 2;
-  }
-  const mode = values["transport-only"] ? "transport-only" : "ms";
-  const target = mode === "ms" ? await startRealMs() : await startTransportOnly();
-  let gen: PhaseResult | undefined;
-  let result: Record<string, unknown>;
+  let o: BenchOptions;
   try {
-    const t0 = performance.now();
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-all",
-        new URL("./_loadgen.ts", import.meta.url).pathname,
-        "--port",
-        String(target.port),
-        "--duration",
-        String(duration),
-        "--window",
-        String(window),
-        "--prefixes",
-        values.prefixes,
-        "--drain",
-        values.drain,
-        "--key",
-        KEY,
-        "--site",
-        SITE,
-      ],
-      env: { DENO_NO_UPDATE_CHECK: "1" },
-      stdout: "piped",
-      stderr: "inherit",
-    }).spawn();
-    // The load generator prints "mark start PHASE" / "mark stop PHASE" when
-    // it starts and stops sending: sample our (the ms's) CPU time there.
-    const cpuShare: Record<string, number> = {};
-    const startedAt = new Map<string, { cpu: NodeJS.CpuUsage; at: number }>();
-    let last = "";
-    const lines = child.stdout.pipeThrough(new TextDecoderStream()).pipeThrough(lineSplitter());
-    for await (const line of lines) {
-      const m = /^mark (start|stop) (\w+)$/.exec(line);
-      if (m === null) {
-        if (line.trim() !== "") last = line;
-        continue;
-      }
-      const [, what, phase] = m as unknown as [string, string, string];
-      if (what === "start") {
-        startedAt.set(phase, { cpu: process.cpuUsage(), at: performance.now() });
-      } else {
-        const s = startedAt.get(phase);
-        if (s === undefined) continue;
-        const c = process.cpuUsage(s.cpu);
-        cpuShare[phase] =
-          Math.round((c.user + c.system) / 1000 / (performance.now() - s.at) * 100) /
-          100;
+    const servers = values.servers.split(",").filter((x) => x !== "");
+    for (const x of servers) {
+      if (!SERVER_NAMES.includes(x as ServerName)) {
+        throw new RangeError(`--servers: unknown server ${x} (${SERVER_NAMES.join(", ")})`);
       }
     }
-    const status = await child.status;
-    if (!status.success || last === "") {
-      console.error(`load generator failed (exit ${status.code})`);
-      return 1;
+    if (servers.length === 0 || new Set(servers).size !== servers.length) {
+      throw new RangeError("--servers: one or more distinct servers");
     }
-    result = JSON.parse(last) as Record<string, unknown>;
-    result["wallSeconds"] = Math.round(performance.now() - t0) / 1000;
-    result["mode"] = mode;
-    // CPU of this process (the ms) while the load generator was sending.
-    result["msCpu"] = cpuShare;
-    const drops: Record<string, number> = {};
-    for (const [k, v] of Object.entries(target.counters.snapshot())) {
-      if (/dropped|error|fail|reject|bench_/.test(k) && v > 0) drops[k] = v;
+    const q = values.quick;
+    o = {
+      servers: servers as ServerName[],
+      seconds: numberOption("seconds", values.seconds ?? (q ? "1" : "5"), {
+        min: 0.1,
+        max: MAX_PHASE_SECONDS,
+      }),
+      warmup: numberOption("warmup", values.warmup ?? (q ? "0.3" : "1"), { max: 30 }),
+      drain: numberOption("drain", values.drain ?? (q ? "0.5" : "1"), { min: 0.1, max: 30 }),
+      window: numberOption("window", values.window, { min: 1, max: 1 << 18, integer: true }),
+      rate: numberOption("rate", values.rate, { max: 10_000_000 }),
+      workers: numberOption("workers", values.workers, { min: 1, max: 16, integer: true }),
+      batch: numberOption("batch", values.batch, { min: 1, max: 1024, integer: true }),
+      prefixes: numberOption("prefixes", values.prefixes ?? (q ? "1024" : "16384"), {
+        min: 64,
+        max: 65536,
+        integer: true,
+      }),
+      lab: values.lab,
+      keep: values.keep,
+      log: (line) => console.error(line),
+    };
+  } catch (e) {
+    console.error(e instanceof Error ? e.message : String(e));
+    return 2;
+  }
+  if (o.servers.includes("oor")) {
+    for (const cmd of ["oor", "stdbuf"]) {
+      const found = await new Deno.Command("sh", {
+        args: ["-c", `command -v ${cmd}`],
+        stdout: "null",
+        stderr: "null",
+      }).output().then((r) => r.success, () => false);
+      if (!found) {
+        console.error(
+          `bench:control: ${cmd} is not installed (apt-get install openoverlayrouter coreutils), ` +
+            `or run with --servers ours`,
+        );
+        return 2;
+      }
     }
-    result["msCounters"] = drops;
-    gen = result["requests"] as PhaseResult | undefined;
-  } finally {
-    await target.close();
   }
-  const reg = result["registrations"] as PhaseResult | undefined;
-  console.log(`control-plane benchmark (${mode}), window ${window}, ${duration} s per phase`);
-  if (reg !== undefined) {
-    console.log(
-      `  registrations: ${fmt(reg.perSecond)}/s notified (${fmt(reg.answered)} of ${
-        fmt(reg.sent)
-      } sent, loss ${fmt(reg.lost)}), latency median ${reg.medianMs} ms, p99 ${reg.p99Ms} ms`,
-    );
-  }
-  if (gen !== undefined) {
-    console.log(
-      `  map-requests:  ${fmt(gen.perSecond)}/s answered (${fmt(gen.answered)} of ${
-        fmt(gen.sent)
-      } sent, ${fmt(gen.positive ?? 0)} positive, loss ${
-        fmt(gen.lost)
-      }), latency median ${gen.medianMs} ms, p99 ${gen.p99Ms} ms`,
-    );
-  }
-  const msCpu = result["msCpu"] as Record<string, number>;
-  // CPU time the ms spent per answered message: steadier than the rates
-  // when other processes compete for the two cores.
-  const perMessage = (cores: number | undefined, p: PhaseResult | undefined) =>
-    cores !== undefined && p !== undefined && p.perSecond > 0
-      ? Math.round(cores * 1e6 / p.perSecond * 10) / 10
-      : undefined;
-  const usReg = perMessage(msCpu["registrations"], reg);
-  const usReq = perMessage(msCpu["requests"], gen);
-  result["msCpuMicrosPerMessage"] = {
-    ...(usReg !== undefined ? { registrations: usReg } : {}),
-    ...(usReq !== undefined ? { requests: usReq } : {}),
-  };
-  console.log(
-    `  cpu (cores): ms ${msCpu["registrations"] ?? "-"} (reg) / ${
-      msCpu["requests"] ?? "-"
-    } (req), load generator ${reg?.loadgenCpu ?? "-"} (reg) / ${
-      gen?.loadgenCpu ?? "-"
-    } (req); ms cpu per message ${usReg ?? "-"} µs (reg) / ${usReq ?? "-"} µs (req)`,
-  );
-  console.log(`  ms counters: ${JSON.stringify(result["msCounters"])}`);
+  const result = await runBench(o);
+  for (const l of formatTable(result)) console.log(l);
   console.log(JSON.stringify(result));
-  return 0;
+  if (result.interrupted) return 130;
+  return result.runs.some((r) => r.error !== undefined) ? 1 : 0;
 }
 
 if (import.meta.main) {
