@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import {
   annotate,
+  bestOf,
   formatReport,
+  headline,
   limitsOf,
   median,
   parseIperf,
@@ -185,4 +187,47 @@ Deno.test("formatReport() shows every row, a failed one with why, and the ratios
   assert.match(text, /^OOR 1\.3\.0 LISP +not run: needs \/usr\/sbin\/oor/m);
   assert.match(text, /^oor LISP +0\.60 .* 60\.0k 30%/m);
   assert.match(text, /oor LISP +\/ plain veth +tcp1 0\.05 +tcp4 - +udp64 - +udp1400 0\.50/);
+});
+
+Deno.test("limitsOf(): other processes using a quarter of a core flag the figure as noisy", () => {
+  const t = { ...udp(70_000, 40), cpu: { ...CPU, others: 60 } };
+  assert.deepEqual(limitsOf(t, undefined, 2), ["path-limited", "others-busy"]);
+});
+
+Deno.test("bestOf(): each test's best round, the lowest round trips, an error only if none ran", () => {
+  const ping = (medianMs: number) => ({ sent: 5, received: 5, medianMs, maxMs: medianMs });
+  const r1: RowResult = {
+    ...row("ours-lisp", "oor LISP", 0.6, 40_000),
+    rttIdle: ping(0.5),
+    rttLoaded: ping(9),
+  };
+  const r2: RowResult = {
+    ...row("ours-lisp", "oor LISP", 0.4, 70_000),
+    rttIdle: ping(0.7),
+    rttLoaded: ping(4),
+  };
+  const failed: RowResult = { id: "ours-lisp", label: "oor LISP", error: "no ping", tests: [] };
+  const b = bestOf([r1, failed, r2]);
+  assert.equal(b.rounds, 2);
+  assert.deepEqual(b.tests.map((t) => [t.test, headline(t), t.round]), [
+    ["tcp1", 0.6, 1],
+    ["udp1400", 70_000, 2],
+  ]);
+  assert.equal(b.rttIdle?.medianMs, 0.5);
+  assert.equal(b.rttLoaded?.medianMs, 4);
+  assert.equal(bestOf([failed]).error, "no ping");
+  assert.equal(bestOf([r1]), r1);
+});
+
+Deno.test("formatReport() stars a ratio whose reference figure was sender-limited", () => {
+  const vxlan = row("vxlan", "kernel VXLAN", 10, 50_000);
+  const rows = annotate([
+    { ...vxlan, tests: [vxlan.tests[0]!, udp(50_000, 1)] },
+    row("ours-lisp", "oor LISP", 0.5, 60_000),
+  ], 2);
+  const text = formatReport(rows, 2).join("\n");
+  assert.match(
+    text,
+    /oor LISP +\/ kernel VXLAN +tcp1 0\.05 {2}tcp4 - {2}udp64 - {2}udp1400 1\.20\*/,
+  );
 });
