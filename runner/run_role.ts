@@ -28,6 +28,7 @@ import { VERSION } from "../version.ts";
 import { createApp } from "../web/app.ts";
 import { type ApiLimits, type ApiServer, startApi, STOP_GRACE_MS } from "../web/server.ts";
 import { RuntimeEdits, stateFilePath } from "../web/state.ts";
+import { startHint } from "./start_hint.ts";
 
 /**
  * Starts the HTTP API of a running role when `[api] enabled` (the
@@ -101,6 +102,7 @@ export async function startRoleApi(
     log.warn("api-listen-failed", {
       address: `${api.host.includes(":") ? `[${api.host}]` : api.host}:${api.port}`,
       reason: e instanceof Error ? e.message : String(e),
+      hint: startHint(e, { setting: "[api] listen", address: api.host, port: api.port }),
     });
     return undefined;
   }
@@ -343,7 +345,12 @@ export async function runRole(
         statePath !== undefined ? { ...deps, statePath } : deps,
       );
     } catch (e) {
-      deps.logger.error("start-failed", { error: e instanceof Error ? e.message : String(e) });
+      // What went wrong, and what to do about it (an address not on this
+      // host, a missing capability, a port in use).
+      deps.logger.error("start-failed", {
+        error: e instanceof Error ? e.message : String(e),
+        hint: startHint(e),
+      });
       return 1;
     }
     const api = await startRoleApi(role, config, handle, deps, { edits, startedAt });
