@@ -390,6 +390,29 @@ export function compileArgs(o: CompileOptions): string[] {
   return args;
 }
 
+/**
+ * `deno compile`'s error output without a Rust backtrace: the `Stack
+ * backtrace:` section anyhow adds under `RUST_BACKTRACE=1` (its numbered
+ * frames and their `at` lines) says nothing to a user and buries the hint
+ * printed after it.
+ */
+export function withoutBacktrace(stderr: string): string {
+  const out: string[] = [];
+  let inTrace = false;
+  for (const line of stderr.split("\n")) {
+    if (/^\s*Stack backtrace:\s*$/.test(line)) {
+      inTrace = true;
+      continue;
+    }
+    if (inTrace && (/^\s+\d+:/.test(line) || /^\s+at /.test(line) || line.trim() === "")) {
+      continue;
+    }
+    inTrace = false;
+    out.push(line);
+  }
+  return out.join("\n");
+}
+
 /** Whether `deno compile`'s error output says it could not get the runtime stub. */
 export function isStubUnavailable(stderr: string): boolean {
   return /Setting up base binary|Could not find denort/.test(stderr);
@@ -401,14 +424,14 @@ export function stubMessage(target: string, denortBin: string | undefined): stri
   const why = denortBin !== undefined
     ? `DENORT_BIN=${denortBin} could not be read`
     : `it could not download denort-${target}.zip for Deno ${deno} (no internet here?)`;
+  // The command to run is the last line, where a terminal leaves the eye.
   return `oor compile: deno compile has no runtime stub: ${why}.\n` +
-    `  Offline, set DENORT_BIN to the 'denort' binary of Deno ${deno} for ${target}\n` +
-    `  (unzipped from denort-${target}.zip of that Deno release), then run again:\n` +
+    "  Build once where the Deno release server is reachable (the stub is then cached in\n" +
+    `  DENO_DIR), or offline set DENORT_BIN to the 'denort' binary of Deno ${deno} for\n` +
+    `  ${target} (unzipped from denort-${target}.zip of that Deno release) and run:\n` +
     `    DENORT_BIN=/path/to/denort deno task compile${
       target === hostTarget() ? "" : ` --target ${target}`
-    }\n` +
-    "  or build once where the Deno release server is reachable (the stub is then cached\n" +
-    "  in DENO_DIR). The same module graph runs as a bundle in tests/bundle_test.ts.\n";
+    }\n`;
 }
 
 /** Runs the script with `argv` (without the program name); resolves to the exit code. */
@@ -497,11 +520,13 @@ export async function compile(argv: readonly string[]): Promise<number> {
   const result = await new Deno.Command(Deno.execPath(), {
     args,
     cwd: ROOT,
+    // No Rust backtrace in a failure's message, whatever the caller's environment says.
+    env: { RUST_BACKTRACE: "0", RUST_LIB_BACKTRACE: "0" },
     stdout: "inherit",
     stderr: "piped",
   }).output();
-  const stderr = new TextDecoder().decode(result.stderr);
-  for (let rest = result.stderr; rest.length > 0;) {
+  const stderr = withoutBacktrace(new TextDecoder().decode(result.stderr));
+  for (let rest = new TextEncoder().encode(stderr); rest.length > 0;) {
     rest = rest.subarray(Deno.stderr.writeSync(rest));
   }
   if (!result.success) {
