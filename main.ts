@@ -3,8 +3,10 @@
  *
  * Subcommands are the LISP roles (`xtr`, `mn`, `rtr`, `ms`, `mr`, `ddt`,
  * `ddt-mr`), each run with `--config FILE`, and tools (`check-config`,
- * `decode`, `encode`, `lig`, `convert-config`). Each subcommand is one entry
- * in {@link COMMANDS}; each role's entry point is in {@link ROLE_ENTRIES}.
+ * `convert-config`, `lig`, `decode`, `encode`, `help`, `completions`). Each
+ * subcommand is one entry in {@link COMMANDS}; each role's entry point is in
+ * {@link ROLE_ENTRIES}. A mistyped subcommand or flag is answered with the
+ * closest one ("did you mean"); `oor help ROLE` is the role's manual.
  *
  * Exit codes: 0 success, 1 failure at run time, 2 bad usage or an invalid
  * config file.
@@ -23,6 +25,14 @@ import {
   CONVERT_CONFIG_USAGE,
   runConvertConfig,
 } from "./tools/convert_config.ts";
+import { didYouMean, flagError } from "./tools/suggest.ts";
+import { roleManual } from "./tools/manual.ts";
+import {
+  type CompletionCommand,
+  completionScript,
+  SHELLS,
+  type ValueKind,
+} from "./tools/completions.ts";
 import { runRole as runRoleProcess } from "./runner/run_role.ts";
 import type { RoleStart } from "./core/role.ts";
 import { startMs } from "./roles/ms.ts";
@@ -153,6 +163,8 @@ interface Command {
   readonly positionals: boolean;
   /** Pass the arguments through unparsed (only `-h`/`--help` is looked at). */
   readonly raw?: boolean;
+  /** What its positional arguments are, for shell completion (default: none). */
+  readonly complete?: ValueKind;
   readonly run: (ctx: RunContext) => Promise<number>;
 }
 
@@ -163,7 +175,7 @@ function roleCommand(role: Role, summary: string, description: string): Command 
     name: role,
     group: "role",
     summary,
-    usage: `oor ${role} --config FILE [--log-format text|json]`,
+    usage: `oor ${role} --config FILE [--log-format text|json] [--state-file FILE]`,
     description,
     flags: {
       config: {
@@ -176,6 +188,11 @@ function roleCommand(role: Role, summary: string, description: string): Command 
         type: "string",
         value: "FORMAT",
         help: "log lines as text or json (default text)",
+      },
+      "state-file": {
+        type: "string",
+        value: "FILE",
+        help: "where API edits are kept (default [api] state-file)",
       },
     },
     positionals: false,
@@ -255,6 +272,7 @@ const COMMANDS: readonly Command[] = [
       },
     },
     positionals: true,
+    complete: { kind: "file" },
     run: runCheckConfig,
   },
   {
@@ -266,6 +284,7 @@ const COMMANDS: readonly Command[] = [
     flags: CONVERT_CONFIG_FLAGS,
     positionals: true,
     raw: true,
+    complete: { kind: "file" },
     run: ({ io, positionals }) => runConvertConfig(positionals, io),
   },
   {
@@ -277,6 +296,7 @@ const COMMANDS: readonly Command[] = [
     flags: LIG_FLAGS,
     positionals: true,
     raw: true,
+    complete: { kind: "text" },
     run: ({ io, positionals }) => runLig(positionals, io),
   },
   {
@@ -299,6 +319,7 @@ const COMMANDS: readonly Command[] = [
       compact: { type: "boolean", help: "one JSON value per line" },
     },
     positionals: true,
+    complete: { kind: "text" },
     run: ({ io, values, positionals }) => {
       const opts: { inputs: readonly string[]; pcap?: string; as?: string; compact?: boolean } = {
         inputs: positionals,
@@ -320,7 +341,37 @@ const COMMANDS: readonly Command[] = [
       "HEX back.",
     flags: {},
     positionals: true,
+    complete: { kind: "text" },
     run: ({ io, positionals }) => runEncode(positionals, codecIo(io)),
+  },
+  {
+    name: "help",
+    group: "tool",
+    summary: "show the help of a subcommand (of a role: its manual)",
+    usage: "oor help [SUBCOMMAND]",
+    description: "Prints the list of subcommands, or the help of SUBCOMMAND: its usage and " +
+      "flags, and for a role its manual: what it needs in its oor.toml and on the host, " +
+      "the keys it reads, how it runs and stops, its API, files, environment and exit status. " +
+      "'oor help ROLE' and 'oor ROLE --help' print the same.",
+    flags: {},
+    positionals: true,
+    // Completes the names of the subcommands (completionCommands()).
+    run: ({ io, positionals }) => runHelp(positionals, io),
+  },
+  {
+    name: "completions",
+    group: "tool",
+    summary: "print a shell completion script (bash or zsh)",
+    usage: "oor completions bash|zsh",
+    description: "Prints a completion script for the shell: subcommands, their flags, " +
+      "files for FILE arguments and the values of --role, --log-format and --as. " +
+      "Install it with 'oor completions bash > /etc/bash_completion.d/oor' or " +
+      "'oor completions zsh > \"${fpath[1]}/_oor\"', or load it in the current " +
+      "shell with 'source <(oor completions bash)'.",
+    flags: {},
+    positionals: true,
+    complete: { kind: "choice", choices: SHELLS },
+    run: ({ io, positionals }) => runCompletions(positionals, io),
   },
 ];
 
@@ -328,6 +379,89 @@ const COMMANDS: readonly Command[] = [
 const BY_NAME: ReadonlyMap<string, Command> = new Map(
   COMMANDS.map((c) => [c.name, c]),
 );
+
+/** The flags `oor` takes before any subcommand. */
+const GLOBAL_FLAGS = ["--help", "-h", "--version"];
+
+/** `oor: unknown subcommand 'xrt'; did you mean 'xtr'? (see oor --help)` */
+function unknownSubcommand(name: string): string {
+  return `oor: unknown subcommand '${name}'${didYouMean(name, BY_NAME.keys())} (see oor --help)\n`;
+}
+
+/** `oor: unknown flag '--verison'; did you mean '--version'? (see oor --help)` */
+function unknownGlobalFlag(flag: string): string {
+  // `oor --xtr`: a subcommand written as a flag.
+  const bare = flag.replace(/^-+/, "");
+  const sub = BY_NAME.has(bare) ? `; did you mean '${bare}'?` : didYouMean(flag, GLOBAL_FLAGS);
+  return `oor: unknown flag '${flag}'${sub} (see oor --help)\n`;
+}
+
+/** What completion offers for a placeholder of a flag's value. */
+function valueKind(f: Flag): ValueKind {
+  if (f.type === "boolean") return { kind: "none" };
+  switch (f.value) {
+    case "FILE":
+      return { kind: "file" };
+    case "ROLE":
+      return { kind: "choice", choices: ROLES };
+    case "FORMAT":
+      return { kind: "choice", choices: ["text", "json"] };
+    case "KIND":
+      return { kind: "choice", choices: ["control", "lisp-data", "vxlan-gpe"] };
+    default:
+      return { kind: "text" };
+  }
+}
+
+/** The command table as shell completion sees it. */
+export function completionCommands(): CompletionCommand[] {
+  const names = COMMANDS.map((c) => c.name);
+  return COMMANDS.map((c) => ({
+    name: c.name,
+    summary: c.summary,
+    flags: Object.entries({ ...c.flags, help: HELP_FLAG }).map(([name, f]) => ({
+      name,
+      ...(f.short !== undefined ? { short: f.short } : {}),
+      help: f.help,
+      value: valueKind(f),
+    })),
+    positionals: c.name === "help"
+      ? { kind: "choice", choices: names }
+      : c.complete ?? (c.positionals ? { kind: "text" } : { kind: "none" }),
+  }));
+}
+
+/** `oor help [SUBCOMMAND]`. */
+function runHelp(positionals: readonly string[], io: Io): Promise<number> {
+  if (positionals.length === 0) {
+    io.stdout(globalHelp());
+    return Promise.resolve(0);
+  }
+  if (positionals.length > 1) {
+    io.stderr("oor help: give one subcommand (see oor help --help)\n");
+    return Promise.resolve(EXIT_USAGE);
+  }
+  const c = BY_NAME.get(positionals[0]!);
+  if (c === undefined) {
+    io.stderr(unknownSubcommand(positionals[0]!));
+    return Promise.resolve(EXIT_USAGE);
+  }
+  io.stdout(commandHelp(c));
+  return Promise.resolve(0);
+}
+
+/** `oor completions bash|zsh`. */
+function runCompletions(positionals: readonly string[], io: Io): Promise<number> {
+  const shell = positionals[0];
+  if (positionals.length !== 1 || !(SHELLS as readonly string[]).includes(shell!)) {
+    const got = shell === undefined ? "" : ` (got '${positionals.join(" ")}'` +
+      `${didYouMean(shell, SHELLS)})`;
+    io.stderr(`oor completions: give the shell: ${SHELLS.join(" or ")}${got}\n`);
+    return Promise.resolve(EXIT_USAGE);
+  }
+  io.stdout(completionScript(shell as (typeof SHELLS)[number], completionCommands()));
+  return Promise.resolve(0);
+}
 
 // ---------------------------------------------------------------------------
 // Help text.
@@ -347,11 +481,11 @@ function globalHelp(): string {
   for (const c of COMMANDS.filter((c) => c.group === "tool")) {
     s += column(c.name, c.summary, width);
   }
-  s += column("help", "show the help of a subcommand", width);
   s += "\nFlags:\n";
   s += column("-h, --help", "show this help", width);
   s += column("--version", "print the version", width);
-  s += "\nRun 'oor <subcommand> --help' for the flags of a subcommand.\n";
+  s += "\nRun 'oor <subcommand> --help' for the flags of a subcommand;\n" +
+    "'oor help ROLE' is the manual of a role.\n";
   return s;
 }
 
@@ -363,9 +497,28 @@ function commandHelp(c: Command): string {
     return [`${short}--${name}${value}`, f.help] as const;
   });
   const width = Math.max(...rows.map(([l]) => l.length));
-  let s = `Usage: ${c.usage}\n\n${wrap(c.description, 76)}\n\nFlags:\n`;
+  let s = `${wrapUsage(`Usage: ${c.usage}`, 80)}\n\n${wrap(c.description, 76)}\n\nFlags:\n`;
   for (const [l, r] of rows) s += column(l, r, width);
+  const role = c.group === "role" ? parseRole(c.name) : undefined;
+  if (role !== undefined) s += roleManual(role);
   return s;
+}
+
+/** Wraps a usage line before a `[` that would pass `width`, indenting what follows. */
+function wrapUsage(usage: string, width: number): string {
+  if (usage.length <= width) return usage;
+  const indent = " ".repeat(usage.indexOf(" ", "Usage: oor ".length) + 1);
+  const parts = usage.split(/ (?=\[)/);
+  const lines: string[] = [];
+  let line = parts[0]!;
+  for (const p of parts.slice(1)) {
+    if (line.length + 1 + p.length > width) {
+      lines.push(line);
+      line = indent + p;
+    } else line = `${line} ${p}`;
+  }
+  lines.push(line);
+  return lines.join("\n");
 }
 
 /** Wraps a paragraph at `width` columns. */
@@ -387,26 +540,10 @@ function wrap(text: string, width: number): string {
 // ---------------------------------------------------------------------------
 // Running.
 
-/** Turns a node:util parseArgs error into our one-line message. */
-function argsError(name: string, e: unknown): string {
-  const see = `(see oor ${name} --help)`;
-  const code = (e as { code?: string }).code;
-  const message = e instanceof Error ? e.message : String(e);
-  const quoted = /'([^']*)'/.exec(message)?.[1] ?? "";
-  switch (code) {
-    case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
-      return `oor ${name}: unknown flag '${quoted}' ${see}`;
-    case "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL":
-      return `oor ${name}: unexpected argument '${quoted}' ${see}`;
-    case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE": {
-      const flag = /--[\w-]+/.exec(message)?.[0] ?? quoted;
-      return message.includes("argument missing")
-        ? `oor ${name}: flag ${flag} needs a value ${see}`
-        : `oor ${name}: flag ${flag} takes no value ${see}`;
-    }
-    default:
-      return `oor ${name}: ${message} ${see}`;
-  }
+/** Turns a node:util parseArgs error into our one-line message, with a guess. */
+function argsError(command: Command, e: unknown, args: readonly string[]): string {
+  const flags = [...Object.keys(command.flags), "help"];
+  return `oor ${command.name}: ${flagError(e, flags, args)} (see oor ${command.name} --help)`;
 }
 
 async function runRole(role: Role, { io, values }: RunContext): Promise<number> {
@@ -426,7 +563,18 @@ async function runRole(role: Role, { io, values }: RunContext): Promise<number> 
     printProblems(io, configPath, result.errors, "", "errors");
     return EXIT_USAGE;
   }
-  return await ROLE_ENTRIES[role](result.config, { logFormat: format, configPath, io });
+  let config = result.config;
+  const stateFile = values["state-file"];
+  if (typeof stateFile === "string") {
+    if (stateFile === "") {
+      io.stderr(`oor ${role}: --state-file needs a file name\n`);
+      return EXIT_USAGE;
+    }
+    // Given on the command line: relative to the working directory.
+    const path = stateFile.startsWith("/") ? stateFile : `${Deno.cwd()}/${stateFile}`;
+    config = { ...config, api: { ...config.api, stateFile: path } };
+  }
+  return await ROLE_ENTRIES[role](config, { logFormat: format, configPath, io });
 }
 
 /**
@@ -507,26 +655,26 @@ export async function main(
     return 0;
   }
   if (first === "help") {
-    const topic = args[1];
-    if (topic === undefined) {
-      io.stdout(globalHelp());
+    // `oor help --help` is the help of help; `oor help xtr --help` that of xtr.
+    const topics = args.slice(1).filter((a) => a !== "-h" && a !== "--help");
+    if (topics.length === 0 && topics.length < args.length - 1) {
+      io.stdout(commandHelp(BY_NAME.get("help")!));
       return 0;
     }
-    const c = BY_NAME.get(topic);
-    if (c === undefined) {
-      io.stderr(`oor: unknown subcommand '${topic}' (see oor --help)\n`);
+    const flag = topics.find((a) => a.startsWith("-"));
+    if (flag !== undefined) {
+      io.stderr(`oor help: unknown flag '${flag}' (see oor help --help)\n`);
       return EXIT_USAGE;
     }
-    io.stdout(commandHelp(c));
-    return 0;
+    return await runHelp(topics, io);
   }
   if (first.startsWith("-")) {
-    io.stderr(`oor: unknown flag '${first}' (see oor --help)\n`);
+    io.stderr(unknownGlobalFlag(first));
     return EXIT_USAGE;
   }
   const command = BY_NAME.get(first);
   if (command === undefined) {
-    io.stderr(`oor: unknown subcommand '${first}' (see oor --help)\n`);
+    io.stderr(unknownSubcommand(first));
     return EXIT_USAGE;
   }
   if (command.raw === true) {
@@ -550,7 +698,7 @@ export async function main(
       allowPositionals: command.positionals,
     });
   } catch (e) {
-    io.stderr(`${argsError(command.name, e)}\n`);
+    io.stderr(`${argsError(command, e, args.slice(1))}\n`);
     return EXIT_USAGE;
   }
   if (parsed.values["help"] === true) {

@@ -82,7 +82,9 @@ Deno.test("oor <sub> --help describes the flags of each subcommand", async () =>
     const r = await run(sub, "--help");
     strictEqual(r.code, 0, sub);
     strictEqual(
-      r.out.startsWith(`Usage: oor ${sub} --config FILE [--log-format text|json]\n`),
+      r.out.startsWith(
+        `Usage: oor ${sub} --config FILE [--log-format text|json] [--state-file FILE]\n`,
+      ),
       true,
       sub,
     );
@@ -307,4 +309,146 @@ Deno.test("oor check-config of an mr file without operating-mode demands no map-
     strictEqual(xtr.code, 2);
     strictEqual(xtr.err.includes(`${path}:2: map-server[0].key: required key is missing\n`), true);
   });
+});
+
+Deno.test("a mistyped subcommand or flag gets the closest one: did you mean", async () => {
+  const cases: [string[], string][] = [
+    [["xrt", "-c", XTR], "oor: unknown subcommand 'xrt'; did you mean 'xtr'? (see oor --help)\n"],
+    [
+      ["chek-config", XTR],
+      "oor: unknown subcommand 'chek-config'; did you mean 'check-config'? (see oor --help)\n",
+    ],
+    [["help", "lgi"], "oor: unknown subcommand 'lgi'; did you mean 'lig'? (see oor --help)\n"],
+    [["--verison"], "oor: unknown flag '--verison'; did you mean '--version'? (see oor --help)\n"],
+    [["--ms"], "oor: unknown flag '--ms'; did you mean 'ms'? (see oor --help)\n"],
+    [
+      ["xtr", "--confg", XTR],
+      "oor xtr: unknown flag '--confg'; did you mean '--config'? (see oor xtr --help)\n",
+    ],
+    [
+      ["xtr", "-config", XTR],
+      "oor xtr: unknown flag '-config'; did you mean '--config'? (see oor xtr --help)\n",
+    ],
+    [
+      ["xtr", "-c", XTR, "--log-fromat", "json"],
+      "oor xtr: unknown flag '--log-fromat'; did you mean '--log-format'? (see oor xtr --help)\n",
+    ],
+    [
+      ["check-config", "--rol", "ms", XTR],
+      "oor check-config: unknown flag '--rol'; did you mean '--role'? (see oor check-config --help)\n",
+    ],
+    [
+      ["decode", "--pcp", "x.pcap"],
+      "oor decode: unknown flag '--pcp'; did you mean '--pcap'? (see oor decode --help)\n",
+    ],
+    [
+      ["lig", "10.1.1.1", "--rm", "127.0.0.1"],
+      "oor lig: unknown flag '--rm'; did you mean '--mr'? (see oor lig --help)\n",
+    ],
+    [
+      ["convert-config", "a.conf", "--rloe", "ms"],
+      "oor convert-config: unknown flag '--rloe'; did you mean '--role'? (see oor convert-config --help)\n",
+    ],
+    [
+      ["completions", "bsah"],
+      "oor completions: give the shell: bash or zsh (got 'bsah'; did you mean 'bash'?)\n",
+    ],
+  ];
+  for (const [args, err] of cases) {
+    deepStrictEqual(await run(...args), { code: 2, out: "", err }, args.join(" "));
+  }
+  // Nothing close: no guess.
+  strictEqual(
+    (await run("frobnicate")).err,
+    "oor: unknown subcommand 'frobnicate' (see oor --help)\n",
+  );
+});
+
+Deno.test("oor help --help, oor help help and oor help ROLE --help work", async () => {
+  const help = await run("help", "--help");
+  deepStrictEqual([help.code, help.err], [0, ""]);
+  strictEqual(help.out.startsWith("Usage: oor help [SUBCOMMAND]\n"), true, help.out);
+  deepStrictEqual(await run("help", "-h"), help);
+  deepStrictEqual(await run("help", "help"), help);
+  deepStrictEqual(await run("help", "xtr", "--help"), await run("xtr", "--help"));
+  deepStrictEqual(await run("help", "ms", "mr"), {
+    code: 2,
+    out: "",
+    err: "oor help: give one subcommand (see oor help --help)\n",
+  });
+  // The global help lists help and completions with the other tools.
+  const global = (await run("--help")).out;
+  strictEqual(global.includes("\n  help  "), true);
+  strictEqual(global.includes("\n  completions  "), true);
+});
+
+Deno.test("oor help ROLE is the role's manual, fitting 80 columns", async () => {
+  for (const role of ROLES) {
+    const r = await run("help", role);
+    strictEqual(r.code, 0);
+    for (const heading of ["Flags:", "Configuration", "Host:", "Running:", "Exit status:"]) {
+      strictEqual(r.out.includes(`\n${heading}`), true, `${role}: ${heading}`);
+    }
+  }
+  for (
+    const args of [
+      ["--help"],
+      ...[...ROLES, "lig", "check-config", "completions"].map((c) => ["help", c]),
+    ]
+  ) {
+    for (const line of (await run(...args)).out.split("\n")) {
+      strictEqual(line.length <= 80, true, `${args.join(" ")}: ${line}`);
+    }
+  }
+});
+
+Deno.test("oor completions bash|zsh prints a script; anything else is a usage error", async () => {
+  const bash = await run("completions", "bash");
+  deepStrictEqual([bash.code, bash.err], [0, ""]);
+  strictEqual(bash.out.includes("complete -F _oor oor"), true);
+  const zsh = await run("completions", "zsh");
+  deepStrictEqual([zsh.code, zsh.err], [0, ""]);
+  strictEqual(zsh.out.startsWith("#compdef oor\n"), true);
+  deepStrictEqual(await run("completions"), {
+    code: 2,
+    out: "",
+    err: "oor completions: give the shell: bash or zsh\n",
+  });
+});
+
+Deno.test("oor ms --state-file puts the state file where it says", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const config = `${dir}/ms.toml`;
+    await Deno.writeTextFile(
+      config,
+      'control-address = "127.0.7.1"\n[api]\nenabled = false\n' +
+        '[[ms-static-registered-site]]\neid-prefix = "10.9.0.0/24"\n' +
+        'rloc-address = [{ address = "127.0.7.70" }]\n',
+    );
+    // A broken state file there, and none at the default place: the role
+    // says so and does not start, which it would not if it read the default.
+    await Deno.writeTextFile(`${dir}/elsewhere.json`, "{ not json");
+    const p = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        new URL("./main.ts", import.meta.url).pathname,
+        "ms",
+        "-c",
+        config,
+        "--state-file",
+        "elsewhere.json",
+      ],
+      cwd: dir,
+      env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const err = new TextDecoder().decode(p.stderr);
+    strictEqual(p.code, 1, err);
+    strictEqual(/ error ms start-failed error=".*elsewhere\.json.*/.test(err), true, err);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -18,6 +18,7 @@
 import { parseArgs } from "node:util";
 import { convertOorConf, parseOorConf } from "../config/oor_conf.ts";
 import { parseRole, type Role, ROLES } from "../config/schema.ts";
+import { flagError } from "./suggest.ts";
 
 /** One-line summary for `oor --help`. */
 export const CONVERT_CONFIG_SUMMARY = "print the oor.toml equivalent of an OOR oor.conf";
@@ -48,7 +49,7 @@ export const CONVERT_CONFIG_FLAGS: Readonly<
   role: {
     type: "string",
     value: "ROLE",
-    help: `validate against this role (${ROLES.join(", ")})`,
+    help: `validate against this role: ${ROLES.join(", ")}`,
   },
 };
 
@@ -93,12 +94,7 @@ export async function runConvertConfig(
       allowPositionals: true,
     });
   } catch (e) {
-    const code = (e as { code?: string }).code;
-    const message = e instanceof Error ? e.message : String(e);
-    const quoted = /'([^']*)'/.exec(message)?.[1] ?? "";
-    let reason = message.split("\n")[0];
-    if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") reason = `unknown flag '${quoted}'`;
-    if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") reason = "flag --role needs a value";
+    const reason = flagError(e, [...Object.keys(CONVERT_CONFIG_FLAGS), "help"], args);
     io.stderr(`oor convert-config: ${reason} ${see}\n`);
     return EXIT_USAGE;
   }

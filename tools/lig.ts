@@ -43,6 +43,7 @@ import { LISP_CONTROL_PORT } from "../wire/data_header.ts";
 import type { EidRecord } from "../wire/eid_record.ts";
 import { canonicalIp, ipv4ToBytes, ipv6FromBytes, ipv6ToBytes, isIPv4 } from "../wire/ip_text.ts";
 import { emitMapRequest } from "../wire/map_request.ts";
+import { flagError } from "./suggest.ts";
 
 // ---------------------------------------------------------------------------
 // Options and the command-line surface.
@@ -73,7 +74,7 @@ export const LIG_DEFAULT_COUNT = 3;
 export const LIG_DEFAULT_TIMEOUT_SECONDS = 2;
 
 /** One-line summary for `oor --help`. */
-export const LIG_SUMMARY = "ask a map-resolver for the mapping of an EID (LISP Internet Groper)";
+export const LIG_SUMMARY = "ask a map-resolver for an EID's mapping (LISP Internet Groper)";
 
 /** Usage line for `oor lig --help` (without the leading `Usage: `). */
 export const LIG_USAGE =
@@ -102,7 +103,7 @@ export const LIG_FLAGS: Readonly<
   source: {
     type: "string",
     value: "ADDRESS",
-    help: "our address in the request (default: the source toward the map-resolver)",
+    help: "our address in the request (default: route source)",
   },
   count: {
     type: "string",
@@ -185,7 +186,7 @@ export function parseLigArgs(args: readonly string[]): LigOptions | string {
     });
     return ligOptionsFromValues(parsed.values as LigValues, parsed.positionals);
   } catch (e) {
-    return e instanceof Error ? e.message : String(e);
+    return flagError(e, [...Object.keys(LIG_FLAGS), "help"], args);
   }
 }
 

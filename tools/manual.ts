@@ -1,0 +1,184 @@
+/**
+ * The manual of each role, for `oor help ROLE` (and `oor ROLE --help`):
+ * what the role needs in its oor.toml and on the host, which keys it
+ * reads, how it runs and stops, its files, environment, API and exit
+ * status. It takes the place of a man page: everything an operator needs
+ * to run the role is on one screen.
+ *
+ * The key tables here are checked against the validator by
+ * tools/manual_test.ts: a key listed for a role is one it reads, and every
+ * top-level key is listed for the roles that read it.
+ *
+ * @module
+ */
+
+import type { Role } from "../config/schema.ts";
+
+const TUNNEL: readonly Role[] = ["xtr", "mn", "rtr"];
+
+/**
+ * The top-level oor.toml keys that only some roles read (the others warn
+ * "ignored by role"), as the validator has them.
+ */
+export const ROLE_ONLY_KEYS: Readonly<Record<string, readonly Role[]>> = {
+  "map-request-retries": ["xtr", "mn", "rtr", "mr", "ddt-mr"],
+  "encapsulation": TUNNEL,
+  "data-port": TUNNEL,
+  "tun-name": TUNNEL,
+  "tun-mtu": TUNNEL,
+  "rloc-probing": TUNNEL,
+  "map-resolver": TUNNEL,
+  "static-map-cache": TUNNEL,
+  "map-server": ["xtr", "mn", "mr"],
+  "proxy-etr-ipv4": ["xtr", "mn"],
+  "proxy-etr-ipv6": ["xtr", "mn"],
+  "proxy-itrs": ["xtr", "mn"],
+  "database-mapping": ["xtr", "mn"],
+  "instance": ["xtr"],
+  "destination-prefixes": ["xtr", "mn"],
+  "nat_traversal_support": ["xtr", "mn"],
+  "rtr-iface": ["rtr"],
+  "rtr-ms-node": ["rtr"],
+  "lisp-site": ["ms"],
+  "ms-static-registered-site": ["ms"],
+  "ms-rtr-node": ["ms"],
+  "ms-rtrs-set": ["ms"],
+  "ms-advertised-rtrs-set": ["ms"],
+  "ddt-auth-site": ["ddt"],
+  "ddt-deleg-site": ["ddt"],
+  "ddt-root-addresses": ["mr", "ddt-mr"],
+  "explicit-locator-path": ["xtr", "mn", "rtr", "ms"],
+};
+
+/** The top-level keys every role reads. */
+export const COMMON_KEYS: readonly string[] = [
+  "operating-mode",
+  "debug",
+  "log-file",
+  "ipv6-scope",
+  "control-iface",
+  "control-address",
+  "control-port",
+  "control-rate-limit",
+  "api",
+];
+
+/** What a role cannot start without, as check-config says it. */
+const NEEDS: Readonly<Record<Role, readonly string[]>> = {
+  xtr: ["[[database-mapping]]", "[[map-server]] with a key", "map-resolver"],
+  mn: ["[[database-mapping]] (a /32 or /128 EID)", "[[map-server]] with a key", "map-resolver"],
+  rtr: ["[[rtr-iface]]", "map-resolver"],
+  ms: ["[[lisp-site]] or [[ms-static-registered-site]]"],
+  mr: ["ddt-root-addresses or [[map-server]]"],
+  ddt: ["[[ddt-auth-site]]"],
+  "ddt-mr": ["ddt-root-addresses"],
+};
+
+/** The keys a role reads, in the validator's order: common ones first. */
+export function roleKeys(role: Role): string[] {
+  return [
+    ...COMMON_KEYS,
+    ...Object.entries(ROLE_ONLY_KEYS).filter(([, roles]) => roles.includes(role)).map(([k]) => k),
+  ];
+}
+
+/** Whether a role runs a TUN and data plane (xtr, mn, rtr). */
+function isTunnelRouter(role: Role): boolean {
+  return TUNNEL.includes(role);
+}
+
+/** The section of `oor help ROLE` after its flags. */
+export function roleManual(role: Role): string {
+  const tr = isTunnelRouter(role);
+  const lines: string[] = [];
+  const section = (title: string, body: readonly string[]) => {
+    lines.push("", `${title}:`, ...body.map((l) => `  ${l}`));
+  };
+  section(`Configuration (oor.toml; check it: oor check-config --role ${role} FILE)`, [
+    ...wrapList("needs:    ", NEEDS[role]),
+    ...wrapList("reads:    ", roleKeys(role)),
+    `example:  examples/${role}.toml; an OOR oor.conf works too (convert-config)`,
+  ]);
+  section("Host", [
+    ...(tr
+      ? [
+        "root, or CAP_NET_ADMIN and CAP_NET_RAW: TUN device, addresses, routes,",
+        "  rules (rtnetlink), raw sockets. Without root, once per build:",
+        "  sudo setcap cap_net_admin,cap_net_raw+ep /path/to/oor",
+        "  (systemd: packaging/systemd/, AmbientCapabilities=CAP_NET_ADMIN CAP_NET_RAW)",
+        role === "rtr"
+          ? "UDP 4342 (control) and 4341 (LISP data; 4790 VXLAN-GPE); no TUN"
+          : "UDP 4342 (control) and 4341 (LISP data; 4790 with encapsulation VXLAN-GPE)",
+        role === "mn"
+          ? "its sockets follow the RLOC as it moves: leave control-address unset"
+          : "control-address or control-iface pin the control socket, else it follows",
+        "the RLOC; at start it warns of rp_filter or forwarding settings that would",
+        "drop overlay traffic (preflight)",
+      ]
+      : [
+        "no capability and no root: UDP 4342 (control-port) is not privileged",
+        "control-address binds one address, which must be on this host; else all",
+      ]),
+  ]);
+  section("Running", [
+    "in the foreground; one log line per event to standard error (or log-file);",
+    "--log-format json: one JSON object per line; debug = 1..3: more detail",
+    "SIGINT, SIGTERM, SIGHUP (any terminating signal) stop it cleanly: the API",
+    tr
+      ? "closes within a second, then the TUN, routes and rules it added go; exit 0"
+      : "closes within a second, then the role closes its sockets; exit 0",
+    "a second signal skips the API's second of grace; SIGKILL skips the clean-up",
+  ]);
+  section("HTTP API ([api] listen, default 127.0.0.1:9942; enabled = false: none)", [
+    "/ status page, /api/v1/status, /api/v1/stats, /metrics (Prometheus)",
+    ...(tr
+      ? ["/api/v1/map-cache, /api/v1/database; POST/DELETE edits with a token"]
+      : role === "ms"
+      ? ["/api/v1/sites: configured sites and live registrations"]
+      : ["/api/v1/referrals: referral cache (mr, ddt-mr) or delegations (ddt)"]),
+  ]);
+  section("Files", [
+    "--config FILE: the oor.toml (or OOR oor.conf) it runs with",
+    "--state-file, else [api] state-file, else FILE.state.json: API edits",
+    ...(role === "ms"
+      ? ["  and beside it (.registrations.json) the registrations across a restart"]
+      : []),
+    "log-file: log lines appended there instead of standard error",
+  ]);
+  section("Environment", [
+    "OOR_API_TOKEN   the API's write token when [api] token is not set",
+    "DENO_NO_UPDATE_CHECK=1   run from source: no update check (no DNS) at start",
+  ]);
+  section("Exit status", [
+    "0  stopped by a signal, cleanly",
+    "1  could not start (its start-failed log line says why and what to do),",
+    "   an uncaught error, or a failed clean-up",
+    "2  bad usage, or an invalid config (each error as file:line: key: reason)",
+  ]);
+  section("See also", [
+    ...wrapList("", [
+      `oor check-config --role ${role} FILE`,
+      "oor lig",
+      "oor completions",
+      "README.md",
+    ]),
+  ]);
+  return lines.join("\n") + "\n";
+}
+
+/** `head` then `items` joined by commas, wrapped under it at 76 columns. */
+function wrapList(head: string, items: readonly string[]): string[] {
+  const out: string[] = [];
+  let line = head;
+  for (const [i, item] of items.entries()) {
+    const word = i < items.length - 1 ? `${item},` : item;
+    if (line.length > head.length && line.length + 1 + word.length > 76) {
+      out.push(line);
+      line = " ".repeat(head.length) + word;
+    } else {
+      line = line.length > head.length ? `${line} ${word}` : line + word;
+    }
+  }
+  out.push(line);
+  return out;
+}
