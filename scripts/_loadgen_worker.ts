@@ -442,7 +442,7 @@ class LoadWorker {
     // names only i and answers the latest send (at most n/2 are outstanding).
     const latest = new Float64Array(n).fill(-1);
     return {
-      slots: pow2(n * 2),
+      slots: pow2(Math.max(n * 2, 1 << 16)),
       maxWindow: n >> 1,
       fill: (seq, bytes, _view, off) => {
         const i = seq % n;
@@ -553,7 +553,12 @@ class LoadWorker {
       let k = 0;
       while (k < room) {
         const slot = (seq + k) & mask;
-        if (state[slot] === 1) break; // wrapped onto an outstanding message: wait
+        if (state[slot] === 1) {
+          // Wrapped onto a message still unanswered a whole cycle of slots
+          // later: it has expired (waiting for it would stall the phase).
+          state[slot] = 2;
+          inFlight--;
+        }
         tx.length[k] = t.fill(seq + k, txBytes, txView, tx.offset[k]!);
         k++;
       }
