@@ -12,7 +12,19 @@
  * [sockaddr 0 | sockaddr 1 | ...]    slots × 32: peer of each slot (sockaddr_in / sockaddr_in6)
  * [iovec 0 | iovec 1 | ...]          slots × 16: base and length of each slot's data
  * [mmsghdr 0 | mmsghdr 1 | ...]      slots × 64: msg_name -> sockaddr i, msg_iov -> iovec i
+ * [control 0 | control 1 | ...]      slots × 32: ancillary data (a UDP_GRO or UDP_SEGMENT cmsg)
+ * [GSO mmsghdr 0 | ...]              slots × 64: one per run of slots sent as one UDP GSO send
+ * [spill]                            `spill` bytes (option): where a TUN read too big for a slot goes on
  * ```
+ *
+ * UDP offloads: a receive also reads each slot's UDP_GRO control message,
+ * so a socket with UDP GRO on gives a slot holding several datagrams of
+ * {@link PacketBatch.gsoSize} bytes each (the last may be shorter).
+ * {@link PacketBatch.prepareGso} turns runs of consecutive slots to one peer
+ * with equal lengths (the last may be shorter) into one message each: its
+ * `msg_iov` is the run's iovecs (consecutive slots have consecutive
+ * iovecs, so nothing is copied) and a UDP_SEGMENT control message says the
+ * segment size; the kernel sends each slot as its own datagram.
  *
  * A slot's packet lives at `bytes[offset[i], offset[i] + length[i])`. A
  * receive puts it at `base(i) + headroom`, so a LISP or VXLAN-GPE header
@@ -47,7 +59,10 @@ import {
   SOCKADDR_IN6_SIZE,
   SOCKADDR_IN_SIZE,
   type SocketAddress,
+  SOL_UDP,
   u32ToIpv4,
+  UDP_GRO,
+  UDP_SEGMENT,
 } from "./libc.ts";
 import { ipv6FromBytes, ipv6ToBytes, isIPv4 } from "../wire/ip_text.ts";
 
@@ -66,6 +81,15 @@ const MH_CONTROL = 32;
 const MH_CONTROLLEN = 40;
 const MH_FLAGS = 48;
 const MH_LEN = 56;
+/** Bytes of control data per slot: a cmsghdr (16) and an int, aligned (CMSG_SPACE(4) = 24). */
+const CTRL_STRIDE = 32;
+/** struct cmsghdr: size_t cmsg_len; int cmsg_level; int cmsg_type; data. */
+const CMSG_LEVEL = 8;
+const CMSG_TYPE = 12;
+const CMSG_DATA = 16;
+/** CMSG_LEN(2) and CMSG_SPACE(2): a UDP_SEGMENT message (u16 data). */
+const CMSG_LEN_U16 = 18;
+const CMSG_SPACE_U16 = 24;
 
 /**
  * Largest slot: an IP packet of 65,535 bytes (the most a TUN of MTU 65535
@@ -81,6 +105,12 @@ export interface BatchOptions {
   readonly slotSize?: number;
   /** Bytes left free before received data, for headers to prepend. Default 64. */
   readonly headroom?: number;
+  /**
+   * Bytes of a spill area after everything else (a multiple of 8), where a
+   * TUN read of a GSO super-packet goes on past its slot
+   * (`Tun.readSlot`). Default 0.
+   */
+  readonly spill?: number;
 }
 
 /**
@@ -106,16 +136,31 @@ export class PacketBatch {
   readonly length: Int32Array;
   /** 1 when the slot's datagram was longer than {@link capacity} and cut (MSG_TRUNC). */
   readonly truncated: Uint8Array;
+  /**
+   * After a receive on a socket with UDP GRO: the size of the datagrams
+   * coalesced into the slot (each `gsoSize` bytes, the last maybe fewer);
+   * 0 when the slot holds one datagram.
+   */
+  readonly gsoSize: Uint16Array;
+  /** After {@link prepareGso}: how many slots each GSO message carries. */
+  readonly gsoRun: Int32Array;
   /** Number of filled slots: set by receives, read by the caller. */
   count = 0;
+  /** Address of `bytes[0]` in process memory (for iovecs pointing into the batch). */
+  readonly address: number;
+  /** Start of the spill area in {@link bytes} (its end is the end of `bytes`). */
+  readonly spillOffset: number;
 
   readonly #saBase: number;
   readonly #iovBase: number;
   readonly #mmsgBase: number;
+  readonly #ctrlBase: number;
+  readonly #gsoBase: number;
   /** Address of bytes[0] in process memory. */
   readonly #addr: number;
   readonly #iovPtr: Deno.PointerObject[] = [];
   readonly #mmsgPtr: Deno.PointerObject[] = [];
+  readonly #gsoPtr: Deno.PointerObject;
 
   /** Allocates a batch (one ArrayBuffer) and links its structures. */
   constructor(options: BatchOptions = {}) {
@@ -136,6 +181,10 @@ export class PacketBatch {
     if (!Number.isInteger(headroom) || headroom < 0 || headroom > slotSize - 64) {
       throw new RangeError(`batch headroom must be 0..slotSize-64: ${headroom}`);
     }
+    const spill = options.spill ?? 0;
+    if (!Number.isInteger(spill) || spill < 0 || spill % 8 !== 0 || spill > 1 << 20) {
+      throw new RangeError(`batch spill must be a multiple of 8 up to 1 MiB: ${spill}`);
+    }
     this.slots = slots;
     this.slotSize = slotSize;
     this.headroom = headroom;
@@ -143,13 +192,20 @@ export class PacketBatch {
     this.#saBase = slots * slotSize;
     this.#iovBase = this.#saBase + slots * SA_STRIDE;
     this.#mmsgBase = this.#iovBase + slots * IOV_SIZE;
-    const total = this.#mmsgBase + slots * MMSG_SIZE;
+    this.#ctrlBase = this.#mmsgBase + slots * MMSG_SIZE;
+    this.#gsoBase = this.#ctrlBase + slots * CTRL_STRIDE;
+    this.spillOffset = this.#gsoBase + slots * MMSG_SIZE;
+    const total = this.spillOffset + spill;
     this.bytes = new Uint8Array(new ArrayBuffer(total));
     this.view = new DataView(this.bytes.buffer);
     this.offset = new Int32Array(slots);
     this.length = new Int32Array(slots);
     this.truncated = new Uint8Array(slots);
+    this.gsoSize = new Uint16Array(slots);
+    this.gsoRun = new Int32Array(slots);
     this.#addr = addressOf(this.bytes);
+    this.address = this.#addr;
+    this.#gsoPtr = pointerAt(this.#addr + this.#gsoBase);
     const v = this.view;
     for (let i = 0; i < slots; i++) {
       this.offset[i] = i * slotSize + headroom;
@@ -178,6 +234,7 @@ export class PacketBatch {
     this.offset[i] = i * this.slotSize + this.headroom;
     this.length[i] = 0;
     this.truncated[i] = 0;
+    this.gsoSize[i] = 0;
   }
 
   /** A view of slot `i`'s packet (allocates a subarray: not for per-packet use). */
@@ -224,6 +281,9 @@ export class PacketBatch {
     const t = this.truncated[i]!;
     this.truncated[i] = this.truncated[j]!;
     this.truncated[j] = t;
+    const g = this.gsoSize[i]!;
+    this.gsoSize[i] = this.gsoSize[j]!;
+    this.gsoSize[j] = g;
     const v = this.view;
     const a = this.#saBase + i * SA_STRIDE;
     const b = this.#saBase + j * SA_STRIDE;
@@ -360,18 +420,23 @@ export class PacketBatch {
     setPointer(this.view, iov + 8, len > 0 ? len : 0);
   }
 
-  /** Readies slots `[start, start+n)` for a recvmmsg. */
+  /** Readies slots `[start, start+n)` for a recvmmsg (with room for a UDP_GRO control message). */
   prepareRecv(start: number, n: number): void {
     const v = this.view;
     for (let i = start; i < start + n; i++) {
       this.prepareRead(i);
       const mh = this.#mmsgBase + i * MMSG_SIZE;
       v.setUint32(mh + MH_NAMELEN, SOCKADDR_IN6_SIZE, HOST_LE);
+      setPointer(v, mh + MH_CONTROL, this.#addr + this.#ctrlBase + i * CTRL_STRIDE);
+      setPointer(v, mh + MH_CONTROLLEN, CTRL_STRIDE);
       v.setInt32(mh + MH_FLAGS, 0, HOST_LE);
     }
   }
 
-  /** Records the results of a recvmmsg that filled slots `[start, start+n)`. */
+  /**
+   * Records the results of a recvmmsg that filled slots `[start, start+n)`:
+   * length, truncation and, from a UDP_GRO control message, {@link gsoSize}.
+   */
   completeRecv(start: number, n: number): void {
     const v = this.view;
     for (let i = start; i < start + n; i++) {
@@ -379,6 +444,19 @@ export class PacketBatch {
       this.offset[i] = i * this.slotSize + this.headroom;
       this.length[i] = v.getUint32(mh + MH_LEN, HOST_LE);
       this.truncated[i] = (v.getInt32(mh + MH_FLAGS, HOST_LE) & MSG_TRUNC) !== 0 ? 1 : 0;
+      let gso = 0;
+      // msg_controllen is a size_t; the kernel sets it to what it wrote (at most CTRL_STRIDE).
+      if (v.getUint32(mh + MH_CONTROLLEN + (HOST_LE ? 0 : 4), HOST_LE) >= CMSG_DATA + 2) {
+        const c = this.#ctrlBase + i * CTRL_STRIDE;
+        if (
+          v.getInt32(c + CMSG_LEVEL, HOST_LE) === SOL_UDP &&
+          v.getInt32(c + CMSG_TYPE, HOST_LE) === UDP_GRO
+        ) {
+          gso = v.getInt32(c + CMSG_DATA, HOST_LE);
+          if (gso < 0 || gso > 0xffff) gso = 0;
+        }
+      }
+      this.gsoSize[i] = gso;
     }
   }
 
@@ -398,7 +476,90 @@ export class PacketBatch {
         namelen = f === AF_INET ? SOCKADDR_IN_SIZE : f === AF_INET6 ? SOCKADDR_IN6_SIZE : 0;
       }
       v.setUint32(mh + MH_NAMELEN, namelen, HOST_LE);
+      setPointer(v, mh + MH_CONTROLLEN, 0);
       v.setInt32(mh + MH_FLAGS, 0, HOST_LE);
     }
+  }
+
+  /** Pointer to the first GSO message (for sendmmsg after {@link prepareGso}). */
+  gsoPointer(): Deno.PointerObject {
+    return this.#gsoPtr;
+  }
+
+  /** Whether slots `i` and `j` have the same peer (family, port and address). */
+  samePeer(i: number, j: number): boolean {
+    const v = this.view;
+    const a = this.#saBase + i * SA_STRIDE;
+    const b = this.#saBase + j * SA_STRIDE;
+    const f = v.getUint32(a, HOST_LE); // family and port
+    if (f !== v.getUint32(b, HOST_LE)) return false;
+    if (v.getUint16(a, HOST_LE) === AF_INET) return v.getUint32(a + 4) === v.getUint32(b + 4);
+    for (let k = 8; k < 24; k += 4) if (v.getUint32(a + k) !== v.getUint32(b + k)) return false;
+    return true;
+  }
+
+  /**
+   * Readies slots `[start, start+count)` for one sendmmsg of GSO messages
+   * (from {@link gsoPointer}): each run of consecutive slots with the same
+   * peer (unless `named` is false: a connected socket) and the same length
+   * (the last may be shorter), at most `maxSegments` slots and `maxBytes`
+   * bytes, becomes one message with a UDP_SEGMENT control message (a run of
+   * one is a plain message). Sets {@link gsoRun} and returns the number of
+   * messages. Slots of length 0 must not be in the range.
+   */
+  prepareGso(
+    start: number,
+    count: number,
+    named: boolean,
+    maxSegments: number,
+    maxBytes: number,
+  ): number {
+    const v = this.view;
+    const end = start + count;
+    let m = 0;
+    let r = start;
+    while (r < end) {
+      const size = this.length[r]!;
+      let k = 1;
+      let bytes = size;
+      this.prepareWrite(r);
+      while (r + k < end && k < maxSegments) {
+        const j = r + k;
+        const l = this.length[j]!;
+        if (l > size || bytes + l > maxBytes || (named && !this.samePeer(r, j))) break;
+        this.prepareWrite(j);
+        bytes += l;
+        k++;
+        if (l < size) break; // a shorter one ends the run
+      }
+      const mh = this.#gsoBase + m * MMSG_SIZE;
+      setPointer(v, mh + MH_NAME, this.#addr + this.#saBase + r * SA_STRIDE);
+      let namelen = 0;
+      if (named) {
+        const f = v.getUint16(this.#saBase + r * SA_STRIDE, HOST_LE);
+        namelen = f === AF_INET ? SOCKADDR_IN_SIZE : f === AF_INET6 ? SOCKADDR_IN6_SIZE : 0;
+      }
+      v.setUint32(mh + MH_NAMELEN, namelen, HOST_LE);
+      setPointer(v, mh + MH_IOV, this.#addr + this.#iovBase + r * IOV_SIZE);
+      setPointer(v, mh + MH_IOVLEN, k);
+      if (k > 1) {
+        const c = this.#ctrlBase + r * CTRL_STRIDE;
+        setPointer(v, c, CMSG_LEN_U16);
+        v.setInt32(c + CMSG_LEVEL, SOL_UDP, HOST_LE);
+        v.setInt32(c + CMSG_TYPE, UDP_SEGMENT, HOST_LE);
+        v.setUint16(c + CMSG_DATA, size, HOST_LE);
+        setPointer(v, mh + MH_CONTROL, this.#addr + c);
+        setPointer(v, mh + MH_CONTROLLEN, CMSG_SPACE_U16);
+      } else {
+        setPointer(v, mh + MH_CONTROL, 0);
+        setPointer(v, mh + MH_CONTROLLEN, 0);
+      }
+      v.setInt32(mh + MH_FLAGS, 0, HOST_LE);
+      v.setUint32(mh + MH_LEN, 0, HOST_LE);
+      this.gsoRun[m] = k;
+      m++;
+      r += k;
+    }
+    return m;
   }
 }

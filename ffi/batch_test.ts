@@ -12,8 +12,8 @@ Deno.test("PacketBatch carves slots from one buffer with headroom before each pa
   const b = new PacketBatch({ slots: 4, slotSize: 2048, headroom: 64 });
   assert.equal(b.capacity, 1984);
   assert.equal(b.bytes.byteOffset, 0);
-  // 4 slots + 4 × (32 sockaddr + 16 iovec + 64 mmsghdr).
-  assert.equal(b.bytes.byteLength, 4 * 2048 + 4 * 112);
+  // 4 slots + 4 × (32 sockaddr + 16 iovec + 64 mmsghdr + 32 control + 64 GSO mmsghdr).
+  assert.equal(b.bytes.byteLength, 4 * 2048 + 4 * 208);
   for (let i = 0; i < 4; i++) {
     assert.equal(b.base(i), i * 2048);
     assert.equal(b.offset[i], i * 2048 + 64);

@@ -40,6 +40,8 @@ const SYMBOLS = {
   readv_p: { name: "readv", parameters: ["i32", "pointer", "i32"], result: "i32" },
   writev_p: { name: "writev", parameters: ["i32", "pointer", "i32"], result: "i32" },
   ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
+  /** ioctl whose argument is a value, not a pointer (TUNSETOFFLOAD). */
+  ioctl_v: { name: "ioctl", parameters: ["i32", "u64", "u64"], result: "i32" },
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
   socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
   bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
@@ -163,6 +165,12 @@ export const SO_RCVBUFFORCE = 33;
 export const IPPROTO_IP = 0;
 /** UDP protocol. */
 export const IPPROTO_UDP = 17;
+/** UDP socket option level (the protocol number). */
+export const SOL_UDP = 17;
+/** SOL_UDP: segment size of UDP GSO sends (option, or a `cmsg` per sendmsg: u16). */
+export const UDP_SEGMENT = 103;
+/** SOL_UDP: receive coalesced datagrams (UDP GRO); each comes with a `cmsg` (int) of its segment size. */
+export const UDP_GRO = 104;
 /** IPv6 protocol level. */
 export const IPPROTO_IPV6 = 41;
 /** IPPROTO_RAW: a send-only raw socket whose datagrams carry their own IPv4 header. */
@@ -185,6 +193,24 @@ export const TUNSETIFF = 0x400454ca;
 export const IFF_TUN = 0x0001;
 /** TUNSETIFF flag: no packet-information prefix. */
 export const IFF_NO_PI = 0x1000;
+/** TUNSETIFF flag: every packet carries a `struct virtio_net_hdr` (offloads). */
+export const IFF_VNET_HDR = 0x4000;
+/** `ioctl` on a TUN fd: the TUNSETIFF flags of the interface (struct ifreq). */
+export const TUNGETIFF = 0x800454d2;
+/** `ioctl` on a TUN fd: the offloads userspace takes (TUN_F_*, by value). */
+export const TUNSETOFFLOAD = 0x400454d0;
+/** TUNSETOFFLOAD: packets may come with a partial checksum (NEEDS_CSUM). */
+export const TUN_F_CSUM = 0x01;
+/** TUNSETOFFLOAD: TCP over IPv4 super-packets (TSO). */
+export const TUN_F_TSO4 = 0x02;
+/** TUNSETOFFLOAD: TCP over IPv6 super-packets. */
+export const TUN_F_TSO6 = 0x04;
+/** TUNSETOFFLOAD: TSO of streams using ECN (CWR on the first segment only). */
+export const TUN_F_TSO_ECN = 0x08;
+/** TUNSETOFFLOAD: UDP over IPv4 segmentation (USO, Linux 6.2). */
+export const TUN_F_USO4 = 0x20;
+/** TUNSETOFFLOAD: UDP over IPv6 segmentation (USO, Linux 6.2; only with USO4). */
+export const TUN_F_USO6 = 0x40;
 /** Interface flag: administratively up. */
 export const IFF_UP = 0x1;
 /** Interface flag: operationally up. */
@@ -216,6 +242,10 @@ export const ENODEV = 19;
 export const EINVAL = 22;
 /** errno: message too long. */
 export const EMSGSIZE = 90;
+/** errno: protocol not available (an unknown socket option). */
+export const ENOPROTOOPT = 92;
+/** errno: operation not supported. */
+export const EOPNOTSUPP = 95;
 /** errno: address family not supported. */
 export const EAFNOSUPPORT = 97;
 /** errno: address in use. */

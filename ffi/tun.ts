@@ -12,6 +12,17 @@
  * {@link Tun.errno} (EAGAIN: nothing to read; EIO: the link is down;
  * EINVAL: not an IP packet).
  *
+ * Offloads: a TUN opened with `vnetHdr` (`IFF_VNET_HDR`) carries a 10-byte
+ * virtio-net header (wire/virtio_net.ts) in front of every packet, both
+ * ways. Until {@link Tun.setOffloads} asks for some, the kernel hands over
+ * only plain, complete packets with a zero header, and `read`,
+ * `readBatch`, `write` and `writeBatch` add and drop the header
+ * themselves, so a caller sees packets as without it. With offloads
+ * (checksum, TSO, USO) a read may bring a packet whose checksum is partial
+ * or a GSO super-packet of up to 64 KiB: read those with
+ * {@link Tun.readSlot}, which keeps the header in {@link Tun.vnet}, and
+ * write offloaded packets with {@link Tun.writeIovecs}.
+ *
  * @module
  */
 
@@ -20,24 +31,85 @@ import {
   check,
   closeFd,
   cString,
+  EINVAL,
   errno,
   ErrnoError,
   HOST_LE,
   IFF_NO_PI,
   IFF_TUN,
+  IFF_VNET_HDR,
   IFNAMSIZ,
   libc,
   O_CLOEXEC,
   O_NONBLOCK,
   O_RDWR,
   setPointer,
+  TUN_F_CSUM,
+  TUN_F_TSO4,
+  TUN_F_TSO6,
+  TUN_F_TSO_ECN,
+  TUN_F_USO4,
+  TUN_F_USO6,
+  TUNGETIFF,
   TUNSETIFF,
+  TUNSETOFFLOAD,
 } from "./libc.ts";
 import type { PacketBatch } from "./batch.ts";
 import { Netlink } from "./netlink.ts";
 
 /** Default MTU of the TUN (oor.toml default). */
 export const DEFAULT_TUN_MTU = 1440;
+
+/** Length of the virtio-net header of a TUN with `vnetHdr` (struct virtio_net_hdr). */
+export const VNET_HDR_LENGTH = 10;
+
+/**
+ * The offloads a TUN can take, in the order {@link offloadFallbacks} drops
+ * them when the kernel refuses: the newest first.
+ */
+const OFFLOAD_FALLBACK: readonly number[] = [
+  TUN_F_USO4 | TUN_F_USO6, // Linux 6.2, both or neither
+  TUN_F_TSO_ECN,
+  TUN_F_TSO6,
+  TUN_F_TSO4,
+  TUN_F_CSUM, // what every other one needs
+];
+
+/**
+ * The TUNSETOFFLOAD requests {@link Tun.setOffloads} makes for `wanted`,
+ * in order, while the kernel refuses (EINVAL): `wanted`, then without USO,
+ * without TSO-ECN, without TSO6, without TSO4, and 0 (each step only when
+ * it drops something; without the checksum nothing else stands).
+ */
+export function offloadFallbacks(wanted: number): number[] {
+  const out = [wanted];
+  let flags = wanted;
+  for (const f of OFFLOAD_FALLBACK) {
+    if ((flags & f) === 0) continue;
+    flags &= ~f;
+    if ((flags & TUN_F_CSUM) === 0) flags = 0;
+    out.push(flags);
+    if (flags === 0) break;
+  }
+  if (out[out.length - 1] !== 0) out.push(0);
+  return out;
+}
+
+/** The names of TUN_F_* bits, for logs ("csum tso4 tso6"). */
+export function offloadNames(flags: number): string {
+  const names: string[] = [];
+  for (
+    const [bit, name] of [
+      [TUN_F_CSUM, "csum"],
+      [TUN_F_TSO4, "tso4"],
+      [TUN_F_TSO6, "tso6"],
+      [TUN_F_TSO_ECN, "tso-ecn"],
+      [TUN_F_USO4, "uso4"],
+      [TUN_F_USO6, "uso6"],
+    ] as const
+  ) if ((flags & bit) !== 0) names.push(name);
+  return names.length === 0 ? "none" : names.join(" ");
+}
 
 /** Options of {@link Tun.open}. */
 export interface TunOptions {
@@ -47,6 +119,8 @@ export interface TunOptions {
   readonly up?: boolean;
   /** Netlink socket to use for MTU and link state; default a temporary one. */
   readonly netlink?: Netlink;
+  /** Open with `IFF_VNET_HDR` (a virtio-net header on every packet; see the module notes). */
+  readonly vnetHdr?: boolean;
 }
 
 /** struct ifreq: char ifr_name[16]; short ifr_flags; padding to 40 bytes. */
@@ -64,14 +138,30 @@ export class Tun {
   errno = 0;
   /** Packets {@link writeBatch} could not write (each failure also sets {@link errno}). */
   writeErrors = 0;
-  /** One struct iovec for read/write of caller buffers. */
-  readonly #iov = new Uint8Array(new ArrayBuffer(16));
-  readonly #iv = new DataView(this.#iov.buffer);
+  /** Whether every packet carries a virtio-net header (`IFF_VNET_HDR`). */
+  readonly vnetHdr: boolean;
+  /** The offloads granted (TUN_F_* bits), 0 until {@link setOffloads}. */
+  offloads = 0;
+  /** The virtio-net header of the last read (10 bytes), with {@link vnetHdr}. */
+  readonly vnet: Uint8Array;
+  /**
+   * Scratch, one ArrayBuffer: iovecs [0, 48) (three), the header of reads
+   * at 48, a zero header for plain writes at 64.
+   */
+  readonly #scratch = new Uint8Array(new ArrayBuffer(80));
+  readonly #iv = new DataView(this.#scratch.buffer);
+  readonly #iovPtr: Deno.PointerObject;
+  /** Address of #scratch. */
+  readonly #base: number;
 
-  private constructor(fd: number, name: string, index: number) {
+  private constructor(fd: number, name: string, index: number, vnetHdr: boolean) {
     this.fd = fd;
     this.name = name;
     this.index = index;
+    this.vnetHdr = vnetHdr;
+    this.vnet = this.#scratch.subarray(48, 48 + VNET_HDR_LENGTH);
+    this.#base = addressOf(this.#scratch);
+    this.#iovPtr = Deno.UnsafePointer.create(BigInt(this.#base))!;
   }
 
   /**
@@ -93,13 +183,18 @@ export class Tun {
     try {
       const ifr = new Uint8Array(IFREQ_SIZE);
       ifr.set(nameBytes);
-      new DataView(ifr.buffer).setUint16(IFNAMSIZ, IFF_TUN | IFF_NO_PI, HOST_LE);
+      const vnet = options.vnetHdr === true;
+      new DataView(ifr.buffer).setUint16(
+        IFNAMSIZ,
+        IFF_TUN | IFF_NO_PI | (vnet ? IFF_VNET_HDR : 0),
+        HOST_LE,
+      );
       check(c.ioctl(fd, BigInt(TUNSETIFF), ifr), `TUNSETIFF ${name}`);
       const end = ifr.indexOf(0);
       const actual = new TextDecoder().decode(ifr.subarray(0, end < 0 ? IFNAMSIZ : end));
       const index = c.if_nametoindex(cString(actual));
       if (index === 0) throw ErrnoError.fromErrno(`if_nametoindex ${actual}`);
-      const tun = new Tun(fd, actual, index);
+      const tun = new Tun(fd, actual, index, vnet);
       const mtu = options.mtu ?? DEFAULT_TUN_MTU;
       const up = options.up ?? true;
       if (mtu !== 0 || up) {
@@ -120,37 +215,114 @@ export class Tun {
 
   /**
    * Wraps an fd of a TUN interface opened elsewhere (e.g. by the main
-   * thread, for the data-plane Worker). Nothing is checked or configured;
-   * `name` and `index` are informative. The caller decides who closes the
-   * fd: a wrapper that does not own it must never call {@link close}.
+   * thread, for the data-plane Worker). Whether it has a virtio-net header
+   * is asked of the kernel (TUNGETIFF); nothing is configured; `name` and
+   * `index` are informative. The caller decides who closes the fd: a
+   * wrapper that does not own it must never call {@link close}.
    */
   static fromFd(fd: number, name = "", index = 0): Tun {
     if (!Number.isInteger(fd) || fd < 0) throw new RangeError(`bad fd: ${fd}`);
-    return new Tun(fd, name, index);
+    const ifr = new Uint8Array(IFREQ_SIZE);
+    let vnet = false;
+    if (libc().ioctl(fd, BigInt(TUNGETIFF), ifr) === 0) {
+      vnet = (new DataView(ifr.buffer).getUint16(IFNAMSIZ, HOST_LE) & IFF_VNET_HDR) !== 0;
+    }
+    return new Tun(fd, name, index, vnet);
+  }
+
+  /**
+   * Asks the kernel for the offloads `wanted` (TUN_F_* bits; a TUN with
+   * {@link vnetHdr} only) and, while it refuses (EINVAL: a kernel without
+   * that feature), for fewer ({@link offloadFallbacks}): USO, then TSO-ECN,
+   * TSO6, TSO4 and the checksum are dropped one by one. Returns the offloads granted (also in
+   * {@link offloads}), 0 when none. `setOffloads(0)` turns them all off.
+   * Throws {@link ErrnoError} for another error, or TypeError without a
+   * virtio-net header.
+   */
+  setOffloads(wanted: number): number {
+    if (!this.vnetHdr) throw new TypeError(`TUN ${this.name || this.fd} has no virtio-net header`);
+    for (const flags of offloadFallbacks(wanted)) {
+      if (libc().ioctl_v(this.fd, BigInt(TUNSETOFFLOAD), BigInt(flags)) === 0) {
+        this.offloads = flags;
+        return flags;
+      }
+      const e = errno();
+      if (e !== EINVAL || flags === 0) throw new ErrnoError(e, `TUNSETOFFLOAD ${this.name}`);
+    }
+    throw new ErrnoError(EINVAL, `TUNSETOFFLOAD ${this.name}`); // not reached: 0 is always last
+  }
+
+  /** Points iovec `k` of the scratch at `addr`, `len` bytes. */
+  #iovec(k: number, addr: number, len: number): void {
+    setPointer(this.#iv, k * 16, addr);
+    setPointer(this.#iv, k * 16 + 8, len);
   }
 
   /**
    * Reads one packet into `buf[off, off+len)`. Returns its length, or -1
-   * ({@link errno}: EAGAIN when no packet is waiting).
+   * ({@link errno}: EAGAIN when no packet is waiting). With a virtio-net
+   * header, the header goes to {@link vnet}.
    */
   read(buf: Uint8Array, off = 0, len = buf.length - off): number {
     if (off < 0 || len < 0 || off + len > buf.length) throw new RangeError("Tun.read: bad range");
-    setPointer(this.#iv, 0, addressOf(buf) + off);
-    setPointer(this.#iv, 8, len);
-    const n = libc().readv(this.fd, this.#iov, 1);
+    const h = this.vnetHdr ? 1 : 0;
+    if (h) this.#iovec(0, this.#base + 48, VNET_HDR_LENGTH);
+    this.#iovec(h, addressOf(buf) + off, len);
+    const n = libc().readv(this.fd, this.#scratch, 1 + h);
     if (n < 0) this.errno = errno();
-    return n;
+    return n < 0 ? n : n - h * VNET_HDR_LENGTH;
   }
 
   /**
-   * Writes the packet `buf[off, off+len)` (an IPv4 or IPv6 packet).
-   * Returns `len`, or -1 ({@link errno}).
+   * Writes the packet `buf[off, off+len)` (an IPv4 or IPv6 packet; behind
+   * a zero virtio-net header when the TUN has one). Returns `len`, or -1
+   * ({@link errno}).
    */
   write(buf: Uint8Array, off: number, len: number): number {
     if (off < 0 || len < 0 || off + len > buf.length) throw new RangeError("Tun.write: bad range");
-    setPointer(this.#iv, 0, addressOf(buf) + off);
-    setPointer(this.#iv, 8, len);
-    const n = libc().writev(this.fd, this.#iov, 1);
+    const h = this.vnetHdr ? 1 : 0;
+    if (h) this.#iovec(0, this.#base + 64, VNET_HDR_LENGTH);
+    this.#iovec(h, addressOf(buf) + off, len);
+    const n = libc().writev(this.fd, this.#scratch, 1 + h);
+    if (n < 0) this.errno = errno();
+    return n < 0 ? n : n - h * VNET_HDR_LENGTH;
+  }
+
+  /**
+   * Reads one packet (a TUN with {@link vnetHdr}) into slot `i` of `batch`
+   * at `base(i) + headroom`, its virtio-net header into {@link vnet}; what
+   * does not fit in the slot's capacity (a GSO super-packet) goes on into
+   * the batch's spill area at `spillOffset + capacity`, so that copying
+   * the slot's part to `spillOffset` makes the whole packet contiguous
+   * there. Returns the packet's length (more than `batch.capacity` when it
+   * spilled), or -1 ({@link errno}; EAGAIN when none is waiting). Sets the
+   * slot's offset and length (cut to the capacity). Allocates nothing.
+   */
+  readSlot(batch: PacketBatch, i: number): number {
+    this.#iovec(0, this.#base + 48, VNET_HDR_LENGTH);
+    const o = i * batch.slotSize + batch.headroom;
+    this.#iovec(1, batch.address + o, batch.capacity);
+    const spillAt = batch.spillOffset + batch.capacity;
+    this.#iovec(2, batch.address + spillAt, Math.max(0, batch.bytes.length - spillAt));
+    const n = libc().readv_p(this.fd, this.#iovPtr, 3);
+    if (n < 0) {
+      this.errno = errno();
+      return -1;
+    }
+    const len = n - VNET_HDR_LENGTH;
+    batch.offset[i] = o;
+    batch.length[i] = len < batch.capacity ? len : batch.capacity;
+    batch.truncated[i] = 0;
+    return len;
+  }
+
+  /**
+   * Writes one packet gathered from `count` iovecs at the start of `iov`
+   * (`struct iovec` each: the virtio-net header first, with a TUN that has
+   * one). Returns the bytes written, or -1 ({@link errno}).
+   */
+  writeIovecs(iov: Uint8Array, count: number): number {
+    const n = libc().writev(this.fd, iov, count);
     if (n < 0) this.errno = errno();
     return n;
   }
@@ -168,9 +340,18 @@ export class Tun {
     const fd = this.fd;
     let i = start;
     const end = start + max;
+    const vnet = this.vnetHdr;
+    if (vnet) this.#iovec(0, this.#base + 48, VNET_HDR_LENGTH);
     while (i < end) {
-      batch.prepareRead(i);
-      const n = c.readv_p(fd, batch.iovPointer(i), 1);
+      let n: number;
+      if (vnet) {
+        this.#iovec(1, batch.address + i * batch.slotSize + batch.headroom, batch.capacity);
+        n = c.readv_p(fd, this.#iovPtr, 2);
+        if (n >= 0) n -= VNET_HDR_LENGTH;
+      } else {
+        batch.prepareRead(i);
+        n = c.readv_p(fd, batch.iovPointer(i), 1);
+      }
       if (n < 0) {
         this.errno = errno();
         break;
@@ -203,11 +384,20 @@ export class Tun {
     const c = libc();
     const fd = this.fd;
     let ok = 0;
+    const vnet = this.vnetHdr;
+    if (vnet) this.#iovec(0, this.#base + 64, VNET_HDR_LENGTH);
     for (let i = start; i < start + count; i++) {
       if (batch.length[i]! <= 0) continue; // dropped by the caller
       if (tags !== undefined && tags[i] !== tag) continue; // for another TUN
-      batch.prepareWrite(i);
-      if (c.writev_p(fd, batch.iovPointer(i), 1) < 0) {
+      let r: number;
+      if (vnet) {
+        this.#iovec(1, batch.address + batch.offset[i]!, batch.length[i]!);
+        r = c.writev_p(fd, this.#iovPtr, 2);
+      } else {
+        batch.prepareWrite(i);
+        r = c.writev_p(fd, batch.iovPointer(i), 1);
+      }
+      if (r < 0) {
         this.errno = errno();
         this.writeErrors++;
       } else {

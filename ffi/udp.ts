@@ -57,6 +57,9 @@ import {
   SOCKADDR_IN_SIZE,
   type SocketAddress,
   SOL_SOCKET,
+  SOL_UDP,
+  UDP_GRO,
+  UDP_SEGMENT,
 } from "./libc.ts";
 import type { PacketBatch } from "./batch.ts";
 import { ipv4ToBytes, ipv6ToBytes, isIPv4 } from "../wire/ip_text.ts";
@@ -83,6 +86,13 @@ export interface UdpOptions {
   /** IPV6_V6ONLY for IPv6 sockets; default true (no v4-mapped peers). */
   readonly v6only?: boolean;
 }
+
+/** Most segments one UDP GSO send may carry (UDP_MAX_SEGMENTS: 64 before Linux 6.9, 128 since). */
+export const UDP_GSO_MAX_SEGMENTS = 64;
+/** Most UDP payload bytes of one GSO send over IPv4 (65,535 less the IPv4 and UDP headers). */
+const GSO_MAX_BYTES_V4 = 65535 - 20 - 8;
+/** ... over IPv6 (the payload length, 65,535, less the UDP header). */
+const GSO_MAX_BYTES_V6 = 65535 - 8;
 
 /** struct msghdr offsets (LP64 Linux). */
 const MH_NAME = 0;
@@ -115,6 +125,8 @@ export class UdpSocket {
   readonly family: "ipv4" | "ipv6";
   /** errno of the last failed data-path call (EAGAIN when it would have blocked). */
   errno = 0;
+  /** After {@link sendGso} returned -1: how many slots the failed message carried. */
+  gsoFailedRun = 0;
   readonly #af: number;
   #connected = false;
   /** For recvFrom: keeps the last sender. */
@@ -256,6 +268,71 @@ export class UdpSocket {
       setIntOption(this.fd, SOL_SOCKET, plain, bytes, `setsockopt ${what}`);
     }
     return getIntOption(this.fd, SOL_SOCKET, plain, `getsockopt ${what}`);
+  }
+
+  /**
+   * Turns UDP GRO on (`UDP_GRO`, Linux 5.0): the kernel may then hand over
+   * several datagrams of one sender, of equal size but the last, as one
+   * slot whose {@link PacketBatch.gsoSize} says the size; and a UDP GSO
+   * packet arriving whole (over veth, loopback) stays whole. Throws
+   * {@link ErrnoError} (ENOPROTOOPT on older kernels).
+   */
+  enableGro(): void {
+    setIntOption(this.fd, SOL_UDP, UDP_GRO, 1, "setsockopt UDP_GRO");
+  }
+
+  /** Whether UDP GRO is on (getsockopt UDP_GRO; false when the kernel does not know it). */
+  groEnabled(): boolean {
+    try {
+      return getIntOption(this.fd, SOL_UDP, UDP_GRO, "getsockopt UDP_GRO") !== 0;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Whether the kernel takes UDP GSO sends (`UDP_SEGMENT`, Linux 4.18) on this socket. */
+  gsoAvailable(): boolean {
+    try {
+      getIntOption(this.fd, SOL_UDP, UDP_SEGMENT, "getsockopt UDP_SEGMENT");
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Sends slots `[start, start+count)` of `batch` like {@link sendmmsg},
+   * but each run of consecutive slots to one peer with equal lengths (the
+   * last may be shorter) as one UDP GSO send ({@link PacketBatch.prepareGso},
+   * at most `maxSegments` slots a run): the kernel cuts it back into one
+   * datagram per slot. Returns how many slots were sent (whole runs, a
+   * prefix of the range), 0 when the socket buffer is full (EAGAIN), -1
+   * when the first run failed ({@link errno}; {@link gsoFailedRun} says how
+   * many slots it had: send those with {@link sendmmsg} instead, EINVAL and
+   * EIO mean the path takes no GSO).
+   */
+  sendGso(
+    batch: PacketBatch,
+    start = 0,
+    count = batch.count - start,
+    maxSegments = UDP_GSO_MAX_SEGMENTS,
+  ): number {
+    if (count <= 0) return 0;
+    if (start < 0 || start + count > batch.slots) {
+      throw new RangeError(`sendGso: slots [${start}, ${start + count}) outside the batch`);
+    }
+    const max = this.#af === AF_INET ? GSO_MAX_BYTES_V4 : GSO_MAX_BYTES_V6;
+    const m = batch.prepareGso(start, count, !this.#connected, maxSegments, max);
+    const n = libc().sendmmsg(this.fd, batch.gsoPointer(), m, MSG_DONTWAIT);
+    if (n < 0) {
+      const e = errno();
+      this.errno = e;
+      this.gsoFailedRun = batch.gsoRun[0]!;
+      return e === EAGAIN ? 0 : -1;
+    }
+    let slots = 0;
+    for (let k = 0; k < n; k++) slots += batch.gsoRun[k]!;
+    return slots;
   }
 
   /**

@@ -279,3 +279,130 @@ testNeeding(rootMissing(), {
       }
     }),
 });
+
+// ---------------------------------------------------------------------------
+// UDP offloads (loopback keeps a GSO send whole up to a socket with UDP GRO).
+
+/** Why the UDP offload tests cannot run here, or undefined (UDP_SEGMENT and UDP_GRO known). */
+function udpOffloadsMissing(): string | undefined {
+  using s = UdpSocket.open({ address: "127.0.0.1" });
+  if (!s.gsoAvailable()) return "the kernel has no UDP GSO (UDP_SEGMENT, Linux 4.18)";
+  try {
+    s.enableGro();
+  } catch (e) {
+    return `the kernel has no UDP GRO (UDP_GRO, Linux 5.0): ${(e as Error).message}`;
+  }
+  return undefined;
+}
+const UDP_OFFLOADS = udpOffloadsMissing();
+
+/** Fills slot `i` of `b` with `len` bytes of a pattern from `seed` and peer `lo`:`port`. */
+function fillSlot(b: PacketBatch, i: number, len: number, seed: number, lo: string, port: number) {
+  for (let k = 0; k < len; k++) b.bytes[b.offset[i]! + k] = (seed * 7 + k) & 0xff;
+  b.length[i] = len;
+  b.setPeer(i, lo, port);
+}
+
+for (const { family, lo } of FAMILIES) {
+  testNeeding(UDP_OFFLOADS, {
+    name:
+      `sendGso() sends runs of equal slots to one ${family} peer as GSO sends; a plain receiver gets every datagram`,
+    fn: () =>
+      noFdLeak(() => {
+        using rx = UdpSocket.open({ address: lo, recvBuffer: 1 << 20 });
+        using rx2 = UdpSocket.open({ address: lo, recvBuffer: 1 << 20 });
+        using tx = UdpSocket.open({ address: lo });
+        const p1 = rx.localAddress().port;
+        const p2 = rx2.localAddress().port;
+        const out = new PacketBatch({ slots: 16 });
+        // Runs: [0..4] 1000 bytes to rx with a shorter last; [5] to rx2; [6..8] 500 to rx;
+        // [9] longer than 8: a new run; [10] alone.
+        const plan: [number, number][] = [
+          [1000, p1],
+          [1000, p1],
+          [1000, p1],
+          [1000, p1],
+          [333, p1],
+          [1000, p2],
+          [500, p1],
+          [500, p1],
+          [500, p1],
+          [800, p1],
+          [20, p2],
+        ];
+        plan.forEach(([len, port], i) => fillSlot(out, i, len, i, lo, port));
+        out.count = plan.length;
+        assert.equal(tx.sendGso(out), plan.length);
+        assert.deepEqual([...out.gsoRun.subarray(0, 5)], [5, 1, 3, 1, 1]);
+        const a = new PacketBatch({ slots: 16 });
+        const b = new PacketBatch({ slots: 16 });
+        assert.equal(receiveAll(rx, a, 9), 9);
+        assert.equal(receiveAll(rx2, b, 2), 2);
+        const want = (i: number) => {
+          const q = new Uint8Array(plan[i]![0]);
+          for (let k = 0; k < q.length; k++) q[k] = (i * 7 + k) & 0xff;
+          return q;
+        };
+        [0, 1, 2, 3, 4, 6, 7, 8, 9].forEach((i, k) => {
+          assert.deepEqual(a.packet(k), want(i), `slot ${i}`);
+          assert.equal(a.gsoSize[k], 0);
+          assert.equal(a.peerPort(k), tx.localAddress().port);
+        });
+        assert.deepEqual(b.packet(0), want(5));
+        assert.deepEqual(b.packet(1), want(10));
+      }),
+  });
+
+  testNeeding(UDP_OFFLOADS, {
+    name: `a ${family} socket with UDP GRO receives a GSO send as one slot with its segment size`,
+    fn: () =>
+      noFdLeak(() => {
+        using rx = UdpSocket.open({ address: lo, recvBuffer: 1 << 20 });
+        using tx = UdpSocket.open({ address: lo });
+        assert.equal(rx.groEnabled(), false);
+        rx.enableGro();
+        assert.equal(rx.groEnabled(), true);
+        const port = rx.localAddress().port;
+        const out = new PacketBatch({ slots: 64, slotSize: 2048 });
+        for (let i = 0; i < 40; i++) fillSlot(out, i, i === 39 ? 77 : 1200, i, lo, port);
+        fillSlot(out, 40, 100, 40, lo, port); // alone: a plain datagram
+        out.count = 41;
+        assert.equal(tx.sendGso(out, 0, 40), 40);
+        assert.equal(tx.sendGso(out, 40, 1), 1);
+        const inb = new PacketBatch({ slots: 4, slotSize: 65536 + 512 });
+        assert.equal(receiveAll(rx, inb, 2), 2);
+        assert.equal(inb.length[0], 39 * 1200 + 77);
+        assert.equal(inb.gsoSize[0], 1200);
+        assert.equal(inb.truncated[0], 0);
+        const got = inb.packet(0);
+        for (let i = 0; i < 40; i++) {
+          const len = i === 39 ? 77 : 1200;
+          for (let k = 0; k < len; k += 97) {
+            assert.equal(got[i * 1200 + k], (i * 7 + k) & 0xff, `segment ${i} byte ${k}`);
+          }
+        }
+        assert.equal(inb.length[1], 100);
+        assert.equal(inb.gsoSize[1], 0, "a lone datagram has no segment size");
+      }),
+  });
+}
+
+testNeeding(UDP_OFFLOADS, {
+  name: "sendGso() returns -1 with the failed run's size when the kernel refuses it",
+  fn: () =>
+    noFdLeak(() => {
+      using rx = UdpSocket.open({ address: "127.0.0.1" });
+      using tx = UdpSocket.open({ address: "127.0.0.1" });
+      const out = new PacketBatch({ slots: 8, slotSize: 2048 });
+      // Port 0 is refused (EINVAL) for the whole run of 3.
+      for (let i = 0; i < 3; i++) fillSlot(out, i, 100, i, "127.0.0.1", 0);
+      fillSlot(out, 3, 100, 3, "127.0.0.1", rx.localAddress().port);
+      out.count = 4;
+      assert.equal(tx.sendGso(out), -1);
+      assert.equal(tx.errno, EINVAL);
+      assert.equal(tx.gsoFailedRun, 3);
+      assert.equal(tx.sendGso(out, 3), 1);
+      const b = new PacketBatch({ slots: 4 });
+      assert.equal(receiveAll(rx, b, 1), 1);
+    }),
+});

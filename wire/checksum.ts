@@ -1,0 +1,103 @@
+/**
+ * The internet checksum (RFC 1071) at data-path speed: {@link ChecksumBuffer}
+ * sums a range of a buffer 32 bits at a time through a `Uint32Array` over the
+ * same memory, which V8 runs several times faster than the byte loop of
+ * `onesComplementSum` (ip.ts). The result is the same 16-bit one's
+ * complement sum, bit for bit: a sum of 32-bit words folds to the sum of its
+ * 16-bit halves (2^16 ≡ 1 modulo 2^16 - 1), and the end-around-carry fold
+ * keeps 0 only for an all-zero range, as RFC 1071's does.
+ *
+ * Words are big-endian counted from `start` (a byte at an even distance
+ * from `start` is a high byte), whatever the host's byte order and
+ * whatever the alignment of `start`: the aligned middle of the range is
+ * summed in the host's order and swapped when that order and `start`'s
+ * parity call for it (RFC 1071 §2(B): the sum is byte-order independent up
+ * to a swap).
+ *
+ * Pure: no allocation per call, no exceptions for any in-bounds range.
+ *
+ * @module
+ */
+
+/** True on little-endian hosts (the order a `Uint32Array` reads in). */
+const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/**
+ * Folds a non-negative sum (below 2^53) to 16 bits with end-around carry:
+ * 0 only when `s` is 0.
+ */
+export function foldSum(s: number): number {
+  while (s > 0xffff) s = (s % 0x10000) + Math.floor(s / 0x10000);
+  return s;
+}
+
+/** The two bytes of a 16-bit sum swapped (the sum of the same bytes read at odd offsets). */
+export function swapSum(s: number): number {
+  return ((s & 0xff) << 8) | (s >>> 8);
+}
+
+/** The one's complement sum of two 16-bit sums. */
+export function addSums(a: number, b: number): number {
+  const s = a + b;
+  return s > 0xffff ? s - 0xffff : s;
+}
+
+/**
+ * A buffer whose ranges can be summed fast (see the module notes). Build it
+ * once per buffer, outside the data path.
+ */
+export class ChecksumBuffer {
+  /** The bytes summed. */
+  readonly bytes: Uint8Array;
+  /** The same memory as 32-bit words: word k is bytes[4k, 4k+4). */
+  readonly #words: Uint32Array;
+
+  /** Sums ranges of `bytes`; RangeError unless its byteOffset is a multiple of 4. */
+  constructor(bytes: Uint8Array) {
+    if (bytes.byteOffset % 4 !== 0) {
+      throw new RangeError(`ChecksumBuffer: byteOffset ${bytes.byteOffset} is not 32-bit aligned`);
+    }
+    this.bytes = bytes;
+    this.#words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >>> 2);
+  }
+
+  /**
+   * The one's complement sum (RFC 1071) of `bytes[start, end)` as big-endian
+   * 16-bit words counted from `start` (an odd last byte is padded with
+   * zero), added to `initial` (a previous sum, e.g. a pseudo-header's) and
+   * folded to 16 bits. Not complemented. The range must lie in the buffer.
+   */
+  sum(start: number, end: number, initial = 0): number {
+    const b = this.bytes;
+    let s = initial;
+    let i = start;
+    // Head: single bytes up to a 32-bit boundary.
+    while (i < end && (i & 3) !== 0) {
+      s += ((i - start) & 1) === 0 ? b[i]! << 8 : b[i]!;
+      i++;
+    }
+    const words = (end - i) >>> 2;
+    if (words > 0) {
+      const w = this.#words;
+      let k = i >>> 2;
+      const stop = k + words;
+      let a = 0;
+      let c = 0;
+      for (; k + 3 < stop; k += 4) {
+        a += w[k]! + w[k + 1]!;
+        c += w[k + 2]! + w[k + 3]!;
+      }
+      for (; k < stop; k++) a += w[k]!;
+      let m = foldSum(a + c);
+      // The host's order makes the byte at an aligned (even) address low (LE)
+      // or high (BE); it must be high exactly when it is at an even distance from start.
+      const evenIsHigh = ((i - start) & 1) === 0;
+      if (evenIsHigh === HOST_LE) m = swapSum(m);
+      s += m;
+      i += words << 2;
+    }
+    // Tail.
+    for (; i < end; i++) s += ((i - start) & 1) === 0 ? b[i]! << 8 : b[i]!;
+    return foldSum(s);
+  }
+}
