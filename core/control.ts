@@ -11,8 +11,14 @@
  * type ({@link ControlPlane.on}, typed per message). Everything dropped on
  * the way is counted, and logged at most once per source per minute.
  *
- * It runs on the main event loop: `node:dgram` sockets are fast enough
- * for the control plane (see docs/architecture.md).
+ * The dispatcher runs on the main event loop. The sockets are a
+ * {@link ControlTransport}: by default `node:dgram` sockets
+ * ({@link dgramTransport}); the roles that serve the mapping system pass
+ * the batched one of roles/control_io/socket.ts (recvmmsg/sendmmsg through
+ * FFI, receive buffers sized on purpose). A map-server with answering
+ * Workers feeds {@link ControlPlane.receive} with what its Workers hand up
+ * (roles/map_server/serving.ts), the requests already admitted by the rate
+ * limit they share ({@link RateLimiter}, core/rate_limit.ts).
  *
  * @module
  */
@@ -24,13 +30,13 @@ import {
   type ControlMessage,
   type ControlMessageType,
   emitControlMessage,
-  messageType,
   parseControlMessage,
 } from "../wire/message.ts";
 import { canonicalIp, isIPv4 } from "../wire/ip_text.ts";
 import type { Counters } from "./counters.ts";
 import type { Logger } from "./log.ts";
 import { METRICS } from "./metrics.ts";
+import { RateLimiter } from "./rate_limit.ts";
 
 /** A UDP endpoint. */
 export interface Peer {
@@ -97,8 +103,68 @@ export interface ControlPlaneOptions {
   readonly port: number;
   /** Requests per second accepted from one source address (0: unlimited). */
   readonly rateLimit?: number;
+  /**
+   * The token buckets to take from, shared with other threads (their rate
+   * is used); default: buckets of this plane's own at `rateLimit`.
+   */
+  readonly limiter?: RateLimiter;
   /** Clock in milliseconds. */
   readonly now?: () => number;
+  /** The sockets (default {@link dgramTransport}). */
+  readonly transport?: ControlTransportFactory;
+}
+
+/** What a {@link ControlTransport} tells its owner. */
+export interface TransportHooks {
+  /** For the transport's own log lines. */
+  readonly logger: Logger;
+  /** Every datagram received, and its source. The bytes are the receiver's to keep. */
+  readonly receive: (data: Uint8Array, from: Peer) => void;
+  /**
+   * A send that failed: `reason` for the counter's label (`socket`,
+   * `no-socket`, `bad-destination`, `buffer-full`), `detail` for the log.
+   */
+  readonly failed: (reason: string, to: Peer, detail: string) => void;
+}
+
+/**
+ * The UDP sockets of a control plane: they deliver what they receive to
+ * {@link TransportHooks.receive} and send what they are given.
+ */
+export interface ControlTransport {
+  /** The bound address, or undefined for the wildcard (IPv4 and IPv6). */
+  readonly address: string | undefined;
+  /** The bound UDP port. */
+  readonly port: number;
+  /**
+   * Sends `bytes` to `to`; the caller does not change them afterwards (a
+   * transport may send them later, or copy them at once). Returns false, having reported it to {@link TransportHooks.failed},
+   * when it cannot even be queued (no socket of that family, port 0...).
+   */
+  send(bytes: Uint8Array, to: Peer): boolean;
+  /** Binds `address` instead, same port; the old socket closes once the new one is bound. */
+  rebind(address: string): Promise<void>;
+  /** Stops receiving and closes the sockets; resolves when nothing more will be delivered. */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens a transport bound to `address` (undefined: 0.0.0.0 and :: both,
+ * IPv6 if it can) and `port` (0: a free one). Rejects when it cannot bind.
+ */
+export type ControlTransportFactory = (
+  address: string | undefined,
+  port: number,
+  hooks: TransportHooks,
+) => Promise<ControlTransport>;
+
+/** Options of {@link ControlPlane.receive}. */
+export interface ReceiveOptions {
+  /**
+   * The rate limit was applied already (by a Worker sharing the buckets):
+   * no token is taken again.
+   */
+  readonly admitted?: boolean;
 }
 
 /** Options of {@link ControlPlane.request}. */
@@ -153,11 +219,6 @@ interface Pending {
   resolve(r: Received): void;
 }
 
-interface Bucket {
-  tokens: number;
-  at: number;
-}
-
 /** One minute: how often a repeated drop from one source is logged. */
 const LOG_INTERVAL_MS = 60_000;
 
@@ -166,60 +227,32 @@ export class ControlPlane {
   readonly #logger: Logger;
   readonly #counters: Counters;
   readonly #now: () => number;
-  readonly #rate: number;
-  #sockets: { v4?: dgram.Socket; v6?: dgram.Socket } = {};
-  #address: string | undefined;
+  readonly #limiter: RateLimiter | undefined;
+  #transport!: ControlTransport;
   readonly #handlers = new Map<ControlMessageType, Handler>();
   readonly #pending = new Map<bigint, Pending>();
-  readonly #buckets = new Map<string, Bucket>();
-  #port = 0;
   #closed = false;
+  #closing: Promise<void> | undefined;
 
   private constructor(opts: ControlPlaneOptions) {
     this.#logger = opts.logger;
     this.#counters = opts.counters;
     this.#now = opts.now ?? Date.now;
-    this.#rate = opts.rateLimit ?? 0;
+    const rate = opts.rateLimit ?? 0;
+    this.#limiter = opts.limiter ?? (rate > 0 ? new RateLimiter(rate) : undefined);
   }
 
   /** Binds the control socket(s) and starts receiving. */
   static async open(opts: ControlPlaneOptions): Promise<ControlPlane> {
     const cp = new ControlPlane(opts);
-    await cp.#bind(opts.address, opts.port);
+    cp.#transport = await (opts.transport ?? dgramTransport)(opts.address, opts.port, {
+      logger: opts.logger,
+      receive: (data, from) => {
+        if (!cp.#closed) cp.receive(data, from);
+      },
+      failed: (reason, to, detail) => cp.#sendFailed(reason, to, detail),
+    });
     return cp;
-  }
-
-  async #bind(address: string | undefined, port: number): Promise<void> {
-    const bindOne = (type: "udp4" | "udp6", addr: string, p: number) =>
-      new Promise<dgram.Socket>((resolve, reject) => {
-        const s = dgram.createSocket(type === "udp6" ? { type, ipv6Only: true } : { type });
-        s.once("error", reject);
-        s.bind(p, addr, () => {
-          s.off("error", reject);
-          s.on("error", (e) => this.#logger.error("control-socket-error", { error: e.message }));
-          s.on("message", (msg, rinfo) => {
-            this.receive(msg, { address: rinfo.address, port: rinfo.port });
-          });
-          resolve(s);
-        });
-      });
-    if (address !== undefined) {
-      const v4 = isIPv4(address);
-      const s = await bindOne(v4 ? "udp4" : "udp6", address, port);
-      this.#sockets = v4 ? { v4: s } : { v6: s };
-      this.#port = s.address().port;
-      this.#address = address;
-      return;
-    }
-    const v4 = await bindOne("udp4", "0.0.0.0", port);
-    this.#sockets = { v4 };
-    this.#port = v4.address().port;
-    this.#address = undefined;
-    try {
-      this.#sockets = { v4, v6: await bindOne("udp6", "::", this.#port) };
-    } catch (e) {
-      this.#logger.warn("control-ipv6-unavailable", { error: (e as Error).message });
-    }
   }
 
   /**
@@ -230,20 +263,17 @@ export class ControlPlane {
    */
   async rebind(address: string): Promise<void> {
     if (this.#closed) return;
-    const old = this.#sockets;
-    await this.#bind(address, this.#port);
-    old.v4?.close();
-    old.v6?.close();
+    await this.#transport.rebind(address);
   }
 
   /** The bound address, or undefined for the wildcard (IPv4 and IPv6). */
   get address(): string | undefined {
-    return this.#address;
+    return this.#transport.address;
   }
 
   /** The bound UDP port. */
   get port(): number {
-    return this.#port;
+    return this.#transport.port;
   }
 
   /** Number of requests waiting for a reply. */
@@ -267,28 +297,13 @@ export class ControlPlane {
    */
   send(message: ControlMessage | Uint8Array, to: Peer, type?: string): void {
     const bytes = message instanceof Uint8Array ? message : emitControlMessage(message);
-    const socket = isIPv4(to.address) ? this.#sockets.v4 : this.#sockets.v6;
+    if (this.#closed) {
+      this.#sendFailed("no-socket", to, "the control plane is closed");
+      return;
+    }
+    if (!this.#transport.send(bytes, to)) return;
     if (type === undefined) {
-      try {
-        type = typeName(messageType(bytes));
-      } catch {
-        type = "unknown";
-      }
-    }
-    if (socket === undefined || this.#closed) {
-      this.#sendFailed("no-socket", to, "no socket for that address family");
-      return;
-    }
-    try {
-      socket.send(bytes, to.port, to.address, (err) => {
-        if (err) this.#sendFailed("socket", to, err.message);
-      });
-    } catch (e) {
-      // node:dgram throws at once for port 0, which a peer can ask for (an
-      // ECM's inner source port is where a Map-Reply goes): a send error,
-      // never an exception for the handler that answers.
-      this.#sendFailed("bad-destination", to, e instanceof Error ? e.message : String(e));
-      return;
+      type = bytes.length > 0 ? typeName(bytes[0]! >>> 4) : "unknown";
     }
     this.#counters.inc(METRICS.controlMessagesOut, { type });
   }
@@ -402,19 +417,7 @@ export class ControlPlane {
   }
 
   #allowed(source: string): boolean {
-    if (this.#rate <= 0) return true;
-    const now = this.#now();
-    let b = this.#buckets.get(source);
-    if (b === undefined) {
-      if (this.#buckets.size > 100_000) this.#buckets.clear();
-      b = { tokens: this.#rate * 2, at: now };
-      this.#buckets.set(source, b);
-    }
-    b.tokens = Math.min(this.#rate * 2, b.tokens + (now - b.at) * this.#rate / 1000);
-    b.at = now;
-    if (b.tokens < 1) return false;
-    b.tokens -= 1;
-    return true;
+    return this.#limiter === undefined || this.#limiter.allow(source, this.#now());
   }
 
   #drop(reason: string, from: Peer, detail?: string): void {
@@ -434,7 +437,12 @@ export class ControlPlane {
    * up from its data port (`via: "data"`). Never throws for what a peer
    * sent; returns what became of it.
    */
-  receive(data: Uint8Array, from: Peer, via: Via = "control"): Dispatched {
+  receive(
+    data: Uint8Array,
+    from: Peer,
+    via: Via = "control",
+    opts: ReceiveOptions = {},
+  ): Dispatched {
     const tag = via === "data" ? { via } : undefined;
     let message: ControlMessage;
     let bytes = data;
@@ -457,7 +465,7 @@ export class ControlPlane {
       type: ecm ? `ecm-${type}` : type,
       ...tag,
     });
-    if (REQUEST_TYPES.has(type) && !this.#allowed(from.address)) {
+    if (REQUEST_TYPES.has(type) && opts.admitted !== true && !this.#allowed(from.address)) {
       this.#drop("rate-limited", from);
       return "rate-limited";
     }
@@ -505,12 +513,122 @@ export class ControlPlane {
     );
   }
 
-  /** Closes the sockets; outstanding requests fail at their next timeout. */
-  close(): void {
+  /**
+   * Closes the sockets; outstanding requests fail at their next timeout.
+   * Resolves once the transport delivers nothing more.
+   */
+  close(): Promise<void> {
+    if (this.#closing === undefined) {
+      this.#closed = true;
+      this.#closing = this.#transport.close();
+    }
+    return this.#closing;
+  }
+}
+
+/**
+ * The default {@link ControlTransport}: `node:dgram` sockets, one datagram
+ * per call. Bound to the wildcard, it binds 0.0.0.0 and, if it can, :: on
+ * the same port (IPv6 only).
+ */
+export const dgramTransport: ControlTransportFactory = async (address, port, hooks) => {
+  const t = new DgramTransport(hooks);
+  await t.bind(address, port);
+  return t;
+};
+
+class DgramTransport implements ControlTransport {
+  readonly #hooks: TransportHooks;
+  #sockets: { v4?: dgram.Socket; v6?: dgram.Socket } = {};
+  #address: string | undefined;
+  #port = 0;
+  #closed = false;
+
+  constructor(hooks: TransportHooks) {
+    this.#hooks = hooks;
+  }
+
+  get address(): string | undefined {
+    return this.#address;
+  }
+
+  get port(): number {
+    return this.#port;
+  }
+
+  async bind(address: string | undefined, port: number): Promise<void> {
+    const bindOne = (type: "udp4" | "udp6", addr: string, p: number) =>
+      new Promise<dgram.Socket>((resolve, reject) => {
+        const s = dgram.createSocket(type === "udp6" ? { type, ipv6Only: true } : { type });
+        s.once("error", reject);
+        s.bind(p, addr, () => {
+          s.off("error", reject);
+          s.on(
+            "error",
+            (e) => this.#hooks.logger.error("control-socket-error", { error: e.message }),
+          );
+          s.on("message", (msg, rinfo) => {
+            if (!this.#closed) {
+              this.#hooks.receive(msg, { address: rinfo.address, port: rinfo.port });
+            }
+          });
+          resolve(s);
+        });
+      });
+    if (address !== undefined) {
+      const v4 = isIPv4(address);
+      const s = await bindOne(v4 ? "udp4" : "udp6", address, port);
+      this.#sockets = v4 ? { v4: s } : { v6: s };
+      this.#port = s.address().port;
+      this.#address = address;
+      return;
+    }
+    const v4 = await bindOne("udp4", "0.0.0.0", port);
+    this.#sockets = { v4 };
+    this.#port = v4.address().port;
+    this.#address = undefined;
+    try {
+      this.#sockets = { v4, v6: await bindOne("udp6", "::", this.#port) };
+    } catch (e) {
+      this.#hooks.logger.warn("control-ipv6-unavailable", { error: (e as Error).message });
+    }
+  }
+
+  async rebind(address: string): Promise<void> {
     if (this.#closed) return;
-    this.#closed = true;
-    this.#sockets.v4?.close();
-    this.#sockets.v6?.close();
+    const old = this.#sockets;
+    await this.bind(address, this.#port);
+    old.v4?.close();
+    old.v6?.close();
+  }
+
+  send(bytes: Uint8Array, to: Peer): boolean {
+    const socket = isIPv4(to.address) ? this.#sockets.v4 : this.#sockets.v6;
+    if (socket === undefined || this.#closed) {
+      this.#hooks.failed("no-socket", to, "no socket for that address family");
+      return false;
+    }
+    try {
+      socket.send(bytes, to.port, to.address, (err) => {
+        if (err) this.#hooks.failed("socket", to, err.message);
+      });
+    } catch (e) {
+      // node:dgram throws at once for port 0, which a peer can ask for (an
+      // ECM's inner source port is where a Map-Reply goes): a send error,
+      // never an exception for the handler that answers.
+      this.#hooks.failed("bad-destination", to, e instanceof Error ? e.message : String(e));
+      return false;
+    }
+    return true;
+  }
+
+  close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#sockets.v4?.close();
+      this.#sockets.v6?.close();
+    }
+    return Promise.resolve();
   }
 }
 

@@ -1,12 +1,38 @@
 import assert from "node:assert/strict";
 import { ipAddress, NO_ADDRESS } from "../wire/address.ts";
 import { emitMapRequest, type MapRequest } from "../wire/map_request.ts";
-import { ControlPlane, NoReplyError, type Peer, type Received } from "./control.ts";
+import {
+  ControlPlane,
+  type ControlTransportFactory,
+  dgramTransport,
+  NoReplyError,
+  type Peer,
+  type Received,
+} from "./control.ts";
+import { batchedTransport } from "../roles/control_io/socket.ts";
 import { Counters } from "./counters.ts";
 import { Logger } from "./log.ts";
 
 // ---------------------------------------------------------------------------
 // Helpers
+
+/** The transport the test running now uses: every test runs once with each. */
+let transport: ControlTransportFactory = dgramTransport;
+
+const TRANSPORTS: readonly [string, ControlTransportFactory][] = [
+  ["node:dgram", dgramTransport],
+  ["batched", batchedTransport],
+];
+
+/** Registers `fn` once per transport (tests of one file run one at a time). */
+function test(name: string, fn: () => Promise<void>): void {
+  for (const [label, t] of TRANSPORTS) {
+    Deno.test(`${name} (${label})`, async () => {
+      transport = t;
+      await fn();
+    });
+  }
+}
 
 interface Node {
   readonly cp: ControlPlane;
@@ -33,6 +59,7 @@ async function node(
     address,
     port: 0,
     now,
+    transport,
     ...(opts.rateLimit !== undefined ? { rateLimit: opts.rateLimit } : {}),
   });
   return { cp, counters, lines, peer: { address, port: cp.port } };
@@ -88,7 +115,7 @@ const REQUEST = { retries: 3, timeoutMs: 150, expect: ["map-reply" as const] };
 // ---------------------------------------------------------------------------
 // Tests
 
-Deno.test("request() resolves with the reply that carries its nonce and counts a retransmission", async () => {
+test("request() resolves with the reply that carries its nonce and counts a retransmission", async () => {
   const server = await node();
   const client = await node();
   try {
@@ -109,12 +136,12 @@ Deno.test("request() resolves with the reply that carries its nonce and counts a
     assert.equal(client.counters.get("oor_control_timeouts_total"), 0);
     assert.equal(client.cp.pendingCount, 0);
   } finally {
-    server.cp.close();
-    client.cp.close();
+    await server.cp.close();
+    await client.cp.close();
   }
 });
 
-Deno.test("request() with from takes the reply only from that address; another source's is dropped as wrong-source", async () => {
+test("request() with from takes the reply only from that address; another source's is dropped as wrong-source", async () => {
   const server = await node();
   const impostor = await node({ address: "127.0.0.2" });
   const client = await node();
@@ -140,13 +167,13 @@ Deno.test("request() with from takes the reply only from that address; another s
     assert.deepEqual((await got).from, server.peer);
     assert.equal(client.cp.pendingCount, 0);
   } finally {
-    server.cp.close();
-    impostor.cp.close();
-    client.cp.close();
+    await server.cp.close();
+    await impostor.cp.close();
+    await client.cp.close();
   }
 });
 
-Deno.test("request() rejects with NoReplyError after its retries and counts the timeout", async () => {
+test("request() rejects with NoReplyError after its retries and counts the timeout", async () => {
   const server = await node();
   const client = await node();
   try {
@@ -166,12 +193,12 @@ Deno.test("request() rejects with NoReplyError after its retries and counts the 
     assert.equal(client.counters.get("oor_control_timeouts_total"), 1);
     assert.equal(client.cp.pendingCount, 0);
   } finally {
-    server.cp.close();
-    client.cp.close();
+    await server.cp.close();
+    await client.cp.close();
   }
 });
 
-Deno.test("request() refuses a nonce that is already outstanding", async () => {
+test("request() refuses a nonce that is already outstanding", async () => {
   const server = await node();
   const client = await node();
   try {
@@ -183,12 +210,12 @@ Deno.test("request() refuses a nonce that is already outstanding", async () => {
     await assert.rejects(client.cp.request(nonce, send, "second", REQUEST), RangeError);
     await first;
   } finally {
-    server.cp.close();
-    client.cp.close();
+    await server.cp.close();
+    await client.cp.close();
   }
 });
 
-Deno.test("a reply whose nonce nobody waits for is dropped and counted", async () => {
+test("a reply whose nonce nobody waits for is dropped and counted", async () => {
   const server = await node();
   const client = await node();
   try {
@@ -209,12 +236,12 @@ Deno.test("a reply whose nonce nobody waits for is dropped and counted", async (
       "logged once per source per minute",
     );
   } finally {
-    server.cp.close();
-    client.cp.close();
+    await server.cp.close();
+    await client.cp.close();
   }
 });
 
-Deno.test("requests beyond the per-source rate are dropped and counted; the bucket refills with time", async () => {
+test("requests beyond the per-source rate are dropped and counted; the bucket refills with time", async () => {
   let now = 1_000_000;
   const server = await node({ rateLimit: 5, now: () => now });
   const client = await node();
@@ -237,13 +264,13 @@ Deno.test("requests beyond the per-source rate are dropped and counted; the buck
     assert.equal(handled, 16, "one second refilled 5 tokens");
     assert.equal(dropped(), 7);
   } finally {
-    server.cp.close();
-    client.cp.close();
-    other.cp.close();
+    await server.cp.close();
+    await client.cp.close();
+    await other.cp.close();
   }
 });
 
-Deno.test("a malformed datagram is counted and logged, and the socket keeps serving", async () => {
+test("a malformed datagram is counted and logged, and the socket keeps serving", async () => {
   const server = await node();
   const client = await node();
   try {
@@ -269,12 +296,12 @@ Deno.test("a malformed datagram is counted and logged, and the socket keeps serv
     );
     assert.equal(got.message.type, "map-reply");
   } finally {
-    server.cp.close();
-    client.cp.close();
+    await server.cp.close();
+    await client.cp.close();
   }
 });
 
-Deno.test("an ECM is opened: the handler gets the inner message, the ECM header and the outer source", async () => {
+test("an ECM is opened: the handler gets the inner message, the ECM header and the outer source", async () => {
   const server = await node();
   const client = await node();
   try {
@@ -313,12 +340,12 @@ Deno.test("an ECM is opened: the handler gets the inner message, the ECM header 
       1,
     );
   } finally {
-    server.cp.close();
-    client.cp.close();
+    await server.cp.close();
+    await client.cp.close();
   }
 });
 
-Deno.test("a handler that throws is counted and does not stop the socket", async () => {
+test("a handler that throws is counted and does not stop the socket", async () => {
   const server = await node();
   const client = await node();
   try {
@@ -342,12 +369,12 @@ Deno.test("a handler that throws is counted and does not stop the socket", async
     const got = await client.cp.request(3n, () => client.cp.send(bytes, server.peer), "x", REQUEST);
     assert.equal(got.message.type, "map-reply");
   } finally {
-    server.cp.close();
-    client.cp.close();
+    await server.cp.close();
+    await client.cp.close();
   }
 });
 
-Deno.test("a message type without a handler is dropped as unhandled", async () => {
+test("a message type without a handler is dropped as unhandled", async () => {
   const server = await node();
   const client = await node();
   try {
@@ -357,12 +384,12 @@ Deno.test("a message type without a handler is dropped as unhandled", async () =
       "an unhandled drop",
     );
   } finally {
-    server.cp.close();
-    client.cp.close();
+    await server.cp.close();
+    await client.cp.close();
   }
 });
 
-Deno.test("the control plane works over IPv6 loopback", async () => {
+test("the control plane works over IPv6 loopback", async () => {
   const server = await node({ address: "::1" });
   const client = await node({ address: "::1" });
   try {
@@ -379,19 +406,19 @@ Deno.test("the control plane works over IPv6 loopback", async () => {
     client.cp.send(bytes, { address: "127.0.0.1", port: server.peer.port });
     assert.equal(client.counters.get("oor_control_send_errors_total", { reason: "no-socket" }), 1);
   } finally {
-    server.cp.close();
-    client.cp.close();
+    await server.cp.close();
+    await client.cp.close();
   }
 });
 
-Deno.test("send() after close() is counted, not thrown", async () => {
+test("send() after close() is counted, not thrown", async () => {
   const a = await node();
-  a.cp.close();
+  await a.cp.close();
   a.cp.send(emitMapRequest(mapRequest(1n)), { address: "127.0.0.1", port: 9 });
   assert.equal(a.counters.get("oor_control_send_errors_total", { reason: "no-socket" }), 1);
 });
 
-Deno.test("send() to port 0 or an address family without a socket is counted and logged once per reason, not thrown", async () => {
+test("send() to port 0 or an address family without a socket is counted and logged once per reason, not thrown", async () => {
   const a = await node(); // IPv4 only
   try {
     const req = emitMapRequest(mapRequest(1n));
@@ -410,11 +437,11 @@ Deno.test("send() to port 0 or an address family without a socket is counted and
     assert.equal(logged.length, 2, logged.join(""));
     for (const l of logged) assert.match(l, /^\S+ warn /);
   } finally {
-    a.cp.close();
+    await a.cp.close();
   }
 });
 
-Deno.test("request() rejects with what a throwing send throws, on a retransmission too, and frees the nonce", async () => {
+test("request() rejects with what a throwing send throws, on a retransmission too, and frees the nonce", async () => {
   const client = await node();
   try {
     await assert.rejects(
@@ -443,6 +470,6 @@ Deno.test("request() rejects with what a throwing send throws, on a retransmissi
     );
     assert.equal(client.cp.pendingCount, 0);
   } finally {
-    client.cp.close();
+    await client.cp.close();
   }
 });
