@@ -4,8 +4,8 @@
  * ```
  * deno task lab up <topology> [--name NAME] [--dir DIR] [--encapsulation LISP|VXLAN-GPE]
  *                             [--probe-interval S] [--debug N] [--no-start]
- * deno task lab down [<lab>...]          every lab when none is named
- * deno task lab status [--json]
+ * deno task lab down <lab>... | --all     --all: every lab on this host, anyone's
+ * deno task lab status [<lab>...] [--json]   draws each lab: nodes, links, addresses
  * deno task lab exec <lab> <node> -- <command> [args...]
  * deno task lab topologies               the topologies and their nodes
  * deno task lab config <topology> [<process>]   print generated oor.toml files
@@ -33,6 +33,7 @@ import {
   readAllStates,
   teardownLab,
 } from "./lab/topology.ts";
+import { drawNetwork, readNetwork } from "./lab/draw.ts";
 import {
   isTopologyName,
   makeTopology,
@@ -50,8 +51,11 @@ Commands:
   up <topology> [--name NAME] [--dir DIR] [--encapsulation LISP|VXLAN-GPE]
                 [--probe-interval S] [--debug N] [--no-start]
                           build a lab (rebuilding it if it exists) and start its LISP processes
-  down [<lab>...]         tear labs down (all of them when none is named)
-  status [--json]         namespaces, processes and log files of every lab
+  down <lab>... | --all   tear labs down: those named, or with --all every lab on
+                          this host (other users' too)
+  status [<lab>...] [--json]
+                          draw each lab (nodes, links, addresses as they are now),
+                          its processes and log files
   exec <lab> <node> -- <command> [args...]
                           run a command inside a node's namespace
   topologies              list the topologies and their nodes
@@ -153,20 +157,40 @@ async function cmdUp(args: string[]): Promise<number> {
       `lig ${q.eid} --mr ${q.mr}`,
   );
   out(`  deno task lab exec ${lab.name} ${q.from} -- ip addr`);
-  out(`  deno task lab status`);
+  out(`  deno task lab status ${lab.name}`);
   out(`  deno task lab down ${lab.name}`);
   return 0;
 }
 
+/** Every lab on this host: state files and namespaces. */
+async function allLabs(): Promise<string[]> {
+  const found = new Set<string>([
+    ...readAllStates().map((s) => s.lab),
+    ...(await labNamespaces()).map((n) => n.lab),
+  ]);
+  return [...found].sort();
+}
+
 async function cmdDown(args: string[]): Promise<number> {
-  const { positionals } = parseArgs({ args, options: {}, allowPositionals: true });
+  const { values, positionals } = parseArgs({
+    args,
+    options: { all: { type: "boolean" } },
+    allowPositionals: true,
+  });
   let labs = positionals;
-  if (labs.length === 0) {
-    const found = new Set<string>([
-      ...readAllStates().map((s) => s.lab),
-      ...(await labNamespaces()).map((n) => n.lab),
-    ]);
-    labs = [...found].sort();
+  if (values.all === true && labs.length > 0) {
+    throw new UsageError("down takes lab names or --all, not both");
+  }
+  if (labs.length === 0 && values.all !== true) {
+    // Labs are shared by everyone on the host: tearing them all down must be asked for.
+    const there = await allLabs();
+    throw new UsageError(
+      "down takes the name of the lab to tear down, or --all for every lab on this host " +
+        `(other users' too); labs here: ${there.length > 0 ? there.join(", ") : "none"}`,
+    );
+  }
+  if (values.all === true) {
+    labs = await allLabs();
     if (labs.length === 0) {
       out("no labs to tear down");
       return 0;
@@ -184,10 +208,23 @@ async function cmdDown(args: string[]): Promise<number> {
 }
 
 async function cmdStatus(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { json: { type: "boolean" } } });
-  const labs = await labStatus();
+  const { values, positionals } = parseArgs({
+    args,
+    options: { json: { type: "boolean" } },
+    allowPositionals: true,
+  });
+  const every = await labStatus();
+  const labs = positionals.length === 0 ? every : every.filter((l) => positionals.includes(l.lab));
+  const missing = positionals.filter((p) => !every.some((l) => l.lab === p));
+  if (missing.length > 0) {
+    throw new LabError(
+      `no lab ${missing.join(", ")} (labs here: ${every.map((l) => l.lab).join(", ") || "none"})`,
+    );
+  }
+  const networks = new Map<string, Awaited<ReturnType<typeof readNetwork>>>();
+  for (const l of labs) networks.set(l.lab, await readNetwork(l.lab));
   if (values.json === true) {
-    out(JSON.stringify(labs, null, 2));
+    out(JSON.stringify(labs.map((l) => ({ ...l, network: networks.get(l.lab) })), null, 2));
     return 0;
   }
   if (labs.length === 0) {
@@ -197,6 +234,18 @@ async function cmdStatus(args: string[]): Promise<number> {
   for (const l of labs) {
     const topo = l.topology !== undefined ? `topology ${l.topology}` : "no state file";
     out(`lab ${l.lab} (${topo}${l.dir !== undefined ? `, files in ${l.dir}` : ""})`);
+    // The network as it is: each node's processes after its name.
+    const notes = new Map<string, string>();
+    for (const p of l.processes) {
+      if (p.name === undefined) continue;
+      const note = `${p.name}: ${p.alive ? "running" : "exited"}`;
+      const before = notes.get(p.node);
+      notes.set(p.node, before === undefined ? note : `${before}; ${note}`);
+    }
+    for (const [node, note] of notes) notes.set(node, `[${note}]`);
+    const drawing = drawNetwork(networks.get(l.lab) ?? { nodes: [], links: [] }, notes);
+    if (drawing.length === 0) out("  network: no namespaces");
+    for (const line of drawing) out(`  ${line}`);
     out(`  namespaces: ${l.namespaces.length > 0 ? l.namespaces.join(" ") : "none"}`);
     if (l.processes.length === 0) out("  processes: none");
     else out("  processes:");

@@ -332,6 +332,8 @@ interface TrSettings {
   readonly api: string;
   /** `nat_traversal_support` (default false). */
   readonly nat?: boolean;
+  /** `merge` of its `[[map-server]]`: send the xTR-ID (default false). */
+  readonly merge?: boolean;
   /** `[[explicit-locator-path]]` tables: a name and its hops, in order. */
   readonly elps?: readonly { name: string; hops: readonly string[] }[];
 }
@@ -359,6 +361,7 @@ function trConfig(s: TrSettings, o: TopologyOptions): string {
       "key-type": 2,
       key: s.key,
       "proxy-reply": false,
+      merge: s.merge,
     }),
     ...(s.elps ?? []).flatMap((e) => [
       ...table("[[explicit-locator-path]]", { "elp-name": e.name }),
@@ -737,10 +740,15 @@ function mn(opts: TopologyOptions): Topology {
     config: trConfig({
       what: "the mobile node",
       mode: "MN",
-      controlAddress: PLAN.mnRloc4,
+      // No control-address: the mobile node binds to its RLOC wherever it
+      // moves (a pinned address would keep the socket on one that is gone).
       mapResolver: cp.mr,
       mapServer: cp.ms,
       key: PLAN.mnKey,
+      // Its Map-Registers carry its xTR-ID, so when it moves the map-server
+      // replaces its registration; keyed by source address, the old RLOC's
+      // would stay (and be answered) until it expired.
+      merge: true,
       mappings: [{ eid: `${PLAN.mnEid4}/32`, locators: [{ iface: "rloc0", ipVersion: 4 }] }],
       api: API(),
     }, b.opts),
