@@ -36,6 +36,7 @@ import {
   formatPrefix as formatConfigPrefix,
 } from "../config/mod.ts";
 import { ControlPlane, formatPeer, type Received } from "../core/control.ts";
+import { batchedTransport } from "./control_io/socket.ts";
 import {
   FAMILY_BITS,
   formatPrefix,
@@ -200,6 +201,7 @@ export const startDdt: RoleStart<DdtHandle> = async (config: Config, deps: RoleD
     port: config.controlPort,
     rateLimit: config.controlRateLimit,
     now: deps.now,
+    transport: batchedTransport,
     ...(config.controlAddress !== undefined ? { address: config.controlAddress } : {}),
   });
 
@@ -277,8 +279,7 @@ export const startDdt: RoleStart<DdtHandle> = async (config: Config, deps: RoleD
       counters: () => counters.snapshot(),
     }),
     close() {
-      control.close();
-      return Promise.resolve();
+      return control.close();
     },
   };
 };

@@ -98,6 +98,7 @@ import {
   type Received,
 } from "../core/control.ts";
 import { ForwardGuard, OwnAddresses } from "../core/forward_guard.ts";
+import { batchedTransport } from "./control_io/socket.ts";
 import {
   formatPrefix,
   type Prefix,
@@ -256,6 +257,7 @@ class Mr implements MrHandle {
       port: config.controlPort,
       rateLimit: config.controlRateLimit,
       now: deps.now,
+      transport: batchedTransport,
       ...(config.controlAddress !== undefined ? { address: config.controlAddress } : {}),
     });
     const mr = new Mr(config, deps, options, control);
@@ -313,8 +315,7 @@ class Mr implements MrHandle {
   close(): Promise<void> {
     clearInterval(this.#sweep);
     this.#abort.abort(new Error("map-resolver closed"));
-    this.control.close();
-    return Promise.resolve();
+    return this.control.close();
   }
 
   // -------------------------------------------------------------------------

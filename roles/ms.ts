@@ -45,6 +45,7 @@ import { addressToString } from "../wire/address.ts";
 import { ACTION } from "../wire/eid_record.ts";
 import type { Config } from "../config/mod.ts";
 import { ControlPlane, formatPeer } from "../core/control.ts";
+import { batchedTransport } from "./control_io/socket.ts";
 import { ForwardGuard, OwnAddresses } from "../core/forward_guard.ts";
 import { formatPrefix, prefixFromConfig } from "../core/prefix.ts";
 import type { RoleDeps, RoleHandle, RoleStart } from "../core/role.ts";
@@ -302,14 +303,12 @@ class MapServer implements MsHandle {
     };
   }
 
-  close(): Promise<void> {
-    if (!this.#closed) {
-      this.#closed = true;
-      clearInterval(this.#sweep);
-      this.#cp.close();
-      this.#saved?.save();
-    }
-    return Promise.resolve();
+  async close(): Promise<void> {
+    if (this.#closed) return await this.#cp.close();
+    this.#closed = true;
+    clearInterval(this.#sweep);
+    await this.#cp.close();
+    this.#saved?.save();
   }
 }
 
@@ -327,12 +326,13 @@ export const startMs: RoleStart<MsHandle> = async (config, deps) => {
     port: config.controlPort,
     rateLimit: config.controlRateLimit,
     now: deps.now,
+    transport: batchedTransport,
   });
   let ms: MapServer;
   try {
     ms = new MapServer(cp, config, deps);
   } catch (e) {
-    cp.close();
+    await cp.close();
     throw e;
   }
   deps.logger.info("ms-listening", {
