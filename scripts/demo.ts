@@ -13,9 +13,14 @@
  * deno task demo [--keep] [--name LAB]
  * ```
  *
+ * Before building anything it checks that the commands it runs are there
+ * ({@link PREREQUISITES}: ip, ping, curl, python3) and names the Debian
+ * package of each one missing: without ping it would only time out waiting
+ * for a first ping, without curl waiting for registrations that did happen.
+ *
  * Exit code: 0 when the traffic got through, 1 when it did not (or the lab
- * failed), 2 when not run as root or on bad arguments. All traffic stays
- * inside the lab's network namespaces.
+ * failed), 2 when not run as root, a command is missing, or on bad
+ * arguments. All traffic stays inside the lab's network namespaces.
  *
  * @module
  */
@@ -36,8 +41,11 @@ overlay, prints the map-cache, counters and registrations, and tears it down.
   --name LAB    lab name (default basic): namespaces oor-<LAB>-<node>
 `;
 
+/** Where python3 is when not on the PATH (sudo may reset the PATH). */
+const PYTHON_PLACES = ["/usr/bin/python3", "/usr/local/bin/python3"];
+
 const PYTHON = (() => {
-  for (const p of ["/usr/bin/python3", "/usr/local/bin/python3"]) {
+  for (const p of PYTHON_PLACES) {
     try {
       Deno.statSync(p);
       return p;
@@ -45,6 +53,38 @@ const PYTHON = (() => {
   }
   return "python3";
 })();
+
+/** The commands the demo runs, with the Debian package of each. */
+export const PREREQUISITES: readonly { readonly command: string; readonly debian: string }[] = [
+  { command: "ip", debian: "iproute2" },
+  { command: "ping", debian: "iputils-ping" },
+  { command: "curl", debian: "curl" },
+  { command: "python3", debian: "python3" },
+];
+
+/** Whether `path` is an executable file. */
+function executable(path: string): boolean {
+  try {
+    const st = Deno.statSync(path);
+    return st.isFile && ((st.mode ?? 0o111) & 0o111) !== 0;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The prerequisites that are not on `searchPath` (a PATH value), python3
+ * also looked for where {@link PYTHON} looks.
+ */
+export function missingPrerequisites(
+  searchPath: string,
+): { readonly command: string; readonly debian: string }[] {
+  const dirs = searchPath.split(":").filter((d) => d !== "");
+  return PREREQUISITES.filter(({ command }) => {
+    if (dirs.some((d) => executable(`${d}/${command}`))) return false;
+    return !(command === "python3" && PYTHON_PLACES.some(executable));
+  });
+}
 
 /** UDP echo server: `ADDRESS PORT`. */
 const UDP_ECHO = `
@@ -327,6 +367,15 @@ export async function main(args: readonly string[]): Promise<number> {
   }
   if (Deno.build.os !== "linux") {
     console.error("demo: needs Linux (network namespaces and TUN devices)");
+    return EXIT_USAGE;
+  }
+  const missing = missingPrerequisites(Deno.env.get("PATH") ?? "");
+  if (missing.length > 0) {
+    console.error(
+      `demo: the demo runs ${PREREQUISITES.map((p) => p.command).join(", ")}; missing: ${
+        missing.map((m) => `${m.command} (Debian package ${m.debian})`).join(", ")
+      }\n  install with: sudo apt-get install ${missing.map((m) => m.debian).join(" ")}`,
+    );
     return EXIT_USAGE;
   }
   if (!isRoot()) {
