@@ -5,53 +5,25 @@
  * status. It takes the place of a man page: everything an operator needs
  * to run the role is on one screen.
  *
- * The key tables here are checked against the validator by
- * tools/manual_test.ts: a key listed for a role is one it reads, and every
- * top-level key is listed for the roles that read it.
+ * Which keys a role reads is asked of the validator, so the manual says
+ * what check-config checks; tools/manual_test.ts checks that
+ * {@link TOP_LEVEL_KEYS} names every top-level key the validator has.
  *
  * @module
  */
 
 import type { Role } from "../config/schema.ts";
+import { parseConfig } from "../config/validate.ts";
 
 const TUNNEL: readonly Role[] = ["xtr", "mn", "rtr"];
 
 /**
- * The top-level oor.toml keys that only some roles read (the others warn
- * "ignored by role"), as the validator has them.
+ * Every top-level oor.toml key, in the order the manual lists them. Which
+ * role reads which is not written here but asked of the validator
+ * ({@link roleKeys}), so the manual cannot disagree with check-config; a
+ * key the validator does not know (yet) is left out.
  */
-export const ROLE_ONLY_KEYS: Readonly<Record<string, readonly Role[]>> = {
-  "map-request-retries": ["xtr", "mn", "rtr", "mr", "ddt-mr"],
-  "encapsulation": TUNNEL,
-  "data-port": TUNNEL,
-  "tun-name": TUNNEL,
-  "tun-mtu": TUNNEL,
-  "rloc-probing": TUNNEL,
-  "map-resolver": TUNNEL,
-  "static-map-cache": TUNNEL,
-  "map-server": ["xtr", "mn", "mr"],
-  "proxy-etr-ipv4": ["xtr", "mn"],
-  "proxy-etr-ipv6": ["xtr", "mn"],
-  "proxy-itrs": ["xtr", "mn"],
-  "database-mapping": ["xtr", "mn"],
-  "instance": ["xtr"],
-  "destination-prefixes": ["xtr", "mn"],
-  "nat_traversal_support": ["xtr", "mn"],
-  "rtr-iface": ["rtr"],
-  "rtr-ms-node": ["rtr"],
-  "lisp-site": ["ms"],
-  "ms-static-registered-site": ["ms"],
-  "ms-rtr-node": ["ms"],
-  "ms-rtrs-set": ["ms"],
-  "ms-advertised-rtrs-set": ["ms"],
-  "ddt-auth-site": ["ddt"],
-  "ddt-deleg-site": ["ddt"],
-  "ddt-root-addresses": ["mr", "ddt-mr"],
-  "explicit-locator-path": ["xtr", "mn", "rtr", "ms"],
-};
-
-/** The top-level keys every role reads. */
-export const COMMON_KEYS: readonly string[] = [
+export const TOP_LEVEL_KEYS: readonly string[] = [
   "operating-mode",
   "debug",
   "log-file",
@@ -61,7 +33,48 @@ export const COMMON_KEYS: readonly string[] = [
   "control-port",
   "control-rate-limit",
   "api",
+  "map-request-retries",
+  "encapsulation",
+  "data-port",
+  "tun-name",
+  "tun-mtu",
+  "data-plane",
+  "rloc-probing",
+  "map-resolver",
+  "static-map-cache",
+  "map-server",
+  "proxy-etr-ipv4",
+  "proxy-etr-ipv6",
+  "proxy-itrs",
+  "database-mapping",
+  "instance",
+  "destination-prefixes",
+  "nat_traversal_support",
+  "rtr-iface",
+  "rtr-ms-node",
+  "lisp-site",
+  "ms-static-registered-site",
+  "ms-rtr-node",
+  "ms-rtrs-set",
+  "ms-advertised-rtrs-set",
+  "ddt-auth-site",
+  "ddt-deleg-site",
+  "ddt-root-addresses",
+  "explicit-locator-path",
 ];
+
+/**
+ * Whether `role` reads the top-level `key`, as the validator says: it is a
+ * key, and a file holding it checked for the role draws no "ignored by
+ * role" warning (any value will do: that warning looks at the key alone).
+ */
+export function readsKey(role: Role, key: string): boolean {
+  const r = parseConfig(`"${key}" = 0\n`, { role, file: "k" });
+  if (!r.ok && r.errors.some((e) => e.keyPath === key && e.reason.startsWith("unknown key"))) {
+    return false;
+  }
+  return !r.warnings.some((w) => w.keyPath === key && w.reason === `ignored by role ${role}`);
+}
 
 /** What a role cannot start without, as check-config says it. */
 const NEEDS: Readonly<Record<Role, readonly string[]>> = {
@@ -74,12 +87,9 @@ const NEEDS: Readonly<Record<Role, readonly string[]>> = {
   "ddt-mr": ["ddt-root-addresses"],
 };
 
-/** The keys a role reads, in the validator's order: common ones first. */
+/** The top-level keys a role reads (see {@link readsKey}). */
 export function roleKeys(role: Role): string[] {
-  return [
-    ...COMMON_KEYS,
-    ...Object.entries(ROLE_ONLY_KEYS).filter(([, roles]) => roles.includes(role)).map(([k]) => k),
-  ];
+  return TOP_LEVEL_KEYS.filter((k) => readsKey(role, k));
 }
 
 /** Whether a role runs a TUN and data plane (xtr, mn, rtr). */
