@@ -150,15 +150,16 @@ async function cmdUp(args: string[]): Promise<number> {
     if (running !== undefined) out(`  ${p.name}.log   its output`);
   }
   out();
-  out("try:");
+  // deno is not on the PATH after npm ci; npm run lab finds it.
+  out("try (from the repository, as root):");
   const q = topo.staticLookup;
   out(
-    `  deno task lab exec ${lab.name} ${q.from} -- ./node_modules/.bin/deno run -A main.ts ` +
+    `  npm run lab -- exec ${lab.name} ${q.from} -- ./node_modules/.bin/deno run -A main.ts ` +
       `lig ${q.eid} --mr ${q.mr}`,
   );
-  out(`  deno task lab exec ${lab.name} ${q.from} -- ip addr`);
-  out(`  deno task lab status ${lab.name}`);
-  out(`  deno task lab down ${lab.name}`);
+  out(`  npm run lab -- exec ${lab.name} ${q.from} -- ip addr`);
+  out(`  npm run lab -- status ${lab.name}`);
+  out(`  npm run lab -- down ${lab.name}`);
   return 0;
 }
 
