@@ -21,10 +21,22 @@ function seriesKey(name: string, labels?: Labels): string {
   return parts.length === 0 ? name : `${name}{${parts.join(",")}}`;
 }
 
-/** A set of monotonically increasing counters and current-value gauges. */
+/** The series of a metric whose label values are only known when it is read. */
+export type FamilyReader<L extends string> = () => Iterable<
+  readonly [labels: LabelsOf<L>, value: number]
+>;
+
+/**
+ * A set of monotonically increasing counters and current-value gauges.
+ * Besides the series bumped here, a series may be read from elsewhere when
+ * the counters are listed ({@link gauge}, {@link series}), and a whole
+ * family whose label values change (one series per map-server, per remote
+ * RLOC) may be listed by a reader ({@link family}).
+ */
 export class Counters {
   readonly #values = new Map<string, number>();
   readonly #gauges = new Map<string, () => number>();
+  readonly #families = new Map<string, FamilyReader<string>>();
 
   /** Adds `by` (default 1) to the series of `metric` with `labels`. */
   inc<L extends string>(metric: Metric<L>, labels?: LabelsOf<L>, by = 1): void {
@@ -34,14 +46,41 @@ export class Counters {
 
   /** The current value of a series (0 if never bumped), by metric or exported name. */
   get(metric: Metric | string, labels?: Labels): number {
-    const k = seriesKey(typeof metric === "string" ? metric : metric.name, labels);
+    const name = typeof metric === "string" ? metric : metric.name;
+    const k = seriesKey(name, labels);
     const g = this.#gauges.get(k);
-    return g !== undefined ? g() : this.#values.get(k) ?? 0;
+    if (g !== undefined) return g();
+    const v = this.#values.get(k);
+    if (v !== undefined) return v;
+    const f = this.#families.get(name);
+    if (f !== undefined) {
+      for (const [l, x] of f()) if (seriesKey(name, l as Labels) === k) return x;
+    }
+    return 0;
   }
 
   /** Registers a gauge series of `metric`, read when the counters are listed. */
   gauge<L extends string>(metric: Metric<L>, read: () => number, labels?: LabelsOf<L>): void {
+    this.series(metric, read, labels);
+  }
+
+  /**
+   * Registers a series of `metric`, of either type, whose value is read
+   * when the counters are listed: a gauge, or a counter kept elsewhere
+   * (the data plane's, kept in its Worker).
+   */
+  series<L extends string>(metric: Metric<L>, read: () => number, labels?: LabelsOf<L>): void {
     this.#gauges.set(seriesKey(metric.name, labels as Labels | undefined), read);
+  }
+
+  /**
+   * Registers every series of `metric` as `read` lists them when the
+   * counters are listed: for label values that come and go (one series
+   * per map-server, per remote RLOC). Replaces an earlier reader of
+   * `metric`.
+   */
+  family<L extends string>(metric: Metric<L>, read: FamilyReader<L>): void {
+    this.#families.set(metric.name, read as FamilyReader<string>);
   }
 
   /** Every series and its value, sorted by key. */
@@ -49,6 +88,9 @@ export class Counters {
     const out: Record<string, number> = {};
     for (const [k, v] of this.#values) out[k] = v;
     for (const [k, g] of this.#gauges) out[k] = g();
+    for (const [name, f] of this.#families) {
+      for (const [l, v] of f()) out[seriesKey(name, l as Labels)] = v;
+    }
     return Object.fromEntries(Object.entries(out).sort(([a], [b]) => a < b ? -1 : 1));
   }
 }

@@ -5,8 +5,15 @@
  * so a label not declared is a type error, and the `/metrics` endpoint
  * takes HELP and TYPE from here.
  *
- * The data plane's counters are kept in the Worker by index
- * ({@link DATAPLANE_COUNTERS}) and exported as `oor_dataplane_<key>`.
+ * The data plane's counters are kept in the Worker by index, by key
+ * ({@link DATAPLANE_COUNTERS}); {@link dataplaneSeries} says which series
+ * of {@link DATAPLANE_METRICS} each key is exported as (the `dropped:<reason>`
+ * keys are one family with a `reason` label).
+ *
+ * Names follow Prometheus' rules, which `promtool check metrics` checks
+ * (tests/e2e/metrics_test.ts runs it on every role's `/metrics`): counters
+ * end in `_total`, units are spelled out (`_seconds`, `_bytes`), no `:`,
+ * and what varies (a reason, a type, a peer) is a label, not a name.
  *
  * @module
  */
@@ -39,7 +46,7 @@ function gauge<L extends string = never>(
   return { name, type: "gauge", help, labels };
 }
 
-/** The metrics of every role (the data plane's are {@link DATAPLANE_COUNTERS}). */
+/** The metrics of every role (the data plane's are {@link DATAPLANE_METRICS}). */
 export const METRICS = {
   // The control plane every role shares (core/control.ts).
   controlMessagesIn: counter(
@@ -71,52 +78,58 @@ export const METRICS = {
 
   // Map-server (roles/ms.ts, roles/map_server/).
   msRegistrations: gauge(
-    "oor_ms_registrations",
+    "oor_map_server_registrations",
     "Live registrations on the map-server, by source.",
     ["source"],
   ),
-  msSites: gauge("oor_ms_sites", "Configured lisp-sites."),
-  msRegistersAccepted: counter("oor_ms_registers_accepted_total", "Map-Registers accepted."),
+  msSites: gauge("oor_map_server_sites", "Configured lisp-sites."),
+  msRegistersAccepted: counter(
+    "oor_map_server_map_registers_accepted_total",
+    "Map-Registers accepted (every record registered or withdrawn).",
+  ),
   msRegisterRejected: counter(
-    "oor_ms_register_rejected_total",
+    "oor_map_server_map_registers_rejected_total",
     "Map-Registers rejected, by reason (auth failures included).",
     ["reason"],
   ),
   msRegistrationsWithdrawn: counter(
-    "oor_ms_registrations_withdrawn_total",
+    "oor_map_server_registrations_withdrawn_total",
     "Registrations withdrawn with TTL 0.",
   ),
   msRegistrationsExpired: counter(
-    "oor_ms_registrations_expired_total",
+    "oor_map_server_registrations_expired_total",
     "Registrations that expired without a refresh.",
   ),
-  msMapNotifiesSent: counter("oor_ms_map_notifies_sent_total", "Map-Notifies sent to ETRs."),
+  msMapNotifiesSent: counter(
+    "oor_map_server_map_notifies_sent_total",
+    "Map-Notifies sent to ETRs.",
+  ),
   msMapNotifiesViaRtr: counter(
-    "oor_ms_map_notifies_via_rtr_total",
+    "oor_map_server_map_notifies_via_rtr_total",
     "Map-Notifies sent to an RTR that relayed the registration.",
   ),
   msMapNotifyAcks: counter(
-    "oor_ms_map_notify_acks_total",
+    "oor_map_server_map_notify_acks_total",
     "Map-Notify-Acks received, by result.",
     ["result"],
   ),
   msMapRequestsAnswered: counter(
-    "oor_ms_map_requests_answered_total",
+    "oor_map_server_map_requests_answered_total",
     "Map-Requests answered, by kind of answer.",
     ["kind"],
   ),
   msMapReferralsSent: counter(
-    "oor_ms_map_referrals_sent_total",
+    "oor_map_server_map_referrals_sent_total",
     "Map-Referrals sent to DDT map-resolvers, by action.",
     ["action"],
   ),
   msMapRequestsDropped: counter(
-    "oor_ms_map_requests_dropped_total",
+    "oor_map_server_map_requests_dropped_total",
     "Map-Requests dropped, by reason.",
     ["reason"],
   ),
   msInfoRequests: counter(
-    "oor_ms_info_requests_total",
+    "oor_map_server_info_requests_total",
     "Info-Requests received, by result.",
     ["result"],
   ),
@@ -213,6 +226,19 @@ export const METRICS = {
     "oor_tr_registered",
     "Mapping and map-server pairs whose last Map-Register was acknowledged.",
   ),
+  trMapServerState: gauge(
+    "oor_tr_map_server_registration_state",
+    "Registration state with each map-server: 1 for the state it is in, 0 for the others " +
+      "(registered: every mapping acknowledged; registering: not yet, within the first " +
+      "retries; failing: a Map-Register unanswered by a valid Map-Notify for ten retry periods).",
+    ["map_server", "state"],
+  ),
+  trMapRegisterFailures: counter(
+    "oor_tr_map_register_failures_total",
+    "Map-Registers to a map-server that got no valid Map-Notify, by reason (no-map-notify: " +
+      "none before the next one went; auth: one failed authentication).",
+    ["map_server", "reason"],
+  ),
   trMapRequestsSent: counter(
     "oor_tr_map_requests_sent_total",
     "Map-Requests sent to map-resolvers, by reason.",
@@ -252,6 +278,11 @@ export const METRICS = {
   trProbesSent: counter("oor_tr_probes_sent_total", "RLOC-probes sent, retransmissions included."),
   trProbesAnswered: counter("oor_tr_probes_answered_total", "RLOC-probes answered."),
   trProbeTimeouts: counter("oor_tr_probe_timeouts_total", "RLOC-probes that got no answer."),
+  trProbeRtt: gauge(
+    "oor_tr_rloc_probe_rtt_seconds",
+    "Round-trip time of the last answered RLOC-probe, per remote RLOC probed.",
+    ["rloc"],
+  ),
   trLocatorsDown: gauge("oor_tr_locators_down", "Remote RLOCs probing marks down."),
   trLocatorChanges: counter(
     "oor_tr_locator_changes_total",
@@ -308,9 +339,109 @@ export const PROCESS_METRICS = {
   residentMemory: gauge("oor_process_resident_memory_bytes", "Resident memory size, bytes."),
 } as const;
 
+/** What the data plane exports (its counters are kept by key: {@link DATAPLANE_COUNTERS}). */
+export const DATAPLANE_METRICS = {
+  encapsulatedPackets: counter(
+    "oor_dataplane_encapsulated_packets_total",
+    "Packets encapsulated toward a remote RLOC (ITR, RTR).",
+  ),
+  encapsulatedBytes: counter(
+    "oor_dataplane_encapsulated_bytes_total",
+    "Bytes of the packets encapsulated: the inner packets, without the outer headers.",
+  ),
+  decapsulatedPackets: counter(
+    "oor_dataplane_decapsulated_packets_total",
+    "Packets decapsulated (ETR, RTR), before the check of their destination.",
+  ),
+  decapsulatedBytes: counter(
+    "oor_dataplane_decapsulated_bytes_total",
+    "Bytes of the packets decapsulated: the inner packets, without the outer headers.",
+  ),
+  tunReadPackets: counter(
+    "oor_dataplane_tun_read_packets_total",
+    "Packets read from the TUN devices.",
+  ),
+  tunReadBytes: counter("oor_dataplane_tun_read_bytes_total", "Bytes read from the TUN devices."),
+  tunWrittenPackets: counter(
+    "oor_dataplane_tun_written_packets_total",
+    "Packets written to the TUN devices.",
+  ),
+  udpReceivedDatagrams: counter(
+    "oor_dataplane_udp_received_datagrams_total",
+    "Datagrams received on the data sockets.",
+  ),
+  udpReceivedBytes: counter(
+    "oor_dataplane_udp_received_bytes_total",
+    "UDP payload bytes received on the data sockets.",
+  ),
+  udpSentDatagrams: counter(
+    "oor_dataplane_udp_sent_datagrams_total",
+    "Datagrams sent from the data sockets.",
+  ),
+  udpSentBytes: counter(
+    "oor_dataplane_udp_sent_bytes_total",
+    "UDP payload bytes sent from the data sockets (LISP or VXLAN-GPE header and inner packet).",
+  ),
+  udpSendErrors: counter(
+    "oor_dataplane_udp_send_errors_total",
+    "Datagrams the data sockets refused to send.",
+  ),
+  tunWriteErrors: counter(
+    "oor_dataplane_tun_write_errors_total",
+    "Packets the TUN devices refused.",
+  ),
+  readErrors: counter(
+    "oor_dataplane_read_errors_total",
+    "Failed reads of the TUN devices or data sockets.",
+  ),
+  batches: counter("oor_dataplane_batches_total", "Batches of packets handled."),
+  missesPosted: counter(
+    "oor_dataplane_misses_posted_total",
+    "Map-cache misses reported to the control plane (at most one per destination per second).",
+  ),
+  peersPosted: counter(
+    "oor_dataplane_peers_posted_total",
+    "Remote RLOCs reported to the control plane.",
+  ),
+  controlPunted: counter(
+    "oor_dataplane_control_punted_total",
+    "Control messages on the data port handed to the control plane.",
+  ),
+  controlErrors: counter(
+    "oor_dataplane_control_errors_total",
+    "Control-plane updates the data plane could not apply.",
+  ),
+  internalErrors: counter(
+    "oor_dataplane_internal_errors_total",
+    "Batches lost to an internal error.",
+  ),
+  icmpTooBig: counter(
+    "oor_dataplane_icmp_too_big_sent_total",
+    "ICMP fragmentation-needed / packet-too-big errors written back to the TUN for packets too " +
+      "big for the path (RFC 9300 §7.1).",
+  ),
+  tooBigFragmented: counter(
+    "oor_dataplane_too_big_fragmented_total",
+    "IPv4 packets without DF too big for the path: encapsulated anyway, the kernel fragments " +
+      "the outer packet and the ETR reassembles it.",
+  ),
+  droppedPackets: counter(
+    "oor_dataplane_dropped_packets_total",
+    "Packets dropped by the data plane, by reason (not-local-source, not-local-destination, " +
+      "miss, no-petr, drop, no-locator, no-socket, loop, bad-header, bad-inner, truncated, " +
+      "too-big, send-buffer; README.md says what each means).",
+    ["reason"],
+  ),
+  mapCacheEntries: gauge(
+    "oor_dataplane_map_cache_entries",
+    "Entries in the data plane's copy of the map-cache (proxy-ETRs not counted).",
+  ),
+} as const;
+
 /**
- * The data plane's counters, in the Worker's index order: key (exported
- * as `oor_dataplane_<key>`) and help text. `dropped:<reason>` are drops.
+ * The data plane's counters, in the Worker's index order: key and what it
+ * counts. `dropped:<reason>` are drops. {@link dataplaneSeries} names the
+ * series each is exported as.
  */
 export const DATAPLANE_COUNTERS = [
   ["encapsulated", "Packets encapsulated."],
@@ -338,6 +469,12 @@ export const DATAPLANE_COUNTERS = [
     "IPv4 packets without DF too big for the path: encapsulated anyway, the kernel fragments the " +
     "outer packet and the ETR reassembles it.",
   ],
+  ["encapsulated-bytes", "Bytes of the inner packets encapsulated."],
+  ["decapsulated-bytes", "Bytes of the inner packets decapsulated."],
+  ["tun-read-bytes", "Bytes read from the TUN devices."],
+  ["udp-received-bytes", "UDP payload bytes received on the data sockets."],
+  ["sent-bytes", "UDP payload bytes sent from the data sockets."],
+  ["map-cache-entries", "Entries in the data plane's map-cache (a gauge, set when reported)."],
   ["dropped:not-local-source", "Dropped: the source is not a local EID."],
   ["dropped:not-local-destination", "Dropped: decapsulated for a destination not a local EID."],
   ["dropped:miss", "Dropped: no map-cache entry (a Map-Request is sent)."],
@@ -360,24 +497,73 @@ export const DATAPLANE_COUNTERS = [
 /** A data-plane counter key. */
 export type DataplaneCounter = typeof DATAPLANE_COUNTERS[number][0];
 
-/** The exported metric of a data-plane counter key. */
-export function dataplaneMetric(key: string): Metric {
-  const help = DATAPLANE_COUNTERS.find(([k]) => k === key)?.[1] ?? "Data-plane counter.";
-  return gauge(`oor_dataplane_${key}`, help);
+/** The data-plane keys exported under a name of their own (the drops are one family). */
+const DATAPLANE_EXPORTS: Readonly<Record<string, Metric>> = {
+  "encapsulated": DATAPLANE_METRICS.encapsulatedPackets,
+  "encapsulated-bytes": DATAPLANE_METRICS.encapsulatedBytes,
+  "decapsulated": DATAPLANE_METRICS.decapsulatedPackets,
+  "decapsulated-bytes": DATAPLANE_METRICS.decapsulatedBytes,
+  "tun-read": DATAPLANE_METRICS.tunReadPackets,
+  "tun-read-bytes": DATAPLANE_METRICS.tunReadBytes,
+  "tun-written": DATAPLANE_METRICS.tunWrittenPackets,
+  "udp-received": DATAPLANE_METRICS.udpReceivedDatagrams,
+  "udp-received-bytes": DATAPLANE_METRICS.udpReceivedBytes,
+  "sent": DATAPLANE_METRICS.udpSentDatagrams,
+  "sent-bytes": DATAPLANE_METRICS.udpSentBytes,
+  "send-errors": DATAPLANE_METRICS.udpSendErrors,
+  "tun-write-errors": DATAPLANE_METRICS.tunWriteErrors,
+  "read-errors": DATAPLANE_METRICS.readErrors,
+  "batches": DATAPLANE_METRICS.batches,
+  "misses-posted": DATAPLANE_METRICS.missesPosted,
+  "peers-posted": DATAPLANE_METRICS.peersPosted,
+  "control-punted": DATAPLANE_METRICS.controlPunted,
+  "control-errors": DATAPLANE_METRICS.controlErrors,
+  "internal-errors": DATAPLANE_METRICS.internalErrors,
+  "icmp-too-big": DATAPLANE_METRICS.icmpTooBig,
+  "too-big-fragmented": DATAPLANE_METRICS.tooBigFragmented,
+  "map-cache-entries": DATAPLANE_METRICS.mapCacheEntries,
+};
+
+const EXTRA_DATAPLANE = new Map<string, Metric>();
+
+/**
+ * The series a data-plane counter key is exported as: `dropped:<reason>`
+ * → `oor_dataplane_dropped_packets_total{reason="<reason>"}`; the keys of
+ * {@link DATAPLANE_METRICS} → their metric; any other key (one added to
+ * the table without an export of its own) → the counter
+ * `oor_dataplane_<key with _ for ->_total`, with the table's help text.
+ */
+export function dataplaneSeries(
+  key: string,
+): { readonly metric: Metric; readonly labels?: Readonly<Record<string, string>> } {
+  if (key.startsWith("dropped:")) {
+    return { metric: DATAPLANE_METRICS.droppedPackets, labels: { reason: key.slice(8) } };
+  }
+  const known = DATAPLANE_EXPORTS[key];
+  if (known !== undefined) return { metric: known };
+  let m = EXTRA_DATAPLANE.get(key);
+  if (m === undefined) {
+    const help = DATAPLANE_COUNTERS.find(([k]) => k === key)?.[1] ??
+      `Data-plane counter ${key}.`;
+    m = counter(`oor_dataplane_${key.replace(/[^a-zA-Z0-9_]/g, "_")}_total`, help);
+    EXTRA_DATAPLANE.set(key, m);
+  }
+  return { metric: m };
 }
 
 const BY_NAME: ReadonlyMap<string, Metric> = new Map(
   [
     ...Object.values(METRICS),
     ...Object.values(PROCESS_METRICS),
-    ...DATAPLANE_COUNTERS.map(([k]) => dataplaneMetric(k)),
-  ].map((m) => [m.name.replace(/[^a-zA-Z0-9_:]/g, "_"), m]),
+    ...Object.values(DATAPLANE_METRICS),
+    ...DATAPLANE_COUNTERS.map(([k]) => dataplaneSeries(k).metric),
+  ].map((m) => [m.name, m]),
 );
 
-/**
- * The declared metric of an exported name (characters Prometheus does not
- * take in a name, like the `-` of data-plane keys, written as `_`), if any.
- */
+/** The declared metric of an exported name, if any. */
 export function metricByName(name: string): Metric | undefined {
-  return BY_NAME.get(name);
+  const m = BY_NAME.get(name);
+  if (m !== undefined) return m;
+  for (const x of EXTRA_DATAPLANE.values()) if (x.name === name) return x;
+  return undefined;
 }

@@ -22,17 +22,17 @@
  * restart (map_server/saved.ts).
  *
  * Counters (besides the transport's `oor_control_*`):
- * - `oor_ms_registrations{source="map-register"|"static"}` (gauge),
- *   `oor_ms_sites` (gauge);
- * - `oor_ms_registers_accepted_total`,
- *   `oor_ms_register_rejected_total{reason="auth"|"key-id"|"no-site"|"more-specific"|"unknown-rtr"|"site-limit"|"locators"}`,
- *   `oor_ms_registrations_withdrawn_total`, `oor_ms_registrations_expired_total`;
- * - `oor_ms_map_notifies_sent_total`, `oor_ms_map_notifies_via_rtr_total`,
- *   `oor_ms_map_notify_acks_total{result="matched"|"unmatched"|"auth"}`;
- * - `oor_ms_map_requests_answered_total{kind="proxy"|"forwarded"|"negative-site"|"negative-hole"|"referral"}`,
- *   `oor_ms_map_referrals_sent_total{action="ms-ack"|"ms-not-registered"|"not-authoritative"}`,
- *   `oor_ms_map_requests_dropped_total{reason="probe"|"smr"|"no-record"|"unsupported-eid"|"no-itr-rloc"|"no-etr-rloc"|"own-address"|"ttl-expired"|"duplicate"}`;
- * - `oor_ms_info_requests_total{result}`.
+ * - `oor_map_server_registrations{source="map-register"|"static"}` (gauge),
+ *   `oor_map_server_sites` (gauge);
+ * - `oor_map_server_map_registers_accepted_total`,
+ *   `oor_map_server_map_registers_rejected_total{reason="auth"|"key-id"|"no-site"|"more-specific"|"unknown-rtr"|"site-limit"|"locators"}`,
+ *   `oor_map_server_registrations_withdrawn_total`, `oor_map_server_registrations_expired_total`;
+ * - `oor_map_server_map_notifies_sent_total`, `oor_map_server_map_notifies_via_rtr_total`,
+ *   `oor_map_server_map_notify_acks_total{result="matched"|"unmatched"|"auth"}`;
+ * - `oor_map_server_map_requests_answered_total{kind="proxy"|"forwarded"|"negative-site"|"negative-hole"|"referral"}`,
+ *   `oor_map_server_map_referrals_sent_total{action="ms-ack"|"ms-not-registered"|"not-authoritative"}`,
+ *   `oor_map_server_map_requests_dropped_total{reason="probe"|"smr"|"no-record"|"unsupported-eid"|"no-itr-rloc"|"no-etr-rloc"|"own-address"|"ttl-expired"|"duplicate"}`;
+ * - `oor_map_server_info_requests_total{result}`.
  *
  * Not handled yet: LISP-SEC, and the `merge` key of a site (merging is
  * always on).

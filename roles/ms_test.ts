@@ -341,9 +341,9 @@ Deno.test("ms: a Map-Register with the M bit gets a Map-Notify signed with the s
     await barrier(xtr, t.peer);
     assert.equal(xtr.count("map-notify"), 0);
 
-    assert.equal(t.counters.get("oor_ms_registers_accepted_total"), 4);
-    assert.equal(t.counters.get("oor_ms_map_notifies_sent_total"), 3);
-    assert.equal(t.counters.get("oor_ms_registrations", { source: "map-register" }), 4);
+    assert.equal(t.counters.get("oor_map_server_map_registers_accepted_total"), 4);
+    assert.equal(t.counters.get("oor_map_server_map_notifies_sent_total"), 3);
+    assert.equal(t.counters.get("oor_map_server_registrations", { source: "map-register" }), 4);
     const regs = t.ms.registrations();
     assert.deepEqual(regs.map((r) => [r.prefix, r.xtrId ?? r.from]), [
       ["10.1.0.0/16", `127.0.0.1:${xtr.peer.port}`],
@@ -388,7 +388,7 @@ Deno.test("ms: Map-Registers with a wrong key, key id, an EID outside every site
   const xtr = await Host.open();
   try {
     const rejected = (reason: string) =>
-      t.counters.get("oor_ms_register_rejected_total", { reason });
+      t.counters.get("oor_map_server_map_registers_rejected_total", { reason });
     const cases: [string, Uint8Array][] = [
       ["auth", register([record("10.1.0.0/16", ["192.0.2.1"])], { key: "wrong" })],
       ["key-id", register([record("10.1.0.0/16", ["192.0.2.1"])], { keyId: 2 })],
@@ -406,7 +406,7 @@ Deno.test("ms: Map-Registers with a wrong key, key id, an EID outside every site
       ["auth", "key-id", "no-site", "more-specific"].map(rejected),
       [1, 2, 4, 1],
     );
-    assert.equal(t.counters.get("oor_ms_registers_accepted_total"), 0);
+    assert.equal(t.counters.get("oor_map_server_map_registers_accepted_total"), 0);
     assert.deepEqual(t.ms.registrations(), [], "one bad record rejects the whole Map-Register");
     const logged = () => t.lines.filter((l) => l.includes("map-register-rejected")).length;
     assert.equal(logged(), 1, "logged once per source per minute");
@@ -462,8 +462,8 @@ Deno.test("ms: a registration expires 3 minutes after its last refresh, or after
       ACTION.NATIVELY_FORWARD,
     ]);
     assert.equal((await ask("10.2.2.3")).locators.length, 0, "5-minute TTL is over too");
-    assert.equal(t.counters.get("oor_ms_registrations_expired_total"), 2);
-    assert.equal(t.counters.get("oor_ms_registrations", { source: "map-register" }), 0);
+    assert.equal(t.counters.get("oor_map_server_registrations_expired_total"), 2);
+    assert.equal(t.counters.get("oor_map_server_registrations", { source: "map-register" }), 0);
     assert.deepEqual(t.ms.registrations(), []);
     assert.ok(t.lines.some((l) => l.includes("registration-expired")));
   } finally {
@@ -481,7 +481,7 @@ Deno.test("ms: the sweep in registrations() drops expired entries nobody asked f
     assert.equal(t.ms.registrations().length, 1);
     t.clock.advance(180_000);
     assert.deepEqual(t.ms.registrations(), []);
-    assert.equal(t.counters.get("oor_ms_registrations_expired_total"), 1);
+    assert.equal(t.counters.get("oor_map_server_registrations_expired_total"), 1);
   } finally {
     xtr.close();
     await t.ms.close();
@@ -509,7 +509,7 @@ Deno.test("ms: a record with TTL 0 withdraws the ETR's registration and is confi
     xtr.cp.send(emitMapRequest(requestMessage("10.1.0.1")), t.peer);
     const rec = only((await xtr.next("map-reply")).message.msg.records);
     assert.deepEqual([rec.locators.length, rec.ttl], [0, 1]);
-    assert.equal(t.counters.get("oor_ms_registrations_withdrawn_total"), 2);
+    assert.equal(t.counters.get("oor_map_server_registrations_withdrawn_total"), 2);
   } finally {
     xtr.close();
     await t.ms.close();
@@ -567,7 +567,10 @@ Deno.test("ms: registrations of one prefix by two xTR-IDs are kept apart and mer
     sendEcmRequest(itr, t.peer, "10.1.7.7");
     const rec2 = only((await itr.next("map-reply")).message.msg.records);
     assert.equal(rec2.locators.length, 4);
-    assert.equal(t.counters.get("oor_ms_map_requests_answered_total", { kind: "proxy" }), 2);
+    assert.equal(
+      t.counters.get("oor_map_server_map_requests_answered_total", { kind: "proxy" }),
+      2,
+    );
   } finally {
     xtr.close();
     xtr2.close();
@@ -601,7 +604,10 @@ Deno.test("ms: without proxy-reply the Map-Request is forwarded in an ECM to a r
       dstPort: 4342,
       ttl: 63,
     });
-    assert.equal(t.counters.get("oor_ms_map_requests_answered_total", { kind: "forwarded" }), 1);
+    assert.equal(
+      t.counters.get("oor_map_server_map_requests_answered_total", { kind: "forwarded" }),
+      1,
+    );
 
     // The site's proxy-reply answers instead, as does the P bit of a registration.
     sendEcmRequest(itr, t.peer, "10.2.2.3");
@@ -639,7 +645,7 @@ Deno.test("ms: without proxy-reply the Map-Request is forwarded in an ECM to a r
 
 /** The dropped-request counter of the ms, by reason. */
 function dropped(t: Ms, reason: string): number {
-  return t.counters.get("oor_ms_map_requests_dropped_total", { reason });
+  return t.counters.get("oor_map_server_map_requests_dropped_total", { reason });
 }
 
 Deno.test("ms: a site registered with the ms's own address gets no forward to it, so no loop", async () => {
@@ -666,7 +672,7 @@ Deno.test("ms: a site registered with the ms's own address gets no forward to it
     await barrier(itr, t.peer);
     await new Promise((r) => setTimeout(r, 50));
     const forwarded = () =>
-      t.counters.get("oor_ms_map_requests_answered_total", { kind: "forwarded" });
+      t.counters.get("oor_map_server_map_requests_answered_total", { kind: "forwarded" });
     assert.equal(forwarded(), 0);
     assert.equal(dropped(t, "own-address"), 1);
     assert.equal(
@@ -708,7 +714,10 @@ Deno.test("ms: a forwarded ECM carries the inner TTL one less than received; TTL
     await barrier(itr, t.peer);
     assert.equal(etr.count("map-request"), 0);
     assert.equal(dropped(t, "ttl-expired"), 2);
-    assert.equal(t.counters.get("oor_ms_map_requests_answered_total", { kind: "forwarded" }), 2);
+    assert.equal(
+      t.counters.get("oor_map_server_map_requests_answered_total", { kind: "forwarded" }),
+      2,
+    );
   } finally {
     xtr.close();
     itr.close();
@@ -775,7 +784,8 @@ Deno.test("ms: negative Map-Replies for a site with no registration and for non-
       ["10.0.0.0/8", ACTION.SEND_MAP_REQUEST, 1],
       "a request covering sites: ask again for the more specifics",
     );
-    const kind = (k: string) => t.counters.get("oor_ms_map_requests_answered_total", { kind: k });
+    const kind = (k: string) =>
+      t.counters.get("oor_map_server_map_requests_answered_total", { kind: k });
     assert.deepEqual([kind("negative-site"), kind("negative-hole")], [2, 3]);
   } finally {
     xtr.close();
@@ -838,7 +848,10 @@ Deno.test("ms: two instance ids with the same prefix are kept apart", async () =
     );
     await barrier(xtr, t.peer);
     assert.equal(xtr.count("map-notify"), 0, "iid 2 takes only its own key");
-    assert.equal(t.counters.get("oor_ms_register_rejected_total", { reason: "auth" }), 1);
+    assert.equal(
+      t.counters.get("oor_map_server_map_registers_rejected_total", { reason: "auth" }),
+      1,
+    );
     xtr.cp.send(
       register([record("10.1.0.0/16", ["192.0.2.2"], { iid: 2 })], { key: "key-b" }),
       t.peer,
@@ -901,7 +914,7 @@ Deno.test("ms: static registered sites are proxy-replied and never expire", asyn
   assert.deepEqual(t.ms.registrations().map((r) => [r.source, r.expiresAt, r.rlocs[0]!.weight]), [
     ["static", null, 50],
   ]);
-  assert.equal(t.counters.get("oor_ms_registrations", { source: "static" }), 1);
+  assert.equal(t.counters.get("oor_map_server_registrations", { source: "static" }), 1);
 });
 
 Deno.test("ms: plain Map-Requests are answered at their source; probes and SMRs are dropped", async () => {
@@ -918,7 +931,7 @@ Deno.test("ms: plain Map-Requests are answered at their source; probes and SMRs 
     assert.equal(reply.message.msg.nonce, 3n, "to the source, not the ITR-RLOC");
     assert.equal(itr.count("map-reply"), 0);
     const dropped = (reason: string) =>
-      t.counters.get("oor_ms_map_requests_dropped_total", { reason });
+      t.counters.get("oor_map_server_map_requests_dropped_total", { reason });
     assert.deepEqual([dropped("probe"), dropped("smr")], [1, 1]);
   } finally {
     itr.close();
@@ -932,7 +945,9 @@ Deno.test("ms: an ECM Map-Request whose ITR-RLOCs the ms cannot reach is dropped
   try {
     sendEcmRequest(itr, t.peer, "10.1.0.1", { itr: "2001:db8::1" });
     await until(
-      () => t.counters.get("oor_ms_map_requests_dropped_total", { reason: "no-itr-rloc" }) === 1,
+      () =>
+        t.counters.get("oor_map_server_map_requests_dropped_total", { reason: "no-itr-rloc" }) ===
+          1,
       "a no-itr-rloc drop",
     );
   } finally {
@@ -956,7 +971,8 @@ Deno.test("ms: a Map-Notify-Ack is verified and matched to the Map-Notify it ack
     xtr.cp.send(ack(0x31n, "k1"), t.peer);
     xtr.cp.send(ack(0x31n, "k1"), t.peer);
     xtr.cp.send(ack(0x32n, "wrong"), t.peer);
-    const acks = (result: string) => t.counters.get("oor_ms_map_notify_acks_total", { result });
+    const acks = (result: string) =>
+      t.counters.get("oor_map_server_map_notify_acks_total", { result });
     await until(() => acks("matched") + acks("unmatched") + acks("auth") === 3, "three acks");
     assert.deepEqual([acks("matched"), acks("unmatched"), acks("auth")], [1, 1, 1]);
   } finally {
@@ -1030,7 +1046,8 @@ Deno.test("ms: DDT-originated Map-Requests get MS-ACK, MS-NOT-REGISTERED or NOT-
     await barrier(itr, t.peer);
     assert.equal(itr.count("map-reply"), 0, "no Map-Reply beside a negative referral");
     assert.equal(etr.count("map-request"), 0);
-    const sent = (action: string) => t.counters.get("oor_ms_map_referrals_sent_total", { action });
+    const sent = (action: string) =>
+      t.counters.get("oor_map_server_map_referrals_sent_total", { action });
     assert.deepEqual([sent("ms-ack"), sent("ms-not-registered"), sent("not-authoritative")], [
       2,
       1,
@@ -1132,8 +1149,8 @@ Deno.test("ms: an Info-Request gets an Info-Reply with the source it came from a
     request(0x53n, "10.1.0.5", new HmacKey(2, "wrong"));
     await until(
       () =>
-        t.counters.get("oor_ms_info_requests_total", { result: "no-site" }) === 1 &&
-        t.counters.get("oor_ms_info_requests_total", { result: "auth" }) === 1,
+        t.counters.get("oor_map_server_info_requests_total", { result: "no-site" }) === 1 &&
+        t.counters.get("oor_map_server_info_requests_total", { result: "auth" }) === 1,
       "both rejections",
     );
     assert.equal(replies.length, 1);
@@ -1205,7 +1222,10 @@ Deno.test("ms: a registration relayed by a known RTR is accepted, answered throu
     try {
       stranger.cp.send(relayed, t.peer);
       await until(
-        () => t.counters.get("oor_ms_register_rejected_total", { reason: "unknown-rtr" }) === 1,
+        () =>
+          t.counters.get("oor_map_server_map_registers_rejected_total", {
+            reason: "unknown-rtr",
+          }) === 1,
         "the refusal",
       );
     } finally {

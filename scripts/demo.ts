@@ -172,7 +172,8 @@ interface Sites {
 
 /**
  * Sums the samples of `oor_*_<name>` (or `..._<name>_total`) in a
- * Prometheus text body: `encapsulated` matches `oor_dataplane_encapsulated`.
+ * Prometheus text body: `encapsulated_packets` matches
+ * `oor_dataplane_encapsulated_packets_total`.
  */
 function metric(text: string, name: string): number | undefined {
   const re = new RegExp(`^oor_\\w*?_${name}(?:_total)?(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, "gm");
@@ -258,8 +259,8 @@ async function dataCounters(
     "3",
     `http://127.0.0.1:${API_PORT}/metrics`,
   ]);
-  const encapsulated = metric(text, "encapsulated");
-  const decapsulated = metric(text, "decapsulated");
+  const encapsulated = metric(text, "encapsulated_packets");
+  const decapsulated = metric(text, "decapsulated_packets");
   return {
     ...(encapsulated !== undefined ? { encapsulated } : {}),
     ...(decapsulated !== undefined ? { decapsulated } : {}),

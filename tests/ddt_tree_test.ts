@@ -369,8 +369,14 @@ key = "${KEY2}"
     );
     strictEqual(childDeps.counters.get("oor_ddt_referrals_total", { action: "ms-referral" }), 2);
     strictEqual(rootDeps.counters.get("oor_ddt_referrals_total", { action: "delegation-hole" }), 1);
-    strictEqual(ms1Deps.counters.get("oor_ms_map_referrals_sent_total", { action: "ms-ack" }), 3);
-    strictEqual(ms2Deps.counters.get("oor_ms_map_referrals_sent_total", { action: "ms-ack" }), 2);
+    strictEqual(
+      ms1Deps.counters.get("oor_map_server_map_referrals_sent_total", { action: "ms-ack" }),
+      3,
+    );
+    strictEqual(
+      ms2Deps.counters.get("oor_map_server_map_referrals_sent_total", { action: "ms-ack" }),
+      2,
+    );
   } finally {
     for (const p of planes) p.close();
     for (const h of handles.reverse()) await h.close();

@@ -68,12 +68,12 @@ class FakeRole implements StatusSource {
   mappings: DatabaseMapping[] = [];
   removed: string[] = [];
   counterValues: Record<string, number> = {
-    "oor_ms_registers_accepted_total": 3,
+    "oor_map_server_map_registers_accepted_total": 3,
     'oor_control_messages_in_total{type="map-register"}': 5,
     'oor_control_messages_in_total{type="map-request"}': 2,
-    'oor_ms_registrations{source="map-register"}': 1,
+    'oor_map_server_registrations{source="map-register"}': 1,
     // Counters writes label values as they are: this one holds a quote.
-    'oor_ms_register_rejected_total{reason="a"b"}': 1,
+    'oor_map_server_map_registers_rejected_total{reason="a"b"}': 1,
     "weird-name.count_total": 4,
   };
 
@@ -465,7 +465,7 @@ Deno.test("GET database, sites, referrals and stats return the providers' views"
   assert.equal(refs.entries[0].action, "node-referral");
   const stats = await (await app.request("/api/v1/stats")).json();
   assert.equal(stats.uptimeSeconds, 3723);
-  assert.equal(stats.counters["oor_ms_registers_accepted_total"], 3);
+  assert.equal(stats.counters["oor_map_server_map_registers_accepted_total"], 3);
 });
 
 Deno.test("a provider the role does not have answers 404 naming what is missing", async () => {
@@ -653,19 +653,22 @@ Deno.test("GET /metrics is Prometheus text: HELP and TYPE, counters as _total, g
   }
   const value = (name: string, labels = "") =>
     samples.find((s) => s.name === name && s.labels === labels)?.value;
-  assert.equal(value("oor_ms_registers_accepted_total"), 3);
+  assert.equal(value("oor_map_server_map_registers_accepted_total"), 3);
   assert.equal(value("oor_control_messages_in_total", '{type="map-register"}'), 5);
   assert.equal(value("oor_control_messages_in_total", '{type="map-request"}'), 2);
-  assert.equal(value("oor_ms_registrations", '{source="map-register"}'), 1);
-  assert.equal(value("oor_ms_register_rejected_total", '{reason="a\\"b"}'), 1);
+  assert.equal(value("oor_map_server_registrations", '{source="map-register"}'), 1);
+  assert.equal(value("oor_map_server_map_registers_rejected_total", '{reason="a\\"b"}'), 1);
   assert.equal(value("oor_weird_name_count_total"), 4);
   assert.equal(value("oor_process_uptime_seconds"), 3723);
   assert.equal(value("oor_process_start_time_seconds"), (T0 - 3_723_000) / 1000);
   assert.equal(value("oor_build_info", '{role="xtr",version="9.9.9"}'), 1);
   assert.equal(families.get("oor_control_messages_in_total")?.samples, 2);
-  assert.match(text, /^# HELP oor_ms_registers_accepted_total Map-Registers accepted\.$/m);
-  assert.match(text, /^# TYPE oor_ms_registers_accepted_total counter$/m);
-  assert.match(text, /^# TYPE oor_ms_registrations gauge$/m);
+  assert.match(
+    text,
+    /^# HELP oor_map_server_map_registers_accepted_total Map-Registers accepted \(/m,
+  );
+  assert.match(text, /^# TYPE oor_map_server_map_registers_accepted_total counter$/m);
+  assert.match(text, /^# TYPE oor_map_server_registrations gauge$/m);
 });
 
 Deno.test("GET /metrics has the process series even for a role without counters", async () => {
@@ -1052,7 +1055,10 @@ Deno.test("GET / renders role, RLOCs with state, map-cache rows and counters", a
   assert.match(html, /id="registration-table"/);
   assert.match(html, /<code>000102030405060708090a0b0c0d0e0f<\/code>/);
   assert.match(html, /id="referral-table"/);
-  assert.match(html, /<code>oor_ms_registers_accepted_total<\/code><\/th><td class="num">3<\/td>/);
+  assert.match(
+    html,
+    /<code>oor_map_server_map_registers_accepted_total<\/code><\/th><td class="num">3<\/td>/,
+  );
 });
 
 Deno.test("GET /?refresh=0 stops reloading and says how to resume", async () => {
@@ -1119,9 +1125,9 @@ Deno.test("a running ms serves its registrations on /api/v1/sites and /metrics",
     const { samples } = parseExposition(await res.text());
     const value = (name: string, labels = "") =>
       samples.find((s) => s.name === name && s.labels === labels)?.value;
-    assert.equal(value("oor_ms_registers_accepted_total"), 1);
-    assert.equal(value("oor_ms_registrations", '{source="map-register"}'), 1);
-    assert.equal(value("oor_ms_registrations", '{source="static"}'), 1);
+    assert.equal(value("oor_map_server_map_registers_accepted_total"), 1);
+    assert.equal(value("oor_map_server_registrations", '{source="map-register"}'), 1);
+    assert.equal(value("oor_map_server_registrations", '{source="static"}'), 1);
     assert.equal(value("oor_control_messages_in_total", '{type="map-register"}'), 1);
     assert.equal(
       value(

@@ -100,7 +100,7 @@ testNeeding(version === undefined ? "needs chromium (apt-get install chromium)" 
       const sites = rows(dom, "site-table");
       assert.deepEqual(sites.map((r) => r[0]), ["10.1.0.0/16", "[7]fd00:1::/48"]);
       const counters = new Map(rows(dom, "counter-table").map((r) => [r[0], r[1]]));
-      assert.equal(counters.get("oor_ms_registers_accepted_total"), "2");
+      assert.equal(counters.get("oor_map_server_map_registers_accepted_total"), "2");
 
       const dir = await Deno.makeTempDir();
       try {

@@ -99,7 +99,7 @@ async function register(l: Lab, records: EidRecord[], xtrId = 1n): Promise<boole
     siteId: 0n,
   };
   const peer = { address: "127.0.0.1", port: l.ms.port };
-  const accepted = l.counters.get("oor_ms_registers_accepted_total");
+  const accepted = l.counters.get("oor_map_server_map_registers_accepted_total");
   l.xtr.send(emitSignedMapRegister(m, new HmacKey(1, "k")), peer);
   const barrier = 0xba00n + n;
   l.xtr.send(
@@ -125,11 +125,11 @@ async function register(l: Lab, records: EidRecord[], xtrId = 1n): Promise<boole
     await new Promise((res) => setTimeout(res, 2));
   }
   l.got.length = 0;
-  return l.counters.get("oor_ms_registers_accepted_total") > accepted;
+  return l.counters.get("oor_map_server_map_registers_accepted_total") > accepted;
 }
 
 const rejected = (l: Lab, reason: string) =>
-  l.counters.get("oor_ms_register_rejected_total", { reason });
+  l.counters.get("oor_map_server_map_registers_rejected_total", { reason });
 
 Deno.test("Registrar refuses a site's registrations past max-registrations, counts and logs it, and keeps refreshes", async () => {
   const l = await lab("accept-more-specifics = true", "max-registrations = 3");
@@ -165,7 +165,7 @@ Deno.test("Registrar refuses a site's registrations past max-registrations, coun
       "10.1.2.0/24",
       "10.1.5.0/24",
     ]);
-    assert.equal(l.counters.get("oor_ms_registers_accepted_total"), 6);
+    assert.equal(l.counters.get("oor_map_server_map_registers_accepted_total"), 6);
   } finally {
     await close(l);
   }

@@ -72,7 +72,7 @@ import { RouteSetup } from "./routing.ts";
 import { RtrRelay } from "./rtr_relay.ts";
 import { Smr } from "./smr.ts";
 import { databaseInfo, databaseView, rlocStatus } from "./views.ts";
-import { dataplaneMetric, METRICS } from "../../core/metrics.ts";
+import { dataplaneSeries, METRICS } from "../../core/metrics.ts";
 
 /** How often the data plane's counters are checked for new series. */
 const DP_COUNTER_SCAN_MS = 5_000;
@@ -358,7 +358,8 @@ class TunnelRouter implements TunnelRouterHandle {
     for (const k of Object.keys(data.counters())) {
       if (this.#dpCounterKeys.has(k)) continue;
       this.#dpCounterKeys.add(k);
-      this.#env.counters.gauge(dataplaneMetric(k), () => this.#parts?.data.counters()[k] ?? 0);
+      const { metric, labels } = dataplaneSeries(k);
+      this.#env.counters.series(metric, () => this.#parts?.data.counters()[k] ?? 0, labels);
     }
   }
 

@@ -79,7 +79,12 @@ for (const v6 of [false, true]) {
         await sleep(1200); // the data-plane counters are posted every second
         await lab.stop("capture");
         const xtr1 = ctx.topo.lisp.find((p) => p.name === "xtr1")!;
-        const sent = await metric(lab, xtr1.node, xtr1.api, "oor_dataplane_icmp_too_big");
+        const sent = await metric(
+          lab,
+          xtr1.node,
+          xtr1.api,
+          "oor_dataplane_icmp_too_big_sent_total",
+        );
         assert.ok(sent >= 1, `xtr1 counted ${sent} ICMP errors`);
 
         // Wireshark reads the errors cleanly: type, code, MTU, good checksum, the quoted packet.

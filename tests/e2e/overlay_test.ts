@@ -416,7 +416,7 @@ e2e(
         const before = new Map<string, number>();
         for (const r of ["rtr", "rtr2"]) {
           const { node, api } = apiOf(ctx, r);
-          before.set(r, await metric(lab, node, api, "oor_dataplane_decapsulated"));
+          before.set(r, await metric(lab, node, api, "oor_dataplane_decapsulated_packets_total"));
         }
         await bothWays(lab, "hosta", PLAN.hostA4, "hostb", PLAN.hostB4);
         await sleep(1500); // the data-plane counters are posted every second
@@ -424,8 +424,9 @@ e2e(
         // Both RTRs decapsulated and re-encapsulated the packets to hostb.
         for (const r of ["rtr", "rtr2"]) {
           const { node, api } = apiOf(ctx, r);
-          const dec = (await metric(lab, node, api, "oor_dataplane_decapsulated")) - before.get(r)!;
-          const enc = await metric(lab, node, api, "oor_dataplane_encapsulated");
+          const dec = (await metric(lab, node, api, "oor_dataplane_decapsulated_packets_total")) -
+            before.get(r)!;
+          const enc = await metric(lab, node, api, "oor_dataplane_encapsulated_packets_total");
           assert.ok(dec >= 20, `${r} decapsulated ${dec} packets`);
           assert.ok(enc >= 20, `${r} re-encapsulated ${enc} packets`);
         }
