@@ -167,10 +167,43 @@ export type FromWorker =
     /** A Data-Map-Notify: `bytes` is the inner IP/UDP packet of a LISP data packet. */
     readonly inIpUdp?: true;
   }
-  /** Counters since start, every second: encapsulated, decapsulated, dropped by reason, ... */
-  | { readonly op: "counters"; readonly values: Readonly<Record<string, number>> }
+  /**
+   * Counters since start, every second: encapsulated, decapsulated, dropped by reason, ...;
+   * with `entries`, the per-entry counts that changed since the last report.
+   */
+  | {
+    readonly op: "counters";
+    readonly values: Readonly<Record<string, number>>;
+    readonly entries?: EntryCounts;
+  }
   /** The loop stopped (after `stop`, or on a fatal error with its message). */
   | { readonly op: "stopped"; readonly error?: string };
+
+/**
+ * Packets and bytes (inner packets) encapsulated by map-cache entries:
+ * totals since each entry was added, for the entries that carried traffic
+ * since the last report (parallel arrays; prefixes as core/prefix.ts's
+ * `formatPrefix` writes them), and the prefixes of the entries deleted
+ * since (their counts are gone).
+ */
+export interface EntryCounts {
+  /** `[iid]prefix` of each entry counted. */
+  readonly prefixes: readonly string[];
+  /** Its packets. */
+  readonly packets: readonly number[];
+  /** Its bytes. */
+  readonly bytes: readonly number[];
+  /** Entries deleted since the last report. */
+  readonly gone: readonly string[];
+}
+
+/** The traffic of one map-cache entry (see {@link EntryCounts}). */
+export interface EntryTraffic {
+  /** Packets encapsulated by it. */
+  readonly packets: number;
+  /** Their bytes (inner packets). */
+  readonly bytes: number;
+}
 
 /** Callbacks of the main-thread side for what the worker reports. */
 export interface DataPlaneEvents {
@@ -208,6 +241,8 @@ export interface DataPlaneHandle {
   sendControl?(bytes: Uint8Array, address: string, port: number): void;
   /** The worker's latest counters (updated every second). */
   counters(): Readonly<Record<string, number>>;
+  /** The latest traffic per map-cache entry, by `[iid]prefix` (entries without traffic absent). */
+  entryCounts?(): ReadonlyMap<string, EntryTraffic>;
   /** Stops the worker; resolves once it has left its loop. */
   stop(): Promise<void>;
 }

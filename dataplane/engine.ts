@@ -38,10 +38,11 @@ import type {
   DataMapping,
   DataPlaneMode,
   Encapsulation,
+  EntryCounts,
   FromWorker,
   ToWorker,
 } from "./api.ts";
-import type { Prefix } from "../core/prefix.ts";
+import { formatPrefix, type Prefix } from "../core/prefix.ts";
 import { DATAPLANE_COUNTERS, type DataplaneCounter } from "../core/metrics.ts";
 import type { PacketBatch } from "../ffi/batch.ts";
 import { u32ToIpv4 } from "../ffi/libc.ts";
@@ -148,6 +149,17 @@ const D_TRUNCATED = counter("dropped:truncated");
 const D_TOO_BIG = counter("dropped:too-big");
 /** Counter index (the I/O loop counts it). */
 export const D_SEND_BUFFER = counter("dropped:send-buffer");
+const C_ENCAPSULATED_BYTES = counter("encapsulated-bytes");
+const C_DECAPSULATED_BYTES = counter("decapsulated-bytes");
+/** Counter index (the I/O loop counts it, with {@link Engine.addBytes}). */
+export const C_TUN_READ_BYTES = counter("tun-read-bytes");
+/** Counter index (the I/O loop counts it, with {@link Engine.addBytes}). */
+export const C_UDP_RECEIVED_BYTES = counter("udp-received-bytes");
+/** Counter index (the I/O loop counts it, with {@link Engine.addBytes}). */
+export const C_SENT_BYTES = counter("sent-bytes");
+const G_MAP_CACHE_ENTRIES = counter("map-cache-entries");
+/** Entry ids the per-entry counters have room for at first; they double as needed. */
+const ENTRY_SLOTS = 64;
 // ---------------------------------------------------------------------------
 // Engine.
 
@@ -396,6 +408,15 @@ export class Engine {
   readonly #innerMax6: number;
   #icmpSecond = 0;
   #icmpBudget = ICMP_PER_SECOND;
+  /** Per map-cache entry, by its id: packets and bytes (inner) encapsulated by it. */
+  #entryPackets = new Float64Array(ENTRY_SLOTS);
+  #entryBytes = new Float64Array(ENTRY_SLOTS);
+  /** Entries counted since the last {@link entryReport}: a flag per id, and the ids in order. */
+  #entryDirty = new Uint8Array(ENTRY_SLOTS);
+  #dirtyIds = new Int32Array(ENTRY_SLOTS);
+  #nDirty = 0;
+  /** Prefixes of the entries deleted since the last {@link entryReport}. */
+  #gone: string[] = [];
 
   /** An engine with an empty map-cache, no local EIDs and no proxy-ETRs. */
   constructor(options: EngineOptions) {
@@ -428,7 +449,7 @@ export class Engine {
           this.setMapping(m.mapping);
           return true;
         case "delete":
-          this.#cache.delete(m.prefix);
+          this.#deleteMapping(m.prefix);
           return true;
         case "local":
           this.setLocal(m.prefixes);
@@ -451,7 +472,82 @@ export class Engine {
 
   /** Adds or replaces a mapping. Throws on bad input (the loop counts `control-errors`). */
   setMapping(m: DataMapping): void {
-    this.#cache.set(m.prefix, mappingInit(m));
+    const size = this.#cache.size;
+    const e = this.#cache.set(m.prefix, mappingInit(m));
+    if (this.#cache.size !== size) this.#newEntry(e.id);
+  }
+
+  /** Removes the entry of exactly `prefix`; its counts go with it. */
+  #deleteMapping(prefix: Prefix): void {
+    const e = this.#cache.delete(prefix);
+    if (e === undefined) return;
+    this.#entryPackets[e.id] = 0;
+    this.#entryBytes[e.id] = 0;
+    this.#gone.push(formatPrefix(e.prefix));
+  }
+
+  /** Zeroes the counts of a new entry (ids are reused), making room for its id first. */
+  #newEntry(id: number): void {
+    let n = this.#entryPackets.length;
+    if (id >= n) {
+      while (id >= n) n *= 2;
+      const grow = <T extends Float64Array | Uint8Array | Int32Array>(a: T, b: T): T => {
+        b.set(a);
+        return b;
+      };
+      this.#entryPackets = grow(this.#entryPackets, new Float64Array(n));
+      this.#entryBytes = grow(this.#entryBytes, new Float64Array(n));
+      this.#entryDirty = grow(this.#entryDirty, new Uint8Array(n));
+      this.#dirtyIds = grow(this.#dirtyIds, new Int32Array(n));
+    }
+    this.#entryPackets[id] = 0;
+    this.#entryBytes[id] = 0;
+  }
+
+  /** Counts one packet of `bytes` (inner) encapsulated by entry `id`. */
+  #countEntry(id: number, bytes: number): void {
+    this.#entryPackets[id]!++;
+    this.#entryBytes[id] = this.#entryBytes[id]! + bytes;
+    if (this.#entryDirty[id] === 0) {
+      this.#entryDirty[id] = 1;
+      this.#dirtyIds[this.#nDirty++] = id;
+    }
+  }
+
+  /**
+   * The packet and byte counts of the map-cache entries counted since the
+   * last call (totals since each entry was added), and the prefixes of the
+   * entries deleted since; undefined when there is neither. Allocates:
+   * called with the counters, once a second.
+   */
+  entryReport(): EntryCounts | undefined {
+    if (this.#nDirty === 0 && this.#gone.length === 0) return undefined;
+    const prefixes: string[] = [];
+    const packets: number[] = [];
+    const bytes: number[] = [];
+    for (let k = 0; k < this.#nDirty; k++) {
+      const id = this.#dirtyIds[k]!;
+      this.#entryDirty[id] = 0;
+      const e = this.#cache.byId(id);
+      if (e === undefined) continue;
+      prefixes.push(formatPrefix(e.prefix));
+      packets.push(this.#entryPackets[id]!);
+      bytes.push(this.#entryBytes[id]!);
+    }
+    this.#nDirty = 0;
+    const gone = this.#gone;
+    this.#gone = [];
+    return { prefixes, packets, bytes, gone };
+  }
+
+  /** The `counters` message the Worker posts: {@link snapshot} and {@link entryReport}. */
+  countersMessage(): FromWorker {
+    const entries = this.entryReport();
+    return {
+      op: "counters",
+      values: this.snapshot(),
+      ...(entries !== undefined ? { entries } : {}),
+    };
   }
 
   /**
@@ -494,6 +590,7 @@ export class Engine {
 
   /** The counters as a record (allocates: once a second). */
   snapshot(): Record<string, number> {
+    this.counts[G_MAP_CACHE_ENTRIES] = this.#cache.size;
     const out: Record<string, number> = {};
     for (let i = 0; i < COUNTER_NAMES.length; i++) out[COUNTER_NAMES[i]!] = this.counts[i]!;
     return out;
@@ -602,7 +699,10 @@ export class Engine {
         }
       }
     }
-    return this.#encapsulate(b, i, iid, ver, l);
+    const len = b.length[i]!;
+    const family = this.#encapsulate(b, i, iid, ver, l);
+    if (family !== 0) this.#countEntry(e.id, len);
+    return family;
   }
 
   /**
@@ -670,6 +770,7 @@ export class Engine {
     const v4 = l.family === "ipv4";
     if (v4 ? !this.#ipv4 : !this.#ipv6) return this.#drop(D_NO_SOCKET);
     const bytes = b.bytes;
+    this.counts[C_ENCAPSULATED_BYTES] = this.counts[C_ENCAPSULATED_BYTES]! + b.length[i]!;
     const o = b.prepend(i, HEADER);
     if (this.encapsulation === "LISP") {
       let x = this.#nonce;
@@ -797,6 +898,7 @@ export class Engine {
         continue;
       }
       this.counts[C_DECAPSULATED]!++;
+      this.counts[C_DECAPSULATED_BYTES] = this.counts[C_DECAPSULATED_BYTES]! + b.length[i]!;
       this.#notePeer(b, i, ver);
       if (rtr) {
         mark[i] = this.#forward(b, i, this.#iid, ver, true);
@@ -920,5 +1022,13 @@ export class Engine {
   /** Adds `n` to counter `name` (for the I/O loop). */
   add(index: number, n: number): void {
     this.counts[index] = this.counts[index]! + n;
+  }
+
+  /** Adds the lengths of slots `[start, start + n)` of `b` to counter `index` (for the I/O loop). */
+  addBytes(index: number, b: PacketBatch, start: number, n: number): void {
+    let sum = 0;
+    const length = b.length;
+    for (let i = start; i < start + n; i++) sum += length[i]!;
+    this.counts[index] = this.counts[index]! + sum;
   }
 }

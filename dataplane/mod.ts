@@ -19,6 +19,8 @@ import type {
   DataMapping,
   DataPlaneEvents,
   DataPlaneHandle,
+  EntryCounts,
+  EntryTraffic,
   FromWorker,
 } from "./api.ts";
 import type { Prefix } from "../core/prefix.ts";
@@ -37,6 +39,7 @@ export class DataPlane implements DataPlaneHandle {
   readonly #wake: Int32Array;
   readonly #events: DataPlaneEvents;
   #counters: Readonly<Record<string, number>> = {};
+  readonly #entries = new Map<string, EntryTraffic>();
   #stopped = false;
   #stopping: Promise<void> | undefined;
   #onStopped: ((error: string | undefined) => void) | undefined;
@@ -127,6 +130,7 @@ export class DataPlane implements DataPlaneHandle {
         return;
       case "counters": {
         this.#counters = msg.values;
+        if (msg.entries !== undefined) this.#mergeEntries(msg.entries);
         for (const r of this.#reports.splice(0)) r(msg.values);
         return;
       }
@@ -136,6 +140,14 @@ export class DataPlane implements DataPlaneHandle {
         return;
       case "ready":
         return;
+    }
+  }
+
+  /** Takes a report of per-entry counts: first the deleted entries, then the counted ones. */
+  #mergeEntries(r: EntryCounts): void {
+    for (const p of r.gone) this.#entries.delete(p);
+    for (let i = 0; i < r.prefixes.length; i++) {
+      this.#entries.set(r.prefixes[i]!, { packets: r.packets[i]!, bytes: r.bytes[i]! });
     }
   }
 
@@ -181,6 +193,11 @@ export class DataPlane implements DataPlaneHandle {
   /** The Worker's latest counters (posted every second). */
   counters(): Readonly<Record<string, number>> {
     return this.#counters;
+  }
+
+  /** The latest traffic per map-cache entry, by `[iid]prefix` (entries without traffic absent). */
+  entryCounts(): ReadonlyMap<string, EntryTraffic> {
+    return this.#entries;
   }
 
   /**

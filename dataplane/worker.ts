@@ -38,10 +38,13 @@ import {
   C_READ_ERRORS,
   C_SEND_ERRORS,
   C_SENT,
+  C_SENT_BYTES,
   C_TUN_READ,
+  C_TUN_READ_BYTES,
   C_TUN_WRITE_ERRORS,
   C_TUN_WRITTEN,
   C_UDP_RECEIVED,
+  C_UDP_RECEIVED_BYTES,
   D_NO_SOCKET,
   D_SEND_BUFFER,
   Engine,
@@ -137,6 +140,7 @@ function sendAll(
     const k = s.sendmmsg(b, i, end - i);
     if (k > 0) {
       e.add(C_SENT, k);
+      e.addBytes(C_SENT_BYTES, b, i, k);
       i += k;
     } else if (k === 0) {
       // Socket buffer full: wait a little for room, then give up on the rest.
@@ -233,6 +237,7 @@ export async function routineDataPlane(
             break;
           }
           engine.add(C_TUN_READ, n);
+          engine.addBytes(C_TUN_READ_BYTES, batch, 0, n);
           engine.add(C_BATCHES, 1);
           try {
             engine.fromTun(batch, t);
@@ -259,6 +264,7 @@ export async function routineDataPlane(
             break;
           }
           engine.add(C_UDP_RECEIVED, n);
+          engine.addBytes(C_UDP_RECEIVED_BYTES, batch, 0, n);
           engine.add(C_BATCHES, 1);
           try {
             engine.fromUdp(batch);
@@ -286,7 +292,7 @@ export async function routineDataPlane(
     }
     if (now >= nextCounters) {
       nextCounters = now + COUNTERS_MS;
-      post({ op: "counters", values: engine.snapshot() });
+      post(engine.countersMessage());
     }
     const pending = ctl.wake === undefined
       ? now - lastYield >= YIELD_MS
@@ -385,7 +391,7 @@ function serveWorker(scope: WorkerScope): void {
         ctl.stopping = true;
         error = describe(err);
       }
-      post({ op: "counters", values: e.snapshot() });
+      post(e.countersMessage());
       post(error === undefined ? { op: "stopped" } : { op: "stopped", error });
     })();
   };
@@ -402,7 +408,7 @@ function serveWorker(scope: WorkerScope): void {
         if (engine === undefined) post({ op: "stopped" });
         return;
       case "report":
-        if (engine !== undefined) post({ op: "counters", values: engine.snapshot() });
+        if (engine !== undefined) post(engine.countersMessage());
         return;
       case "send": {
         // Control plane datagrams from the data port (NAT traversal): rare.

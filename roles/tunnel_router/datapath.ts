@@ -23,6 +23,7 @@ import type {
   DataPlaneEvents,
   DataPlaneHandle,
   DataPlaneMode,
+  EntryTraffic,
 } from "../../dataplane/api.ts";
 import { type Env, errText, type StartDataPlane } from "./context.ts";
 import type { HostSetup } from "./host.ts";
@@ -211,6 +212,11 @@ export class DataPath {
   /** The Worker's latest counters. */
   counters(): Readonly<Record<string, number>> {
     return this.#dp?.counters() ?? {};
+  }
+
+  /** The Worker's latest traffic per map-cache entry, by `[iid]prefix`; undefined: unknown. */
+  entryCounts(): ReadonlyMap<string, EntryTraffic> | undefined {
+    return this.#dp?.entryCounts?.();
   }
 
   async #stopWorker(): Promise<void> {
