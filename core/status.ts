@@ -56,6 +56,34 @@ export interface MapServerStatus {
   readonly lastMapRegister?: number | null;
   /** Whether the registrations are acknowledged (a recent Map-Notify). */
   readonly registered?: boolean;
+  /**
+   * The registration state with it (absent when nothing registers with
+   * it): `"registered"` every mapping acknowledged; `"registering"` not
+   * yet, within the first retries; `"failing"` a Map-Register has had no
+   * valid Map-Notify for ten retry periods (10 s by default).
+   */
+  readonly state?: RegistrationState;
+  /** Map-Registers to it that got no valid Map-Notify, since start. */
+  readonly failures?: number;
+}
+
+/** See {@link MapServerStatus.state}. */
+export type RegistrationState = "registered" | "registering" | "failing";
+
+/** A remote RLOC that RLOC probing watches (tunnel routers). */
+export interface RemoteRlocStatus {
+  /** The RLOC address. */
+  readonly address: string;
+  /** Up or down, as probing says. */
+  readonly state: LocatorState;
+  /** Round-trip time of the last answered probe, ms; null before the first answer. */
+  readonly rttMs: number | null;
+  /** Probes sent, retransmissions included. */
+  readonly sent: number;
+  /** Probes answered. */
+  readonly answered: number;
+  /** Last answer, ms since the epoch; null if none yet. */
+  readonly lastAnswer: number | null;
 }
 
 /** Role-specific facts, shown as a list of `name: value` on the status page. */
@@ -67,6 +95,8 @@ export interface RoleStatus {
   readonly rlocs?: readonly RlocStatus[];
   /** Map-servers registered with, and their last Map-Notify (tunnel routers). */
   readonly mapServers?: readonly MapServerStatus[];
+  /** Remote RLOCs that RLOC probing watches, with their round-trip times (tunnel routers). */
+  readonly remoteRlocs?: readonly RemoteRlocStatus[];
   /** Anything else worth a line: control address and port, mode, sizes. */
   readonly details?: StatusDetails;
 }
@@ -106,6 +136,12 @@ export interface MapCacheView {
   readonly ttl?: number;
   /** Expiry, ms since the epoch; null for static entries. */
   readonly expiresAt: number | null;
+  /** When an entry for this prefix was installed (kept when it is refreshed), ms since the epoch. */
+  readonly since?: number;
+  /** Packets the data plane encapsulated by this entry (since it was installed there). */
+  readonly packets?: number;
+  /** Their bytes: the inner packets, without the outer headers. */
+  readonly bytes?: number;
   /** The locators. */
   readonly rlocs: readonly LocatorView[];
 }
@@ -184,12 +220,33 @@ export interface SiteView {
   readonly registrations: number;
 }
 
+/**
+ * Map-Registers a map-server rejected lately, one line per source address
+ * and reason (the shape of `SitesView.rejections`).
+ */
+export interface RejectionView {
+  /** Source address of the Map-Registers (without the port). */
+  readonly from: string;
+  /** The `reason` label of the rejection counter (`"auth"`, `"no-site"`, ...). */
+  readonly reason: string;
+  /** What the last of them said (the prefix, the site, the key id...). */
+  readonly detail: string;
+  /** How many were rejected for that reason since `firstAt`. */
+  readonly count: number;
+  /** The first of them, ms since the epoch. */
+  readonly firstAt: number;
+  /** The last of them, ms since the epoch. */
+  readonly lastAt: number;
+}
+
 /** What {@link StatusSource.sites} returns. */
 export interface SitesView {
   /** The configured sites. */
   readonly sites: readonly SiteView[];
   /** The live registrations. */
   readonly registrations: readonly RegistrationView[];
+  /** The map-server's recent rejections of Map-Registers, newest first. */
+  readonly rejections?: readonly RejectionView[];
 }
 
 /** A referral: a cached Map-Referral (mr) or a configured authority or delegation (ddt). */

@@ -298,7 +298,11 @@ class MapServer implements MsHandle {
           "static registrations": this.#store.staticCount,
         },
       }),
-      sites: () => ({ sites: this.sites(), registrations: this.registrations() }),
+      sites: () => ({
+        sites: this.sites(),
+        registrations: this.registrations(),
+        rejections: this.#registrar.rejections(),
+      }),
       counters: () => this.#deps.counters.snapshot(),
     };
   }

@@ -5,6 +5,14 @@
  * screen readers), and uses plain headings, tables with captions and
  * header cells, and up/down states written as words, not only colours.
  *
+ * What it shows, where the role has it: local RLOCs; the map-servers and
+ * the registration state with each; the remote RLOCs probing watches,
+ * with their round-trip times; the map-cache with each entry's origin,
+ * age, and the packets and bytes the data plane encapsulated by it; the
+ * database; a map-server's registrations, sites and recent rejections;
+ * referrals; and the counters, one group per metric (its type and help
+ * text from core/metrics.ts) with a row per label set.
+ *
  * @module
  */
 
@@ -13,9 +21,12 @@ import type {
   LocatorView,
   MapCacheView,
   ReferralView,
+  RegistrationState,
   RoleStatus,
   SitesView,
 } from "../core/status.ts";
+import { metricByName } from "../core/metrics.ts";
+import { parseSeriesKey } from "./_metrics.ts";
 
 /** Most rows a table shows; the JSON API has the rest. */
 export const PAGE_ROWS = 500;
@@ -98,6 +109,30 @@ function when(at: number | null | undefined, now: number, never = "never"): stri
 
 function state(s: "up" | "down"): string {
   return `<span class="state ${s}">${s}</span>`;
+}
+
+/** A registration state as a word, coloured like up (registered) and down (failing). */
+function regState(s: RegistrationState): string {
+  const cls = s === "registered" ? "up" : s === "failing" ? "down" : "pending";
+  return `<span class="state ${cls}">${s}</span>`;
+}
+
+/** `1,234,567`. */
+export function formatCount(n: number): string {
+  return Math.round(n).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+}
+
+/** `512 B`, `1.5 KiB`, `20.0 MiB`, `3.2 GiB`; the exact count in a title. */
+export function formatBytes(n: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  const text = u === 0 ? `${Math.round(v)} B` : `${v.toFixed(1)} ${units[u]}`;
+  return `<span title="${formatCount(n)} bytes">${text}</span>`;
 }
 
 function locators(ls: readonly LocatorView[]): string {
@@ -211,16 +246,52 @@ function statusSections(m: PageModel, nav: string[]): string[] {
       table(
         "map-server-table",
         "Map-servers registered with",
-        [{ head: "Address" }, { head: "Registered" }, { head: "Last Map-Register" }, {
-          head: "Last Map-Notify",
-        }],
+        [
+          { head: "Address" },
+          { head: "State" },
+          { head: "Registered" },
+          { head: "Failures", num: true },
+          { head: "Last Map-Register" },
+          { head: "Last Map-Notify" },
+        ],
         s.mapServers.map((x) => [
           e(x.address),
+          x.state !== undefined ? regState(x.state) : "nothing to register",
           x.registered === undefined ? "" : x.registered ? "yes" : "no",
+          x.failures !== undefined ? formatCount(x.failures) : "",
           x.lastMapRegister !== undefined ? when(x.lastMapRegister, m.now) : "",
           when(x.lastMapNotify, m.now),
         ]),
         "No map-servers configured.",
+        "/api/v1/status",
+      ),
+    ));
+  }
+  if (s.remoteRlocs !== undefined) {
+    nav.push(`<a href="#remote-rlocs-h">Remote RLOCs</a>`);
+    out.push(section(
+      "remote-rlocs",
+      "Remote RLOCs",
+      table(
+        "remote-rloc-table",
+        "Remote RLOCs watched by RLOC probing",
+        [
+          { head: "Address" },
+          { head: "State" },
+          { head: "RTT (ms)", num: true },
+          { head: "Answered", num: true },
+          { head: "Probes sent", num: true },
+          { head: "Last answer" },
+        ],
+        s.remoteRlocs.map((r) => [
+          e(r.address),
+          state(r.state),
+          r.rttMs === null ? "none yet" : e(r.rttMs.toFixed(1)),
+          formatCount(r.answered),
+          formatCount(r.sent),
+          when(r.lastAnswer, m.now),
+        ]),
+        "No remote RLOCs probed (none in the map-cache, or probing is off).",
         "/api/v1/status",
       ),
     ));
@@ -263,15 +334,26 @@ function mapCacheSection(m: PageModel, nav: string[]): string | undefined {
     table(
       "map-cache-table",
       "Map-cache entries",
-      [{ head: "EID prefix" }, { head: "IID", num: true }, { head: "Kind" }, { head: "RLOCs" }, {
-        head: "Origin",
-      }, { head: "Expires" }],
+      [
+        { head: "EID prefix" },
+        { head: "IID", num: true },
+        { head: "Kind" },
+        { head: "RLOCs" },
+        { head: "Origin" },
+        { head: "Age" },
+        { head: "Packets", num: true },
+        { head: "Bytes", num: true },
+        { head: "Expires" },
+      ],
       part.value.map((x) => [
         e(x.eidPrefix),
         String(x.iid),
         x.kind === "negative" ? `negative${x.action ? ` (${e(x.action)})` : ""}` : "positive",
         locators(x.rlocs),
         e(x.origin ?? (x.static ? "static" : "")),
+        x.since !== undefined ? e(formatDuration(m.now - x.since)) : "",
+        x.packets !== undefined ? formatCount(x.packets) : "",
+        x.bytes !== undefined ? formatBytes(x.bytes) : "",
         x.static || x.expiresAt === null ? "never" : when(x.expiresAt, m.now),
       ]),
       "The map-cache is empty.",
@@ -369,10 +451,41 @@ function sitesSections(m: PageModel, nav: string[]): string[] {
     "No sites configured.",
     "/api/v1/sites",
   );
-  return [
+  const out = [
     section("registrations", "Registrations", regs),
     section("sites", "Sites", siteTable),
   ];
+  const rejections = part.value.rejections;
+  if (rejections !== undefined) {
+    nav.push(`<a href="#rejections-h">Rejections</a>`);
+    out.push(section(
+      "rejections",
+      "Rejected Map-Registers",
+      table(
+        "rejection-table",
+        "Recent rejections, by source and reason, newest first",
+        [
+          { head: "From" },
+          { head: "Reason" },
+          { head: "Detail (last)" },
+          { head: "Count", num: true },
+          { head: "First" },
+          { head: "Last" },
+        ],
+        rejections.map((r) => [
+          e(r.from),
+          e(r.reason),
+          e(r.detail),
+          formatCount(r.count),
+          when(r.firstAt, m.now),
+          when(r.lastAt, m.now),
+        ]),
+        "No Map-Register rejected lately.",
+        "/metrics",
+      ),
+    ));
+  }
+  return out;
 }
 
 function referralsSection(m: PageModel, nav: string[]): string | undefined {
@@ -410,22 +523,68 @@ function referralsSection(m: PageModel, nav: string[]): string | undefined {
   );
 }
 
+/** One metric family of the counters: its series' labels and values, in key order. */
+interface CounterFamily {
+  readonly name: string;
+  readonly series: { readonly labels: string; readonly value: number }[];
+}
+
+/** The counters by metric name (`name{labels}` keys grouped under `name`), names sorted. */
+export function groupCounters(values: Readonly<Record<string, number>>): CounterFamily[] {
+  const byName = new Map<string, CounterFamily>();
+  for (const [key, value] of Object.entries(values)) {
+    const s = parseSeriesKey(key);
+    let f = byName.get(s.name);
+    if (f === undefined) {
+      f = { name: s.name, series: [] };
+      byName.set(s.name, f);
+    }
+    f.series.push({ labels: s.labels.map(([k, v]) => `${k}="${v}"`).join(", "), value });
+  }
+  return [...byName.values()].sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+}
+
+function formatValue(v: number): string {
+  if (!Number.isFinite(v)) return String(v);
+  return Number.isInteger(v) ? formatCount(v) : String(Number(v.toPrecision(6)));
+}
+
 function countersSection(m: PageModel, nav: string[]): string | undefined {
   const part = m.counters;
   if (part === undefined) return undefined;
   nav.push(`<a href="#counters-h">Counters</a>`);
   if ("error" in part) return section("counters", "Counters", failed("counters", part.error));
+  const families = groupCounters(part.value);
+  if (families.length === 0) {
+    const empty = `<p class="empty" id="counter-table-empty">No counters yet.</p>`;
+    return section("counters", "Counters", empty);
+  }
+  const body = families.map((f) => {
+    const declared = metricByName(f.name);
+    const about = declared !== undefined
+      ? `<br><small><span class="type">${declared.type}</span> ${e(declared.help)}</small>`
+      : "";
+    const rows = f.series.map((x, i) =>
+      `<tr>${
+        i === 0
+          ? `<th scope="rowgroup" rowspan="${f.series.length}"><code>${
+            e(f.name)
+          }</code>${about}</th>`
+          : ""
+      }<td>${x.labels === "" ? "" : `<code>${e(x.labels)}</code>`}</td><td class="num">${
+        formatValue(x.value)
+      }</td></tr>`
+    ).join("\n");
+    return `<tbody class="family" data-metric="${e(f.name)}">\n${rows}\n</tbody>`;
+  }).join("\n");
+  const series = families.reduce((n, f) => n + f.series.length, 0);
   return section(
     "counters",
     "Counters",
-    table(
-      "counter-table",
-      "Counters and gauges",
-      [{ head: "Series" }, { head: "Value", num: true }],
-      Object.entries(part.value).map(([k, v]) => [`<code>${e(k)}</code>`, e(String(v))]),
-      "No counters yet.",
-      "/api/v1/stats",
-    ),
+    `<div class="scroll"><table id="counter-table"><caption>Counters and gauges (${families.length} metrics, ${series} series; <a href="/metrics">Prometheus text</a>)</caption>
+<thead><tr><th scope="col">Metric</th><th scope="col">Labels</th><th scope="col" class="num">Value</th></tr></thead>
+${body}
+</table></div>`,
   );
 }
 
@@ -458,6 +617,10 @@ tbody th{font-weight:600;white-space:nowrap}
 .state{display:inline-block;min-width:3.2em;text-align:center;border-radius:.6em;padding:0 .45em;font-weight:600;font-size:.9em}
 .state.up{color:var(--up);background:var(--upbg)}
 .state.down{color:var(--down);background:var(--downbg)}
+.state.pending{color:var(--muted);background:var(--head)}
+tbody.family{border-top:2px solid var(--line)}
+tbody.family th small{font-weight:400;color:var(--muted)}
+.type{font-style:italic}
 .pw{color:var(--muted);font-size:.9em}
 .empty{color:var(--muted)}
 .error{color:var(--down)}

@@ -19,7 +19,8 @@
  * partial acceptance would leave it believing in a state it did not ask
  * for; OOR skips bad records, which hides configuration mistakes).
  * Rejections are counted by reason and logged at most once per source per
- * minute.
+ * minute; the last {@link RECENT_REJECTIONS} (source address, reason) pairs
+ * are kept for the status page ({@link Registrar.rejections}).
  *
  * Limits, checked for every record before any is applied:
  * - a site holds at most its `max-registrations` registrations (one per
@@ -47,6 +48,7 @@ import { type ControlPlane, formatPeer, type Received } from "../../core/control
 import { emitMsRtrMapNotify } from "../../core/nat_auth.ts";
 import { formatPrefix, type Prefix, prefixEquals, prefixOf } from "../../core/prefix.ts";
 import type { RoleDeps } from "../../core/role.ts";
+import type { RejectionView } from "../../core/status.ts";
 import { type Registration, registrationKey, type RegistrationStore } from "./registrations.ts";
 import type { Site, Sites } from "./sites.ts";
 import { METRICS } from "../../core/metrics.ts";
@@ -59,6 +61,9 @@ export const LOG_INTERVAL_MS = 60_000;
 const NOTIFY_MEMORY = 4096;
 /** How long a Map-Notify nonce is remembered. */
 const NOTIFY_MEMORY_MS = 60_000;
+
+/** (Source address, reason) pairs of rejected Map-Registers kept for the status page. */
+export const RECENT_REJECTIONS = 32;
 
 /** Why a Map-Register was rejected (the `reason` label of the counter). */
 export type RejectReason =
@@ -85,6 +90,11 @@ export class Registrar {
   readonly #sites: Sites;
   readonly #store: RegistrationStore;
   readonly #notified = new Map<bigint, { site: Site; at: number }>();
+  /** Recent rejections by `address reason`, oldest first. */
+  readonly #rejections = new Map<
+    string,
+    { -readonly [K in keyof RejectionView]: RejectionView[K] }
+  >();
 
   /** Registers the `map-register` and `map-notify-ack` handlers on `cp`. */
   constructor(deps: RoleDeps, cp: ControlPlane, sites: Sites, store: RegistrationStore) {
@@ -98,6 +108,7 @@ export class Registrar {
 
   #reject(r: Received, reason: RejectReason, detail: string): void {
     this.#deps.counters.inc(METRICS.msRegisterRejected, { reason });
+    this.#noteRejection(canonicalIp(r.from.address) ?? r.from.address, reason, detail);
     this.#deps.logger.limited(
       `map-register-rejected ${r.from.address}`,
       LOG_INTERVAL_MS,
@@ -332,6 +343,30 @@ export class Registrar {
       nonce: m.nonce,
       result,
     });
+  }
+
+  /** Keeps a rejection for {@link rejections}: the pair moves to the newest place. */
+  #noteRejection(from: string, reason: RejectReason, detail: string): void {
+    const key = `${from} ${reason}`;
+    const now = this.#deps.now();
+    const old = this.#rejections.get(key);
+    if (old !== undefined) {
+      this.#rejections.delete(key);
+      old.count++;
+      old.lastAt = now;
+      old.detail = detail;
+      this.#rejections.set(key, old);
+      return;
+    }
+    this.#rejections.set(key, { from, reason, detail, count: 1, firstAt: now, lastAt: now });
+    if (this.#rejections.size > RECENT_REJECTIONS) {
+      this.#rejections.delete(this.#rejections.keys().next().value!);
+    }
+  }
+
+  /** The recent rejections, one per source address and reason, newest first. */
+  rejections(): RejectionView[] {
+    return [...this.#rejections.values()].reverse().map((x) => ({ ...x }));
   }
 
   /** Timer: forgets old Map-Notify nonces. */

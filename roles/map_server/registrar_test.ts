@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import dgram from "node:dgram";
 import { ipAddress } from "../../wire/address.ts";
 import { HmacKey } from "../../wire/auth.ts";
 import { ACTION, type EidRecord } from "../../wire/eid_record.ts";
@@ -11,6 +12,7 @@ import { Counters } from "../../core/counters.ts";
 import { Logger } from "../../core/log.ts";
 import { parsePrefix, prefixEid } from "../../core/prefix.ts";
 import { type MsHandle, startMs } from "../ms.ts";
+import { RECENT_REJECTIONS } from "./registrar.ts";
 
 // An ms on loopback and an xTR made of a bare ControlPlane sending hand-built Map-Registers.
 
@@ -208,6 +210,84 @@ Deno.test("Registrar refuses a registration whose locators merged with other xTR
     assert.equal(await register(l, [record("10.1.0.0/16", rlocs(200, 300))], 1n), false);
     assert.equal(rejected(l, "locators"), 2);
   } finally {
+    await close(l);
+  }
+});
+
+Deno.test("Registrar keeps recent rejections per source and reason for the status page, newest first", async () => {
+  const l = await lab();
+  try {
+    const t0 = l.clock.t;
+    assert.equal(await register(l, [record("10.7.0.0/24", ["192.0.2.1"])]), false);
+    l.clock.t += 5000;
+    assert.equal(await register(l, [record("10.8.0.0/24", ["192.0.2.1"])]), false);
+    l.clock.t += 5000;
+    assert.equal(await register(l, [record("10.1.5.0/24", ["192.0.2.1"])]), false);
+    assert.equal(rejected(l, "no-site"), 2);
+    assert.equal(rejected(l, "more-specific"), 1);
+    const view = await l.ms.statusSource().sites!();
+    assert.deepEqual(view.rejections, [
+      {
+        from: "127.0.0.1",
+        reason: "more-specific",
+        detail: view.rejections![0]!.detail,
+        count: 1,
+        firstAt: t0 + 10_000,
+        lastAt: t0 + 10_000,
+      },
+      {
+        from: "127.0.0.1",
+        reason: "no-site",
+        detail: "10.8.0.0/24 is in no lisp-site",
+        count: 2,
+        firstAt: t0,
+        lastAt: t0 + 5000,
+      },
+    ]);
+    assert.match(view.rejections![0]!.detail, /10\.1\.5\.0\/24/);
+  } finally {
+    await close(l);
+  }
+});
+
+Deno.test("Registrar keeps at most RECENT_REJECTIONS sources of rejections, dropping the oldest", async () => {
+  const l = await lab();
+  const senders: dgram.Socket[] = [];
+  try {
+    const bytes = emitSignedMapRegister({
+      proxyReply: false,
+      securityCapable: false,
+      rtr: false,
+      eidNotify: false,
+      useTtlForTimeout: false,
+      mergeRequest: false,
+      mobileNode: false,
+      wantMapNotify: true,
+      nonce: 7n,
+      keyId: 1,
+      authData: new Uint8Array(0),
+      records: [record("10.9.0.0/24", ["192.0.2.1"])],
+      xtrIdPresent: false,
+    }, new HmacKey(1, "k"));
+    const n = RECENT_REJECTIONS + 8;
+    for (let i = 1; i <= n; i++) {
+      const s = dgram.createSocket("udp4");
+      senders.push(s);
+      await new Promise<void>((r) => s.bind({ address: `127.0.1.${i}`, port: 0 }, r));
+      l.clock.t += 1000;
+      s.send(bytes, l.ms.port, "127.0.0.1");
+      const end = Date.now() + 3000;
+      while (rejected(l, "no-site") < i) {
+        if (Date.now() > end) throw new Error(`rejection ${i} not counted`);
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    }
+    const view = await l.ms.statusSource().sites!();
+    assert.equal(view.rejections?.length, RECENT_REJECTIONS);
+    assert.equal(view.rejections![0]!.from, `127.0.1.${n}`, "newest first");
+    assert.equal(view.rejections!.at(-1)!.from, `127.0.1.${n - RECENT_REJECTIONS + 1}`);
+  } finally {
+    for (const s of senders) s.close();
     await close(l);
   }
 });

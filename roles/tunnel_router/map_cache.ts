@@ -12,6 +12,10 @@
  *   expire and are never replaced by Map-Replies.
  * - An rtr's entries for xTRs behind a NAT (learned from relayed
  *   registrations, rtr_relay.ts) carry the xTR's translated port.
+ * - The views say where each entry came from (`origin`: `config` for a
+ *   `[[static-map-cache]]`, `map-reply`, or `map-notify` for an rtr's NAT
+ *   entries; API edits are marked by web/state.ts), since when the
+ *   prefix has an entry, and what the data plane encapsulated by it.
  *
  * @module
  */
@@ -21,8 +25,8 @@ import { ACTION } from "../../wire/eid_record.ts";
 import { type LocatorRecord, locatorRecord } from "../../wire/locator.ts";
 import type { StaticMapCacheEntry } from "../../config/mod.ts";
 import { formatPrefix, type Prefix, prefixFromConfig, PrefixTable } from "../../core/prefix.ts";
-import { type MapCacheView, splitIidPrefix } from "../../core/status.ts";
-import type { DataAction, DataLocator, DataMapping } from "../../dataplane/api.ts";
+import { type MapCacheView, type Origin, splitIidPrefix } from "../../core/status.ts";
+import type { DataAction, DataLocator, DataMapping, EntryTraffic } from "../../dataplane/api.ts";
 import { type Env, type MapCacheInfo, TTL_FOREVER } from "./context.ts";
 import { elpAddress } from "./locals.ts";
 import { METRICS } from "../../core/metrics.ts";
@@ -43,6 +47,8 @@ export interface CacheEntry {
    * its translated port. Never replaced by Map-Replies, never probed.
    */
   readonly natPort?: number;
+  /** Where it came from, when the views cannot tell (a `[[static-map-cache]]`: `config`). */
+  readonly origin?: Origin;
 }
 
 /** The data-plane action of each negative Map-Reply action. */
@@ -105,6 +111,8 @@ export interface MapCacheContext {
   readonly data: {
     setMapping(m: DataMapping): void;
     deleteMapping(p: Prefix): void;
+    /** The data plane's traffic per entry, by `[iid]prefix` (undefined: not known). */
+    entryCounts?(): ReadonlyMap<string, EntryTraffic> | undefined;
   };
   /** This host's addresses (an ELP hop that is us). */
   hostIps(): ReadonlySet<string>;
@@ -121,6 +129,8 @@ export class MapCache {
   readonly #env: Env;
   readonly #ctx: MapCacheContext;
   readonly #table = new PrefixTable<CacheEntry>();
+  /** When each prefix got its entry (kept while it is replaced), ms since the epoch. */
+  readonly #since = new PrefixTable<number>();
 
   constructor(env: Env, ctx: MapCacheContext) {
     this.#env = env;
@@ -181,6 +191,7 @@ export class MapCache {
 
   /** Adds or replaces an entry, here and in the data plane. */
   install(e: CacheEntry): void {
+    if (this.#table.get(e.prefix) === undefined) this.#since.set(e.prefix, this.#env.now());
     this.#table.set(e.prefix, e);
     this.#ctx.data.setMapping(this.toData(e));
     const log = this.#env.log;
@@ -205,6 +216,7 @@ export class MapCache {
   remove(p: Prefix): boolean {
     if (this.#table.get(p) === undefined) return false;
     this.#table.delete(p);
+    this.#since.delete(p);
     this.#ctx.data.deleteMapping(p);
     return true;
   }
@@ -262,7 +274,9 @@ export class MapCache {
 
   /** Installs every `[[static-map-cache]]` of the config. */
   installStatic(): void {
-    for (const s of this.#env.config.staticMapCache) this.install(this.staticEntry(s));
+    for (const s of this.#env.config.staticMapCache) {
+      this.install({ ...this.staticEntry(s), origin: "config" });
+    }
   }
 
   // -------------------------------------------------------------------------
@@ -296,21 +310,40 @@ export class MapCache {
     return out.sort((a, b) => a.prefix < b.prefix ? -1 : a.prefix > b.prefix ? 1 : 0);
   }
 
+  /**
+   * Where `e` came from: as installed, else a Map-Reply, or for an rtr's
+   * NAT entry the Map-Notify it relayed; undefined for a static entry
+   * added through the API (web/state.ts marks those `api`).
+   */
+  #origin(e: CacheEntry): Origin | undefined {
+    if (e.origin !== undefined) return e.origin;
+    if (e.static) return undefined;
+    return e.natPort !== undefined ? "map-notify" : "map-reply";
+  }
+
   /** The API's view of the entries of `iid` (all without). */
   view(iid: number | undefined): MapCacheView[] {
     const out: MapCacheView[] = [];
+    const traffic = this.#ctx.data.entryCounts?.();
     for (const e of this.entries()) {
       if (iid !== undefined && e.prefix.iid !== iid) continue;
-      const { eidPrefix } = splitIidPrefix(formatPrefix(e.prefix));
+      const text = formatPrefix(e.prefix);
+      const { eidPrefix } = splitIidPrefix(text);
       const positive = e.locators.length > 0;
+      const origin = this.#origin(e);
+      const since = this.#since.get(e.prefix);
+      const t = traffic?.get(text);
       out.push({
         eidPrefix,
         iid: e.prefix.iid,
         kind: positive ? "positive" : "negative",
         ...(!positive ? { action: VIEW_ACTIONS[e.action] } : {}),
         static: e.static,
+        ...(origin !== undefined ? { origin } : {}),
         ...(e.static ? {} : { ttl: e.ttl }),
         expiresAt: Number.isFinite(e.expiresAt) ? e.expiresAt : null,
+        ...(since !== undefined ? { since } : {}),
+        ...(traffic !== undefined ? { packets: t?.packets ?? 0, bytes: t?.bytes ?? 0 } : {}),
         rlocs: e.locators.map((l) => ({
           address: addressToString(l.address),
           priority: l.priority,

@@ -19,6 +19,7 @@ import { isIPv4 } from "../../wire/ip_text.ts";
 import { emitMapRequest } from "../../wire/map_request.ts";
 import { type ControlPlane, NoReplyError, type Peer } from "../../core/control.ts";
 import { type Prefix, prefixEid } from "../../core/prefix.ts";
+import type { RemoteRlocStatus } from "../../core/status.ts";
 import { type Env, errText, type ProbeInfo } from "./context.ts";
 import type { LocalLocators } from "./locals.ts";
 import { locatorIp, type MapCache } from "./map_cache.ts";
@@ -32,6 +33,8 @@ interface ProbeState {
   sent: number;
   answered: number;
   rttMs: number | null;
+  /** Last answer, ms since the epoch (env.now). */
+  lastAnswerAt: number | null;
 }
 
 /** Probes the map-cache's locators and tells the data plane which are down. */
@@ -61,6 +64,7 @@ export class Prober {
     this.#setLocator = opts.setLocator;
     this.#canSend = opts.canSend;
     env.counters.gauge(METRICS.trLocatorsDown, () => this.down);
+    env.counters.family(METRICS.trProbeRtt, () => this.#rtts());
   }
 
   /** Whether probing has not marked `ip` down. */
@@ -104,7 +108,16 @@ export class Prober {
     for (const [ip, eid] of wanted) {
       let p = this.#probes.get(ip);
       if (p === undefined) {
-        p = { address: ip, eid, up: true, inFlight: false, sent: 0, answered: 0, rttMs: null };
+        p = {
+          address: ip,
+          eid,
+          up: true,
+          inFlight: false,
+          sent: 0,
+          answered: 0,
+          rttMs: null,
+          lastAnswerAt: null,
+        };
         this.#probes.set(ip, p);
       }
       p.eid = eid;
@@ -154,6 +167,7 @@ export class Prober {
       () => {
         p.answered++;
         p.rttMs = Math.round((performance.now() - sentAt) * 10) / 10;
+        p.lastAnswerAt = this.#env.now();
         c.inc(METRICS.trProbesAnswered);
         this.#setState(p, true);
       },
@@ -178,6 +192,25 @@ export class Prober {
       rloc: p.address,
       retries: this.#env.config.rlocProbing.retries,
     });
+  }
+
+  /** The RTT gauge's series: the last round trip to each RLOC answered so far, seconds. */
+  *#rtts(): Iterable<readonly [{ rloc: string }, number]> {
+    for (const p of this.#probes.values()) {
+      if (p.rttMs !== null) yield [{ rloc: p.address }, p.rttMs / 1000];
+    }
+  }
+
+  /** The status page's view of the remote RLOCs probed. */
+  remoteRlocs(): RemoteRlocStatus[] {
+    return [...this.#probes.values()].map((p) => ({
+      address: p.address,
+      state: p.up ? "up" : "down",
+      rttMs: p.rttMs,
+      sent: p.sent,
+      answered: p.answered,
+      lastAnswer: p.lastAnswerAt,
+    }));
   }
 
   /** Probe state per remote RLOC. */

@@ -18,6 +18,15 @@
  * through the RTRs instead, and registration waits for the first
  * Info-Reply to know which way.
  *
+ * State per map-server ({@link registrationState}, the gauge
+ * `oor_tr_map_server_registration_state` and the status page): registered
+ * when every mapping is acknowledged; failing when a Map-Register has had
+ * no valid Map-Notify for {@link FAILING_AFTER_RETRIES} retry periods (10 s
+ * by default), a refresh included; registering before either. Each
+ * Map-Register that got no valid Map-Notify before the next one went, and
+ * each Map-Notify that failed authentication, counts in
+ * `oor_tr_map_register_failures_total{map_server, reason}`.
+ *
  * @module
  */
 
@@ -28,13 +37,21 @@ import type { MapNotify } from "../../wire/map_notify.ts";
 import { emitSignedMapRegister, type MapRegister } from "../../wire/map_register.ts";
 import type { MapServer } from "../../config/mod.ts";
 import { type ControlPlane, formatPeer, type Peer, type Received } from "../../core/control.ts";
-import type { MapServerStatus } from "../../core/status.ts";
+import type { MapServerStatus, RegistrationState } from "../../core/status.ts";
 import { type Env, errText, type RegistrationInfo } from "./context.ts";
 import type { LocalLocators, LocalMapping } from "./locals.ts";
 import { METRICS } from "../../core/metrics.ts";
 
 /** Map-Register nonces remembered for their Map-Notify. */
 export const REGISTER_NONCE_MS = 60_000;
+/** Retry periods (`registerRetryMs`) a Map-Register may go unanswered before the state is failing. */
+export const FAILING_AFTER_RETRIES = 10;
+/** The states of {@link registrationState}, best first. */
+export const REGISTRATION_STATES: readonly RegistrationState[] = [
+  "registered",
+  "registering",
+  "failing",
+];
 
 /** The registration of one mapping with one map-server. */
 export interface RegState {
@@ -50,7 +67,27 @@ export interface RegState {
   lastSentAt: number | null;
   /** A withdrawal (TTL 0) was sent and nothing registered since. */
   withdrawn: boolean;
+  /** The last Map-Register sent has had no valid Map-Notify yet. */
+  awaiting: boolean;
+  /** The first Map-Register sent since the last valid Map-Notify, ms since the epoch; null: none. */
+  unansweredSince: number | null;
   timer: ReturnType<typeof setTimeout> | undefined;
+}
+
+/**
+ * The state of one registration at `now` (see the module notes): failing
+ * once a Map-Register has waited `FAILING_AFTER_RETRIES × retryMs` for a
+ * valid Map-Notify, else registered when notified, else registering.
+ */
+export function registrationState(
+  s: Pick<RegState, "notified" | "unansweredSince">,
+  now: number,
+  retryMs: number,
+): RegistrationState {
+  if (s.unansweredSince !== null && now - s.unansweredSince >= FAILING_AFTER_RETRIES * retryMs) {
+    return "failing";
+  }
+  return s.notified ? "registered" : "registering";
 }
 
 /** How registration goes through a NAT (nat.ts), when the router does NAT traversal. */
@@ -80,6 +117,8 @@ export class Registration {
   readonly #mobileNode: boolean;
   readonly #states: RegState[] = [];
   readonly #nonces = new Map<bigint, { state: RegState; at: number }>();
+  /** Failures (no valid Map-Notify) per map-server address, since start. */
+  readonly #failures = new Map<string, number>();
   #nat: NatRegistrar | undefined;
 
   /** Registers the `map-notify` handler on `cp`. */
@@ -97,6 +136,7 @@ export class Registration {
     this.#mobileNode = opts.mobileNode;
     cp.on("map-notify", (m, r) => this.#mapNotify(r, m));
     env.counters.gauge(METRICS.trRegistered, () => this.#states.filter((s) => s.notified).length);
+    env.counters.family(METRICS.trMapServerState, () => this.#stateSeries());
   }
 
   /** Sends the Map-Registers through `nat` from now on (NAT traversal). */
@@ -131,6 +171,8 @@ export class Registration {
         lastNotifyAt: null,
         lastSentAt: null,
         withdrawn: false,
+        awaiting: false,
+        unansweredSince: null,
         timer: undefined,
       };
       this.#states.push(s);
@@ -248,6 +290,11 @@ export class Registration {
       this.#cp.send(emitSignedMapRegister(reg, s.key), s.peer);
       nonces = [reg.nonce];
     }
+    if (s.awaiting && now - (s.lastSentAt ?? now) >= this.#env.timing.registerRetryMs) {
+      this.#failed(s, "no-map-notify");
+    }
+    s.awaiting = !withdraw;
+    s.unansweredSince = withdraw ? null : s.unansweredSince ?? now;
     s.sent++;
     s.lastSentAt = now;
     this.#env.counters.inc(METRICS.trMapRegistersSent, {
@@ -319,6 +366,7 @@ export class Registration {
       : r.bytes;
     if (m.keyId !== s.key.keyId || authStatus(signed, s.key) !== "ok") {
       c.inc(METRICS.trMapNotifies, { result: "auth" });
+      this.#failed(s, "auth");
       log.limited(
         `map-notify-auth ${r.from.address}`,
         60_000,
@@ -333,6 +381,8 @@ export class Registration {
     const first = !s.notified;
     s.notified = true;
     s.attempts = 0;
+    s.awaiting = false;
+    s.unansweredSince = null;
     s.lastNotifyAt = this.#env.now();
     if (first) {
       log.info("registered", {
@@ -342,6 +392,36 @@ export class Registration {
         ...(this.#nat?.behind() ? this.#nat.describe() : {}),
       });
       this.#schedule(s); // from quick retries to the refresh period
+    }
+  }
+
+  /** Counts a Map-Register of `s` that got no valid Map-Notify. */
+  #failed(s: RegState, reason: "no-map-notify" | "auth"): void {
+    const ms = s.ms.address;
+    this.#failures.set(ms, (this.#failures.get(ms) ?? 0) + 1);
+    this.#env.counters.inc(METRICS.trMapRegisterFailures, { map_server: ms, reason });
+  }
+
+  /** The state with `ms`: the worst of its registrations; undefined when none registers with it. */
+  #msState(ms: MapServer, now: number): RegistrationState | undefined {
+    let worst = -1;
+    for (const s of this.#states) {
+      if (s.ms !== ms) continue;
+      const st = registrationState(s, now, this.#env.timing.registerRetryMs);
+      worst = Math.max(worst, REGISTRATION_STATES.indexOf(st));
+    }
+    return worst < 0 ? undefined : REGISTRATION_STATES[worst];
+  }
+
+  /** The series of the state gauge: 1 for each map-server's state, 0 for its other states. */
+  *#stateSeries(): Iterable<readonly [{ map_server: string; state: string }, number]> {
+    const now = this.#env.now();
+    for (const ms of this.#env.config.mapServers) {
+      const st = this.#msState(ms, now);
+      if (st === undefined) continue;
+      for (const x of REGISTRATION_STATES) {
+        yield [{ map_server: ms.address, state: x }, x === st ? 1 : 0];
+      }
     }
   }
 
@@ -375,11 +455,14 @@ export class Registration {
         lastMapNotify = latest(lastMapNotify, s.lastNotifyAt);
         lastMapRegister = latest(lastMapRegister, s.lastSentAt);
       }
+      const state = this.#msState(ms, this.#env.now());
       return {
         address: ms.address,
         lastMapNotify,
         lastMapRegister,
         registered: regs > 0 && notified === regs,
+        ...(state !== undefined ? { state } : {}),
+        failures: this.#failures.get(ms.address) ?? 0,
       };
     });
   }

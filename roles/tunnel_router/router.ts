@@ -620,6 +620,7 @@ class TunnelRouter implements TunnelRouterHandle {
         ...(this.#parts?.registration !== undefined
           ? { mapServers: this.#parts.registration.mapServers() }
           : {}),
+        remoteRlocs: this.#parts?.prober.remoteRlocs() ?? [],
         details: this.#details(),
       }),
       mapCache: (query) => this.#parts?.cache.view(query.iid) ?? [],

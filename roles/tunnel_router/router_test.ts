@@ -25,6 +25,7 @@ import type {
   DataMapping,
   DataPlaneEvents,
   DataPlaneHandle,
+  EntryTraffic,
 } from "../../dataplane/api.ts";
 import { Logger } from "../../core/log.ts";
 import { formatPrefix, parsePrefix, type Prefix, prefixEid } from "../../core/prefix.ts";
@@ -327,6 +328,8 @@ class FakeDataPlane implements DataPlaneHandle {
   counters(): Readonly<Record<string, number>> {
     return { encapsulated: 1 };
   }
+  /** Traffic per entry, when a test sets it. */
+  entryCounts?: () => ReadonlyMap<string, EntryTraffic>;
   stop(): Promise<void> {
     this.stopped = true;
     return Promise.resolve();
@@ -692,6 +695,56 @@ Deno.test("tunnel router retries a Map-Register quickly until a valid Map-Notify
   }
 });
 
+Deno.test("tunnel router shows a map-server failing while its Map-Registers go unanswered, counts why, and registered once answered", async () => {
+  const ms = await Host.open(MS);
+  const key = new HmacKey(2, "k");
+  let answer = false;
+  let registers = 0;
+  ms.answer = (r) => {
+    if (r.message.type !== "map-register") return false;
+    registers++;
+    const notify = notifyOf(r.message.msg);
+    // The 2nd gets a Map-Notify under the wrong key; the others none until `answer`.
+    if (registers === 2) ms.cp.send(emitSignedMapNotify(notify, new HmacKey(2, "bad")), r.from);
+    if (answer) ms.cp.send(emitSignedMapNotify(notify, key), r.from);
+    return true;
+  };
+  const x = await startTr(xtrToml(), {
+    ports: new Map([[MS, ms.peer.port]]),
+    timing: { registerRetryMs: 20, registerIntervalMs: 60_000 },
+  });
+  const source = x.tr.statusSource();
+  const msState = async () => (await source.status!()).mapServers?.[0];
+  const gauge = (state: string) =>
+    x.counters.get("oor_tr_map_server_registration_state", { map_server: MS, state });
+  const failures = (reason: string) =>
+    x.counters.get("oor_tr_map_register_failures_total", { map_server: MS, reason });
+  try {
+    assert.equal((await msState())?.state, "registering", "the first Map-Register is out");
+    assert.equal(gauge("registering"), 1);
+    assert.equal(gauge("failing"), 0);
+    // Ten retry periods (200 ms) without a valid Map-Notify.
+    let last: Awaited<ReturnType<typeof msState>>;
+    const deadline = Date.now() + 4000;
+    while ((last = await msState())?.state !== "failing" && Date.now() < deadline) await sleep(10);
+    assert.equal(last?.state, "failing");
+    assert.equal(last?.registered, false);
+    assert.equal(gauge("failing"), 1);
+    assert.equal(gauge("registered") + gauge("registering"), 0);
+    assert.equal(failures("auth"), 1, "the Map-Notify under the wrong key");
+    assert.ok(failures("no-map-notify") >= 2, `${failures("no-map-notify")} unanswered`);
+    assert.equal(last?.failures, failures("auth") + failures("no-map-notify"));
+    answer = true;
+    await until(() => x.tr.registrations()[0]?.notified === true, "the Map-Notify", 4000);
+    assert.equal((await msState())?.state, "registered");
+    assert.equal(gauge("registered"), 1);
+    assert.equal(gauge("failing"), 0);
+  } finally {
+    await x.tr.close();
+    ms.close();
+  }
+});
+
 Deno.test("tunnel router takes a Map-Notify as OOR 1.3.0's RTR passes it on: R bit set, empty MS-RTR part", async () => {
   const ms = await Host.open(MS);
   const key = new HmacKey(2, "k");
@@ -747,6 +800,13 @@ Deno.test("tunnel router turns a miss into an ECM Map-Request and installs the M
     assert.equal(info.length, 1);
     assert.equal(info[0]!.kind, "positive");
     assert.equal(info[0]!.ttl, 5);
+    // The API's view: learned from a Map-Reply, since when, and the data plane's traffic.
+    x.dp.entryCounts = () => new Map([["10.2.0.0/24", { packets: 7, bytes: 700 }]]);
+    const [view] = await x.tr.statusSource().mapCache!({});
+    assert.equal(view?.origin, "map-reply");
+    assert.ok(view?.since !== undefined && Math.abs(Date.now() - view.since) < 4000);
+    assert.equal(view?.packets, 7);
+    assert.equal(view?.bytes, 700);
     // A second miss for the same EID within a second is not asked again.
     x.dp.events!.onMiss(0, "10.2.0.10", "10.1.0.10");
     await sleep(50);
@@ -1102,12 +1162,26 @@ Deno.test("tunnel router marks a locator down after unanswered probes and up whe
     assert.ok(etr.got.filter((r) => (r.message.msg as MapRequest).probe).length >= 2);
     assert.equal(x.counters.get("oor_tr_locators_down"), 1);
     assert.equal(x.tr.mapCache()[0]!.locators[0]!.up, false);
+    const rtt = 'oor_tr_rloc_probe_rtt_seconds{rloc="127.0.0.4"}';
+    assert.equal(x.counters.snapshot()[rtt], undefined, "no RTT before an answer");
+    let remote = (await x.tr.statusSource().status!()).remoteRlocs;
+    assert.equal(remote?.length, 1);
+    assert.equal(remote![0]!.state, "down");
+    assert.equal(remote![0]!.rttMs, null);
     answering = true;
     await until(() => x.dp.locatorCalls.length > 1, "the locator coming back");
     assert.deepEqual(x.dp.locatorCalls[1], [ETR, true]);
     assert.equal(x.counters.get("oor_tr_locators_down"), 0);
     assert.ok(x.counters.get("oor_tr_probes_answered_total") >= 1);
     assert.equal(x.tr.probes()[0]!.up, true);
+    const seconds = x.counters.snapshot()[rtt];
+    assert.ok(seconds !== undefined && seconds >= 0 && seconds < 1, `RTT gauge ${seconds}`);
+    remote = (await x.tr.statusSource().status!()).remoteRlocs;
+    assert.equal(remote![0]!.address, ETR);
+    assert.equal(remote![0]!.state, "up");
+    assert.equal(remote![0]!.rttMs, x.tr.probes()[0]!.rttMs);
+    assert.equal(typeof remote![0]!.lastAnswer, "number");
+    assert.ok(remote![0]!.answered >= 1 && remote![0]!.sent > remote![0]!.answered);
   } finally {
     await x.tr.close();
     mr.close();
@@ -1586,15 +1660,19 @@ Deno.test("tunnel router API shows its RLOCs, the map-server's last Map-Notify, 
     assert.equal(status.mapServers.length, 1);
     assert.equal(status.mapServers[0].address, MS);
     assert.equal(status.mapServers[0].registered, true);
+    assert.equal(status.mapServers[0].state, "registered");
+    assert.equal(status.mapServers[0].failures, 0);
     assert.equal(typeof status.mapServers[0].lastMapNotify, "number");
     assert.equal(status.details.mode, "xtr");
 
     const cache = (await a.get("/api/v1/map-cache")).entries;
-    assert.deepEqual(cache, [{
+    assert.equal(typeof cache[0]?.since, "number", "since when the prefix has an entry");
+    assert.deepEqual(cache.map(({ since: _, ...x }: { since: number }) => x), [{
       eidPrefix: "10.9.0.0/16",
       iid: 0,
       kind: "positive",
       static: true,
+      origin: "config",
       expiresAt: null,
       rlocs: [{ address: ETR, priority: 1, weight: 100, state: "up" }],
     }]);
