@@ -1,16 +1,7 @@
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { completionCommands } from "../main.ts";
 import { completionScript } from "./completions.ts";
-
-/** Whether `cmd` runs here. */
-function have(cmd: string): boolean {
-  try {
-    return new Deno.Command(cmd, { args: ["-c", "true"], stdout: "null", stderr: "null" })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
-}
+import { commandsMissing, testNeeding } from "../tests/prereq.ts";
 
 /** Runs a shell script; its standard output. */
 function shell(cmd: string, script: string, cwd?: string): string {
@@ -37,9 +28,8 @@ function bashComplete(script: string, words: readonly string[], cwd?: string): s
   return out.split("\n").filter((l) => l !== "").sort();
 }
 
-Deno.test({
+testNeeding(commandsMissing(["bash"], "apt-get install bash"), {
   name: "oor completions bash completes subcommands, flags, their values and files",
-  ignore: !have("bash"),
   fn() {
     const script = completionScript("bash", completionCommands());
     deepStrictEqual(bashComplete(script, ["oor", "xt"]), ["xtr"]);
@@ -106,9 +96,8 @@ _describe() { print -r -- "_describe $*" }
 _arguments() { local a; for a in "$@"; do print -r -- "arg $a"; done }
 `;
 
-Deno.test({
+testNeeding(commandsMissing(["zsh"], "apt-get install zsh"), {
   name: "oor completions zsh parses, registers itself, and gives each subcommand its flags",
-  ignore: !have("zsh"),
   fn() {
     const script = completionScript("zsh", completionCommands());
     strictEqual(script.split("\n")[0], "#compdef oor");
