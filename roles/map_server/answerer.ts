@@ -100,6 +100,39 @@ function eidIp(a: Address): IPv4Address | IPv6Address | undefined {
   return a.kind === "ipv4" || a.kind === "ipv6" ? a : undefined;
 }
 
+/**
+ * The record of a proxy Map-Reply for `prefix` from its live registrations
+ * `regs` (in answer order, registrations.ts `liveOrder`): their locators
+ * merged (each address once, at most 255), with the L and p bits clear;
+ * the smallest TTL; the first registration's action (when no locator is
+ * left) and map-version; the A bit clear (RFC 9301 §5.4).
+ */
+export function proxyRecord(prefix: Prefix, regs: readonly Registration[]): EidRecord {
+  const locators: LocatorRecord[] = [];
+  const seen = new Set<string>();
+  let ttl = regs[0]!.ttl;
+  for (const reg of regs) {
+    if (reg.ttl < ttl) ttl = reg.ttl;
+    for (const l of reg.locators) {
+      const k = `${l.address.kind} ${addressToString(l.address)}`;
+      if (seen.has(k) || locators.length === MAX_LOCATORS) continue;
+      seen.add(k);
+      locators.push(l.local || l.probed ? { ...l, local: false, probed: false } : l);
+    }
+  }
+  return {
+    ttl,
+    maskLen: prefix.len,
+    action: locators.length > 0 ? ACTION.NO_ACTION : regs[0]!.action,
+    authoritative: false,
+    incomplete: false,
+    sigCount: 0,
+    mapVersion: regs[0]!.mapVersion,
+    eid: prefixEid(prefix),
+    locators,
+  };
+}
+
 /** Answers Map-Requests (see the module notes). */
 export class Answerer {
   readonly #c: MsContext;
@@ -249,29 +282,7 @@ export class Answerer {
     prefix: Prefix,
     regs: readonly Registration[],
   ): void {
-    const locators: LocatorRecord[] = [];
-    const seen = new Set<string>();
-    let ttl = regs[0]!.ttl;
-    for (const reg of regs) {
-      if (reg.ttl < ttl) ttl = reg.ttl;
-      for (const l of reg.locators) {
-        const k = `${l.address.kind} ${addressToString(l.address)}`;
-        if (seen.has(k) || locators.length === MAX_LOCATORS) continue;
-        seen.add(k);
-        locators.push(l.local || l.probed ? { ...l, local: false, probed: false } : l);
-      }
-    }
-    this.#sendReply(r, m, {
-      ttl,
-      maskLen: prefix.len,
-      action: locators.length > 0 ? ACTION.NO_ACTION : regs[0]!.action,
-      authoritative: false,
-      incomplete: false,
-      sigCount: 0,
-      mapVersion: regs[0]!.mapVersion,
-      eid: prefixEid(prefix),
-      locators,
-    }, "proxy");
+    this.#sendReply(r, m, proxyRecord(prefix, regs), "proxy");
   }
 
   /**

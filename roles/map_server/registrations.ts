@@ -20,6 +20,9 @@
  * - Expiry is lazy (a lookup drops what has expired on its way) and
  *   {@link RegistrationStore.sweep} removes the rest; the Map-Server runs
  *   it from a timer. Time is always passed in, never read here.
+ * - Whoever keeps a copy of it (the answer table the map-server's Workers
+ *   read, answers.ts) hears of every prefix whose registrations changed,
+ *   right after the change ({@link RegistrationStore.onChange}).
  *
  * @module
  */
@@ -97,6 +100,8 @@ export class RegistrationStore {
   #dynamic = 0;
   #static = 0;
   #version = 0;
+  /** Called with each prefix whose registrations changed (put, removed, expired), after the change. */
+  onChange: ((prefix: Prefix) => void) | undefined;
 
   /** Bumped by every change (a put, a removal, an expiry): saved.ts writes when it moved. */
   get version(): number {
@@ -149,6 +154,7 @@ export class RegistrationStore {
     if (old !== undefined) this.#count(old, -1);
     this.#count(r, 1);
     regs.set(r.key, r);
+    this.onChange?.(r.prefix);
     return old;
   }
 
@@ -165,6 +171,7 @@ export class RegistrationStore {
     regs.delete(key);
     this.#count(r, -1);
     if (regs.size === 0) this.#table.delete(prefix);
+    this.onChange?.(prefix);
     return r;
   }
 
@@ -201,7 +208,9 @@ export class RegistrationStore {
   sweep(now: number): Registration[] {
     const gone: Registration[] = [];
     const emptied: Prefix[] = [];
+    const changed: Prefix[] = [];
     for (const e of this.#table.entries()) {
+      const before = gone.length;
       for (const r of e.value.values()) {
         if (r.expiresAt <= now) {
           e.value.delete(r.key);
@@ -210,8 +219,10 @@ export class RegistrationStore {
         }
       }
       if (e.value.size === 0) emptied.push(e.prefix);
+      if (gone.length > before) changed.push(e.prefix);
     }
     for (const p of emptied) this.#table.delete(p);
+    if (this.onChange !== undefined) { for (const p of changed) this.onChange(p); }
     return gone;
   }
 
@@ -228,11 +239,13 @@ export class RegistrationStore {
   ): Registration[] {
     const dynamic: Registration[] = [];
     let stat: Registration | undefined;
+    let expired = false;
     for (const r of regs.values()) {
       if (r.expiresAt <= now) {
         regs.delete(r.key);
         this.#count(r, -1);
         onExpired?.(r);
+        expired = true;
       } else if (r.static) {
         stat = r;
       } else {
@@ -240,8 +253,17 @@ export class RegistrationStore {
       }
     }
     if (regs.size === 0) this.#table.delete(prefix);
-    if (dynamic.length === 0) return stat !== undefined ? [stat] : [];
-    if (dynamic.length > 1) dynamic.sort((a, b) => b.lastSeen - a.lastSeen);
-    return dynamic;
+    if (expired) this.onChange?.(prefix);
+    return liveOrder(dynamic, stat);
   }
+}
+
+/**
+ * The registrations a lookup answers with, in answer order: the ETRs'
+ * (most recently refreshed first) when there are any, else the static one.
+ */
+export function liveOrder(dynamic: Registration[], stat: Registration | undefined): Registration[] {
+  if (dynamic.length === 0) return stat !== undefined ? [stat] : [];
+  if (dynamic.length > 1) dynamic.sort((a, b) => b.lastSeen - a.lastSeen);
+  return dynamic;
 }

@@ -1,0 +1,84 @@
+/**
+ * Keeps the answer table the Workers read (answers.ts) equal to the
+ * registration store (registrations.ts): on every change of a prefix's
+ * registrations, before the change's Map-Notify goes out, it publishes
+ * what a Map-Request under that prefix gets, as answerer.ts would answer
+ * it at that moment:
+ *
+ * - the prefix left the store: removed from the table;
+ * - its live registrations (in answer order) call for a proxy reply (the
+ *   site's `proxy-reply`, a P bit, a static registration): the proxy
+ *   Map-Reply's record, valid until the first of them expires;
+ * - otherwise (a forward to an ETR, or only expired registrations left in
+ *   the store): kind "main thread", so the Workers hand the request over.
+ *
+ * @module
+ */
+
+import { emitEidRecord } from "../../wire/eid_record.ts";
+import type { Prefix } from "../../core/prefix.ts";
+import { ANSWER_MAIN, ANSWER_PROXY, type AnswerTable } from "./answers.ts";
+import { proxyRecord } from "./answerer.ts";
+import { liveOrder, type Registration, type RegistrationStore } from "./registrations.ts";
+import type { Sites } from "./sites.ts";
+
+/** Publishes the store's changes to the table (see the module notes). */
+export class AnswerPublisher {
+  readonly #table: AnswerTable;
+  readonly #store: RegistrationStore;
+  readonly #sites: Sites;
+  readonly #now: () => number;
+
+  /** Publishes every prefix the store holds now, then each change as it happens. */
+  constructor(table: AnswerTable, store: RegistrationStore, sites: Sites, now: () => number) {
+    this.#table = table;
+    this.#store = store;
+    this.#sites = sites;
+    this.#now = now;
+    const seen = new Set<string>();
+    for (const r of store.all()) {
+      const k = `${r.prefix.iid} ${r.prefix.family} ${r.prefix.bytes.join(".")}/${r.prefix.len}`;
+      if (seen.has(k)) continue;
+      seen.add(k);
+      this.publish(r.prefix);
+    }
+    store.onChange = (p) => this.publish(p);
+  }
+
+  /** Publishes the answer for `prefix` as the store holds it now. */
+  publish(prefix: Prefix): void {
+    if (prefix.family !== "ipv4" && prefix.family !== "ipv6") return;
+    const family = prefix.family === "ipv4" ? 4 : 6;
+    const all = [...this.#store.at(prefix)];
+    if (all.length === 0) {
+      this.#table.publish(prefix.iid, family, prefix.bytes, 0, prefix.len, undefined);
+      return;
+    }
+    const now = this.#now();
+    const dynamic: Registration[] = [];
+    let stat: Registration | undefined;
+    let validUntil = Infinity;
+    for (const r of all) {
+      if (r.expiresAt <= now) continue;
+      if (r.static) stat = r;
+      else {
+        dynamic.push(r);
+        if (r.expiresAt < validUntil) validUntil = r.expiresAt;
+      }
+    }
+    const regs = liveOrder(dynamic, stat);
+    const site = this.#sites.table.lookup(prefix)?.value;
+    const proxy = regs.length > 0 &&
+      (site?.config.proxyReply === true || regs.some((x) => x.proxyReply || x.static));
+    this.#table.publish(
+      prefix.iid,
+      family,
+      prefix.bytes,
+      0,
+      prefix.len,
+      proxy
+        ? { kind: ANSWER_PROXY, record: emitEidRecord(proxyRecord(prefix, regs)), validUntil }
+        : { kind: ANSWER_MAIN, validUntil: 0 },
+    );
+  }
+}
