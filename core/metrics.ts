@@ -133,6 +133,17 @@ export const METRICS = {
     "Info-Requests received, by result.",
     ["result"],
   ),
+  msServingWorkers: gauge(
+    "oor_map_server_serving_workers",
+    "Workers answering on the map-server's control port (0: the main thread alone).",
+  ),
+  msWorkerDatagrams: counter(
+    "oor_map_server_worker_datagrams_total",
+    "Datagrams an answering Worker received, by what became of them: answered there, " +
+      "a verified Map-Register for the main thread, handed to the main thread, or dropped " +
+      "(rate limit, or a main thread too far behind).",
+    ["worker", "path"],
+  ),
 
   // Map-resolver and DDT map-resolver (roles/mr.ts).
   mrReferralCacheEntries: gauge(

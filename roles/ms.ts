@@ -14,6 +14,17 @@
  * | answerer.ts | Map-Request → proxy reply, forward to an ETR, negative reply, referral |
  * | info.ts | Info-Request → Info-Reply (NAT traversal) |
  * | saved.ts | the registrations written to a file and read back at a restart |
+ * | serving.ts, _serving_worker.ts | answering Workers on every core, SO_REUSEPORT sockets |
+ * | fast_path.ts | a Worker's answer to one datagram, or its hand-over to the main thread |
+ * | answers.ts, shared_trie.ts, publisher.ts | the registrations as the Workers read them |
+ *
+ * On every core: unless told otherwise ({@link MsOptions}), the ms runs one
+ * answering Worker per CPU (serving.ts). The Workers answer Map-Requests
+ * with negative and proxy Map-Replies and verify Map-Registers; the main
+ * thread keeps the one copy of the state (registrations, saved file,
+ * forward guard, Map-Notify-Acks) and does everything else. A change is
+ * published to the Workers' shared answer table before its Map-Notify goes
+ * out, so a Map-Request sent after the Map-Notify sees it on any Worker.
  *
  * Registrations from different xTR-IDs (or, without the I bit, different
  * source addresses) of one prefix are kept apart and their locators merged
@@ -32,7 +43,9 @@
  * - `oor_map_server_map_requests_answered_total{kind="proxy"|"forwarded"|"negative-site"|"negative-hole"|"referral"}`,
  *   `oor_map_server_map_referrals_sent_total{action="ms-ack"|"ms-not-registered"|"not-authoritative"}`,
  *   `oor_map_server_map_requests_dropped_total{reason="probe"|"smr"|"no-record"|"unsupported-eid"|"no-itr-rloc"|"no-etr-rloc"|"own-address"|"ttl-expired"|"duplicate"}`;
- * - `oor_map_server_info_requests_total{result}`.
+ * - `oor_map_server_info_requests_total{result}`;
+ * - `oor_map_server_serving_workers` (gauge),
+ *   `oor_map_server_worker_datagrams_total{worker,path="answered"|"register"|"main"|"dropped"}`.
  *
  * Not handled yet: LISP-SEC, and the `merge` key of a site (merging is
  * always on).
@@ -56,6 +69,12 @@ import { InfoResponder } from "./map_server/info.ts";
 import { Registrar } from "./map_server/registrar.ts";
 import { type Registration, RegistrationStore, STATIC_KEY } from "./map_server/registrations.ts";
 import { SavedRegistrations, savedRegistrationsPath } from "./map_server/saved.ts";
+import { AnswerTable } from "./map_server/answers.ts";
+import { AnswerPublisher } from "./map_server/publisher.ts";
+import { defaultWorkers, ServingPool } from "./map_server/serving.ts";
+import { parseMapRegister } from "../wire/map_register.ts";
+import { RateLimiter } from "../core/rate_limit.ts";
+import type { Peer } from "../core/control.ts";
 import { type Site, Sites, staticLocators } from "./map_server/sites.ts";
 
 export { REGISTRATION_TIMEOUT_MS, type RejectReason } from "./map_server/registrar.ts";
@@ -163,7 +182,18 @@ class MapServer implements MsHandle {
   readonly #saved: SavedRegistrations | undefined;
   #closed = false;
 
-  constructor(cp: ControlPlane, config: Config, deps: RoleDeps) {
+  readonly #workers: number;
+
+  constructor(
+    cp: ControlPlane,
+    config: Config,
+    deps: RoleDeps,
+    serving?: {
+      readonly pool: ServingPool;
+      readonly answers: AnswerTable;
+      readonly workers: number;
+    },
+  ) {
     this.#cp = cp;
     this.#deps = deps;
     this.#sites = new Sites(config);
@@ -207,11 +237,43 @@ class MapServer implements MsHandle {
     const ctx = { deps, cp, sites: this.#sites, store: this.#store, expired, guard };
     new Answerer(ctx);
     new InfoResponder(ctx);
+    this.#workers = serving?.workers ?? 0;
+    if (serving !== undefined) {
+      // The Workers answer from what the store holds: publish it now and each change.
+      new AnswerPublisher(serving.answers, this.#store, this.#sites, deps.now);
+      serving.pool.attach({
+        deliver: (bytes, from, admitted) => cp.receive(bytes, from, "control", { admitted }),
+        register: (bytes, from, notify) => this.#registerVerified(bytes, from, notify),
+      });
+    }
     this.#sweep = setInterval(() => this.#expiredSweepAndSave(), SWEEP_INTERVAL_MS).unref();
   }
 
   get port(): number {
     return this.#cp.port;
+  }
+
+  /** A Map-Register an answering Worker verified: applied by the registrar. */
+  #registerVerified(
+    bytes: Uint8Array,
+    from: Peer,
+    notify: Uint8Array | (() => void) | undefined,
+  ): void {
+    let m;
+    try {
+      m = parseMapRegister(bytes);
+    } catch {
+      // The Worker's scan accepts only what parses; should it not, the dispatcher judges.
+      this.#cp.receive(bytes, from, "control", { admitted: true });
+      return;
+    }
+    const r = {
+      message: { type: "map-register" as const, msg: m },
+      bytes,
+      from,
+      via: "control" as const,
+    };
+    this.#registrar.registerVerified(r, m, notify);
   }
 
   #expired(r: Registration): void {
@@ -296,6 +358,7 @@ class MapServer implements MsHandle {
           sites: this.#sites.list.length,
           registrations: this.#store.dynamicCount,
           "static registrations": this.#store.staticCount,
+          "answering workers": this.#workers,
         },
       }),
       sites: () => ({
@@ -316,34 +379,78 @@ class MapServer implements MsHandle {
   }
 }
 
+/** Options of {@link msStarter}, beyond the config. */
+export interface MsOptions {
+  /**
+   * Answering Workers (roles/map_server/serving.ts), 0 for the main thread
+   * alone. Default: one per CPU (up to 16), or 0 when the role runs on a
+   * clock of its own (a test's): the Workers read the system clock.
+   */
+  readonly workers?: number;
+}
+
+/** Builds a Map-Server `start` with `options`. */
+export function msStarter(options: MsOptions = {}): RoleStart<MsHandle> {
+  return async (config, deps) => {
+    const workers = options.workers ?? (deps.now === Date.now ? defaultWorkers() : 0);
+    const rate = config.controlRateLimit;
+    const common = {
+      logger: deps.logger,
+      counters: deps.counters,
+      ...(config.controlAddress !== undefined ? { address: config.controlAddress } : {}),
+      port: config.controlPort,
+      rateLimit: rate,
+      now: deps.now,
+    };
+    let cp: ControlPlane;
+    let serving: { pool: ServingPool; answers: AnswerTable; workers: number } | undefined;
+    if (workers > 0) {
+      const answers = new AnswerTable();
+      const limiter = rate > 0 ? new RateLimiter(rate) : undefined;
+      const pool = await ServingPool.start({
+        config,
+        logger: deps.logger,
+        counters: deps.counters,
+        workers,
+        answers,
+        limiter,
+      });
+      serving = { pool, answers, workers };
+      try {
+        cp = await ControlPlane.open({
+          ...common,
+          ...(limiter !== undefined ? { limiter } : {}),
+          transport: pool.transport,
+        });
+      } catch (e) {
+        await pool.close();
+        throw e;
+      }
+    } else {
+      cp = await ControlPlane.open({ ...common, transport: batchedTransport });
+    }
+    let ms: MapServer;
+    try {
+      ms = new MapServer(cp, config, deps, serving);
+    } catch (e) {
+      await cp.close();
+      throw e;
+    }
+    deps.logger.info("ms-listening", {
+      port: cp.port,
+      address: config.controlAddress ?? "*",
+      sites: config.lispSites.length,
+      static: config.msStaticRegisteredSites.length,
+      workers,
+    });
+    return ms;
+  };
+}
+
 /**
  * Starts a Map-Server from `config` (`[[lisp-site]]`,
  * `[[ms-static-registered-site]]`, `control-address`, `control-port`,
  * `control-rate-limit`): binds the control socket and serves until
- * `close()`.
+ * `close()`, on answering Workers ({@link MsOptions}).
  */
-export const startMs: RoleStart<MsHandle> = async (config, deps) => {
-  const cp = await ControlPlane.open({
-    logger: deps.logger,
-    counters: deps.counters,
-    ...(config.controlAddress !== undefined ? { address: config.controlAddress } : {}),
-    port: config.controlPort,
-    rateLimit: config.controlRateLimit,
-    now: deps.now,
-    transport: batchedTransport,
-  });
-  let ms: MapServer;
-  try {
-    ms = new MapServer(cp, config, deps);
-  } catch (e) {
-    await cp.close();
-    throw e;
-  }
-  deps.logger.info("ms-listening", {
-    port: cp.port,
-    address: config.controlAddress ?? "*",
-    sites: config.lispSites.length,
-    static: config.msStaticRegisteredSites.length,
-  });
-  return ms;
-};
+export const startMs: RoleStart<MsHandle> = msStarter();

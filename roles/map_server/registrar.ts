@@ -65,6 +65,18 @@ const NOTIFY_MEMORY_MS = 60_000;
 /** (Source address, reason) pairs of rejected Map-Registers kept for the status page. */
 export const RECENT_REJECTIONS = 32;
 
+/**
+ * A Map-Notify signed by an answering Worker: its bytes, or what to call
+ * for the Worker, which holds them, to send them.
+ */
+export type SignedNotify = Uint8Array | (() => void);
+
+/** A Map-Notify sent: for the site whose key checks its Map-Notify-Ack, and when. */
+interface Notified {
+  readonly site: Site;
+  readonly at: number;
+}
+
 /** Why a Map-Register was rejected (the `reason` label of the counter). */
 export type RejectReason =
   | "auth"
@@ -89,7 +101,17 @@ export class Registrar {
   readonly #cp: ControlPlane;
   readonly #sites: Sites;
   readonly #store: RegistrationStore;
-  readonly #notified = new Map<bigint, { site: Site; at: number }>();
+  readonly #notified = new Map<bigint, Notified>();
+  /**
+   * The same, oldest first, in a ring: the oldest goes without walking the
+   * map from its start (which steps over every entry deleted since the map
+   * was last compacted: thousands, when one goes per Map-Notify).
+   */
+  readonly #sentOrder: ({ readonly nonce: bigint; readonly n: Notified } | undefined)[] = new Array(
+    NOTIFY_MEMORY,
+  );
+  #sentHead = 0;
+  #sentCount = 0;
   /** Recent rejections by `address reason`, oldest first. */
   readonly #rejections = new Map<
     string,
@@ -118,8 +140,20 @@ export class Registrar {
     );
   }
 
+  /**
+   * A Map-Register an answering Worker verified (roles/map_server/
+   * fast_path.ts: its records in one site that admits them, its HMAC
+   * checked with that site's key), with the Map-Notify the Worker signed:
+   * the rest is checked (the limits) and it is applied here, as any other;
+   * the Map-Notify goes out only then: `notify` is its bytes to send, or
+   * what to call for the Worker, which holds them, to send them.
+   */
+  registerVerified(r: Received, m: MapRegister, notify: SignedNotify | undefined): void {
+    this.#mapRegister(r, m, { notify });
+  }
+
   /** All records registered (or withdrawn) or, if any record or the authentication is wrong, none. */
-  #mapRegister(r: Received, m: MapRegister): void {
+  #mapRegister(r: Received, m: MapRegister, verified?: { notify: SignedNotify | undefined }): void {
     const recs = m.records;
     if (recs.length === 0) return this.#reject(r, "no-site", "no records");
     const prefixes: Prefix[] = new Array(recs.length);
@@ -159,6 +193,7 @@ export class Registrar {
           `key id ${m.keyId}, site ${site.text} uses ${site.key.keyId}`,
         );
       }
+      if (verified !== undefined) continue;
       const status = authStatus(r.bytes, site.key);
       if (status === "bad-key-id") return this.#reject(r, "key-id", `key id ${m.keyId}`);
       if (status !== "ok") return this.#reject(r, "auth", `${status} for site ${site.text}`);
@@ -224,7 +259,7 @@ export class Registrar {
         log.debug("registration-refreshed", { prefix: formatPrefix(prefix), key });
       }
     }
-    if (m.wantMapNotify) this.#sendMapNotify(r, m, first!, rtr?.key);
+    if (m.wantMapNotify) this.#sendMapNotify(r, m, first!, rtr?.key, verified?.notify);
   }
 
   /** The first limit (see the module notes) the records of a Map-Register from `key` would break. */
@@ -235,25 +270,30 @@ export class Registrar {
     key: string,
     now: number,
   ): { reason: RejectReason; detail: string } | undefined {
-    const adding = new Map<Site, Set<string>>();
+    let adding: Map<Site, Set<string>> | undefined;
     for (let i = 0; i < recs.length; i++) {
       const rec = recs[i]!;
       if (rec.ttl === 0) continue; // a withdrawal only ever frees room
       const prefix = prefixes[i]!;
       const site = sites[i]!;
       if (this.#store.get(prefix, key) === undefined) {
+        adding ??= new Map();
         let set = adding.get(site);
         if (set === undefined) adding.set(site, set = new Set());
         set.add(formatPrefix(prefix));
       }
-      const merged = new Set<string>();
-      for (const l of rec.locators) merged.add(locatorKey(l));
+      // The merge below is only needed when other xTRs hold the prefix too.
+      let merged: Set<string> | undefined;
       for (const other of this.#store.at(prefix)) {
         if (other.key === key || other.static || other.expiresAt <= now) continue;
+        if (merged === undefined) {
+          merged = new Set<string>();
+          for (const l of rec.locators) merged.add(locatorKey(l));
+        }
         for (const l of other.locators) merged.add(locatorKey(l));
         if (merged.size > MAX_LOCATORS) break;
       }
-      if (merged.size > MAX_LOCATORS) {
+      if ((merged?.size ?? rec.locators.length) > MAX_LOCATORS) {
         return {
           reason: "locators",
           detail: `${formatPrefix(prefix)}: more than ${MAX_LOCATORS} locators merged with ` +
@@ -261,7 +301,7 @@ export class Registrar {
         };
       }
     }
-    for (const [site, added] of adding) {
+    for (const [site, added] of adding ?? []) {
       const held = this.#store.siteCount(site.prefix);
       const max = site.config.maxRegistrations;
       if (held + added.size > max) {
@@ -280,7 +320,26 @@ export class Registrar {
    * RTR that relayed it (`rtrKey`), with the R bit and the MS-RTR
    * authentication (core/nat_auth.ts), for the RTR to check and pass on.
    */
-  #sendMapNotify(r: Received, m: MapRegister, site: Site, rtrKey?: HmacKey): void {
+  #sendMapNotify(
+    r: Received,
+    m: MapRegister,
+    site: Site,
+    rtrKey?: HmacKey,
+    signed?: SignedNotify,
+  ): void {
+    if (typeof signed === "function") signed();
+    else this.#cp.send(this.#notifyBytes(m, site, rtrKey, signed), r.from);
+    this.#deps.counters.inc(METRICS.msMapNotifiesSent);
+    if (rtrKey !== undefined) this.#deps.counters.inc(METRICS.msMapNotifiesViaRtr);
+    if (this.#sentCount === NOTIFY_MEMORY) this.#forgetOldest();
+    const n: Notified = { site, at: this.#deps.now() };
+    this.#sentOrder[(this.#sentHead + this.#sentCount++) % NOTIFY_MEMORY] = { nonce: m.nonce, n };
+    this.#notified.set(m.nonce, n);
+  }
+
+  /** The Map-Notify of `m`, signed (with `signed` already, or here). */
+  #notifyBytes(m: MapRegister, site: Site, rtrKey?: HmacKey, signed?: Uint8Array): Uint8Array {
+    if (signed !== undefined && rtrKey === undefined) return signed;
     const notify: MapNotify = m.xtrIdPresent
       ? {
         ack: false,
@@ -302,17 +361,9 @@ export class Registrar {
         authData: new Uint8Array(0),
         records: m.records,
       };
-    const bytes = rtrKey !== undefined
+    return rtrKey !== undefined
       ? emitMsRtrMapNotify(notify, site.key, rtrKey)
       : emitSignedMapNotify(notify, site.key);
-    this.#cp.send(bytes, r.from);
-    this.#deps.counters.inc(METRICS.msMapNotifiesSent);
-    if (rtrKey !== undefined) this.#deps.counters.inc(METRICS.msMapNotifiesViaRtr);
-    if (this.#notified.size >= NOTIFY_MEMORY) {
-      const oldest = this.#notified.keys().next();
-      if (!oldest.done) this.#notified.delete(oldest.value);
-    }
-    this.#notified.set(m.nonce, { site, at: this.#deps.now() });
   }
 
   #mapNotifyAck(r: Received, m: MapNotify): void {
@@ -372,9 +423,19 @@ export class Registrar {
   /** Timer: forgets old Map-Notify nonces. */
   expiredNotifies(): void {
     const now = this.#deps.now();
-    for (const [nonce, n] of this.#notified) {
-      if (now - n.at < NOTIFY_MEMORY_MS) break;
-      this.#notified.delete(nonce);
+    while (this.#sentCount > 0) {
+      const e = this.#sentOrder[this.#sentHead]!;
+      if (now - e.n.at < NOTIFY_MEMORY_MS) break;
+      this.#forgetOldest();
     }
+  }
+
+  /** Drops the oldest Map-Notify nonce remembered (unless acked or sent again since). */
+  #forgetOldest(): void {
+    const e = this.#sentOrder[this.#sentHead]!;
+    this.#sentOrder[this.#sentHead] = undefined;
+    this.#sentHead = (this.#sentHead + 1) % NOTIFY_MEMORY;
+    this.#sentCount--;
+    if (this.#notified.get(e.nonce) === e.n) this.#notified.delete(e.nonce);
   }
 }

@@ -1,0 +1,568 @@
+/**
+ * An answering Worker of the map-server (started by serving.ts): it owns
+ * one SO_REUSEPORT control socket per family, waits on them with a
+ * synchronous `poll()`, drains them with `recvmmsg()`, runs each datagram
+ * through the fast path (fast_path.ts) and sends the answers with one
+ * `sendmmsg()` per batch. What the fast path leaves to the main thread is
+ * copied into one buffer per batch and posted (transferred) to it, with
+ * the counts of what the Worker did.
+ *
+ * Order per source: what is handed to the main thread keeps its order, and
+ * an answer the Worker would give to a source whose earlier datagram was
+ * handed over and is not yet handled there is handed over instead (the
+ * main thread acknowledges in shared memory), so one source's datagrams
+ * are handled in the order they came, as with one thread. Backlog: past {@link MAX_BACKLOG} datagrams handed over and not
+ * yet handled, more are dropped and counted (`dropped`), not queued.
+ *
+ * The protocol with serving.ts is {@link ServingInit}, {@link FromServing}.
+ *
+ * @module
+ */
+
+import type { Config } from "../../config/mod.ts";
+import { RateLimiter } from "../../core/rate_limit.ts";
+import { errnoName, libc, u32ToIpv4 } from "../../ffi/libc.ts";
+import { ipv6FromBytes } from "../../wire/ip_text.ts";
+import { PacketBatch, PollSet, UdpSocket } from "../../ffi/udp.ts";
+import { type AnswerMemory, AnswerTable } from "./answers.ts";
+import {
+  FAST_ANSWERED,
+  FAST_COUNTS,
+  FAST_MAIN,
+  FAST_MAIN_ADMITTED,
+  FAST_RATE_LIMITED,
+  FAST_REGISTER,
+  FastPath,
+  SiteIndex,
+} from "./fast_path.ts";
+import { Sites } from "./sites.ts";
+
+/** Kinds of the datagrams handed to the main thread. */
+export const UP_RAW = 1;
+/** The rate limit was taken. */
+export const UP_ADMITTED = 2;
+/** A verified Map-Register; its Map-Notify (if any) follows it, for the main thread to send. */
+export const UP_REGISTER = 3;
+/**
+ * A verified Map-Register whose Map-Notify the Worker keeps: it sends it
+ * once the main thread, having applied the registration, says so (its
+ * verdict byte, {@link ServingInit.verdicts}).
+ */
+export const UP_REGISTER_KEPT = 4;
+/** Map-Notifies a Worker keeps at once (a power of two): the verdict ring's size. */
+export const NOTIFY_SLOTS = 4096;
+/** The largest Map-Notify a Worker keeps; a larger one goes with its Map-Register. */
+const NOTIFY_SLOT = 1024;
+/** Bytes of an entry's header: kind, family, port, length, notify length, address (16). */
+export const UP_HEADER = 28;
+
+/** What the Worker counts beyond the fast path's counts (appended after FAST_COUNTS). */
+export const WORKER_COUNTS = [
+  "path answered",
+  "path register",
+  "path main",
+  "path dropped",
+  "send-error socket",
+  "send-error buffer-full",
+  "send-error no-socket",
+  "out map-notify",
+] as const;
+const W_ANSWERED = FAST_COUNTS.length;
+const W_REGISTER = W_ANSWERED + 1;
+const W_MAIN = W_ANSWERED + 2;
+const W_DROPPED = W_ANSWERED + 3;
+const W_SEND_SOCKET = W_ANSWERED + 4;
+const W_SEND_FULL = W_ANSWERED + 5;
+const W_SEND_NO_SOCKET = W_ANSWERED + 6;
+const W_OUT_NOTIFY = W_ANSWERED + 7;
+const COUNTS = FAST_COUNTS.length + WORKER_COUNTS.length;
+
+/** Most datagrams handed over and not yet handled by the main thread. */
+export const MAX_BACKLOG = 16_384;
+const SLOTS = 64;
+const RECV_SLOT = 65536;
+const SEND_SLOT = 2048;
+const DRAIN_BATCHES = 16;
+/** Poll timeout when idle, ms (a post wakes the Worker through its eventfd at once). */
+const IDLE_MS = 250;
+/** Counts are posted at most this often, ms, and never later than this after a change. */
+const COUNTS_MS = 1;
+/** Per-source order table (a power of two). */
+const ORDER_SLOTS = 4096;
+const STAGING = 4 << 20;
+
+/** The Worker's settings. */
+export interface ServingInit {
+  readonly op: "init";
+  readonly index: number;
+  readonly config: Config;
+  readonly fds: { readonly v4: number; readonly v6: number };
+  /** An eventfd the main thread writes to after each post. */
+  readonly wakeFd: number;
+  /**
+   * Int32 [0]: posts made to this Worker; [1]: 1 while it waits in poll()
+   * (the main thread writes to its eventfd only then).
+   */
+  readonly mailbox: SharedArrayBuffer;
+  /** Int32 [index]: the last handed-over sequence number the main thread handled. */
+  readonly acks: SharedArrayBuffer;
+  readonly answers: AnswerMemory;
+  readonly limiter?: { readonly rate: number; readonly memory: SharedArrayBuffer | ArrayBuffer };
+  /**
+   * Uint8 [seq % NOTIFY_SLOTS]: 1 when the main thread applied the kept
+   * Map-Register of that sequence number and its Map-Notify may go.
+   */
+  readonly verdicts: SharedArrayBuffer;
+}
+
+/** Messages to the Worker. */
+export type ToServing = ServingInit | { readonly op: "stop" };
+
+/** Messages from the Worker. */
+export type FromServing =
+  | { readonly op: "ready" }
+  | { readonly op: "stopped"; readonly error?: string }
+  | {
+    readonly op: "up";
+    /** Handed-over datagrams (entries), or undefined. */
+    readonly buf?: ArrayBuffer;
+    /** The sequence number of the last entry (to acknowledge). */
+    readonly seq: number;
+    /** The sequence number of the first entry. */
+    readonly first: number;
+    /** Counts since the last post, by FAST_COUNTS then WORKER_COUNTS index. */
+    readonly counts?: Float64Array;
+  }
+  | {
+    readonly op: "log";
+    readonly event: string;
+    readonly fields: Record<string, string | number>;
+  }
+  | {
+    /** A datagram dropped by the rate limit (at most once a minute per source address). */
+    readonly op: "drop";
+    readonly reason: "rate-limited";
+    readonly address: string;
+    readonly port: number;
+  };
+
+interface WorkerScope {
+  postMessage(message: unknown, transfer?: Transferable[]): void;
+  onmessage: ((m: MessageEvent<ToServing>) => void) | null;
+}
+
+function describe(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** The Worker's state and loop. */
+class Server {
+  readonly #post: WorkerScope["postMessage"];
+  readonly #v4: UdpSocket | undefined;
+  readonly #v6: UdpSocket | undefined;
+  readonly #wakeFd: number;
+  readonly #mailbox: Int32Array;
+  readonly #acks: Int32Array;
+  readonly #index: number;
+  readonly #fast: FastPath;
+  readonly #rx = new PacketBatch({ slots: SLOTS, slotSize: RECV_SLOT, headroom: 0 });
+  readonly #tx4: PacketBatch | undefined;
+  readonly #tx6: PacketBatch | undefined;
+  readonly #out = new Uint8Array(RECV_SLOT);
+  readonly #staging = new Uint8Array(STAGING);
+  readonly #stagingView = new DataView(this.#staging.buffer);
+  #staged = 0;
+  readonly #counts = new Float64Array(COUNTS);
+  #countsDirty = false;
+  #lastPost = 0;
+  /** Sequence number of the last datagram handed over. */
+  #seq = 0;
+  /** Per source hash: the sequence number of its last datagram handed over. */
+  readonly #order = new Int32Array(ORDER_SLOTS);
+  readonly #eventfdScratch = new Uint8Array(8);
+  readonly #verdicts: Uint8Array;
+  /** Kept Map-Notifies: per slot its sequence number (-1: none), length, family, port, IPv4 address. */
+  readonly #nSeq = new Float64Array(NOTIFY_SLOTS).fill(-1);
+  readonly #nLen = new Int32Array(NOTIFY_SLOTS);
+  readonly #nFam = new Uint8Array(NOTIFY_SLOTS);
+  readonly #nPort = new Uint16Array(NOTIFY_SLOTS);
+  readonly #nAddr4 = new Uint32Array(NOTIFY_SLOTS);
+  readonly #nAddr6 = new Uint8Array(NOTIFY_SLOTS * 16);
+  readonly #nBytes = new Uint8Array(NOTIFY_SLOTS * NOTIFY_SLOT);
+  /** Sequence numbers up to this one had their kept Map-Notify sent or dropped. */
+  #notifiedUpTo = 0;
+  /** Sequence number of the first staged entry. */
+  #stagedFirst = 1;
+  #handled = 0;
+  /** Per source address hash: when its last rate-limit drop was reported (ms). */
+  readonly #dropReported = new Float64Array(ORDER_SLOTS).fill(-Infinity);
+  stopping = false;
+  #lastError = 0;
+
+  constructor(init: ServingInit, post: WorkerScope["postMessage"]) {
+    this.#post = post;
+    this.#index = init.index;
+    this.#v4 = init.fds.v4 >= 0 ? UdpSocket.fromFd(init.fds.v4) : undefined;
+    this.#v6 = init.fds.v6 >= 0 ? UdpSocket.fromFd(init.fds.v6) : undefined;
+    if (this.#v4 === undefined && this.#v6 === undefined) throw new Error("no socket");
+    const tx = { slots: SLOTS, slotSize: SEND_SLOT, headroom: 0 };
+    if (this.#v4 !== undefined) this.#tx4 = new PacketBatch(tx);
+    if (this.#v6 !== undefined) this.#tx6 = new PacketBatch(tx);
+    this.#wakeFd = init.wakeFd;
+    this.#mailbox = new Int32Array(init.mailbox);
+    this.#verdicts = new Uint8Array(init.verdicts);
+    this.#acks = new Int32Array(init.acks);
+    const limiter = init.limiter !== undefined
+      ? new RateLimiter(init.limiter.rate, init.limiter.memory)
+      : undefined;
+    this.#fast = new FastPath(
+      new SiteIndex(new Sites(init.config)),
+      new AnswerTable(init.answers),
+      limiter,
+      this.#counts,
+    );
+  }
+
+  /** A message arrived (onmessage). */
+  noteMessage(): void {
+    this.#handled++;
+  }
+
+  async routineServe(): Promise<void> {
+    const poll = new PollSet([this.#v4?.fd ?? -1, this.#v6?.fd ?? -1, this.#wakeFd]);
+    const lib = libc();
+    while (!this.stopping) {
+      Atomics.store(this.#mailbox, 1, 1);
+      // What the main thread acknowledged meanwhile would wait for the timeout.
+      if (Atomics.load(this.#acks, this.#index) > this.#notifiedUpTo) this.#sendNotifies();
+      poll.poll(this.#countsDirty ? COUNTS_MS : IDLE_MS);
+      Atomics.store(this.#mailbox, 1, 0);
+      if (poll.readable(2)) lib.read(this.#wakeFd, this.#eventfdScratch, 8n);
+      if (Atomics.load(this.#mailbox, 0) !== this.#handled) {
+        // Messages wait in the event loop: let them in (stop).
+        await new Promise<void>((r) => setTimeout(r, 0));
+        if (this.stopping) break;
+      }
+      const now = Date.now();
+      this.#sendNotifies();
+      if (this.#v4 !== undefined && poll.readable(0)) this.#drain(this.#v4, now);
+      if (this.#v6 !== undefined && poll.readable(1)) this.#drain(this.#v6, now);
+      this.#sendNotifies();
+      this.#postUp(performance.now(), false);
+    }
+    this.#postUp(performance.now(), true);
+  }
+
+  #drain(socket: UdpSocket, now: number): void {
+    const rx = this.#rx;
+    for (let k = 0; k < DRAIN_BATCHES; k++) {
+      const n = socket.recvmmsg(rx);
+      if (n <= 0) {
+        if (n < 0) this.#log("serving-receive-error", { error: errnoName(socket.errno) });
+        return;
+      }
+      for (let i = 0; i < n; i++) this.#one(i, now);
+      this.#flush(this.#v4, this.#tx4);
+      this.#flush(this.#v6, this.#tx6);
+      this.#postUp(performance.now(), false);
+      if (n < rx.slots) return;
+    }
+  }
+
+  /** Handles slot `i` of the receive batch. */
+  #one(i: number, now: number): void {
+    const rx = this.#rx;
+    const b = rx.bytes;
+    const start = rx.offset[i]!;
+    const end = start + rx.length[i]!;
+    const fam = rx.peerFamily(i);
+    if (fam === 0) return;
+    const src4 = fam === 4 ? rx.peerAddr4(i) : 0;
+    const src6 = fam === 6 ? rx.peerAddr6Offset(i) : -1;
+    const port = rx.peerPort(i);
+    const h = sourceHash(b, src4, src6, port);
+    let code: number;
+    const fast = this.#fast;
+    try {
+      code = fast.handle(b, start, end, src4, src6, now, this.#out, 0, this.#out.length);
+    } catch (e) {
+      // A bug, never a peer's doing: the main thread decides instead.
+      this.#log("serving-fast-path-error", { error: describe(e) });
+      code = FAST_MAIN;
+    }
+    const c = this.#counts;
+    switch (code) {
+      case FAST_ANSWERED: {
+        if (this.#order[h]! > Atomics.load(this.#acks, this.#index)) {
+          // An earlier datagram of this source waits in the main thread: the
+          // answer must not overtake it (what is handed over keeps its order).
+          fast.uncount();
+          this.#handOver(UP_ADMITTED, b, start, end, fam, src4, src6, port, 0, h);
+          break;
+        }
+        c[W_ANSWERED] = c[W_ANSWERED]! + 1;
+        this.#answer(b, src4, src6, port);
+        break;
+      }
+      case FAST_REGISTER: {
+        c[W_REGISTER] = c[W_REGISTER]! + 1;
+        const n = fast.outLength;
+        // Keep the Map-Notify here when it fits and its slot is free.
+        const keep = n > 0 && n <= NOTIFY_SLOT &&
+          this.#seq + 1 - Atomics.load(this.#acks, this.#index) < NOTIFY_SLOTS &&
+          this.#seq + 1 - this.#notifiedUpTo < NOTIFY_SLOTS;
+        if (keep) {
+          const k = (this.#seq + 1) & (NOTIFY_SLOTS - 1);
+          const out = this.#out;
+          const at = k * NOTIFY_SLOT;
+          for (let j = 0; j < n; j++) this.#nBytes[at + j] = out[j]!;
+          this.#nLen[k] = n;
+          this.#nFam[k] = fam;
+          this.#nPort[k] = port;
+          if (fam === 4) this.#nAddr4[k] = src4;
+          else for (let j = 0; j < 16; j++) this.#nAddr6[k * 16 + j] = b[src6 + j]!;
+          if (this.#handOver(UP_REGISTER_KEPT, b, start, end, fam, src4, src6, port, 0, h)) {
+            this.#nSeq[k] = this.#seq;
+          }
+        } else this.#handOver(UP_REGISTER, b, start, end, fam, src4, src6, port, n, h);
+        break;
+      }
+      case FAST_RATE_LIMITED: {
+        c[W_DROPPED] = c[W_DROPPED]! + 1;
+        const k = sourceHash(b, src4, src6, 0);
+        if (now - this.#dropReported[k]! >= 60_000) {
+          this.#dropReported[k] = now;
+          this.#post(
+            {
+              op: "drop",
+              reason: "rate-limited",
+              address: src6 < 0 ? u32ToIpv4(src4) : ipv6FromBytes(b, src6),
+              port,
+            } satisfies FromServing,
+          );
+        }
+        break;
+      }
+      case FAST_MAIN_ADMITTED:
+        this.#handOver(UP_ADMITTED, b, start, end, fam, src4, src6, port, 0, h);
+        break;
+      default:
+        this.#handOver(UP_RAW, b, start, end, fam, src4, src6, port, 0, h);
+    }
+    this.#countsDirty = true;
+  }
+
+  /** Queues the fast path's answer (in #out) to its destination. */
+  #answer(b: Uint8Array, src4: number, src6: number, port: number): void {
+    const f = this.#fast;
+    const v4 = f.toFamily === 4;
+    const tx = v4 ? this.#tx4 : this.#tx6;
+    const c = this.#counts;
+    if (tx === undefined) {
+      c[W_SEND_NO_SOCKET] = c[W_SEND_NO_SOCKET]! + 1;
+      return;
+    }
+    if (tx.count === tx.slots) this.#flush(v4 ? this.#v4 : this.#v6, tx);
+    const j = tx.count++;
+    const at = tx.base(j);
+    const n = f.outLength;
+    const out = this.#out;
+    for (let k = 0; k < n; k++) tx.bytes[at + k] = out[k]!;
+    tx.offset[j] = at;
+    tx.length[j] = n;
+    if (f.toAddress >= 0) {
+      if (v4) {
+        const a = f.toAddress;
+        tx.setPeer4(
+          j,
+          ((b[a]! << 24) | (b[a + 1]! << 16) | (b[a + 2]! << 8) | b[a + 3]!) >>> 0,
+          f.toPort,
+        );
+      } else tx.setPeer6(j, b, f.toAddress, f.toPort);
+    } else if (v4) tx.setPeer4(j, src4, port);
+    else tx.setPeer6(j, b, src6, port);
+  }
+
+  #flush(socket: UdpSocket | undefined, tx: PacketBatch | undefined): void {
+    if (socket === undefined || tx === undefined || tx.count === 0) return;
+    const count = tx.count;
+    const c = this.#counts;
+    let i = 0;
+    while (i < count) {
+      const n = socket.sendmmsg(tx, i, count - i);
+      if (n > 0) {
+        i += n;
+        continue;
+      }
+      if (n === 0) {
+        c[W_SEND_FULL] = c[W_SEND_FULL]! + (count - i);
+        break;
+      }
+      c[W_SEND_SOCKET] = c[W_SEND_SOCKET]! + 1;
+      i++;
+    }
+    tx.count = 0;
+  }
+
+  /** Copies a datagram (and a Map-Notify from #out) into the staging buffer for the main thread. */
+  #handOver(
+    kind: number,
+    b: Uint8Array,
+    start: number,
+    end: number,
+    fam: number,
+    src4: number,
+    src6: number,
+    port: number,
+    notify: number,
+    h: number,
+  ): boolean {
+    const c = this.#counts;
+    if (this.#seq - Atomics.load(this.#acks, this.#index) >= MAX_BACKLOG) {
+      c[W_DROPPED] = c[W_DROPPED]! + 1;
+      this.#log("serving-backlog-full", { backlog: MAX_BACKLOG });
+      return false;
+    }
+    const len = end - start;
+    const need = UP_HEADER + len + notify + 3;
+    if (this.#staged + need > STAGING) this.#postUp(performance.now(), true);
+    if (need > STAGING) return false;
+    if (this.#staged === 0) this.#stagedFirst = this.#seq + 1;
+    const s = this.#staging;
+    const v = this.#stagingView;
+    let p = this.#staged;
+    s[p] = kind;
+    s[p + 1] = fam;
+    v.setUint16(p + 2, port, false);
+    v.setUint32(p + 4, len, false);
+    v.setUint32(p + 8, notify, false);
+    if (fam === 4) v.setUint32(p + 12, src4, false);
+    else for (let k = 0; k < 16; k++) s[p + 12 + k] = b[src6 + k]!;
+    p += UP_HEADER;
+    for (let k = 0; k < len; k++) s[p + k] = b[start + k]!;
+    p += len;
+    const out = this.#out;
+    for (let k = 0; k < notify; k++) s[p + k] = out[k]!;
+    p += notify;
+    this.#staged = (p + 3) & ~3;
+    this.#seq++;
+    this.#order[h] = this.#seq;
+    c[W_MAIN] = c[W_MAIN]! + (kind === UP_REGISTER || kind === UP_REGISTER_KEPT ? 0 : 1);
+    this.#countsDirty = true;
+    return true;
+  }
+
+  /** Sends the kept Map-Notifies the main thread let go (see UP_REGISTER_KEPT). */
+  #sendNotifies(): void {
+    const acked = Atomics.load(this.#acks, this.#index);
+    if (acked <= this.#notifiedUpTo) return;
+    const c = this.#counts;
+    for (let s = this.#notifiedUpTo + 1; s <= acked; s++) {
+      const k = s & (NOTIFY_SLOTS - 1);
+      if (this.#nSeq[k] !== s) continue;
+      this.#nSeq[k] = -1;
+      if (Atomics.exchange(this.#verdicts, k, 0) !== 1) continue;
+      const v4 = this.#nFam[k] === 4;
+      const tx = v4 ? this.#tx4 : this.#tx6;
+      if (tx === undefined) continue;
+      if (tx.count === tx.slots) this.#flush(v4 ? this.#v4 : this.#v6, tx);
+      const j = tx.count++;
+      const at = tx.base(j);
+      const n = this.#nLen[k]!;
+      const nb = this.#nBytes;
+      const from = k * NOTIFY_SLOT;
+      for (let x = 0; x < n; x++) tx.bytes[at + x] = nb[from + x]!;
+      tx.offset[j] = at;
+      tx.length[j] = n;
+      if (v4) tx.setPeer4(j, this.#nAddr4[k]!, this.#nPort[k]!);
+      else tx.setPeer6(j, this.#nAddr6, k * 16, this.#nPort[k]!);
+      c[W_OUT_NOTIFY] = c[W_OUT_NOTIFY]! + 1;
+      this.#countsDirty = true;
+    }
+    this.#notifiedUpTo = acked;
+    this.#flush(this.#v4, this.#tx4);
+    this.#flush(this.#v6, this.#tx6);
+  }
+
+  /** Posts the staged datagrams and the counts (the counts at most every COUNTS_MS). */
+  #postUp(now: number, force: boolean): void {
+    const staged = this.#staged > 0;
+    const countsDue = this.#countsDirty && (force || now - this.#lastPost >= COUNTS_MS);
+    if (!staged && !countsDue) return;
+    const counts = this.#countsDirty ? this.#counts.slice() : undefined;
+    if (counts !== undefined) {
+      this.#counts.fill(0);
+      this.#countsDirty = false;
+    }
+    this.#lastPost = now;
+    if (staged) {
+      const buf = this.#staging.buffer.slice(0, this.#staged);
+      this.#staged = 0;
+      this.#post({
+        op: "up",
+        buf,
+        seq: this.#seq,
+        first: this.#stagedFirst,
+        ...(counts ? { counts } : {}),
+      }, [buf]);
+    } else {
+      this.#post({ op: "up", seq: this.#seq, first: this.#seq + 1, ...(counts ? { counts } : {}) });
+    }
+  }
+
+  /** Posts a log event, at most one every 10 s per Worker (errors a peer may trigger). */
+  #log(event: string, fields: Record<string, string | number>): void {
+    const now = performance.now();
+    if (now - this.#lastError < 10_000) return;
+    this.#lastError = now;
+    this.#post({ op: "log", event, fields: { worker: this.#index, ...fields } });
+  }
+}
+
+/** A hash of a source address and port into the order table. */
+function sourceHash(b: Uint8Array, src4: number, src6: number, port: number): number {
+  let h = Math.imul(port ^ 0x9e37, 0x85ebca6b);
+  if (src6 < 0) h ^= Math.imul(src4 | 0, 0xc2b2ae35);
+  else {for (let k = 0; k < 16; k += 4) {
+      h = Math.imul(
+        h ^
+          ((b[src6 + k]! << 24) | (b[src6 + k + 1]! << 16) | (b[src6 + k + 2]! << 8) |
+            b[src6 + k + 3]!),
+        0xc2b2ae35,
+      );
+    }}
+  h ^= h >>> 15;
+  return h & (ORDER_SLOTS - 1);
+}
+
+function isWorker(): boolean {
+  return typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope === "function";
+}
+
+if (isWorker()) {
+  const scope = globalThis as unknown as WorkerScope;
+  let server: Server | undefined;
+  scope.onmessage = (m: MessageEvent<ToServing>) => {
+    const msg = m.data;
+    server?.noteMessage();
+    if (msg.op === "stop") {
+      if (server === undefined) scope.postMessage({ op: "stopped" } satisfies FromServing);
+      else server.stopping = true;
+      return;
+    }
+    if (server !== undefined) return;
+    try {
+      server = new Server(msg, (x, t) => scope.postMessage(x, t ?? []));
+      server.noteMessage();
+    } catch (e) {
+      scope.postMessage({ op: "stopped", error: describe(e) } satisfies FromServing);
+      return;
+    }
+    scope.postMessage({ op: "ready" } satisfies FromServing);
+    const s = server;
+    s.routineServe().then(
+      () => scope.postMessage({ op: "stopped" } satisfies FromServing),
+      (e) => scope.postMessage({ op: "stopped", error: describe(e) } satisfies FromServing),
+    );
+  };
+}
