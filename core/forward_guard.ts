@@ -187,8 +187,15 @@ export class ForwardGuard {
   readonly own: OwnAddresses;
   readonly #now: () => number;
   readonly #windowMs: number;
-  /** `nonce EID` -> when it may be passed on again; in insertion (so expiry) order. */
+  /** `nonce EID` -> when it may be passed on again. */
   readonly #seen = new Map<string, number>();
+  /**
+   * The same keys in insertion (so expiry) order, from `#head` on: expiry
+   * takes them from here, never by walking the map from its start (which
+   * steps over every entry deleted since the map was compacted).
+   */
+  #queue: string[] = [];
+  #head = 0;
 
   /** A guard that takes `own` for ourselves. */
   constructor(own: OwnAddresses, options: ForwardGuardOptions) {
@@ -213,17 +220,22 @@ export class ForwardGuard {
     const ttl = receivedTtl === undefined ? DEFAULT_INNER_TTL : receivedTtl - 1;
     if (ttl < 1) return "ttl-expired";
     const now = this.#now();
-    for (const [k, until] of this.#seen) {
-      if (until > now) break;
+    const q = this.#queue;
+    while (this.#head < q.length) {
+      const k = q[this.#head]!;
+      if (this.#seen.get(k)! > now) break;
       this.#seen.delete(k);
+      this.#head++;
+    }
+    if (this.#head > 1024 && this.#head * 2 > q.length) {
+      this.#queue = q.slice(this.#head);
+      this.#head = 0;
     }
     const key = `${nonce.toString(16)} ${eid}`;
     if (this.#seen.has(key)) return "duplicate";
-    if (this.#seen.size >= MAX_REMEMBERED) {
-      const oldest = this.#seen.keys().next();
-      if (oldest.done !== true) this.#seen.delete(oldest.value);
-    }
+    if (this.#seen.size >= MAX_REMEMBERED) this.#seen.delete(this.#queue[this.#head++]!);
     this.#seen.set(key, now + this.#windowMs);
+    this.#queue.push(key);
     return ttl;
   }
 }

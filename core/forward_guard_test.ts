@@ -126,3 +126,21 @@ Deno.test("ForwardGuard.check(): never to ourselves, one TTL less, and not twice
   clock.t = DUPLICATE_WINDOW_MS;
   assert.equal(g.check(etr, 64, 1n, "10.1.0.0/16"), 63, "after the window: a retransmission");
 });
+
+Deno.test("ForwardGuard.check() forgets in the order it remembered: by expiry, and the oldest past 65,536", () => {
+  const clock = { t: 0 };
+  const g = new ForwardGuard(own("192.0.2.1", new FakeHost(), clock).o, { now: () => clock.t });
+  const to = { address: "198.51.100.1", port: 4342 };
+  for (let i = 0; i < 70_000; i++) assert.equal(g.check(to, 64, BigInt(i), "10.0.0.1/32"), 63);
+  // The 4,464 oldest were pushed out; the rest are remembered.
+  assert.equal(g.check(to, 64, 0n, "10.0.0.1/32"), 63);
+  assert.equal(g.check(to, 64, 69_999n, "10.0.0.1/32"), "duplicate");
+  assert.equal(g.check(to, 64, 10_000n, "10.0.0.1/32"), "duplicate");
+  // One remembered half a window later outlives those of the first moment.
+  clock.t += DUPLICATE_WINDOW_MS / 2;
+  assert.equal(g.check(to, 64, 123_456n, "10.0.0.1/32"), 63);
+  clock.t += DUPLICATE_WINDOW_MS / 2;
+  assert.equal(g.check(to, 64, 10_000n, "10.0.0.1/32"), 63, "expired");
+  assert.equal(g.check(to, 64, 69_999n, "10.0.0.1/32"), 63, "expired");
+  assert.equal(g.check(to, 64, 123_456n, "10.0.0.1/32"), "duplicate", "not yet");
+});

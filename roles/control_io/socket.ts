@@ -117,7 +117,9 @@ export class SendQueue {
 
   /** Queues `bytes` (copied) for `to`; false when it cannot go (reported to `failed`). */
   send(bytes: Uint8Array, to: Peer): boolean {
-    const v4 = isIPv4(to.address);
+    // One parse of the address: a dotted quad is IPv4, anything else is tried as IPv6.
+    const a4 = ipv4ToU32(to.address);
+    const v4 = a4 !== undefined;
     const socket = v4 ? this.#v4 : this.#v6;
     const batch = v4 ? this.#b4 : this.#b6;
     if (socket === undefined || batch === undefined) {
@@ -129,13 +131,13 @@ export class SendQueue {
       this.#failed("bad-destination", to, `port ${port}`);
       return false;
     }
-    if (v4 ? ipv4ToU32(to.address) === undefined : !/^[0-9a-fA-F:.]+$/.test(to.address)) {
+    if (!v4 && !/^[0-9a-fA-F:.]+$/.test(to.address)) {
       this.#failed("bad-destination", to, `address ${to.address}`);
       return false;
     }
     if (bytes.length > SEND_SLOT_SIZE) {
       this.flush();
-      const n = socket.sendTo(bytes, 0, bytes.length, to.address, port);
+      const n = socket.sendTo(bytes, 0, bytes.length, v4 ? a4 : to.address, port);
       if (n < 0) this.#failed("socket", to, describeErrno(socket.errno));
       return true;
     }
@@ -145,12 +147,15 @@ export class SendQueue {
     batch.bytes.set(bytes, at);
     batch.offset[i] = at;
     batch.length[i] = bytes.length;
-    try {
-      batch.setPeer(i, to.address, port);
-    } catch (e) {
-      batch.count--;
-      this.#failed("bad-destination", to, (e as Error).message);
-      return false;
+    if (v4) batch.setPeer4(i, a4, port);
+    else {
+      try {
+        batch.setPeer(i, to.address, port);
+      } catch (e) {
+        batch.count--;
+        this.#failed("bad-destination", to, (e as Error).message);
+        return false;
+      }
     }
     if (!this.#scheduled) {
       this.#scheduled = true;
