@@ -144,7 +144,7 @@ export class Coalescer {
    */
   constructor(batch: PacketBatch, maxPackets: number) {
     this.#b = batch;
-    this.#cb = new ChecksumBuffer(batch.bytes);
+    this.#cb = new ChecksumBuffer(batch.bytes, batch.memory);
     const m = this.#max = maxPackets;
     this.#tun = new Uint8Array(m);
     this.#kind = new Uint8Array(m);

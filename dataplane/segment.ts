@@ -89,7 +89,7 @@ export class Segmenter {
   /** A segmenter writing into `batch` (whose spill area holds the super-packets). */
   constructor(batch: PacketBatch) {
     this.#b = batch;
-    this.#cb = new ChecksumBuffer(batch.bytes);
+    this.#cb = new ChecksumBuffer(batch.bytes, batch.memory);
   }
 
   /**

@@ -287,3 +287,25 @@ Deno.test("Segmenter.split() with the ECN bit in the GSO type keeps CWR on the f
   seg.split(from, 1000, iphl, 0);
   assert.deepEqual([0, 1, 2].map((j) => b.packet(j)[iphl + 13]), [0x90, 0x10, 0x10]);
 });
+
+Deno.test("Segmenter over a WebAssembly batch (SIMD sums) cuts the very same segments", () => {
+  for (const v6 of [false, true]) {
+    const { pkt, iphl } = superPacket({ v6, tcp: true, payload: 20_001, options: 12 });
+    const plain = loaded(pkt);
+    const a = new Segmenter(plain.b);
+    const k = a.plan(plain.from, pkt.length, v6 ? GSO_TCPV6 : GSO_TCPV4, 1448, iphl);
+    a.split(plain.from, 1448, iphl, 0);
+    const w = new PacketBatch({
+      slots: 64,
+      slotSize: 2048,
+      headroom: 64,
+      spill: 70_000,
+      wasm: true,
+    });
+    w.bytes.set(pkt, w.spillOffset);
+    const b = new Segmenter(w);
+    assert.equal(b.plan(w.spillOffset, pkt.length, v6 ? GSO_TCPV6 : GSO_TCPV4, 1448, iphl), k);
+    b.split(w.spillOffset, 1448, iphl, 0);
+    for (let j = 0; j < k; j++) assert.deepEqual(w.packet(j), plain.b.packet(j), `segment ${j}`);
+  }
+});

@@ -111,6 +111,12 @@ export interface BatchOptions {
    * (`Tun.readSlot`). Default 0.
    */
   readonly spill?: number;
+  /**
+   * Allocate the memory in a `WebAssembly.Memory` (never grown), so that
+   * WebAssembly code can read the packets: wire/checksum.ts sums them with
+   * SIMD there. Default false (a plain ArrayBuffer).
+   */
+  readonly wasm?: boolean;
 }
 
 /**
@@ -150,6 +156,8 @@ export class PacketBatch {
   readonly address: number;
   /** Start of the spill area in {@link bytes} (its end is the end of `bytes`). */
   readonly spillOffset: number;
+  /** The WebAssembly memory {@link bytes} lives in (option `wasm`), or undefined. */
+  readonly memory: WebAssembly.Memory | undefined;
 
   readonly #saBase: number;
   readonly #iovBase: number;
@@ -196,7 +204,13 @@ export class PacketBatch {
     this.#gsoBase = this.#ctrlBase + slots * CTRL_STRIDE;
     this.spillOffset = this.#gsoBase + slots * MMSG_SIZE;
     const total = this.spillOffset + spill;
-    this.bytes = new Uint8Array(new ArrayBuffer(total));
+    if (options.wasm === true) {
+      this.memory = new WebAssembly.Memory({ initial: Math.ceil(total / 65536) });
+      this.bytes = new Uint8Array(this.memory.buffer, 0, total);
+    } else {
+      this.memory = undefined;
+      this.bytes = new Uint8Array(new ArrayBuffer(total));
+    }
     this.view = new DataView(this.bytes.buffer);
     this.offset = new Int32Array(slots);
     this.length = new Int32Array(slots);

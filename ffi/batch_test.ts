@@ -128,3 +128,12 @@ Deno.test("PacketBatch rejects impossible sizes", () => {
   assert.throws(() => new PacketBatch({ slotSize: 100 }), RangeError);
   assert.throws(() => new PacketBatch({ slotSize: 128, headroom: 100 }), RangeError);
 });
+
+Deno.test("PacketBatch({wasm}) lives in a WebAssembly.Memory, same layout, and works with FFI addresses", () => {
+  const b = new PacketBatch({ slots: 4, slotSize: 2048, headroom: 64, wasm: true });
+  assert.ok(b.memory instanceof WebAssembly.Memory);
+  assert.equal(b.bytes.buffer, b.memory.buffer);
+  assert.equal(b.bytes.byteLength, 4 * 2048 + 4 * 208);
+  assert.equal(b.address, addressOf(b.bytes));
+  assert.equal(new PacketBatch({ slots: 1 }).memory, undefined);
+});

@@ -14,10 +14,22 @@
  * parity call for it (RFC 1071 §2(B): the sum is byte-order independent up
  * to a swap).
  *
+ * Over memory that lives in a `WebAssembly.Memory` (give it to the
+ * constructor), ranges of 64 bytes and more are summed by a WebAssembly
+ * SIMD function (_checksum_wasm.ts), about ten times faster again; the
+ * result is the same.
+ *
  * Pure: no allocation per call, no exceptions for any in-bounds range.
  *
  * @module
  */
+
+import { checksumWasm, WASM_SUM_MAX } from "./_checksum_wasm.ts";
+
+/** Ranges at least this long go to the WebAssembly sum when there is one. */
+const WASM_MIN = 64;
+/** Ranges shorter than this are summed 16 bits at a time. */
+const SHORT = 64;
 
 /** True on little-endian hosts (the order a `Uint32Array` reads in). */
 const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -51,14 +63,30 @@ export class ChecksumBuffer {
   readonly bytes: Uint8Array;
   /** The same memory as 32-bit words: word k is bytes[4k, 4k+4). */
   readonly #words: Uint32Array;
+  /** The WebAssembly sum over the memory `bytes` lives in, and where `bytes` starts there. */
+  readonly #wasm: ((p: number, n: number) => number) | undefined;
+  readonly #base: number;
 
-  /** Sums ranges of `bytes`; RangeError unless its byteOffset is a multiple of 4. */
-  constructor(bytes: Uint8Array) {
+  /**
+   * Sums ranges of `bytes`; RangeError unless its byteOffset is a multiple
+   * of 4. When `bytes` lies in `memory` (a `WebAssembly.Memory` that is
+   * never grown), long ranges are summed in WebAssembly SIMD.
+   */
+  constructor(bytes: Uint8Array, memory?: WebAssembly.Memory) {
     if (bytes.byteOffset % 4 !== 0) {
       throw new RangeError(`ChecksumBuffer: byteOffset ${bytes.byteOffset} is not 32-bit aligned`);
     }
     this.bytes = bytes;
     this.#words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >>> 2);
+    this.#base = bytes.byteOffset;
+    this.#wasm = memory !== undefined && memory.buffer === bytes.buffer
+      ? checksumWasm(memory)
+      : undefined;
+  }
+
+  /** Whether long ranges are summed in WebAssembly. */
+  get usesWasm(): boolean {
+    return this.#wasm !== undefined;
   }
 
   /**
@@ -71,6 +99,25 @@ export class ChecksumBuffer {
     const b = this.bytes;
     let s = initial;
     let i = start;
+    if (end - start < SHORT) {
+      // Headers (20 to 60 bytes, pseudo-headers): straight 16-bit words beat the set-up below.
+      const last = end - 1;
+      for (; i < last; i += 2) s += (b[i]! << 8) | b[i + 1]!;
+      if (i < end) s += b[i]! << 8;
+      return foldSum(s);
+    }
+    const wasm = this.#wasm;
+    if (wasm !== undefined && end - start >= WASM_MIN) {
+      // Little-endian words from start: the byte at an even distance is low; swap to big-endian.
+      const even = (end - start) & ~1;
+      let m = 0;
+      for (let k = 0; k < even; k += WASM_SUM_MAX) {
+        m += wasm(this.#base + start + k, even - k < WASM_SUM_MAX ? even - k : WASM_SUM_MAX);
+      }
+      s += swapSum(foldSum(m));
+      if (even !== end - start) s += b[end - 1]! << 8;
+      return foldSum(s);
+    }
     // Head: single bytes up to a 32-bit boundary.
     while (i < end && (i & 3) !== 0) {
       s += ((i - start) & 1) === 0 ? b[i]! << 8 : b[i]!;

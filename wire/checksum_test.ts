@@ -23,27 +23,31 @@ function rng(seed: number): () => number {
   };
 }
 
-Deno.test("ChecksumBuffer.sum() equals the RFC 1071 word-by-word sum on random ranges", () => {
-  const next = rng(0x5eed);
-  const ab = new ArrayBuffer(70_000 + 16);
-  const all = new Uint8Array(ab);
-  for (let i = 0; i < all.length; i++) all[i] = next() & 0xff;
-  for (const byteOffset of [0, 4, 8, 12]) {
-    const bytes = new Uint8Array(ab, byteOffset, 70_000);
-    const c = new ChecksumBuffer(bytes);
-    for (let t = 0; t < 400; t++) {
-      const start = next() % 2000;
-      const len = t < 50 ? t : next() % 66_000;
-      const end = Math.min(bytes.length, start + len);
-      const initial = t % 3 === 0 ? 0 : next() % 0x20000;
-      assert.equal(
-        c.sum(start, end, initial),
-        naiveSum(bytes, start, end, initial),
-        `offset ${byteOffset}, [${start}, ${end}), initial ${initial}`,
-      );
+for (const wasm of [false, true]) {
+  Deno.test(`ChecksumBuffer.sum() equals the RFC 1071 word-by-word sum on random ranges${wasm ? " (WebAssembly)" : ""}`, () => {
+    const next = rng(0x5eed);
+    const memory = new WebAssembly.Memory({ initial: 2 });
+    const ab = wasm ? memory.buffer : new ArrayBuffer(70_000 + 16);
+    const all = new Uint8Array(ab);
+    for (let i = 0; i < all.length; i++) all[i] = next() & 0xff;
+    for (const byteOffset of [0, 4, 8, 12]) {
+      const bytes = new Uint8Array(ab, byteOffset, 70_000);
+      const c = new ChecksumBuffer(bytes, wasm ? memory : undefined);
+      assert.equal(c.usesWasm, wasm);
+      for (let t = 0; t < 400; t++) {
+        const start = next() % 2000;
+        const len = t < 50 ? t : next() % 66_000;
+        const end = Math.min(bytes.length, start + len);
+        const initial = t % 3 === 0 ? 0 : next() % 0x20000;
+        assert.equal(
+          c.sum(start, end, initial),
+          naiveSum(bytes, start, end, initial),
+          `offset ${byteOffset}, [${start}, ${end}), initial ${initial}`,
+        );
+      }
     }
-  }
-});
+  });
+}
 
 Deno.test("ChecksumBuffer.sum() gives 0 only for an all-zero range, 0xffff for all ones", () => {
   const bytes = new Uint8Array(256);
@@ -105,4 +109,16 @@ Deno.test("foldSum(), swapSum() and addSums() keep one's complement arithmetic",
   assert.equal(addSums(0xffff, 1), 1);
   assert.equal(addSums(0x8000, 0x8000), 1);
   assert.equal(addSums(0, 0), 0);
+});
+
+Deno.test("ChecksumBuffer over WebAssembly memory gives 0 only for zeros, 0xffff for all ones", () => {
+  const memory = new WebAssembly.Memory({ initial: 1 });
+  const bytes = new Uint8Array(memory.buffer, 0, 4096);
+  const c = new ChecksumBuffer(bytes, memory);
+  assert.equal(c.sum(0, 4096), 0);
+  bytes.fill(0xff);
+  assert.equal(c.sum(1, 1001), 0xffff);
+  assert.equal(c.sum(1, 1000), 0xff00);
+  // A memory the bytes are not in is ignored.
+  assert.equal(new ChecksumBuffer(new Uint8Array(64), memory).usesWasm, false);
 });
