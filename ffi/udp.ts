@@ -94,6 +94,9 @@ const GSO_MAX_BYTES_V4 = 65535 - 20 - 8;
 /** ... over IPv6 (the payload length, 65,535, less the UDP header). */
 const GSO_MAX_BYTES_V6 = 65535 - 8;
 
+/** SOL_SOCKET: a classic BPF program choosing the socket of a reuse-port group. */
+const SO_ATTACH_REUSEPORT_CBPF = 51;
+
 /** struct msghdr offsets (LP64 Linux). */
 const MH_NAME = 0;
 const MH_NAMELEN = 8;
@@ -238,6 +241,28 @@ export class UdpSocket {
     const sa = this.#encodeAddress(address, port, "connect");
     check(libc().connect(this.fd, sa, sa.length), `connect ${formatEndpoint(address, port)}`);
     this.#connected = true;
+  }
+
+  /**
+   * Attaches a classic BPF program (`filter`: `struct sock_filter` entries,
+   * 8 bytes each) to this socket's SO_REUSEPORT group: for each datagram the
+   * kernel runs it on the UDP payload and delivers to the group's socket at
+   * the index it returns (in bind order; an index out of range falls back to
+   * the kernel's hash). Throws {@link ErrnoError}.
+   */
+  attachReusePortFilter(filter: Uint8Array): void {
+    if (filter.length === 0 || filter.length % 8 !== 0) {
+      throw new RangeError(`a BPF program is 8 bytes per instruction, not ${filter.length}`);
+    }
+    // struct sock_fprog: unsigned short len; (padding); struct sock_filter *filter.
+    const prog = new Uint8Array(16);
+    const v = new DataView(prog.buffer);
+    v.setUint16(0, filter.length / 8, HOST_LE);
+    setPointer(v, 8, addressOf(filter));
+    check(
+      libc().setsockopt(this.fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, prog, prog.length),
+      "setsockopt SO_ATTACH_REUSEPORT_CBPF",
+    );
   }
 
   /** Sets the receive buffer (forced past rmem_max when allowed). Returns the size granted. */

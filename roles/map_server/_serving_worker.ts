@@ -7,12 +7,15 @@
  * copied into one buffer per batch and posted (transferred) to it, with
  * the counts of what the Worker did.
  *
- * Order per source: what is handed to the main thread keeps its order, and
- * an answer the Worker would give to a source whose earlier datagram was
- * handed over and is not yet handled there is handed over instead (the
- * main thread acknowledges in shared memory), so one source's datagrams
- * are handled in the order they came, as with one thread. Backlog: past {@link MAX_BACKLOG} datagrams handed over and not
- * yet handled, more are dropped and counted (`dropped`), not queued.
+ * Order: what a Worker hands to the main thread keeps its order, and an
+ * answer it would give to a source whose earlier datagram it handed over,
+ * not yet handled there, is handed over instead (the main thread
+ * acknowledges in shared memory): what one Worker gets from one source is
+ * handled in the order it came. Datagrams of one source that the kernel
+ * gives to different Workers (serving.ts spreads them by nonce) are
+ * handled in any order, as UDP may deliver them. Backlog: past
+ * {@link MAX_BACKLOG} datagrams handed over and not yet handled, more are
+ * dropped and counted (`dropped`), not queued.
  *
  * The protocol with serving.ts is {@link ServingInit}, {@link FromServing}.
  *

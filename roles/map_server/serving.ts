@@ -4,8 +4,10 @@
  * in front of the main thread, which stays the one owner of the state.
  *
  * Who does what:
- * - The kernel spreads datagrams over the Workers' sockets by a hash of
- *   their addresses and ports, so one source's datagrams reach one Worker.
+ * - The kernel spreads datagrams over the Workers' sockets by their LISP
+ *   nonce ({@link nonceSpreadFilter}, a BPF program on the reuse-port
+ *   group), so even one busy source (the map-resolver in front) keeps every
+ *   Worker busy, and a retransmission reaches the Worker of its first try.
  * - A Worker answers what it can alone (fast_path.ts): Map-Requests with a
  *   negative Map-Reply or a proxy Map-Reply, and verifies Map-Registers
  *   (HMAC with the site's prepared key, Map-Notify written and signed).
@@ -51,7 +53,7 @@ import type { Counters } from "../../core/counters.ts";
 import type { Logger } from "../../core/log.ts";
 import { METRICS } from "../../core/metrics.ts";
 import type { RateLimiter } from "../../core/rate_limit.ts";
-import { u32ToIpv4 } from "../../ffi/libc.ts";
+import { HOST_LE, u32ToIpv4 } from "../../ffi/libc.ts";
 import type { UdpSocket } from "../../ffi/udp.ts";
 import { Waker } from "../../ffi/wait.ts";
 import { ipv6FromBytes, isIPv4 } from "../../wire/ip_text.ts";
@@ -118,8 +120,47 @@ interface Member {
   readonly done: () => void;
 }
 
+/**
+ * A classic BPF program for a reuse-port group of `n` sockets: the socket
+ * of a datagram is its LISP nonce (its two halves XORed) modulo `n` (bytes
+ * 4..11 of the message, or of the Map-Request inside an ECM over IPv4), so
+ * one busy source (a
+ * map-resolver in front of the ms sends everything from one address and
+ * port, which the kernel's own hash would give to one socket) spreads over
+ * every Worker, while a message and its retransmissions (same nonce) stay
+ * on one.
+ */
+export function nonceSpreadFilter(n: number): Uint8Array {
+  const code: [number, number, number, number][] = [
+    [0x30, 0, 0, 0], // 0 ldb [0]: type and flags
+    [0x74, 0, 0, 4], // 1 rsh #4: the type
+    [0x15, 0, 5, 8], // 2 jeq #8 (ECM) ? 3 : 8
+    [0x20, 0, 0, 36], // 3 ld [36]: ECM 4 + IPv4 20 + UDP 8, then the Map-Request's nonce at 4
+    [0x02, 0, 0, 0], // 4 st M[0]
+    [0x20, 0, 0, 40], // 5 ld [40]: its low half
+    [0x61, 0, 0, 0], // 6 ldx M[0]
+    [0x05, 0, 0, 4], // 7 ja 12
+    [0x20, 0, 0, 4], // 8 ld [4]: the message's nonce
+    [0x02, 0, 0, 0], // 9 st M[0]
+    [0x20, 0, 0, 8], // 10 ld [8]: its low half
+    [0x61, 0, 0, 0], // 11 ldx M[0]
+    [0xac, 0, 0, 0], // 12 xor x: both halves
+    [0x94, 0, 0, n], // 13 mod #n
+    [0x16, 0, 0, 0], // 14 ret a: the socket's index in the group
+  ];
+  const b = new Uint8Array(code.length * 8);
+  const v = new DataView(b.buffer);
+  code.forEach(([op, jt, jf, k], i) => {
+    v.setUint16(i * 8, op, HOST_LE);
+    b[i * 8 + 2] = jt;
+    b[i * 8 + 3] = jf;
+    v.setUint32(i * 8 + 4, k, HOST_LE);
+  });
+  return b;
+}
+
 /** Opens `n` sockets on one address and port, SO_REUSEPORT; the port is checked free first. */
-function openGroup(address: string, port: number, n: number): UdpSocket[] {
+function openGroup(address: string, port: number, n: number, logger?: Logger): UdpSocket[] {
   // Without SO_REUSEPORT this bind fails when another process holds the port,
   // which a group of reuse-port sockets would otherwise share with it.
   const probe = openControlSocket(address, port);
@@ -131,6 +172,14 @@ function openGroup(address: string, port: number, n: number): UdpSocket[] {
   } catch (e) {
     for (const s of out) s.close();
     throw e;
+  }
+  if (n > 1) {
+    try {
+      out[0]!.attachReusePortFilter(nonceSpreadFilter(n));
+    } catch (e) {
+      // Without it the kernel's hash of addresses and ports spreads the datagrams.
+      logger?.warn("serving-spread-unavailable", { error: (e as Error).message });
+    }
   }
   return out;
 }
@@ -179,12 +228,12 @@ export class ServingPool {
     let v4: UdpSocket[] = [];
     let v6: UdpSocket[] = [];
     if (address !== undefined) {
-      if (isIPv4(address)) v4 = openGroup(address, o.config.controlPort, n);
-      else v6 = openGroup(address, o.config.controlPort, n);
+      if (isIPv4(address)) v4 = openGroup(address, o.config.controlPort, n, o.logger);
+      else v6 = openGroup(address, o.config.controlPort, n, o.logger);
     } else {
-      v4 = openGroup("0.0.0.0", o.config.controlPort, n);
+      v4 = openGroup("0.0.0.0", o.config.controlPort, n, o.logger);
       try {
-        v6 = openGroup("::", v4[0]!.localAddress().port, n);
+        v6 = openGroup("::", v4[0]!.localAddress().port, n, o.logger);
       } catch (e) {
         o.logger.warn("control-ipv6-unavailable", { error: (e as Error).message });
       }
