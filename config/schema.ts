@@ -64,6 +64,10 @@ export const DEFAULTS = {
   tunName: "lispTun0",
   /** `tun-mtu`: OOR's TUN MTU. */
   tunMtu: 1440,
+  /** `[data-plane] offloads`: on, as far as the kernel takes them. */
+  dataPlaneOffloads: true,
+  /** `[data-plane] udp-gso`: on (with offloads). */
+  dataPlaneUdpGso: true,
   /** `[api] listen`: loopback only, unprivileged port. */
   apiListen: "127.0.0.1:9942",
   /** `[api] max-connections`: API connections served at once. */
@@ -142,6 +146,26 @@ export interface RlocProbing {
   readonly retries: number;
   /** `rloc-probe-retries-interval`: seconds between retries, 1..interval. */
   readonly retriesInterval: number;
+}
+
+/** `[data-plane]`: how a tunnel router's data plane moves packets. */
+export interface DataPlaneConfig {
+  /**
+   * `offloads`: TUN offloads (checksum, TSO, USO: 64 KiB super-packets
+   * cut into segments, in-order segments merged into one TUN write) and
+   * UDP GSO/GRO on the data sockets, each as far as the kernel takes it
+   * (default true); false: one plain packet per read, write and datagram.
+   */
+  readonly offloads: boolean;
+  /**
+   * `udp-gso`: with offloads, send a run of equal datagrams to one RLOC as
+   * one UDP GSO send (default true). Such a send can cross virtual links
+   * (veth, virtio) whole, up to a peer's host: a peer that reads its data
+   * from a raw socket (OOR 1.3.0 does) then sees one datagram where there
+   * are many. Turn it off when such a peer is reached over virtual links
+   * only.
+   */
+  readonly udpGso: boolean;
 }
 
 /** `[api]`: the local HTTP status page and JSON API. */
@@ -440,6 +464,8 @@ export interface Config {
   readonly tunName: string;
   /** `tun-mtu`: TUN device MTU. */
   readonly tunMtu: number;
+  /** `[data-plane]`. */
+  readonly dataPlane: DataPlaneConfig;
   /** `[api]`. */
   readonly api: ApiConfig;
   /** `[rloc-probing]`. */

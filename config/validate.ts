@@ -120,6 +120,7 @@ const TOP_KEYS = [
   "data-port",
   "tun-name",
   "tun-mtu",
+  "data-plane",
   "api",
   "rloc-probing",
   "map-resolver",
@@ -145,6 +146,7 @@ const TOP_KEYS = [
   "explicit-locator-path",
 ] as const;
 
+const DATA_PLANE_KEYS = ["offloads", "udp-gso"] as const;
 const API_KEYS = [
   "enabled",
   "listen",
@@ -230,6 +232,7 @@ const ROLE_KEYS: Readonly<Record<string, readonly Role[]>> = {
   "data-port": TR_ROLES,
   "tun-name": TR_ROLES,
   "tun-mtu": TR_ROLES,
+  "data-plane": TR_ROLES,
   "rloc-probing": TR_ROLES,
   "map-resolver": TR_ROLES,
   "static-map-cache": TR_ROLES,
@@ -388,6 +391,17 @@ function readConfig(ctx: Ctx, raw: Table, given: Role | undefined): Config {
   const tunName = readInterface(ctx, raw, [], "tun-name", false) ??
     DEFAULTS.tunName;
   const tunMtu = readInt(ctx, raw, [], "tun-mtu", 576, 65535, DEFAULTS.tunMtu);
+  const dataPlaneTable = readTable(ctx, raw, "data-plane", DATA_PLANE_KEYS);
+  const dataPlane = {
+    offloads: readBool(
+      ctx,
+      dataPlaneTable,
+      ["data-plane"],
+      "offloads",
+      DEFAULTS.dataPlaneOffloads,
+    ),
+    udpGso: readBool(ctx, dataPlaneTable, ["data-plane"], "udp-gso", DEFAULTS.dataPlaneUdpGso),
+  };
 
   const api = readApi(ctx, raw);
   const rlocProbing = readRlocProbing(ctx, raw);
@@ -464,6 +478,7 @@ function readConfig(ctx: Ctx, raw: Table, given: Role | undefined): Config {
     dataPort,
     tunName,
     tunMtu,
+    dataPlane,
     api,
     rlocProbing,
     mapResolvers,

@@ -52,6 +52,7 @@ Deno.test("parseConfig() fills every default into a minimal xtr file", () => {
     dataPort: 4341,
     tunName: "lispTun0",
     tunMtu: 1440,
+    dataPlane: { offloads: true, udpGso: true },
     api: { enabled: true, host: "127.0.0.1", port: 9942 },
     rlocProbing: { interval: 30, retries: 2, retriesInterval: 5 },
     mapResolvers: ["192.0.2.1"],
@@ -1086,5 +1087,25 @@ Deno.test("parseConfig() takes tun-mtu up to 65535, and at least 1280 with IPv6 
   ]);
   deepStrictEqual(errorsOf(xtr(65536, "10.1.0.0/24"), "xtr"), [
     "oor.toml:1: tun-mtu: must be from 576 to 65535 (got 65536)",
+  ]);
+});
+
+Deno.test("parseConfig() reads [data-plane] offloads, and says where a bad value is", () => {
+  strictEqual(
+    configOf(MINIMAL_XTR + "[data-plane]\noffloads = false\n", "xtr").dataPlane.offloads,
+    false,
+  );
+  strictEqual(
+    configOf(MINIMAL_XTR + "[data-plane]\noffloads = true\n", "xtr").dataPlane.offloads,
+    true,
+  );
+  strictEqual(configOf(MINIMAL_XTR + "[data-plane]\n", "xtr").dataPlane.offloads, true);
+  deepStrictEqual(configOf(MINIMAL_XTR + "[data-plane]\nudp-gso = false\n", "xtr").dataPlane, {
+    offloads: true,
+    udpGso: false,
+  });
+  deepStrictEqual(errorsOf(MINIMAL_XTR + '[data-plane]\noffloads = "no"\ngso = 1\n', "xtr"), [
+    "oor.toml:9: data-plane.offloads: must be true or false, not a string (write false without quotes)",
+    "oor.toml:10: data-plane.gso: unknown key",
   ]);
 });

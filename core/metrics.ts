@@ -440,7 +440,7 @@ export const DATAPLANE_METRICS = {
     "oor_dataplane_dropped_packets_total",
     "Packets dropped by the data plane, by reason (not-local-source, not-local-destination, " +
       "miss, no-petr, drop, no-locator, no-socket, loop, bad-header, bad-inner, truncated, " +
-      "too-big, send-buffer; README.md says what each means).",
+      "too-big, send-buffer, bad-offload; README.md says what each means).",
     ["reason"],
   ),
   mapCacheEntries: gauge(
@@ -503,6 +503,26 @@ export const DATAPLANE_COUNTERS = [
     "or for the buffers.",
   ],
   ["dropped:send-buffer", "Dropped: the socket's send buffer stayed full."],
+  [
+    "dropped:bad-offload",
+    "Dropped: a packet from an offloading TUN that could not be cut into segments or have its " +
+    "checksum finished.",
+  ],
+  ["tun-read-gso", "GSO super-packets read from the TUN devices (each is also one tun-read)."],
+  ["tun-gso-segments", "Segments the GSO super-packets read from the TUN devices were cut into."],
+  ["tun-written-gso", "TUN writes carrying several packets merged into one (GSO)."],
+  [
+    "tun-merged",
+    "Packets written to the TUN devices inside a merged write (tun-written counts them).",
+  ],
+  ["udp-gso-sends", "UDP GSO sends: several datagrams to one RLOC in one send."],
+  ["udp-gso-fallbacks", "UDP GSO sends the kernel refused, sent again one datagram each."],
+  ["udp-gro-datagrams", "Datagrams received coalesced by UDP GRO (udp-received counts them)."],
+  [
+    "merge-bad-checksums",
+    "Packets not merged into a TUN write because a checksum was wrong (written alone, for the " +
+    "kernel to drop).",
+  ],
 ] as const;
 
 /** A data-plane counter key. */

@@ -106,6 +106,21 @@ export type ToWorker =
      * (or, IPv4 without DF, sent and fragmented). 0 or absent: no check.
      */
     readonly pathMtu?: { readonly ipv4: number; readonly ipv6: number };
+    /**
+     * Use the offloads (default true): checksum, TSO and USO on the TUNs
+     * that have a virtio-net header, UDP GSO to send and (xtr) UDP GRO to
+     * receive, each as far as the kernel takes it (the `ready` message says
+     * what it took). false: one plain packet per read, write and datagram.
+     */
+    readonly offloads?: boolean;
+    /**
+     * With offloads: send runs of equal datagrams to one RLOC as one UDP
+     * GSO send (default true). A GSO send may cross virtual links (veth,
+     * virtio) whole, and a peer that reads data from a raw socket (OOR
+     * 1.3.0) then sees one datagram where there are many: false sends
+     * each datagram on its own.
+     */
+    readonly udpGso?: boolean;
   }
   /** Add or replace a mapping. */
   | { readonly op: "set"; readonly mapping: DataMapping }
@@ -135,10 +150,27 @@ export type ToWorker =
   /** Stop the loop, close nothing (the main thread owns the fds). */
   | { readonly op: "stop" };
 
+/** What the Worker got of the offloads it asked for (in its `ready` message). */
+export interface OffloadReport {
+  /**
+   * Per TUN, the main one first: the offloads it takes (`csum tso4 tso6
+   * tso-ecn uso4 uso6`), `none`, or `no virtio-net header`.
+   */
+  readonly tuns: readonly string[];
+  /** Offloads a TUN refused (the kernel lacks them, e.g. `uso4 uso6` before Linux 6.2). */
+  readonly refused: readonly string[];
+  /** Whether UDP GSO sends are used (IPv4, IPv6 socket). */
+  readonly udpGso: { readonly ipv4: boolean; readonly ipv6: boolean };
+  /** Whether UDP GRO is on on the data sockets (xtr). */
+  readonly udpGro: boolean;
+  /** Why something asked for could not be had, one line each. */
+  readonly errors: readonly string[];
+}
+
 /** Messages from the worker to the control plane. */
 export type FromWorker =
-  /** The loop runs. */
-  | { readonly op: "ready" }
+  /** The loop runs; with the offloads it got. */
+  | { readonly op: "ready"; readonly offloads?: OffloadReport }
   /**
    * No entry (or a send-map-request entry) for this destination: resolve it.
    * Sent at most once per destination per second.
@@ -241,6 +273,8 @@ export interface DataPlaneHandle {
   sendControl?(bytes: Uint8Array, address: string, port: number): void;
   /** The worker's latest counters (updated every second). */
   counters(): Readonly<Record<string, number>>;
+  /** What the Worker got of the offloads, once it runs (optional for fakes). */
+  offloads?(): OffloadReport | undefined;
   /** The latest traffic per map-cache entry, by `[iid]prefix` (entries without traffic absent). */
   entryCounts?(): ReadonlyMap<string, EntryTraffic>;
   /** Stops the worker; resolves once it has left its loop. */

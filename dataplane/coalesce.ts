@@ -79,8 +79,11 @@ const TCP6 = 2;
 const UDP4 = 3;
 const UDP6 = 4;
 
-/** What the sink gets: the TUN, iovecs (struct iovec each, from 0) and how many. */
-export type TunWriteSink = (tun: number, iov: Uint8Array, count: number) => void;
+/**
+ * What the sink gets for one write: the TUN, iovecs (struct iovec each,
+ * from 0), how many, and how many packets the write carries.
+ */
+export type TunWriteSink = (tun: number, iov: Uint8Array, count: number, packets: number) => void;
 
 /**
  * Builds the TUN writes of one received batch (see the module notes):
@@ -189,6 +192,11 @@ export class Coalescer {
   /** Number of writes pending. */
   get pending(): number {
     return this.#n;
+  }
+
+  /** Most packets one batch may take before a {@link flush}. */
+  get capacity(): number {
+    return this.#max;
   }
 
   /**
@@ -398,7 +406,9 @@ export class Coalescer {
       for (let i = TCP_WINDOW_OFFSET; i < TCP_WINDOW_OFFSET + 2; i++) {
         if (bytes[fl4 + i] !== bytes[l4 + i]) return NOT_JOINED;
       }
-      for (let i = 18; i < hdrs - iphl; i++) if (bytes[fl4 + i] !== bytes[l4 + i]) return NOT_JOINED;
+      for (let i = 18; i < hdrs - iphl; i++) {
+        if (bytes[fl4 + i] !== bytes[l4 + i]) return NOT_JOINED;
+      }
     }
     // Checksums, only now that a merge would happen: the first packet once, then this one.
     if (this.#checked[w] === 0) {
@@ -462,7 +472,7 @@ export class Coalescer {
       }
       setPointer(v, n * 16, base + off);
       setPointer(v, n * 16 + 8, this.#total[w]!);
-      sink(this.#tun[w]!, this.#iov, n + 1);
+      sink(this.#tun[w]!, this.#iov, n + 1, 1);
       return;
     }
     // A merged packet: fix the first packet's headers in place.
@@ -531,7 +541,7 @@ export class Coalescer {
       n++;
     }
     this.gsoWrites++;
-    sink(this.#tun[w]!, this.#iov, n);
+    sink(this.#tun[w]!, this.#iov, n, count);
   }
 }
 

@@ -243,7 +243,9 @@ Deno.test("Coalescer keeps the packets of two TUNs apart", () => {
 
 for (const f of [A4, A6]) {
   Deno.test(
-    `Segmenter cuts what Coalescer merged back into the very same TCP/${f.v6 ? "IPv6" : "IPv4"} segments`,
+    `Segmenter cuts what Coalescer merged back into the very same TCP/${
+      f.v6 ? "IPv6" : "IPv4"
+    } segments`,
     () => {
       const t = train(f, 7, 1448, 0xffffff00, 0xfffe, 1000, 0x18);
       const { writes } = run(t);

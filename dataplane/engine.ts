@@ -281,8 +281,6 @@ function hashAddress(h: number, b: Uint8Array, off: number, v6: boolean): number
 const MARK_NAT = 5;
 /** Slot mark of an ICMP error to write back to the TUN the batch came from. */
 const MARK_ICMP = 7;
-/** The order of the groups #group makes. */
-const GROUPS = [4, 6, MARK_NAT, MARK_ICMP] as const;
 
 /**
  * Writes an IPv4 and a UDP header at `b[off...]` in front of `len - 28`
@@ -392,6 +390,8 @@ export class Engine {
   readonly #post: (m: FromWorker) => void;
   /** Per slot: 0 dropped, 4 or 6 the outer family. */
   readonly #mark: Uint8Array;
+  /** Per slot: where #group puts it. */
+  readonly #dest: Int32Array;
   #nonce: number;
   /** The iid found by the last #decap. */
   #iid = 0;
@@ -408,6 +408,12 @@ export class Engine {
   readonly #innerMax6: number;
   #icmpSecond = 0;
   #icmpBudget = ICMP_PER_SECOND;
+  /** Set while a later segment of a super-packet takes the whole path: no ICMP error for it. */
+  #quietIcmp = false;
+  /** What the last packet {@link fromTun} encapsulated went to: locator, iid, entry. */
+  #prevLoc: Locator | undefined;
+  #prevIid = 0;
+  #prevEntryId = 0;
   /** Per map-cache entry, by its id: packets and bytes (inner) encapsulated by it. */
   #entryPackets = new Float64Array(ENTRY_SLOTS);
   #entryBytes = new Float64Array(ENTRY_SLOTS);
@@ -428,6 +434,7 @@ export class Engine {
     this.#ipv6 = options.ipv6 ?? true;
     this.#post = options.post;
     this.#mark = new Uint8Array(options.slots);
+    this.#dest = new Int32Array(options.slots);
     this.tunTag = new Uint8Array(options.slots);
     this.#instanceIids = [...(options.instanceIids ?? [])];
     this.#instanceIids.forEach((iid, k) => this.#tunOfIid.set(iid, k + 1));
@@ -604,18 +611,53 @@ export class Engine {
    * the TUN), then groups them: slots `[0, n4)` for the IPv4 socket,
    * `[n4, n4+n6)` for the IPv6 socket, each with its RLOC as peer.
    * Dropped packets are counted and left behind. Never throws.
+   * `follows[i] === 1` says slot `i` holds the segment after slot
+   * `i - 1`'s, of one super-packet (segment.ts): it goes where that one
+   * went without a lookup, and a too-big one gets no ICMP error of its own.
    */
-  fromTun(b: PacketBatch, tun = 0): void {
+  fromTun(b: PacketBatch, tun = 0, follows?: Uint8Array): void {
     const mark = this.#mark;
     const count = this.#limit(b);
     const cap = b.capacity;
     const iid = tun > 0 ? this.#instanceIids[tun - 1] : undefined;
     for (let i = 0; i < count; i++) {
-      if (b.length[i]! >= cap) mark[i] = this.#drop(D_TOO_BIG);
-      else if (iid === undefined) mark[i] = this.#itr(b, i);
+      if (b.length[i]! >= cap) {
+        mark[i] = this.#drop(D_TOO_BIG);
+        continue;
+      }
+      const follower = follows !== undefined && follows[i] === 1 && i > 0;
+      if (follower) {
+        // The next segment of the packet in slot i - 1: same flow, same locator, no bigger.
+        const pm = mark[i - 1];
+        if (pm === 4 || pm === 6 || pm === MARK_NAT) {
+          const m = this.#follow(b, i);
+          if (m >= 0) {
+            mark[i] = m;
+            continue;
+          }
+        }
+        this.#quietIcmp = true; // one ICMP error per super-packet is enough
+      }
+      if (iid === undefined) mark[i] = this.#itr(b, i);
       else mark[i] = this.#itrIn(b, i, iid);
+      this.#quietIcmp = false;
     }
     this.#group(b);
+  }
+
+  /**
+   * Encapsulates slot `i`, the next segment of a super-packet whose
+   * previous segment (slot `i - 1`) was just encapsulated, to the same
+   * locator, without looking anything up again. -1 when it must take the
+   * whole path instead (bigger than the path allows).
+   */
+  #follow(b: PacketBatch, i: number): number {
+    const l = this.#prevLoc!;
+    const len = b.length[i]!;
+    if (len > (l.family === "ipv4" ? this.#innerMax4 : this.#innerMax6)) return -1;
+    const family = this.#encapsulate(b, i, this.#prevIid, ipVersion(b.bytes, b.offset[i]!), l);
+    if (family !== 0) this.#countEntry(this.#prevEntryId, len);
+    return family;
   }
 
   /** ITR for a packet of an instance TUN: its source must be a local EID of `iid`. */
@@ -702,6 +744,9 @@ export class Engine {
     const len = b.length[i]!;
     const family = this.#encapsulate(b, i, iid, ver, l);
     if (family !== 0) this.#countEntry(e.id, len);
+    this.#prevLoc = l;
+    this.#prevIid = iid;
+    this.#prevEntryId = e.id;
     return family;
   }
 
@@ -712,6 +757,7 @@ export class Engine {
    */
   #tooBig(b: PacketBatch, i: number, mtu: number): number {
     this.counts[D_TOO_BIG]!++;
+    if (this.#quietIcmp) return 0;
     const bytes = b.bytes;
     const off = b.offset[i]!;
     const len = b.length[i]!;
@@ -852,28 +898,64 @@ export class Engine {
 
   /**
    * Moves the slots marked 4 to the front, then those marked 6, then those
-   * for the raw socket, then the ICMP errors; sets n4, n6, nNat and nIcmp.
+   * for the raw socket, then the ICMP errors, the dropped ones last; sets
+   * n4, n6, nNat and nIcmp. Stable: each group keeps the order the packets
+   * came in (the segments of a flow stay in sequence, and runs of them to
+   * one RLOC stay together for a UDP GSO send).
    */
   #group(b: PacketBatch): void {
     const mark = this.#mark;
+    const dest = this.#dest;
     const count = b.count;
-    let j = 0;
-    for (const pass of GROUPS) {
-      const start = j;
-      for (let i = j; i < count; i++) {
-        if (mark[i] !== pass) continue;
-        if (i !== j) {
-          b.swap(i, j);
-          mark[i] = mark[j]!;
-          mark[j] = pass;
-        }
-        j++;
-      }
-      if (pass === 4) this.n4 = j - start;
-      else if (pass === 6) this.n6 = j - start;
-      else if (pass === MARK_NAT) this.nNat = j - start;
-      else this.nIcmp = j - start;
+    let n4 = 0;
+    let n6 = 0;
+    let nNat = 0;
+    let nIcmp = 0;
+    for (let i = 0; i < count; i++) {
+      const m = mark[i];
+      if (m === 4) n4++;
+      else if (m === 6) n6++;
+      else if (m === MARK_NAT) nNat++;
+      else if (m === MARK_ICMP) nIcmp++;
     }
+    let p4 = 0;
+    let p6 = n4;
+    let pNat = n4 + n6;
+    let pIcmp = pNat + nNat;
+    let pRest = pIcmp + nIcmp;
+    let moved = false;
+    for (let i = 0; i < count; i++) {
+      const m = mark[i];
+      const d = m === 4
+        ? p4++
+        : m === 6
+        ? p6++
+        : m === MARK_NAT
+        ? pNat++
+        : m === MARK_ICMP
+        ? pIcmp++
+        : pRest++;
+      dest[i] = d;
+      if (d !== i) moved = true;
+    }
+    if (moved) {
+      // Apply the permutation by its cycles: each swap puts one slot where it goes.
+      for (let i = 0; i < count; i++) {
+        while (dest[i] !== i) {
+          const j = dest[i]!;
+          b.swap(i, j);
+          dest[i] = dest[j]!;
+          dest[j] = j;
+          const m = mark[i]!;
+          mark[i] = mark[j]!;
+          mark[j] = m;
+        }
+      }
+    }
+    this.n4 = n4;
+    this.n6 = n6;
+    this.nNat = nNat;
+    this.nIcmp = nIcmp;
   }
 
   // -------------------------------------------------------------------------
@@ -916,6 +998,30 @@ export class Engine {
       }
     }
     if (rtr) this.#group(b);
+  }
+
+  /**
+   * ETR (xtr) for one datagram held in slot `i` at `b.bytes[off, off+len)`
+   * (UDP GRO puts several in a slot; the slot's peer is their sender):
+   * what {@link fromUdp} does to a slot, with the slot's offset and length
+   * set to that datagram first. Returns the TUN to write the inner packet
+   * to (see {@link tunTag}), which is then at `b.offset[i]`, `b.length[i]`;
+   * or -1 when it was dropped or handed to the control plane. Never throws.
+   */
+  etrAt(b: PacketBatch, i: number, off: number, len: number): number {
+    b.offset[i] = off;
+    b.length[i] = len;
+    const ver = this.#decap(b, i);
+    if (ver === 0) return -1;
+    this.counts[C_DECAPSULATED]!++;
+    this.counts[C_DECAPSULATED_BYTES] = this.counts[C_DECAPSULATED_BYTES]! + b.length[i]!;
+    this.#notePeer(b, i, ver);
+    const o = b.offset[i]!;
+    const hit = ver === 4
+      ? this.#localDst.lookupV4(this.#iid, b.bytes, o + IPV4_DST_OFFSET)
+      : this.#localDst.lookupV6(this.#iid, b.bytes, o + IPV6_DST_OFFSET);
+    if (hit < 0) return this.#drop(D_NOT_LOCAL_DESTINATION) - 1;
+    return this.#instanceIids.length === 0 ? 0 : this.#tunOfIid.get(this.#iid) ?? 0;
   }
 
   /** Checks and strips the outer header of slot `i`; returns the inner IP version or 0. */

@@ -817,3 +817,86 @@ Deno.test("Engine.fromTun() encapsulates a 9000-byte packet in slots sized for t
   assert.equal(b.length[0], 9008);
   assert.equal(e.snapshot()["dropped:too-big"], 0);
 });
+
+Deno.test("Engine.fromTun() groups by outer family keeping each group's order (segments stay in sequence)", () => {
+  const { e } = engine();
+  e.setMapping({
+    prefix: prefix("10.2.0.0/24", 5),
+    action: "encapsulate",
+    locators: [loc("100.64.0.2")],
+  });
+  e.setMapping({
+    prefix: prefix("10.3.0.0/24", 5),
+    action: "encapsulate",
+    locators: [loc("2001:db8::2")],
+  });
+  const b = newBatch();
+  // Slots: v6 a, v6 b, v4 c, miss, v6 d, v4 e, v6 f, v4 g (source ports say which).
+  const plan: [string, number][] = [
+    ["10.3.0.1", 1],
+    ["10.3.0.1", 2],
+    ["10.2.0.1", 3],
+    ["10.9.0.1", 4],
+    ["10.3.0.1", 5],
+    ["10.2.0.1", 6],
+    ["10.3.0.1", 7],
+    ["10.2.0.1", 8],
+  ];
+  plan.forEach(([dst, port], i) => put(b, i, "10.1.0.1", dst, port));
+  e.fromTun(b);
+  assert.equal(e.n4, 3);
+  assert.equal(e.n6, 4);
+  // The inner UDP source port sits after the 8-byte header and the 20-byte IPv4 header.
+  const ports = Array.from({ length: 7 }, (_, i) => {
+    const p = b.packet(i);
+    return (p[28]! << 8) | p[29]!;
+  });
+  assert.deepEqual(ports, [3, 6, 8, 1, 2, 5, 7]);
+});
+
+Deno.test("Engine.fromTun() sends the later segments of a super-packet where the first went, without a lookup", () => {
+  const { e } = engine();
+  e.setMapping({
+    prefix: prefix("10.2.0.0/24", 5),
+    action: "encapsulate",
+    locators: [loc("100.64.0.2")],
+  });
+  e.setMapping({
+    prefix: prefix("10.3.0.0/24", 5),
+    action: "encapsulate",
+    locators: [loc("100.64.0.3")],
+  });
+  const b = newBatch();
+  put(b, 0, "10.1.0.1", "10.2.0.1");
+  put(b, 1, "10.1.0.1", "10.2.0.1");
+  put(b, 2, "10.1.0.1", "10.3.0.1"); // looked up, it would go to 100.64.0.3
+  put(b, 3, "10.1.0.1", "10.3.0.1"); // not a follower: looked up
+  const follows = Uint8Array.from([1, 1, 1, 0, 0, 0, 0, 0]); // slot 0 has no slot before it
+  e.fromTun(b, 0, follows);
+  assert.equal(e.n4, 4);
+  assert.deepEqual(
+    [0, 1, 2, 3].map((i) => b.peer(i)?.address),
+    ["100.64.0.2", "100.64.0.2", "100.64.0.2", "100.64.0.3"],
+  );
+  assert.equal(e.snapshot()["encapsulated"], 4);
+  // A follower of a dropped packet takes the whole path (and is dropped the same way).
+  put(b, 0, "10.1.0.1", "10.9.0.1"); // a miss
+  put(b, 1, "10.1.0.1", "10.9.0.1");
+  b.count = 2;
+  e.fromTun(b, 0, follows);
+  assert.equal(e.n4, 0);
+  assert.equal(e.snapshot()["dropped:miss"], 2);
+});
+
+Deno.test("Engine.fromTun() answers a too-big super-packet with one ICMP error, not one per segment", () => {
+  const e = mtuEngine({ ipv4: 1400, ipv6: 1400 });
+  const b = newBatch();
+  e.now = 5_000;
+  for (let i = 0; i < 4; i++) putSized(b, i, "10.1.0.10", "10.2.0.10", 1500);
+  e.fromTun(b, 0, Uint8Array.from([0, 1, 1, 1, 0, 0, 0, 0]));
+  assert.equal(e.nIcmp, 1);
+  assert.equal(e.snapshot()["dropped:too-big"], 4);
+  for (let i = 0; i < 4; i++) putSized(b, i, "10.1.0.10", "10.2.0.10", 1500);
+  e.fromTun(b);
+  assert.equal(e.nIcmp, 4, "without follows, one each (within the rate limit)");
+});

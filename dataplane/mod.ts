@@ -22,6 +22,7 @@ import type {
   EntryCounts,
   EntryTraffic,
   FromWorker,
+  OffloadReport,
 } from "./api.ts";
 import type { Prefix } from "../core/prefix.ts";
 import type { InitMessage, WorkerIn } from "./worker.ts";
@@ -39,6 +40,7 @@ export class DataPlane implements DataPlaneHandle {
   readonly #wake: Int32Array;
   readonly #events: DataPlaneEvents;
   #counters: Readonly<Record<string, number>> = {};
+  #offloads: OffloadReport | undefined;
   readonly #entries = new Map<string, EntryTraffic>();
   #stopped = false;
   #stopping: Promise<void> | undefined;
@@ -69,6 +71,7 @@ export class DataPlane implements DataPlaneHandle {
       const msg = m.data;
       if (settle !== undefined) {
         if (msg.op === "ready") {
+          dp.#offloads = msg.offloads;
           const s = settle;
           settle = undefined;
           s(undefined);
@@ -193,6 +196,11 @@ export class DataPlane implements DataPlaneHandle {
   /** The Worker's latest counters (posted every second). */
   counters(): Readonly<Record<string, number>> {
     return this.#counters;
+  }
+
+  /** What the Worker got of the offloads it asked for (from its `ready` message). */
+  offloads(): OffloadReport | undefined {
+    return this.#offloads;
   }
 
   /** The latest traffic per map-cache entry, by `[iid]prefix` (entries without traffic absent). */

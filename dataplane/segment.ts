@@ -79,6 +79,12 @@ const V6_ADDRS = 8;
  * global, so several Workers each have their own.
  */
 export class Segmenter {
+  /**
+   * Per slot, after {@link split}: 1 when the slot holds the segment that
+   * follows the one in the slot before (for `Engine.fromTun`), else 0.
+   * Slots the caller fills otherwise it sets to 0 itself.
+   */
+  readonly follows: Uint8Array;
   readonly #b: PacketBatch;
   readonly #cb: ChecksumBuffer;
   /** The last {@link plan}: header bytes (IP + TCP/UDP), payload bytes, segments. */
@@ -90,6 +96,7 @@ export class Segmenter {
   constructor(batch: PacketBatch) {
     this.#b = batch;
     this.#cb = new ChecksumBuffer(batch.bytes, batch.memory);
+    this.follows = new Uint8Array(batch.slots);
   }
 
   /**
@@ -155,17 +162,27 @@ export class Segmenter {
   }
 
   /**
-   * Cuts the super-packet that the last {@link plan} checked into slots
-   * `[slot, slot + segments)` (their own regions, after the headroom),
-   * each a whole packet (see the module notes). The caller made sure those
-   * slots exist. Returns the number of segments.
+   * Cuts segments `[first, first + count)` (default: all) of the
+   * super-packet that the last {@link plan} checked into slots `[slot,
+   * slot + count)` (their own regions, after the headroom), each a whole
+   * packet (see the module notes); a batch smaller than the super-packet
+   * takes it in several calls. The caller made sure those slots exist.
+   * Returns `count`.
    */
-  split(from: number, gsoSize: number, csumStart: number, slot: number): number {
+  split(
+    from: number,
+    gsoSize: number,
+    csumStart: number,
+    slot: number,
+    first = 0,
+    count = this.#segments - first,
+  ): number {
     const b = this.#b;
     const bytes = b.bytes;
     const cb = this.#cb;
     const hdrs = this.#hdrs;
     const k = this.#segments;
+    const payload = this.#payload;
     const v4 = bytes[from]! >>> 4 === 4;
     const tcp =
       (v4 ? bytes[from + IPV4_PROTOCOL_OFFSET] : bytes[from + IPV6_NEXT_HEADER_OFFSET]) ===
@@ -174,16 +191,14 @@ export class Segmenter {
     const id0 = v4 ? (bytes[from + V4_ID]! << 8) | bytes[from + V4_ID + 1]! : 0;
     const seq0 = tcp ? readU32(bytes, from + csumStart + TCP_SEQ_OFFSET) : 0;
     const flags0 = tcp ? bytes[from + csumStart + TCP_FLAGS_OFFSET]! : 0;
-    let left = this.#payload;
-    let src = from + hdrs;
-    for (let j = 0; j < k; j++) {
-      const s = slot + j;
+    for (let j = first; j < first + count; j++) {
+      const s = slot + j - first;
       const o = s * b.slotSize + b.headroom;
-      const plen = left < gsoSize ? left : gsoSize;
+      const at0 = j * gsoSize;
+      const plen = payload - at0 < gsoSize ? payload - at0 : gsoSize;
+      const src = from + hdrs + at0;
       bytes.copyWithin(o, from, from + hdrs);
       bytes.copyWithin(o + hdrs, src, src + plen);
-      src += plen;
-      left -= plen;
       const total = hdrs + plen;
       const l4 = o + csumStart;
       const l4len = total - csumStart;
@@ -228,7 +243,8 @@ export class Segmenter {
       b.offset[s] = o;
       b.length[s] = total;
       b.truncated[s] = 0;
+      this.follows[s] = j > 0 && s > 0 ? 1 : 0;
     }
-    return k;
+    return count;
   }
 }

@@ -288,6 +288,23 @@ Deno.test("Segmenter.split() with the ECN bit in the GSO type keeps CWR on the f
   assert.deepEqual([0, 1, 2].map((j) => b.packet(j)[iphl + 13]), [0x90, 0x10, 0x10]);
 });
 
+Deno.test("Segmenter.split() in parts gives the same segments as in one go", () => {
+  const { pkt, iphl } = superPacket({ v6: false, tcp: true, payload: 9000, options: 12 });
+  const whole = loaded(pkt);
+  const one = new Segmenter(whole.b);
+  assert.equal(one.plan(whole.from, pkt.length, GSO_TCPV4, 1000, iphl), 9);
+  one.split(whole.from, 1000, iphl, 0);
+  const parts = loaded(pkt, 4);
+  const seg = new Segmenter(parts.b);
+  assert.equal(seg.plan(parts.from, pkt.length, GSO_TCPV4, 1000, iphl), 9);
+  for (const [first, count] of [[0, 4], [4, 4], [8, 1]] as const) {
+    assert.equal(seg.split(parts.from, 1000, iphl, 0, first, count), count);
+    for (let j = 0; j < count; j++) {
+      assert.deepEqual(parts.b.packet(j), whole.b.packet(first + j), `segment ${first + j}`);
+    }
+  }
+});
+
 Deno.test("Segmenter over a WebAssembly batch (SIMD sums) cuts the very same segments", () => {
   for (const v6 of [false, true]) {
     const { pkt, iphl } = superPacket({ v6, tcp: true, payload: 20_001, options: 12 });

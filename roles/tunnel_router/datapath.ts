@@ -11,6 +11,10 @@
  * new Worker started, given the local EIDs and proxy-ETRs again; the
  * caller pushes the map-cache again.
  *
+ * Offloads (`[data-plane] offloads`, on by default) are asked of the
+ * Worker; what it got is logged once it runs (`dataplane-offloads`, and
+ * `dataplane-offload-unavailable` for each thing the kernel refused).
+ *
  * @module
  */
 
@@ -136,14 +140,32 @@ export class DataPath {
         pollMs: this.#opts.pollMs,
         tunMtu: config.tunMtu,
         pathMtu: host.pathMtu,
+        offloads: config.dataPlane.offloads,
+        udpGso: config.dataPlane.udpGso,
       }, this.#events);
     } finally {
       this.#whileStarting = undefined;
     }
     this.#dp = dp;
+    this.#logOffloads(dp, config.dataPlane.offloads);
     dp.setLocal(this.#local);
     dp.setPetrs(petrLocators(config.proxyEtrsIpv4), petrLocators(config.proxyEtrsIpv6));
     for (const change of meanwhile) change(dp);
+  }
+
+  /** Logs what the Worker got of the offloads (one line, and one per refusal). */
+  #logOffloads(dp: DataPlaneHandle, wanted: boolean): void {
+    const r = dp.offloads?.();
+    if (r === undefined) return;
+    this.#env.log.info("dataplane-offloads", {
+      wanted,
+      tun: r.tuns.join(", ") || "none",
+      refused: r.refused.join(" ") || "none",
+      "udp-gso": [r.udpGso.ipv4 ? "ipv4" : "", r.udpGso.ipv6 ? "ipv6" : ""].filter(Boolean)
+        .join(" ") || "none",
+      "udp-gro": r.udpGro,
+    });
+    for (const error of r.errors) this.#env.log.warn("dataplane-offload-unavailable", { error });
   }
 
   /** Applies `change` to the running Worker, or to the one starting once it runs. */

@@ -59,7 +59,11 @@ export interface DataSocket {
 export interface Platform {
   /** rtnetlink requests. */
   readonly net: NetOps;
-  /** Opens the TUN device `name` with `mtu`, up. */
+  /**
+   * Opens the TUN device `name` with `mtu`, up; linuxPlatform's carries a
+   * virtio-net header, so that the data plane can turn offloads on (it
+   * writes and reads plain packets behind a zero header otherwise).
+   */
   openTun(name: string, mtu: number): TunDevice;
   /** Opens a nonblocking UDP socket bound to `address` (default the wildcard) and `port`. */
   openUdp(family: IpFamily, port: number, address?: string): DataSocket;
@@ -87,7 +91,7 @@ export function linuxPlatform(): Platform {
   const nl = Netlink.open();
   return {
     net: nl,
-    openTun: (name, mtu) => Tun.open(name, { mtu, netlink: nl }),
+    openTun: (name, mtu) => Tun.open(name, { mtu, netlink: nl, vnetHdr: true }),
     openUdp: (family, port, address) =>
       UdpSocket.open({
         family,
