@@ -27,6 +27,8 @@
  * | 4    | nat (rloc0)  (nat)  | .2, .3 second   |                      |
  * | 5    | rtr2 (rloc0) (elp)  | 100.64.5.2      |                      |
  * | 100  | ms (eth0)           | .2 ms, .3 mr    | ::2 ms, ::3 mr       |
+ * | 100  | ms1 (eth0) (two-ms) | .2 ms1, .3 mr1  |                      |
+ * | 101  | ms2 (eth0) (two-ms) | .2 ms2, .3 mr2  |                      |
  * | 100  | ms1 (eth0)  (ddt)   | 100.64.100.2    |                      |
  * | 101  | ms2 (eth0)  (ddt)   | 100.64.101.2    |                      |
  * | 102  | mr (eth0)   (ddt)   | 100.64.102.2    |                      |
@@ -58,6 +60,13 @@
  * `2001:db8:64:99::1`, which exists nowhere) so `oor lig` has an answer
  * before any xTR runs; in `ddt` these are `10.1.99.0/24` at ms1 and
  * `10.2.99.0/24` at ms2.
+ *
+ * In `two-ms`, two map-servers (ms1, ms2) serve the same sites with the
+ * same keys, each beside a map-resolver that forwards to it first and to
+ * the other when its ITR asks again (mr1: ms1 then ms2; mr2: ms2 then
+ * ms1); each xTR registers with both (two `[[map-server]]` tables), xtr1
+ * resolves through mr1 and xtr2 through mr2. Scale past one machine the
+ * LISP way: either map-server alone answers for every site.
  *
  * In `tenants`, iid 1 and iid 2 both have `10.0.0.0/24` behind xtr1
  * (xtr1 ifaces `site1`/`site2` `.1`, hosts `t1a`/`t2a` `.10`) and
@@ -114,6 +123,8 @@ export const PLAN = {
   ddtMr: "100.64.102.2",
   ddtRoot: "100.64.110.2",
   ddtChild: "100.64.111.2",
+  twoMsMr1: "100.64.100.3",
+  twoMsMr2: "100.64.101.3",
   // EIDs.
   site1Eid4: "10.1.0.0/24",
   site1Eid6: "fd00:1::/64",
@@ -159,6 +170,7 @@ export const TOPOLOGY_NAMES = [
   "nat",
   "nat-mn",
   "elp",
+  "two-ms",
 ] as const;
 
 /** Topologies that run with LISP encapsulation only (`--encapsulation VXLAN-GPE` is refused). */
@@ -180,6 +192,8 @@ export const TOPOLOGY_DESCRIPTIONS: Readonly<Record<TopologyName, string>> = {
   nat: "xtr1 + hosta behind a NAT namespace (nftables masquerade), an rtr on the underlay",
   "nat-mn": "nat with the mobile node (EID 10.3.0.5/32) behind the NAT instead of xtr1 + hosta",
   elp: "basic, with site 2 registered through an explicit locator path rtr -> rtr2 -> xtr2",
+  "two-ms": "basic with two map-servers for the same sites, an mr beside each; xTRs register " +
+    "with both",
 };
 
 /** Options that change the generated configs. */
@@ -324,6 +338,8 @@ interface TrSettings {
   readonly controlAddress?: string;
   readonly mapResolver: string;
   readonly mapServer: string;
+  /** More map-servers it registers with, with the same key. */
+  readonly moreMapServers?: readonly string[];
   readonly key: string;
   readonly mappings: readonly { eid: string; locators: readonly Locator[]; iid?: number }[];
   /** `[[instance]]` tables: an iid with its TUN and site interfaces. */
@@ -356,13 +372,15 @@ function trConfig(s: TrSettings, o: TopologyOptions): string {
       "rloc-probe-retries": interval === 0 ? undefined : 2,
       "rloc-probe-retries-interval": interval === 0 ? undefined : Math.max(1, interval >> 2),
     }),
-    ...table("[[map-server]]", {
-      address: s.mapServer,
-      "key-type": 2,
-      key: s.key,
-      "proxy-reply": false,
-      merge: s.merge,
-    }),
+    ...[s.mapServer, ...(s.moreMapServers ?? [])].flatMap((address) =>
+      table("[[map-server]]", {
+        address,
+        "key-type": 2,
+        key: s.key,
+        "proxy-reply": false,
+        merge: s.merge,
+      })
+    ),
     ...(s.elps ?? []).flatMap((e) => [
       ...table("[[explicit-locator-path]]", { "elp-name": e.name }),
       ...e.hops.flatMap((h) => table("[[explicit-locator-path.elp-node]]", { address: h })),
@@ -1115,6 +1133,89 @@ function nat(opts: TopologyOptions, mobile: boolean): Topology {
  * path rtr → rtr2 → xtr2, so traffic to site 2 crosses rtr then rtr2 and
  * traffic back to site 1 goes straight from xtr2 to xtr1.
  */
+/**
+ * Two map-servers for the same sites (see the module notes): ms1 and mr1
+ * on node ms1 (link 100), ms2 and mr2 on node ms2 (link 101); xtr1 and
+ * xtr2 register with both, and resolve through mr1 and mr2.
+ */
+function twoMs(opts: TopologyOptions): Topology {
+  const b: Builder = { nodes: [], links: [], lisp: [], opts };
+  routerNode(b);
+  const u: Underlay = { v4: true, v6: false };
+  const eids: Underlay = { v4: true, v6: false };
+  const debug = opts.debug ?? 0;
+  const ms = [PLAN.ms1, PLAN.ms2];
+  const mr = [PLAN.twoMsMr1, PLAN.twoMsMr2];
+  for (const i of [0, 1]) {
+    const node = `ms${i + 1}`;
+    b.nodes.push({ name: node, routes: uplink(b, 100 + i, node, "eth0", `to-${node}`, u, [3]) });
+    b.lisp.push({
+      name: node,
+      node,
+      role: "ms",
+      controlAddress: ms[i]!,
+      api: API(9942),
+      config: msConfig({
+        what: `map-server ${i + 1} of 2 (the same sites as the other)`,
+        controlAddress: ms[i]!,
+        sites: siteList(eids, [1, 2]),
+        statics: [{ eid: PLAN.staticSite4, rloc: PLAN.staticRloc4 }],
+        api: API(9942),
+      }, opts),
+    });
+    b.lisp.push({
+      name: `mr${i + 1}`,
+      node,
+      role: "mr",
+      controlAddress: mr[i]!,
+      api: API(9943),
+      config: [
+        ...header("MR", `map-resolver ${i + 1} (its map-server first, the other on a retry)`),
+        ...keys({ debug, "control-address": mr[i]! }),
+        ...apiTable(API(9943)),
+        ...table("[[map-server]]", { address: ms[i]! }),
+        ...table("[[map-server]]", { address: ms[1 - i]! }),
+        "",
+      ].join("\n"),
+    });
+  }
+  for (const which of [1, 2] as const) {
+    const name = `xtr${which}`;
+    b.nodes.push({
+      name,
+      forwarding: true,
+      routes: uplink(b, which, name, "rloc0", `to-${name}`, u),
+    });
+    site(b, which, name, which === 1 ? "hosta" : "hostb", eids);
+    const rloc = v4(which, 2);
+    b.lisp.push({
+      name,
+      node: name,
+      role: "xtr",
+      controlAddress: rloc,
+      api: API(),
+      config: trConfig({
+        what: `${name} (site ${which}, registered with both map-servers)`,
+        mode: "xTR",
+        controlAddress: rloc,
+        mapResolver: mr[which - 1]!,
+        mapServer: ms[0]!,
+        moreMapServers: [ms[1]!],
+        key: which === 1 ? PLAN.site1Key : PLAN.site2Key,
+        mappings: [{ eid: `10.${which}.0.0/24`, locators: [{ iface: "rloc0", ipVersion: 4 }] }],
+        api: API(),
+      }, opts),
+    });
+  }
+  return finish(b, "two-ms", {
+    eid: "10.9.0.1",
+    rloc: PLAN.staticRloc4,
+    mr: mr[0]!,
+    ms: ms[1]!,
+    from: "xtr1",
+  });
+}
+
 function elp(opts: TopologyOptions): Topology {
   const b: Builder = { nodes: [], links: [], lisp: [], opts };
   routerNode(b);
@@ -1203,6 +1304,8 @@ export function makeTopology(name: string, opts: TopologyOptions = {}): Topology
       return nat(opts, true);
     case "elp":
       return elp(opts);
+    case "two-ms":
+      return twoMs(opts);
   }
 }
 
