@@ -34,7 +34,13 @@
  */
 
 import type { PacketBatch } from "../ffi/batch.ts";
-import { addressOf, setPointer } from "../ffi/libc.ts";
+import {
+  addressOf,
+  type AddressParts,
+  setPointer,
+  setPointerAt,
+  splitAddress,
+} from "../ffi/libc.ts";
 import { ChecksumBuffer } from "../wire/checksum.ts";
 import { IP_PROTO_TCP, IP_PROTO_UDP } from "../wire/ip.ts";
 import {
@@ -137,8 +143,8 @@ export class Coalescer {
   readonly #iovView: DataView;
   readonly #vnetAt: number;
   readonly #zeroAt: number;
-  readonly #scratchAddr: number;
-  readonly #bytesAddr: number;
+  readonly #scratch: AddressParts;
+  readonly #bytesAt: AddressParts;
 
   /**
    * A coalescer for the inner packets of `batch` (at most `maxPackets` of
@@ -172,8 +178,8 @@ export class Coalescer {
     this.#zeroAt = this.#vnetAt + 16;
     this.#iov = new Uint8Array(new ArrayBuffer(this.#zeroAt + 16));
     this.#iovView = new DataView(this.#iov.buffer);
-    this.#scratchAddr = addressOf(this.#iov);
-    this.#bytesAddr = batch.address;
+    this.#scratch = splitAddress(addressOf(this.#iov));
+    this.#bytesAt = batch.addressParts;
   }
 
   /** Sets how packets to TUN `tun` are written: `TUN_VNET`, `TUN_MERGE_TCP`, `TUN_MERGE_UDP` or'ed. */
@@ -460,17 +466,17 @@ export class Coalescer {
   #write(w: number, sink: TunWriteSink): void {
     const mode = this.#mode[this.#tun[w]!]!;
     const v = this.#iovView;
-    const base = this.#bytesAddr;
+    const base = this.#bytesAt;
     const off = this.#off[w]!;
     const count = this.#count[w]!;
     let n = 0;
     if (count === 1) {
       if ((mode & TUN_VNET) !== 0) {
-        setPointer(v, 0, this.#scratchAddr + this.#zeroAt);
+        setPointerAt(v, 0, this.#scratch, this.#zeroAt);
         setPointer(v, 8, VIRTIO_NET_HDR_LENGTH);
         n = 1;
       }
-      setPointer(v, n * 16, base + off);
+      setPointerAt(v, n * 16, base, off);
       setPointer(v, n * 16 + 8, this.#total[w]!);
       sink(this.#tun[w]!, this.#iov, n + 1, 1);
       return;
@@ -530,13 +536,13 @@ export class Coalescer {
       tcp ? 16 : 6,
       LITTLE_ENDIAN,
     );
-    setPointer(v, 0, this.#scratchAddr + this.#vnetAt);
+    setPointerAt(v, 0, this.#scratch, this.#vnetAt);
     setPointer(v, 8, VIRTIO_NET_HDR_LENGTH);
-    setPointer(v, 16, base + off);
+    setPointerAt(v, 16, base, off);
     setPointer(v, 24, hdrs + this.#gso[w]!);
     n = 2;
     for (let x = this.#first[w]!; x >= 0; x = this.#xNext[x]!) {
-      setPointer(v, n * 16, base + this.#xOff[x]!);
+      setPointerAt(v, n * 16, base, this.#xOff[x]!);
       setPointer(v, n * 16 + 8, this.#xLen[x]!);
       n++;
     }

@@ -49,6 +49,7 @@
 
 import {
   addressOf,
+  type AddressParts,
   AF_INET,
   AF_INET6,
   HOST_LE,
@@ -56,10 +57,12 @@ import {
   MSG_TRUNC,
   pointerAt,
   setPointer,
+  setPointerAt,
   SOCKADDR_IN6_SIZE,
   SOCKADDR_IN_SIZE,
   type SocketAddress,
   SOL_UDP,
+  splitAddress,
   u32ToIpv4,
   UDP_GRO,
   UDP_SEGMENT,
@@ -154,6 +157,8 @@ export class PacketBatch {
   count = 0;
   /** Address of `bytes[0]` in process memory (for iovecs pointing into the batch). */
   readonly address: number;
+  /** {@link address} in parts, for `setPointerAt` (no heap number per call). */
+  readonly addressParts: AddressParts;
   /** Start of the spill area in {@link bytes} (its end is the end of `bytes`). */
   readonly spillOffset: number;
   /** The WebAssembly memory {@link bytes} lives in (option `wasm`), or undefined. */
@@ -219,6 +224,7 @@ export class PacketBatch {
     this.gsoRun = new Int32Array(slots);
     this.#addr = addressOf(this.bytes);
     this.address = this.#addr;
+    this.addressParts = splitAddress(this.#addr);
     this.#gsoPtr = pointerAt(this.#addr + this.#gsoBase);
     const v = this.view;
     for (let i = 0; i < slots; i++) {
@@ -422,7 +428,7 @@ export class PacketBatch {
   /** Points slot `i`'s iovec at its receive area: `base(i) + headroom`, `capacity` bytes. */
   prepareRead(i: number): void {
     const iov = this.#iovBase + i * IOV_SIZE;
-    setPointer(this.view, iov, this.#addr + i * this.slotSize + this.headroom);
+    setPointerAt(this.view, iov, this.addressParts, i * this.slotSize + this.headroom);
     setPointer(this.view, iov + 8, this.capacity);
   }
 
@@ -430,7 +436,7 @@ export class PacketBatch {
   prepareWrite(i: number): void {
     const iov = this.#iovBase + i * IOV_SIZE;
     const len = this.length[i]!;
-    setPointer(this.view, iov, this.#addr + this.offset[i]!);
+    setPointerAt(this.view, iov, this.addressParts, this.offset[i]!);
     setPointer(this.view, iov + 8, len > 0 ? len : 0);
   }
 
@@ -441,7 +447,7 @@ export class PacketBatch {
       this.prepareRead(i);
       const mh = this.#mmsgBase + i * MMSG_SIZE;
       v.setUint32(mh + MH_NAMELEN, SOCKADDR_IN6_SIZE, HOST_LE);
-      setPointer(v, mh + MH_CONTROL, this.#addr + this.#ctrlBase + i * CTRL_STRIDE);
+      setPointerAt(v, mh + MH_CONTROL, this.addressParts, this.#ctrlBase + i * CTRL_STRIDE);
       setPointer(v, mh + MH_CONTROLLEN, CTRL_STRIDE);
       v.setInt32(mh + MH_FLAGS, 0, HOST_LE);
     }
@@ -547,14 +553,14 @@ export class PacketBatch {
         if (l < size) break; // a shorter one ends the run
       }
       const mh = this.#gsoBase + m * MMSG_SIZE;
-      setPointer(v, mh + MH_NAME, this.#addr + this.#saBase + r * SA_STRIDE);
+      setPointerAt(v, mh + MH_NAME, this.addressParts, this.#saBase + r * SA_STRIDE);
       let namelen = 0;
       if (named) {
         const f = v.getUint16(this.#saBase + r * SA_STRIDE, HOST_LE);
         namelen = f === AF_INET ? SOCKADDR_IN_SIZE : f === AF_INET6 ? SOCKADDR_IN6_SIZE : 0;
       }
       v.setUint32(mh + MH_NAMELEN, namelen, HOST_LE);
-      setPointer(v, mh + MH_IOV, this.#addr + this.#iovBase + r * IOV_SIZE);
+      setPointerAt(v, mh + MH_IOV, this.addressParts, this.#iovBase + r * IOV_SIZE);
       setPointer(v, mh + MH_IOVLEN, k);
       if (k > 1) {
         const c = this.#ctrlBase + r * CTRL_STRIDE;
@@ -562,7 +568,7 @@ export class PacketBatch {
         v.setInt32(c + CMSG_LEVEL, SOL_UDP, HOST_LE);
         v.setInt32(c + CMSG_TYPE, UDP_SEGMENT, HOST_LE);
         v.setUint16(c + CMSG_DATA, size, HOST_LE);
-        setPointer(v, mh + MH_CONTROL, this.#addr + c);
+        setPointerAt(v, mh + MH_CONTROL, this.addressParts, c);
         setPointer(v, mh + MH_CONTROLLEN, CMSG_SPACE_U16);
       } else {
         setPointer(v, mh + MH_CONTROL, 0);

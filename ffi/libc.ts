@@ -392,6 +392,42 @@ export function setPointer(view: DataView, off: number, addr: number): void {
   }
 }
 
+/**
+ * An address split in two parts that are both small integers (`hi` below
+ * 2^23 on a 47-bit user space, `lo` below 2^24). A whole address is a
+ * double above 2^31, which V8 boxes in a new heap number each time it
+ * passes one to a function it does not inline; these parts never are.
+ */
+export interface AddressParts {
+  /** `floor(address / 2^24)`. */
+  readonly hi: number;
+  /** `address % 2^24`. */
+  readonly lo: number;
+}
+
+/** `addr` as {@link AddressParts} (allocates: once per buffer). */
+export function splitAddress(addr: number): AddressParts {
+  return { hi: Math.floor(addr / 0x100_0000), lo: addr % 0x100_0000 };
+}
+
+/**
+ * Writes the pointer `a + rel` at `off` (`rel` a non-negative integer below
+ * 2^30), like {@link setPointer} but allocating nothing even where V8 does
+ * not inline the call: every argument is an object or a small integer.
+ */
+export function setPointerAt(view: DataView, off: number, a: AddressParts, rel: number): void {
+  const addr = a.hi * 0x100_0000 + a.lo + rel;
+  const lo = addr % 0x1_0000_0000;
+  const hi = (addr - lo) / 0x1_0000_0000;
+  if (HOST_LE) {
+    view.setUint32(off, lo, true);
+    view.setUint32(off + 4, hi, true);
+  } else {
+    view.setUint32(off, hi, false);
+    view.setUint32(off + 4, lo, false);
+  }
+}
+
 /** A pointer object for a raw address (allocates; for set-up, not per packet). */
 export function pointerAt(addr: number): Deno.PointerObject {
   const p = Deno.UnsafePointer.create(BigInt(addr));

@@ -28,6 +28,7 @@
 
 import {
   addressOf,
+  type AddressParts,
   check,
   closeFd,
   cString,
@@ -44,6 +45,8 @@ import {
   O_NONBLOCK,
   O_RDWR,
   setPointer,
+  setPointerAt,
+  splitAddress,
   TUN_F_CSUM,
   TUN_F_TSO4,
   TUN_F_TSO6,
@@ -153,6 +156,7 @@ export class Tun {
   readonly #iovPtr: Deno.PointerObject;
   /** Address of #scratch. */
   readonly #base: number;
+  readonly #baseParts: AddressParts;
 
   private constructor(fd: number, name: string, index: number, vnetHdr: boolean) {
     this.fd = fd;
@@ -161,6 +165,7 @@ export class Tun {
     this.vnetHdr = vnetHdr;
     this.vnet = this.#scratch.subarray(48, 48 + VNET_HDR_LENGTH);
     this.#base = addressOf(this.#scratch);
+    this.#baseParts = splitAddress(this.#base);
     this.#iovPtr = Deno.UnsafePointer.create(BigInt(this.#base))!;
   }
 
@@ -258,6 +263,12 @@ export class Tun {
     setPointer(this.#iv, k * 16 + 8, len);
   }
 
+  /** Points iovec `k` of the scratch at `a + rel`, `len` bytes (allocates nothing). */
+  #iovecAt(k: number, a: AddressParts, rel: number, len: number): void {
+    setPointerAt(this.#iv, k * 16, a, rel);
+    setPointer(this.#iv, k * 16 + 8, len);
+  }
+
   /**
    * Reads one packet into `buf[off, off+len)`. Returns its length, or -1
    * ({@link errno}: EAGAIN when no packet is waiting). With a virtio-net
@@ -299,11 +310,11 @@ export class Tun {
    * slot's offset and length (cut to the capacity). Allocates nothing.
    */
   readSlot(batch: PacketBatch, i: number): number {
-    this.#iovec(0, this.#base + 48, VNET_HDR_LENGTH);
+    this.#iovecAt(0, this.#baseParts, 48, VNET_HDR_LENGTH);
     const o = i * batch.slotSize + batch.headroom;
-    this.#iovec(1, batch.address + o, batch.capacity);
+    this.#iovecAt(1, batch.addressParts, o, batch.capacity);
     const spillAt = batch.spillOffset + batch.capacity;
-    this.#iovec(2, batch.address + spillAt, Math.max(0, batch.bytes.length - spillAt));
+    this.#iovecAt(2, batch.addressParts, spillAt, Math.max(0, batch.bytes.length - spillAt));
     const n = libc().readv_p(this.fd, this.#iovPtr, 3);
     if (n < 0) {
       this.errno = errno();
@@ -341,11 +352,11 @@ export class Tun {
     let i = start;
     const end = start + max;
     const vnet = this.vnetHdr;
-    if (vnet) this.#iovec(0, this.#base + 48, VNET_HDR_LENGTH);
+    if (vnet) this.#iovecAt(0, this.#baseParts, 48, VNET_HDR_LENGTH);
     while (i < end) {
       let n: number;
       if (vnet) {
-        this.#iovec(1, batch.address + i * batch.slotSize + batch.headroom, batch.capacity);
+        this.#iovecAt(1, batch.addressParts, i * batch.slotSize + batch.headroom, batch.capacity);
         n = c.readv_p(fd, this.#iovPtr, 2);
         if (n >= 0) n -= VNET_HDR_LENGTH;
       } else {
@@ -385,13 +396,13 @@ export class Tun {
     const fd = this.fd;
     let ok = 0;
     const vnet = this.vnetHdr;
-    if (vnet) this.#iovec(0, this.#base + 64, VNET_HDR_LENGTH);
+    if (vnet) this.#iovecAt(0, this.#baseParts, 64, VNET_HDR_LENGTH);
     for (let i = start; i < start + count; i++) {
       if (batch.length[i]! <= 0) continue; // dropped by the caller
       if (tags !== undefined && tags[i] !== tag) continue; // for another TUN
       let r: number;
       if (vnet) {
-        this.#iovec(1, batch.address + batch.offset[i]!, batch.length[i]!);
+        this.#iovecAt(1, batch.addressParts, batch.offset[i]!, batch.length[i]!);
         r = c.writev_p(fd, this.#iovPtr, 2);
       } else {
         batch.prepareWrite(i);
