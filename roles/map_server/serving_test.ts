@@ -17,11 +17,11 @@ import { type MsHandle, msStarter } from "../ms.ts";
 
 const KEY = new HmacKey(2, "serving-key");
 
-function config(extra: string[] = []) {
+function config(extra: string[] = [], address: string | null = "127.0.0.1") {
   const r = parseConfig(
     [
       'operating-mode = "MS"',
-      'control-address = "127.0.0.1"',
+      ...(address !== null ? [`control-address = "${address}"`] : []),
       "control-port = 0",
       ...extra,
       "[[lisp-site]]",
@@ -37,26 +37,32 @@ function config(extra: string[] = []) {
   return r.config;
 }
 
-async function start(workers: number, extra: string[] = []) {
+async function start(workers: number, extra: string[] = [], address?: string | null) {
   const counters = new Counters();
   const lines: string[] = [];
   const logger = new Logger({ role: "ms", level: "info", sink: { write: (l) => lines.push(l) } });
-  const ms: MsHandle = await msStarter({ workers })(config(extra), {
-    logger,
-    counters,
-    now: Date.now,
-  });
+  const ms: MsHandle = await msStarter({ workers })(
+    config(extra, address === undefined ? "127.0.0.1" : address),
+    { logger, counters, now: Date.now },
+  );
   return { ms, counters, lines };
 }
 
 /** A client socket driven synchronously (it blocks this thread only briefly, in poll). */
 class Client {
-  readonly s = UdpSocket.open({ address: "127.0.0.1", recvBuffer: 8 << 20 });
-  readonly port = this.s.localAddress().port;
+  readonly s: UdpSocket;
+  readonly port: number;
+  readonly #to: string;
   readonly #buf = new Uint8Array(65536);
 
+  constructor(address = "127.0.0.1") {
+    this.s = UdpSocket.open({ address, recvBuffer: 8 << 20 });
+    this.port = this.s.localAddress().port;
+    this.#to = address;
+  }
+
   send(b: Uint8Array, port: number): void {
-    assert.equal(this.s.sendTo(b, 0, b.length, "127.0.0.1", port), b.length);
+    assert.equal(this.s.sendTo(b, 0, b.length, this.#to, port), b.length);
   }
 
   /** The next datagram, within `ms`. */
@@ -106,13 +112,20 @@ function register(prefix: string, nonce: bigint, rloc: string, proxy = true): Ui
   }, KEY);
 }
 
-function request(eid: string, nonce: bigint, port: number): Uint8Array {
+function request(eid: string, nonce: bigint, port: number, itr = "127.0.0.1"): Uint8Array {
+  const v6 = itr.includes(":");
   return emitEcm({
     security: false,
     ddtOriginated: false,
     forRtr: false,
     rtrRelayed: false,
-    inner: { src: "127.0.0.1", dst: eid, srcPort: port, dstPort: 4342, ttl: 64 },
+    inner: {
+      src: itr,
+      dst: v6 ? "::1" : eid,
+      srcPort: port,
+      dstPort: 4342,
+      ttl: 64,
+    },
     payload: emitMapRequest({
       authoritative: false,
       probe: false,
@@ -123,7 +136,7 @@ function request(eid: string, nonce: bigint, port: number): Uint8Array {
       dontMapReply: false,
       nonce,
       sourceEid: { kind: "none" },
-      itrRlocs: [ipAddress("127.0.0.1")],
+      itrRlocs: [ipAddress(itr)],
       records: [{ maskLen: 32, eid: ipAddress(eid) }],
     }),
   });
@@ -319,6 +332,40 @@ Deno.test("ms on 2 Workers: a request for a registration without proxy-reply is 
     xtr.close();
     itr.close();
     etr.close();
+    await t.ms.close();
+  }
+});
+
+Deno.test("ms on 2 Workers bound to the wildcard answers over IPv4 and IPv6 on one port", async () => {
+  const t = await start(2, ["control-rate-limit = 0"], null);
+  const c4 = new Client("127.0.0.1");
+  const c6 = new Client("::1");
+  try {
+    for (let i = 0; i < 40; i++) {
+      c4.send(request(`10.60.0.${i}`, BigInt(i), c4.port), t.ms.port);
+      c6.send(request(`10.60.1.${i}`, BigInt(100 + i), c6.port, "::1"), t.ms.port);
+      for (const c of [c4, c6]) {
+        const r = parseMapReply(
+          await c.next().catch((e) => {
+            throw new Error(
+              `${c === c4 ? "IPv4" : "IPv6"} ${i}: ${e.message} ${
+                JSON.stringify(t.counters.snapshot())
+              } ${t.lines.join("")}`,
+            );
+          }),
+        );
+        assert.equal(r.records[0]!.action, ACTION.NATIVELY_FORWARD);
+      }
+    }
+    await new Promise((r) => setTimeout(r, 20));
+    const per = [0, 1].map((w) =>
+      t.counters.get(METRICS.msWorkerDatagrams, { worker: String(w), path: "answered" })
+    );
+    assert.equal(per[0]! + per[1]!, 80);
+    assert.ok(per[0]! > 0 && per[1]! > 0, per.join(" / "));
+  } finally {
+    c4.close();
+    c6.close();
     await t.ms.close();
   }
 });
