@@ -240,7 +240,7 @@ class MapServer implements MsHandle {
     this.#workers = serving?.workers ?? 0;
     if (serving !== undefined) {
       // The Workers answer from what the store holds: publish it now and each change.
-      new AnswerPublisher(serving.answers, this.#store, this.#sites, deps.now);
+      new AnswerPublisher(serving.answers, this.#store, this.#sites, deps.now, deps.logger);
       serving.pool.attach({
         deliver: (bytes, from, admitted) => cp.receive(bytes, from, "control", { admitted }),
         register: (bytes, from, notify) => this.#registerVerified(bytes, from, notify),

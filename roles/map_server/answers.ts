@@ -119,6 +119,7 @@ export class AnswerTable {
     room: number,
   ): number {
     const t = this.trie;
+    if (t.broken) return FOUND_BUSY;
     const bits = family === 4 ? 32 : 128;
     for (let attempt = 0; attempt < 64; attempt++) {
       const seq = t.beginRead();

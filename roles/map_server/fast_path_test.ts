@@ -349,3 +349,53 @@ Deno.test("FastPath takes the shared rate limit: what it refuses is counted and 
   assert.equal(limiter.allow("127.0.0.9", 0), false);
   await m.cp.close();
 });
+
+Deno.test("a table that refuses a change is disabled: the Workers then hand every Map-Request to the main thread", async () => {
+  const clock = { t: 0 };
+  const m = await mainThread(clock);
+  class Full extends AnswerTable {
+    override publish(...args: Parameters<AnswerTable["publish"]>): void {
+      if (args[5] !== undefined) throw new RangeError("the answer heap is full");
+      super.publish(...args);
+    }
+  }
+  const table = new Full();
+  const lines: string[] = [];
+  const store = new RegistrationStore();
+  const logger = new Logger({ role: "ms", sink: { write: (l) => lines.push(l) } });
+  new AnswerPublisher(table, store, m.sites, () => clock.t, logger);
+  const fast = new FastPath(new SiteIndex(m.sites), table, undefined);
+  const out = new Uint8Array(2048);
+  const b = emitMapRequest({
+    authoritative: false,
+    probe: false,
+    smr: false,
+    pitr: false,
+    smrInvoked: false,
+    localXtr: false,
+    dontMapReply: false,
+    nonce: 1n,
+    sourceEid: { kind: "none" },
+    itrRlocs: [ipAddress("127.0.0.9")],
+    records: [{ maskLen: 32, eid: ipAddress("10.2.0.9") }],
+  });
+  const ask = () => fast.handle(b, 0, b.length, 0x7f000009, -1, 0, out, 0, out.length);
+  assert.equal(ask(), FAST_ANSWERED, "answered while the table holds everything");
+  store.put({
+    prefix: parsePrefix("10.2.0.0/16")!,
+    key: "x",
+    static: false,
+    locators: [locatorRecord(ipAddress("192.0.2.1"))],
+    ttl: 10,
+    action: 0,
+    mapVersion: 0,
+    proxyReply: true,
+    firstSeen: 0,
+    lastSeen: 0,
+    expiresAt: 1e12,
+  });
+  assert.ok(table.trie.broken);
+  assert.equal(ask(), FAST_MAIN_ADMITTED, "every request to the main thread");
+  assert.equal(lines.filter((l) => l.includes("answer-table-full")).length, 1);
+  await m.cp.close();
+});

@@ -12,10 +12,16 @@
  * - otherwise (a forward to an ETR, or only expired registrations left in
  *   the store): kind "main thread", so the Workers hand the request over.
  *
+ * Should the table refuse a change (full: a billion bytes, or 32,768
+ * instance ids and families), it is disabled (`SharedTrie.disable()`) and
+ * logged once (`answer-table-full`): from then on the Workers hand every
+ * Map-Request to the main thread, which answers from the store.
+ *
  * @module
  */
 
 import { emitEidRecord } from "../../wire/eid_record.ts";
+import type { Logger } from "../../core/log.ts";
 import type { Prefix } from "../../core/prefix.ts";
 import { ANSWER_MAIN, ANSWER_PROXY, type AnswerTable } from "./answers.ts";
 import { proxyRecord } from "./answerer.ts";
@@ -28,13 +34,21 @@ export class AnswerPublisher {
   readonly #store: RegistrationStore;
   readonly #sites: Sites;
   readonly #now: () => number;
+  readonly #logger: Logger | undefined;
 
   /** Publishes every prefix the store holds now, then each change as it happens. */
-  constructor(table: AnswerTable, store: RegistrationStore, sites: Sites, now: () => number) {
+  constructor(
+    table: AnswerTable,
+    store: RegistrationStore,
+    sites: Sites,
+    now: () => number,
+    logger?: Logger,
+  ) {
     this.#table = table;
     this.#store = store;
     this.#sites = sites;
     this.#now = now;
+    this.#logger = logger;
     const seen = new Set<string>();
     for (const r of store.all()) {
       const k = `${r.prefix.iid} ${r.prefix.family} ${r.prefix.bytes.join(".")}/${r.prefix.len}`;
@@ -47,6 +61,19 @@ export class AnswerPublisher {
 
   /** Publishes the answer for `prefix` as the store holds it now. */
   publish(prefix: Prefix): void {
+    if (this.#table.trie.broken) return;
+    try {
+      this.#publish(prefix);
+    } catch (e) {
+      this.#table.trie.disable();
+      this.#logger?.error("answer-table-full", {
+        error: e instanceof Error ? e.message : String(e),
+        consequence: "the Workers hand every Map-Request to the main thread",
+      });
+    }
+  }
+
+  #publish(prefix: Prefix): void {
     if (prefix.family !== "ipv4" && prefix.family !== "ipv6") return;
     const family = prefix.family === "ipv4" ? 4 : 6;
     const all = [...this.#store.at(prefix)];

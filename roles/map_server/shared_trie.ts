@@ -37,8 +37,10 @@ const H_TOP = 1;
 const H_FREE = 2;
 const H_SIZE = 3;
 const H_ROOTS = 4;
-/** Root slots: (instance id, family) pairs a table can hold. */
-export const ROOT_SLOTS = 4096;
+/** Set when the writer could not make a change (the table is full): readers must not trust it. */
+const H_BROKEN = 5;
+/** Root slots: twice the (instance id, family) pairs a table can hold. */
+export const ROOT_SLOTS = 65536;
 /** Int32 words per root slot: used, iid, family, node. */
 const ROOT_WORDS = 4;
 const ROOT_BASE = HEADER_WORDS;
@@ -128,6 +130,20 @@ export class SharedTrie {
   /** Number of prefixes. */
   get size(): number {
     return Atomics.load(this.#w, H_SIZE);
+  }
+
+  /** Whether {@link disable} was called: the table no longer says what the writer holds. */
+  get broken(): boolean {
+    return Atomics.load(this.#w, H_BROKEN) !== 0;
+  }
+
+  /**
+   * Marks the table as no longer matching what the writer holds (a change
+   * it could not make): every reader checks {@link broken} and looks
+   * elsewhere from then on.
+   */
+  disable(): void {
+    Atomics.store(this.#w, H_BROKEN, 1);
   }
 
   // -------------------------------------------------------------------------
