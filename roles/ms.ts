@@ -47,8 +47,11 @@
  * - `oor_map_server_serving_workers` (gauge),
  *   `oor_map_server_worker_datagrams_total{worker,path="answered"|"register"|"main"|"dropped"}`.
  *
- * Not handled yet: LISP-SEC, and the `merge` key of a site (merging is
- * always on).
+ * A site's `merge` decides for registrations without an xTR-ID: kept apart
+ * by source address (true), or the newest replaces the others (false, the
+ * default, as OOR does).
+ *
+ * Not handled yet: LISP-SEC.
  *
  * @module
  */

@@ -58,6 +58,7 @@ interface SiteOptions {
   proxy?: boolean;
   peers?: string[];
   complete?: boolean;
+  merge?: boolean;
 }
 
 function site(prefix: string, o: SiteOptions = {}): string {
@@ -71,6 +72,7 @@ function site(prefix: string, o: SiteOptions = {}): string {
     `proxy-reply = ${o.proxy ?? false}`,
     ...(o.peers ? [`ddt-ms-peers = ${JSON.stringify(o.peers)}`] : []),
     ...(o.complete !== undefined ? [`ddt-ms-peers-complete = ${o.complete}`] : []),
+    ...(o.merge !== undefined ? [`merge = ${o.merge}`] : []),
   ].join("\n");
 }
 
@@ -1304,5 +1306,33 @@ Deno.test("ms: an unreadable registrations file is logged and ignored", async ()
     }
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("ms: without an xTR-ID the newest registration of a prefix replaces the others, unless the site merges", async () => {
+  const a = await Host.open("127.0.0.1");
+  const b = await Host.open("127.0.0.2");
+  try {
+    for (const merge of [false, true]) {
+      const t = await startTestMs(msToml(site("10.1.0.0/16", { merge })));
+      try {
+        a.cp.send(register([record("10.1.0.0/16", ["192.0.2.1"])]), t.peer);
+        await a.next("map-notify");
+        // The same ETR, moved to another address (or a second ETR of the site).
+        b.cp.send(register([record("10.1.0.0/16", ["192.0.2.2"])]), t.peer);
+        await b.next("map-notify");
+        const rlocs = t.ms.registrations().map((r) => r.rlocs.map((l) => l.address).join(","));
+        assert.deepEqual(
+          rlocs.sort(),
+          merge ? ["192.0.2.1", "192.0.2.2"] : ["192.0.2.2"],
+          `merge = ${merge}`,
+        );
+      } finally {
+        await t.ms.close();
+      }
+    }
+  } finally {
+    a.close();
+    b.close();
   }
 });

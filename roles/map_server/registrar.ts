@@ -207,7 +207,11 @@ export class Registrar {
       return this.#reject(r, "unknown-rtr", `${r.from.address} is no [[ms-rtr-node]]`);
     }
     const now = this.#deps.now();
-    const key = registrationKey(m.xtrId, r.from);
+    // Without an xTR-ID, registrations from several addresses are kept apart
+    // only when the site merges (or the Map-Register asks to): otherwise the
+    // newest replaces the others, so an ETR that moved leaves no stale RLOC.
+    const bySource = m.mergeRequest || sites.every((s) => s.config.merge);
+    const key = registrationKey(m.xtrId, r.from, bySource);
     const over = this.#overLimit(recs, prefixes, sites, key, now);
     if (over !== undefined) return this.#reject(r, over.reason, over.detail);
     // Accepted: apply every record.

@@ -73,12 +73,20 @@ export interface Registration {
   readonly natPrivate?: string;
 }
 
+/** The key of a prefix's one registration without an xTR-ID, when they replace each other. */
+export const NO_XTR_ID_KEY = "no-xtr-id";
+
 /**
  * The key that keeps apart the registrations of several ETRs for one
- * prefix: the xTR-ID when there is one, else the registering address.
+ * prefix: the xTR-ID when there is one. Without one, the registering
+ * address when `bySource` (the site's `merge`, or the Map-Register's merge
+ * request), else one key for all: the last Map-Register replaces the
+ * previous one, wherever it came from (an ETR that moved, as OOR's
+ * map-server does).
  */
-export function registrationKey(xtrId: bigint | undefined, from: Peer): string {
-  return xtrId !== undefined ? `xtr-id:${xtrId.toString(16)}` : `rloc:${from.address}`;
+export function registrationKey(xtrId: bigint | undefined, from: Peer, bySource = true): string {
+  if (xtrId !== undefined) return `xtr-id:${xtrId.toString(16)}`;
+  return bySource ? `rloc:${from.address}` : NO_XTR_ID_KEY;
 }
 
 /** The live registrations of one prefix, as a lookup returns them. */
