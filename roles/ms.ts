@@ -26,9 +26,9 @@
  * published to the Workers' shared answer table before its Map-Notify goes
  * out, so a Map-Request sent after the Map-Notify sees it on any Worker.
  *
- * Registrations from different xTR-IDs (or, without the I bit, different
- * source addresses) of one prefix are kept apart and their locators merged
- * in answers. Expiry is swept every 10 s and on every lookup. With a state
+ * Registrations from different xTR-IDs (or, without the I bit and with the
+ * site's `merge`, different source addresses) of one prefix are kept apart
+ * and their locators merged in answers. Expiry is swept every 10 s and on every lookup. With a state
  * file (run from the CLI), live registrations are kept beside it across a
  * restart (map_server/saved.ts).
  *
