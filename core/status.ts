@@ -65,6 +65,10 @@ export interface MapServerStatus {
   readonly state?: RegistrationState;
   /** Map-Registers to it that got no valid Map-Notify, since start. */
   readonly failures?: number;
+  /** While `state` is `"failing"`: the first unanswered Map-Register, ms since the epoch. */
+  readonly failingSince?: number;
+  /** While `state` is `"failing"`: its likely cause (wrong key, no route...), free text. */
+  readonly cause?: string;
 }
 
 /** See {@link MapServerStatus.state}. */

@@ -256,7 +256,13 @@ function statusSections(m: PageModel, nav: string[]): string[] {
         ],
         s.mapServers.map((x) => [
           e(x.address),
-          x.state !== undefined ? regState(x.state) : "nothing to register",
+          x.state === undefined
+            ? "nothing to register"
+            : x.state === "failing" && x.failingSince !== undefined
+            ? `${regState(x.state)} since ${when(x.failingSince, m.now)}${
+              x.cause !== undefined ? `: ${e(x.cause)}` : ""
+            }`
+            : regState(x.state),
           x.registered === undefined ? "" : x.registered ? "yes" : "no",
           x.failures !== undefined ? formatCount(x.failures) : "",
           x.lastMapRegister !== undefined ? when(x.lastMapRegister, m.now) : "",

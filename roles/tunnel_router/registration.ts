@@ -25,7 +25,10 @@
  * by default), a refresh included; registering before either. Each
  * Map-Register that got no valid Map-Notify before the next one went, and
  * each Map-Notify that failed authentication, counts in
- * `oor_tr_map_register_failures_total{map_server, reason}`.
+ * `oor_tr_map_register_failures_total{map_server, reason}`. A map-server
+ * that becomes failing is logged (`registration-failing`, with the likely
+ * cause) once and then every 5 minutes while it lasts, and
+ * `registration-recovered` when it ends (registration_alarm.ts).
  *
  * @module
  */
@@ -41,6 +44,7 @@ import type { MapServerStatus, RegistrationState } from "../../core/status.ts";
 import { type Env, errText, type RegistrationInfo } from "./context.ts";
 import type { LocalLocators, LocalMapping } from "./locals.ts";
 import { METRICS } from "../../core/metrics.ts";
+import { type ProbeResult, RegistrationAlarm } from "./registration_alarm.ts";
 
 /** Map-Register nonces remembered for their Map-Notify. */
 export const REGISTER_NONCE_MS = 60_000;
@@ -71,6 +75,10 @@ export interface RegState {
   awaiting: boolean;
   /** The first Map-Register sent since the last valid Map-Notify, ms since the epoch; null: none. */
   unansweredSince: number | null;
+  /** Map-Registers sent since the last valid Map-Notify. */
+  unanswered: number;
+  /** Map-Notifies that failed authentication since the last valid one. */
+  authFailures: number;
   timer: ReturnType<typeof setTimeout> | undefined;
 }
 
@@ -120,13 +128,22 @@ export class Registration {
   /** Failures (no valid Map-Notify) per map-server address, since start. */
   readonly #failures = new Map<string, number>();
   #nat: NatRegistrar | undefined;
+  readonly #alarm: RegistrationAlarm;
 
-  /** Registers the `map-notify` handler on `cp`. */
+  /**
+   * Registers the `map-notify` handler on `cp`. `probe`: how a failing
+   * map-server is checked locally (registration_alarm.ts; null: not at all).
+   */
   constructor(
     env: Env,
     cp: ControlPlane,
     locals: LocalLocators,
-    opts: { readonly xtrId: bigint; readonly siteId: bigint; readonly mobileNode: boolean },
+    opts: {
+      readonly xtrId: bigint;
+      readonly siteId: bigint;
+      readonly mobileNode: boolean;
+      readonly probe?: ((address: string, port: number) => Promise<ProbeResult>) | null;
+    },
   ) {
     this.#env = env;
     this.#cp = cp;
@@ -134,6 +151,12 @@ export class Registration {
     this.#xtrId = opts.xtrId;
     this.#siteId = opts.siteId;
     this.#mobileNode = opts.mobileNode;
+    this.#alarm = new RegistrationAlarm({
+      log: env.log,
+      now: env.now,
+      signal: env.signal,
+      ...(opts.probe !== undefined ? { probe: opts.probe } : {}),
+    });
     cp.on("map-notify", (m, r) => this.#mapNotify(r, m));
     env.counters.gauge(METRICS.trRegistered, () => this.#states.filter((s) => s.notified).length);
     env.counters.family(METRICS.trMapServerState, () => this.#stateSeries());
@@ -173,6 +196,8 @@ export class Registration {
         withdrawn: false,
         awaiting: false,
         unansweredSince: null,
+        unanswered: 0,
+        authFailures: 0,
         timer: undefined,
       };
       this.#states.push(s);
@@ -234,6 +259,7 @@ export class Registration {
     }
     this.#send(s, false);
     this.#schedule(s);
+    this.#checkAlarm(s.ms);
   }
 
   #schedule(s: RegState): void {
@@ -295,6 +321,7 @@ export class Registration {
     }
     s.awaiting = !withdraw;
     s.unansweredSince = withdraw ? null : s.unansweredSince ?? now;
+    if (!withdraw) s.unanswered++;
     s.sent++;
     s.lastSentAt = now;
     this.#env.counters.inc(METRICS.trMapRegistersSent, {
@@ -366,6 +393,7 @@ export class Registration {
       : r.bytes;
     if (m.keyId !== s.key.keyId || authStatus(signed, s.key) !== "ok") {
       c.inc(METRICS.trMapNotifies, { result: "auth" });
+      s.authFailures++;
       this.#failed(s, "auth");
       log.limited(
         `map-notify-auth ${r.from.address}`,
@@ -383,7 +411,10 @@ export class Registration {
     s.attempts = 0;
     s.awaiting = false;
     s.unansweredSince = null;
+    s.unanswered = 0;
+    s.authFailures = 0;
     s.lastNotifyAt = this.#env.now();
+    this.#checkAlarm(s.ms);
     if (first) {
       log.info("registered", {
         prefix: s.mapping.text,
@@ -400,6 +431,33 @@ export class Registration {
     const ms = s.ms.address;
     this.#failures.set(ms, (this.#failures.get(ms) ?? 0) + 1);
     this.#env.counters.inc(METRICS.trMapRegisterFailures, { map_server: ms, reason });
+  }
+
+  /** Tells the alarm how the registrations with `ms` stand (registration_alarm.ts). */
+  #checkAlarm(ms: MapServer): void {
+    const now = this.#env.now();
+    const failing = this.#msState(ms, now) === "failing";
+    let since = now;
+    let mapRegisters = 0;
+    let authFailures = 0;
+    let port = 0;
+    const prefixes: string[] = [];
+    for (const s of this.#states) {
+      if (s.ms !== ms) continue;
+      port = s.peer.port;
+      if (s.unansweredSince !== null) since = Math.min(since, s.unansweredSince);
+      mapRegisters += s.unanswered;
+      authFailures += s.authFailures;
+      if (!s.notified) prefixes.push(s.mapping.text);
+    }
+    this.#alarm.update(ms.address, {
+      failing,
+      since,
+      mapRegisters,
+      prefixes,
+      port,
+      facts: { keyType: ms.keyType, authFailures, viaRtr: this.#nat?.behind() === true },
+    });
   }
 
   /** The state with `ms`: the worst of its registrations; undefined when none registers with it. */
@@ -456,6 +514,7 @@ export class Registration {
         lastMapRegister = latest(lastMapRegister, s.lastSentAt);
       }
       const state = this.#msState(ms, this.#env.now());
+      const failure = state === "failing" ? this.#alarm.failure(ms.address) : undefined;
       return {
         address: ms.address,
         lastMapNotify,
@@ -463,6 +522,7 @@ export class Registration {
         registered: regs > 0 && notified === regs,
         ...(state !== undefined ? { state } : {}),
         failures: this.#failures.get(ms.address) ?? 0,
+        ...(failure !== undefined ? { failingSince: failure.since, cause: failure.cause } : {}),
       };
     });
   }
