@@ -13,9 +13,9 @@
  *
  * The dispatcher runs on the main event loop. The sockets are a
  * {@link ControlTransport}: by default `node:dgram` sockets
- * ({@link dgramTransport}); the roles that serve the mapping system pass
- * the batched one of roles/control_io/socket.ts (recvmmsg/sendmmsg through
- * FFI, receive buffers sized on purpose). A map-server with answering
+ * ({@link dgramTransport}); every role passes the batched one of
+ * roles/control_io/socket.ts (recvmmsg/sendmmsg through FFI, receive
+ * buffers sized on purpose): ms, mr, ddt, ddt-mr and the tunnel routers. A map-server with answering
  * Workers feeds {@link ControlPlane.receive} with what its Workers hand up
  * (roles/map_server/serving.ts), the requests already admitted by the rate
  * limit they share ({@link RateLimiter}, core/rate_limit.ts).

@@ -1,8 +1,11 @@
 /**
  * The control port through libc, in batches: a {@link ControlTransport}
- * (core/control.ts) for the roles that serve the mapping system (ms, mr,
- * ddt, ddt-mr), where `node:dgram`'s one datagram per async call was most
- * of the cost of a message.
+ * (core/control.ts) for every role's control port: the roles that serve
+ * the mapping system (ms, mr, ddt, ddt-mr), where `node:dgram`'s one
+ * datagram per async call was most of the cost of a message, and the
+ * tunnel routers (xtr, mn, rtr; roles/tunnel_router/router.ts), whose
+ * control port takes bursts (Map-Requests and RLOC-probes from every peer,
+ * an RTR's relayed registrations) that the kernel's default buffer lost.
  *
  * - Receiving: the sockets are nonblocking. A loop on the main thread waits
  *   for them with a nonblocking FFI `poll()` (ffi/wait.ts: the event loop

@@ -36,6 +36,7 @@ import {
   type StaticMapCacheEntry,
 } from "../../config/mod.ts";
 import { ControlPlane, type Peer } from "../../core/control.ts";
+import { batchedTransport } from "../control_io/socket.ts";
 import { formatPrefix, prefixFromConfig } from "../../core/prefix.ts";
 import type { RoleDeps } from "../../core/role.ts";
 import { SourceError, type StatusSource } from "../../core/status.ts";
@@ -166,6 +167,8 @@ class TunnelRouter implements TunnelRouterHandle {
       port: config.controlPort,
       rateLimit: config.controlRateLimit,
       now: this.#env.now,
+      // recvmmsg/sendmmsg in batches, 8 MiB receive buffer (roles/control_io/socket.ts).
+      transport: batchedTransport,
     });
     locals.computeItrRlocs(cp.address);
     this.#parts = this.#assemble(cp);
@@ -668,7 +671,8 @@ class TunnelRouter implements TunnelRouterHandle {
     if (changes > 0) log.info("host-restored", { changes });
     // Let the withdrawals leave before the socket closes.
     if (parts?.registration?.any === true) await new Promise((r) => setTimeout(r, 20));
-    parts?.cp.close();
+    // Awaited: its receive loop has stopped and its sockets are closed when this resolves.
+    await parts?.cp.close();
     if (this.#ownsPlatform) this.#platform.close();
   }
 }

@@ -57,6 +57,7 @@ import {
 import * as xtr from "../xtr.ts";
 import * as mn from "../mn.ts";
 import * as rtr from "../rtr.ts";
+import { UdpSocket } from "../../ffi/udp.ts";
 
 const SPECS: Readonly<Record<TunnelRouterMode, TunnelRouterSpec>> = {
   xtr: xtr.XTR,
@@ -2135,5 +2136,30 @@ Deno.test("tunnel router API refuses more than 255 locators with 400 and changes
     await x.tr.close();
     ms.close();
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("tunnel router's control port keeps a burst of 4,000 datagrams that arrives while it is busy, and is free once close() resolves", async () => {
+  const x = await startTr(xtrToml());
+  const port = x.tr.controlPort;
+  let closed = false;
+  try {
+    // Sent synchronously: nothing reads the control port meanwhile. node:dgram's
+    // default receive buffer (about 190 such datagrams) loses most of them.
+    const s = UdpSocket.open({ address: XTR, sendBuffer: 16 << 20 });
+    try {
+      const junk = new Uint8Array(100); // type 0: malformed, counted and dropped
+      for (let i = 0; i < 4000; i++) assert.equal(s.sendTo(junk, 0, 100, XTR, port), 100);
+    } finally {
+      s.close();
+    }
+    const malformed = () => x.counters.get("oor_control_messages_in_total", { type: "malformed" });
+    await until(() => malformed() === 4000, "4000 datagrams counted");
+    await x.tr.close();
+    closed = true;
+    // The socket is closed when close() resolves: the port can be bound again at once.
+    UdpSocket.open({ address: XTR, port }).close();
+  } finally {
+    if (!closed) await x.tr.close();
   }
 });
