@@ -16,7 +16,8 @@
  * Coverage:
  * - every control message type: Map-Request (plain, SMR, SMR-invoked,
  *   RLOC-probe with a Map-Reply record, IPv6 ITR-RLOCs, MAC and
- *   Instance-ID EIDs, L and D bits), Map-Reply (positive, negative, probe
+ *   Instance-ID EIDs, L and D bits, an RFC 9437 subscription with the N
+ *   and I bits), a publication Map-Notify and its Map-Notify-Ack, Map-Reply (positive, negative, probe
  *   reply), Map-Register (key id 1, key id 2 with the I bit and
  *   xTR-ID/site-ID, Instance-ID EIDs, every flag bit), Map-Notify (plain,
  *   with xTR-ID and MS-RTR authentication), Map-Notify-Ack, Map-Referral
@@ -815,7 +816,56 @@ const MAP_REQUEST_LOCAL_XTR: MapRequest = {
   records: [{ maskLen: 24, eid: v4("198.51.100.0") }],
 };
 
+/** A subscription (RFC 9437 §4): the N bit on its record, the I bit with xTR-ID and Site-ID. */
+const MAP_REQUEST_SUBSCRIBE: MapRequest = {
+  ...REQUEST_DEFAULTS,
+  nonce: 0x5055425355420001n,
+  sourceEid: v4("198.51.100.10"),
+  itrRlocs: [v4("192.0.2.1")],
+  records: [{ maskLen: 32, eid: v4("203.0.113.20"), notify: true }],
+  xtrId: 0x000102030405060708090a0b0c0d0e0fn,
+  siteId: 0x1122334455667788n,
+};
+
+/** A publication (RFC 9437 §5): the subscriber's xTR-ID and Site-ID, signed with its site's key. */
+const MAP_NOTIFY_PUBLICATION: MapNotify = signed<MapNotify>({
+  ack: false,
+  xtrIdPresent: true,
+  rtrAuthPresent: false,
+  nonce: 0x5055425355420002n,
+  keyId: 1,
+  authData: NO_AUTH,
+  records: [rec(v4("203.0.113.20"), 32, [loc(v4("192.0.2.77"), 1, 100)], { ttl: 1440 })],
+  xtrId: 0x000102030405060708090a0b0c0d0e0fn,
+  siteId: 0x1122334455667788n,
+}, (m) => emitMapNotify(m));
+
+/** The subscriber's Map-Notify-Ack of that publication: the same contents, type 5. */
+const MAP_NOTIFY_ACK_PUBLICATION: MapNotify = signed<MapNotify>({
+  ...MAP_NOTIFY_PUBLICATION,
+  ack: true,
+  authData: NO_AUTH,
+}, (m) => emitMapNotify(m));
+
 const CONTROL_SAMPLES: readonly ControlSample[] = [
+  control(
+    "Map-Request, subscription (RFC 9437): N bit, I bit with xTR-ID and Site-ID",
+    { type: "map-request", msg: MAP_REQUEST_SUBSCRIBE },
+    ITR_PORT,
+    LISP_CONTROL_PORT,
+  ),
+  control(
+    "Map-Notify, publication to a subscriber (RFC 9437): I bit, key id 1",
+    { type: "map-notify", msg: MAP_NOTIFY_PUBLICATION },
+    LISP_CONTROL_PORT,
+    LISP_CONTROL_PORT,
+  ),
+  control(
+    "Map-Notify-Ack of a publication: I bit, key id 1",
+    { type: "map-notify-ack", msg: MAP_NOTIFY_ACK_PUBLICATION },
+    LISP_CONTROL_PORT,
+    LISP_CONTROL_PORT,
+  ),
   control(
     "Map-Request, IPv4 EID",
     { type: "map-request", msg: MAP_REQUEST_PLAIN },

@@ -141,6 +141,21 @@ function signaturesOf(s: Sample): ReferralSignature[] {
   return s.message.msg.records.flatMap((r) => r.signatures);
 }
 
+/**
+ * The xTR-ID and Site-ID after a subscribing Map-Request (RFC 9437 §4), as
+ * bytes; undefined for any other sample. tshark 4.0 knows neither the I nor
+ * the N bit, and shows these 24 bytes as data in the LISP layer.
+ */
+function subscriberTail(s: Sample): Uint8Array | undefined {
+  if (s.kind !== "control" || s.message.type !== "map-request") return undefined;
+  const q = s.message.msg;
+  if (q.xtrId === undefined || q.siteId === undefined) return undefined;
+  const out = new Uint8Array(24);
+  out.set(bigintBytes(q.xtrId, 16));
+  out.set(bigintBytes(q.siteId, 8), 16);
+  return out;
+}
+
 /** What tshark 4.0 cannot check in a sample (empty when it checks everything we compare). */
 function limitsOf(s: Sample): string[] {
   const out: string[] = [];
@@ -154,6 +169,12 @@ function limitsOf(s: Sample): string[] {
   if (signaturesOf(s).length > 0) {
     out.push(
       "signature section by round trip and RFC 8111 §6.4.1 bytes (tshark 4.0 does not decode it)",
+    );
+  }
+  if (subscriberTail(s) !== undefined) {
+    out.push(
+      "xTR-ID and Site-ID as the exact bytes left over, I and N bits among the reserved bits " +
+        "(tshark 4.0 predates RFC 9437)",
     );
   }
   if (s.kind === "control" && s.message.type === "map-notify-ack") {
@@ -544,7 +565,14 @@ function controlFields(e: Expect, m: ControlMessage): void {
       e.add("lisp.mreq.flags.smri", q.smrInvoked);
       // L and D are not known to tshark 4.0: they are the low two bits of its 9-bit
       // lisp.mreq.res (bits 10..18).
-      e.add("lisp.mreq.res", hex((q.localXtr ? 0x2 : 0) | (q.dontMapReply ? 0x1 : 0), 6));
+      // The I bit (RFC 9437, bit 11) is among them: Wireshark 4.0 does not know it.
+      e.add(
+        "lisp.mreq.res",
+        hex(
+          (q.xtrId !== undefined ? 0x80 : 0) | (q.localXtr ? 0x2 : 0) | (q.dontMapReply ? 0x1 : 0),
+          6,
+        ),
+      );
       e.add("lisp.irc", q.itrRlocs.length - 1);
       e.add("lisp.records", q.records.length);
       e.add("lisp.nonce", hex(q.nonce, 16));
@@ -560,6 +588,8 @@ function controlFields(e: Expect, m: ControlMessage): void {
         }, a);
       }
       for (const r of q.records) {
+        // The N bit (RFC 9437) is the top bit of what tshark 4.0 calls reserved.
+        e.add("lisp.mreq.record.res", hex(r.notify === true ? 0x80 : 0, 2));
         e.add("lisp.mreq.record.prefix.length", r.maskLen);
         address(e, "lisp.mreq.record.prefix.afi", {
           ipv4: "lisp.mreq.record.prefix.ipv4",
@@ -761,7 +791,10 @@ function expectedProtocols(s: Sample): string[] {
         return [...base, "lisp", inner, "udp", "lisp"];
       }
       // Known tshark 4.0 gaps: undissected bytes go to the data dissector.
-      if (s.message.type === "map-notify-ack" || signaturesOf(s).length > 0) {
+      if (
+        s.message.type === "map-notify-ack" || signaturesOf(s).length > 0 ||
+        subscriberTail(s) !== undefined
+      ) {
         return [...base, "lisp", "data"];
       }
       return [...base, "lisp"];
@@ -980,12 +1013,13 @@ SAMPLES.forEach((s, index) => {
     const undecoded = undecodedLcafs(s);
     const signatures = signaturesOf(s);
     const isAck = s.kind === "control" && s.message.type === "map-notify-ack";
+    const tail = subscriberTail(s);
     for (const l of limits) console.log(`  note: ${l}`);
 
     // 1. Nothing wrong, and the protocol stack we expect.
     assertClean(frame, {
       ...(undecoded.length > 0 ? { allowExperts: ["lisp.undecoded"] } : {}),
-      ...(signatures.length > 0 || isAck ? { allowTrailingData: true } : {}),
+      ...(signatures.length > 0 || isAck || tail !== undefined ? { allowTrailingData: true } : {}),
     });
     assert.deepEqual(frame.protocols, expectedProtocols(s), "protocol stack");
     assert.equal(
@@ -1016,6 +1050,10 @@ SAMPLES.forEach((s, index) => {
           // Exactly the signature sections are left over, as RFC 8111 §6.4.1 lays them out.
           e.add("data.len", REFERRAL_SIGNATURE_BYTES.length);
           e.add("data.data", colonHex(REFERRAL_SIGNATURE_BYTES));
+        } else if (tail !== undefined) {
+          // Exactly the xTR-ID and Site-ID are left over (RFC 9437 §4).
+          e.add("data.len", tail.length);
+          e.add("data.data", colonHex(tail));
         } else {
           e.declare("data.len");
         }

@@ -532,7 +532,10 @@ export function randomEidRecord(rng: Rng, opts: EidRecordOptions = {}): EidRecor
 // Control messages
 // ---------------------------------------------------------------------------
 
-/** A Map-Request: 1..32 ITR-RLOCs, 0..n records, a Map-Reply record half the time. */
+/**
+ * A Map-Request: 1..32 ITR-RLOCs, 0..n records (a fifth with the N bit), a
+ * Map-Reply record half the time, an xTR-ID and Site-ID (I bit) a quarter.
+ */
 export function randomMapRequest(rng: Rng): MapRequest {
   const m: MapRequest = {
     authoritative: rng.bool(),
@@ -551,10 +554,14 @@ export function randomMapRequest(rng: Rng): MapRequest {
     records: Array.from({ length: rng.bool(0.05) ? rng.int(40) : rng.int(4) }, () => {
       const eid = randomEid(rng);
       const rec: MapRequestRecord = { maskLen: randomMaskLen(rng, eid), eid };
-      return rec;
+      return rng.bool(0.2) ? { ...rec, notify: true } : rec;
     }),
   };
-  return rng.bool() ? { ...m, mapReply: randomEidRecord(rng) } : m;
+  const withReply: MapRequest = rng.bool() ? { ...m, mapReply: randomEidRecord(rng) } : m;
+  // RFC 9437: the I bit with an xTR-ID and Site-ID, a quarter of the time.
+  return rng.bool(0.25)
+    ? { ...withReply, xtrId: (rng.bigint64() << 64n) | rng.bigint64(), siteId: rng.bigint64() }
+    : withReply;
 }
 
 /** A Map-Reply with 0..3 records, now and then up to 39. */

@@ -17,6 +17,10 @@
  * - {@link writeMapReplyHeader}, {@link writeNegativeRecord}: a Map-Reply
  *   with one record, as `emitMapReply()` writes it.
  *
+ * A Map-Request that subscribes (RFC 9437: the N bit on its record, or the
+ * I bit) is not of the common shape: the map-server's main thread keeps
+ * the subscriptions.
+ *
  * A scan returns false for anything else, including everything malformed:
  * the caller then hands the datagram to the full codec (message.ts), which
  * decides. So what a scan accepts, the codec parses to the same fields
@@ -45,6 +49,10 @@ const PROTO_UDP = 17;
 const MREQ_M = 0x04;
 const MREQ_P = 0x02;
 const MREQ_S = 0x01;
+/** Map-Request byte 1: I bit (xTR-ID and Site-ID follow, RFC 9437). */
+const MREQ_I = 0x10;
+/** Map-Request record, Reserved byte: N bit (a subscription, RFC 9437). */
+const MREQ_RECORD_N = 0x80;
 /** Map-Register byte 0: I bit (xTR-ID and site-ID follow). */
 const MREG_I = 0x02;
 /** Map-Register byte 2: M bit (want Map-Notify). */
@@ -214,8 +222,9 @@ export function scanMapRequest(
       }
     }
   }
-  // The record: reserved, mask length, the EID.
-  if (p + 2 > end) return false;
+  // The record: reserved, mask length, the EID. A subscription (RFC 9437:
+  // the N bit, or the I bit with an xTR-ID) is the main thread's.
+  if (p + 2 > end || (b[p]! & MREQ_RECORD_N) !== 0 || (b[m + 1]! & MREQ_I) !== 0) return false;
   const maskLen = b[p + 1]!;
   p = eidAddress(b, p + 2, end, eidOut);
   if (p !== end) return false;

@@ -176,6 +176,23 @@ Deno.test("scanMapRequest() refuses probes, SMRs, several records, a prefix, a M
   assert.ok(!ok(base, 1));
 });
 
+Deno.test("scanMapRequest() leaves a subscription (RFC 9437: N bit, or I bit) to the main thread", () => {
+  const rng = new Rng(9);
+  const base: MapRequest = { ...commonRequest(rng), probe: false, smr: false };
+  const v = new MapRequestView();
+  const scan = (m: MapRequest) => {
+    const b = emitMapRequest(m);
+    return scanMapRequest(b, 0, b.length, v, 3);
+  };
+  assert.ok(scan(base));
+  assert.ok(!scan({ ...base, records: [{ ...base.records[0]!, notify: true }] }));
+  assert.ok(!scan({ ...base, xtrId: 1n, siteId: 2n }));
+  // The I bit alone, the xTR-ID left out: not of the common shape either.
+  const b = emitMapRequest(base);
+  b[1]! |= 0x10;
+  assert.ok(!scanMapRequest(b, 0, b.length, v, 3));
+});
+
 /** A Map-Register of the common shape: IP EIDs (some in an instance), IP locators. */
 function commonRegister(rng: Rng): MapRegister {
   const records: EidRecord[] = Array.from({ length: 1 + rng.int(3) }, () => {

@@ -230,6 +230,7 @@ function controlFields(m: ControlMessage, off: number, out: Field[]): void {
     case "map-request": {
       const q = m.msg;
       field(out, off, 1, 0x04); // M
+      field(out, off + 1, 1, 0x10); // I (RFC 9437): xTR-ID and Site-ID follow
       field(out, off + 2, 1, 0x1f); // IRC
       field(out, off + 3, 1); // Record Count
       let p = off + 12;
@@ -238,6 +239,7 @@ function controlFields(m: ControlMessage, off: number, out: Field[]): void {
         p += addressLength(a);
       }
       for (const r of q.records) {
+        field(out, p, 1, 0x80); // N (RFC 9437)
         field(out, p + 1, 1); // EID mask-len
         addressFields(r.eid, p + 2, out);
         p += 2 + addressLength(r.eid);

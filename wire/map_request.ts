@@ -6,7 +6,7 @@
  *  0                   1                   2                   3
  *  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
  * +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
- * |Type=1 |A|M|P|S|p|s|R|R|  Rsvd   |L|D|   IRC   | Record Count  |  0
+ * |Type=1 |A|M|P|S|p|s|R|I|  Rsvd   |L|D|   IRC   | Record Count  |  0
  * +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
  * |                         Nonce . . .                           |  4
  * |                         . . . Nonce                           |  8
@@ -16,34 +16,46 @@
  * |                              ...                              |
  * |         ITR-RLOC-AFI n        |    ITR-RLOC Address n  ...    |
  * +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
- * |   Reserved    | EID mask-len  |        EID-Prefix-AFI         |  Rec
+ * |N|  Reserved   | EID mask-len  |        EID-Prefix-AFI         |  Rec
  * |                       EID-Prefix  ...                         |  (x Record Count)
  * +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
  * |                   Map-Reply Record  ...                       |  (if M)
  * +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+ * |             xTR-ID (128 bits), Site-ID (64 bits)              |  (if I)
+ * +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
  * ```
  *
- * Bits 10 and 11 ("R") and bits 12..16 ("Rsvd") are reserved; bit 17 is L
+ * Bit 10 ("R") and bits 12..16 ("Rsvd") are reserved; bit 17 is L
  * (local xTR), bit 18 is D (don't map-reply), bits 19..23 are IRC, the
  * number of ITR-RLOCs minus one.
+ *
+ * Publish/subscribe (RFC 9437 §4): bit 11 is I, "xTR-ID present": the
+ * 128-bit xTR-ID and 64-bit Site-ID follow the message (after the
+ * Map-Reply record when M is set); the top bit of a record's Reserved byte
+ * is N, "notification requested": the ITR subscribes to that prefix.
+ * Both are fields here: `xtrId`/`siteId` present exactly when I is set,
+ * `notify` on a record present (true) exactly when N is set.
  *
  * Choices where the RFC leaves room:
  * - The M bit is not a field of {@link MapRequest}: it is set on emit exactly
  *   when `mapReply` is present, and on parse `mapReply` is present exactly
  *   when M was set, so the two can never disagree.
- * - Reserved bits (R, Rsvd, and each record's Reserved byte) are emitted as
- *   zero and ignored on parse; they do not round-trip.
+ * - Reserved bits (R, Rsvd, and the rest of each record's Reserved byte)
+ *   are emitted as zero and ignored on parse; they do not round-trip.
  * - A record count of 0 is accepted both ways (RFC 9301 has senders send
  *   exactly one record, and receivers accept one or more).
  * - Each record's EID mask-len must fit the EID's family (32 for IPv4, 128
  *   for IPv6, 48 for MAC, the inner family for an Instance-ID LCAF): a
  *   `WireError` on parse, a `RangeError` on emit.
- * - `parseMapRequest` is strict: bytes after the last record (or after the
- *   Map-Reply record when M is set) are a `WireError`. RFC 9301 defines
- *   nothing there; extensions that append data (LISP-SEC's ECM
- *   authentication data, RFC 9303; the pub/sub xTR-ID and site-ID, RFC 9437)
- *   must be read by their own codec: use `readMapRequest`, which stops after
- *   the message and leaves the reader there.
+ * - `parseMapRequest` is strict: bytes after the last record (after the
+ *   Map-Reply record when M is set, after the xTR-ID and Site-ID when I is
+ *   set) are a `WireError`. Extensions that append other data (LISP-SEC's
+ *   ECM authentication data, RFC 9303) must be read by their own codec:
+ *   use `readMapRequest`, which stops after the message and leaves the
+ *   reader there.
+ * - Wireshark 4.0 knows neither I nor N: it shows I inside its reserved
+ *   bits (`lisp.mreq.res`) and the xTR-ID and Site-ID as trailing data,
+ *   with no expert warning.
  *
  * @module
  */
@@ -74,6 +86,12 @@ const FLAGS2 = 1;
 const FLAG_PITR = 0x80;
 /** Byte 1, bit 9: s, SMR-invoked. */
 const FLAG_SMR_INVOKED = 0x40;
+/** Byte 1, bit 11: I, xTR-ID and Site-ID follow the message (RFC 9437 §4). */
+const FLAG_I = 0x10;
+/** A record's Reserved byte, top bit: N, notification requested (RFC 9437 §4). */
+const RECORD_N = 0x80;
+/** xTR-ID (16 bytes) and Site-ID (8 bytes) after the message, with the I bit. */
+const XTR_ID_LENGTH = 24;
 /** Byte 2: one reserved bit (16), L (17), D (18), IRC (19..23). */
 const FLAGS3 = 2;
 /** Byte 2, bit 17: L, local xTR. */
@@ -105,6 +123,11 @@ export interface MapRequestRecord {
   readonly maskLen: number;
   /** The EID prefix (IPv4, IPv6, MAC, or an LCAF such as Instance-ID). */
   readonly eid: Address;
+  /**
+   * N bit (RFC 9437 §4): the ITR subscribes to this prefix, asking to be
+   * notified of every change. Present (true) exactly when set on the wire.
+   */
+  readonly notify?: boolean;
 }
 
 /** A Map-Request message (RFC 9301 §5.2). */
@@ -139,6 +162,13 @@ export interface MapRequest {
    * ITR's mapping in an RLOC-probe or an SMR.
    */
   readonly mapReply?: EidRecord;
+  /**
+   * 128-bit xTR-ID of the ITR (RFC 9437 §4, the I bit); present exactly
+   * when the I bit is set, together with `siteId`.
+   */
+  readonly xtrId?: bigint;
+  /** 64-bit Site-ID; present exactly when `xtrId` is. */
+  readonly siteId?: bigint;
 }
 
 // ---------------------------------------------------------------------------
@@ -211,6 +241,7 @@ export function readMapRequest(r: Reader): MapRequest {
     }
     const at = r.pos;
     r.need(RECORD_FIXED, recordField(i));
+    const notify = (b[at]! & RECORD_N) !== 0;
     const maskLen = b[at + 1]!;
     r.pos = at + RECORD_FIXED;
     const eid = readAddress(r, recordEidField(i));
@@ -218,7 +249,7 @@ export function readMapRequest(r: Reader): MapRequest {
     if (max !== 0 && maskLen > max) {
       r.fail(`${recordField(i)}.eid-mask-len`, `mask-len ${maskLen} exceeds ${max}`, at + 1);
     }
-    records[i] = { maskLen, eid };
+    records[i] = notify ? { maskLen, eid, notify } : { maskLen, eid };
   }
 
   let mapReply: EidRecord | undefined;
@@ -227,6 +258,28 @@ export function readMapRequest(r: Reader): MapRequest {
       r.fail("map-request.map-reply", "M bit set but no Map-Reply record follows");
     }
     mapReply = readEidRecord(r, "map-request.map-reply");
+  }
+
+  if ((b1 & FLAG_I) !== 0) {
+    r.need(XTR_ID_LENGTH, "map-request.xtr-id");
+    const xtrId = r.u128("map-request.xtr-id");
+    const siteId = r.u64("map-request.site-id");
+    const m: MapRequest = {
+      authoritative: (b0 & FLAG_A) !== 0,
+      probe: (b0 & FLAG_P) !== 0,
+      smr: (b0 & FLAG_S) !== 0,
+      pitr: (b1 & FLAG_PITR) !== 0,
+      smrInvoked: (b1 & FLAG_SMR_INVOKED) !== 0,
+      localXtr: (b2 & FLAG_L) !== 0,
+      dontMapReply: (b2 & FLAG_D) !== 0,
+      nonce,
+      sourceEid,
+      itrRlocs,
+      records,
+      xtrId,
+      siteId,
+    };
+    return mapReply === undefined ? m : { ...m, mapReply };
   }
 
   // Two literals rather than a spread: one allocation, stable shapes.
@@ -285,6 +338,7 @@ export function mapRequestLength(m: MapRequest): number {
   const recs = m.records;
   for (let i = 0; i < recs.length; i++) len += RECORD_FIXED + addressLength(recs[i]!.eid);
   if (m.mapReply !== undefined) len += eidRecordLength(m.mapReply);
+  if (m.xtrId !== undefined) len += XTR_ID_LENGTH;
   return len;
 }
 
@@ -297,6 +351,7 @@ export function writeMapRequest(w: Writer, m: MapRequest): void {
   const nItr = m.itrRlocs.length;
   const nRec = m.records.length;
   checkCounts(nItr, nRec, m.nonce);
+  checkXtrId(m);
   const mr = m.mapReply;
   w.u8(
     (MAP_REQUEST_TYPE << TYPE_SHIFT) |
@@ -305,7 +360,10 @@ export function writeMapRequest(w: Writer, m: MapRequest): void {
       (m.probe ? FLAG_P : 0) |
       (m.smr ? FLAG_S : 0),
   );
-  w.u8((m.pitr ? FLAG_PITR : 0) | (m.smrInvoked ? FLAG_SMR_INVOKED : 0));
+  w.u8(
+    (m.pitr ? FLAG_PITR : 0) | (m.smrInvoked ? FLAG_SMR_INVOKED : 0) |
+      (m.xtrId !== undefined ? FLAG_I : 0),
+  );
   w.u8((m.localXtr ? FLAG_L : 0) | (m.dontMapReply ? FLAG_D : 0) | (nItr - 1));
   w.u8(nRec);
   w.u64(m.nonce);
@@ -314,16 +372,21 @@ export function writeMapRequest(w: Writer, m: MapRequest): void {
   for (let i = 0; i < nRec; i++) {
     const rec = m.records[i]!;
     checkMaskLen(rec, i);
-    w.u8(0);
+    w.u8(rec.notify === true ? RECORD_N : 0);
     w.u8(rec.maskLen);
     writeAddress(w, rec.eid);
   }
   if (mr !== undefined) writeEidRecord(w, mr);
+  if (m.xtrId !== undefined) {
+    w.u128(m.xtrId);
+    w.u64(m.siteId!);
+  }
 }
 
 /** Emits a Map-Request into a new buffer or into `into` at `offset`. */
 export function emitMapRequest(m: MapRequest, into?: Uint8Array, offset = 0): Uint8Array {
   checkCounts(m.itrRlocs.length, m.records.length, m.nonce);
+  checkXtrId(m);
   const len = mapRequestLength(m);
   const w = target(len, into, offset, "emitMapRequest");
   writeMapRequest(w, m);
@@ -341,6 +404,22 @@ function checkCounts(nItr: number, nRec: number, nonce: bigint): void {
   }
   if (typeof nonce !== "bigint" || nonce < 0n || nonce > 0xffffffffffffffffn) {
     throw new RangeError(`Map-Request nonce ${nonce} is not a 64-bit unsigned value`);
+  }
+}
+
+const MAX_U128 = (1n << 128n) - 1n;
+
+/** xtrId and siteId: both or neither, each in range (RangeError / TypeError). */
+function checkXtrId(m: MapRequest): void {
+  if (m.xtrId === undefined && m.siteId === undefined) return;
+  if (m.xtrId === undefined || m.siteId === undefined) {
+    throw new TypeError("Map-Request: xtrId and siteId go together (the I bit)");
+  }
+  if (typeof m.xtrId !== "bigint" || m.xtrId < 0n || m.xtrId > MAX_U128) {
+    throw new RangeError(`Map-Request xTR-ID ${m.xtrId} is not a 128-bit unsigned value`);
+  }
+  if (typeof m.siteId !== "bigint" || m.siteId < 0n || m.siteId > 0xffffffffffffffffn) {
+    throw new RangeError(`Map-Request site-ID ${m.siteId} is not a 64-bit unsigned value`);
   }
 }
 

@@ -336,12 +336,85 @@ Deno.test("emitMapRequest() encodes IRC as the ITR-RLOC count minus one", () => 
 });
 
 Deno.test("parseMapRequest() ignores reserved bits and emitMapRequest() writes them as zero", () => {
-  // Set R, R, Rsvd (bits 10..16) and the record's Reserved byte.
-  const noisy = patch(IPV4_ONE_RECORD, 1, 0x3f, 0x80);
-  noisy[24] = 0xff;
+  // Set R (bit 10), Rsvd (bits 12..16) and the record's Reserved byte but N.
+  const noisy = patch(IPV4_ONE_RECORD, 1, 0x2f, 0x80);
+  noisy[24] = 0x7f;
   const m = parseMapRequest(noisy);
   assert.deepStrictEqual(m, fixtures[0]!.message);
   assert.equal(toHex(emitMapRequest(m)), toHex(IPV4_ONE_RECORD));
+});
+
+// ---------------------------------------------------------------------------
+// Publish/subscribe (RFC 9437 §4): the I bit with xTR-ID and Site-ID, the N bit
+// ---------------------------------------------------------------------------
+
+/** IPV4_ONE_RECORD subscribing: I bit, N on its record, xTR-ID and Site-ID after it. */
+const SUBSCRIBE = hex(
+  "10" + // Type=1, A=0 M=0 P=0 S=0
+    "10" + // p=0 s=0, R, I=1, Rsvd
+    "00" + // Rsvd, L=0 D=0, IRC=0 (one ITR-RLOC)
+    "01" + // Record Count 1
+    "0123456789abcdef" + // Nonce
+    "0001" + "0a000001" + // Source-EID-AFI 1, 10.0.0.1
+    "0001" + "c6336401" + // ITR-RLOC-AFI 1, 198.51.100.1
+    "80" + // Rec: N=1, Reserved
+    "18" + // EID mask-len 24
+    "0001" + "0a020000" + // EID-Prefix-AFI 1, 10.2.0.0
+    "000102030405060708090a0b0c0d0e0f" + // xTR-ID
+    "1122334455667788", // Site-ID
+);
+
+const SUBSCRIBE_MESSAGE: MapRequest = {
+  ...base,
+  nonce: 0x0123456789abcdefn,
+  sourceEid: v4("10.0.0.1"),
+  itrRlocs: [v4("198.51.100.1")],
+  records: [{ maskLen: 24, eid: v4("10.2.0.0"), notify: true }],
+  xtrId: 0x000102030405060708090a0b0c0d0e0fn,
+  siteId: 0x1122334455667788n,
+};
+
+Deno.test("parseMapRequest() reads a subscription: the N bit, the I bit, xTR-ID and Site-ID", () => {
+  assert.deepStrictEqual(parseMapRequest(SUBSCRIBE), SUBSCRIBE_MESSAGE);
+});
+
+Deno.test("emitMapRequest() writes a subscription byte for byte", () => {
+  assert.equal(toHex(emitMapRequest(SUBSCRIBE_MESSAGE)), toHex(SUBSCRIBE));
+  assert.equal(mapRequestLength(SUBSCRIBE_MESSAGE), SUBSCRIBE.length);
+});
+
+Deno.test("parseMapRequest() reads the xTR-ID after the Map-Reply record when M is set", () => {
+  const m: MapRequest = {
+    ...fixtures[2]!.message,
+    xtrId: 5n,
+    siteId: 6n,
+  };
+  const bytes = emitMapRequest(m);
+  assert.deepStrictEqual(parseMapRequest(bytes), m);
+  assert.equal(
+    toHex(bytes.subarray(bytes.length - 24)),
+    "00".repeat(15) + "05" + "00".repeat(7) + "06",
+  );
+});
+
+Deno.test("parseMapRequest() throws WireError for an I bit without the xTR-ID and Site-ID", () => {
+  for (let cut = 1; cut <= 24; cut++) {
+    const short = SUBSCRIBE.subarray(0, SUBSCRIBE.length - cut);
+    throwsWire(() => parseMapRequest(short), "map-request.xtr-id");
+  }
+});
+
+Deno.test("emitMapRequest() refuses an xTR-ID without a Site-ID and values out of range", () => {
+  assert.throws(() => emitMapRequest({ ...base, xtrId: 1n }), TypeError);
+  assert.throws(() => emitMapRequest({ ...base, siteId: 1n }), TypeError);
+  assert.throws(() => emitMapRequest({ ...base, xtrId: 1n << 128n, siteId: 0n }), RangeError);
+  assert.throws(() => emitMapRequest({ ...base, xtrId: 0n, siteId: 1n << 64n }), RangeError);
+});
+
+Deno.test("emitMapRequest() without xtrId, siteId and notify writes neither I nor N", () => {
+  const out = emitMapRequest(fixtures[0]!.message);
+  assert.equal(out[1]! & 0x10, 0);
+  assert.equal(out[24]! & 0x80, 0);
 });
 
 Deno.test("parseMapRequest() accepts zero records", () => {
