@@ -68,6 +68,8 @@ export const DEFAULTS = {
   dataPlaneOffloads: true,
   /** `[data-plane] udp-gso`: on (with offloads). */
   dataPlaneUdpGso: true,
+  /** `[data-plane] workers`: the most it takes (the default is the number of cores). */
+  dataPlaneMaxWorkers: 64,
   /** `[api] listen`: loopback only, unprivileged port. */
   apiListen: "127.0.0.1:9942",
   /** `[api] max-connections`: API connections served at once. */
@@ -166,6 +168,13 @@ export interface DataPlaneConfig {
    * only.
    */
   readonly udpGso: boolean;
+  /**
+   * `workers`: data-plane Workers, 1 to 64; absent: the number of cores.
+   * Each has its own queue of a multi-queue TUN and its own data socket of
+   * each family (SO_REUSEPORT); one flow is always handled by one Worker.
+   * 1: one Worker, a single-queue TUN, one socket per family.
+   */
+  readonly workers?: number;
 }
 
 /** `[api]`: the local HTTP status page and JSON API. */

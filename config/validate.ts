@@ -146,7 +146,7 @@ const TOP_KEYS = [
   "explicit-locator-path",
 ] as const;
 
-const DATA_PLANE_KEYS = ["offloads", "udp-gso"] as const;
+const DATA_PLANE_KEYS = ["offloads", "udp-gso", "workers"] as const;
 const API_KEYS = [
   "enabled",
   "listen",
@@ -401,6 +401,7 @@ function readConfig(ctx: Ctx, raw: Table, given: Role | undefined): Config {
       DEFAULTS.dataPlaneOffloads,
     ),
     udpGso: readBool(ctx, dataPlaneTable, ["data-plane"], "udp-gso", DEFAULTS.dataPlaneUdpGso),
+    ...readWorkers(ctx, dataPlaneTable),
   };
 
   const api = readApi(ctx, raw);
@@ -550,6 +551,13 @@ function readApi(ctx: Ctx, raw: Table): ApiConfig {
     ...(stateFile !== undefined ? { stateFile } : {}),
     ...limits,
   };
+}
+
+/** `[data-plane] workers`: absent (the number of cores), or 1 to 64. */
+function readWorkers(ctx: Ctx, t: Table): { workers?: number } {
+  if (own(t, "workers") === undefined) return {};
+  const n = readInt(ctx, t, ["data-plane"], "workers", 1, DEFAULTS.dataPlaneMaxWorkers, 0);
+  return n === 0 ? {} : { workers: n };
 }
 
 function readRlocProbing(ctx: Ctx, raw: Table): RlocProbing {

@@ -1109,3 +1109,21 @@ Deno.test("parseConfig() reads [data-plane] offloads, and says where a bad value
     "oor.toml:10: data-plane.gso: unknown key",
   ]);
 });
+
+Deno.test("parseConfig() reads [data-plane] workers (absent: the number of cores), and says where a bad value is", () => {
+  strictEqual(configOf(MINIMAL_XTR + "[data-plane]\n", "xtr").dataPlane.workers, undefined);
+  strictEqual(configOf(MINIMAL_XTR + "[data-plane]\nworkers = 1\n", "xtr").dataPlane.workers, 1);
+  strictEqual(configOf(MINIMAL_XTR + "[data-plane]\nworkers = 64\n", "xtr").dataPlane.workers, 64);
+  deepStrictEqual(errorsOf(MINIMAL_XTR + "[data-plane]\nworkers = 0\n", "xtr"), [
+    "oor.toml:9: data-plane.workers: must be from 1 to 64 (got 0)",
+  ]);
+  deepStrictEqual(errorsOf(MINIMAL_XTR + "[data-plane]\noffloads = true\nworkers = 65\n", "xtr"), [
+    "oor.toml:10: data-plane.workers: must be from 1 to 64 (got 65)",
+  ]);
+  deepStrictEqual(errorsOf(MINIMAL_XTR + '[data-plane]\nworkers = "2"\n', "xtr"), [
+    "oor.toml:9: data-plane.workers: must be an integer, not a string (write 2 without quotes)",
+  ]);
+  deepStrictEqual(errorsOf(MINIMAL_XTR + "[data-plane]\nworkers = 1.5\n", "xtr"), [
+    "oor.toml:9: data-plane.workers: must be an integer, not a float",
+  ]);
+});
