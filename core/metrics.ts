@@ -439,8 +439,8 @@ export const DATAPLANE_METRICS = {
   droppedPackets: counter(
     "oor_dataplane_dropped_packets_total",
     "Packets dropped by the data plane, by reason (not-local-source, not-local-destination, " +
-      "miss, no-petr, drop, no-locator, no-socket, loop, bad-header, bad-inner, truncated, " +
-      "too-big, send-buffer, bad-offload; README.md says what each means).",
+      "miss, no-petr, drop, no-locator, elp-strict, no-socket, loop, bad-header, bad-inner, " +
+      "truncated, too-big, send-buffer, bad-offload; README.md says what each means).",
     ["reason"],
   ),
   mapCacheEntries: gauge(
@@ -492,6 +492,11 @@ export const DATAPLANE_COUNTERS = [
   ["dropped:no-petr", "Dropped: natively forward, but no proxy-ETR."],
   ["dropped:drop", "Dropped: a negative entry says drop."],
   ["dropped:no-locator", "Dropped: no usable locator."],
+  [
+    "dropped:elp-strict",
+    "Dropped: no usable locator, and a strict hop (S bit) of an explicit locator path cannot be " +
+    "reached (unresolved, no route, or probed down), so the packet is not sent past it.",
+  ],
   ["dropped:no-socket", "Dropped: no data socket of the locator's family."],
   ["dropped:loop", "Dropped: an RTR would send a packet back where it came from."],
   ["dropped:bad-header", "Dropped: a bad LISP or VXLAN-GPE header."],

@@ -40,6 +40,13 @@ export interface DataLocator {
    * translated port (NAT traversal).
    */
   readonly port?: number;
+  /**
+   * Down because a strict hop of its explicit locator path cannot be
+   * reached (RFC 8060 §4.9, the S bit; roles/tunnel_router/elp.ts): a
+   * packet of the entry with no other usable locator is dropped and counted
+   * as `dropped:elp-strict`, not sent past the hop. Comes with `up: false`.
+   */
+  readonly elpStrict?: boolean;
 }
 
 /** What to do with packets matching an entry. */

@@ -140,6 +140,7 @@ const D_MISS = counter("dropped:miss");
 const D_NO_PETR = counter("dropped:no-petr");
 const D_DROP = counter("dropped:drop");
 const D_NO_LOCATOR = counter("dropped:no-locator");
+const D_ELP_STRICT = counter("dropped:elp-strict");
 /** Counter index (the I/O loop counts it). */
 export const D_NO_SOCKET = counter("dropped:no-socket");
 const D_LOOP = counter("dropped:loop");
@@ -329,6 +330,13 @@ function mappingInit(m: DataMapping) {
     ? ACT_SEND_MAP_REQUEST
     : ACT_DROP;
   return { kind: "negative" as const, action: code, static: true };
+}
+
+/** Whether a locator of `e` is down for a strict hop of its explicit locator path. */
+function strictDown(e: MapCacheEntry): boolean {
+  const locs = e.locators;
+  for (let i = 0; i < locs.length; i++) if (locs[i]!.elpStrict) return true;
+  return false;
 }
 
 const ALL_V4: Prefix = { iid: 0, family: "ipv4", bytes: new Uint8Array(4), len: 0 };
@@ -723,7 +731,9 @@ export class Engine {
     } else return this.#drop(D_DROP);
     const h = flowHash(bytes, off, b.length[i]!);
     const idx = selectLocator(target, h);
-    if (idx < 0) return this.#drop(target === e ? D_NO_LOCATOR : D_NO_PETR);
+    if (idx < 0) {
+      return this.#drop(target !== e ? D_NO_PETR : strictDown(e) ? D_ELP_STRICT : D_NO_LOCATOR);
+    }
     let l = target.locators[idx]!;
     if (fromPeer && this.#isPeer(b, i, l)) {
       const other = this.#otherLocator(b, i, target, h, idx);

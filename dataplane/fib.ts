@@ -51,6 +51,8 @@ export interface Locator {
   readonly up: boolean;
   /** UDP destination port of packets to it; 0: the data plane's port (NAT traversal sets it). */
   readonly port: number;
+  /** Down for a strict hop of its explicit locator path (packets dropped as `dropped:elp-strict`). */
+  readonly elpStrict: boolean;
 }
 
 /** Locator as given to {@link MapCache.set}. */
@@ -65,6 +67,8 @@ export interface LocatorInit {
   readonly up?: boolean;
   /** UDP destination port (default 0: the data plane's port). */
   readonly port?: number;
+  /** Down for a strict hop of its explicit locator path (default false; implies down). */
+  readonly elpStrict?: boolean;
 }
 
 const EMPTY_SELECTION = new Uint8Array(256);
@@ -365,17 +369,43 @@ export class MapCache {
       if (!Number.isInteger(port) || port < 0 || port > 0xffff) {
         throw new RangeError(`port ${port} out of range`);
       }
-      out.push(this.#locator(this.#rloc(l.address), l.priority, l.weight, l.up ?? true, port));
+      const strict = l.elpStrict === true;
+      out.push(
+        this.#locator(
+          this.#rloc(l.address),
+          l.priority,
+          l.weight,
+          !strict && (l.up ?? true),
+          port,
+          strict,
+        ),
+      );
     }
     return this.#locatorSet(out);
   }
 
   /** An interned locator: entries naming the same RLOC with the same policy share it. */
-  #locator(r: Rloc, priority: number, weight: number, up: boolean, port: number): Locator {
-    const key = `${r.address}/${priority}/${weight}/${up ? 1 : 0}/${port}`;
+  #locator(
+    r: Rloc,
+    priority: number,
+    weight: number,
+    up: boolean,
+    port: number,
+    elpStrict = false,
+  ): Locator {
+    const key = `${r.address}/${priority}/${weight}/${up ? 1 : 0}/${port}/${elpStrict ? 1 : 0}`;
     let l = this.#internedLocators.get(key);
     if (l === undefined) {
-      l = { address: r.address, family: r.family, bytes: r.bytes, priority, weight, up, port };
+      l = {
+        address: r.address,
+        family: r.family,
+        bytes: r.bytes,
+        priority,
+        weight,
+        up,
+        port,
+        elpStrict,
+      };
       if (this.#internedLocators.size >= MAX_INTERNED) this.#internedLocators.clear();
       this.#internedLocators.set(key, l);
     }
@@ -387,7 +417,9 @@ export class MapCache {
     if (list.length === 0) return NO_LOCATORS;
     let key = "";
     for (const l of list) {
-      key += `${l.address}/${l.priority}/${l.weight}/${l.up ? 1 : 0}/${l.port},`;
+      key += `${l.address}/${l.priority}/${l.weight}/${l.up ? 1 : 0}/${l.port}/${
+        l.elpStrict ? 1 : 0
+      },`;
     }
     let set = this.#internedSets.get(key);
     if (set === undefined) {
@@ -517,9 +549,10 @@ export class MapCache {
     const e = this.#byId[entry.id];
     if (e !== entry || e === undefined) return false;
     const l = e.locators[index];
-    if (l === undefined || l.up === up) return false;
+    // A strict explicit-locator-path hop keeps it down: probing its address does not lift that.
+    if (l === undefined || l.up === up || l.elpStrict) return false;
     const list = e.locators.slice();
-    list[index] = this.#locator(l, l.priority, l.weight, up, l.port);
+    list[index] = this.#locator(l, l.priority, l.weight, up, l.port, l.elpStrict);
     const locators = this.#locatorSet(list);
     e.locators = locators;
     const { table, usable } = buildSelection(locators);
@@ -540,8 +573,10 @@ export class MapCache {
       let hit = false;
       for (let i = 0; i < e.locators.length; i++) {
         const l = e.locators[i]!;
-        if (l.bytes.length === b.length && l.up !== up && sameBytes(l.bytes, b)) {
-          this.setLocatorUp(e, i, up);
+        if (
+          l.bytes.length === b.length && l.up !== up && sameBytes(l.bytes, b) &&
+          this.setLocatorUp(e, i, up)
+        ) {
           hit = true;
         }
       }

@@ -4,7 +4,12 @@
  * ({@link MapCache.install}, {@link MapCache.remove}); what the Worker
  * gets for an entry ({@link MapCache.toData}) also depends on probing
  * (locators marked down), on where this host sits on an explicit locator
- * path, and on NAT traversal (behind a NAT, everything goes to the RTRs).
+ * path and the bits of its hops (elp.ts: L hops resolved through this
+ * map-cache, P hops probed, S hops that cannot be reached make the locator
+ * drop), and on NAT traversal (behind a NAT, everything goes to the RTRs).
+ * An entry whose explicit locator path depends on something that changes
+ * (an L hop's own entry, a probe, a route) is given to the Worker again
+ * when what it gets changes ({@link MapCache.pushElp}).
  *
  * - Entries learned from Map-Replies (resolution.ts) expire after their
  *   TTL ({@link MapCache.expiredSweep}); TTL 0 records are never cached.
@@ -20,15 +25,29 @@
  * @module
  */
 
-import { type Address, addressToString, ipAddress } from "../../wire/address.ts";
+import { type Address, addressToString, type ElpAddress, ipAddress } from "../../wire/address.ts";
 import { ACTION } from "../../wire/eid_record.ts";
 import { type LocatorRecord, locatorRecord } from "../../wire/locator.ts";
 import type { StaticMapCacheEntry } from "../../config/mod.ts";
-import { formatPrefix, type Prefix, prefixFromConfig, PrefixTable } from "../../core/prefix.ts";
+import {
+  formatPrefix,
+  type Prefix,
+  prefixContains,
+  prefixEquals,
+  prefixFromConfig,
+  PrefixTable,
+} from "../../core/prefix.ts";
 import { type MapCacheView, type Origin, splitIidPrefix } from "../../core/status.ts";
 import type { DataAction, DataLocator, DataMapping, EntryTraffic } from "../../dataplane/api.ts";
 import { type Env, type MapCacheInfo, TTL_FOREVER } from "./context.ts";
 import { elpAddress } from "./locals.ts";
+import {
+  elpLookupEids,
+  type ElpNextHop,
+  elpNextHop,
+  elpProbeTargets,
+  type ElpReader,
+} from "./elp.ts";
 import { METRICS } from "../../core/metrics.ts";
 
 /** One map-cache entry. */
@@ -122,6 +141,10 @@ export interface MapCacheContext {
   locatorUsed(ip: string): void;
   /** Behind a NAT: the RTRs everything goes to; else undefined. */
   natRtrs(): readonly string[] | undefined;
+  /** Whether this host has a route to `ip` (an explicit locator path's hop); default yes. */
+  hasRoute?(ip: string): boolean;
+  /** Asks the mapping system for `eid` (an L hop of an explicit locator path). */
+  resolveEid?(eid: Prefix): void;
 }
 
 /** The control plane's map-cache (see the module notes). */
@@ -131,6 +154,8 @@ export class MapCache {
   readonly #table = new PrefixTable<CacheEntry>();
   /** When each prefix got its entry (kept while it is replaced), ms since the epoch. */
   readonly #since = new PrefixTable<number>();
+  /** Entries with an explicit locator path: what the Worker was last given for each. */
+  readonly #elpGiven = new Map<string, string>();
 
   constructor(env: Env, ctx: MapCacheContext) {
     this.#env = env;
@@ -176,6 +201,19 @@ export class MapCache {
     const here = this.#ctx.hostIps();
     const locators: DataLocator[] = [];
     for (const l of e.locators) {
+      if (l.address.kind === "elp") {
+        const next = this.elpNextHop(l.address, here);
+        if (next.kind === "last") continue;
+        locators.push({
+          address: next.ip,
+          priority: l.priority,
+          weight: l.weight,
+          up: l.reachable && next.kind === "send",
+          ...(next.kind === "strict" ? { elpStrict: true } : {}),
+          ...(e.natPort !== undefined ? { port: e.natPort } : {}),
+        });
+        continue;
+      }
       const ip = locatorIp(l.address, here);
       if (ip === undefined) continue;
       locators.push({
@@ -189,11 +227,84 @@ export class MapCache {
     return { prefix: e.prefix, action: e.action, locators };
   }
 
+  /**
+   * Where a packet on `elp` goes from this host (elp.ts): L hops are
+   * looked up here (a positive entry's first usable locator; none yet: the
+   * mapping system is asked), P hops in probing, routes on the host.
+   */
+  elpNextHop(elp: ElpAddress, here: ReadonlySet<string> = this.#ctx.hostIps()): ElpNextHop {
+    return elpNextHop(elp, this.#elpReader(here));
+  }
+
+  /** The hops of `elp` this host RLOC-probes (elp.ts: the P hops ahead, L hops once resolved). */
+  elpProbeTargets(elp: ElpAddress, here: ReadonlySet<string> = this.#ctx.hostIps()): string[] {
+    return elpProbeTargets(elp, this.#elpReader(here));
+  }
+
+  #elpReader(here: ReadonlySet<string>): ElpReader {
+    return {
+      here,
+      resolve: (eid) => this.#resolveHop(eid, here),
+      probedDown: (ip) => !this.#ctx.locatorUp(ip),
+      hasRoute: (ip) => this.#ctx.hasRoute?.(ip) ?? true,
+    };
+  }
+
+  /** The RLOC of an L hop's EID: from its entry, else undefined (and it is asked for). */
+  #resolveHop(eid: Prefix, here: ReadonlySet<string>): string | undefined {
+    const hit = this.#table.lookup(eid)?.value;
+    if (hit !== undefined && hit.action === "encapsulate") {
+      let best: { ip: string; priority: number } | undefined;
+      for (const l of hit.locators) {
+        if (l.address.kind === "elp" || !l.reachable || l.priority === 255) continue;
+        const ip = locatorIp(l.address, here);
+        if (ip === undefined || !this.#ctx.locatorUp(ip)) continue;
+        if (best === undefined || l.priority < best.priority) best = { ip, priority: l.priority };
+      }
+      if (best !== undefined) return best.ip;
+    }
+    if (hit === undefined || hit.action === "send-map-request") this.#ctx.resolveEid?.(eid);
+    return undefined;
+  }
+
+  /** Whether `e` has an explicit-locator-path locator. */
+  #hasElp(e: CacheEntry): boolean {
+    return e.locators.some((l) => l.address.kind === "elp");
+  }
+
+  /** Gives `e` (an ELP entry) to the Worker if what it gets changed, or `force`. */
+  #giveElp(e: CacheEntry, force: boolean): void {
+    const m = this.toData(e);
+    const key = formatPrefix(e.prefix);
+    const sig = JSON.stringify([m.action, m.locators]);
+    if (!force && this.#elpGiven.get(key) === sig) return;
+    this.#elpGiven.set(key, sig);
+    this.#ctx.data.setMapping(m);
+  }
+
+  /** The ELP entries with an L hop inside `p` get their path again (its entry changed). */
+  #lookupChanged(p: Prefix): void {
+    if (this.#elpGiven.size === 0) return;
+    for (const e of this.entries()) {
+      if (!this.#hasElp(e) || prefixEquals(e.prefix, p)) continue;
+      const depends = e.locators.some((l) =>
+        l.address.kind === "elp" &&
+        elpLookupEids(l.address).some((eid) => prefixContains(p, eid))
+      );
+      if (depends) this.#giveElp(e, false);
+    }
+  }
+
   /** Adds or replaces an entry, here and in the data plane. */
   install(e: CacheEntry): void {
     if (this.#table.get(e.prefix) === undefined) this.#since.set(e.prefix, this.#env.now());
     this.#table.set(e.prefix, e);
-    this.#ctx.data.setMapping(this.toData(e));
+    if (this.#hasElp(e)) this.#giveElp(e, true);
+    else {
+      this.#elpGiven.delete(formatPrefix(e.prefix));
+      this.#ctx.data.setMapping(this.toData(e));
+    }
+    this.#lookupChanged(e.prefix);
     const log = this.#env.log;
     if (log.enabled("debug")) {
       const now = this.#env.now();
@@ -207,6 +318,7 @@ export class MapCache {
     }
     const here = this.#ctx.hostIps();
     for (const l of e.locators) {
+      if (l.address.kind === "elp") continue; // its probed hops: probing.ts
       const ip = locatorIp(l.address, here);
       if (ip !== undefined) this.#ctx.locatorUsed(ip);
     }
@@ -217,22 +329,28 @@ export class MapCache {
     if (this.#table.get(p) === undefined) return false;
     this.#table.delete(p);
     this.#since.delete(p);
+    this.#elpGiven.delete(formatPrefix(p));
     this.#ctx.data.deleteMapping(p);
+    this.#lookupChanged(p);
     return true;
   }
 
   /** Gives every entry to the data plane again (a new Worker, a NAT change). */
   pushAll(): void {
-    for (const e of this.entries()) this.#ctx.data.setMapping(this.toData(e));
+    for (const e of this.entries()) {
+      if (this.#hasElp(e)) this.#giveElp(e, true);
+      else this.#ctx.data.setMapping(this.toData(e));
+    }
   }
 
-  /** Gives the explicit-locator-path entries again (this host's place on a path may have moved). */
-  pushElp(): void {
-    for (const e of this.entries()) {
-      if (e.locators.some((l) => l.address.kind === "elp")) {
-        this.#ctx.data.setMapping(this.toData(e));
-      }
-    }
+  /**
+   * Gives the explicit-locator-path entries again where what the Worker
+   * gets changed (this host's place on a path, a probed hop, a route, an L
+   * hop's RLOC); `force`: all of them.
+   */
+  pushElp(force = false): void {
+    if (this.#elpGiven.size === 0) return;
+    for (const e of this.entries()) if (this.#hasElp(e)) this.#giveElp(e, force);
   }
 
   /** Timer: removes expired entries. */
@@ -284,6 +402,10 @@ export class MapCache {
 
   /** Locator `l` as the views show it, with its state. */
   #locatorUp(l: LocatorRecord): boolean {
+    if (l.address.kind === "elp") {
+      const next = this.elpNextHop(l.address).kind;
+      return l.reachable && (next === "send" || next === "last");
+    }
     const ip = locatorIp(l.address, this.#ctx.hostIps());
     return l.reachable && (ip === undefined || this.#ctx.locatorUp(ip));
   }

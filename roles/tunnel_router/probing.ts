@@ -10,6 +10,12 @@
  * at once ({@link Prober.used}). Entries of xTRs behind a NAT are not
  * probed: their control port cannot be reached.
  *
+ * Of an explicit locator path only the hops with the P bit ahead of this
+ * host are probed (elp.ts), never the others; a probed hop that is down
+ * makes the path's locator down. Every round, and after every change of
+ * a probed RLOC, the map-cache gives the Worker the explicit-locator-path
+ * entries whose next hop or state changed ({@link MapCache.pushElp}).
+ *
  * @module
  */
 
@@ -98,10 +104,18 @@ export class Prober {
     for (const e of this.#cache.entries()) {
       if (e.natPort !== undefined) continue; // behind a NAT: its control port is not reachable
       for (const l of e.locators) {
+        if (l.address.kind === "elp") {
+          for (const ip of this.#cache.elpProbeTargets(l.address, here)) {
+            if (!wanted.has(ip) && this.#canSend(ip)) wanted.set(ip, e.prefix);
+          }
+          continue;
+        }
         const ip = locatorIp(l.address, here);
         if (ip !== undefined && !wanted.has(ip) && this.#canSend(ip)) wanted.set(ip, e.prefix);
       }
     }
+    // Routes and L hops' mappings may have changed since the last round.
+    this.#cache.pushElp();
     for (const [ip, p] of this.#probes) {
       if (!wanted.has(ip) && !p.inFlight) this.#probes.delete(ip);
     }
@@ -187,6 +201,7 @@ export class Prober {
     if (p.up === up || this.#env.signal.aborted) return;
     p.up = up;
     this.#setLocator(p.address, up);
+    this.#cache.pushElp(); // after it: a path's state is the Worker's last word
     this.#env.counters.inc(METRICS.trLocatorChanges, { state: up ? "up" : "down" });
     this.#env.log.info(up ? "locator-up" : "locator-down", {
       rloc: p.address,

@@ -238,6 +238,9 @@ class TunnelRouter implements TunnelRouterHandle {
       locatorUp: (ip): boolean => prober.isUp(ip),
       locatorUsed: (ip): void => prober.used(ip),
       natRtrs: () => nat?.rtrs(),
+      // Explicit locator paths (elp.ts): a hop with no route is unreachable; L hops are resolved.
+      hasRoute: (ip) => this.#platform.routeSource(ip) !== undefined,
+      resolveEid: (eid) => resolver.resolve(eid, undefined, false),
     });
     const resolver = new Resolver(env, cp, cache, locals);
     const canSend = (ip: string) => resolver.canSend(ip);
