@@ -23,6 +23,13 @@
  * {@link Tun.readSlot}, which keeps the header in {@link Tun.vnet}, and
  * write offloaded packets with {@link Tun.writeIovecs}.
  *
+ * Queues: a TUN opened with `multiQueue` (`IFF_MULTI_QUEUE`) takes more
+ * fds ({@link Tun.openQueue}), one per data-plane Worker. The kernel hands
+ * each packet it routes into the interface to one queue: the one that last
+ * wrote a packet of the same flow (its symmetric flow hash), else by that
+ * hash; so one flow is read from one queue. The interface goes when its
+ * last queue is closed.
+ *
  * @module
  */
 
@@ -59,6 +66,14 @@ import {
 } from "./libc.ts";
 import type { PacketBatch } from "./batch.ts";
 import { Netlink } from "./netlink.ts";
+
+/** ifreq flag: a TUN with several queues (linux/if_tun.h). */
+const IFF_MULTI_QUEUE = 0x0100;
+/** Flags TUNSETIFF must repeat when it attaches a queue (linux/if_tun.h TUN_FEATURES, less IFF_TAP). */
+const QUEUE_FLAGS = IFF_TUN | IFF_NO_PI | IFF_VNET_HDR | IFF_MULTI_QUEUE;
+
+/** Most queues a TUN takes (the kernel's MAX_TAP_QUEUES). */
+export const MAX_TUN_QUEUES = 256;
 
 /** Default MTU of the TUN (oor.toml default). */
 export const DEFAULT_TUN_MTU = 1440;
@@ -124,6 +139,8 @@ export interface TunOptions {
   readonly netlink?: Netlink;
   /** Open with `IFF_VNET_HDR` (a virtio-net header on every packet; see the module notes). */
   readonly vnetHdr?: boolean;
+  /** Open with `IFF_MULTI_QUEUE`, so that {@link Tun.openQueue} can add queues. */
+  readonly multiQueue?: boolean;
 }
 
 /** struct ifreq: char ifr_name[16]; short ifr_flags; padding to 40 bytes. */
@@ -191,7 +208,8 @@ export class Tun {
       const vnet = options.vnetHdr === true;
       new DataView(ifr.buffer).setUint16(
         IFNAMSIZ,
-        IFF_TUN | IFF_NO_PI | (vnet ? IFF_VNET_HDR : 0),
+        IFF_TUN | IFF_NO_PI | (vnet ? IFF_VNET_HDR : 0) |
+          (options.multiQueue === true ? IFF_MULTI_QUEUE : 0),
         HOST_LE,
       );
       check(c.ioctl(fd, BigInt(TUNSETIFF), ifr), `TUNSETIFF ${name}`);
@@ -233,6 +251,42 @@ export class Tun {
       vnet = (new DataView(ifr.buffer).getUint16(IFNAMSIZ, HOST_LE) & IFF_VNET_HDR) !== 0;
     }
     return new Tun(fd, name, index, vnet);
+  }
+
+  /**
+   * Opens one more queue of the multi-queue TUN whose fd is `fd` (opened
+   * with `multiQueue`): a new fd attached with TUNSETIFF under the same name
+   * and flags (TUNGETIFF), nonblocking. Packets the kernel routes into the
+   * interface are then spread over its queues (see the module notes). The
+   * queue is detached when its fd is closed, the interface goes with the
+   * last one. Throws {@link ErrnoError} (EINVAL: the TUN is not
+   * multi-queue; E2BIG: it has {@link MAX_TUN_QUEUES} already).
+   */
+  static openQueue(fd: number): Tun {
+    if (!Number.isInteger(fd) || fd < 0) throw new RangeError(`bad fd: ${fd}`);
+    const c = libc();
+    const ifr = new Uint8Array(IFREQ_SIZE);
+    check(c.ioctl(fd, BigInt(TUNGETIFF), ifr), `TUNGETIFF fd ${fd}`);
+    const view = new DataView(ifr.buffer);
+    const flags = view.getUint16(IFNAMSIZ, HOST_LE);
+    const end = ifr.indexOf(0);
+    const name = new TextDecoder().decode(ifr.subarray(0, end < 0 ? IFNAMSIZ : end));
+    if ((flags & IFF_MULTI_QUEUE) === 0) {
+      throw new ErrnoError(EINVAL, `TUN ${name} is not multi-queue`);
+    }
+    const q = check(
+      c.open(cString("/dev/net/tun"), O_RDWR | O_NONBLOCK | O_CLOEXEC, 0),
+      "open /dev/net/tun",
+    );
+    try {
+      // The same flags: TUNSETIFF sets the interface's features from them.
+      view.setUint16(IFNAMSIZ, flags & QUEUE_FLAGS, HOST_LE);
+      check(c.ioctl(q, BigInt(TUNSETIFF), ifr), `TUNSETIFF ${name} (queue)`);
+      return new Tun(q, name, c.if_nametoindex(cString(name)), (flags & IFF_VNET_HDR) !== 0);
+    } catch (e) {
+      closeFd(q);
+      throw e;
+    }
   }
 
   /**

@@ -27,6 +27,7 @@ import { formatPrefix as configPrefixText } from "../../config/mod.ts";
 import type { IpFamily, Link } from "../../ffi/mod.ts";
 import type { Logger } from "../../core/log.ts";
 import { errText } from "./context.ts";
+import { dataPlaneWorkers } from "./datapath.ts";
 import type { Journal } from "./journal.ts";
 import type { Platform, TunDevice } from "./platform.ts";
 import type { InstanceRouting, LocalRloc, RouteSetup, TextPrefix } from "./routing.ts";
@@ -140,7 +141,9 @@ class RlocTablesOnly implements HostSetup {
   }
 
   protected openTun(name: string, key: string, what: string): TunDevice {
-    const dev = this.ctx.platform.openTun(name, this.ctx.config.tunMtu);
+    // Multi-queue with several data-plane Workers: each reads its own queue (datapath.ts).
+    const multiQueue = dataPlaneWorkers(this.ctx.config) > 1;
+    const dev = this.ctx.platform.openTun(name, this.ctx.config.tunMtu, multiQueue);
     this.ctx.journal.add(key, `${what} ${dev.name}`, () => dev.close());
     return dev;
   }

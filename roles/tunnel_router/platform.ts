@@ -62,11 +62,29 @@ export interface Platform {
   /**
    * Opens the TUN device `name` with `mtu`, up; linuxPlatform's carries a
    * virtio-net header, so that the data plane can turn offloads on (it
-   * writes and reads plain packets behind a zero header otherwise).
+   * writes and reads plain packets behind a zero header otherwise). With
+   * `multiQueue`, {@link openTunQueue} can add queues to it (one per
+   * data-plane Worker).
    */
-  openTun(name: string, mtu: number): TunDevice;
-  /** Opens a nonblocking UDP socket bound to `address` (default the wildcard) and `port`. */
-  openUdp(family: IpFamily, port: number, address?: string): DataSocket;
+  openTun(name: string, mtu: number, multiQueue?: boolean): TunDevice;
+  /**
+   * Opens one more queue of the multi-queue TUN whose first fd is `fd`
+   * (closing it detaches the queue). Absent (a fake): one data-plane
+   * Worker, whatever `[data-plane] workers` says.
+   */
+  openTunQueue?(fd: number): DataSocket;
+  /**
+   * Opens a nonblocking UDP socket bound to `address` (default the
+   * wildcard) and `port`; with `reusePort`, SO_REUSEPORT (one socket per
+   * data-plane Worker).
+   */
+  openUdp(family: IpFamily, port: number, address?: string, reusePort?: boolean): DataSocket;
+  /**
+   * Attaches the classic BPF program `filter` to the SO_REUSEPORT group of
+   * the socket `fd`: it picks the socket of each datagram (dataplane/spread.ts).
+   * Absent (a fake): one data-plane Worker.
+   */
+  spreadUdp?(fd: number, filter: Uint8Array): void;
   /**
    * Opens a send-only raw IPv4 socket (needs CAP_NET_RAW): an RTR sends
    * data to xTRs behind a NAT through it, from its control port. Absent
@@ -91,15 +109,19 @@ export function linuxPlatform(): Platform {
   const nl = Netlink.open();
   return {
     net: nl,
-    openTun: (name, mtu) => Tun.open(name, { mtu, netlink: nl, vnetHdr: true }),
-    openUdp: (family, port, address) =>
+    openTun: (name, mtu, multiQueue) =>
+      Tun.open(name, { mtu, netlink: nl, vnetHdr: true, multiQueue: multiQueue === true }),
+    openTunQueue: (fd) => Tun.openQueue(fd),
+    openUdp: (family, port, address, reusePort) =>
       UdpSocket.open({
         family,
         port,
         ...(address !== undefined ? { address } : {}),
         recvBuffer: DATA_SOCKET_BUFFER,
         sendBuffer: DATA_SOCKET_BUFFER,
+        reusePort: reusePort === true,
       }),
+    spreadUdp: (fd, filter) => UdpSocket.fromFd(fd).attachReusePortFilter(filter),
     openRawIpv4: () => UdpSocket.openRawIpv4(DATA_SOCKET_BUFFER),
     events: (signal) => routineNetlinkEvents(signal),
     readSysctl: (path) => {
