@@ -443,6 +443,12 @@ export const DATAPLANE_METRICS = {
       "truncated, too-big, send-buffer, bad-offload; README.md says what each means).",
     ["reason"],
   ),
+  workerPackets: counter(
+    "oor_dataplane_worker_packets_total",
+    "Packets read from its TUN queues and datagrams received, by data-plane Worker (with more " +
+      "than one: [data-plane] workers); one flow is counted by one Worker.",
+    ["worker"],
+  ),
   mapCacheEntries: gauge(
     "oor_dataplane_map_cache_entries",
     "Entries in the data plane's copy of the map-cache (proxy-ETRs not counted).",
@@ -564,7 +570,9 @@ const EXTRA_DATAPLANE = new Map<string, Metric>();
 
 /**
  * The series a data-plane counter key is exported as: `dropped:<reason>`
- * → `oor_dataplane_dropped_packets_total{reason="<reason>"}`; the keys of
+ * → `oor_dataplane_dropped_packets_total{reason="<reason>"}`,
+ * `worker-packets:<i>` (roles/tunnel_router/datapath.ts, with several
+ * Workers) → `oor_dataplane_worker_packets_total{worker="<i>"}`; the keys of
  * {@link DATAPLANE_METRICS} → their metric; any other key (one added to
  * the table without an export of its own) → the counter
  * `oor_dataplane_<key with _ for ->_total`, with the table's help text.
@@ -574,6 +582,9 @@ export function dataplaneSeries(
 ): { readonly metric: Metric; readonly labels?: Readonly<Record<string, string>> } {
   if (key.startsWith("dropped:")) {
     return { metric: DATAPLANE_METRICS.droppedPackets, labels: { reason: key.slice(8) } };
+  }
+  if (key.startsWith("worker-packets:")) {
+    return { metric: DATAPLANE_METRICS.workerPackets, labels: { worker: key.slice(15) } };
   }
   const known = DATAPLANE_EXPORTS[key];
   if (known !== undefined) return { metric: known };

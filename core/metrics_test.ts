@@ -75,3 +75,11 @@ Deno.test("dataplaneSeries() names a key missing from the export table as a coun
   assert.equal(metric.type, "counter");
   assert.equal(metricByName("oor_dataplane_gso_segments_total"), metric);
 });
+
+Deno.test("dataplaneSeries() exports a Worker's packets (worker-packets:<i>) with a worker label", () => {
+  const { metric, labels } = dataplaneSeries("worker-packets:1");
+  assert.equal(metric, DATAPLANE_METRICS.workerPackets);
+  assert.equal(metric.name, "oor_dataplane_worker_packets_total");
+  assert.equal(metricByName(metric.name), metric);
+  assert.deepEqual(labels, { worker: "1" });
+});
