@@ -113,6 +113,20 @@ export const METRICS = {
     "Map-Notify-Acks received, by result.",
     ["result"],
   ),
+  msSubscriptions: gauge(
+    "oor_map_server_subscriptions",
+    "Subscriptions kept (RFC 9437): one per subscribed prefix and xTR-ID.",
+  ),
+  msSubscribeRequests: counter(
+    "oor_map_server_subscribe_requests_total",
+    "Map-Requests with the N bit, by result.",
+    ["result"],
+  ),
+  msPublications: counter(
+    "oor_map_server_publications_total",
+    "Map-Notifies published to subscribers, by result.",
+    ["result"],
+  ),
   msMapRequestsAnswered: counter(
     "oor_map_server_map_requests_answered_total",
     "Map-Requests answered, by kind of answer.",
@@ -231,6 +245,11 @@ export const METRICS = {
   trMapNotifies: counter(
     "oor_tr_map_notifies_total",
     "Map-Notifies received, by result.",
+    ["result"],
+  ),
+  trPublications: counter(
+    "oor_tr_publications_total",
+    "Publications (RFC 9437 Map-Notifies of subscribed mappings) received, by result.",
     ["result"],
   ),
   trRegistered: gauge(

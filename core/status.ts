@@ -298,6 +298,11 @@ export interface StatusSource {
   /** RLOCs, map-servers and role details (role, version and uptime are added by the API). */
   status?(): MaybePromise<RoleStatus>;
   /**
+   * Reads the config file again and applies what changed (runner/reload.ts);
+   * `runRole()` adds it to the source it gives the API, roles do not.
+   */
+  reload?(): Promise<ReloadOutcome>;
+  /**
    * Map-cache entries. The API filters the result by `query` again, so a
    * provider may ignore it or use it to avoid listing a large cache.
    */
@@ -318,6 +323,16 @@ export interface StatusSource {
   addDatabaseMapping?(mapping: DatabaseMapping): MaybePromise<void>;
   /** Removes a local database mapping; resolves false if there was none. */
   removeDatabaseMapping?(eidPrefix: Prefix, iid: number): MaybePromise<boolean>;
+}
+
+/** What a configuration reload did (runner/reload.ts): `POST /api/v1/reload`'s answer. */
+export interface ReloadOutcome {
+  /** Whether the file was taken and every change applied. */
+  readonly ok: boolean;
+  /** Why not: the file's errors (file:line), the keys that cannot change, changes that failed. */
+  readonly errors: readonly string[];
+  /** The changes applied (`"[[database-mapping]] 10.1.0.0/24 added"`). */
+  readonly changes: readonly string[];
 }
 
 /** An error a provider or hook throws to answer with a given HTTP status and message. */

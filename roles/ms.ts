@@ -17,6 +17,7 @@
  * | serving.ts, _serving_worker.ts | answering Workers on every core, SO_REUSEPORT sockets |
  * | fast_path.ts | a Worker's answer to one datagram, or its hand-over to the main thread |
  * | answers.ts, shared_trie.ts, publisher.ts | the registrations as the Workers read them |
+ * | subscriptions.ts | RFC 9437 subscribers per prefix; a Map-Notify to each on every change |
  *
  * On every core: unless told otherwise ({@link MsOptions}), the ms runs one
  * answering Worker per CPU (serving.ts). The Workers answer Map-Requests
@@ -51,6 +52,13 @@
  * by source address (true), or the newest replaces the others (false, the
  * default, as OOR does).
  *
+ * Publish/subscribe (RFC 9437, map_server/subscriptions.ts): a Map-Request
+ * with the N and I bits is answered and its ITR kept as a subscriber;
+ * every change of the mapping is published to it in a signed Map-Notify,
+ * resent until acknowledged. Counters `oor_map_server_subscriptions`,
+ * `oor_map_server_subscribe_requests_total{result}`,
+ * `oor_map_server_publications_total{result}`.
+ *
  * Not handled yet: LISP-SEC.
  *
  * @module
@@ -79,8 +87,12 @@ import { parseMapRegister } from "../wire/map_register.ts";
 import { RateLimiter } from "../core/rate_limit.ts";
 import type { Peer } from "../core/control.ts";
 import { type Site, Sites, staticLocators } from "./map_server/sites.ts";
+import { type SubscriptionInfo, Subscriptions } from "./map_server/subscriptions.ts";
+import type { MapRequest } from "../wire/map_request.ts";
+import type { Received } from "../core/control.ts";
 
 export { REGISTRATION_TIMEOUT_MS, type RejectReason } from "./map_server/registrar.ts";
+export type { SubscriptionInfo } from "./map_server/subscriptions.ts";
 export {
   MS_ACK_TTL,
   MS_NOT_REGISTERED_TTL,
@@ -164,6 +176,8 @@ export interface MsHandle extends RoleHandle {
   registrations(): RegistrationInfo[];
   /** The configured sites, in config order. */
   sites(): SiteInfo[];
+  /** The subscribers of mappings (RFC 9437), sorted by prefix. */
+  subscriptions(): SubscriptionInfo[];
   /** What the HTTP API shows: details, sites and registrations, counters. */
   statusSource(): StatusSource;
 }
@@ -183,6 +197,7 @@ class MapServer implements MsHandle {
   readonly #registrar: Registrar;
   readonly #sweep: ReturnType<typeof setInterval>;
   readonly #saved: SavedRegistrations | undefined;
+  #subscriptions: Subscriptions | undefined;
   #closed = false;
 
   readonly #workers: number;
@@ -237,7 +252,8 @@ class MapServer implements MsHandle {
       logger: deps.logger,
     });
     const guard = new ForwardGuard(own, { now: deps.now });
-    const ctx = { deps, cp, sites: this.#sites, store: this.#store, expired, guard };
+    const subscribe = (r: Received, m: MapRequest) => this.#subscriptions?.request(r, m);
+    const ctx = { deps, cp, sites: this.#sites, store: this.#store, expired, guard, subscribe };
     new Answerer(ctx);
     new InfoResponder(ctx);
     this.#workers = serving?.workers ?? 0;
@@ -249,6 +265,9 @@ class MapServer implements MsHandle {
         register: (bytes, from, notify) => this.#registerVerified(bytes, from, notify),
       });
     }
+    // Publish/subscribe (RFC 9437): after the answer table hears of a change.
+    this.#subscriptions = new Subscriptions({ deps, cp, sites: this.#sites, store: this.#store });
+    this.#registrar.publicationAck = (r, m) => this.#subscriptions!.ack(r, m);
     this.#sweep = setInterval(() => this.#expiredSweepAndSave(), SWEEP_INTERVAL_MS).unref();
   }
 
@@ -292,6 +311,7 @@ class MapServer implements MsHandle {
   #expiredRegistrations(): void {
     for (const r of this.#store.sweep(this.#deps.now())) this.#expired(r);
     this.#registrar.expiredNotifies();
+    this.#subscriptions?.expiredSweep();
   }
 
   /** Timer: sweeps, then writes the registrations if they changed (saved.ts). */
@@ -334,6 +354,11 @@ class MapServer implements MsHandle {
     );
   }
 
+  subscriptions(): SubscriptionInfo[] {
+    this.#subscriptions?.expiredSweep();
+    return this.#subscriptions?.list() ?? [];
+  }
+
   sites(): SiteInfo[] {
     this.#expiredRegistrations();
     const counts = new Map<Site, number>();
@@ -368,6 +393,7 @@ class MapServer implements MsHandle {
         sites: this.sites(),
         registrations: this.registrations(),
         rejections: this.#registrar.rejections(),
+        subscriptions: this.subscriptions(),
       }),
       counters: () => this.#deps.counters.snapshot(),
     };
@@ -377,6 +403,7 @@ class MapServer implements MsHandle {
     if (this.#closed) return await this.#cp.close();
     this.#closed = true;
     clearInterval(this.#sweep);
+    this.#subscriptions?.close();
     await this.#cp.close();
     this.#saved?.save();
   }

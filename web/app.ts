@@ -589,5 +589,20 @@ export function createApp(source: StatusSource, opts: AppOptions): Hono {
     });
   }
 
+  // Configuration reload (runner/reload.ts), as SIGHUP does: 200 with the
+  // changes applied, 400 with the errors when the file is refused.
+  app.post("/api/v1/reload", async (c) => {
+    if (!source.reload) return jsonError(c, 404, `this role (${role}) cannot reload here`);
+    const denied = await authorize(c);
+    if (denied) return denied;
+    const r = await source.reload();
+    if (r.ok) return c.json({ reloaded: true, changes: r.changes });
+    return c.json({
+      error: `reload refused or incomplete: ${r.errors.join("; ")}`,
+      errors: r.errors,
+      changes: r.changes,
+    }, 400);
+  });
+
   return app;
 }

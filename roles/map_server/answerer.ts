@@ -159,6 +159,7 @@ export class Answerer {
     if (m.smr) return this.#dropRequest(r, "smr");
     if (m.records.length === 0) return this.#dropRequest(r, "no-record");
     for (const rec of m.records) this.#answer(r, m, rec);
+    this.#c.subscribe?.(r, m);
   }
 
   #answer(r: Received, m: MapRequest, rec: MapRequestRecord): void {

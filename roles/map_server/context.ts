@@ -8,7 +8,8 @@
  * @module
  */
 
-import type { ControlPlane } from "../../core/control.ts";
+import type { ControlPlane, Received } from "../../core/control.ts";
+import type { MapRequest } from "../../wire/map_request.ts";
 import type { ForwardGuard } from "../../core/forward_guard.ts";
 import type { RoleDeps } from "../../core/role.ts";
 import type { Registration, RegistrationStore } from "./registrations.ts";
@@ -24,4 +25,6 @@ export interface MsContext {
   readonly expired: (r: Registration) => void;
   /** Not to ourselves, inner TTL left, not forwarded a moment ago. */
   readonly guard: ForwardGuard;
+  /** Hears of each Map-Request once answered, to keep its subscription (RFC 9437). */
+  readonly subscribe?: (r: Received, m: MapRequest) => void;
 }

@@ -112,6 +112,11 @@ export class Registrar {
   );
   #sentHead = 0;
   #sentCount = 0;
+  /**
+   * Sees each Map-Notify-Ack first: true when it acknowledged a publication
+   * (subscriptions.ts), which is then not the registrar's.
+   */
+  publicationAck: ((r: Received, m: MapNotify) => boolean) | undefined;
   /** Recent rejections by `address reason`, oldest first. */
   readonly #rejections = new Map<
     string,
@@ -371,6 +376,7 @@ export class Registrar {
   }
 
   #mapNotifyAck(r: Received, m: MapNotify): void {
+    if (this.publicationAck?.(r, m) === true) return;
     const c = this.#deps.counters;
     const sent = this.#notified.get(m.nonce);
     let site = sent?.site;
