@@ -5,8 +5,12 @@
  * This layer sits above roles/ and web/: it gives the role's status
  * source to the web app, and neither of those knows the other.
  *
+ * SIGHUP reloads the config file (runner/reload.ts): what changed is
+ * applied to the running role, or the new file is refused with its errors
+ * and the old config stays in force. `POST /api/v1/reload` does the same.
+ *
  * How a role stops, whatever stops it ({@link runRole}):
- * - SIGINT, SIGTERM, SIGHUP and every other signal whose default action
+ * - SIGINT, SIGTERM and every other signal whose default action
  *   would end the process ({@link STOP_SIGNALS}) start a clean stop: the
  *   API stops accepting and gives requests in flight
  *   {@link STOP_GRACE_MS} before closing their connections, whatever the
@@ -21,7 +25,7 @@
  * @module
  */
 
-import { type Config, DEFAULTS } from "../config/mod.ts";
+import { type Config, DEFAULTS, loadConfig, type Role } from "../config/mod.ts";
 import type { Fields, Logger, LogSink } from "../core/log.ts";
 import { type RoleDeps, roleDeps, type RoleHandle, type RoleStart } from "../core/role.ts";
 import { VERSION } from "../version.ts";
@@ -29,6 +33,8 @@ import { createApp } from "../web/app.ts";
 import { type ApiLimits, type ApiServer, startApi, STOP_GRACE_MS } from "../web/server.ts";
 import { RuntimeEdits, stateFilePath } from "../web/state.ts";
 import { startHint } from "./start_hint.ts";
+import { Reloader } from "./reload.ts";
+import type { ReloadOutcome } from "../core/status.ts";
 
 /**
  * Starts the HTTP API of a running role when `[api] enabled` (the
@@ -49,13 +55,18 @@ export async function startRoleApi(
   config: Config,
   handle: RoleHandle,
   deps: RoleDeps,
-  opts: { edits?: RuntimeEdits; startedAt?: number } = {},
+  opts: {
+    edits?: RuntimeEdits;
+    startedAt?: number;
+    reload?: () => Promise<ReloadOutcome>;
+  } = {},
 ): Promise<ApiServer | undefined> {
   const api = config.api;
   if (!api.enabled) return undefined;
   const edits = opts.edits ?? new RuntimeEdits(undefined);
   const source = edits.wrap(handle.statusSource?.() ?? {});
   source.counters ??= () => deps.counters.snapshot();
+  if (opts.reload !== undefined) source.reload = opts.reload;
   let token = api.token;
   if (token === undefined) {
     try {
@@ -126,14 +137,14 @@ export function isLoopbackHost(host: string): boolean {
 
 /**
  * The signals that stop a role cleanly: every one whose default action
- * ends the process and that a program may catch. SIGKILL and SIGSTOP
+ * ends the process and that a program may catch, but SIGHUP (a reload,
+ * see runner/reload.ts). SIGKILL and SIGSTOP
  * cannot be caught; the faults (SIGSEGV, SIGBUS, SIGFPE, SIGILL) and
  * SIGABRT, SIGTRAP, SIGSYS and SIGPROF are left to the runtime.
  */
 export const STOP_SIGNALS: readonly Deno.Signal[] = [
   "SIGINT",
   "SIGTERM",
-  "SIGHUP",
   "SIGQUIT",
   "SIGUSR1",
   "SIGUSR2",
@@ -322,6 +333,20 @@ export async function runRole(
   // Listen before starting, so a signal that comes as soon as "started"
   // is written (or during start) stops the role instead of killing it.
   const watch = new StopWatch(deps.logger);
+  // SIGHUP reloads; one that comes while the role starts waits for it.
+  let reloader: Reloader | undefined;
+  let hupPending = false;
+  const onHup = () => {
+    if (reloader === undefined) hupPending = true;
+    else void reloader.reload("SIGHUP");
+  };
+  let hupListening = false;
+  try {
+    Deno.addSignalListener("SIGHUP", onHup);
+    hupListening = true;
+  } catch {
+    // Not a signal this platform lets a program catch.
+  }
   try {
     logFdLimit(deps.logger);
     const startedAt = deps.now();
@@ -353,9 +378,30 @@ export async function runRole(
       });
       return 1;
     }
-    const api = await startRoleApi(role, config, handle, deps, { edits, startedAt });
+    const configPath = opts.configPath;
+    if (configPath !== undefined) {
+      reloader = new Reloader({
+        role,
+        file: configPath,
+        read: () => loadConfig(configPath, role as Role),
+        current: config,
+        edits,
+        source: handle.statusSource?.() ?? {},
+        log: deps.logger,
+      });
+    }
+    const reload = reloader !== undefined
+      ? ((r: Reloader) => () => r.reload("api"))(reloader)
+      : undefined;
+    const api = await startRoleApi(role, config, handle, deps, {
+      edits,
+      startedAt,
+      ...(reload !== undefined ? { reload } : {}),
+    });
     deps.logger.info("started", { pid: Deno.pid });
+    if (hupPending) onHup();
     const reason = await watch.stopped;
+    reloader = undefined; // a SIGHUP from now on changes nothing
     deps.logger.info(
       "stopping",
       "signal" in reason ? { signal: reason.signal } : { reason: "uncaught error" },
@@ -375,6 +421,7 @@ export async function runRole(
     deps.logger.info("stopped", code !== 0 ? { "exit-code": code } : {});
     return code;
   } finally {
+    if (hupListening) Deno.removeSignalListener("SIGHUP", onHup);
     watch.close();
     deps.logger.close();
   }

@@ -133,7 +133,9 @@ export function roleManual(role: Role): string {
   section("Running", [
     "in the foreground; one log line per event to standard error (or log-file);",
     "--log-format json: one JSON object per line; debug = 1..3: more detail",
-    "SIGINT, SIGTERM, SIGHUP (any terminating signal) stop it cleanly: the API",
+    "SIGHUP (or POST /api/v1/reload) reads the config again and applies what",
+    "changed; a bad file is refused with its errors and the old config stays",
+    "SIGINT, SIGTERM (any other terminating signal) stop it cleanly: the API",
     tr
       ? "closes within a second, then the TUN, routes and rules it added go; exit 0"
       : "closes within a second, then the role closes its sockets; exit 0",
