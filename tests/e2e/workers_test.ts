@@ -1,0 +1,217 @@
+/**
+ * End-to-end test of several data-plane Workers (`[data-plane] workers =
+ * 2` on both xTRs of the basic topology: hosta - xtr1 - router - xtr2 -
+ * hostb): traffic of many flows arrives both ways and both Workers of each
+ * xTR carry some of it, one flow's packets are all carried by one Worker
+ * (at the ITR, which reads them from the TUN queue the kernel picks, and
+ * at the ETR, which receives them on the socket the reuse-port program
+ * picks), a TCP transfer arrives byte for byte both ways, and the xTRs stop
+ * cleanly (every queue, socket and Worker closed, the TUN gone).
+ *
+ * Root and Linux only (see tests/e2e/_lab.ts); skipped otherwise, saying why.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import type { Lab } from "../../scripts/lab/topology.ts";
+import { PLAN, type Topology } from "../../scripts/lab/topologies.ts";
+import { type Ctx, e2e, metric, pingWorks, PYTHON, registered, withTopology } from "./_lab.ts";
+
+/** Receives UDP on ADDRESS PORT (it never answers); prints how many arrived, as they do. */
+const UDP_SINK = `
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.settimeout(0.2)
+print("listening", flush=True)
+n = 0
+while True:
+    try:
+        s.recv(2048)
+        n += 1
+    except socket.timeout:
+        print("got %d" % n, flush=True)
+`;
+
+/** Sends COUNT datagrams of 200 bytes from each of FLOWS source ports to DST PORT, paced. */
+const UDP_FLOWS = `
+import socket, sys, time
+dst, port, flows, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(flows)]
+for s in socks:
+    s.bind(("0.0.0.0", 0))
+for i in range(count):
+    for s in socks:
+        s.sendto(b"x" * 200, (dst, port))
+    time.sleep(0.002)
+print("sent", flush=True)
+`;
+
+/** Receives one TCP connection on ADDRESS PORT; prints its length and SHA-256. */
+const TCP_SINK = `
+import hashlib, socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen(1)
+print("listening", flush=True)
+c, _ = s.accept()
+h = hashlib.sha256()
+n = 0
+while True:
+    d = c.recv(1 << 20)
+    if not d:
+        break
+    h.update(d)
+    n += len(d)
+print("received %d %s" % (n, h.hexdigest()), flush=True)
+`;
+
+/** Sends SIZE pseudo-random bytes (from SEED) to DST PORT; prints their length and SHA-256. */
+const TCP_SOURCE = `
+import hashlib, random, socket, sys
+dst, port, size, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+data = random.Random(seed).randbytes(size)
+s = socket.create_connection((dst, port), timeout=60)
+s.sendall(data)
+s.shutdown(socket.SHUT_WR)
+s.recv(1)
+print("sent %d %s" % (size, hashlib.sha256(data).hexdigest()), flush=True)
+`;
+
+/** Every xTR with two data-plane Workers. */
+function twoWorkers(t: Topology): Topology {
+  return {
+    ...t,
+    lisp: t.lisp.map((p) =>
+      p.role === "xtr" ? { ...p, config: `${p.config}\n[data-plane]\nworkers = 2\n` } : p
+    ),
+  };
+}
+
+/** What each Worker of `name` carried so far (`oor_dataplane_worker_packets_total`). */
+async function perWorker(ctx: Ctx, name: string): Promise<[number, number]> {
+  const p = ctx.topo.lisp.find((x) => x.name === name)!;
+  const w = (i: number) =>
+    metric(ctx.lab, p.node, p.api, `oor_dataplane_worker_packets_total{worker="${i}"}`);
+  return [await w(0), await w(1)];
+}
+
+/** Sends `count` datagrams on each of `flows` flows from `a` to `dst` (a sink there). */
+async function udpFlows(lab: Lab, a: string, dst: string, flows: number, count: number) {
+  const r = await lab.exec(
+    a,
+    [PYTHON, "-c", UDP_FLOWS, dst, "9000", String(flows), String(count)],
+    {
+      timeoutMs: 30_000,
+    },
+  );
+  assert.equal(r.code, 0, r.stderr);
+  await new Promise((r) => setTimeout(r, 1300)); // counters are posted every second
+}
+
+/** What the UDP sink on `node` has received so far (its latest line). */
+function received(lab: Lab, node: string): number {
+  const m = [...lab.processes.get(`udp-sink-${node}`)!.readLog().matchAll(/got (\d+)/g)].at(-1);
+  return m === undefined ? 0 : Number(m[1]);
+}
+
+function delta(after: [number, number], before: [number, number]): [number, number] {
+  return [after[0] - before[0], after[1] - before[1]];
+}
+
+let transfers = 0;
+
+/** Sends `size` bytes over TCP from `a` to `bAddr` on `b`; asserts they arrived byte for byte. */
+async function transfer(lab: Lab, a: string, b: string, bAddr: string, size: number) {
+  const n = ++transfers;
+  const port = String(7200 + n);
+  const sink = await lab.spawn(b, `tcp-sink-${n}`, [PYTHON, "-c", TCP_SINK, bAddr, port]);
+  await sink.waitForLog(/listening/, 10_000);
+  const r = await lab.exec(a, [PYTHON, "-c", TCP_SOURCE, bAddr, port, String(size), String(n)], {
+    timeoutMs: 60_000,
+  });
+  assert.equal(r.code, 0, `the sender on ${a} failed:\n${r.stdout}${r.stderr}`);
+  const sent = /sent (\d+) ([0-9a-f]{64})/.exec(r.stdout);
+  assert.ok(sent !== null, r.stdout);
+  await sink.waitForLog(/received \d+ [0-9a-f]{64}/, 30_000);
+  const got = /received (\d+) ([0-9a-f]{64})/.exec(sink.readLog());
+  assert.ok(got !== null);
+  assert.equal(got[1], String(size), `${a} -> ${b}: all bytes arrived`);
+  assert.equal(got[2], sent[2], `${a} -> ${b}: the same bytes (SHA-256)`);
+}
+
+e2e(
+  "e2e workers = 2: flows spread over both Workers both ways, one flow on one Worker, TCP byte for byte, clean stop",
+  async () => {
+    await withTopology("basic", "e2e-workers2", { rlocProbeInterval: 0 }, async (ctx) => {
+      const { lab } = ctx;
+      await registered(ctx, ["xtr1", "xtr2"]);
+      for (const x of ["xtr1", "xtr2"]) {
+        const log = ctx.started.find((p) => p.name === x)!.readLog();
+        assert.match(log, /dataplane-workers workers=2/, `${x} runs two Workers`);
+        assert.doesNotMatch(log, /dataplane-spread-unavailable|dataplane-workers-reduced/);
+      }
+      await pingWorks(lab, "hosta", PLAN.hostB4);
+      await pingWorks(lab, "hostb", PLAN.hostA4);
+      for (const [node, addr] of [["hostb", PLAN.hostB4], ["hosta", PLAN.hostA4]] as const) {
+        const sink = await lab.spawn(node, `udp-sink-${node}`, [
+          PYTHON,
+          "-c",
+          UDP_SINK,
+          addr,
+          "9000",
+        ]);
+        await sink.waitForLog(/listening/, 5000);
+      }
+      await new Promise((r) => setTimeout(r, 1300));
+
+      // One flow, 300 datagrams: one Worker of the ITR reads them all, one of the ETR receives them all.
+      for (
+        const [a, dst, itr, etr] of [
+          ["hosta", PLAN.hostB4, "xtr1", "xtr2"],
+          ["hostb", PLAN.hostA4, "xtr2", "xtr1"],
+        ] as const
+      ) {
+        const before = [await perWorker(ctx, itr), await perWorker(ctx, etr)];
+        await udpFlows(lab, a, dst, 1, 300);
+        for (const [k, x] of [[0, itr], [1, etr]] as const) {
+          const d = delta(await perWorker(ctx, x), before[k]!);
+          console.log(`one flow ${a} -> ${x}: per Worker ${d}`);
+          const [most, least] = d[0] >= d[1] ? [d[0], d[1]] : [d[1], d[0]];
+          assert.ok(most >= 300, `${a}'s flow: one Worker of ${x} carried it all (${d})`);
+          assert.ok(least < 10, `${a}'s flow: the other Worker of ${x} nothing of it (${d})`);
+        }
+      }
+
+      // 32 flows of 100 datagrams each way: they arrive, and both Workers of both xTRs carry some.
+      for (
+        const [a, dst, b] of [["hosta", PLAN.hostB4, "hostb"], [
+          "hostb",
+          PLAN.hostA4,
+          "hosta",
+        ]] as const
+      ) {
+        const before = [await perWorker(ctx, "xtr1"), await perWorker(ctx, "xtr2")];
+        const had = received(lab, b);
+        await udpFlows(lab, a, dst, 32, 100);
+        const got = received(lab, b) - had;
+        assert.ok(got >= 3200 * 0.98, `${a} -> ${b}: ${got} of 3200 datagrams of 32 flows arrived`);
+        for (const [k, x] of [[0, "xtr1"], [1, "xtr2"]] as const) {
+          const d = delta(await perWorker(ctx, x), before[k]!);
+          console.log(`32 flows ${a} -> ${x}: per Worker ${d}`);
+          assert.ok(d[0] + d[1] >= got, `${a}'s 32 flows through ${x} (${d})`);
+          assert.ok(d[0] >= 200 && d[1] >= 200, `${a}'s flows: both Workers of ${x} (${d})`);
+        }
+      }
+      // The summed counters still count everything: what xtr2 decapsulated covers all of it.
+      const p2 = ctx.topo.lisp.find((x) => x.name === "xtr2")!;
+      const decap = await metric(lab, p2.node, p2.api, "oor_dataplane_decapsulated_packets_total");
+      assert.ok(decap >= 300 + 3200, `xtr2 decapsulated ${decap}`);
+
+      await transfer(lab, "hosta", "hostb", PLAN.hostB4, 16 << 20);
+      await transfer(lab, "hostb", "hosta", PLAN.hostA4, 16 << 20);
+    }, twoWorkers);
+  },
+);
