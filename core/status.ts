@@ -251,6 +251,36 @@ export interface SitesView {
   readonly registrations: readonly RegistrationView[];
   /** The map-server's recent rejections of Map-Registers, newest first. */
   readonly rejections?: readonly RejectionView[];
+  /** The map-server's subscribers of mappings (RFC 9437), by prefix. */
+  readonly subscriptions?: readonly SubscriptionView[];
+}
+
+/** A subscriber of a mapping on a map-server (RFC 9437 publish/subscribe). */
+export interface SubscriptionView {
+  /** The subscribed prefix with its instance id (`[iid]` only when non-zero). */
+  readonly prefix: string;
+  /** Instance id. */
+  readonly iid: number;
+  /** The subscriber's xTR-ID (32 hex digits). */
+  readonly xtrId: string;
+  /** Its Site-ID (16 hex digits). */
+  readonly siteId: string;
+  /** Its ITR-RLOCs. */
+  readonly itrRlocs: readonly string[];
+  /** Where publications go: address and port. */
+  readonly notify: string;
+  /** The `[[lisp-site]]` whose key signs the publications. */
+  readonly site: string;
+  /** Publications sent. */
+  readonly published: number;
+  /** Publications acknowledged. */
+  readonly acknowledged: number;
+  /** Whether a publication awaits its Map-Notify-Ack. */
+  readonly pending: boolean;
+  /** When it last subscribed, ms since the epoch. */
+  readonly subscribedAt: number;
+  /** When it expires without a new subscription, ms since the epoch. */
+  readonly expiresAt: number;
 }
 
 /** A referral: a cached Map-Referral (mr) or a configured authority or delegation (ddt). */

@@ -49,7 +49,11 @@
  * same with the mobile node in xtr1's place. In `elp`, xtr2
  * registers site 2 with an explicit locator path rtr (link 3) → rtr2
  * (link 5) → xtr2: traffic to site 2 goes through both RTRs in that
- * order, traffic to site 1 goes straight to xtr1.
+ * order, traffic to site 1 goes straight to xtr1. {@link elpTopology}
+ * makes its variants: hops with their L, P and S bits (an L hop named by
+ * rtr2's EID `10.5.0.2`, which the map-server maps to rtr2's RLOC, or by
+ * `10.5.0.99`, which nothing maps), and xtr2's own RLOC as a second
+ * locator at priority 2.
  *
  * EID space: site 1 (hosta behind xtr1, iface `site0` / hosta `eth0`)
  * `10.1.0.0/24` and `fd00:1::/64`, xtr1 `.1`/`::1`, hosta `.10`/`::10`;
@@ -108,6 +112,10 @@ export const PLAN = {
   mnRloc4: "100.64.1.2",
   rtrRloc4: "100.64.3.2",
   rtr2Rloc4: "100.64.5.2",
+  /** `elp` variants: an EID the map-server maps to rtr2's RLOC (an L hop). */
+  rtr2Eid4: "10.5.0.2",
+  /** `elp` variants: an EID nothing maps (an L hop that never resolves). */
+  unmappedEid4: "10.5.0.99",
   rtrPrivate4: "172.16.2.1",
   xtr2Private4: "172.16.2.2",
   natPublic4: "100.64.4.2",
@@ -351,7 +359,19 @@ interface TrSettings {
   /** `merge` of its `[[map-server]]`: send the xTR-ID (default false). */
   readonly merge?: boolean;
   /** `[[explicit-locator-path]]` tables: a name and its hops, in order. */
-  readonly elps?: readonly { name: string; hops: readonly string[] }[];
+  readonly elps?: readonly { name: string; hops: readonly (string | ElpLabHop)[] }[];
+}
+
+/** One hop of an explicit locator path in a lab, with its bits (RFC 8060 §4.9). */
+export interface ElpLabHop {
+  /** The hop's address (an EID with `lookup`). */
+  readonly address: string;
+  /** L: an EID, resolved through the mapping system. */
+  readonly lookup?: boolean;
+  /** P: RLOC-probed. */
+  readonly probe?: boolean;
+  /** S: strict, never skipped. */
+  readonly strict?: boolean;
 }
 
 function trConfig(s: TrSettings, o: TopologyOptions): string {
@@ -383,7 +403,17 @@ function trConfig(s: TrSettings, o: TopologyOptions): string {
     ),
     ...(s.elps ?? []).flatMap((e) => [
       ...table("[[explicit-locator-path]]", { "elp-name": e.name }),
-      ...e.hops.flatMap((h) => table("[[explicit-locator-path.elp-node]]", { address: h })),
+      ...e.hops.flatMap((h) =>
+        table(
+          "[[explicit-locator-path.elp-node]]",
+          typeof h === "string" ? { address: h } : {
+            address: h.address,
+            lookup: h.lookup,
+            probe: h.probe,
+            strict: h.strict,
+          },
+        )
+      ),
     ]),
     ...s.mappings.flatMap((m) => databaseMapping(m.eid, m.locators, m.iid)),
     ...(s.instances ?? []).flatMap((i) =>
@@ -1216,12 +1246,29 @@ function twoMs(opts: TopologyOptions): Topology {
   });
 }
 
-function elp(opts: TopologyOptions): Topology {
+/** A variant of the `elp` topology (see {@link elpTopology}). */
+export interface ElpVariant {
+  /** Site 2's path, first hop to last (default rtr, rtr2, xtr2, no bits). */
+  readonly hops?: readonly ElpLabHop[];
+  /** xtr2 registers its own RLOC too, at priority 2 (the path has 1). */
+  readonly direct?: boolean;
+}
+
+/**
+ * The `elp` topology, or a variant of it: site 2's path with other hops or
+ * bits, xtr2's own RLOC beside it. The map-server always maps
+ * `PLAN.rtr2Eid4` to rtr2's RLOC.
+ */
+export function elpTopology(opts: TopologyOptions = {}, variant: ElpVariant = {}): Topology {
   const b: Builder = { nodes: [], links: [], lisp: [], opts };
   routerNode(b);
   const u: Underlay = { v4: true, v6: false };
   const eids: Underlay = { v4: true, v6: false };
-  const cp = msNode(b, u, siteList(eids, [1, 2]));
+  const cp = msNode(b, u, siteList(eids, [1, 2]), [
+    { eid: `${PLAN.rtr2Eid4}/32`, rloc: PLAN.rtr2Rloc4 },
+  ]);
+  const hops = variant.hops ??
+    [PLAN.rtrRloc4, PLAN.rtr2Rloc4, PLAN.xtr2Rloc4].map((address) => ({ address }));
   xtr(b, 1, u, eids, cp, "iface");
   rtrNode(b, "rtr", 3, PLAN.rtrRloc4, "the rtr (first hop of site 2's path)", cp);
   rtrNode(b, "rtr2", 5, PLAN.rtr2Rloc4, "rtr2 (second hop of site 2's path)", cp);
@@ -1244,8 +1291,16 @@ function elp(opts: TopologyOptions): Topology {
       mapResolver: cp.mr,
       mapServer: cp.ms,
       key: PLAN.site2Key,
-      elps: [{ name: "via-rtrs", hops: [PLAN.rtrRloc4, PLAN.rtr2Rloc4, PLAN.xtr2Rloc4] }],
-      mappings: [{ eid: PLAN.site2Eid4, locators: [{ address: "via-rtrs" }] }],
+      elps: [{ name: "via-rtrs", hops }],
+      mappings: [{
+        eid: PLAN.site2Eid4,
+        locators: [
+          { address: "via-rtrs" },
+          ...(variant.direct === true
+            ? [{ iface: "rloc0", ipVersion: 4 as const, priority: 2 }]
+            : []),
+        ],
+      }],
       api: API(),
     }, opts),
   });
@@ -1303,7 +1358,7 @@ export function makeTopology(name: string, opts: TopologyOptions = {}): Topology
     case "nat-mn":
       return nat(opts, true);
     case "elp":
-      return elp(opts);
+      return elpTopology(opts);
     case "two-ms":
       return twoMs(opts);
   }
