@@ -13,6 +13,14 @@ export const ROWS = [
   { id: "vxlan", label: "kernel VXLAN", kind: "vxlan" },
   { id: "ours-lisp", label: "oor LISP", kind: "ours", encapsulation: "LISP" },
   { id: "ours-gpe", label: "oor VXLAN-GPE", kind: "ours", encapsulation: "VXLAN-GPE" },
+  // `[data-plane] workers = 1` (the rows above run the default: one Worker per core).
+  {
+    id: "ours-lisp-1w",
+    label: "oor LISP 1 Worker",
+    kind: "ours",
+    encapsulation: "LISP",
+    workers: 1,
+  },
   { id: "oor13-lisp", label: "OOR 1.3.0 LISP", kind: "oor13", encapsulation: "LISP" },
   { id: "oor13-gpe", label: "OOR 1.3.0 VXLAN-GPE", kind: "oor13", encapsulation: "VXLAN-GPE" },
 ] as const;
@@ -20,7 +28,10 @@ export const ROWS = [
 /** One row's declaration. */
 export type RowSpec = typeof ROWS[number];
 
-/** A row's id: `veth`, `vxlan`, `ours-lisp`, `ours-gpe`, `oor13-lisp`, `oor13-gpe`. */
+/**
+ * A row's id: `veth`, `vxlan`, `ours-lisp`, `ours-gpe`, `ours-lisp-1w`, `oor13-lisp`,
+ * `oor13-gpe`.
+ */
 export type RowId = RowSpec["id"];
 
 /**
@@ -393,7 +404,7 @@ export function ratios(rows: readonly RowResult[]): Record<string, RowRatios> {
   for (const r of byId.values()) {
     const veth = byId.get("veth");
     const vxlan = byId.get("vxlan");
-    const oor13 = r.id === "ours-lisp"
+    const oor13 = r.id === "ours-lisp" || r.id === "ours-lisp-1w"
       ? byId.get("oor13-lisp")
       : r.id === "ours-gpe"
       ? byId.get("oor13-gpe")

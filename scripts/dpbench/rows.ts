@@ -9,7 +9,9 @@
  *   xtr2, the sites routed through it.
  * - `ours-lisp`, `ours-gpe`: `oor xtr` (main.ts) in xtr1 and xtr2 with the
  *   topology's generated oor.toml, LISP or VXLAN-GPE, registered with our
- *   ms and resolving through our mr (both started once, in the ms node).
+ *   ms and resolving through our mr (both started once, in the ms node),
+ *   with the default data-plane Workers (one per core); `ours-lisp-1w` the
+ *   same as `ours-lisp` with `[data-plane] workers = 1`.
  * - `oor13-lisp`, `oor13-gpe`: the real Open Overlay Router 1.3.0
  *   (`/usr/sbin/oor`, Debian's `openoverlayrouter`) as xTR in xtr1 and
  *   xtr2, with the same ms and mr (key-type 1, the only one OOR has; the
@@ -88,7 +90,12 @@ export async function setUpRow(lab: Lab, row: RowSpec, readyTimeoutMs = 40_000):
       run = await kernelVxlan(lab);
       break;
     case "ours":
-      run = await oursXtrs(lab, row.id, row.encapsulation);
+      run = await oursXtrs(
+        lab,
+        row.id,
+        row.encapsulation,
+        "workers" in row ? row.workers : undefined,
+      );
       break;
     case "oor13":
       run = await oor13Xtrs(lab, row.id, row.encapsulation);
@@ -148,8 +155,13 @@ async function oursXtrs(
   lab: Lab,
   rowId: string,
   encapsulation: "LISP" | "VXLAN-GPE",
+  workers?: number,
 ): Promise<RowRun> {
-  const specs = benchTopology(encapsulation).lisp.filter((p) => p.role === "xtr");
+  const specs = benchTopology(encapsulation).lisp.filter((p) => p.role === "xtr").map((p) =>
+    workers === undefined
+      ? p
+      : { ...p, config: `${p.config}\n[data-plane]\nworkers = ${workers}\n` }
+  );
   const procs: LabProcess[] = [];
   const stop = async () => {
     const left: string[] = [];
