@@ -15,7 +15,8 @@
  * {@link ControlTransport}: by default `node:dgram` sockets
  * ({@link dgramTransport}); every role passes the batched one of
  * roles/control_io/socket.ts (recvmmsg/sendmmsg through FFI, receive
- * buffers sized on purpose): ms, mr, ddt, ddt-mr and the tunnel routers. A map-server with answering
+ * buffers sized on purpose): ms, mr, ddt, ddt-mr and the tunnel routers.
+ * A map-server with answering
  * Workers feeds {@link ControlPlane.receive} with what its Workers hand up
  * (roles/map_server/serving.ts), the requests already admitted by the rate
  * limit they share ({@link RateLimiter}, core/rate_limit.ts).

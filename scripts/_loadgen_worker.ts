@@ -375,6 +375,7 @@ class LoadWorker {
   readonly #tx: PacketBatch;
   readonly #rx: PacketBatch;
   readonly #tag: number;
+  #requestPhases = 0;
   readonly #messages: Messages;
   /** Which /24s (local index) of each registered site got a Map-Notify. */
   readonly #registered: { readonly kt1: Uint8Array; readonly kt2: Uint8Array };
@@ -412,6 +413,10 @@ class LoadWorker {
   traffic(kind: PhaseKind): Traffic | string {
     const tag = this.#tag;
     if (kind === "negative" || kind === "positive") {
+      // Map-Requests of every phase (the warm-up too) get nonces of their own:
+      // a map-resolver drops a request with the nonce and EID of one it passed
+      // on within 500 ms (core/forward_guard.ts), and sequence numbers restart.
+      const tag = (this.#tag ^ Math.imul(++this.#requestPhases, 0x9e3779b1)) >>> 0;
       let list = this.#messages.negative;
       if (kind === "positive") {
         const site = this.#lastRegistered;

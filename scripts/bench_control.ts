@@ -28,6 +28,16 @@
  *    notified: every answer a proxy Map-Reply with the registered locator.
  * 4. `register-kt2`: the same as 2 with key type 2 in 11.0.0.0/8; ours only.
  *
+ * The map-resolvers (`mr`, `ddt-mr` in `--servers`) run phase 1's
+ * generator against a resolver instead: ECM'd Map-Requests for hosts in
+ * 10.0.0.0/8, which the resolver passes on to this tree's ms (`mr`: its
+ * `[[map-server]]`; `ddt-mr`: a DDT Map-Request of its own to the ms the
+ * DDT root refers it to, then on MS-ACK the ITR's request), which
+ * proxy-replies to the generator. The resolver and the generator share a
+ * namespace; the ms and the DDT root sit in a second one behind a veth.
+ * Their rows (section `resolve`) show the resolver's CPU. OOR 1.3.0 has no
+ * row there: see {@link RESOLVERS}.
+ *
  * Closed loop by default (`--window` messages outstanding); `--rate R`
  * makes it open loop (R a second). Per phase and server the table shows
  * answered/s, loss, median and p99 latency, the server's CPU (its process
@@ -39,7 +49,7 @@
  * of it as one JSON object.
  *
  * ```
- * deno task bench:control [--seconds 5] [--quick] [--servers ours,oor]
+ * deno task bench:control [--seconds 5] [--quick] [--servers ours,oor,mr,ddt-mr]
  *   [--window 128] [--rate 0] [--workers 1] [--batch 64] [--prefixes 16384]
  *   [--repeat 1] [--warmup 1] [--drain 1] [--lab bench-control] [--keep]
  * ```
@@ -61,7 +71,15 @@
  */
 
 import { parseArgs } from "node:util";
-import { Lab, type LabProcess, requireRoot, sleep } from "./lab/topology.ts";
+import {
+  Lab,
+  type LabProcess,
+  type LinkSpec,
+  type NetworkSpec,
+  type NodeSpec,
+  requireRoot,
+  sleep,
+} from "./lab/topology.ts";
 import { type LoadgenResult, MAX_PHASE_SECONDS, type PhaseResult } from "./_loadgen.ts";
 import type { PhaseKind } from "./_loadgen_worker.ts";
 import { VERSION } from "../version.ts";
@@ -78,15 +96,127 @@ export const SITES = {
   negative: { prefix: "12.0.0.0/8", key: "bench-key-negative" },
 } as const;
 
-/** A map-server the benchmark can run. */
-export type ServerName = "ours" | "oor" | "transport";
-const SERVER_NAMES: readonly ServerName[] = ["ours", "oor", "transport"];
+/** A map-server (or map-resolver in front of one) the benchmark can run. */
+export type ServerName = "ours" | "oor" | "transport" | "mr" | "ddt-mr";
+const SERVER_NAMES: readonly ServerName[] = ["ours", "oor", "transport", "mr", "ddt-mr"];
+
+/**
+ * The map-resolvers: the generator sends to them, they pass each request on
+ * to this tree's ms (the ddt-mr through this tree's ddt node), which
+ * proxy-replies to the generator. OOR 1.3.0 has no plain MR mode in its
+ * oor.conf, and its DDT-MR passes the ITR's request on with inner source
+ * port 4342 instead of the ITR's, so the answer reaches only an ITR
+ * listening on 4342 (the generator's ports are ephemeral); under this load
+ * it also crashed (SIGSEGV). So the resolvers have no OOR row.
+ */
+export const RESOLVERS: readonly ServerName[] = ["mr", "ddt-mr"];
+
+/** The lab node (and namespace) `server` runs in: its name without dashes. */
+export function nodeOf(server: ServerName): string {
+  return server.replaceAll("-", "");
+}
+
+/** Whether `server` is a map-resolver (see {@link RESOLVERS}). */
+export function isResolver(server: ServerName): boolean {
+  return RESOLVERS.includes(server);
+}
+
+/** The site the map-resolvers' ms proxy-replies for; the generator asks for hosts in it. */
+export const RESOLVED_SITE = "10.0.0.0/8";
+/**
+ * A resolver runs with the generator in its node's namespace, at
+ * {@link RESOLVER}; its ms and DDT root in a second namespace (the node's
+ * name and `b`) behind a veth, as they would be on other hosts.
+ */
+const RESOLVER = "172.31.0.1";
+const RESOLVER_MS = "172.31.0.2";
+const RESOLVER_DDT = "172.31.0.3";
+
+/** The lab's namespaces and links for `servers`. */
+export function benchNetwork(servers: readonly ServerName[]): NetworkSpec {
+  const nodes: NodeSpec[] = [];
+  const links: LinkSpec[] = [];
+  for (const s of servers) {
+    const node = nodeOf(s);
+    nodes.push({ name: node });
+    if (!isResolver(s)) continue;
+    nodes.push({ name: `${node}b` });
+    links.push({
+      a: { node, iface: "vb", addresses: [`${RESOLVER}/24`] },
+      b: { node: `${node}b`, iface: "va", addresses: [`${RESOLVER_MS}/24`, `${RESOLVER_DDT}/24`] },
+    });
+  }
+  return { nodes, links };
+}
 
 /** The phases in the order they run; OOR has no key type 2. */
 const ORDER: readonly PhaseKind[] = ["negative", "register-kt1", "positive", "register-kt2"];
 
 function phasesOf(server: ServerName): PhaseKind[] {
+  if (isResolver(server)) return ["negative"];
   return server === "oor" ? ORDER.filter((p) => p !== "register-kt2") : [...ORDER];
+}
+
+/** The map-server behind the resolvers: 10.0.0.0/8 registered statically, proxy-replied. */
+export function resolverMsConfig(): string {
+  return [
+    `operating-mode = "MS"`,
+    `debug = 0`,
+    `control-address = "${RESOLVER_MS}"`,
+    `control-port = ${PORT}`,
+    `control-rate-limit = 0`,
+    `[api]`,
+    `enabled = false`,
+    ``,
+    `[[lisp-site]]`,
+    `eid-prefix = "${RESOLVED_SITE}"`,
+    `key-type = 2`,
+    `key = "bench"`,
+    `proxy-reply = true`,
+    ``,
+    `[[ms-static-registered-site]]`,
+    `eid-prefix = "${RESOLVED_SITE}"`,
+    `rloc-address = [ { address = "192.0.2.1", priority = 1, weight = 100 } ]`,
+    ``,
+  ].join("\n");
+}
+
+/** The DDT root in front of it: everything authoritative, 10.0.0.0/8 delegated to that ms. */
+export function resolverDdtConfig(): string {
+  return [
+    `operating-mode = "DDT"`,
+    `debug = 0`,
+    `control-address = "${RESOLVER_DDT}"`,
+    `control-port = ${PORT}`,
+    `control-rate-limit = 0`,
+    `[api]`,
+    `enabled = false`,
+    ``,
+    `[[ddt-auth-site]]`,
+    `eid-prefix = "0.0.0.0/0"`,
+    ``,
+    `[[ddt-deleg-site]]`,
+    `eid-prefix = "${RESOLVED_SITE}"`,
+    `delegation-type = "MAP_SERVER_DDT_NODE"`,
+    `deleg-nodes = ["${RESOLVER_MS}"]`,
+    ``,
+  ].join("\n");
+}
+
+/** Our mr (forwarding to the ms) or ddt-mr (through the DDT root). */
+export function resolverConfig(role: "mr" | "ddt-mr"): string {
+  return [
+    `operating-mode = "${role === "mr" ? "MR" : "DDT-MR"}"`,
+    `debug = 0`,
+    `control-address = "${RESOLVER}"`,
+    `control-port = ${PORT}`,
+    `control-rate-limit = 0`,
+    ...(role === "ddt-mr" ? [`ddt-root-addresses = ["${RESOLVER_DDT}"]`] : []),
+    `[api]`,
+    `enabled = false`,
+    ...(role === "mr" ? [``, `[[map-server]]`, `address = "${RESOLVER_MS}"`] : []),
+    ``,
+  ].join("\n");
 }
 
 /** Our ms's oor.toml. */
@@ -236,24 +366,28 @@ export function bestOf(rounds: readonly ServerRun[]): ServerRun[] {
   return out;
 }
 
+function ratioOf(a: PhaseResult, b: PhaseResult): PhaseRatio {
+  const r = (x: number, y: number) => y > 0 ? Math.round(x / y * 100) / 100 : 0;
+  return {
+    perSecond: r(a.perSecond, b.perSecond),
+    medianMs: r(a.medianMs, b.medianMs),
+    p99Ms: r(a.p99Ms, b.p99Ms),
+    ...(a.serverCpuMicrosPerMessage !== undefined && b.serverCpuMicrosPerMessage !== undefined
+      ? { serverCpuMicrosPerMessage: r(a.serverCpuMicrosPerMessage, b.serverCpuMicrosPerMessage) }
+      : {}),
+  };
+}
+
 /** ours / oor of every phase both ran. */
 export function ratios(runs: readonly ServerRun[]): BenchResult["ratios"] {
   const ours = runs.find((r) => r.server === "ours");
   const oor = runs.find((r) => r.server === "oor");
   const out: BenchResult["ratios"] = {};
-  const r = (a: number, b: number) => b > 0 ? Math.round(a / b * 100) / 100 : 0;
   for (const kind of ORDER) {
     const a = phaseOf(ours, kind);
     const b = phaseOf(oor, kind);
     if (a === undefined || b === undefined) continue;
-    out[kind] = {
-      perSecond: r(a.perSecond, b.perSecond),
-      medianMs: r(a.medianMs, b.medianMs),
-      p99Ms: r(a.p99Ms, b.p99Ms),
-      ...(a.serverCpuMicrosPerMessage !== undefined && b.serverCpuMicrosPerMessage !== undefined
-        ? { serverCpuMicrosPerMessage: r(a.serverCpuMicrosPerMessage, b.serverCpuMicrosPerMessage) }
-        : {}),
-    };
+    out[kind] = ratioOf(a, b);
   }
   return out;
 }
@@ -263,7 +397,7 @@ async function startServer(
   lab: Lab,
   server: ServerName,
   prefixes: number,
-): Promise<{ proc: LabProcess; what: string }> {
+): Promise<{ proc: LabProcess; what: string; helpers?: LabProcess[] }> {
   switch (server) {
     case "ours": {
       // Its saved registrations go beside its configuration: a folder of its own.
@@ -310,6 +444,50 @@ async function startServer(
       await proc.waitForLog(/responder-listening/, 30_000);
       return { proc, what: "transport only: the ms's ControlPlane and codecs, no ms logic" };
     }
+    case "mr":
+    case "ddt-mr":
+      return await startResolver(lab, server);
+  }
+}
+
+/** Starts `server`'s ms (and DDT root), then the resolver; the helpers are stopped with it. */
+async function startResolver(
+  lab: Lab,
+  server: "mr" | "ddt-mr",
+): Promise<{ proc: LabProcess; what: string; helpers: LabProcess[] }> {
+  await Deno.mkdir(lab.path(server), { recursive: true });
+  const helpers: LabProcess[] = [];
+  const ours = async (name: string, role: string, config: string, ready: RegExp) => {
+    const path = await lab.writeFile(`${server}/${name}.toml`, config);
+    const node = name === server ? nodeOf(server) : `${nodeOf(server)}b`;
+    const proc = await lab.spawn(node, `${server}-${name}`, [
+      DENO,
+      "run",
+      "--allow-all",
+      `${ROOT}main.ts`,
+      role,
+      "--config",
+      path,
+    ]);
+    await proc.waitForLog(ready, 30_000);
+    return proc;
+  };
+  try {
+    helpers.push(await ours("ms", "ms", resolverMsConfig(), /ms-listening/));
+    if (server !== "mr") {
+      helpers.push(await ours("ddt", "ddt", resolverDdtConfig(), /ddt-node-ready/));
+    }
+    const proc = await ours(server, server, resolverConfig(server), /map-resolver-ready/);
+    return {
+      proc,
+      what: server === "mr"
+        ? `oor mr ${VERSION} (this tree) -> our ms`
+        : `oor ddt-mr ${VERSION} (this tree) -> our ddt -> our ms`,
+      helpers,
+    };
+  } catch (e) {
+    for (const h of helpers) await lab.stop(h.name).catch(() => {});
+    throw e;
   }
 }
 
@@ -329,7 +507,8 @@ async function runGenerator(
     "--allow-all",
     `${ROOT}scripts/_loadgen.ts`,
     "--target",
-    ADDRESS,
+    isResolver(server) ? RESOLVER : ADDRESS,
+    ...(isResolver(server) ? ["--source", RESOLVER] : []),
     "--port",
     String(PORT),
     "--phases",
@@ -351,7 +530,7 @@ async function runGenerator(
     "--prefixes",
     String(o.prefixes),
     "--negative-site",
-    SITES.negative.prefix,
+    isResolver(server) ? RESOLVED_SITE : SITES.negative.prefix,
     "--kt1-site",
     SITES.kt1.prefix,
     "--kt1-key",
@@ -364,7 +543,7 @@ async function runGenerator(
     String(pid),
   ];
   const child = new Deno.Command("ip", {
-    args: ["netns", "exec", lab.ns(server), DENO, ...args],
+    args: ["netns", "exec", lab.ns(nodeOf(server)), DENO, ...args],
     env: { DENO_NO_UPDATE_CHECK: "1", NO_COLOR: "1" },
     stdin: "null",
     stdout: "piped",
@@ -414,7 +593,7 @@ async function runGenerator(
 export async function runBench(o: BenchOptions): Promise<BenchResult> {
   requireRoot("bench:control");
   const dir = await Deno.makeTempDir({ prefix: "oor-bench-control-" });
-  const lab = new Lab({ nodes: o.servers.map((name) => ({ name })), links: [] }, {
+  const lab = new Lab(benchNetwork(o.servers), {
     name: o.lab,
     dir,
     stopTimeoutMs: 5000,
@@ -457,12 +636,14 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     for (const [round, server] of plan) {
       if (interrupted) break;
       let proc: LabProcess | undefined;
+      let helpers: LabProcess[] = [];
       let what: string = server;
       try {
         o.log(`${server}: starting${o.repeat > 1 ? ` (round ${round} of ${o.repeat})` : ""}`);
         const started = await startServer(lab, server, o.prefixes);
         proc = started.proc;
         what = started.what;
+        helpers = started.helpers ?? [];
         if (interrupted) throw new Error("interrupted");
         o.log(`${server}: ${what}, pid ${proc.pid}`);
         const load = await runGenerator(lab, server, proc.pid, o);
@@ -481,6 +662,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
         });
       } finally {
         if (proc !== undefined) await lab.stop(proc.name).catch(() => {});
+        for (const h of helpers) await lab.stop(h.name).catch(() => {});
       }
     }
   } finally {
@@ -553,10 +735,32 @@ export function formatTable(r: BenchResult): string[] {
     "gen cpu".padStart(8),
     "  flags",
   ].join("");
+  const row = (name: string, p: PhaseResult) =>
+    [
+      name.padEnd(10),
+      num(p.perSecond).padStart(11),
+      num(p.lost).padStart(7),
+      num(p.medianMs, 3).padStart(10),
+      num(p.p99Ms, 3).padStart(8),
+      num(p.serverCpu, 2).padStart(11),
+      num(p.serverCpuMicrosPerMessage, 1).padStart(11),
+      num(p.loadgenCpu, 2).padStart(8),
+      `  ${flags(p)}`,
+    ].join("").trimEnd();
+  const ratioRow = (name: string, q: PhaseRatio) =>
+    [
+      name.padEnd(10),
+      num(q.perSecond, 2).padStart(11),
+      "".padStart(7),
+      num(q.medianMs, 2).padStart(10),
+      num(q.p99Ms, 2).padStart(8),
+      "".padStart(11),
+      num(q.serverCpuMicrosPerMessage, 2).padStart(11),
+    ].join("");
   for (const kind of ORDER) {
     const rows: string[] = [];
     for (const run of r.runs) {
-      if (run.load === undefined) continue;
+      if (run.load === undefined || isResolver(run.server)) continue;
       const p = run.load.phases[kind];
       if (p === undefined) {
         if (run.server === "oor" && kind === "register-kt2") {
@@ -568,34 +772,28 @@ export function formatTable(r: BenchResult): string[] {
         rows.push(`${run.server.padEnd(10)} FAILED: ${p.error}`);
         continue;
       }
-      rows.push(
-        [
-          run.server.padEnd(10),
-          num(p.perSecond).padStart(11),
-          num(p.lost).padStart(7),
-          num(p.medianMs, 3).padStart(10),
-          num(p.p99Ms, 3).padStart(8),
-          num(p.serverCpu, 2).padStart(11),
-          num(p.serverCpuMicrosPerMessage, 1).padStart(11),
-          num(p.loadgenCpu, 2).padStart(8),
-          `  ${flags(p)}`,
-        ].join("").trimEnd(),
-      );
+      rows.push(row(run.server, p));
     }
     const q = r.ratios[kind];
-    if (q !== undefined) {
-      rows.push([
-        "ours/oor".padEnd(10),
-        num(q.perSecond, 2).padStart(11),
-        "".padStart(7),
-        num(q.medianMs, 2).padStart(10),
-        num(q.p99Ms, 2).padStart(8),
-        "".padStart(11),
-        num(q.serverCpuMicrosPerMessage, 2).padStart(11),
-      ].join(""));
-    }
+    if (q !== undefined) rows.push(ratioRow("ours/oor", q));
     if (rows.length === 0) continue;
     lines.push("", `${PHASE_TITLE[kind]} (${kind})`, `  ${head}`, ...rows.map((l) => `  ${l}`));
+  }
+  const rows: string[] = [];
+  for (const run of r.runs) {
+    if (run.load === undefined || !isResolver(run.server)) continue;
+    const p = run.load.phases.negative;
+    if (p === undefined) continue;
+    rows.push("error" in p ? `${run.server.padEnd(10)} FAILED: ${p.error}` : row(run.server, p));
+  }
+  if (rows.length > 0) {
+    lines.push(
+      "",
+      `Map-Requests passed on by a map-resolver to the ms, which answers (resolve; server cpu: ` +
+        `the resolver's)`,
+      `  ${head}`,
+      ...rows.map((l) => `  ${l}`),
+    );
   }
   return lines;
 }
@@ -627,7 +825,7 @@ async function main(): Promise<number> {
     options: {
       seconds: { type: "string" },
       quick: { type: "boolean", default: false },
-      servers: { type: "string", default: "ours,oor" },
+      servers: { type: "string", default: "ours,oor,mr,ddt-mr" },
       window: { type: "string", default: "128" },
       rate: { type: "string", default: "0" },
       workers: { type: "string", default: "1" },
@@ -643,7 +841,8 @@ async function main(): Promise<number> {
   });
   if (values.help) {
     console.log(
-      "deno task bench:control [--seconds 5] [--quick] [--servers ours,oor[,transport]]\n" +
+      "deno task bench:control [--seconds 5] [--quick]\n" +
+        "  [--servers ours,oor,mr,ddt-mr[,transport]]\n" +
         "  [--window 128] [--rate 0] [--workers 1] [--batch 64] [--prefixes 16384]\n" +
         "  [--repeat 1] [--warmup 1] [--drain 1] [--lab bench-control] [--keep]",
     );

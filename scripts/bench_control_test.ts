@@ -8,12 +8,18 @@
 
 import assert from "node:assert/strict";
 import {
+  benchNetwork,
   type BenchResult,
   bestOf,
   formatTable,
   oorConfig,
   oursConfig,
   ratios,
+  RESOLVED_SITE,
+  resolverConfig,
+  resolverDdtConfig,
+  resolverMsConfig,
+  type ServerName,
   type ServerRun,
   SITES,
 } from "./bench_control.ts";
@@ -69,7 +75,7 @@ function load(phases: LoadgenResult["phases"]): LoadgenResult {
   };
 }
 
-function run(server: "ours" | "oor", round: number, phases: LoadgenResult["phases"]): ServerRun {
+function run(server: ServerName, round: number, phases: LoadgenResult["phases"]): ServerRun {
   return { server, round, what: server, load: load(phases), logLines: round };
 }
 
@@ -166,4 +172,67 @@ Deno.test("oorConfig() gives OOR the key-type-1 sites only, logging off", () => 
   assert.equal(c.match(/lisp-site \{/g)?.length, 2);
   assert.ok(!c.includes(SITES.kt2.prefix));
   assert.ok(!/key-type = 2/.test(c));
+});
+
+Deno.test("formatTable() shows the map-resolvers apart, under resolve, with their own CPU", () => {
+  const runs = [
+    run("ours", 1, { negative: phase(200_000, 4) }),
+    run("mr", 1, { negative: phase(52_000, 14) }),
+    run("ddt-mr", 1, { negative: phase(21_000, 40) }),
+  ];
+  const result: BenchResult = {
+    bench: "control",
+    settings: {
+      servers: ["ours", "mr", "ddt-mr"],
+      seconds: 1,
+      warmup: 0,
+      drain: 1,
+      window: 128,
+      rate: 0,
+      workers: 1,
+      batch: 64,
+      prefixes: 1024,
+      repeat: 1,
+    },
+    runs,
+    rounds: runs,
+    ratios: ratios(runs),
+    interrupted: false,
+  };
+  const text = formatTable(result).join("\n");
+  const [, ms, resolve] = text.split(
+    /\nnegative Map-Requests \(negative\)|\nMap-Requests passed on by a map-resolver/,
+  );
+  assert.ok(ms !== undefined && resolve !== undefined, text);
+  assert.match(ms!, /\n {2}ours +200,000/);
+  assert.doesNotMatch(ms!, /\n {2}(mr|ddt-mr) /);
+  assert.match(resolve, /\n {2}mr +52,000 .* 14\.0/);
+  assert.match(resolve, /\n {2}ddt-mr +21,000 .* 40\.0/);
+});
+
+Deno.test("the map-resolvers' ms, DDT root, mr and ddt-mr configs are valid and point at each other", () => {
+  const parse = (text: string, role: "ms" | "ddt" | "mr" | "ddt-mr") => {
+    const r = parseConfig(text, { role, file: `${role}.toml` });
+    assert.ok(r.ok, r.ok ? "" : r.errors.join("\n"));
+    return r.config;
+  };
+  const ms = parse(resolverMsConfig(), "ms");
+  const ddt = parse(resolverDdtConfig(), "ddt");
+  const mr = parse(resolverConfig("mr"), "mr");
+  const ddtMr = parse(resolverConfig("ddt-mr"), "ddt-mr");
+  assert.equal(ms.lispSites[0]!.proxyReply, true);
+  assert.deepEqual(mr.mapServers.map((m) => m.address), [ms.controlAddress]);
+  assert.deepEqual(ddtMr.ddtRootAddresses, [ddt.controlAddress]);
+  assert.deepEqual(ddt.ddtDelegSites[0]!.delegNodes, [ms.controlAddress]);
+  for (const c of [ms, ddt, mr, ddtMr]) assert.equal(c.controlRateLimit, 0);
+  assert.match(resolverMsConfig(), new RegExp(`eid-prefix = "${RESOLVED_SITE}"`));
+  // The resolver and the generator in one namespace, the ms and the root behind a veth.
+  const net = benchNetwork(["ours", "ddt-mr"]);
+  assert.deepEqual(net.nodes.map((n) => n.name), ["ours", "ddtmr", "ddtmrb"]);
+  assert.equal(net.links.length, 1);
+  assert.deepEqual(net.links[0]!.b.addresses, [
+    `${ms.controlAddress}/24`,
+    `${ddt.controlAddress}/24`,
+  ]);
+  assert.deepEqual(net.links[0]!.a.addresses, [`${ddtMr.controlAddress}/24`]);
 });

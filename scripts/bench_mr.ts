@@ -23,8 +23,11 @@
  *
  * ```
  * deno run -A scripts/bench_mr.ts [--seconds 5] [--window 128] [--gen-workers 1]
- *   [--roles mr,ddt-mr] [--base DIR]
+ *   [--roles mr,ddt-mr] [--base DIR] [--prof DIR]
  * ```
+ *
+ * `--prof DIR` runs each resolver with `--cpu-prof` (a profile per thread in
+ * DIR, `ROLE-TREE.cpuprofile`; read them with scripts/cpuprof_summary.ts).
  *
  * Needs root. Traffic stays on the namespace's loopback; every phase is
  * bounded by `--seconds` (at most 30).
@@ -108,6 +111,7 @@ async function main(): Promise<number> {
       "gen-workers": { type: "string", default: "1" },
       roles: { type: "string", default: "mr,ddt-mr" },
       base: { type: "string" },
+      prof: { type: "string" },
     },
   });
   requireRoot("bench_mr");
@@ -142,10 +146,16 @@ async function main(): Promise<number> {
     for (const role of values.roles.split(",") as ("mr" | "ddt-mr")[]) {
       for (const tree of trees) {
         const name = `${role}-${tree.label === "before" ? "before" : "now"}`;
+        const prof = values.prof === undefined ? [] : [
+          "--cpu-prof",
+          `--cpu-prof-dir=${values.prof}`,
+          `--cpu-prof-name=${name}.cpuprofile`,
+        ];
         const p = await lab.spawn("n", name, [
           DENO,
           "run",
           "-A",
+          ...prof,
           `${tree.root}/main.ts`,
           role,
           "--config",
