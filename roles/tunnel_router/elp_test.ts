@@ -170,7 +170,7 @@ function prefix(text: string): Prefix {
   return parsePrefix(text, 0)!;
 }
 
-function env(now: () => number): Env {
+function env(now: () => number, lines: string[] = []): Env {
   const toml = [
     'operating-mode = "RTR"',
     'map-resolver = ["127.0.0.1"]',
@@ -182,7 +182,12 @@ function env(now: () => number): Env {
   if (!r.ok) throw new Error(r.errors.map(String).join("\n"));
   return {
     config: r.config,
-    log: new Logger({ role: "rtr", level: "error", sink: { write: () => {} } }),
+    log: new Logger({
+      role: "rtr",
+      level: "info",
+      sink: { write: (l: string) => void lines.push(l) },
+      now,
+    }),
     counters: new Counters(),
     now,
     nonce: () => 1n,
@@ -194,11 +199,12 @@ function env(now: () => number): Env {
 
 function cacheWith(o: { here?: string[]; down?: string[]; noRoute?: string[] } = {}) {
   let t = 1_000_000;
+  const lines: string[] = [];
   const given = new Map<string, DataMapping>();
   const pushes: string[] = [];
   const asked: string[] = [];
   const down = new Set(o.down ?? []);
-  const cache = new MapCache(env(() => t), {
+  const cache = new MapCache(env(() => t, lines), {
     data: {
       setMapping: (m) => {
         given.set(formatPrefix(m.prefix), m);
@@ -213,7 +219,16 @@ function cacheWith(o: { here?: string[]; down?: string[]; noRoute?: string[] } =
     hasRoute: (ip) => !(o.noRoute ?? []).includes(ip),
     resolveEid: (eid) => void asked.push(formatPrefix(eid)),
   });
-  return { cache, given, pushes, asked, down, advance: (ms: number) => t += ms, now: () => t };
+  return {
+    cache,
+    given,
+    pushes,
+    asked,
+    down,
+    lines,
+    advance: (ms: number) => t += ms,
+    now: () => t,
+  };
 }
 
 function entry(p: string, locators: CacheEntry["locators"], ttlMin = 10, now = 1_000_000) {
@@ -284,4 +299,23 @@ Deno.test("MapCache.pushElp() gives the Worker a path again only when a probed h
   assert.deepEqual(c.given.get("10.2.0.0/24")!.locators.map((l) => [l.address, l.up]), [
     [RTR, true],
   ]);
+});
+
+Deno.test("MapCache logs where a path leads when that changes, at most once per 10 s per prefix", () => {
+  const c = cacheWith();
+  const elp = path([RTR, { p: true }], [RTR2, { p: true }], [ETR]);
+  c.cache.install(entry("10.2.0.0/24", [locatorRecord(elp, 1, 100)]));
+  const logged = () => c.lines.filter((l) => / elp-path /.test(l));
+  assert.equal(logged().length, 1);
+  assert.match(logged()[0]!, /prefix=10\.2\.0\.0\/24 .*paths="?send:100\.64\.3\.2/);
+  c.advance(10_000);
+  c.down.add(RTR2);
+  c.cache.pushElp();
+  assert.equal(logged().length, 2);
+  assert.match(logged()[1]!, /down:100\.64\.5\.2\(probed-down\)/);
+  c.down.delete(RTR2);
+  c.cache.pushElp();
+  c.down.add(RTR2);
+  c.cache.pushElp();
+  assert.equal(logged().length, 2, "changes within 10 s are held back");
 });

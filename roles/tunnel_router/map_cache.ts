@@ -232,8 +232,12 @@ export class MapCache {
    * looked up here (a positive entry's first usable locator; none yet: the
    * mapping system is asked), P hops in probing, routes on the host.
    */
-  elpNextHop(elp: ElpAddress, here: ReadonlySet<string> = this.#ctx.hostIps()): ElpNextHop {
-    return elpNextHop(elp, this.#elpReader(here));
+  elpNextHop(
+    elp: ElpAddress,
+    here: ReadonlySet<string> = this.#ctx.hostIps(),
+    ask = true,
+  ): ElpNextHop {
+    return elpNextHop(elp, this.#elpReader(here, ask));
   }
 
   /** The hops of `elp` this host RLOC-probes (elp.ts: the P hops ahead, L hops once resolved). */
@@ -241,17 +245,18 @@ export class MapCache {
     return elpProbeTargets(elp, this.#elpReader(here));
   }
 
-  #elpReader(here: ReadonlySet<string>): ElpReader {
+  /** `ask`: an unresolved L hop is asked for (not when the views or logs only look). */
+  #elpReader(here: ReadonlySet<string>, ask = true): ElpReader {
     return {
       here,
-      resolve: (eid) => this.#resolveHop(eid, here),
+      resolve: (eid) => this.#resolveHop(eid, here, ask),
       probedDown: (ip) => !this.#ctx.locatorUp(ip),
       hasRoute: (ip) => this.#ctx.hasRoute?.(ip) ?? true,
     };
   }
 
   /** The RLOC of an L hop's EID: from its entry, else undefined (and it is asked for). */
-  #resolveHop(eid: Prefix, here: ReadonlySet<string>): string | undefined {
+  #resolveHop(eid: Prefix, here: ReadonlySet<string>, ask: boolean): string | undefined {
     const hit = this.#table.lookup(eid)?.value;
     if (hit !== undefined && hit.action === "encapsulate") {
       let best: { ip: string; priority: number } | undefined;
@@ -263,7 +268,9 @@ export class MapCache {
       }
       if (best !== undefined) return best.ip;
     }
-    if (hit === undefined || hit.action === "send-map-request") this.#ctx.resolveEid?.(eid);
+    if (ask && (hit === undefined || hit.action === "send-map-request")) {
+      this.#ctx.resolveEid?.(eid);
+    }
     return undefined;
   }
 
@@ -277,9 +284,29 @@ export class MapCache {
     const m = this.toData(e);
     const key = formatPrefix(e.prefix);
     const sig = JSON.stringify([m.action, m.locators]);
-    if (!force && this.#elpGiven.get(key) === sig) return;
+    const was = this.#elpGiven.get(key);
+    if (!force && was === sig) return;
     this.#elpGiven.set(key, sig);
     this.#ctx.data.setMapping(m);
+    if (was !== sig) {
+      // Where its paths lead from here, once per change (a peer's replies drive it: limited).
+      const here = this.#ctx.hostIps();
+      const paths = e.locators.flatMap((l) => {
+        if (l.address.kind !== "elp") return [];
+        const n = this.elpNextHop(l.address, here, false);
+        return [
+          n.kind === "last"
+            ? "last-hop"
+            : n.kind === "send"
+            ? `send:${n.ip}${n.skipped > 0 ? `(skipped ${n.skipped})` : ""}`
+            : `${n.kind}:${n.ip}(${n.problem})`,
+        ];
+      });
+      this.#env.log.limited(`elp-path ${key}`, 10_000, "info", "elp-path", {
+        prefix: key,
+        paths: paths.join(","),
+      });
+    }
   }
 
   /** The ELP entries with an L hop inside `p` get their path again (its entry changed). */
@@ -403,7 +430,7 @@ export class MapCache {
   /** Locator `l` as the views show it, with its state. */
   #locatorUp(l: LocatorRecord): boolean {
     if (l.address.kind === "elp") {
-      const next = this.elpNextHop(l.address).kind;
+      const next = this.elpNextHop(l.address, undefined, false).kind;
       return l.reachable && (next === "send" || next === "last");
     }
     const ip = locatorIp(l.address, this.#ctx.hostIps());
