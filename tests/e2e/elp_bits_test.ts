@@ -8,9 +8,10 @@
  * - P: a probed hop ahead that stops answering takes the path down at the
  *   ITR, which then sends straight to xtr2's own RLOC (its second
  *   locator), not to the path's first hop.
- * - S: a strict hop that cannot be reached (an EID nothing maps) makes rtr
- *   drop and count the packets (`dropped:elp-strict`); the same hop
- *   without S is skipped and rtr sends straight to xtr2.
+ * - S: a strict hop that cannot be reached (an EID nothing maps, or no
+ *   route to it) makes rtr drop and count the packets
+ *   (`dropped:elp-strict`); the same hop without S is skipped and rtr sends
+ *   straight to xtr2.
  *
  * Root and Linux only (see tests/e2e/_lab.ts); skipped otherwise, saying why.
  *
@@ -182,6 +183,37 @@ e2e(
       assert.ok(atRtr >= 20, `rtr decapsulated ${atRtr} packets`);
       assert.equal(after.get("rtr2")! - before.get("rtr2")!, 0, "rtr2 is not on the way");
       assert.equal(await series(ctx, "rtr", ELP_STRICT), 0);
+    });
+  },
+);
+
+e2e(
+  "e2e elp S bit: with no route to a strict hop rtr drops and counts, and sends through it once the route is back",
+  async () => {
+    const hops = [
+      { address: PLAN.rtrRloc4 },
+      { address: PLAN.rtr2Rloc4, strict: true },
+      { address: PLAN.xtr2Rloc4 },
+    ];
+    await withElp("e2e-elp-noroute", { hops }, async (ctx) => {
+      const { lab } = ctx;
+      await registered(ctx, ["xtr1", "xtr2"]);
+      await lab.execOk("rtr", ["ip", "route", "add", "unreachable", `${PLAN.rtr2Rloc4}/32`]);
+      assert.equal(
+        await lab.ping("hosta", PLAN.hostB4, { count: 6, waitS: 1 }),
+        false,
+        "hostb is not reached: rtr has no route to the strict hop",
+      );
+      await sleep(1500);
+      const dropped = await series(ctx, "rtr", ELP_STRICT);
+      assert.ok(dropped >= 3, `rtr counted ${dropped} packets as dropped:elp-strict`);
+      // The route comes back: within a probe round rtr sends through rtr2 again.
+      await lab.execOk("rtr", ["ip", "route", "del", "unreachable", `${PLAN.rtr2Rloc4}/32`]);
+      const before = await counts(ctx, ["rtr2"], DECAPSULATED);
+      await pingWorks(lab, "hosta", PLAN.hostB4, 20_000);
+      assert.ok(await lab.ping("hosta", PLAN.hostB4, { count: 5, waitS: 2 }), "hosta → hostb");
+      const after = await counts(ctx, ["rtr2"], DECAPSULATED);
+      assert.ok(after.get("rtr2")! - before.get("rtr2")! >= 5, "through rtr2 again");
     });
   },
 );
