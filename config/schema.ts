@@ -502,6 +502,13 @@ export interface Config {
   readonly destinationPrefixes: readonly Prefix[];
   /** `nat_traversal_support`: discover NATs and go through RTRs. */
   readonly natTraversalSupport: boolean;
+  /**
+   * `subscribe`: subscribe to the mappings this router resolves (RFC 9437
+   * publish/subscribe: the N and I bits and the xTR-ID in its Map-Requests),
+   * so the map-server pushes every change at once. A map-server that does
+   * not support it answers as usual, and SMRs and TTLs keep working.
+   */
+  readonly subscribe: boolean;
   /** `[[rtr-iface]]`. */
   readonly rtrIfaces: readonly RtrIface[];
   /** `[[rtr-ms-node]]`. */

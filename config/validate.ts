@@ -124,6 +124,7 @@ const TOP_KEYS = [
   "api",
   "rloc-probing",
   "map-resolver",
+  "subscribe",
   "map-server",
   "proxy-etr-ipv4",
   "proxy-etr-ipv6",
@@ -244,6 +245,7 @@ const ROLE_KEYS: Readonly<Record<string, readonly Role[]>> = {
   "instance": ["xtr"],
   "destination-prefixes": ["xtr", "mn"],
   "nat_traversal_support": ["xtr", "mn"],
+  "subscribe": ["xtr", "mn"],
   "rtr-iface": ["rtr"],
   "rtr-ms-node": ["rtr"],
   "lisp-site": ["ms"],
@@ -434,6 +436,7 @@ function readConfig(ctx: Ctx, raw: Table, given: Role | undefined): Config {
     "nat_traversal_support",
     false,
   );
+  const subscribe = readBool(ctx, raw, [], "subscribe", false);
   if (natTraversalSupport && encapsulation === "VXLAN-GPE") {
     // NAT traversal rides on the LISP data port (Info-Requests and the
     // registrations through the RTR share the xTR's NAT binding with data).
@@ -492,6 +495,7 @@ function readConfig(ctx: Ctx, raw: Table, given: Role | undefined): Config {
     instances,
     destinationPrefixes,
     natTraversalSupport,
+    subscribe,
     rtrIfaces,
     rtrMsNodes,
     lispSites,

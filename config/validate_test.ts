@@ -82,6 +82,7 @@ Deno.test("parseConfig() fills every default into a minimal xtr file", () => {
     instances: [],
     destinationPrefixes: [],
     natTraversalSupport: false,
+    subscribe: false,
     rtrIfaces: [],
     rtrMsNodes: [],
     lispSites: [],

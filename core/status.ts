@@ -23,7 +23,14 @@
  * @module
  */
 
-import type { DatabaseMapping, Prefix, StaticMapCacheEntry } from "../config/mod.ts";
+import type {
+  DatabaseMapping,
+  LispSite,
+  MsStaticRegisteredSite,
+  Prefix,
+  StaticMapCacheEntry,
+} from "../config/mod.ts";
+import type { MapServer, ProxyEtr } from "../config/mod.ts";
 
 /** Up/down state of a locator, as probing or the interface says. */
 export type LocatorState = "up" | "down";
@@ -333,6 +340,11 @@ export interface StatusSource {
    */
   reload?(): Promise<ReloadOutcome>;
   /**
+   * Takes new map-servers, map-resolvers and proxy-ETRs (tunnel routers,
+   * on a reload); resolves to what changed, one line each.
+   */
+  setPeers?(peers: PeerLists): MaybePromise<readonly string[]>;
+  /**
    * Map-cache entries. The API filters the result by `query` again, so a
    * provider may ignore it or use it to avoid listing a large cache.
    */
@@ -353,6 +365,26 @@ export interface StatusSource {
   addDatabaseMapping?(mapping: DatabaseMapping): MaybePromise<void>;
   /** Removes a local database mapping; resolves false if there was none. */
   removeDatabaseMapping?(eidPrefix: Prefix, iid: number): MaybePromise<boolean>;
+  /** Adds or replaces a `[[lisp-site]]` (map-server): it takes Map-Registers at once. */
+  addLispSite?(site: LispSite): MaybePromise<void>;
+  /** Removes a `[[lisp-site]]` and withdraws its registrations; false if there was none. */
+  removeLispSite?(eidPrefix: Prefix, iid: number): MaybePromise<boolean>;
+  /** Adds or replaces a `[[ms-static-registered-site]]` (map-server). */
+  addStaticSite?(site: MsStaticRegisteredSite): MaybePromise<void>;
+  /** Removes a static registration; false if there was none. */
+  removeStaticSite?(eidPrefix: Prefix, iid: number): MaybePromise<boolean>;
+}
+
+/** A tunnel router's peers as its config lists them (what {@link StatusSource.setPeers} takes). */
+export interface PeerLists {
+  /** `[[map-server]]`. */
+  readonly mapServers: readonly MapServer[];
+  /** `map-resolver`. */
+  readonly mapResolvers: readonly string[];
+  /** `[[proxy-etr-ipv4]]`. */
+  readonly proxyEtrsIpv4: readonly ProxyEtr[];
+  /** `[[proxy-etr-ipv6]]`. */
+  readonly proxyEtrsIpv6: readonly ProxyEtr[];
 }
 
 /** What a configuration reload did (runner/reload.ts): `POST /api/v1/reload`'s answer. */

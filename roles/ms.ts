@@ -90,6 +90,7 @@ import { type Site, Sites, staticLocators } from "./map_server/sites.ts";
 import { type SubscriptionInfo, Subscriptions } from "./map_server/subscriptions.ts";
 import type { MapRequest } from "../wire/map_request.ts";
 import type { Received } from "../core/control.ts";
+import { SiteEdits } from "./map_server/site_edits.ts";
 
 export { REGISTRATION_TIMEOUT_MS, type RejectReason } from "./map_server/registrar.ts";
 export type { SubscriptionInfo } from "./map_server/subscriptions.ts";
@@ -198,6 +199,7 @@ class MapServer implements MsHandle {
   readonly #sweep: ReturnType<typeof setInterval>;
   readonly #saved: SavedRegistrations | undefined;
   #subscriptions: Subscriptions | undefined;
+  readonly #edits: SiteEdits;
   #closed = false;
 
   readonly #workers: number;
@@ -215,6 +217,13 @@ class MapServer implements MsHandle {
     this.#cp = cp;
     this.#deps = deps;
     this.#sites = new Sites(config);
+    this.#edits = new SiteEdits({
+      sites: this.#sites,
+      store: this.#store,
+      config,
+      now: deps.now,
+      logger: deps.logger,
+    });
     const now = deps.now();
     for (const s of config.msStaticRegisteredSites) {
       this.#store.put({
@@ -396,6 +405,10 @@ class MapServer implements MsHandle {
         subscriptions: this.subscriptions(),
       }),
       counters: () => this.#deps.counters.snapshot(),
+      addLispSite: (s) => this.#edits.addSite(s),
+      removeLispSite: (p, iid) => this.#edits.removeSite(p, iid),
+      addStaticSite: (s) => this.#edits.addStatic(s),
+      removeStaticSite: (p, iid) => this.#edits.removeStatic(p, iid),
     };
   }
 

@@ -19,9 +19,12 @@
  *    API's edits ({@link StatusSource}): `[[database-mapping]]` and
  *    `[[static-map-cache]]` on tunnel routers (a new mapping registers at
  *    once, a removed one is withdrawn), `[[lisp-site]]` and
- *    `[[ms-static-registered-site]]` on a map-server. Additions and
- *    replacements go first, removals last. Each is logged
- *    (`reload-applied`), then a summary (`reloaded`).
+ *    `[[ms-static-registered-site]]` on a map-server; `[[map-server]]`,
+ *    `map-resolver` and `[[proxy-etr-ipv4]]`/`[[proxy-etr-ipv6]]` together
+ *    through `setPeers` on tunnel routers (roles/tunnel_router/peers.ts:
+ *    withdrawn from a map-server gone, registered at once with a new one).
+ *    Peers go first, then additions and replacements, removals last. Each
+ *    is logged (`reload-applied`), then a summary (`reloaded`).
  *
  * Runtime API edits and the file: the edits saved in the state file stay
  * on top of the reloaded file, as at a restart: an entry an API edit added
@@ -35,7 +38,7 @@
 import type { Config, ConfigResult, Prefix } from "../config/mod.ts";
 import { formatPrefix } from "../config/mod.ts";
 import type { Logger } from "../core/log.ts";
-import type { ReloadOutcome, StatusSource } from "../core/status.ts";
+import type { PeerLists, ReloadOutcome, StatusSource } from "../core/status.ts";
 
 /** A table of the config whose entries a running role may take, remove or replace. */
 export type RuntimeTable =
@@ -66,12 +69,22 @@ export interface ConfigChange {
   readonly entry?: unknown;
 }
 
+/** The config fields of a tunnel router's peers, taken together by `StatusSource.setPeers`. */
+export const PEER_FIELDS = [
+  "mapServers",
+  "mapResolvers",
+  "proxyEtrsIpv4",
+  "proxyEtrsIpv6",
+] as const;
+
 /** What {@link configDiff} finds. */
 export interface ConfigDiff {
   /** Keys that changed but cannot change while the role runs, with why. */
   readonly fixed: readonly string[];
   /** The changes to apply, additions and replacements first. */
   readonly changes: readonly ConfigChange[];
+  /** The new peer lists when any of them changed, and the keys that did. */
+  readonly peers?: { readonly lists: PeerLists; readonly keys: readonly string[] };
 }
 
 /** The TOML name of a config field (`tunName` → `tun-name`), tables by their table name. */
@@ -125,6 +138,7 @@ const entryKey = (e: Keyed) => `${e.iid}/${formatPrefix(e.eidPrefix)}`;
  */
 export function configDiff(running: Config, next: Config): ConfigDiff {
   const fixed: string[] = [];
+  const peerKeys: string[] = [];
   const tableFields = new Set<string>(Object.values(RUNTIME_TABLES));
   const fields = new Set([...Object.keys(running), ...Object.keys(next)]);
   for (const f of fields) {
@@ -135,7 +149,9 @@ export function configDiff(running: Config, next: Config): ConfigDiff {
       a = { ...(a as object), stateFile: undefined };
       b = { ...(b as object), stateFile: undefined };
     }
-    if (canonical(a) !== canonical(b)) {
+    if (canonical(a) === canonical(b)) continue;
+    if ((PEER_FIELDS as readonly string[]).includes(f)) peerKeys.push(tomlKey(f));
+    else {
       fixed.push(`${tomlKey(f)}: cannot change while the role runs (restart to apply it)`);
     }
   }
@@ -160,7 +176,18 @@ export function configDiff(running: Config, next: Config): ConfigDiff {
       }
     }
   }
-  return { fixed, changes: [...upserts, ...removals] };
+  const peers = peerKeys.length > 0
+    ? {
+      lists: {
+        mapServers: next.mapServers,
+        mapResolvers: next.mapResolvers,
+        proxyEtrsIpv4: next.proxyEtrsIpv4,
+        proxyEtrsIpv6: next.proxyEtrsIpv6,
+      },
+      keys: peerKeys,
+    }
+    : undefined;
+  return { fixed, changes: [...upserts, ...removals], ...(peers !== undefined ? { peers } : {}) };
 }
 
 /** A map-server's site edits, as the API makes them (optional members of a source). */
@@ -274,6 +301,14 @@ export class Reloader {
     const missing = [...new Set(diff.changes.map((c) => c.table))]
       .filter((t) => hooks(this.#o.source, t) === undefined)
       .map((t) => `[[${t}]]: this role (${this.#o.role}) cannot change it while it runs`);
+    const setPeers = this.#o.source.setPeers?.bind(this.#o.source);
+    if (diff.peers !== undefined && setPeers === undefined) {
+      missing.push(
+        `${diff.peers.keys.join(", ")}: this role (${this.#o.role}) cannot change ${
+          diff.peers.keys.length > 1 ? "them" : "it"
+        } while it runs`,
+      );
+    }
     if (diff.fixed.length > 0 || missing.length > 0) {
       // The edits layer must go on remembering the file in force.
       if (edits !== undefined) edits.apply(this.#current);
@@ -281,6 +316,19 @@ export class Reloader {
     }
     const changes: string[] = [];
     const failed: string[] = [];
+    // Peers first: a new mapping then registers with the new map-servers too.
+    if (diff.peers !== undefined && setPeers !== undefined) {
+      try {
+        for (const c of await setPeers(diff.peers.lists)) {
+          changes.push(c);
+          log.info("reload-applied", { table: "peers", entry: c, trigger });
+        }
+      } catch (e) {
+        const why = e instanceof Error ? e.message : String(e);
+        failed.push(`${diff.peers.keys.join(", ")} not changed: ${why}`);
+        log.error("reload-change-failed", { table: "peers", error: why });
+      }
+    }
     for (const c of diff.changes) {
       const h = hooks(this.#o.source, c.table)!;
       const what = `[[${c.table}]] ${c.iid !== 0 ? `[${c.iid}]` : ""}${formatPrefix(c.eidPrefix)}`;

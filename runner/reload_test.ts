@@ -234,3 +234,54 @@ Deno.test("Reloader keeps the runtime edits on top of the reloaded file", async 
   // 10.3/24 stays removed and 10.5/24 stays as the API wrote it; the rest is the file's.
   assert.deepEqual(calls, ["add db 10.2.0.0/24", "remove db 10.1.0.0/24"]);
 });
+
+Deno.test("configDiff() takes map-servers, map-resolvers and proxy-ETRs together as the peers", () => {
+  const old = parse(xtrText(mapping("10.1.0.0/24")));
+  const next = parse(
+    xtrText(mapping("10.1.0.0/24"))
+      .replace('map-resolver = ["192.0.2.3"]', 'map-resolver = ["192.0.2.4"]')
+      .replace('key = "k"', 'key = "k2"'),
+  );
+  const d = configDiff(old, next);
+  assert.deepEqual(d.fixed, []);
+  assert.deepEqual(d.changes, []);
+  assert.deepEqual(d.peers?.keys, ["map-resolver", "[[map-server]]"]);
+  assert.deepEqual(d.peers?.lists.mapResolvers, ["192.0.2.4"]);
+  assert.equal(d.peers?.lists.mapServers[0]?.key, "k2");
+  assert.equal(configDiff(old, old).peers, undefined);
+});
+
+Deno.test("Reloader gives changed peers to setPeers before the mappings, or refuses them when the role has no such hook", async () => {
+  const calls: string[] = [];
+  const files = [
+    xtrText(mapping("10.1.0.0/24"), mapping("10.2.0.0/24")).replace('key = "k"', 'key = "k2"'),
+  ];
+  const source: StatusSource = {
+    ...recorder(calls),
+    setPeers: (p) => {
+      calls.push(`peers ${p.mapServers.map((m) => `${m.address}:${m.key}`).join(",")}`);
+      return ["map-server 192.0.2.2 changed"];
+    },
+  };
+  const lines: string[] = [];
+  const out = await reloader(parse(xtrText(mapping("10.1.0.0/24"))), files, source, lines).reload(
+    "SIGHUP",
+  );
+  assert.deepEqual(out, {
+    ok: true,
+    errors: [],
+    changes: ["map-server 192.0.2.2 changed", "[[database-mapping]] 10.2.0.0/24 added"],
+  });
+  assert.deepEqual(calls, ["peers 192.0.2.2:k2", "add db 10.2.0.0/24"]);
+  assert.ok(
+    lines.some((l) =>
+      / reload-applied table=peers entry="map-server 192\.0\.2\.2 changed"/.test(l)
+    ),
+    lines.join(""),
+  );
+  const refused = await reloader(parse(xtrText(mapping("10.1.0.0/24"))), files, recorder([]), [])
+    .reload("api");
+  assert.deepEqual(refused.errors, [
+    "[[map-server]]: this role (xtr) cannot change it while it runs",
+  ]);
+});

@@ -151,20 +151,20 @@ interface Locator {
   readonly state?: string;
 }
 interface MapCacheEntry {
-  readonly eidPrefix: string;
+  readonly "eid-prefix": string;
   readonly iid: number;
   readonly kind: string;
   readonly static: boolean;
   readonly ttl?: number;
   readonly action?: string;
-  readonly rlocs: readonly Locator[];
+  readonly "rloc-address": readonly Locator[];
 }
 interface Registration {
-  readonly prefix: string;
+  readonly "eid-prefix": string;
   readonly iid: number;
   readonly source: string;
   readonly from?: string;
-  readonly rlocs: readonly Locator[];
+  readonly "rloc-address": readonly Locator[];
 }
 interface Sites {
   readonly registrations: readonly Registration[];
@@ -301,10 +301,12 @@ async function summary(lab: Lab, topo: Topology, t: Traffic): Promise<void> {
     if (mc.entries.length === 0) out("  (empty)");
   }
   for (const e of mc.entries ?? []) {
-    const what = e.kind === "negative" ? `negative, ${e.action ?? "no action"}` : locators(e.rlocs);
+    const what = e.kind === "negative"
+      ? `negative, ${e.action ?? "no action"}`
+      : locators(e["rloc-address"]);
     const extra = [e.static ? "static" : "learned", e.ttl !== undefined ? `ttl ${e.ttl} min` : ""]
       .filter((s) => s !== "").join(", ");
-    out(`  ${e.eidPrefix} (iid ${e.iid}) -> ${what}  [${extra}]`);
+    out(`  ${e["eid-prefix"]} (iid ${e.iid}) -> ${what}  [${extra}]`);
   }
 
   out();
@@ -320,7 +322,7 @@ async function summary(lab: Lab, topo: Topology, t: Traffic): Promise<void> {
   const sites = await api<Sites>(lab, "ms", "/api/v1/sites");
   for (const r of sites.registrations) {
     const by = r.source === "static" ? "static" : `registered${r.from ? ` by ${r.from}` : ""}`;
-    out(`  ${r.prefix} (iid ${r.iid}) -> ${locators(r.rlocs)}  [${by}]`);
+    out(`  ${r["eid-prefix"]} (iid ${r.iid}) -> ${locators(r["rloc-address"])}  [${by}]`);
   }
 
   out();
@@ -409,7 +411,7 @@ export async function main(args: readonly string[]): Promise<number> {
     const want = [PLAN.site1Eid4, PLAN.site2Eid4];
     await waitFor("both xTRs registered with the map-server", async () => {
       const regs = await dynamicRegistrations(l).catch(() => []);
-      return want.every((w) => regs.some((r) => r.prefix === w)) ? true : undefined;
+      return want.every((w) => regs.some((r) => r["eid-prefix"] === w)) ? true : undefined;
     }, { timeoutMs: 20_000, intervalMs: 250 });
     step(`xtr1 (${PLAN.site1Eid4}) and xtr2 (${PLAN.site2Eid4}) registered (${secs()})`);
 

@@ -41,6 +41,7 @@ export const TOP_LEVEL_KEYS: readonly string[] = [
   "data-plane",
   "rloc-probing",
   "map-resolver",
+  "subscribe",
   "static-map-cache",
   "map-server",
   "proxy-etr-ipv4",

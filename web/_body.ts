@@ -14,6 +14,9 @@
  * A database mapping may also have `"ttl"` (minutes) and `"rloc-iface"`
  * (`[{"interface": "eth0", "ip_version": 4, "priority": 1, "weight": 100}]`).
  *
+ * What a GET answers can be posted back: the read-only keys it adds
+ * (`state`, `origin`, `expires-at`..., web/_views.ts) are ignored.
+ *
  * @module
  */
 
@@ -30,6 +33,7 @@ import {
 } from "../config/mod.ts";
 import { parsePrefix as parseTablePrefix } from "../core/prefix.ts";
 import { canonicalIp, ipv4FromBytes, ipv6FromBytes, isIPv4 } from "../wire/ip_text.ts";
+import { READ_ONLY_KEYS, READ_ONLY_LOCATOR_KEYS } from "./_views.ts";
 
 /** A request value that is wrong, with the field it is in (`rloc-address[0].priority`). */
 export class FieldError extends Error {
@@ -66,9 +70,14 @@ function kind(v: unknown): string {
   return String(v);
 }
 
-function checkKeys(o: Json, allowed: readonly string[], at: string): void {
+function checkKeys(
+  o: Json,
+  allowed: readonly string[],
+  at: string,
+  ignored: readonly string[] = [],
+): void {
   for (const k of Object.keys(o)) {
-    if (!allowed.includes(k)) {
+    if (!allowed.includes(k) && !ignored.includes(k)) {
       throw new FieldError(`${at}${k}`, `unknown key (expected one of ${allowed.join(", ")})`);
     }
   }
@@ -145,7 +154,7 @@ function rlocAddresses(v: unknown, field: string): RlocAddress[] {
   v.forEach((r: unknown, i) => {
     const at = `${field}[${i}]`;
     if (!isObject(r)) throw new FieldError(at, `must be an object (got ${kind(r)})`);
-    checkKeys(r, ["address", "priority", "weight"], `${at}.`);
+    checkKeys(r, ["address", "priority", "weight"], `${at}.`, READ_ONLY_LOCATOR_KEYS);
     const raw = r["address"];
     if (raw === undefined) throw new FieldError(`${at}.address`, "is required");
     const a = typeof raw === "string" ? canonicalAddress(raw) : undefined;
@@ -178,7 +187,10 @@ function rlocIfaces(v: unknown, field: string): RlocIface[] {
   v.forEach((r: unknown, i) => {
     const at = `${field}[${i}]`;
     if (!isObject(r)) throw new FieldError(at, `must be an object (got ${kind(r)})`);
-    checkKeys(r, ["interface", "ip_version", "priority", "weight"], `${at}.`);
+    checkKeys(r, ["interface", "ip_version", "priority", "weight"], `${at}.`, [
+      "address",
+      ...READ_ONLY_LOCATOR_KEYS,
+    ]);
     const name = r["interface"];
     if (name === undefined) throw new FieldError(`${at}.interface`, "is required");
     if (
@@ -240,7 +252,7 @@ function object(body: unknown, at: string): Json {
  */
 export function parseStaticMapping(body: unknown, at = ""): StaticMapCacheEntry {
   const o = object(body, at);
-  checkKeys(o, ["eid-prefix", "iid", "rloc-address"], at);
+  checkKeys(o, ["eid-prefix", "iid", "rloc-address"], at, [...READ_ONLY_KEYS, "ttl"]);
   checkLocatorCount(o, ["rloc-address"], at);
   const eidPrefix = parseEidPrefix(o["eid-prefix"], `${at}eid-prefix`);
   const iid = parseIid(o["iid"], `${at}iid`);
@@ -256,7 +268,7 @@ export function parseStaticMapping(body: unknown, at = ""): StaticMapCacheEntry 
  */
 export function parseDatabaseMapping(body: unknown, at = ""): DatabaseMapping {
   const o = object(body, at);
-  checkKeys(o, ["eid-prefix", "iid", "ttl", "rloc-address", "rloc-iface"], at);
+  checkKeys(o, ["eid-prefix", "iid", "ttl", "rloc-address", "rloc-iface"], at, READ_ONLY_KEYS);
   checkLocatorCount(o, ["rloc-address", "rloc-iface"], at);
   const eidPrefix = parseEidPrefix(o["eid-prefix"], `${at}eid-prefix`);
   const iid = parseIid(o["iid"], `${at}iid`);

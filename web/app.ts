@@ -1,20 +1,15 @@
 /**
  * The HTTP surface of a role, as a Hono app over a {@link StatusSource}:
  *
- * | Route | What |
- * | --- | --- |
- * | `GET /` | status page (HTML, reloads itself; `?refresh=0` stops that) |
- * | `GET /api/v1/status` | role, version, uptime, RLOCs, map-servers, details |
- * | `GET /api/v1/map-cache?eid=&iid=` | map-cache entries overlapping `eid`, in `iid` (paged) |
- * | `GET /api/v1/database` | local EID prefixes (paged) |
- * | `GET /api/v1/sites` | sites and registrations (map-server; both paged) |
- * | `GET /api/v1/referrals` | referral cache (mr) or delegations (ddt) (paged) |
- * | `GET /api/v1/stats` | counters and gauges, as `Counters.snapshot()` |
- * | `GET /metrics` | Prometheus text format |
- * | `POST /api/v1/map-cache` | add or replace a static map-cache entry |
- * | `DELETE /api/v1/map-cache?eid-prefix=&iid=` | remove one |
- * | `POST /api/v1/database` | add or replace a database mapping |
- * | `DELETE /api/v1/database?eid-prefix=&iid=` | remove one |
+ * The routes are the table of web/openapi.ts (`ROUTES`): `GET /api/v1`
+ * lists them, `GET /api/v1/openapi.json` is their OpenAPI 3.1 document.
+ * The status page (`GET /`), reads under `/api/v1/` (status, map-cache,
+ * database, sites, lisp-sites, ms-static-registered-sites, referrals,
+ * stats), `/metrics`, and edits named after the config's tables (`POST`
+ * a table as JSON, `DELETE ?eid-prefix=&iid=`): map-cache
+ * (`[[static-map-cache]]`), database, lisp-sites,
+ * ms-static-registered-sites. JSON field names are the config's kebab-case
+ * keys (web/_views.ts), so what a GET answers can be posted back.
  *
  * Lists come a page at a time: `?limit=` entries (default
  * {@link DEFAULT_PAGE_SIZE}, at most {@link MAX_PAGE_SIZE}) from `?offset=`
@@ -61,6 +56,17 @@ import {
   staticMappingJson,
 } from "./_body.ts";
 import { renderMetrics } from "./_metrics.ts";
+import {
+  databaseJson,
+  mapCacheJson,
+  referralJson,
+  registrationJson,
+  roleStatusJson,
+  siteJson,
+  sitesJson,
+} from "./_views.ts";
+import { lispSiteJson, parseLispSite, parseStaticSite, staticSiteJson } from "./_tables.ts";
+import { allowedMethods, openApiDocument, ROUTES } from "./openapi.ts";
 import { errorId } from "./server.ts";
 import { type PageModel, type Part, renderPage } from "./_page.ts";
 import {
@@ -129,6 +135,28 @@ const WHAT: Readonly<Record<string, string>> = {
   removeStaticMapping: "map-cache to edit",
   addDatabaseMapping: "database to edit",
   removeDatabaseMapping: "database to edit",
+  addLispSite: "lisp-sites to edit (only a map-server has)",
+  removeLispSite: "lisp-sites to edit (only a map-server has)",
+  addStaticSite: "static registrations to edit (only a map-server has)",
+  removeStaticSite: "static registrations to edit (only a map-server has)",
+};
+
+/** The provider of the role each route needs (absent: every role has it). */
+const PROVIDER: Readonly<Record<string, keyof StatusSource>> = {
+  "GET /api/v1/map-cache": "mapCache",
+  "POST /api/v1/map-cache": "addStaticMapping",
+  "DELETE /api/v1/map-cache": "removeStaticMapping",
+  "GET /api/v1/database": "database",
+  "POST /api/v1/database": "addDatabaseMapping",
+  "DELETE /api/v1/database": "removeDatabaseMapping",
+  "GET /api/v1/sites": "sites",
+  "GET /api/v1/lisp-sites": "sites",
+  "POST /api/v1/lisp-sites": "addLispSite",
+  "DELETE /api/v1/lisp-sites": "removeLispSite",
+  "GET /api/v1/ms-static-registered-sites": "sites",
+  "POST /api/v1/ms-static-registered-sites": "addStaticSite",
+  "DELETE /api/v1/ms-static-registered-sites": "removeStaticSite",
+  "GET /api/v1/referrals": "referrals",
 };
 
 const enc = new TextEncoder();
@@ -290,7 +318,8 @@ export function createApp(source: StatusSource, opts: AppOptions): Hono {
   const role = opts.role;
   const editable = source.addStaticMapping !== undefined ||
     source.removeStaticMapping !== undefined || source.addDatabaseMapping !== undefined ||
-    source.removeDatabaseMapping !== undefined;
+    source.removeDatabaseMapping !== undefined || source.addLispSite !== undefined ||
+    source.addStaticSite !== undefined;
   const writable = editable && token !== undefined;
 
   const ids = new ErrorIds();
@@ -312,7 +341,8 @@ export function createApp(source: StatusSource, opts: AppOptions): Hono {
       return jsonError(
         c,
         403,
-        "runtime edits are disabled: no API token is configured (set [api] token or OOR_API_TOKEN)",
+        "runtime edits are disabled: no API token is configured, so this API is read-only " +
+          "(set [api] token, or OOR_API_TOKEN in the role's environment)",
       );
     }
     const header = c.req.header("authorization") ?? "";
@@ -389,12 +419,36 @@ export function createApp(source: StatusSource, opts: AppOptions): Hono {
     return {
       role,
       version: opts.version,
-      startedAt: opts.startedAt,
-      uptimeSeconds: Math.max(0, Math.floor((now - opts.startedAt) / 1000)),
+      "started-at": opts.startedAt,
+      "uptime-seconds": Math.max(0, Math.floor((now - opts.startedAt) / 1000)),
       writable,
-      ...s,
+      ...roleStatusJson(s),
     };
   };
+
+  app.get("/api/v1", (c) => {
+    checkQuery(c, []);
+    return c.json({
+      role,
+      version: opts.version,
+      openapi: "/api/v1/openapi.json",
+      routes: ROUTES.map((r) => {
+        const provider = PROVIDER[`${r.method} ${r.path}`];
+        return {
+          method: r.method,
+          path: r.path,
+          summary: r.summary,
+          write: r.write === true,
+          available: provider === undefined || source[provider] !== undefined,
+        };
+      }),
+    });
+  });
+
+  app.get("/api/v1/openapi.json", (c) => {
+    checkQuery(c, []);
+    return c.json(openApiDocument({ version: opts.version, role }));
+  });
 
   app.get(PATHS.status, async (c) => c.json(await statusBody()));
 
@@ -408,14 +462,14 @@ export function createApp(source: StatusSource, opts: AppOptions): Hono {
     if (eidText !== undefined) query.eid = parseEidFilter(eidText);
     if (iidText !== undefined) query.iid = parseIid(iidText, "iid", true);
     const entries = filterMapCache(await source.mapCache(query), query);
-    return c.json(pagedList(entries, page));
+    return c.json(pagedList(entries.map(mapCacheJson), page));
   });
 
   app.get(PATHS.database, async (c) => {
     checkQuery(c, PAGE_PARAMS);
     if (!source.database) return missing(c, "database");
     const page = readPage(c);
-    return c.json(pagedList(await source.database(), page));
+    return c.json(pagedList((await source.database()).map(databaseJson), page));
   });
 
   app.get(PATHS.sites, async (c) => {
@@ -429,25 +483,65 @@ export function createApp(source: StatusSource, opts: AppOptions): Hono {
       offset: page.offset,
       limit: page.limit,
       next: sites.next ?? registrations.next,
-      sitesTotal: all.sites.length,
-      registrationsTotal: all.registrations.length,
-      sites: sites.entries,
-      registrations: registrations.entries,
+      "sites-total": all.sites.length,
+      "registrations-total": all.registrations.length,
+      ...sitesJson({
+        sites: sites.entries,
+        registrations: registrations.entries,
+        ...(all.rejections !== undefined ? { rejections: all.rejections } : {}),
+      }),
     });
+  });
+
+  app.get("/api/v1/lisp-sites", async (c) => {
+    checkQuery(c, PAGE_PARAMS);
+    if (!source.sites) return missing(c, "sites");
+    const page = readPage(c);
+    const all = await source.sites();
+    const regs = all.registrations.map(registrationJson);
+    return c.json(pagedList(
+      all.sites.map((s) => {
+        const j = siteJson(s);
+        const mine = regs.filter((r) => r["site"] === s.prefix);
+        return { ...j, "live-registrations": mine };
+      }),
+      page,
+    ));
+  });
+
+  app.get("/api/v1/ms-static-registered-sites", async (c) => {
+    checkQuery(c, PAGE_PARAMS);
+    if (!source.sites) return missing(c, "sites");
+    const page = readPage(c);
+    const all = await source.sites();
+    const list = all.registrations.filter((r) => r.source === "static").map((r) => {
+      const j = registrationJson(r);
+      return {
+        "eid-prefix": j["eid-prefix"],
+        iid: j["iid"],
+        ttl: j["ttl"],
+        "rloc-address": (j["rloc-address"] as Record<string, unknown>[]).map((l) => ({
+          address: l["address"],
+          priority: l["priority"],
+          weight: l["weight"],
+        })),
+      };
+    });
+    return c.json(pagedList(list, page));
   });
 
   app.get(PATHS.referrals, async (c) => {
     checkQuery(c, PAGE_PARAMS);
     if (!source.referrals) return missing(c, "referrals");
     const page = readPage(c);
-    return c.json(pagedList(await source.referrals(), page));
+    return c.json(pagedList((await source.referrals()).map(referralJson), page));
   });
 
   app.get(PATHS.stats, async (c) => {
     if (!source.counters) return missing(c, "counters");
     const now = opts.now();
     return c.json({
-      uptimeSeconds: Math.max(0, Math.floor((now - opts.startedAt) / 1000)),
+      "uptime-seconds": Math.max(0, Math.floor((now - opts.startedAt) / 1000)),
       counters: await source.counters(),
     });
   });
@@ -576,14 +670,66 @@ export function createApp(source: StatusSource, opts: AppOptions): Hono {
     return c.json({ removed: eidKeyJson(key) });
   });
 
-  // Other methods on known paths.
-  const allow: Readonly<Record<string, string>> = {
-    [PATHS.mapCache]: "GET, HEAD, POST, DELETE",
-    [PATHS.database]: "GET, HEAD, POST, DELETE",
+  /** A table edit: `POST` the table as JSON, `DELETE ?eid-prefix=&iid=`. */
+  const tableEdit = <T>(
+    path: string,
+    what: string,
+    add: "addLispSite" | "addStaticSite",
+    remove: "removeLispSite" | "removeStaticSite",
+    parse: (body: unknown) => T,
+    json: (t: T) => Record<string, unknown>,
+  ) => {
+    app.post(path, limit, async (c) => {
+      const hook = source[add] as ((t: T) => unknown) | undefined;
+      if (!hook) return missing(c, add);
+      const denied = await authorize(c);
+      if (denied) return denied;
+      checkQuery(c, []);
+      const entry = parse(await readBody(c));
+      await hook.call(source, entry);
+      const out = json(entry);
+      delete out["key"];
+      return c.json({ added: out }, 201);
+    });
+    app.delete(path, async (c) => {
+      if (!source[remove]) return missing(c, remove);
+      const denied = await authorize(c);
+      if (denied) return denied;
+      checkQuery(c, ["eid-prefix", "iid"]);
+      const key = parseEidKey(c.req.query(), "", true);
+      if (!await source[remove]!(key.eidPrefix, key.iid)) {
+        return jsonError(
+          c,
+          404,
+          `no ${what} for ${formatConfigPrefix(key.eidPrefix)} in instance ${key.iid}`,
+        );
+      }
+      return c.json({ removed: eidKeyJson(key) });
+    });
   };
-  for (const path of [...Object.values(PATHS), "/"]) {
-    app.all(path, (c) => {
-      const methods = allow[path] ?? "GET, HEAD";
+  tableEdit(
+    "/api/v1/lisp-sites",
+    "[[lisp-site]]",
+    "addLispSite",
+    "removeLispSite",
+    (b) => parseLispSite(b),
+    lispSiteJson,
+  );
+  tableEdit(
+    "/api/v1/ms-static-registered-sites",
+    "[[ms-static-registered-site]]",
+    "addStaticSite",
+    "removeStaticSite",
+    (b) => parseStaticSite(b),
+    staticSiteJson,
+  );
+
+  // Other methods on known paths (a documented method passes on, to a route added after this).
+  for (const path of new Set(ROUTES.map((r) => r.path))) {
+    const methods = allowedMethods(path);
+    const listed = methods.split(", ");
+    app.all(path, async (c, next) => {
+      if (listed.includes(c.req.method)) return await next();
       c.header("Allow", methods);
       return jsonError(c, 405, `${c.req.method} is not allowed on ${path} (use ${methods})`);
     });

@@ -1,6 +1,7 @@
 /**
- * Runtime edits that outlive the process: static map-cache entries and
- * database mappings added or removed through the API are kept in a state
+ * Runtime edits that outlive the process: static map-cache entries,
+ * database mappings, a map-server's `[[lisp-site]]`s and
+ * `[[ms-static-registered-site]]`s added or removed through the API are kept in a state
  * file (`[api] state-file`, by default `<config>.state.json`) and applied
  * again on top of the config at the next start, including after `kill -9`.
  *
@@ -18,7 +19,9 @@
  *                "rloc-address": [{"address": "192.0.2.7", "priority": 1, "weight": 100}]}],
  *     "removed": [{"eid-prefix": "10.9.0.0/16", "iid": 0}]
  *   },
- *   "database-mapping": {"added": [], "removed": []}
+ *   "database-mapping": {"added": [], "removed": []},
+ *   "lisp-site": {"added": [], "removed": []},
+ *   "ms-static-registered-site": {"added": [], "removed": []}
  * }
  * ```
  *
@@ -34,9 +37,12 @@ import {
   type Config,
   type DatabaseMapping,
   formatPrefix as formatConfigPrefix,
+  type LispSite,
+  type MsStaticRegisteredSite,
   type Prefix,
   type StaticMapCacheEntry,
 } from "../config/mod.ts";
+import { lispSiteJson, parseLispSite, parseStaticSite, staticSiteJson } from "./_tables.ts";
 import {
   databaseMappingJson,
   type EidKey,
@@ -85,12 +91,18 @@ export interface RuntimeState {
   readonly staticMapCache: EditList<StaticMapCacheEntry>;
   /** Edits of `[[database-mapping]]`. */
   readonly databaseMappings: EditList<DatabaseMapping>;
+  /** Edits of `[[lisp-site]]` (map-server); none when absent. */
+  readonly lispSites?: EditList<LispSite>;
+  /** Edits of `[[ms-static-registered-site]]` (map-server); none when absent. */
+  readonly staticSites?: EditList<MsStaticRegisteredSite>;
 }
 
 /** No edits. */
 export const EMPTY_STATE: RuntimeState = {
   staticMapCache: { added: [], removed: [] },
   databaseMappings: { added: [], removed: [] },
+  lispSites: { added: [], removed: [] },
+  staticSites: { added: [], removed: [] },
 };
 
 /** A state file that cannot be read, with the path and (when one is) the field at fault. */
@@ -144,7 +156,14 @@ export function parseState(v: unknown): RuntimeState {
     throw new FieldError("(top)", "must be a JSON object");
   }
   const o = v as Record<string, unknown>;
-  const keys = ["format", "updated", "static-map-cache", "database-mapping"];
+  const keys = [
+    "format",
+    "updated",
+    "static-map-cache",
+    "database-mapping",
+    "lisp-site",
+    "ms-static-registered-site",
+  ];
   for (const k of Object.keys(o)) {
     if (!keys.includes(k)) throw new FieldError(k, `unknown key (expected ${keys.join(", ")})`);
   }
@@ -154,6 +173,12 @@ export function parseState(v: unknown): RuntimeState {
   return {
     staticMapCache: editList(o["static-map-cache"], "static-map-cache", parseStaticMapping),
     databaseMappings: editList(o["database-mapping"], "database-mapping", parseDatabaseMapping),
+    lispSites: editList(o["lisp-site"], "lisp-site", parseLispSite),
+    staticSites: editList(
+      o["ms-static-registered-site"],
+      "ms-static-registered-site",
+      parseStaticSite,
+    ),
   };
 }
 
@@ -169,6 +194,14 @@ export function formatState(state: RuntimeState, updated: Date = new Date()): st
     "database-mapping": {
       added: state.databaseMappings.added.map(databaseMappingJson),
       removed: state.databaseMappings.removed.map(eidKeyJson),
+    },
+    "lisp-site": {
+      added: (state.lispSites?.added ?? []).map(lispSiteJson),
+      removed: (state.lispSites?.removed ?? []).map(eidKeyJson),
+    },
+    "ms-static-registered-site": {
+      added: (state.staticSites?.added ?? []).map(staticSiteJson),
+      removed: (state.staticSites?.removed ?? []).map(eidKeyJson),
     },
   };
   return JSON.stringify(doc, null, 2) + "\n";
@@ -270,8 +303,12 @@ export class RuntimeEdits {
   readonly path: string | undefined;
   readonly #static: Mutable<StaticMapCacheEntry>;
   readonly #database: Mutable<DatabaseMapping>;
+  readonly #sites: Mutable<LispSite>;
+  readonly #staticSites: Mutable<MsStaticRegisteredSite>;
   #baseStatic: EidKey[] = [];
   #baseDatabase: EidKey[] = [];
+  #baseSites: EidKey[] = [];
+  #baseStaticSites: EidKey[] = [];
   #queue: Promise<void> = Promise.resolve();
 
   /** Edits from `state` (default none), saved to `path` when given. */
@@ -284,6 +321,14 @@ export class RuntimeEdits {
     this.#database = {
       added: [...state.databaseMappings.added],
       removed: [...state.databaseMappings.removed],
+    };
+    this.#sites = {
+      added: [...state.lispSites?.added ?? []],
+      removed: [...state.lispSites?.removed ?? []],
+    };
+    this.#staticSites = {
+      added: [...state.staticSites?.added ?? []],
+      removed: [...state.staticSites?.removed ?? []],
     };
   }
 
@@ -300,13 +345,18 @@ export class RuntimeEdits {
         added: [...this.#database.added],
         removed: [...this.#database.removed],
       },
+      lispSites: { added: [...this.#sites.added], removed: [...this.#sites.removed] },
+      staticSites: {
+        added: [...this.#staticSites.added],
+        removed: [...this.#staticSites.removed],
+      },
     };
   }
 
   /** Number of edits (entries added and removed). */
   get size(): number {
-    return this.#static.added.length + this.#static.removed.length +
-      this.#database.added.length + this.#database.removed.length;
+    return [this.#static, this.#database, this.#sites, this.#staticSites]
+      .reduce((n, l) => n + l.added.length + l.removed.length, 0);
   }
 
   /**
@@ -317,6 +367,8 @@ export class RuntimeEdits {
   apply(config: Config): Config {
     this.#baseStatic = config.staticMapCache.map(keyOf);
     this.#baseDatabase = config.databaseMappings.map(keyOf);
+    this.#baseSites = config.lispSites.map(keyOf);
+    this.#baseStaticSites = config.msStaticRegisteredSites.map(keyOf);
     const merge = <T extends { eidPrefix: Prefix; iid: number }>(
       base: readonly T[],
       edits: Mutable<T>,
@@ -330,6 +382,8 @@ export class RuntimeEdits {
       ...config,
       staticMapCache: merge(config.staticMapCache, this.#static),
       databaseMappings: merge(config.databaseMappings, this.#database),
+      lispSites: merge(config.lispSites, this.#sites),
+      msStaticRegisteredSites: merge(config.msStaticRegisteredSites, this.#staticSites),
     };
   }
 
@@ -394,6 +448,30 @@ export class RuntimeEdits {
     await this.#commit();
   }
 
+  /** Records an added or replaced `[[lisp-site]]` and saves. */
+  async addLispSite(site: LispSite): Promise<void> {
+    this.#added(this.#sites, site);
+    await this.#commit();
+  }
+
+  /** Records a removed `[[lisp-site]]` and saves. */
+  async removeLispSite(eidPrefix: Prefix, iid: number): Promise<void> {
+    this.#removed(this.#sites, this.#baseSites, { eidPrefix, iid });
+    await this.#commit();
+  }
+
+  /** Records an added or replaced `[[ms-static-registered-site]]` and saves. */
+  async addStaticSite(site: MsStaticRegisteredSite): Promise<void> {
+    this.#added(this.#staticSites, site);
+    await this.#commit();
+  }
+
+  /** Records a removed `[[ms-static-registered-site]]` and saves. */
+  async removeStaticSite(eidPrefix: Prefix, iid: number): Promise<void> {
+    this.#removed(this.#staticSites, this.#baseStaticSites, { eidPrefix, iid });
+    await this.#commit();
+  }
+
   /** Whether an entry of that key was added by an edit (`origin: "api"`). */
   #isEdit(list: Mutable<{ eidPrefix: Prefix; iid: number }>, prefix: string, iid: number): boolean {
     return list.added.some((a) => a.iid === iid && formatConfigPrefix(a.eidPrefix) === prefix);
@@ -452,6 +530,20 @@ export class RuntimeEdits {
       async (ok, p, iid) => ok ? await this.removeDatabaseMapping(p, iid) : undefined,
     );
     if (removeDb) out.removeDatabaseMapping = removeDb;
+    const addSite = after(source.addLispSite, (_, s) => this.addLispSite(s));
+    if (addSite) out.addLispSite = addSite;
+    const removeSite = after(
+      source.removeLispSite,
+      async (ok, p, iid) => ok ? await this.removeLispSite(p, iid) : undefined,
+    );
+    if (removeSite) out.removeLispSite = removeSite;
+    const addStaticSite = after(source.addStaticSite, (_, s) => this.addStaticSite(s));
+    if (addStaticSite) out.addStaticSite = addStaticSite;
+    const removeStaticSite = after(
+      source.removeStaticSite,
+      async (ok, p, iid) => ok ? await this.removeStaticSite(p, iid) : undefined,
+    );
+    if (removeStaticSite) out.removeStaticSite = removeStaticSite;
     return out;
   }
 }

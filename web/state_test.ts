@@ -73,6 +73,8 @@ Deno.test("saveState() then loadState() gives the same state, and no temp file i
         }],
         removed: [],
       },
+      lispSites: { added: [], removed: [] },
+      staticSites: { added: [], removed: [] },
     };
     await saveState(path, state);
     assert.deepEqual(await loadState(path), state);
@@ -228,7 +230,10 @@ Deno.test("RuntimeEdits.wrap() saves each edit before answering, and a new proce
     assert.equal(missing.status, 404);
     const list = await (await app.request("/api/v1/map-cache")).json();
     assert.deepEqual(
-      list.entries.map((e: { eidPrefix: string; origin?: string }) => [e.eidPrefix, e.origin]),
+      list.entries.map((e: { "eid-prefix": string; origin?: string }) => [
+        e["eid-prefix"],
+        e.origin,
+      ]),
       [["10.8.0.0/16", undefined], ["10.2.0.0/16", "api"]],
     );
 
@@ -315,6 +320,8 @@ Deno.test("formatState() writes the documented keys", () => {
         updated: "1970-01-01T00:00:00.000Z",
         "static-map-cache": { added: [], removed: [] },
         "database-mapping": { added: [], removed: [] },
+        "lisp-site": { added: [], removed: [] },
+        "ms-static-registered-site": { added: [], removed: [] },
       },
       null,
       2,
@@ -427,17 +434,20 @@ Deno.test("edits made through the API of a running role come back after kill -9"
     assert.match(second.log, /runtime-edits-applied state-file=\S+oor\.toml\.state\.json edits=3/);
     const mc = await (await fetch(`${url2}api/v1/map-cache`)).json();
     assert.deepEqual(mc.entries, [{
-      eidPrefix: "10.2.0.0/16",
+      "eid-prefix": "10.2.0.0/16",
       iid: 0,
       kind: "positive",
       static: true,
-      expiresAt: null,
-      rlocs: [{ address: "192.0.2.7", priority: 2, weight: 30, state: "up" }],
+      "expires-at": null,
+      "rloc-address": [{ address: "192.0.2.7", priority: 2, weight: 30, state: "up" }],
       origin: "api",
     }]);
     const db = await (await fetch(`${url2}api/v1/database`)).json();
     assert.deepEqual(
-      db.entries.map((e: { eidPrefix: string; origin?: string }) => [e.eidPrefix, e.origin]),
+      db.entries.map((e: { "eid-prefix": string; origin?: string }) => [
+        e["eid-prefix"],
+        e.origin,
+      ]),
       [["10.5.0.0/16", undefined], ["10.7.0.0/24", "api"]],
     );
     second.proc.kill("SIGTERM");

@@ -1,10 +1,11 @@
 /**
- * What a map-server knows from its config and never changes while it
- * runs: the `[[lisp-site]]`s (prefix, key prepared once, DDT referral
- * locators), the whole configured EID space (sites and static
- * registrations), the RTRs that may relay registrations
- * (`[[ms-rtr-node]]`) and those it advertises in Info-Replies
- * (`ms-advertised-rtrs-set`), and the address families it can answer on.
+ * What a map-server knows from its config: the `[[lisp-site]]`s (prefix,
+ * key prepared once, DDT referral locators; the API may add and remove
+ * sites at run time, roles/map_server/site_edits.ts), the whole configured
+ * EID space (sites and static registrations), the RTRs that may relay
+ * registrations (`[[ms-rtr-node]]`) and those it advertises in
+ * Info-Replies (`ms-advertised-rtrs-set`), and the address families it can
+ * answer on.
  *
  * @module
  */
@@ -69,6 +70,8 @@ export class Sites {
   readonly advertised: (IPv4Address | IPv6Address)[] = [];
   /** That set's TTL. */
   readonly advertisedTtl: number = 0;
+  /** Keys by `keyType:key`: sites with the same key share one. */
+  readonly #keys = new Map<string, HmacKey>();
 
   /** Reads `config`. Throws TypeError on what validation should have refused. */
   constructor(config: Config) {
@@ -77,35 +80,7 @@ export class Sites {
     this.families = new Set(
       self === undefined ? ["ipv4", "ipv6"] : [isIPv4(self) ? "ipv4" : "ipv6"],
     );
-    const keys = new Map<string, HmacKey>();
-    for (const s of config.lispSites) {
-      const prefix = prefixFromConfig(s.eidPrefix, s.iid);
-      const keyName = `${s.keyType}:${s.key}`;
-      let key = keys.get(keyName);
-      if (key === undefined) {
-        key = new HmacKey(s.keyType, s.key);
-        keys.set(keyName, key);
-      }
-      const refs: LocatorRecord[] = [];
-      const seen = new Set<string>();
-      for (const a of self !== undefined ? [self, ...s.ddtMsPeers] : s.ddtMsPeers) {
-        const ip = ipAddress(a);
-        if (seen.has(ip.ip)) continue;
-        seen.add(ip.ip);
-        refs.push(locatorRecord(ip));
-      }
-      const site: Site = {
-        prefix,
-        text: formatPrefix(prefix),
-        config: s,
-        key,
-        referralLocators: refs,
-        referralIncomplete: !s.ddtMsPeersComplete || self === undefined,
-      };
-      this.table.set(prefix, site);
-      this.list.push(site);
-      this.configured.set(prefix, true);
-    }
+    for (const s of config.lispSites) this.add(s);
     for (const s of config.msStaticRegisteredSites) {
       this.configured.set(prefixFromConfig(s.eidPrefix, s.iid), true);
     }
@@ -123,5 +98,55 @@ export class Sites {
         if (n !== undefined) this.advertised.push(ipAddress(n.address));
       }
     }
+  }
+
+  /**
+   * Adds `s` (a `[[lisp-site]]` of the config, or one added at run time),
+   * replacing a site of the same prefix and instance; returns it.
+   */
+  add(s: LispSite): Site {
+    const prefix = prefixFromConfig(s.eidPrefix, s.iid);
+    const keyName = `${s.keyType}:${s.key}`;
+    let key = this.#keys.get(keyName);
+    if (key === undefined) {
+      key = new HmacKey(s.keyType, s.key);
+      this.#keys.set(keyName, key);
+    }
+    const refs: LocatorRecord[] = [];
+    const seen = new Set<string>();
+    const self = this.self;
+    for (const a of self !== undefined ? [self, ...s.ddtMsPeers] : s.ddtMsPeers) {
+      const ip = ipAddress(a);
+      if (seen.has(ip.ip)) continue;
+      seen.add(ip.ip);
+      refs.push(locatorRecord(ip));
+    }
+    const site: Site = {
+      prefix,
+      text: formatPrefix(prefix),
+      config: s,
+      key,
+      referralLocators: refs,
+      referralIncomplete: !s.ddtMsPeersComplete || self === undefined,
+    };
+    const old = this.table.get(prefix);
+    if (old !== undefined) this.list.splice(this.list.indexOf(old), 1);
+    this.table.set(prefix, site);
+    this.list.push(site);
+    this.configured.set(prefix, true);
+    return site;
+  }
+
+  /**
+   * Removes the site of exactly `prefix` (its EID space stays configured
+   * when `keepSpace`, a static registration of that prefix); returns it.
+   */
+  remove(prefix: Prefix, keepSpace = false): Site | undefined {
+    const site = this.table.get(prefix);
+    if (site === undefined) return undefined;
+    this.table.delete(prefix);
+    this.list.splice(this.list.indexOf(site), 1);
+    if (!keepSpace) this.configured.delete(prefix);
+    return site;
   }
 }

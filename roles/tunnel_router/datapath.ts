@@ -357,6 +357,11 @@ export class DataPath {
     for (const m of this.#members) m.dp?.setLocal(prefixes);
   }
 
+  /** Replaces the proxy-ETRs in every Worker (a reload: roles/tunnel_router/peers.ts). */
+  setPetrs(v4: Config["proxyEtrsIpv4"], v6: Config["proxyEtrsIpv6"]): void {
+    this.#apply((dp) => dp.setPetrs(petrLocators(v4), petrLocators(v6)));
+  }
+
   /** Marks an RLOC up or down in every mapping that has it. */
   setLocator(address: string, up: boolean): void {
     this.#apply((dp) => dp.setLocator(address, up));

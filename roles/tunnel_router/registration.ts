@@ -123,12 +123,14 @@ export class Registration {
   readonly #xtrId: bigint;
   readonly #siteId: bigint;
   readonly #mobileNode: boolean;
+  readonly #publication: ((r: Received, m: MapNotify) => boolean) | undefined;
   readonly #states: RegState[] = [];
   readonly #nonces = new Map<bigint, { state: RegState; at: number }>();
   /** Failures (no valid Map-Notify) per map-server address, since start. */
   readonly #failures = new Map<string, number>();
   #nat: NatRegistrar | undefined;
   readonly #alarm: RegistrationAlarm;
+  #started = false;
 
   /**
    * Registers the `map-notify` handler on `cp`. `probe`: how a failing
@@ -143,6 +145,8 @@ export class Registration {
       readonly siteId: bigint;
       readonly mobileNode: boolean;
       readonly probe?: ((address: string, port: number) => Promise<ProbeResult>) | null;
+      /** Sees a Map-Notify no Map-Register of ours waits for: true when it took it (subscription.ts). */
+      readonly publication?: (r: Received, m: MapNotify) => boolean;
     },
   ) {
     this.#env = env;
@@ -151,6 +155,7 @@ export class Registration {
     this.#xtrId = opts.xtrId;
     this.#siteId = opts.siteId;
     this.#mobileNode = opts.mobileNode;
+    this.#publication = opts.publication;
     this.#alarm = new RegistrationAlarm({
       log: env.log,
       now: env.now,
@@ -174,6 +179,7 @@ export class Registration {
         this.#env.log.error("map-server-without-key", { mapServer: ms.address });
       }
     }
+    this.#started = true;
     for (const m of this.#locals.mappings) this.add(m);
     for (const s of this.#states) this.#expired(s);
   }
@@ -182,28 +188,85 @@ export class Registration {
   add(mapping: LocalMapping): RegState[] {
     const added: RegState[] = [];
     for (const ms of this.#env.config.mapServers) {
-      if (ms.key === undefined) continue;
-      const s: RegState = {
-        ms,
-        key: new HmacKey(ms.keyType, ms.key),
-        mapping,
-        peer: { address: ms.address, port: this.#env.peerPort(ms.address) },
-        notified: false,
-        attempts: 0,
-        sent: 0,
-        lastNotifyAt: null,
-        lastSentAt: null,
-        withdrawn: false,
-        awaiting: false,
-        unansweredSince: null,
-        unanswered: 0,
-        authFailures: 0,
-        timer: undefined,
-      };
-      this.#states.push(s);
-      added.push(s);
+      const s = this.#state(mapping, ms);
+      if (s !== undefined) added.push(s);
     }
     return added;
+  }
+
+  /** A new registration of `mapping` with `ms` (not started); none when `ms` has no key. */
+  #state(mapping: LocalMapping, ms: MapServer): RegState | undefined {
+    if (ms.key === undefined) return undefined;
+    const s: RegState = {
+      ms,
+      key: new HmacKey(ms.keyType, ms.key),
+      mapping,
+      peer: { address: ms.address, port: this.#env.peerPort(ms.address) },
+      notified: false,
+      attempts: 0,
+      sent: 0,
+      lastNotifyAt: null,
+      lastSentAt: null,
+      withdrawn: false,
+      awaiting: false,
+      unansweredSince: null,
+      unanswered: 0,
+      authFailures: 0,
+      timer: undefined,
+    };
+    this.#states.push(s);
+    return s;
+  }
+
+  /**
+   * After `env.config.mapServers` was replaced (a reload, runner/reload.ts):
+   * the registrations with a map-server no longer there, or whose key,
+   * key-type, proxy-reply or merge changed, are withdrawn and forgotten;
+   * every mapping registers at once with each new or changed one. The ones
+   * left as they were go on untouched. Returns what changed, one line per
+   * map-server (`"192.0.2.2 added"`).
+   */
+  mapServersChanged(): string[] {
+    const sig = (ms: MapServer) =>
+      JSON.stringify([ms.address, ms.keyType, ms.key, ms.proxyReply, ms.merge]);
+    const next = new Map(this.#env.config.mapServers.map((ms) => [sig(ms), ms] as const));
+    const before = new Map<string, MapServer>();
+    for (let i = this.#states.length - 1; i >= 0; i--) {
+      const s = this.#states[i]!;
+      const k = sig(s.ms);
+      before.set(k, s.ms);
+      const kept = next.get(k);
+      if (kept !== undefined) {
+        (s as { ms: MapServer }).ms = kept; // the same map-server, as the new config has it
+        continue;
+      }
+      this.#withdraw(s);
+      this.#states.splice(i, 1);
+      for (const [n, v] of this.#nonces) if (v.state === s) this.#nonces.delete(n);
+    }
+    const changes: string[] = [];
+    const addresses = (m: Map<string, MapServer>) => new Set([...m.values()].map((x) => x.address));
+    const oldAddresses = addresses(before);
+    for (const [k, ms] of before) {
+      if (next.has(k)) continue;
+      // A map-server replaced at the same address keeps its failure: its recovery is logged.
+      if ([...next.values()].some((x) => x.address === ms.address)) continue;
+      this.#alarm.forget(ms.address);
+      changes.push(`${ms.address} removed`);
+    }
+    for (const [k, ms] of next) {
+      if (before.has(k)) continue;
+      if (ms.key === undefined) {
+        this.#env.log.error("map-server-without-key", { mapServer: ms.address });
+        continue;
+      }
+      changes.push(`${ms.address} ${oldAddresses.has(ms.address) ? "changed" : "added"}`);
+      for (const m of this.#locals.mappings) {
+        const s = this.#state(m, ms);
+        if (s !== undefined && this.#started) this.#expired(s);
+      }
+    }
+    return changes;
   }
 
   /** Withdraws `mapping` from every map-server and forgets it. */
@@ -374,6 +437,7 @@ export class Registration {
     const { counters: c, log } = this.#env;
     const pending = this.#nonces.get(m.nonce);
     if (pending === undefined) {
+      if (this.#publication?.(r, m) === true) return;
       c.inc(METRICS.trMapNotifies, { result: "unmatched" });
       log.limited(
         `map-notify-unmatched ${r.from.address}`,

@@ -26,6 +26,9 @@
  *   configured, the EID gets a native-forward entry for a minute, so its
  *   traffic goes to a PETR.
  * - An SMR-invoked request (smr.ts) takes the same path with the s bit.
+ * - With `subscribe = true` every request subscribes (RFC 9437: the N bit,
+ *   the I bit with the xTR-ID and Site-ID; subscription.ts takes the
+ *   publications that follow).
  *
  * @module
  */
@@ -57,6 +60,7 @@ import { type Env, errText, TTL_FOREVER } from "./context.ts";
 import type { LocalLocators } from "./locals.ts";
 import { type CacheEntry, DATA_ACTIONS, type MapCache } from "./map_cache.ts";
 import { METRICS } from "../../core/metrics.ts";
+import type { Subscriber } from "./subscription.ts";
 
 /** At most one Map-Request per EID per this many ms (also for SMRs received). */
 export const MISS_INTERVAL_MS = 1_000;
@@ -86,12 +90,20 @@ export class Resolver {
   readonly #backoff = new Map<string, { until: number; delayMs: number }>();
   #tokens = MISS_RATE;
   #tokensAt = 0;
+  readonly #subscriber: Subscriber | undefined;
 
-  constructor(env: Env, cp: ControlPlane, cache: MapCache, locals: LocalLocators) {
+  constructor(
+    env: Env,
+    cp: ControlPlane,
+    cache: MapCache,
+    locals: LocalLocators,
+    subscriber?: Subscriber,
+  ) {
     this.#env = env;
     this.#cp = cp;
     this.#cache = cache;
     this.#locals = locals;
+    this.#subscriber = subscriber;
   }
 
   /** A data-plane miss for `dst` (from `src`) in `iid`. */
@@ -153,6 +165,8 @@ export class Resolver {
     const innerSrc = itrRlocs.find((a) => (a.kind === "ipv4") === v4)?.ip ??
       (sameFamily ? srcIp : v4 ? "0.0.0.0" : "::");
     const nonce = this.#env.nonce();
+    // RFC 9437: subscribe (N bit, I bit with the xTR-ID) when configured.
+    const sub = this.#subscriber?.enabled === true ? this.#subscriber.requestFields() : undefined;
     const bytes = emitMapRequest({
       authoritative: false,
       probe: false,
@@ -164,7 +178,12 @@ export class Resolver {
       nonce,
       sourceEid: sameFamily ? sourceEidOf(ipAddress(srcIp!), p.iid) : NO_ADDRESS,
       itrRlocs,
-      records: [{ maskLen: p.len, eid: prefixEid(p) }],
+      records: [
+        sub !== undefined
+          ? { maskLen: p.len, eid: prefixEid(p), notify: true }
+          : { maskLen: p.len, eid: prefixEid(p) },
+      ],
+      ...(sub !== undefined ? sub : {}),
     });
     let attempt = 0;
     const send = () => {

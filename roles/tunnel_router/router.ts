@@ -14,6 +14,7 @@
  * | etr.ts | answers to Map-Requests and RLOC-probes |
  * | probing.ts | RLOC probing |
  * | smr.ts | SMRs sent on locator changes, and acted on |
+ * | subscription.ts | RFC 9437: subscribing Map-Requests, publications into the map-cache |
  * | views.ts | what the status page and API show |
  *
  * This module does the start-up order, the reaction to interface changes
@@ -68,7 +69,9 @@ import { linuxPlatform, type Platform } from "./platform.ts";
 import { preflight, type PreflightFinding } from "./preflight.ts";
 import { Prober } from "./probing.ts";
 import { Registration } from "./registration.ts";
+import { applyPeers } from "./peers.ts";
 import { Resolver } from "./resolution.ts";
+import { Subscriber } from "./subscription.ts";
 import { RouteSetup } from "./routing.ts";
 import { RtrRelay } from "./rtr_relay.ts";
 import { Smr } from "./smr.ts";
@@ -242,7 +245,12 @@ class TunnelRouter implements TunnelRouterHandle {
       hasRoute: (ip) => this.#platform.routeSource(ip) !== undefined,
       resolveEid: (eid) => resolver.resolve(eid, undefined, false),
     });
-    const resolver = new Resolver(env, cp, cache, locals);
+    // Publish/subscribe (RFC 9437): Map-Requests subscribe, publications go to the map-cache.
+    const subscriber = new Subscriber(env, cp, cache, {
+      xtrId: this.xtrId,
+      siteId: opts.siteId ?? 0n,
+    });
+    const resolver = new Resolver(env, cp, cache, locals, subscriber);
     const canSend = (ip: string) => resolver.canSend(ip);
     const prober = new Prober(env, cp, locals, cache, {
       setLocator: (address, up) => data.setLocator(address, up),
@@ -260,6 +268,7 @@ class TunnelRouter implements TunnelRouterHandle {
         xtrId: this.xtrId,
         siteId: opts.siteId ?? 0n,
         mobileNode: spec.locals.mobileNode,
+        publication: (r, m) => subscriber.publication(r, m),
       });
       if (spec.nat === "client" && env.config.natTraversalSupport) {
         const reg = registration;
@@ -637,6 +646,17 @@ class TunnelRouter implements TunnelRouterHandle {
       },
       addStaticMapping: (entry) => this.#addStaticMapping(entry),
       removeStaticMapping: (p, iid) => this.#removeStaticMapping(p, iid),
+      setPeers: (peers) => {
+        const parts = this.#parts;
+        if (parts === undefined || this.#abort.signal.aborted) {
+          throw new SourceError(503, "the router is stopping");
+        }
+        const reg = parts.registration;
+        return applyPeers(this.#env, peers, {
+          ...(reg !== undefined ? { mapServersChanged: () => reg.mapServersChanged() } : {}),
+          setPetrs: (v4, v6) => parts.data.setPetrs(v4, v6),
+        });
+      },
     };
     if (this.#spec.locals.kind !== "database") return source;
     return {

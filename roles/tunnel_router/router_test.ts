@@ -6,7 +6,7 @@ import type { LocatorRecord } from "../../wire/locator.ts";
 import type { ControlMessage, ControlMessageType } from "../../wire/message.ts";
 import { emitSignedMapNotify, type MapNotify } from "../../wire/map_notify.ts";
 import { emitMapRequest, type MapRequest } from "../../wire/map_request.ts";
-import type { MapRegister } from "../../wire/map_register.ts";
+import { emitSignedMapRegister, type MapRegister } from "../../wire/map_register.ts";
 import type {
   InterfaceAddress,
   IpFamily,
@@ -29,7 +29,7 @@ import type {
 } from "../../dataplane/api.ts";
 import { Logger } from "../../core/log.ts";
 import { formatPrefix, parsePrefix, type Prefix, prefixEid } from "../../core/prefix.ts";
-import { startMs } from "../ms.ts";
+import { msStarter, startMs } from "../ms.ts";
 import { createApp } from "../../web/app.ts";
 import { SourceError, type StatusSource } from "../../core/status.ts";
 import { RuntimeEdits } from "../../web/state.ts";
@@ -2161,5 +2161,169 @@ Deno.test("tunnel router's control port keeps a burst of 4,000 datagrams that ar
     UdpSocket.open({ address: XTR, port }).close();
   } finally {
     if (!closed) await x.tr.close();
+  }
+});
+
+// ---------------------------------------------------------------------------
+// Publish/subscribe (RFC 9437, subscription.ts)
+
+/** Our ms on MS (one answering Worker): the xTR's site 10.1.0.0/24 (key "k"), an ETR's 10.9.0.0/16. */
+async function startPubSubMs() {
+  const text = [
+    'operating-mode = "MS"',
+    `control-address = "${MS}"`,
+    "control-port = 0",
+    "control-rate-limit = 0",
+    "[[lisp-site]]",
+    'eid-prefix = "10.1.0.0/24"',
+    "key-type = 2",
+    'key = "k"',
+    "[[lisp-site]]",
+    'eid-prefix = "10.9.0.0/16"',
+    "key-type = 1",
+    'key = "e"',
+    "accept-more-specifics = true",
+    "proxy-reply = true",
+  ].join("\n") + "\n";
+  const r = parseConfig(text, { role: "ms" });
+  if (!r.ok) throw new Error(r.errors.map(String).join("\n"));
+  const counters = new Counters();
+  const ms = await msStarter({ workers: 1 })(r.config, {
+    logger: new Logger({ role: "ms", sink: { write: () => {} } }),
+    counters,
+    now: Date.now,
+  });
+  return { ms, counters };
+}
+
+/** The ETR of 10.9.0.0/24 registers `rloc` (TTL `ttl` minutes) with the ms at `port`. */
+function etrRegisters(etr: Host, port: number, rloc: string, nonce: bigint, ttl = 10): void {
+  const m: MapRegister = {
+    proxyReply: false,
+    securityCapable: false,
+    xtrIdPresent: false,
+    rtr: false,
+    eidNotify: false,
+    useTtlForTimeout: false,
+    mergeRequest: false,
+    mobileNode: false,
+    wantMapNotify: false,
+    nonce,
+    keyId: 1,
+    authData: new Uint8Array(0),
+    records: [record("10.9.0.0/24", [rloc], { ttl })],
+  };
+  etr.cp.send(emitSignedMapRegister(m, new HmacKey(1, "e")), { address: MS, port });
+}
+
+/** An xTR whose map-resolver and map-server is MS, with `subscribe` as given. */
+function pubSubXtrToml(subscribe: boolean): string {
+  return [
+    'operating-mode = "xTR"',
+    `control-address = "${XTR}"`,
+    "control-port = 0",
+    "control-rate-limit = 0",
+    `map-resolver = ["${MS}"]`,
+    "map-request-retries = 1",
+    `subscribe = ${subscribe}`,
+    RLOC_PROBING_OFF,
+    mapServer(),
+    mapping("10.1.0.0/24", rlocAddress(XTR)),
+  ].join("\n") + "\n";
+}
+
+function dataRlocs(dp: FakeDataPlane, prefix: string): string {
+  return dp.mappings.get(prefix)?.locators.map((l) => l.address).join(",") ?? "none";
+}
+
+for (const subscribe of [true, false]) {
+  Deno.test(`tunnel router with subscribe = ${subscribe}: a change at the map-server ${
+    subscribe ? "reaches the map-cache and the data plane at once, acknowledged" : "waits for the TTL"
+  }`, async () => {
+    const { ms, counters: msc } = await startPubSubMs();
+    const etr = await Host.open(ETR);
+    const x = await startTr(pubSubXtrToml(subscribe), { ports: new Map([[MS, ms.port]]) });
+    try {
+      etrRegisters(etr, ms.port, "192.0.2.1", 1n);
+      await until(() => x.tr.registrations()[0]?.notified === true, "the xTR registered");
+      x.dp.events!.onMiss(0, "10.9.0.5", "10.1.0.1");
+      await until(() => dataRlocs(x.dp, "10.9.0.0/24") === "192.0.2.1", "the first mapping");
+      // The ETR moves to another RLOC: with a subscription, the data plane follows at once.
+      etrRegisters(etr, ms.port, "192.0.2.2", 2n);
+      if (subscribe) {
+        await until(() => dataRlocs(x.dp, "10.9.0.0/24") === "192.0.2.2", "the publication");
+        await until(
+          () => msc.get("oor_map_server_publications_total", { result: "acknowledged" }) === 2,
+          "both publications acknowledged",
+        );
+        assert.equal(x.counters.get("oor_tr_publications_total", { result: "applied" }), 2);
+        const subs = ms.subscriptions();
+        assert.equal(subs.length, 1);
+        assert.equal(subs[0]!.xtrId, x.tr.xtrId.toString(16).padStart(32, "0"));
+        assert.equal(subs[0]!.site, "10.1.0.0/24");
+        const view = await x.tr.statusSource().mapCache!({});
+        assert.equal(view.find((e) => e.eidPrefix === "10.9.0.0/24")?.origin, "map-notify");
+        // Withdrawn: the entry goes, the next packet asks again.
+        etrRegisters(etr, ms.port, "192.0.2.2", 3n, 0);
+        await until(() => !x.dp.mappings.has("10.9.0.0/24"), "the withdrawal");
+      } else {
+        await sleep(300);
+        assert.equal(dataRlocs(x.dp, "10.9.0.0/24"), "192.0.2.1");
+        assert.deepEqual(ms.subscriptions(), []);
+        assert.equal(msc.get("oor_map_server_publications_total", { result: "sent" }), 0);
+      }
+    } finally {
+      etr.close();
+      await x.tr.close();
+      await ms.close();
+    }
+  });
+}
+
+Deno.test("tunnel router with subscribe = true: a map-server that ignores the N and I bits (as OOR 1.3.0) is answered from as usual", async () => {
+  const mr = await Host.open(MR);
+  answerWith(mr, () => [record("10.9.0.0/24", ["192.0.2.1"], { ttl: 10 })]);
+  const x = await startTr(
+    trToml(
+      "xtr",
+      `control-address = "${XTR}"`,
+      "subscribe = true",
+      RLOC_PROBING_OFF,
+      mapServer(),
+      mapping("10.1.0.0/24", rlocAddress(XTR)),
+    ),
+    { ports: new Map([[MR, mr.peer.port]]), xtrId: 0xabcdefn },
+  );
+  try {
+    x.dp.events!.onMiss(0, "10.9.0.5", "10.1.0.1");
+    await until(() => dataRlocs(x.dp, "10.9.0.0/24") === "192.0.2.1", "the Map-Reply's mapping");
+    const req = mr.got.find((r) => r.message.type === "map-request")!;
+    const m = req.message.msg as MapRequest;
+    assert.equal(m.records[0]!.notify, true);
+    assert.equal(m.xtrId, 0xabcdefn);
+    assert.equal(m.siteId, 0n);
+    // A Map-Notify with our xTR-ID that no key verifies is not applied.
+    mr.cp.send(
+      emitSignedMapNotify({
+        ack: false,
+        xtrIdPresent: true,
+        rtrAuthPresent: false,
+        nonce: 5n,
+        keyId: 2,
+        authData: new Uint8Array(0),
+        records: [record("10.9.0.0/24", ["192.0.2.66"], { ttl: 10 })],
+        xtrId: 0xabcdefn,
+        siteId: 0n,
+      }, new HmacKey(2, "forged")),
+      { address: XTR, port: x.tr.controlPort },
+    );
+    await until(
+      () => x.counters.get("oor_tr_publications_total", { result: "auth" }) === 1,
+      "the forged publication refused",
+    );
+    assert.equal(dataRlocs(x.dp, "10.9.0.0/24"), "192.0.2.1");
+  } finally {
+    await x.tr.close();
+    mr.close();
   }
 });

@@ -85,9 +85,9 @@ function resolveThroughMs(t: Topology): Topology {
 // Our side, through its API.
 
 interface CacheEntry {
-  eidPrefix: string;
+  "eid-prefix": string;
   iid: number;
-  rlocs: { address: string; state?: string; priority?: number }[];
+  "rloc-address": { address: string; state?: string; priority?: number }[];
 }
 
 async function mapCache(lab: Lab, node: string): Promise<CacheEntry[]> {
@@ -109,9 +109,11 @@ async function cachedWith(
   let last = "";
   try {
     await waitFor(`${node} caching ${prefix} -> ${rlocs.join(",")}`, async () => {
-      const e = (await mapCache(lab, node)).find((x) => x.eidPrefix === prefix && x.iid === iid);
+      const e = (await mapCache(lab, node)).find((x) =>
+        x["eid-prefix"] === prefix && x.iid === iid
+      );
       last = JSON.stringify(e);
-      return e !== undefined && e.rlocs.map((r) => r.address).sort().join(",") ===
+      return e !== undefined && e["rloc-address"].map((r) => r.address).sort().join(",") ===
             [...rlocs].sort().join(",") || undefined;
     }, { timeoutMs, intervalMs: 250 });
   } catch (e) {

@@ -129,7 +129,7 @@ testNeeding(SKIP ?? PROMTOOL, {
       const cache = await apiGet(lab, "xtr1", api, "/api/v1/map-cache") as {
         entries: Record<string, unknown>[];
       };
-      const site2 = cache.entries.find((x) => x["eidPrefix"] === PLAN.site2Eid4);
+      const site2 = cache.entries.find((x) => x["eid-prefix"] === PLAN.site2Eid4);
       assert.ok(site2, `an entry for ${PLAN.site2Eid4}: ${JSON.stringify(cache.entries)}`);
       assert.equal(site2["origin"], "map-reply");
       assert.equal(typeof site2["since"], "number");

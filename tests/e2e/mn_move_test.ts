@@ -49,10 +49,10 @@ e2e(
       // The map-server has the new RLOC for the mobile node's EID, not the old one.
       const ms = topo.lisp.find((p) => p.role === "ms")!;
       const sites = await apiGet(lab, ms.node, ms.api, "/api/v1/sites") as {
-        registrations: { prefix: string; rlocs: { address: string }[] }[];
+        registrations: { "eid-prefix": string; "rloc-address": { address: string }[] }[];
       };
-      const mine = sites.registrations.filter((r) => r.prefix === `${PLAN.mnEid4}/32`);
-      assert.deepEqual(mine.flatMap((r) => r.rlocs.map((l) => l.address)), [MOVED]);
+      const mine = sites.registrations.filter((r) => r["eid-prefix"] === `${PLAN.mnEid4}/32`);
+      assert.deepEqual(mine.flatMap((r) => r["rloc-address"].map((l) => l.address)), [MOVED]);
 
       await pingWorks(lab, "mn", PLAN.hostB4, 10_000);
       await pingWorks(lab, "hostb", PLAN.mnEid4, 10_000);

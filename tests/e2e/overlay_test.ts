@@ -139,11 +139,11 @@ for (const encapsulation of ["LISP", "VXLAN-GPE"] as const) {
         assert.match(links, /lispTun0-2/);
         const { node, api } = apiOf(ctx, "xtr1");
         const mc = await apiGet(lab, node, api, "/api/v1/map-cache") as {
-          entries: { eidPrefix: string; iid: number; rlocs: { address: string }[] }[];
+          entries: { "eid-prefix": string; iid: number; "rloc-address": { address: string }[] }[];
         };
         const remote = mc.entries
-          .filter((e) => e.eidPrefix === PLAN.tenantSiteB)
-          .map((e) => `${e.iid} ${e.rlocs.map((r) => r.address).join(",")}`)
+          .filter((e) => e["eid-prefix"] === PLAN.tenantSiteB)
+          .map((e) => `${e.iid} ${e["rloc-address"].map((r) => r.address).join(",")}`)
           .sort();
         assert.deepEqual(remote, [`1 ${PLAN.xtr2Rloc4}`, `2 ${PLAN.xtr2Rloc4}`]);
       });
@@ -281,10 +281,10 @@ e2e("e2e remote RLOC: a locator on no local interface is registered and probed",
     let states = "";
     await waitFor("xtr1 probed both locators of 10.2.0.0/24", async () => {
       const mc = await apiGet(lab, node, api, "/api/v1/map-cache") as {
-        entries: { eidPrefix: string; rlocs: { address: string; state: string }[] }[];
+        entries: { "eid-prefix": string; "rloc-address": { address: string; state: string }[] }[];
       };
-      const e = mc.entries.find((x) => x.eidPrefix === PLAN.site2Eid4);
-      states = (e?.rlocs ?? []).map((r) => `${r.address} ${r.state}`).sort().join(", ");
+      const e = mc.entries.find((x) => x["eid-prefix"] === PLAN.site2Eid4);
+      states = (e?.["rloc-address"] ?? []).map((r) => `${r.address} ${r.state}`).sort().join(", ");
       return states === `${PLAN.xtr2Rloc4} up, ${REMOTE_RLOC} down`;
     }, { timeoutMs: 20_000, intervalMs: 500 }).catch((e) => {
       throw new Error(`${(e as Error).message}; last seen: ${states}`);

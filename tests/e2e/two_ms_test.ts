@@ -12,7 +12,7 @@ import { lig, PLAN } from "../../scripts/lab/topologies.ts";
 import { apiGet, bothWays, e2e, withTopology } from "./_lab.ts";
 
 interface Sites {
-  readonly registrations: { prefix: string; rlocs: { address: string }[] }[];
+  readonly registrations: { "eid-prefix": string; "rloc-address": { address: string }[] }[];
 }
 
 e2e(
@@ -31,8 +31,8 @@ e2e(
           const s = await (apiGet(lab, ms.node, ms.api, "/api/v1/sites") as Promise<Sites>)
             .catch(() => ({ registrations: [] }));
           const got = s.registrations
-            .filter((r) => !r.prefix.startsWith("10.9."))
-            .map((r) => `${r.prefix} ${r.rlocs.map((l) => l.address).join(",")}`)
+            .filter((r) => !r["eid-prefix"].startsWith("10.9."))
+            .map((r) => `${r["eid-prefix"]} ${r["rloc-address"].map((l) => l.address).join(",")}`)
             .sort();
           return JSON.stringify(got) === JSON.stringify(want) ? true : undefined;
         }, { timeoutMs: 30_000, intervalMs: 500 });
