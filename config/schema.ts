@@ -185,7 +185,10 @@ export interface ApiConfig {
   readonly host: string;
   /** `listen` port. */
   readonly port: number;
-  /** `token`: bearer token required by the API; needed when `host` is not loopback. */
+  /**
+   * `token`: bearer token the API's edits need (else `OOR_API_TOKEN`); with
+   * neither the API is read-only, on any address.
+   */
   readonly token?: string;
   /**
    * `state-file`: where runtime edits made through the API are kept, as

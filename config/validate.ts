@@ -542,9 +542,11 @@ function readApi(ctx: Ctx, raw: Table): ApiConfig {
     return { enabled, host: "127.0.0.1", port: 9942 };
   }
   if (enabled && !isLoopback(addr) && token === undefined) {
-    ctx.error(
-      ["api", "token"],
-      "required when api.listen is not a loopback address",
+    // Reads are served anywhere; writes need a token, here or in OOR_API_TOKEN.
+    ctx.warn(
+      ["api", "listen"],
+      "not a loopback address and no api.token: anyone who can reach it may read the API; " +
+        "edits are refused unless OOR_API_TOKEN is set in the role's environment",
     );
   }
   return {

@@ -719,10 +719,22 @@ Deno.test("parseConfig() checks the rloc-probing and api rules between keys", ()
     )),
     [
       "oor.toml:2: data-port: must differ from control-port (4341)",
-      "oor.toml:3: api.token: required when api.listen is not a loopback address",
       "oor.toml:7: rloc-probing.rloc-probe-retries-interval: must not exceed rloc-probe-interval (10)",
     ],
   );
+});
+
+Deno.test("parseConfig() takes a non-loopback api.listen without a token, read-only, with a warning", () => {
+  const r = parseConfig(toml("[api]", 'listen = "0.0.0.0:9942"'));
+  ok(r.ok, "a remote read-only API is valid");
+  deepStrictEqual(r.config.api.token, undefined);
+  deepStrictEqual(r.warnings.map(String), [
+    "oor.toml:2: api.listen: not a loopback address and no api.token: anyone who can reach it " +
+    "may read the API; edits are refused unless OOR_API_TOKEN is set in the role's environment",
+  ]);
+  const withToken = parseConfig(toml("[api]", 'listen = "0.0.0.0:9942"', 'token = "t"'));
+  ok(withToken.ok);
+  deepStrictEqual(withToken.warnings, []);
 });
 
 Deno.test("parseConfig() reports every error of a file at once, in line order", () => {

@@ -1658,31 +1658,32 @@ Deno.test("tunnel router API shows its RLOCs, the map-server's last Map-Notify, 
     await until(() => x.tr.registrations()[0]?.notified === true, "a Map-Notify");
     const status = await a.get("/api/v1/status");
     assert.deepEqual(status.rlocs, [{ address: XTR, state: "up", priority: 1, weight: 100 }]);
-    assert.equal(status.mapServers.length, 1);
-    assert.equal(status.mapServers[0].address, MS);
-    assert.equal(status.mapServers[0].registered, true);
-    assert.equal(status.mapServers[0].state, "registered");
-    assert.equal(status.mapServers[0].failures, 0);
-    assert.equal(typeof status.mapServers[0].lastMapNotify, "number");
+    const servers = status["map-servers"];
+    assert.equal(servers.length, 1);
+    assert.equal(servers[0].address, MS);
+    assert.equal(servers[0].registered, true);
+    assert.equal(servers[0].state, "registered");
+    assert.equal(servers[0].failures, 0);
+    assert.equal(typeof servers[0]["last-map-notify"], "number");
     assert.equal(status.details.mode, "xtr");
 
     const cache = (await a.get("/api/v1/map-cache")).entries;
     assert.equal(typeof cache[0]?.since, "number", "since when the prefix has an entry");
     assert.deepEqual(cache.map(({ since: _, ...x }: { since: number }) => x), [{
-      eidPrefix: "10.9.0.0/16",
+      "eid-prefix": "10.9.0.0/16",
       iid: 0,
       kind: "positive",
       static: true,
       origin: "config",
-      expiresAt: null,
-      rlocs: [{ address: ETR, priority: 1, weight: 100, state: "up" }],
+      "expires-at": null,
+      "rloc-address": [{ address: ETR, priority: 1, weight: 100, state: "up" }],
     }]);
     assert.deepEqual((await a.get("/api/v1/map-cache?iid=5")).entries, []);
     assert.deepEqual((await a.get("/api/v1/database")).entries, [{
-      eidPrefix: "10.1.0.0/24",
+      "eid-prefix": "10.1.0.0/24",
       iid: 0,
       ttl: 10,
-      rlocs: [{ address: XTR, priority: 1, weight: 100, state: "up" }],
+      "rloc-address": [{ address: XTR, priority: 1, weight: 100, state: "up" }],
     }]);
     const stats = (await a.get("/api/v1/stats")).counters;
     assert.ok(stats['oor_tr_map_notifies_total{result="ok"}'] >= 1);
@@ -1719,7 +1720,7 @@ Deno.test("tunnel router API adds a database mapping, registers it at once, and 
     assert.ok(n.ruleList.some((r) => r.from === "10.2.0.0/24" && r.table === EID_TABLE));
     await until(() => x.tr.registrations().every((r) => r.notified), "both notified");
     const db = (await a.get("/api/v1/database")).entries;
-    assert.deepEqual(db.map((d: { eidPrefix: string }) => d.eidPrefix), [
+    assert.deepEqual(db.map((d: { "eid-prefix": string }) => d["eid-prefix"]), [
       "10.1.0.0/24",
       "10.2.0.0/24",
     ]);
@@ -1767,9 +1768,9 @@ Deno.test("tunnel router API adds and removes static map-cache entries in the da
     assert.deepEqual(m?.locators.map((l) => l.address), [ETR]);
     const cache = (await a.get("/api/v1/map-cache?iid=3")).entries;
     assert.equal(cache.length, 1);
-    assert.equal(cache[0].eidPrefix, "10.8.0.0/16");
+    assert.equal(cache[0]["eid-prefix"], "10.8.0.0/16");
     assert.equal(cache[0].static, true);
-    assert.equal(cache[0].expiresAt, null);
+    assert.equal(cache[0]["expires-at"], null);
     // Static entries never expire (the sweep runs every 20 ms here).
     await sleep(100);
     assert.ok(x.dp.mappings.has("[3]10.8.0.0/16"));
@@ -1810,7 +1811,7 @@ Deno.test("rtr API has no database to edit and shows its rtr-iface locators", as
       weight: 100,
       interface: "eth0",
     }]);
-    assert.equal(status.mapServers, undefined);
+    assert.equal(status["map-servers"], undefined);
     const res = await a.send("POST", "/api/v1/database", {
       "eid-prefix": "10.2.0.0/24",
       "rloc-address": [{ address: XTR, priority: 1, weight: 100 }],
@@ -2124,7 +2125,9 @@ Deno.test("tunnel router API refuses more than 255 locators with 400 and changes
     assert.equal(rule("10.2.0.0/24"), false, "no host route or rule for the EID");
     assert.equal(n.ruleList.length, rulesBefore);
     assert.deepEqual(
-      (await a.get("/api/v1/database")).entries.map((d: { eidPrefix: string }) => d.eidPrefix),
+      (await a.get("/api/v1/database")).entries.map((d: { "eid-prefix": string }) =>
+        d["eid-prefix"]
+      ),
       ["10.1.0.0/24"],
     );
     assert.equal(x.tr.registrations().length, 1);
