@@ -282,6 +282,8 @@ for (const workers of [0, 1]) {
       assert.equal(n.message.msg.nonce, 0x503n);
       assert.equal(n.message.msg.records[0]!.ttl, 0);
       assert.deepEqual(n.message.msg.records[0]!.locators, []);
+      // For the prefix that was registered, not the one asked for.
+      assert.equal(n.message.msg.records[0]!.maskLen, 24);
       itr.cp.send(ack(n.message.msg, ITR_KEY), t.peer);
       await until(() => pub("acknowledged") === 4, "four acknowledgements");
 

@@ -94,6 +94,8 @@ interface Subscription {
   nonce: bigint;
   /** The record last published (its bytes as hex), to publish changes only. */
   last: string | undefined;
+  /** The prefix of that record (the registered prefix covering the subscribed one). */
+  lastPrefix: Prefix | undefined;
   subscribedAt: number;
   expiresAt: number;
   /** Publications sent, and acknowledged. */
@@ -221,6 +223,7 @@ export class Subscriptions {
           site,
           nonce: m.nonce,
           last: undefined,
+          lastPrefix: undefined,
           subscribedAt: now,
           expiresAt: now + SUBSCRIPTION_DEFAULT_MS,
           sent: 0,
@@ -351,16 +354,17 @@ export class Subscriptions {
     if (found !== undefined && found.registrations.length > 0) {
       return proxyRecord(found.prefix, found.registrations);
     }
-    if (s.last === undefined) return undefined; // never published: nothing to withdraw
+    const gone = s.lastPrefix;
+    if (s.last === undefined || gone === undefined) return undefined; // nothing to withdraw
     return {
       ttl: 0,
-      maskLen: s.prefix.len,
+      maskLen: gone.len,
       action: ACTION.NO_ACTION,
       authoritative: false,
       incomplete: false,
       sigCount: 0,
       mapVersion: 0,
-      eid: prefixEid(s.prefix),
+      eid: prefixEid(gone),
       locators: [],
     };
   }
@@ -372,6 +376,7 @@ export class Subscriptions {
     const text = toHex(emitEidRecord(rec));
     if (text === s.last) return;
     s.last = text;
+    s.lastPrefix = rec.ttl > 0 ? prefixOf(rec.eid, rec.maskLen) : undefined;
     if (!initial) s.nonce = (s.nonce + 1n) & 0xffff_ffff_ffff_ffffn;
     // It lives as long as the ITR's map-cache entry of this record (and a minute).
     if (rec.ttl > 0) s.expiresAt = now + rec.ttl * 60_000 + 60_000;
