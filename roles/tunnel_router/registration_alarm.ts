@@ -139,6 +139,8 @@ export class RegistrationAlarm {
   readonly #probe: ((address: string, port: number) => Promise<ProbeResult>) | undefined;
   readonly #repeatMs: number;
   readonly #episodes = new Map<string, Episode>();
+  /** The last warning per map-server, across failures: one that flaps warns at the slow rate. */
+  readonly #lastWarn = new Map<string, number>();
   readonly #signal: AbortSignal | undefined;
 
   /** `probe` undefined: {@link probeMapServer}; null: no probe. */
@@ -187,7 +189,8 @@ export class RegistrationAlarm {
       };
       this.#episodes.set(address, e);
     }
-    if (e.probing || (e.warnedAt !== null && now - e.warnedAt < this.#repeatMs)) return;
+    const last = this.#lastWarn.get(address);
+    if (e.probing || (last !== undefined && now - last < this.#repeatMs)) return;
     const ep = e;
     const warn = () => {
       if (this.#episodes.get(address) !== ep || this.#signal?.aborted) return;
@@ -196,6 +199,7 @@ export class RegistrationAlarm {
         ...(ep.probe !== undefined ? { probe: ep.probe } : {}),
       });
       ep.warnedAt = this.#now();
+      this.#lastWarn.set(address, ep.warnedAt);
       this.#log.warn("registration-failing", {
         mapServer: address,
         problem: `no Map-Notify from ${address} after ${f.mapRegisters} Map-Registers`,
@@ -223,5 +227,6 @@ export class RegistrationAlarm {
   /** Forgets `address` (no longer a map-server of the config). */
   forget(address: string): void {
     this.#episodes.delete(address);
+    this.#lastWarn.delete(address);
   }
 }

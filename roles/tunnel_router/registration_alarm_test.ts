@@ -126,3 +126,27 @@ Deno.test("probeMapServer() sees an ICMP port unreachable from a closed port, an
   }
   assert.deepEqual(await probeMapServer("127.0.0.1", port), { kind: "port-unreachable" });
 });
+
+Deno.test("RegistrationAlarm: a map-server that fails again soon after it recovered is not warned of again before the repeat period", async () => {
+  let now = 0;
+  const lines: string[] = [];
+  const alarm = new RegistrationAlarm({
+    log: logger(lines, () => now),
+    now: () => now,
+    probe: null,
+    repeatMs: 60_000,
+  });
+  const warns = () => lines.filter((l) => / registration-failing /.test(l)).length;
+  alarm.update("192.0.2.1", failing());
+  assert.equal(warns(), 1);
+  now += 15_000;
+  alarm.update("192.0.2.1", { ...failing(), failing: false });
+  now += 15_000;
+  alarm.update("192.0.2.1", failing({ since: now - 10_000 }));
+  assert.equal(warns(), 1, "30 s after the last warning");
+  assert.equal(alarm.failure("192.0.2.1")?.since, now - 10_000, "the page still shows it");
+  now += 30_000;
+  alarm.update("192.0.2.1", failing({ since: now - 40_000 }));
+  assert.equal(warns(), 2);
+  await Promise.resolve();
+});
