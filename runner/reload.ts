@@ -19,7 +19,8 @@
  *    API's edits ({@link StatusSource}): `[[database-mapping]]` and
  *    `[[static-map-cache]]` on tunnel routers (a new mapping registers at
  *    once, a removed one is withdrawn), `[[lisp-site]]` and
- *    `[[ms-static-registered-site]]` on a map-server; `[[map-server]]`,
+ *    `[[ms-static-registered-site]]` on a map-server, `[[ddt-deleg-site]]`
+ *    on a ddt node (when it has the hooks); `[[map-server]]`,
  *    `map-resolver` and `[[proxy-etr-ipv4]]`/`[[proxy-etr-ipv6]]` together
  *    through `setPeers` on tunnel routers (roles/tunnel_router/peers.ts:
  *    withdrawn from a map-server gone, registered at once with a new one).
@@ -45,7 +46,8 @@ export type RuntimeTable =
   | "database-mapping"
   | "static-map-cache"
   | "lisp-site"
-  | "ms-static-registered-site";
+  | "ms-static-registered-site"
+  | "ddt-deleg-site";
 
 /** Config fields of the runtime tables, by table. */
 export const RUNTIME_TABLES: Readonly<Record<RuntimeTable, keyof Config>> = {
@@ -53,6 +55,7 @@ export const RUNTIME_TABLES: Readonly<Record<RuntimeTable, keyof Config>> = {
   "static-map-cache": "staticMapCache",
   "lisp-site": "lispSites",
   "ms-static-registered-site": "msStaticRegisteredSites",
+  "ddt-deleg-site": "ddtDelegSites",
 };
 
 /** One change a reload applies. */
@@ -190,12 +193,14 @@ export function configDiff(running: Config, next: Config): ConfigDiff {
   return { fixed, changes: [...upserts, ...removals], ...(peers !== undefined ? { peers } : {}) };
 }
 
-/** A map-server's site edits, as the API makes them (optional members of a source). */
+/** A map-server's site edits and a ddt's delegation edits, as the API makes them (optional). */
 interface SiteHooks {
   addLispSite?(site: unknown): unknown;
   removeLispSite?(eidPrefix: Prefix, iid: number): unknown;
   addStaticSite?(site: unknown): unknown;
   removeStaticSite?(eidPrefix: Prefix, iid: number): unknown;
+  addDelegSite?(site: unknown): unknown;
+  removeDelegSite?(eidPrefix: Prefix, iid: number): unknown;
 }
 
 /** The hooks of `source` that apply changes to `table`, when it has them. */
@@ -222,6 +227,8 @@ function hooks(
       return pair(source.addLispSite?.bind(source), source.removeLispSite?.bind(source));
     case "ms-static-registered-site":
       return pair(source.addStaticSite?.bind(source), source.removeStaticSite?.bind(source));
+    case "ddt-deleg-site":
+      return pair(source.addDelegSite?.bind(source), source.removeDelegSite?.bind(source));
   }
 }
 

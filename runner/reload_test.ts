@@ -285,3 +285,33 @@ Deno.test("Reloader gives changed peers to setPeers before the mappings, or refu
     "[[map-server]]: this role (xtr) cannot change it while it runs",
   ]);
 });
+
+Deno.test("configDiff() of a DDT node: a delegation added and one whose nodes changed", () => {
+  const ddt = (...delegs: string[]) =>
+    parse(
+      [
+        'operating-mode = "DDT"',
+        "control-port = 0",
+        "[[ddt-auth-site]]",
+        'eid-prefix = "10.0.0.0/8"',
+        ...delegs,
+      ].join("\n") + "\n",
+      "ddt",
+    );
+  const deleg = (eid: string, node: string) =>
+    [
+      "[[ddt-deleg-site]]",
+      `eid-prefix = "${eid}"`,
+      'delegation-type = "MAP_SERVER_DDT_NODE"',
+      `deleg-nodes = ["${node}"]`,
+    ].join("\n");
+  const d = configDiff(
+    ddt(deleg("10.1.0.0/16", "192.0.2.5")),
+    ddt(deleg("10.1.0.0/16", "192.0.2.6"), deleg("10.2.0.0/16", "192.0.2.7")),
+  );
+  assert.deepEqual(d.fixed, []);
+  assert.deepEqual(summary(d), [
+    "ddt-deleg-site changed 10.1.0.0/16",
+    "ddt-deleg-site added 10.2.0.0/16",
+  ]);
+});
