@@ -30,7 +30,7 @@
 import assert from "node:assert/strict";
 import { type Lab, sleep, waitFor } from "../../scripts/lab/topology.ts";
 import { PLAN, type Topology } from "../../scripts/lab/topologies.ts";
-import { apiGet, bothWays, type Ctx, e2e, pingWorks, withTopology } from "./_lab.ts";
+import { apiGet, bothWays, type Ctx, e2e, metric, pingWorks, withTopology } from "./_lab.ts";
 import {
   OOR_MISSING,
   oorMsConfig,
@@ -300,14 +300,26 @@ e2e(
 function oorMsTest(
   name: string,
   lab: string,
-  opts: { iid: number; encapsulation: "LISP" | "VXLAN-GPE"; natConfigured: boolean },
+  opts: {
+    iid: number;
+    encapsulation: "LISP" | "VXLAN-GPE";
+    natConfigured: boolean;
+    /** xtr2 with `subscribe = true` (RFC 9437): OOR's map-server must answer it as usual. */
+    subscribe?: boolean;
+  },
 ): void {
   e2e(name, async (t) => {
     const iid = opts.iid;
     const edit = (topo: Topology) =>
       editConfigs(
         resolveThroughMs(msAddressOnly(keyType1(without(topo, ["ms", "mr", "xtr1"])))),
-        (c, n) => n === "xtr2" ? c.replace(/^iid = 0$/m, `iid = ${iid}`) : c,
+        (c, n) =>
+          n === "xtr2"
+            ? c.replace(/^iid = 0$/m, `iid = ${iid}`).replace(
+              /^map-resolver = .*$/m,
+              (line) => opts.subscribe === true ? `${line}\nsubscribe = true` : line,
+            )
+            : c,
       );
     await withTopology("basic", lab, {
       encapsulation: opts.encapsulation,
@@ -370,6 +382,21 @@ function oorMsTest(
           );
         },
       );
+
+      if (opts.subscribe === true) {
+        await step(
+          t,
+          "subscribing Map-Requests: OOR's map-server answers them as any",
+          async () => {
+            assert.ok(ms.process.alive(), "OOR's map-server still runs");
+            // No publication from a map-server without publish/subscribe, and nothing refused.
+            for (const result of ["applied", "auth"]) {
+              const series = `oor_tr_publications_total{result="${result}"}`;
+              assert.equal(await metric(lab, "xtr2", "127.0.0.1:9942", series), 0, series);
+            }
+          },
+        );
+      }
     }, edit);
   }, NEEDS);
 }
@@ -382,6 +409,11 @@ oorMsTest(
     encapsulation: "VXLAN-GPE",
     natConfigured: false,
   },
+);
+oorMsTest(
+  "interop: our xtr subscribing (RFC 9437) with OOR's map-server, which answers as usual, iid 0, LISP",
+  "e2e-interop-osub",
+  { iid: 0, encapsulation: "LISP", natConfigured: false, subscribe: true },
 );
 oorMsTest(
   "interop: our xtr and OOR 1.3.0's xTR with OOR's NAT-configured map-server, iid 5, LISP",
