@@ -38,6 +38,7 @@ import type { Counters } from "./counters.ts";
 import type { Logger } from "./log.ts";
 import { METRICS } from "./metrics.ts";
 import { RateLimiter } from "./rate_limit.ts";
+import { TimerWheel, type WheelTimer } from "./timer_wheel.ts";
 
 /** A UDP endpoint. */
 export interface Peer {
@@ -213,11 +214,21 @@ const REQUEST_TYPES: ReadonlySet<ControlMessageType> = new Set<ControlMessageTyp
   "ecm",
 ]);
 
+/** A request waiting for its reply: its deadline is an entry in the plane's timer wheel. */
 interface Pending {
+  readonly nonce: bigint;
   readonly expect: readonly ControlMessageType[];
   /** The address the reply must come from (canonical text), if any. */
-  readonly from?: string;
-  resolve(r: Received): void;
+  readonly from: string | undefined;
+  readonly send: () => void;
+  readonly what: string;
+  readonly opts: RequestOptions;
+  readonly resolve: (r: Received) => void;
+  readonly reject: (e: unknown) => void;
+  /** Sends so far. */
+  attempt: number;
+  timer: WheelTimer<Pending> | undefined;
+  onAbort: (() => void) | undefined;
 }
 
 /** One minute: how often a repeated drop from one source is logged. */
@@ -232,6 +243,8 @@ export class ControlPlane {
   #transport!: ControlTransport;
   readonly #handlers = new Map<ControlMessageType, Handler>();
   readonly #pending = new Map<bigint, Pending>();
+  /** The deadlines of every outstanding request: one timer for all of them. */
+  readonly #wheel = new TimerWheel<Pending>((p) => this.#attempt(p));
   #closed = false;
   #closing: Promise<void> | undefined;
 
@@ -367,54 +380,68 @@ export class ControlPlane {
       return Promise.reject(new RangeError(`nonce 0x${nonce.toString(16)} is already in use`));
     }
     return new Promise<Received>((resolve, reject) => {
-      let attempt = 0;
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const finish = () => {
-        if (timer !== undefined) clearTimeout(timer);
-        this.#pending.delete(nonce);
-        opts.signal?.removeEventListener("abort", onAbort);
-      };
-      const onAbort = () => {
-        finish();
-        reject(opts.signal?.reason ?? new Error("aborted"));
-      };
-      const expired = () => {
-        if (this.#closed) {
-          finish();
-          reject(new NoReplyError(`${what} (closed)`));
-          return;
-        }
-        if (attempt > opts.retries) {
-          finish();
-          this.#counters.inc(METRICS.controlTimeouts);
-          reject(new NoReplyError(what));
-          return;
-        }
-        if (attempt > 0) this.#counters.inc(METRICS.controlRetransmits);
-        attempt++;
-        try {
-          send();
-        } catch (e) {
-          // A throwing `send` (our own misuse) must not leave the nonce
-          // taken, nor escape from a timer and end the process.
-          finish();
-          reject(e);
-          return;
-        }
-        timer = setTimeout(expired, opts.timeoutMs);
-      };
-      this.#pending.set(nonce, {
+      const p: Pending = {
+        nonce,
         expect: opts.expect,
-        ...(opts.from !== undefined ? { from: canonicalIp(opts.from) ?? opts.from } : {}),
-        resolve: (r) => {
-          finish();
-          resolve(r);
-        },
-      });
-      if (opts.signal?.aborted) return onAbort();
-      opts.signal?.addEventListener("abort", onAbort);
-      expired();
+        from: opts.from !== undefined ? canonicalIp(opts.from) ?? opts.from : undefined,
+        send,
+        what,
+        opts,
+        resolve,
+        reject,
+        attempt: 0,
+        timer: undefined,
+        onAbort: undefined,
+      };
+      const signal = opts.signal;
+      if (signal !== undefined) {
+        if (signal.aborted) return reject(signal.reason ?? new Error("aborted"));
+        p.onAbort = () => {
+          this.#finish(p);
+          reject(signal.reason ?? new Error("aborted"));
+        };
+        signal.addEventListener("abort", p.onAbort);
+      }
+      this.#pending.set(nonce, p);
+      this.#attempt(p);
     });
+  }
+
+  /** Sends `p` (again), or fails it: closed, or no retries left. Its timer's callback. */
+  #attempt(p: Pending): void {
+    p.timer = undefined;
+    if (this.#closed) {
+      this.#finish(p);
+      p.reject(new NoReplyError(`${p.what} (closed)`));
+      return;
+    }
+    if (p.attempt > p.opts.retries) {
+      this.#finish(p);
+      this.#counters.inc(METRICS.controlTimeouts);
+      p.reject(new NoReplyError(p.what));
+      return;
+    }
+    if (p.attempt > 0) this.#counters.inc(METRICS.controlRetransmits);
+    p.attempt++;
+    try {
+      p.send();
+    } catch (e) {
+      // A throwing `send` (our own misuse) must not leave the nonce
+      // taken, nor escape from a timer and end the process.
+      this.#finish(p);
+      p.reject(e);
+      return;
+    }
+    if (this.#pending.get(p.nonce) === p) p.timer = this.#wheel.add(p, p.opts.timeoutMs);
+  }
+
+  /** Forgets `p`: its nonce, its deadline, its abort listener. */
+  #finish(p: Pending): void {
+    if (p.timer !== undefined) this.#wheel.cancel(p.timer);
+    p.timer = undefined;
+    if (this.#pending.get(p.nonce) === p) this.#pending.delete(p.nonce);
+    if (p.onAbort !== undefined) p.opts.signal?.removeEventListener("abort", p.onAbort);
+    p.onAbort = undefined;
   }
 
   #allowed(source: string): boolean {
@@ -481,6 +508,7 @@ export class ControlPlane {
           this.#drop("wrong-source", from, `${type} nonce 0x${nonce.toString(16)}`);
           return "wrong-source";
         }
+        this.#finish(p);
         p.resolve(received);
         return "reply";
       }
@@ -515,12 +543,18 @@ export class ControlPlane {
   }
 
   /**
-   * Closes the sockets; outstanding requests fail at their next timeout.
-   * Resolves once the transport delivers nothing more.
+   * Closes the sockets; outstanding requests fail at once ({@link NoReplyError},
+   * "closed"), leaving no timer behind. Resolves once the transport delivers
+   * nothing more.
    */
   close(): Promise<void> {
     if (this.#closing === undefined) {
       this.#closed = true;
+      for (const p of [...this.#pending.values()]) {
+        this.#finish(p);
+        p.reject(new NoReplyError(`${p.what} (closed)`));
+      }
+      this.#wheel.close();
       this.#closing = this.#transport.close();
     }
     return this.#closing;

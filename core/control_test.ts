@@ -473,3 +473,21 @@ test("request() rejects with what a throwing send throws, on a retransmission to
     await client.cp.close();
   }
 });
+
+test("close() fails every outstanding request at once and leaves no timer behind", async () => {
+  const client = await node();
+  const nonces = [21n, 22n, 23n];
+  const settled = nonces.map((n) =>
+    client.cp.request(n, () => {}, `request ${n}`, { ...REQUEST, retries: 3, timeoutMs: 60_000 })
+      .then(() => undefined, (e: Error) => e)
+  );
+  assert.equal(client.cp.pendingCount, 3);
+  const start = performance.now();
+  await client.cp.close();
+  for (const e of await Promise.all(settled)) {
+    assert.ok(e instanceof NoReplyError && /closed/.test(e.message), String(e));
+  }
+  // Not at their next timeout, a minute away (the op sanitizer sees no timer left either).
+  assert.ok(performance.now() - start < 1000);
+  assert.equal(client.cp.pendingCount, 0);
+});
