@@ -192,6 +192,9 @@ type Answer =
   | { readonly kind: "no-answer" }
   | { readonly kind: "aborted" };
 
+/** What a DDT Map-Request waits for. */
+const MAP_REFERRAL: readonly ["map-referral"] = ["map-referral"];
+
 const NEGATIVE_CACHE_ACTIONS: ReadonlySet<number> = new Set([
   REFERRAL_ACTION.DELEGATION_HOLE,
   REFERRAL_ACTION.MS_NOT_REGISTERED,
@@ -618,7 +621,7 @@ class Mr implements MrHandle {
    */
   async #querySet(o: Original, step: Step): Promise<Answer> {
     const now = this.#deps.now();
-    const order = [...step.rlocs].sort((a, b) =>
+    const order = step.rlocs.length < 2 ? step.rlocs : [...step.rlocs].sort((a, b) =>
       Number((this.#suspect.get(a) ?? 0) > now) - Number((this.#suspect.get(b) ?? 0) > now)
     );
     const answered = new Set<string>();
@@ -672,8 +675,9 @@ class Mr implements MrHandle {
         {
           retries: 0,
           timeoutMs: this.#timeoutMs,
-          expect: ["map-referral"],
-          signal: this.#abort.signal,
+          expect: MAP_REFERRAL,
+          // No signal: closing fails every request at once (ControlPlane.close),
+          // and an abort listener per query cost more than the query.
           // Only the node asked may answer, and only with the nonce we chose.
           from: rloc,
         },

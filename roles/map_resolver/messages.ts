@@ -27,9 +27,17 @@ export interface ItrRequest {
   readonly from: Peer;
 }
 
+/** Random nonces drawn 256 at a time: one call into the CSPRNG (and no array) per nonce cost more. */
+const nonces = new BigUint64Array(256);
+let nextNonce = nonces.length;
+
 /** 64 random bits: the nonce of one DDT Map-Request. */
 export function randomNonce(): bigint {
-  return crypto.getRandomValues(new BigUint64Array(1))[0]!;
+  if (nextNonce === nonces.length) {
+    crypto.getRandomValues(nonces);
+    nextNonce = 0;
+  }
+  return nonces[nextNonce++]!;
 }
 
 function ipOf(a: Address): string | undefined {
