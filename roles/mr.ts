@@ -223,6 +223,13 @@ class Mr implements MrHandle {
   readonly #pending = new Map<string, Original>();
   readonly #suspect = new Map<string, number>();
   readonly #recent = new Map<string, { index: number; at: number }>();
+  #targetCache:
+    | {
+      readonly list: Config["mapServers"];
+      readonly at: number;
+      readonly targets: readonly Peer[];
+    }
+    | undefined;
   readonly #abort = new AbortController();
   readonly #sweep: ReturnType<typeof setInterval>;
 
@@ -372,30 +379,47 @@ class Mr implements MrHandle {
       .finally(() => this.#pending.delete(key));
   }
 
-  #forward(r: Received, ecm: Ecm, eid: Prefix, nonce: bigint): void {
-    const port = this.#config.controlPort;
+  /**
+   * The `[[map-server]]`s that are not this resolver itself, worked out
+   * again when the list changes or a second has passed (the host's
+   * addresses are read again every 30 s), not per request.
+   */
+  #targets(now: number): readonly Peer[] {
     const all = this.#config.mapServers;
-    if (all.length === 0) return this.#drop("no-map-server", r);
+    const t = this.#targetCache;
+    if (t !== undefined && t.list === all && now - t.at < 1000) return t.targets;
+    const port = this.#config.controlPort;
     const own = this.#guard.own;
-    const servers = all.filter((m) => !own.isSelf({ address: m.address, port }));
-    if (servers.length < all.length) {
+    const targets = all.map((m) => ({ address: m.address, port })).filter((p) => !own.isSelf(p));
+    if (targets.length < all.length) {
       this.#deps.logger.limited("mr-map-server-is-self", 600_000, "warn", "mr-map-server-is-self", {
         "map-servers": all.map((m) => m.address).join(","),
         port,
       });
     }
-    if (servers.length === 0) return this.#drop("own-address", r);
+    this.#targetCache = { list: all, at: now, targets };
+    return targets;
+  }
+
+  #forward(r: Received, ecm: Ecm, eid: Prefix, nonce: bigint): void {
+    if (this.#config.mapServers.length === 0) return this.#drop("no-map-server", r);
     const now = this.#deps.now();
-    const k = `${r.from.address}|${formatPrefix(eid)}`;
-    const last = this.#recent.get(k);
-    const index = last !== undefined && now - last.at < this.#windowMs
-      ? (last.index + 1) % servers.length
-      : 0;
-    if (this.#recent.size > 10_000) this.#recent.clear();
-    this.#recent.set(k, { index, at: now });
-    const ms = servers[index]!;
-    const to: Peer = { address: ms.address, port };
-    if (!this.#forwardEcm(r, ecm, nonce, eid, to)) return;
+    const servers = this.#targets(now);
+    if (servers.length === 0) return this.#drop("own-address", r);
+    const eidText = formatPrefix(eid);
+    let index = 0;
+    if (servers.length > 1) {
+      // The same ITR asking again for the same EID soon: its retransmission, to the next one.
+      const k = `${r.from.address}|${eidText}`;
+      const last = this.#recent.get(k);
+      if (last !== undefined && now - last.at < this.#windowMs) {
+        index = (last.index + 1) % servers.length;
+      }
+      if (this.#recent.size > 10_000) this.#recent.clear();
+      this.#recent.set(k, { index, at: now });
+    }
+    const to = servers[index]!;
+    if (!this.#forwardEcm(r, ecm, nonce, eid, to, eidText)) return;
     if (this.#deps.logger.enabled("debug")) {
       this.#deps.logger.debug("mr-forwarded", {
         eid: formatPrefix(eid),
@@ -411,8 +435,15 @@ class Mr implements MrHandle {
    * unless core/forward_guard.ts refuses (dropped and counted). Returns
    * whether it was sent.
    */
-  #forwardEcm(r: { readonly from: Peer }, ecm: Ecm, nonce: bigint, eid: Prefix, to: Peer): boolean {
-    const ttl = this.#guard.check(to, ecm.inner.ttl, nonce, formatPrefix(eid));
+  #forwardEcm(
+    r: { readonly from: Peer },
+    ecm: Ecm,
+    nonce: bigint,
+    eid: Prefix,
+    to: Peer,
+    eidText = formatPrefix(eid),
+  ): boolean {
+    const ttl = this.#guard.check(to, ecm.inner.ttl, nonce, eidText);
     if (typeof ttl === "string") {
       this.#drop(ttl, r);
       return false;
@@ -621,9 +652,11 @@ class Mr implements MrHandle {
    */
   async #querySet(o: Original, step: Step): Promise<Answer> {
     const now = this.#deps.now();
-    const order = step.rlocs.length < 2 ? step.rlocs : [...step.rlocs].sort((a, b) =>
-      Number((this.#suspect.get(a) ?? 0) > now) - Number((this.#suspect.get(b) ?? 0) > now)
-    );
+    const order = step.rlocs.length < 2
+      ? step.rlocs
+      : [...step.rlocs].sort((a, b) =>
+        Number((this.#suspect.get(a) ?? 0) > now) - Number((this.#suspect.get(b) ?? 0) > now)
+      );
     const answered = new Set<string>();
     let soft: Answer | undefined;
     const cycles = this.#config.mapRequestRetries + 1;
