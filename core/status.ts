@@ -25,6 +25,7 @@
 
 import type {
   DatabaseMapping,
+  DdtDelegSite,
   LispSite,
   MsStaticRegisteredSite,
   Prefix,
@@ -345,6 +346,11 @@ export interface StatusSource {
    */
   setPeers?(peers: PeerLists): MaybePromise<readonly string[]>;
   /**
+   * The peer lists in force (what the last {@link setPeers} or the config
+   * gave); `RuntimeEdits` (web/state.ts) provides it beside `setPeers`.
+   */
+  peerLists?(): MaybePromise<PeerLists>;
+  /**
    * Map-cache entries. The API filters the result by `query` again, so a
    * provider may ignore it or use it to avoid listing a large cache.
    */
@@ -373,6 +379,10 @@ export interface StatusSource {
   addStaticSite?(site: MsStaticRegisteredSite): MaybePromise<void>;
   /** Removes a static registration; false if there was none. */
   removeStaticSite?(eidPrefix: Prefix, iid: number): MaybePromise<boolean>;
+  /** Adds or replaces a `[[ddt-deleg-site]]` (ddt): referrals follow it at once. */
+  addDelegSite?(site: DdtDelegSite): MaybePromise<void>;
+  /** Removes a `[[ddt-deleg-site]]`; false if there was none. */
+  removeDelegSite?(eidPrefix: Prefix, iid: number): MaybePromise<boolean>;
 }
 
 /** A tunnel router's peers as its config lists them (what {@link StatusSource.setPeers} takes). */

@@ -97,15 +97,30 @@ export interface DdtHandle extends RoleHandle {
 export class DdtTables {
   readonly #auth = new PrefixTable<true>();
   readonly #deleg = new PrefixTable<Delegation>();
+  /** The `[[ddt-deleg-site]]`s in force, by `iid/prefix`, in the order given. */
+  readonly delegSites = new Map<string, DdtDelegSite>();
 
   /** Builds the tables from a config's `[[ddt-auth-site]]` and `[[ddt-deleg-site]]`. */
   constructor(config: Pick<Config, "ddtAuthSites" | "ddtDelegSites">) {
     for (const a of config.ddtAuthSites) {
       this.#auth.set(prefixFromConfig(a.eidPrefix, a.iid), true);
     }
-    for (const d of config.ddtDelegSites) {
-      this.#deleg.set(prefixFromConfig(d.eidPrefix, d.iid), delegation(d));
-    }
+    for (const d of config.ddtDelegSites) this.setDelegation(d);
+  }
+
+  /** Adds or replaces a delegation (a runtime edit, or the config's at start). */
+  setDelegation(d: DdtDelegSite): void {
+    const p = prefixFromConfig(d.eidPrefix, d.iid);
+    this.#deleg.set(p, delegation(d));
+    this.delegSites.delete(formatPrefix(p));
+    this.delegSites.set(formatPrefix(p), d);
+  }
+
+  /** Removes the delegation of exactly that prefix; false if there was none. */
+  removeDelegation(eidPrefix: DdtDelegSite["eidPrefix"], iid: number): boolean {
+    const p = prefixFromConfig(eidPrefix, iid);
+    this.delegSites.delete(formatPrefix(p));
+    return this.#deleg.delete(p);
   }
 
   /**
@@ -254,7 +269,7 @@ export const startDdt: RoleStart<DdtHandle> = async (config: Config, deps: RoleD
         details: {
           "control address": `${config.controlAddress ?? "*"} port ${control.port}`,
           "auth sites": config.ddtAuthSites.length,
-          "deleg sites": config.ddtDelegSites.length,
+          "deleg sites": tables.delegSites.size,
         },
       }),
       referrals: () => [
@@ -266,7 +281,7 @@ export const startDdt: RoleStart<DdtHandle> = async (config: Config, deps: RoleD
           expiresAt: null,
           origin: "auth-site" as const,
         })),
-        ...config.ddtDelegSites.map((d) => ({
+        ...[...tables.delegSites.values()].map((d) => ({
           eidPrefix: formatConfigPrefix(d.eidPrefix),
           iid: d.iid,
           action: d.delegationType === "MAP_SERVER_DDT_NODE" ? "ms-referral" : "node-referral",
@@ -277,6 +292,19 @@ export const startDdt: RoleStart<DdtHandle> = async (config: Config, deps: RoleD
         })),
       ],
       counters: () => counters.snapshot(),
+      addDelegSite: (d) => {
+        tables.setDelegation(d);
+        logger.info("deleg-site-added", {
+          prefix: formatPrefix(prefixFromConfig(d.eidPrefix, d.iid)),
+        });
+      },
+      removeDelegSite: (p, iid) => {
+        const ok = tables.removeDelegation(p, iid);
+        if (ok) {
+          logger.info("deleg-site-removed", { prefix: formatPrefix(prefixFromConfig(p, iid)) });
+        }
+        return ok;
+      },
     }),
     close() {
       return control.close();

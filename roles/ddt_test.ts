@@ -348,3 +348,72 @@ Deno.test("startDdt ignores RLOC-probes and counts them", async () => {
     await ddt.close();
   }
 });
+
+Deno.test("ddt API edits its delegations: referrals follow at once, outside an auth-site is refused, saved", async () => {
+  const { createApp } = await import("../web/app.ts");
+  const { RuntimeEdits } = await import("../web/state.ts");
+  const dir = await Deno.makeTempDir();
+  const port = await freePort("127.0.0.21");
+  const cfg = config(`control-address = "127.0.0.21"\ncontrol-port = ${port}\n`);
+  const ddt = await startDdt(cfg, quietDeps());
+  try {
+    const edits = await RuntimeEdits.open(`${dir}/state.json`);
+    edits.apply(cfg);
+    const app = createApp(edits.wrap(ddt.statusSource!()), {
+      token: "t",
+      version: "0",
+      role: "ddt",
+      startedAt: 0,
+      now: Date.now,
+    });
+    const send = (method: string, path: string, body?: unknown) =>
+      app.request(path, {
+        method,
+        headers: { Authorization: "Bearer t" },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
+    const before = ddt.referralFor(host("10.3.1.1")).record;
+    strictEqual(before.action, REFERRAL_ACTION.DELEGATION_HOLE);
+
+    const outside = await send("POST", "/api/v1/ddt-deleg-sites", {
+      "eid-prefix": "11.3.0.0/16",
+      "delegation-type": "MAP_SERVER_DDT_NODE",
+      "deleg-nodes": ["127.0.0.44"],
+    });
+    strictEqual(outside.status, 400);
+    const why = await outside.json();
+    strictEqual(why.field, "eid-prefix");
+    ok(/ddt-auth-site/.test(why.error), why.error);
+
+    const add = await send("POST", "/api/v1/ddt-deleg-sites", {
+      "eid-prefix": "10.3.0.0/16",
+      "delegation-type": "MAP_SERVER_DDT_NODE",
+      "deleg-nodes": ["127.0.0.44"],
+    });
+    strictEqual(add.status, 201, await add.clone().text());
+    await add.body?.cancel();
+    const after = ddt.referralFor(host("10.3.1.1")).record;
+    strictEqual(after.action, REFERRAL_ACTION.MS_REFERRAL);
+    strictEqual(after.maskLen, 16);
+    deepStrictEqual(after.locators.map((l) => addressToString(l.address)), ["127.0.0.44"]);
+    const list = await (await app.request("/api/v1/ddt-deleg-sites?limit=1000")).json();
+    ok(
+      list.entries.some((d: { "eid-prefix": string; "deleg-nodes": string[] }) =>
+        d["eid-prefix"] === "10.3.0.0/16" && d["deleg-nodes"][0] === "127.0.0.44"
+      ),
+    );
+
+    // A configured delegation removed: a hole again; both edits saved.
+    const del = await send("DELETE", "/api/v1/ddt-deleg-sites?eid-prefix=10.2.0.0/16");
+    strictEqual(del.status, 200);
+    await del.body?.cancel();
+    strictEqual(ddt.referralFor(host("10.2.1.1")).record.action, REFERRAL_ACTION.DELEGATION_HOLE);
+    const again = await RuntimeEdits.open(`${dir}/state.json`);
+    const c = again.apply(cfg);
+    ok(c.ddtDelegSites.some((d) => d.eidPrefix.address === "10.3.0.0"));
+    ok(!c.ddtDelegSites.some((d) => d.eidPrefix.address === "10.2.0.0"));
+  } finally {
+    await ddt.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

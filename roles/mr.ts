@@ -108,6 +108,7 @@ import {
 } from "../core/prefix.ts";
 import type { RoleDeps, RoleHandle, RoleStart } from "../core/role.ts";
 import type { StatusSource } from "../core/status.ts";
+import { setMrMapServers } from "./map_resolver/map_servers.ts";
 import { referralActionName } from "./ddt.ts";
 import { netlinkHostAddresses } from "./host_addresses.ts";
 import {
@@ -211,7 +212,8 @@ export const startMr: RoleStart<MrHandle> = mrStarter();
 class Mr implements MrHandle {
   readonly control: ControlPlane;
   readonly ddt: boolean;
-  readonly #config: Config;
+  /** The config; its `mapServers` change with the API's edits (`setPeers`). */
+  #config: Config;
   readonly #deps: RoleDeps;
   readonly #timeoutMs: number;
   readonly #suspectMs: number;
@@ -296,18 +298,20 @@ class Mr implements MrHandle {
   }
 
   statusSource(): StatusSource {
-    const config = this.#config;
     return {
-      status: () => ({
-        details: {
-          "control address": `${config.controlAddress ?? "*"} port ${this.control.port}`,
-          mode: this.ddt ? "ddt" : "forward",
-          [this.ddt ? "ddt roots" : "map-servers"]: this.ddt
-            ? config.ddtRootAddresses.join(", ")
-            : config.mapServers.map((m) => m.address).join(", "),
-          "requests being resolved": this.#pending.size,
-        },
-      }),
+      status: () => {
+        const config = this.#config;
+        return {
+          details: {
+            "control address": `${config.controlAddress ?? "*"} port ${this.control.port}`,
+            mode: this.ddt ? "ddt" : "forward",
+            [this.ddt ? "ddt roots" : "map-servers"]: this.ddt
+              ? config.ddtRootAddresses.join(", ")
+              : config.mapServers.map((m) => m.address).join(", "),
+            "requests being resolved": this.#pending.size,
+          },
+        };
+      },
       referrals: () =>
         this.referralCache().map((e) => ({
           eidPrefix: formatPrefix({ ...e.prefix, iid: 0 }),
@@ -319,6 +323,12 @@ class Mr implements MrHandle {
           origin: "cache" as const,
         })),
       counters: () => this.#deps.counters.snapshot(),
+      setPeers: (peers) => {
+        const c = setMrMapServers(this.#config, peers);
+        this.#config = c.config;
+        for (const line of c.changes) this.#deps.logger.info("mr-map-servers-changed", { line });
+        return c.changes;
+      },
     };
   }
 

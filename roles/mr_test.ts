@@ -979,3 +979,61 @@ Deno.test("ddt-mr resolves an ITR's retransmission once, as the same pending req
     strictEqual(ms.seen.length, 1);
   });
 });
+
+Deno.test("mr API edits its map-servers: the next request is forwarded to the new list, and it is saved", async () => {
+  const { createApp } = await import("../web/app.ts");
+  const { RuntimeEdits } = await import("../web/state.ts");
+  const dir = await Deno.makeTempDir();
+  try {
+    await withNet(async ({ port, itr, closeLater }) => {
+      const ms1 = await fakeMs(MS1, port, "10.1.0.0/16", "192.0.2.1");
+      const ms2 = await fakeMs(MS2, port, "10.1.0.0/16", "192.0.2.2");
+      closeLater(ms1.cp);
+      closeLater(ms2.cp);
+      const mr = await startForwardMr(port, [MS1], deps());
+      closeLater(mr);
+      const edits = await RuntimeEdits.open(`${dir}/state.json`);
+      const r = parseConfig(`[[map-server]]\naddress = "${MS1}"\n`, { role: "mr" });
+      ok(r.ok);
+      edits.apply(r.config);
+      const app = createApp(edits.wrap(mr.statusSource()), {
+        token: "t",
+        version: "0",
+        role: "mr",
+        startedAt: 0,
+        now: Date.now,
+      });
+      const send = (method: string, path: string, body?: unknown) =>
+        app.request(path, {
+          method,
+          headers: { Authorization: "Bearer t" },
+          ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        });
+      const first = await ask(itr, port, "10.1.2.3");
+      deepStrictEqual(first.records[0]!.locators.map((l) => addressToString(l.address)), [
+        "192.0.2.1",
+      ]);
+
+      const add = await send("POST", "/api/v1/map-servers", { address: MS2 });
+      strictEqual(add.status, 201, await add.clone().text());
+      deepStrictEqual((await add.json()).changes, [`[[map-server]] ${MS2} added`]);
+      strictEqual((await send("DELETE", `/api/v1/map-servers?address=${MS1}`)).status, 200);
+      const next = await ask(itr, port, "10.1.9.9");
+      deepStrictEqual(next.records[0]!.locators.map((l) => addressToString(l.address)), [
+        "192.0.2.2",
+      ]);
+      strictEqual(ms1.plain.length, 1, "the removed map-server gets nothing more");
+      const list = await (await app.request("/api/v1/map-servers")).json();
+      deepStrictEqual(list.entries.map((m: { address: string }) => m.address), [MS2]);
+      // An mr has no map-resolvers or proxy-ETRs to edit.
+      const petr = await send("POST", "/api/v1/proxy-etrs", { address: "192.0.2.9" });
+      strictEqual(petr.status, 404);
+      await petr.body?.cancel();
+
+      const again = await RuntimeEdits.open(`${dir}/state.json`);
+      deepStrictEqual(again.apply(r.config).mapServers.map((m) => m.address), [MS2]);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -12,9 +12,12 @@
 import { stringify } from "smol-toml";
 import {
   type Config,
+  type DdtDelegSite,
   formatPrefix as formatConfigPrefix,
   type LispSite,
+  type MapServer,
   type MsStaticRegisteredSite,
+  type ProxyEtr,
 } from "../config/mod.ts";
 import { parseConfig } from "../config/validate.ts";
 import { FieldError } from "./_body.ts";
@@ -51,20 +54,23 @@ function stripReadOnly(v: Json, at: string): Json {
 /**
  * Reads `body` as one `[[table]]` of oor.toml with `parseConfig()` and
  * returns what `pick` finds in the result. `at` prefixes field names (the
- * state file's `lisp-site.added[0].`). Throws {@link FieldError}.
+ * state file's `lisp-site.added[0].`); `context` adds other tables the
+ * check needs (the `[[ddt-auth-site]]`s a delegation must fall in). Throws
+ * {@link FieldError}.
  */
 export function parseConfigTable<T>(
   table: string,
   body: unknown,
   pick: (c: Config) => readonly T[],
   at = "",
+  context: Record<string, unknown> = {},
 ): T {
   if (!isObject(body)) {
     throw new FieldError(at === "" ? "body" : at.slice(0, -1), "must be a JSON object");
   }
   let text: string;
   try {
-    text = stringify({ [table]: [stripReadOnly(body, at)] });
+    text = stringify({ ...context, [table]: [stripReadOnly(body, at)] });
   } catch (e) {
     throw new FieldError(
       at === "" ? "body" : at.slice(0, -1),
@@ -74,7 +80,7 @@ export function parseConfigTable<T>(
   const r = parseConfig(text, { file: "body" });
   if (!r.ok) {
     const e = r.errors[0]!;
-    const field = e.keyPath.replace(/^[^.]*\[0\]\.?/, "");
+    const field = e.keyPath.replace(/^[^.[]*(\[0\])?\.?/, "");
     throw new FieldError(`${at}${field === "" ? table : field}`, e.reason);
   }
   const found = pick(r.config)[0];
@@ -124,5 +130,81 @@ export function staticSiteJson(s: MsStaticRegisteredSite): Json {
       priority: r.priority,
       weight: r.weight,
     })),
+  };
+}
+
+/** A `[[map-server]]` table as JSON (`address`, `key-type`, `key`, `proxy-reply`, `merge`). */
+export function parseMapServer(body: unknown, at = ""): MapServer {
+  return parseConfigTable("map-server", body, (c) => c.mapServers, at);
+}
+
+/** The JSON form of a `[[map-server]]`; the key only when `withKey` (the state file). */
+export function mapServerJson(m: MapServer, withKey = false): Json {
+  return {
+    address: m.address,
+    "key-type": m.keyType,
+    ...(withKey && m.key !== undefined ? { key: m.key } : {}),
+    "proxy-reply": m.proxyReply,
+    merge: m.merge,
+  };
+}
+
+/** A `[[proxy-etr-ipv4]]` or `[[proxy-etr-ipv6]]` table as JSON (the family by its address). */
+export function parseProxyEtr(body: unknown, at = ""): { family: 4 | 6; petr: ProxyEtr } {
+  const a = isObject(body) ? body["address"] : undefined;
+  const family = typeof a === "string" && a.includes(":") ? 6 : 4;
+  const petr = parseConfigTable(
+    `proxy-etr-ipv${family}`,
+    body,
+    (c) => family === 4 ? c.proxyEtrsIpv4 : c.proxyEtrsIpv6,
+    at,
+  );
+  return { family, petr };
+}
+
+/** The JSON form of a proxy-ETR. */
+export function proxyEtrJson(p: ProxyEtr): Json {
+  return { address: p.address, priority: p.priority, weight: p.weight };
+}
+
+/** A `map-resolver` address (`{"address": "192.0.2.1"}`), as the config reads it. */
+export function parseMapResolver(body: unknown, at = ""): string {
+  if (!isObject(body)) {
+    throw new FieldError(at === "" ? "body" : at.slice(0, -1), "must be a JSON object {address}");
+  }
+  for (const k of Object.keys(body)) {
+    if (k !== "address") throw new FieldError(`${at}${k}`, "unknown key (expected address)");
+  }
+  const address = body["address"];
+  if (address === undefined) throw new FieldError(`${at}address`, "is required");
+  const r = parseConfig(stringify({ "map-resolver": [address] } as Record<string, unknown>), {
+    file: "body",
+  });
+  if (!r.ok) throw new FieldError(`${at}address`, r.errors[0]!.reason);
+  return r.config.mapResolvers[0]!;
+}
+
+/** A `[[ddt-deleg-site]]` table as JSON, checked against the node's `[[ddt-auth-site]]`s. */
+export function parseDelegSite(
+  body: unknown,
+  authSites: readonly { readonly "eid-prefix": string; readonly iid: number }[],
+  at = "",
+): DdtDelegSite {
+  return parseConfigTable(
+    "ddt-deleg-site",
+    body,
+    (c) => c.ddtDelegSites,
+    at,
+    { "ddt-auth-site": authSites.map((a) => ({ ...a })) },
+  );
+}
+
+/** The JSON form of a `[[ddt-deleg-site]]`. */
+export function delegSiteJson(d: DdtDelegSite): Json {
+  return {
+    "eid-prefix": formatConfigPrefix(d.eidPrefix),
+    iid: d.iid,
+    "delegation-type": d.delegationType,
+    "deleg-nodes": [...d.delegNodes],
   };
 }

@@ -46,6 +46,7 @@ import {
   prefixContains,
 } from "../core/prefix.ts";
 import {
+  canonicalAddress,
   databaseMappingJson,
   eidKeyJson,
   FieldError,
@@ -65,13 +66,26 @@ import {
   siteJson,
   sitesJson,
 } from "./_views.ts";
-import { lispSiteJson, parseLispSite, parseStaticSite, staticSiteJson } from "./_tables.ts";
+import {
+  delegSiteJson,
+  lispSiteJson,
+  mapServerJson,
+  parseDelegSite,
+  parseLispSite,
+  parseMapResolver,
+  parseMapServer,
+  parseProxyEtr,
+  parseStaticSite,
+  proxyEtrJson,
+  staticSiteJson,
+} from "./_tables.ts";
 import { allowedMethods, openApiDocument, ROUTES } from "./openapi.ts";
 import { errorId } from "./server.ts";
 import { type PageModel, type Part, renderPage } from "./_page.ts";
 import {
   type MapCacheQuery,
   type MapCacheView,
+  type PeerLists,
   SourceError,
   type StatusSource,
 } from "../core/status.ts";
@@ -139,6 +153,11 @@ const WHAT: Readonly<Record<string, string>> = {
   removeLispSite: "lisp-sites to edit (only a map-server has)",
   addStaticSite: "static registrations to edit (only a map-server has)",
   removeStaticSite: "static registrations to edit (only a map-server has)",
+  addDelegSite: "delegations to edit (only a DDT node has)",
+  removeDelegSite: "delegations to edit (only a DDT node has)",
+  peerLists: "map-servers, map-resolvers or proxy-ETRs (tunnel routers; an mr's map-servers)",
+  setPeers:
+    "map-servers, map-resolvers or proxy-ETRs to edit (tunnel routers; an mr's map-servers)",
 };
 
 /** The provider of the role each route needs (absent: every role has it). */
@@ -157,6 +176,19 @@ const PROVIDER: Readonly<Record<string, keyof StatusSource>> = {
   "POST /api/v1/ms-static-registered-sites": "addStaticSite",
   "DELETE /api/v1/ms-static-registered-sites": "removeStaticSite",
   "GET /api/v1/referrals": "referrals",
+  "GET /api/v1/ddt-deleg-sites": "addDelegSite",
+  "POST /api/v1/ddt-deleg-sites": "addDelegSite",
+  "DELETE /api/v1/ddt-deleg-sites": "removeDelegSite",
+  "GET /api/v1/map-servers": "peerLists",
+  "POST /api/v1/map-servers": "setPeers",
+  "DELETE /api/v1/map-servers": "setPeers",
+  "GET /api/v1/map-resolvers": "peerLists",
+  "POST /api/v1/map-resolvers": "setPeers",
+  "DELETE /api/v1/map-resolvers": "setPeers",
+  "GET /api/v1/proxy-etrs": "peerLists",
+  "POST /api/v1/proxy-etrs": "setPeers",
+  "DELETE /api/v1/proxy-etrs": "setPeers",
+  "POST /api/v1/reload": "reload",
 };
 
 const enc = new TextEncoder();
@@ -319,7 +351,8 @@ export function createApp(source: StatusSource, opts: AppOptions): Hono {
   const editable = source.addStaticMapping !== undefined ||
     source.removeStaticMapping !== undefined || source.addDatabaseMapping !== undefined ||
     source.removeDatabaseMapping !== undefined || source.addLispSite !== undefined ||
-    source.addStaticSite !== undefined;
+    source.addStaticSite !== undefined || source.addDelegSite !== undefined ||
+    source.setPeers !== undefined;
   const writable = editable && token !== undefined;
 
   const ids = new ErrorIds();
@@ -674,9 +707,9 @@ export function createApp(source: StatusSource, opts: AppOptions): Hono {
   const tableEdit = <T>(
     path: string,
     what: string,
-    add: "addLispSite" | "addStaticSite",
-    remove: "removeLispSite" | "removeStaticSite",
-    parse: (body: unknown) => T,
+    add: "addLispSite" | "addStaticSite" | "addDelegSite",
+    remove: "removeLispSite" | "removeStaticSite" | "removeDelegSite",
+    parse: (body: unknown) => T | Promise<T>,
     json: (t: T) => Record<string, unknown>,
   ) => {
     app.post(path, limit, async (c) => {
@@ -685,7 +718,7 @@ export function createApp(source: StatusSource, opts: AppOptions): Hono {
       const denied = await authorize(c);
       if (denied) return denied;
       checkQuery(c, []);
-      const entry = parse(await readBody(c));
+      const entry = await parse(await readBody(c));
       await hook.call(source, entry);
       const out = json(entry);
       delete out["key"];
@@ -722,6 +755,169 @@ export function createApp(source: StatusSource, opts: AppOptions): Hono {
     "removeStaticSite",
     (b) => parseStaticSite(b),
     staticSiteJson,
+  );
+
+  tableEdit(
+    "/api/v1/ddt-deleg-sites",
+    "[[ddt-deleg-site]]",
+    "addDelegSite",
+    "removeDelegSite",
+    async (b) => parseDelegSite(b, await authSites()),
+    delegSiteJson,
+  );
+
+  /** The node's `[[ddt-auth-site]]`s, as a delegation's check needs them. */
+  const authSites = async () =>
+    (await source.referrals?.() ?? []).filter((r) => r.origin === "auth-site").map((r) => ({
+      "eid-prefix": r.eidPrefix,
+      iid: r.iid,
+    }));
+
+  app.get("/api/v1/ddt-deleg-sites", async (c) => {
+    checkQuery(c, PAGE_PARAMS);
+    if (!source.referrals || !source.addDelegSite) return missing(c, "addDelegSite");
+    const page = readPage(c);
+    const list = (await source.referrals()).filter((r) => r.origin === "deleg-site").map((r) => ({
+      "eid-prefix": r.eidPrefix,
+      iid: r.iid,
+      "delegation-type": r.action === "ms-referral" ? "MAP_SERVER_DDT_NODE" : "CHILD_DDT_NODE",
+      "deleg-nodes": r.rlocs,
+    }));
+    return c.json(pagedList(list, page));
+  });
+
+  // -------------------------------------------------------------------------
+  // Peer lists (tunnel routers; an mr's map-servers): read, changed whole through setPeers.
+
+  /** Peer edits one at a time: each reads the lists in force and sets new ones. */
+  let peerQueue: Promise<unknown> = Promise.resolve();
+  const peerEdit = <R>(f: () => Promise<R>): Promise<R> => {
+    const p = peerQueue.then(f);
+    peerQueue = p.catch(() => {});
+    return p;
+  };
+  /** The lists a role of this kind must keep one entry in (config/validate.ts checkRole). */
+  const needsOne: Readonly<Record<string, readonly string[]>> = {
+    mapServers: ["xtr", "mn"],
+    mapResolvers: ["xtr", "mn", "rtr"],
+  };
+  type PeerField = "mapServers" | "mapResolvers" | "proxyEtrs";
+  const peerRoutes = (
+    path: string,
+    what: string,
+    field: PeerField,
+    entries: (l: PeerLists) => Record<string, unknown>[],
+    change: (l: PeerLists, body: unknown) => { lists: PeerLists; added: Record<string, unknown> },
+    remove: (l: PeerLists, address: string) => PeerLists | undefined,
+  ) => {
+    app.get(path, async (c) => {
+      checkQuery(c, PAGE_PARAMS);
+      if (!source.peerLists) return missing(c, "peerLists");
+      const page = readPage(c);
+      return c.json(pagedList(entries(await source.peerLists()), page));
+    });
+    app.post(path, limit, async (c) => {
+      if (!source.setPeers || !source.peerLists) return missing(c, "setPeers");
+      const denied = await authorize(c);
+      if (denied) return denied;
+      checkQuery(c, []);
+      const body = await readBody(c);
+      return await peerEdit(async () => {
+        const { lists, added } = change(await source.peerLists!(), body);
+        const changes = await source.setPeers!(lists);
+        return c.json({ added, changes }, 201);
+      });
+    });
+    app.delete(path, async (c) => {
+      if (!source.setPeers || !source.peerLists) return missing(c, "setPeers");
+      const denied = await authorize(c);
+      if (denied) return denied;
+      checkQuery(c, ["address"]);
+      const text = c.req.query("address");
+      const a = text !== undefined ? canonicalAddress(text) : undefined;
+      if (a === undefined) {
+        throw new FieldError("address", "must be the IPv4 or IPv6 address of the entry");
+      }
+      return await peerEdit(async () => {
+        const lists = remove(await source.peerLists!(), a.text);
+        if (lists === undefined) return jsonError(c, 404, `no ${what} ${a.text}`);
+        const left = field === "proxyEtrs" ? 1 : lists[field].length;
+        if (left === 0 && needsOne[field]?.includes(role)) {
+          return jsonError(
+            c,
+            409,
+            `${a.text} is the last ${what}, and role ${role} needs at least one`,
+            "address",
+          );
+        }
+        const changes = await source.setPeers!(lists);
+        return c.json({ removed: { address: a.text }, changes });
+      });
+    });
+  };
+  const without = <T>(list: readonly T[], address: string, addr: (t: T) => string) =>
+    list.some((x) => addr(x) === address) ? list.filter((x) => addr(x) !== address) : undefined;
+  const upsert = <T>(list: readonly T[], entry: T, addr: (t: T) => string): T[] => {
+    const i = list.findIndex((x) => addr(x) === addr(entry));
+    return i < 0 ? [...list, entry] : list.map((x, j) => j === i ? entry : x);
+  };
+
+  peerRoutes(
+    "/api/v1/map-servers",
+    "map-server",
+    "mapServers",
+    (l) => l.mapServers.map((m) => mapServerJson(m)),
+    (l, body) => {
+      const m = parseMapServer(body);
+      if (m.key === undefined && (role === "xtr" || role === "mn")) {
+        throw new FieldError("key", `is required: a ${role} signs its Map-Registers with it`);
+      }
+      return {
+        lists: { ...l, mapServers: upsert(l.mapServers, m, (x) => x.address) },
+        added: mapServerJson(m),
+      };
+    },
+    (l, address) => {
+      const mapServers = without(l.mapServers, address, (x) => x.address);
+      return mapServers && { ...l, mapServers };
+    },
+  );
+  peerRoutes(
+    "/api/v1/map-resolvers",
+    "map-resolver",
+    "mapResolvers",
+    (l) => l.mapResolvers.map((address) => ({ address })),
+    (l, body) => {
+      const address = parseMapResolver(body);
+      return {
+        lists: { ...l, mapResolvers: upsert(l.mapResolvers, address, (x) => x) },
+        added: { address },
+      };
+    },
+    (l, address) => {
+      const mapResolvers = without(l.mapResolvers, address, (x) => x);
+      return mapResolvers && { ...l, mapResolvers };
+    },
+  );
+  peerRoutes(
+    "/api/v1/proxy-etrs",
+    "proxy-ETR",
+    "proxyEtrs",
+    (l) => [...l.proxyEtrsIpv4, ...l.proxyEtrsIpv6].map(proxyEtrJson),
+    (l, body) => {
+      const { family, petr } = parseProxyEtr(body);
+      const key = family === 4 ? "proxyEtrsIpv4" : "proxyEtrsIpv6";
+      return {
+        lists: { ...l, [key]: upsert(l[key], petr, (x) => x.address) },
+        added: proxyEtrJson(petr),
+      };
+    },
+    (l, address) => {
+      const v4 = without(l.proxyEtrsIpv4, address, (x) => x.address);
+      const v6 = without(l.proxyEtrsIpv6, address, (x) => x.address);
+      if (v4 === undefined && v6 === undefined) return undefined;
+      return { ...l, proxyEtrsIpv4: v4 ?? l.proxyEtrsIpv4, proxyEtrsIpv6: v6 ?? l.proxyEtrsIpv6 };
+    },
   );
 
   // Other methods on known paths (a documented method passes on, to a route added after this).

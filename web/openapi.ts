@@ -67,6 +67,51 @@ const EID_KEY: readonly QueryParam[] = [
 
 const WRITE_ERRORS = [401, 403, 404, 409, 413] as const;
 
+const ADDRESS_KEY: readonly QueryParam[] = [
+  { name: "address", type: "string", required: true, description: "the entry's address" },
+];
+
+/** GET, POST and DELETE of one peer list of tunnel routers (and an mr's map-servers). */
+function peerRoutes(
+  path: string,
+  table: string,
+  roles: string,
+  body: string,
+  page: string,
+): Route[] {
+  return [
+    {
+      method: "GET",
+      path,
+      summary: `the ${table} list in force (the config's with the API's edits)`,
+      roles,
+      paged: true,
+      ok: { status: 200, schema: page },
+      errors: [404],
+    },
+    {
+      method: "POST",
+      path,
+      summary: `add ${table}, or replace the one of that address; applied at once`,
+      roles,
+      write: true,
+      body,
+      ok: { status: 201, schema: "PeerAdded" },
+      errors: WRITE_ERRORS,
+    },
+    {
+      method: "DELETE",
+      path,
+      summary: `remove the ${table} of that address (409 for the last one a role needs)`,
+      roles,
+      write: true,
+      query: ADDRESS_KEY,
+      ok: { status: 200, schema: "PeerRemoved" },
+      errors: WRITE_ERRORS,
+    },
+  ];
+}
+
 /** Every route of the API, in the order the README lists them. */
 export const ROUTES: readonly Route[] = [
   {
@@ -222,6 +267,56 @@ export const ROUTES: readonly Route[] = [
     path: "/api/v1/ms-static-registered-sites",
     summary: "remove a static registration",
     roles: "ms",
+    write: true,
+    query: EID_KEY,
+    ok: { status: 200, schema: "Removed" },
+    errors: WRITE_ERRORS,
+  },
+  ...peerRoutes(
+    "/api/v1/map-servers",
+    "a [[map-server]]",
+    "xtr, mn (registration), mr (forwarding)",
+    "MapServer",
+    "MapServerPage",
+  ),
+  ...peerRoutes(
+    "/api/v1/map-resolvers",
+    "a map-resolver",
+    "xtr, mn, rtr",
+    "MapResolver",
+    "MapResolverPage",
+  ),
+  ...peerRoutes(
+    "/api/v1/proxy-etrs",
+    "a [[proxy-etr-ipv4]] or [[proxy-etr-ipv6]] (by its address)",
+    "xtr, mn",
+    "ProxyEtr",
+    "ProxyEtrPage",
+  ),
+  {
+    method: "GET",
+    path: "/api/v1/ddt-deleg-sites",
+    summary: "the [[ddt-deleg-site]]s: the node's delegations",
+    roles: "ddt",
+    paged: true,
+    ok: { status: 200, schema: "DelegSitePage" },
+    errors: [404],
+  },
+  {
+    method: "POST",
+    path: "/api/v1/ddt-deleg-sites",
+    summary: "add or replace a [[ddt-deleg-site]] (inside an auth-site); referrals follow at once",
+    roles: "ddt",
+    write: true,
+    body: "DelegSite",
+    ok: { status: 201, schema: "Added" },
+    errors: WRITE_ERRORS,
+  },
+  {
+    method: "DELETE",
+    path: "/api/v1/ddt-deleg-sites",
+    summary: "remove a [[ddt-deleg-site]]",
+    roles: "ddt",
     write: true,
     query: EID_KEY,
     ok: { status: 200, schema: "Removed" },
@@ -401,6 +496,38 @@ const SCHEMAS: Record<string, Schema> = {
     "expires-at": { ...MS_TIME, readOnly: true },
     "rloc-address": arrayOf(ref("RlocAddress")),
   }, ["eid-prefix", "iid", "rloc-address"]),
+  MapServer: obj({
+    address: str("IPv4 or IPv6 address"),
+    "key-type": { type: "integer", enum: [1, 2] },
+    key: {
+      ...str("shared secret (never shown by a GET); required on an xtr and mn"),
+      writeOnly: true,
+    },
+    "proxy-reply": bool(),
+    merge: bool(),
+  }, ["address"]),
+  MapResolver: obj({ address: str("IPv4 or IPv6 address") }, ["address"]),
+  ProxyEtr: obj({
+    address: str("IPv4 or IPv6 address"),
+    priority: int(0, 255),
+    weight: int(0, 255),
+  }, [
+    "address",
+  ]),
+  DelegSite: obj({
+    "eid-prefix": EID_PREFIX,
+    iid: IID,
+    "delegation-type": { type: "string", enum: ["CHILD_DDT_NODE", "MAP_SERVER_DDT_NODE"] },
+    "deleg-nodes": arrayOf(str("address")),
+  }, ["eid-prefix", "delegation-type", "deleg-nodes"]),
+  PeerAdded: obj({
+    added: { type: "object" },
+    changes: arrayOf(str("what the role did, one line each")),
+  }, ["added"]),
+  PeerRemoved: obj({
+    removed: obj({ address: str() }),
+    changes: arrayOf(str()),
+  }, ["removed"]),
   Referral: obj({
     "eid-prefix": EID_PREFIX,
     iid: IID,
@@ -432,6 +559,10 @@ const SCHEMAS: Record<string, Schema> = {
   LispSitePage: page("LispSite"),
   StaticSitePage: page("StaticSite"),
   ReferralPage: page("Referral"),
+  MapServerPage: page("MapServer"),
+  MapResolverPage: page("MapResolver"),
+  ProxyEtrPage: page("ProxyEtr"),
+  DelegSitePage: page("DelegSite"),
   SitesPage: obj({
     offset: int(0),
     limit: int(1),

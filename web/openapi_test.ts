@@ -1,20 +1,26 @@
 import assert from "node:assert/strict";
 import type { LispSite, MsStaticRegisteredSite, StaticMapCacheEntry } from "../config/mod.ts";
-import type { StatusSource } from "../core/status.ts";
+import type { PeerLists, StatusSource } from "../core/status.ts";
 import { createApp } from "./app.ts";
 import { openApiDocument, type Route, ROUTES } from "./openapi.ts";
 
 const TOKEN = "t0ken";
 const T0 = Date.UTC(2025, 0, 1);
 
-/** Routes the table documents that another module adds to the app (the reload module). */
-const ADDED_ELSEWHERE = new Set(["POST /api/v1/reload"]);
+/** Routes the table documents that another module adds to the app (none now). */
+const ADDED_ELSEWHERE = new Set<string>();
 
 /** A role with every provider. */
 function everything(): StatusSource {
   const sites: LispSite[] = [];
   const statics: MsStaticRegisteredSite[] = [];
   const mc: StaticMapCacheEntry[] = [];
+  let peers: PeerLists = {
+    mapServers: [{ address: "192.0.2.100", keyType: 1, key: "k", proxyReply: false, merge: false }],
+    mapResolvers: ["192.0.2.100"],
+    proxyEtrsIpv4: [{ address: "192.0.2.100", priority: 1, weight: 100 }],
+    proxyEtrsIpv6: [],
+  };
   return {
     status: () => ({ rlocs: [{ address: "192.0.2.1", state: "up" }], details: { a: 1 } }),
     mapCache: () => [{
@@ -67,11 +73,26 @@ function everything(): StatusSource {
     referrals: () => [{
       eidPrefix: "10.0.0.0/8",
       iid: 0,
+      action: "authoritative",
+      rlocs: [],
+      expiresAt: null,
+      origin: "auth-site",
+    }, {
+      eidPrefix: "10.0.0.0/8",
+      iid: 0,
       action: "node-referral",
       rlocs: ["192.0.2.50"],
       expiresAt: null,
       origin: "deleg-site",
     }],
+    reload: () => Promise.resolve({ ok: true, errors: [], changes: [] }),
+    addDelegSite: () => {},
+    removeDelegSite: () => true,
+    peerLists: () => peers,
+    setPeers: (l) => {
+      peers = l;
+      return ["changed"];
+    },
     counters: () => ({ "oor_x_total": 1 }),
     addStaticMapping: (e) => void mc.push(e),
     removeStaticMapping: () => true,
@@ -100,11 +121,21 @@ const EXAMPLE_BODY: Record<string, unknown> = {
   DatabaseMapping: { "eid-prefix": "10.7.0.0/24", "rloc-address": [{ address: "192.0.2.1" }] },
   LispSite: { "eid-prefix": "10.4.0.0/16", "key-type": 1, key: "k" },
   StaticSite: { "eid-prefix": "10.6.0.0/16", "rloc-address": [{ address: "192.0.2.8" }] },
+  MapServer: { address: "192.0.2.101", key: "k" },
+  MapResolver: { address: "192.0.2.101" },
+  ProxyEtr: { address: "2001:db8::1" },
+  DelegSite: {
+    "eid-prefix": "10.4.0.0/16",
+    "delegation-type": "CHILD_DDT_NODE",
+    "deleg-nodes": ["192.0.2.60"],
+  },
 };
 
 function requestFor(r: Route): [string, RequestInit] {
   const query = (r.query ?? []).filter((q) => q.required).map((q) =>
-    `${q.name}=${q.name === "eid-prefix" ? "10.9.0.0/16" : "1"}`
+    `${q.name}=${
+      q.name === "eid-prefix" ? "10.9.0.0/16" : q.name === "address" ? "192.0.2.100" : "1"
+    }`
   );
   const path = r.path + (query.length > 0 ? `?${query.join("&")}` : "");
   const init: RequestInit = { method: r.method };

@@ -36,13 +36,32 @@ import { dirname, isAbsolute, join } from "node:path";
 import {
   type Config,
   type DatabaseMapping,
+  type DdtDelegSite,
   formatPrefix as formatConfigPrefix,
   type LispSite,
   type MsStaticRegisteredSite,
   type Prefix,
   type StaticMapCacheEntry,
 } from "../config/mod.ts";
-import { lispSiteJson, parseLispSite, parseStaticSite, staticSiteJson } from "./_tables.ts";
+import {
+  delegSiteJson,
+  lispSiteJson,
+  parseConfigTable,
+  parseLispSite,
+  parseStaticSite,
+  staticSiteJson,
+} from "./_tables.ts";
+import {
+  formatPeerEdits,
+  mergePeers,
+  NO_PEER_EDITS,
+  parsePeerEdits,
+  PEER_STATE_KEYS,
+  peerEditCount,
+  peerEditsBetween,
+  type PeerEditState,
+  peerListsOf,
+} from "./_peer_edits.ts";
 import {
   databaseMappingJson,
   type EidKey,
@@ -54,7 +73,12 @@ import {
   sameKey,
   staticMappingJson,
 } from "./_body.ts";
-import { type MaybePromise, SourceError, type StatusSource } from "../core/status.ts";
+import {
+  type MaybePromise,
+  type PeerLists,
+  SourceError,
+  type StatusSource,
+} from "../core/status.ts";
 
 export type { EidKey } from "./_body.ts";
 
@@ -95,6 +119,10 @@ export interface RuntimeState {
   readonly lispSites?: EditList<LispSite>;
   /** Edits of `[[ms-static-registered-site]]` (map-server); none when absent. */
   readonly staticSites?: EditList<MsStaticRegisteredSite>;
+  /** Edits of `[[ddt-deleg-site]]` (ddt); none when absent. */
+  readonly delegSites?: EditList<DdtDelegSite>;
+  /** Edits of the peer lists (map-servers, map-resolvers, proxy-ETRs); none when absent. */
+  readonly peers?: PeerEditState;
 }
 
 /** No edits. */
@@ -103,6 +131,8 @@ export const EMPTY_STATE: RuntimeState = {
   databaseMappings: { added: [], removed: [] },
   lispSites: { added: [], removed: [] },
   staticSites: { added: [], removed: [] },
+  delegSites: { added: [], removed: [] },
+  peers: NO_PEER_EDITS,
 };
 
 /** A state file that cannot be read, with the path and (when one is) the field at fault. */
@@ -150,6 +180,20 @@ function editList<T>(
   };
 }
 
+/**
+ * A `[[ddt-deleg-site]]` of the state file: checked as the API checked it,
+ * but without the node's auth-sites (a delegation outside them is a hint).
+ */
+function parseSavedDelegSite(body: unknown, at: string): DdtDelegSite {
+  const iid = typeof body === "object" && body !== null && "iid" in body
+    ? (body as { iid: unknown }).iid
+    : 0;
+  const anywhere = ["0.0.0.0/0", "::/0"].map((p) => ({ "eid-prefix": p, iid }));
+  return parseConfigTable("ddt-deleg-site", body, (c) => c.ddtDelegSites, at, {
+    "ddt-auth-site": anywhere,
+  });
+}
+
 /** Checks the parsed JSON of a state file; throws {@link FieldError}. */
 export function parseState(v: unknown): RuntimeState {
   if (typeof v !== "object" || v === null || Array.isArray(v)) {
@@ -163,6 +207,8 @@ export function parseState(v: unknown): RuntimeState {
     "database-mapping",
     "lisp-site",
     "ms-static-registered-site",
+    "ddt-deleg-site",
+    ...PEER_STATE_KEYS,
   ];
   for (const k of Object.keys(o)) {
     if (!keys.includes(k)) throw new FieldError(k, `unknown key (expected ${keys.join(", ")})`);
@@ -179,6 +225,8 @@ export function parseState(v: unknown): RuntimeState {
       "ms-static-registered-site",
       parseStaticSite,
     ),
+    delegSites: editList(o["ddt-deleg-site"], "ddt-deleg-site", parseSavedDelegSite),
+    peers: parsePeerEdits(o),
   };
 }
 
@@ -203,6 +251,11 @@ export function formatState(state: RuntimeState, updated: Date = new Date()): st
       added: (state.staticSites?.added ?? []).map(staticSiteJson),
       removed: (state.staticSites?.removed ?? []).map(eidKeyJson),
     },
+    "ddt-deleg-site": {
+      added: (state.delegSites?.added ?? []).map(delegSiteJson),
+      removed: (state.delegSites?.removed ?? []).map(eidKeyJson),
+    },
+    ...formatPeerEdits(state.peers ?? NO_PEER_EDITS),
   };
   return JSON.stringify(doc, null, 2) + "\n";
 }
@@ -305,6 +358,15 @@ export class RuntimeEdits {
   readonly #database: Mutable<DatabaseMapping>;
   readonly #sites: Mutable<LispSite>;
   readonly #staticSites: Mutable<MsStaticRegisteredSite>;
+  readonly #delegSites: Mutable<DdtDelegSite>;
+  #peers: PeerEditState;
+  #basePeers: PeerLists = peerListsOf({
+    mapServers: [],
+    mapResolvers: [],
+    proxyEtrsIpv4: [],
+    proxyEtrsIpv6: [],
+  });
+  #baseDelegSites: EidKey[] = [];
   #baseStatic: EidKey[] = [];
   #baseDatabase: EidKey[] = [];
   #baseSites: EidKey[] = [];
@@ -330,6 +392,11 @@ export class RuntimeEdits {
       added: [...state.staticSites?.added ?? []],
       removed: [...state.staticSites?.removed ?? []],
     };
+    this.#delegSites = {
+      added: [...state.delegSites?.added ?? []],
+      removed: [...state.delegSites?.removed ?? []],
+    };
+    this.#peers = state.peers ?? NO_PEER_EDITS;
   }
 
   /** Loads the edits saved at `path` (none if the file does not exist); see {@link loadState}. */
@@ -350,13 +417,15 @@ export class RuntimeEdits {
         added: [...this.#staticSites.added],
         removed: [...this.#staticSites.removed],
       },
+      delegSites: { added: [...this.#delegSites.added], removed: [...this.#delegSites.removed] },
+      peers: this.#peers,
     };
   }
 
   /** Number of edits (entries added and removed). */
   get size(): number {
-    return [this.#static, this.#database, this.#sites, this.#staticSites]
-      .reduce((n, l) => n + l.added.length + l.removed.length, 0);
+    return [this.#static, this.#database, this.#sites, this.#staticSites, this.#delegSites]
+      .reduce((n, l) => n + l.added.length + l.removed.length, peerEditCount(this.#peers));
   }
 
   /**
@@ -369,6 +438,8 @@ export class RuntimeEdits {
     this.#baseDatabase = config.databaseMappings.map(keyOf);
     this.#baseSites = config.lispSites.map(keyOf);
     this.#baseStaticSites = config.msStaticRegisteredSites.map(keyOf);
+    this.#baseDelegSites = config.ddtDelegSites.map(keyOf);
+    this.#basePeers = peerListsOf(config);
     const merge = <T extends { eidPrefix: Prefix; iid: number }>(
       base: readonly T[],
       edits: Mutable<T>,
@@ -384,6 +455,8 @@ export class RuntimeEdits {
       databaseMappings: merge(config.databaseMappings, this.#database),
       lispSites: merge(config.lispSites, this.#sites),
       msStaticRegisteredSites: merge(config.msStaticRegisteredSites, this.#staticSites),
+      ddtDelegSites: merge(config.ddtDelegSites, this.#delegSites),
+      ...mergePeers(this.#basePeers, this.#peers),
     };
   }
 
@@ -472,6 +545,29 @@ export class RuntimeEdits {
     await this.#commit();
   }
 
+  /** Records an added or replaced `[[ddt-deleg-site]]` and saves. */
+  async addDelegSite(site: DdtDelegSite): Promise<void> {
+    this.#added(this.#delegSites, site);
+    await this.#commit();
+  }
+
+  /** Records a removed `[[ddt-deleg-site]]` and saves. */
+  async removeDelegSite(eidPrefix: Prefix, iid: number): Promise<void> {
+    this.#removed(this.#delegSites, this.#baseDelegSites, { eidPrefix, iid });
+    await this.#commit();
+  }
+
+  /** The peer lists in force: the config's with the edits on top. */
+  get peerLists(): PeerLists {
+    return mergePeers(this.#basePeers, this.#peers);
+  }
+
+  /** Records peer lists the role took (what they differ by from the config's) and saves. */
+  async setPeers(lists: PeerLists): Promise<void> {
+    this.#peers = peerEditsBetween(this.#basePeers, lists);
+    await this.#commit();
+  }
+
   /** Whether an entry of that key was added by an edit (`origin: "api"`). */
   #isEdit(list: Mutable<{ eidPrefix: Prefix; iid: number }>, prefix: string, iid: number): boolean {
     return list.added.some((a) => a.iid === iid && formatConfigPrefix(a.eidPrefix) === prefix);
@@ -544,6 +640,18 @@ export class RuntimeEdits {
       async (ok, p, iid) => ok ? await this.removeStaticSite(p, iid) : undefined,
     );
     if (removeStaticSite) out.removeStaticSite = removeStaticSite;
+    const addDeleg = after(source.addDelegSite, (_, s) => this.addDelegSite(s));
+    if (addDeleg) out.addDelegSite = addDeleg;
+    const removeDeleg = after(
+      source.removeDelegSite,
+      async (ok, p, iid) => ok ? await this.removeDelegSite(p, iid) : undefined,
+    );
+    if (removeDeleg) out.removeDelegSite = removeDeleg;
+    const setPeers = after(source.setPeers, (_, lists) => this.setPeers(lists));
+    if (setPeers) {
+      out.setPeers = setPeers;
+      out.peerLists = () => this.peerLists;
+    }
     return out;
   }
 }

@@ -75,6 +75,22 @@ Deno.test("saveState() then loadState() gives the same state, and no temp file i
       },
       lispSites: { added: [], removed: [] },
       staticSites: { added: [], removed: [] },
+      delegSites: { added: [], removed: [] },
+      peers: {
+        mapServers: {
+          added: [{
+            address: "192.0.2.9",
+            keyType: 2,
+            key: "k",
+            proxyReply: true,
+            merge: false,
+          }],
+          removed: ["192.0.2.2"],
+        },
+        mapResolvers: { added: ["2001:db8::53"], removed: [] },
+        proxyEtrsIpv4: { added: [{ address: "192.0.2.7", priority: 1, weight: 50 }], removed: [] },
+        proxyEtrsIpv6: { added: [], removed: ["2001:db8::7"] },
+      },
     };
     await saveState(path, state);
     assert.deepEqual(await loadState(path), state);
@@ -322,6 +338,11 @@ Deno.test("formatState() writes the documented keys", () => {
         "database-mapping": { added: [], removed: [] },
         "lisp-site": { added: [], removed: [] },
         "ms-static-registered-site": { added: [], removed: [] },
+        "ddt-deleg-site": { added: [], removed: [] },
+        "map-server": { added: [], removed: [] },
+        "map-resolver": { added: [], removed: [] },
+        "proxy-etr-ipv4": { added: [], removed: [] },
+        "proxy-etr-ipv6": { added: [], removed: [] },
       },
       null,
       2,

@@ -2330,3 +2330,90 @@ Deno.test("tunnel router with subscribe = true: a map-server that ignores the N 
     mr.close();
   }
 });
+
+Deno.test("tunnel router API edits its map-servers, map-resolvers and proxy-ETRs at once, saved for the next start", async () => {
+  const MS2 = "127.0.0.5";
+  const ms = await Host.open(MS);
+  const ms2 = await Host.open(MS2);
+  notifying(ms);
+  notifying(ms2);
+  const dir = await Deno.makeTempDir();
+  const statePath = `${dir}/state.json`;
+  const x = await startTr(xtrToml(), {
+    ports: new Map([[MS, ms.peer.port], [MS2, ms2.peer.port]]),
+  });
+  try {
+    const edits = await RuntimeEdits.open(statePath);
+    edits.apply(x.config);
+    const a = api(edits.wrap(x.tr.statusSource()));
+    await ms.next("map-register"); // at start
+    assert.deepEqual((await a.get("/api/v1/map-servers")).entries, [
+      { address: MS, "key-type": 2, "proxy-reply": false, merge: false },
+    ]);
+
+    // A map-server without the key an xtr signs with: 400, nothing changes.
+    const noKey = await a.send("POST", "/api/v1/map-servers", { address: MS2, "key-type": 2 });
+    assert.equal(noKey.status, 400);
+    assert.equal((await noKey.json()).field, "key");
+    const badType = await a.send("POST", "/api/v1/map-servers", {
+      address: MS2,
+      "key-type": 3,
+      key: "k",
+    });
+    assert.equal(badType.status, 400);
+    assert.equal((await badType.json()).field, "key-type");
+    assert.equal(ms2.count("map-register"), 0);
+
+    // Added: registered with at once (the retry timer is 10 s here).
+    const add = await a.send("POST", "/api/v1/map-servers", {
+      address: MS2,
+      "key-type": 2,
+      key: "k",
+    });
+    assert.equal(add.status, 201, await add.clone().text());
+    assert.equal((await add.json()).added.key, undefined, "the key is not echoed");
+    const reg = await ms2.next("map-register", 1000);
+    assert.equal(`${addressToString(reg.message.msg.records[0]!.eid)}`, "10.1.0.0");
+
+    // Removed: withdrawn from it; the last one stays (an xtr needs one).
+    const del = await a.send("DELETE", `/api/v1/map-servers?address=${MS}`);
+    assert.equal(del.status, 200, await del.clone().text());
+    const withdraw = await ms.next("map-register", 1000);
+    assert.equal(withdraw.message.msg.records[0]!.ttl, 0);
+    const last = await a.send("DELETE", `/api/v1/map-servers?address=${MS2}`);
+    assert.equal(last.status, 409);
+    assert.match((await last.json()).error, /last map-server, and role xtr needs at least one/);
+    const none = await a.send("DELETE", "/api/v1/map-servers?address=192.0.2.200");
+    assert.equal(none.status, 404);
+    await none.body?.cancel();
+
+    // Map-resolvers and proxy-ETRs.
+    const mr = await a.send("POST", "/api/v1/map-resolvers", { address: "127.0.0.6" });
+    assert.equal(mr.status, 201, await mr.clone().text());
+    assert.equal((await a.send("DELETE", `/api/v1/map-resolvers?address=${MR}`)).status, 200);
+    assert.deepEqual((await a.get("/api/v1/map-resolvers")).entries, [{ address: "127.0.0.6" }]);
+    const petr = await a.send("POST", "/api/v1/proxy-etrs", {
+      address: "192.0.2.99",
+      priority: 1,
+      weight: 100,
+    });
+    assert.equal(petr.status, 201, await petr.clone().text());
+    assert.deepEqual(x.dp.petrs.ipv4.map((l) => l.address), ["192.0.2.99"]);
+    const bad = await a.send("POST", "/api/v1/proxy-etrs", { address: "192.0.2.98", weight: 256 });
+    assert.equal(bad.status, 400);
+    assert.equal((await bad.json()).field, "weight");
+
+    // The next start: the config with the saved edits on top.
+    const again = await RuntimeEdits.open(statePath);
+    const c = again.apply(x.config);
+    assert.deepEqual(c.mapServers.map((m) => [m.address, m.key]), [[MS2, "k"]]);
+    assert.deepEqual(c.mapResolvers, ["127.0.0.6"]);
+    assert.deepEqual(c.proxyEtrsIpv4.map((p) => p.address), ["192.0.2.99"]);
+    assert.equal(again.size, 5, "map-server added and removed, map-resolver too, a PETR added");
+  } finally {
+    await x.tr.close();
+    ms.close();
+    ms2.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
