@@ -44,6 +44,7 @@ export const READ_ONLY_KEYS: readonly string[] = [
   "packets",
   "bytes",
   "registrations",
+  "live-registrations",
   "source",
   "site",
   "from",

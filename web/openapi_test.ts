@@ -301,3 +301,29 @@ Deno.test("a method a path does not have answers 405 with the methods from the r
   assert.equal(idx.headers.get("allow"), "GET, HEAD");
   await idx.body?.cancel();
 });
+
+Deno.test("what a GET answers can be posted back as it is, to every edit route", async () => {
+  const app = appOf();
+  const auth = { Authorization: `Bearer ${TOKEN}` };
+  const cases: [string, (e: Record<string, unknown>) => Record<string, unknown>][] = [
+    ["/api/v1/map-cache", (e) => e],
+    ["/api/v1/database", (e) => e],
+    ["/api/v1/lisp-sites", (e) => ({ ...e, key: "the key, which a GET never shows" })],
+    ["/api/v1/ms-static-registered-sites", (e) => e],
+    ["/api/v1/ddt-deleg-sites", (e) => e],
+    ["/api/v1/map-servers", (e) => ({ ...e, key: "k" })],
+    ["/api/v1/map-resolvers", (e) => e],
+    ["/api/v1/proxy-etrs", (e) => e],
+  ];
+  for (const [path, withSecret] of cases) {
+    const got = await (await app.request(path)).json();
+    assert.ok(got.entries.length > 0, `${path} lists something`);
+    const res = await app.request(path, {
+      method: "POST",
+      headers: auth,
+      body: JSON.stringify(withSecret(got.entries[0])),
+    });
+    assert.equal(res.status, 201, `${path}: ${await res.clone().text()}`);
+    await res.body?.cancel();
+  }
+});
