@@ -223,6 +223,7 @@ class MapServer implements MsHandle {
       config,
       now: deps.now,
       logger: deps.logger,
+      ...(serving !== undefined ? { changed: (l, s) => serving.pool.updateSites(l, s) } : {}),
     });
     const now = deps.now();
     for (const s of config.msStaticRegisteredSites) {

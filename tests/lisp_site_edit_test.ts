@@ -21,6 +21,7 @@ import { emitMapRequest } from "../wire/map_request.ts";
 import { locatorRecord } from "../wire/locator.ts";
 import { parseControlMessage } from "../wire/message.ts";
 import { parsePrefix, prefixEid } from "../core/prefix.ts";
+import { NOT_EID_TTL, NOT_REGISTERED_TTL } from "../roles/ms.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const REPO = new URL("..", import.meta.url).pathname;
@@ -146,6 +147,14 @@ class Xtr {
 
   /** Sends a Map-Request for `eid`; the RLOCs of the Map-Reply (undefined: none came). */
   async request(port: number, eid: string): Promise<string[] | undefined> {
+    return (await this.reply(port, eid))?.rlocs;
+  }
+
+  /** Sends a Map-Request for `eid`; the first record of the Map-Reply (undefined: none came). */
+  async reply(
+    port: number,
+    eid: string,
+  ): Promise<{ rlocs: string[]; ttl: number; maskLen: number } | undefined> {
     const nonce = this.#nonce++;
     const bytes = emitMapRequest({
       authoritative: false,
@@ -160,13 +169,18 @@ class Xtr {
       itrRlocs: [ipAddress("127.0.0.1")],
       records: [{ maskLen: 32, eid: ipAddress(eid) }],
     });
-    let rlocs: string[] | undefined;
+    let out: { rlocs: string[]; ttl: number; maskLen: number } | undefined;
     await this.#await(port, bytes, (m) => {
       if (m.type !== "map-reply" || m.msg.nonce !== nonce) return false;
-      rlocs = (m.msg.records[0]?.locators ?? []).map((l) => addressToString(l.address));
+      const r = m.msg.records[0];
+      out = {
+        rlocs: (r?.locators ?? []).map((l) => addressToString(l.address)),
+        ttl: r?.ttl ?? -1,
+        maskLen: r?.maskLen ?? -1,
+      };
       return true;
     }, 1500);
-    return rlocs;
+    return out;
   }
 
   async #await(
@@ -231,6 +245,9 @@ Deno.test("a lisp-site added through the API takes registrations at once and sur
       false,
       "no site yet: no Map-Notify",
     );
+    // Not an EID yet: the answering Workers say so, for the whole hole (15 minutes).
+    const hole = await xtr.reply(controlPort, "10.4.200.1");
+    assert.deepEqual(hole && [hole.ttl, hole.rlocs], [NOT_EID_TTL, []]);
 
     // A bad body: 400 naming the field, nothing changes.
     const bad = await fetch(`${api}/lisp-sites`, {
@@ -261,6 +278,12 @@ Deno.test("a lisp-site added through the API takes registrations at once and sur
     const added = (await add.json()).added;
     assert.equal(added["eid-prefix"], "10.4.0.0/16");
     assert.equal(added.key, undefined, "the key is not echoed");
+    // The Workers know the site at once: an EID of it, not registered yet (1 minute).
+    let site: Awaited<ReturnType<Xtr["reply"]>>;
+    for (let i = 0; i < 8; i++) {
+      site = await xtr.reply(controlPort, `10.4.${200 + i}.1`);
+      assert.deepEqual(site && [site.ttl, site.rlocs], [NOT_REGISTERED_TTL, []], `request ${i}`);
+    }
     assert.equal(await xtr.register(controlPort, "10.4.0.0/16", NEW_KEY), true, "at once");
     assert.equal(await xtr.register(controlPort, "10.4.0.0/16", "wrong key", 500), false);
 
@@ -309,6 +332,10 @@ Deno.test("a lisp-site added through the API takes registrations at once and sur
     assert.equal(del.status, 200);
     await del.body?.cancel();
     assert.equal(await xtr.register(controlPort, "10.4.0.0/16", NEW_KEY, 700), false);
+    for (let i = 0; i < 8; i++) {
+      const r = await xtr.reply(controlPort, `10.4.${200 + i}.1`);
+      assert.deepEqual(r && [r.ttl, r.rlocs], [NOT_EID_TTL, []], `after removal, request ${i}`);
+    }
     const gone = await fetch(`${api}/lisp-sites?eid-prefix=10.4.0.0/16`, {
       method: "DELETE",
       headers: auth,

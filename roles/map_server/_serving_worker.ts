@@ -118,8 +118,15 @@ export interface ServingInit {
   readonly verdicts: SharedArrayBuffer;
 }
 
+/** The sites in force after an API edit (roles/map_server/site_edits.ts). */
+export interface ServingSites {
+  readonly op: "sites";
+  readonly lispSites: Config["lispSites"];
+  readonly msStaticRegisteredSites: Config["msStaticRegisteredSites"];
+}
+
 /** Messages to the Worker. */
-export type ToServing = ServingInit | { readonly op: "stop" };
+export type ToServing = ServingInit | ServingSites | { readonly op: "stop" };
 
 /** Messages from the Worker. */
 export type FromServing =
@@ -201,9 +208,11 @@ class Server {
   readonly #dropReported = new Float64Array(ORDER_SLOTS).fill(-Infinity);
   stopping = false;
   #lastError = 0;
+  readonly #config: Config;
 
   constructor(init: ServingInit, post: WorkerScope["postMessage"]) {
     this.#post = post;
+    this.#config = init.config;
     this.#index = init.index;
     this.#v4 = init.fds.v4 >= 0 ? UdpSocket.fromFd(init.fds.v4) : undefined;
     this.#v6 = init.fds.v6 >= 0 ? UdpSocket.fromFd(init.fds.v6) : undefined;
@@ -224,6 +233,16 @@ class Server {
       limiter,
       this.#counts,
     );
+  }
+
+  /** Answers from these sites from now on. */
+  setSites(m: ServingSites): void {
+    const config = {
+      ...this.#config,
+      lispSites: m.lispSites,
+      msStaticRegisteredSites: m.msStaticRegisteredSites,
+    };
+    this.#fast.setSites(new SiteIndex(new Sites(config)));
   }
 
   /** A message arrived (onmessage). */
@@ -551,6 +570,10 @@ if (isWorker()) {
     if (msg.op === "stop") {
       if (server === undefined) scope.postMessage({ op: "stopped" } satisfies FromServing);
       else server.stopping = true;
+      return;
+    }
+    if (msg.op === "sites") {
+      server?.setSites(msg);
       return;
     }
     if (server !== undefined) return;

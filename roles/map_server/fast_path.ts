@@ -120,7 +120,7 @@ export class SiteIndex {
 
 /** The per-datagram logic of an answering Worker (see the module notes). */
 export class FastPath {
-  readonly #sites: SiteIndex;
+  #sites: SiteIndex;
   readonly #answers: AnswerTable;
   readonly #limiter: RateLimiter | undefined;
   readonly #req = new MapRequestView();
@@ -154,6 +154,11 @@ export class FastPath {
     this.#answers = answers;
     this.#limiter = limiter;
     this.counts = counts;
+  }
+
+  /** Answers from `sites` from now on (the API added or removed a site). */
+  setSites(sites: SiteIndex): void {
+    this.#sites = sites;
   }
 
   #allowed(src4: number, srcBytes: Uint8Array, src6: number, now: number): boolean {

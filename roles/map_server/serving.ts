@@ -369,6 +369,16 @@ export class ServingPool {
     });
   }
 
+  /** Gives every Worker the sites in force (an API edit): their answers follow at once. */
+  updateSites(
+    lispSites: Config["lispSites"],
+    msStaticRegisteredSites: Config["msStaticRegisteredSites"],
+  ): void {
+    for (const m of this.#members) {
+      this.#post(m, { op: "sites", lispSites, msStaticRegisteredSites });
+    }
+  }
+
   #post(m: Member, msg: ToServing): void {
     m.worker.postMessage(msg);
     Atomics.add(m.mailbox, 0, 1);

@@ -10,11 +10,10 @@
  * Persisting them is not done here: web/state.ts records each edit and
  * replays it into the config at the next start.
  *
- * Known limit: the answering Workers build their index of sites when they
- * start, so until a restart their negative Map-Replies for EIDs of an added
- * site that nothing registered say "not an EID" (a hole) rather than "not
- * registered"; registered prefixes are answered from the shared answer
- * table and are right at once.
+ * After each edit the answering Workers get the sites in force
+ * ({@link SiteEditsContext.changed}, `ServingPool.updateSites`), so their
+ * negative Map-Replies follow at once too (an EID of an added site is "not
+ * registered", no longer "not an EID").
  *
  * @module
  */
@@ -26,6 +25,15 @@ import { ACTION } from "../../wire/eid_record.ts";
 import type { RegistrationStore } from "./registrations.ts";
 import { STATIC_KEY } from "./registrations.ts";
 import { type Sites, staticLocators } from "./sites.ts";
+
+/** Whether two tables name the same EID prefix and instance. */
+function sameSite(
+  a: { readonly eidPrefix: Prefix; readonly iid: number },
+  b: { readonly eidPrefix: Prefix; readonly iid: number },
+): boolean {
+  return a.iid === b.iid && a.eidPrefix.address === b.eidPrefix.address &&
+    a.eidPrefix.length === b.eidPrefix.length && a.eidPrefix.family === b.eidPrefix.family;
+}
 
 /** What {@link SiteEdits} reads and changes. */
 export interface SiteEditsContext {
@@ -39,21 +47,34 @@ export interface SiteEditsContext {
   readonly now: () => number;
   /** Where each edit is logged. */
   readonly logger: Logger;
+  /** Told the sites in force after each edit (the answering Workers). */
+  readonly changed?: (
+    lispSites: readonly LispSite[],
+    staticSites: readonly MsStaticRegisteredSite[],
+  ) => void;
 }
 
 /** Adds and removes sites and static registrations of a running map-server. */
 export class SiteEdits {
   readonly #c: SiteEditsContext;
+  /** The static registrations in force, as tables. */
+  #static: MsStaticRegisteredSite[];
 
   /** Edits over `ctx`. */
   constructor(ctx: SiteEditsContext) {
     this.#c = ctx;
+    this.#static = [...ctx.config.msStaticRegisteredSites];
+  }
+
+  #changed(): void {
+    this.#c.changed?.(this.#c.sites.list.map((s) => s.config), this.#static);
   }
 
   /** Adds or replaces a `[[lisp-site]]`; it takes Map-Registers from now on. */
   addSite(s: LispSite): void {
     const site = this.#c.sites.add(s);
     this.#c.logger.info("lisp-site-added", { prefix: site.text, "key-type": s.keyType });
+    this.#changed();
   }
 
   /**
@@ -72,6 +93,7 @@ export class SiteEdits {
       withdrawn++;
     }
     this.#c.logger.info("lisp-site-removed", { prefix: site.text, withdrawn });
+    this.#changed();
     return true;
   }
 
@@ -93,7 +115,9 @@ export class SiteEdits {
       lastSeen: now,
       expiresAt: Infinity,
     });
+    this.#static = [...this.#static.filter((x) => !sameSite(x, s)), s];
     this.#c.logger.info("static-registration-added", { prefix: formatPrefix(prefix) });
+    this.#changed();
   }
 
   /** Removes the static registration of exactly that prefix; false if there is none. */
@@ -101,7 +125,9 @@ export class SiteEdits {
     const prefix = prefixFromConfig(eidPrefix, iid);
     if (this.#c.store.remove(prefix, STATIC_KEY) === undefined) return false;
     if (this.#c.sites.table.get(prefix) === undefined) this.#c.sites.configured.delete(prefix);
+    this.#static = this.#static.filter((x) => !sameSite(x, { eidPrefix, iid }));
     this.#c.logger.info("static-registration-removed", { prefix: formatPrefix(prefix) });
+    this.#changed();
     return true;
   }
 }
