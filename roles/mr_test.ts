@@ -1037,3 +1037,30 @@ Deno.test("mr API edits its map-servers: the next request is forwarded to the ne
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("ddt-mr API has no map-servers to edit: it resolves through DDT", async () => {
+  const { createApp } = await import("../web/app.ts");
+  const { RuntimeEdits } = await import("../web/state.ts");
+  await withNet(async ({ port, closeLater }) => {
+    const cfg = ddtMrConfig(port, [ROOT]);
+    const mr = await mrStarter()(cfg, deps());
+    closeLater(mr);
+    const edits = new RuntimeEdits(undefined);
+    edits.apply(cfg);
+    const app = createApp(edits.wrap(mr.statusSource()), {
+      token: "t",
+      version: "0",
+      role: "ddt-mr",
+      startedAt: 0,
+      now: Date.now,
+    });
+    const res = await app.request("/api/v1/map-servers", {
+      method: "POST",
+      headers: { Authorization: "Bearer t" },
+      body: JSON.stringify({ address: MS1 }),
+    });
+    strictEqual(res.status, 404);
+    ok(/resolves through DDT/.test((await res.json()).error));
+    strictEqual(edits.size, 0, "nothing recorded");
+  });
+});

@@ -10,11 +10,21 @@
 import type { Config } from "../../config/mod.ts";
 import { type PeerLists, SourceError } from "../../core/status.ts";
 
-/** `config` with the map-servers of `peers`, and what changed (one line each). */
+/**
+ * `config` with the map-servers of `peers`, and what changed (one line
+ * each). A ddt-mr (`ddt-root-addresses`) resolves through DDT and has none
+ * to change.
+ */
 export function setMrMapServers(
   config: Config,
   peers: PeerLists,
 ): { config: Config; changes: string[] } {
+  if (config.ddtRootAddresses.length > 0) {
+    throw new SourceError(
+      404,
+      "this map-resolver resolves through DDT (ddt-root-addresses): it has no map-servers to edit",
+    );
+  }
   if (
     peers.mapResolvers.length > 0 || peers.proxyEtrsIpv4.length > 0 ||
     peers.proxyEtrsIpv6.length > 0
