@@ -231,6 +231,12 @@ for (const workers of [0, 1]) {
       assert.ok(!verifyAuthenticated(new Uint8Array(n.bytes), new HmacKey(2, "etr-key")));
       itr.cp.send(ack(n.message.msg, ITR_KEY), t.peer);
       await until(() => pub("acknowledged") === 1, "the first acknowledgement");
+      // The same ack again (late): ours, not the registrar's, and no warning counted.
+      itr.cp.send(ack(n.message.msg, ITR_KEY), t.peer);
+      await until(() => pub("late-ack") === 1, "the late acknowledgement");
+      for (const result of ["auth", "unmatched", "matched"]) {
+        assert.equal(t.counters.get("oor_map_server_map_notify_acks_total", { result }), 0, result);
+      }
 
       // A refresh that changes nothing publishes nothing.
       etr.cp.send(

@@ -42,7 +42,8 @@
  *
  * Counters: `oor_map_server_subscriptions` (gauge),
  * `oor_map_server_subscribe_requests_total{result="subscribed"|"withdrawn"|"no-xtr-id"|"unknown-xtr"}`,
- * `oor_map_server_publications_total{result="sent"|"resent"|"acknowledged"|"unacknowledged"}`.
+ * `oor_map_server_publications_total{result="sent"|"resent"|"acknowledged"|"late-ack"|"unacknowledged"}`
+ * (`late-ack`: an ack of a publication already acknowledged or replaced by a newer one).
  *
  * @module
  */
@@ -76,6 +77,8 @@ export const PUBLICATION_RESEND_MS = 1_000;
 export const PUBLICATION_RETRIES = 3;
 /** Lifetime of a subscription to a prefix nothing is registered for, ms (a day). */
 export const SUBSCRIPTION_DEFAULT_MS = 86_400_000;
+/** Publications whose late Map-Notify-Acks are still recognised. */
+const RECENT_PUBLICATIONS = 4096;
 /** Log interval of refused subscriptions, per source. */
 const LOG_INTERVAL_MS = 60_000;
 
@@ -140,6 +143,11 @@ export class Subscriptions {
   readonly #subs = new Map<string, Subscription>();
   /** Outstanding publications by nonce. */
   readonly #pending = new Map<bigint, Subscription>();
+  /**
+   * Recent publications by nonce, also those acknowledged or superseded
+   * (a late or repeated ack of one is ours, not the registrar's), oldest first.
+   */
+  readonly #recent = new Map<bigint, Subscription>();
   #closed = false;
 
   /** Hears of every change of the store (after whoever listened before). */
@@ -269,8 +277,17 @@ export class Subscriptions {
    * (then handled here), false to leave it to the registrar.
    */
   ack(r: Received, m: MapNotify): boolean {
-    const s = this.#pending.get(m.nonce);
-    if (s === undefined || s.pending?.nonce !== m.nonce) return false;
+    const s = this.#pending.get(m.nonce) ?? this.#recent.get(m.nonce);
+    if (s === undefined) return false;
+    if (s.pending?.nonce !== m.nonce) {
+      // Late: acknowledged already, or a newer publication replaced it.
+      if (authStatus(r.bytes, s.site.key) === "ok") {
+        this.#c.deps.counters.inc(METRICS.msPublications, { result: "late-ack" });
+      } else {
+        this.#c.deps.counters.inc(METRICS.msMapNotifyAcks, { result: "auth" });
+      }
+      return true;
+    }
     if (authStatus(r.bytes, s.site.key) !== "ok") {
       this.#c.deps.counters.inc(METRICS.msMapNotifyAcks, { result: "auth" });
       this.#c.deps.logger.limited(
@@ -398,6 +415,10 @@ export class Subscriptions {
     }
     s.pending = { nonce: s.nonce, bytes, tries: 0, timer: this.#resendTimer(s) };
     this.#pending.set(s.nonce, s);
+    this.#recent.set(s.nonce, s);
+    if (this.#recent.size > RECENT_PUBLICATIONS) {
+      this.#recent.delete(this.#recent.keys().next().value!);
+    }
     s.sent++;
     this.#c.cp.send(bytes, s.to, "map-notify");
     this.#c.deps.counters.inc(METRICS.msPublications, { result: "sent" });

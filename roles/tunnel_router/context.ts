@@ -84,7 +84,11 @@ export interface Timing {
   readonly probeIntervalMs: number;
   /** Between probe retransmissions (`rloc-probe-retries-interval`). */
   readonly probeRetryMs: number;
-  /** Quiet time after a netlink event before locators are resolved again. */
+  /**
+   * Quiet time after a netlink event before locators are resolved again
+   * (20 ms: a burst of one move, address added and old one removed, is one
+   * check; a mobile node's change reaches the map-server without waiting).
+   */
   readonly eventDebounceMs: number;
   /** Period of the per-RLOC table check (also run after every link/address event). */
   readonly routeSyncMs: number;
@@ -117,7 +121,7 @@ export function defaultTiming(config: Config): Timing {
     sweepMs: 1_000,
     probeIntervalMs: p.interval * 1000,
     probeRetryMs: Math.max(1, p.retriesInterval) * 1000,
-    eventDebounceMs: 100,
+    eventDebounceMs: 20,
     routeSyncMs: 30_000,
     unresolvedMs: 60_000,
     natKeepaliveMs: NAT_KEEPALIVE_MS,

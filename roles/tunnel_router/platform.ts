@@ -19,6 +19,7 @@ import {
   Tun,
   UdpSocket,
 } from "../../ffi/mod.ts";
+import { WaitSet, Waker } from "../../ffi/wait.ts";
 
 /** The rtnetlink operations a tunnel router uses (a subset of {@link Netlink}). */
 export type NetOps = Pick<
@@ -142,12 +143,27 @@ export function linuxPlatform(): Platform {
   };
 }
 
+/**
+ * Link and address events as they come: a poll() on the netlink socket off
+ * the event loop (ffi/wait.ts), woken at once by an abort. A mobile node's
+ * move is seen within a millisecond, not at the next tick of a timer.
+ */
 async function* routineNetlinkEvents(signal: AbortSignal): AsyncGenerator<NetlinkEvent> {
   const ev = NetlinkEvents.open();
+  const waker = new Waker();
+  const wake = () => waker.wake();
+  signal.addEventListener("abort", wake, { once: true });
+  const set = new WaitSet([ev.fd, waker.fd]);
   try {
-    yield* ev.listen({ intervalMs: 100, signal });
+    while (!signal.aborted && ev.fd >= 0) {
+      for (const e of ev.drain()) yield e;
+      if (signal.aborted) break;
+      await set.wait(1000);
+    }
   } finally {
+    signal.removeEventListener("abort", wake);
     ev.close();
+    waker.close();
   }
 }
 

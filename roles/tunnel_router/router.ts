@@ -423,7 +423,10 @@ class TunnelRouter implements TunnelRouterHandle {
       return;
     }
     this.#locals.computeItrRlocs(parts.cp.address);
-    this.#syncRouting();
+    const { changed, ownChanged } = resolved;
+    const moved = changed.length > 0 || ownChanged;
+    // When the locators moved, the routing waits for the Map-Registers (below).
+    if (!moved) this.#syncRouting();
     // Routes through a link that just came up are re-added by others a
     // moment later: check the per-RLOC tables again shortly.
     for (const ms of [1_000, 3_000]) {
@@ -433,9 +436,11 @@ class TunnelRouter implements TunnelRouterHandle {
       }, ms);
       this.#syncTimers.add(t);
     }
-    const { changed, ownChanged } = resolved;
-    if (changed.length === 0 && !ownChanged) return;
-    await this.#rebind();
+    if (!moved) return;
+    // The control socket first: the Map-Registers and SMRs leave from the new
+    // RLOC before the data plane's Workers restart (a publication or an SMR
+    // then reaches correspondents while they do), then the data sockets.
+    await this.#rebindControl();
     if (this.#abort.signal.aborted) return;
     this.#env.counters.inc(METRICS.trRlocChanges);
     for (const m of changed) {
@@ -452,6 +457,8 @@ class TunnelRouter implements TunnelRouterHandle {
     }
     parts.registration?.registerNow(changed);
     if (changed.length > 0) parts.smr.send(changed);
+    this.#syncRouting();
+    await this.#rebindData();
   }
 
   /** Resolves the local locators again; ELP entries are pushed again if the host's addresses moved. */
@@ -471,9 +478,15 @@ class TunnelRouter implements TunnelRouterHandle {
    * sockets, the new Worker given the whole map-cache again.
    */
   async #rebind(): Promise<void> {
+    await this.#rebindControl();
+    await this.#rebindData();
+  }
+
+  /** The control socket half of {@link #rebind}. */
+  async #rebindControl(): Promise<void> {
     const parts = this.#parts;
     if (!this.#spec.bindToRloc || parts === undefined) return;
-    const { cp, data, cache } = parts;
+    const cp = parts.cp;
     const c = this.#env.config;
     const log = this.#env.log;
     if (c.controlAddress === undefined && c.controlIface === undefined) {
@@ -488,7 +501,13 @@ class TunnelRouter implements TunnelRouterHandle {
         this.#locals.computeItrRlocs(cp.address);
       }
     }
-    if (await data.rebind()) cache.pushAll();
+  }
+
+  /** The data sockets half of {@link #rebind}: the new Workers get the whole map-cache. */
+  async #rebindData(): Promise<void> {
+    const parts = this.#parts;
+    if (!this.#spec.bindToRloc || parts === undefined) return;
+    if (await parts.data.rebind()) parts.cache.pushAll();
   }
 
   // -------------------------------------------------------------------------

@@ -492,6 +492,8 @@ interface StartOptions {
   readonly timing?: Partial<Timing>;
   readonly clock?: Clock;
   readonly xtrId?: bigint;
+  /** Awaited before the data plane's `n`th start (1 first) resolves: a slow start. */
+  readonly dataPlaneGate?: (n: number) => Promise<void>;
 }
 
 async function startTr(toml: string, o: StartOptions = {}): Promise<Tr> {
@@ -512,12 +514,13 @@ async function startTr(toml: string, o: StartOptions = {}): Promise<Tr> {
   const ports = o.ports ?? new Map<string, number>();
   const tr = await startTunnelRouter(SPECS[mode], r.config, { logger, counters, now }, {
     platform,
-    startDataPlane: (opts, events) => {
+    startDataPlane: async (opts, events) => {
       dp.starts++;
+      await o.dataPlaneGate?.(dp.starts);
       dp.stopped = false;
       dp.opts = opts;
       dp.events = events;
-      return Promise.resolve(dp);
+      return dp;
     },
     peerPort: (a) => ports.get(a) ?? 4342,
     timing: { registerRetryMs: 10_000, sweepMs: 20, eventDebounceMs: 5, ...o.timing },
@@ -1466,6 +1469,46 @@ Deno.test("mn moves its control and data sockets to its new RLOC, then registers
   }
 });
 
+Deno.test("mn registers from its new RLOC before its data plane's Workers are back (convergence)", async () => {
+  const platform = hostWithRoutes();
+  const n = platform.fakeNet;
+  const ms = await Host.open(MS);
+  let release = () => {};
+  const restarted = new Promise<void>((r) => release = r);
+  const toml = trToml(
+    "mn",
+    RLOC_PROBING_OFF,
+    mapServer(),
+    mapping("10.3.0.5/32", rlocIface("eth0")),
+  );
+  const x = await startTr(toml, {
+    mode: "mn",
+    platform,
+    ports: new Map([[MS, ms.peer.port]]),
+    // The second start (the rebind) waits until the test lets it go.
+    dataPlaneGate: (k) => k === 2 ? restarted : Promise.resolve(),
+  });
+  try {
+    await ms.next("map-register");
+    const moved = "127.0.0.5";
+    const old = n.addrs.find((a) => a.address === XTR)!;
+    n.addrs = n.addrs.filter((a) => a !== old);
+    platform.push({ kind: "address", change: "del", address: old });
+    platform.push({ kind: "address", change: "new", address: n.address(2, `${moved}/8`) });
+    // The Map-Register leaves while the data plane is still starting.
+    const again = await ms.next("map-register");
+    assert.equal(again.from.address, moved);
+    assert.equal(x.dp.starts, 2, "the data plane is starting again");
+    assert.ok(!x.lines.some((l) => l.includes("dataplane-rebound")), "and not back yet");
+    release();
+    await until(() => x.lines.some((l) => l.includes("dataplane-rebound")), "the rebind");
+  } finally {
+    release();
+    await x.tr.close();
+    ms.close();
+  }
+});
+
 Deno.test("rtr takes its RLOCs from rtr-iface, has no TUN, answers probes for any EID, and asks with its RLOC", async () => {
   const platform = hostWithRoutes();
   const before = platform.fakeNet.snapshot();
@@ -2240,47 +2283,52 @@ function dataRlocs(dp: FakeDataPlane, prefix: string): string {
 }
 
 for (const subscribe of [true, false]) {
-  Deno.test(`tunnel router with subscribe = ${subscribe}: a change at the map-server ${
-    subscribe ? "reaches the map-cache and the data plane at once, acknowledged" : "waits for the TTL"
-  }`, async () => {
-    const { ms, counters: msc } = await startPubSubMs();
-    const etr = await Host.open(ETR);
-    const x = await startTr(pubSubXtrToml(subscribe), { ports: new Map([[MS, ms.port]]) });
-    try {
-      etrRegisters(etr, ms.port, "192.0.2.1", 1n);
-      await until(() => x.tr.registrations()[0]?.notified === true, "the xTR registered");
-      x.dp.events!.onMiss(0, "10.9.0.5", "10.1.0.1");
-      await until(() => dataRlocs(x.dp, "10.9.0.0/24") === "192.0.2.1", "the first mapping");
-      // The ETR moves to another RLOC: with a subscription, the data plane follows at once.
-      etrRegisters(etr, ms.port, "192.0.2.2", 2n);
-      if (subscribe) {
-        await until(() => dataRlocs(x.dp, "10.9.0.0/24") === "192.0.2.2", "the publication");
-        await until(
-          () => msc.get("oor_map_server_publications_total", { result: "acknowledged" }) === 2,
-          "both publications acknowledged",
-        );
-        assert.equal(x.counters.get("oor_tr_publications_total", { result: "applied" }), 2);
-        const subs = ms.subscriptions();
-        assert.equal(subs.length, 1);
-        assert.equal(subs[0]!.xtrId, x.tr.xtrId.toString(16).padStart(32, "0"));
-        assert.equal(subs[0]!.site, "10.1.0.0/24");
-        const view = await x.tr.statusSource().mapCache!({});
-        assert.equal(view.find((e) => e.eidPrefix === "10.9.0.0/24")?.origin, "map-notify");
-        // Withdrawn: the entry goes, the next packet asks again.
-        etrRegisters(etr, ms.port, "192.0.2.2", 3n, 0);
-        await until(() => !x.dp.mappings.has("10.9.0.0/24"), "the withdrawal");
-      } else {
-        await sleep(300);
-        assert.equal(dataRlocs(x.dp, "10.9.0.0/24"), "192.0.2.1");
-        assert.deepEqual(ms.subscriptions(), []);
-        assert.equal(msc.get("oor_map_server_publications_total", { result: "sent" }), 0);
+  Deno.test(
+    `tunnel router with subscribe = ${subscribe}: a change at the map-server ${
+      subscribe
+        ? "reaches the map-cache and the data plane at once, acknowledged"
+        : "waits for the TTL"
+    }`,
+    async () => {
+      const { ms, counters: msc } = await startPubSubMs();
+      const etr = await Host.open(ETR);
+      const x = await startTr(pubSubXtrToml(subscribe), { ports: new Map([[MS, ms.port]]) });
+      try {
+        etrRegisters(etr, ms.port, "192.0.2.1", 1n);
+        await until(() => x.tr.registrations()[0]?.notified === true, "the xTR registered");
+        x.dp.events!.onMiss(0, "10.9.0.5", "10.1.0.1");
+        await until(() => dataRlocs(x.dp, "10.9.0.0/24") === "192.0.2.1", "the first mapping");
+        // The ETR moves to another RLOC: with a subscription, the data plane follows at once.
+        etrRegisters(etr, ms.port, "192.0.2.2", 2n);
+        if (subscribe) {
+          await until(() => dataRlocs(x.dp, "10.9.0.0/24") === "192.0.2.2", "the publication");
+          await until(
+            () => msc.get("oor_map_server_publications_total", { result: "acknowledged" }) === 2,
+            "both publications acknowledged",
+          );
+          assert.equal(x.counters.get("oor_tr_publications_total", { result: "applied" }), 2);
+          const subs = ms.subscriptions();
+          assert.equal(subs.length, 1);
+          assert.equal(subs[0]!.xtrId, x.tr.xtrId.toString(16).padStart(32, "0"));
+          assert.equal(subs[0]!.site, "10.1.0.0/24");
+          const view = await x.tr.statusSource().mapCache!({});
+          assert.equal(view.find((e) => e.eidPrefix === "10.9.0.0/24")?.origin, "map-notify");
+          // Withdrawn: the entry goes, the next packet asks again.
+          etrRegisters(etr, ms.port, "192.0.2.2", 3n, 0);
+          await until(() => !x.dp.mappings.has("10.9.0.0/24"), "the withdrawal");
+        } else {
+          await sleep(300);
+          assert.equal(dataRlocs(x.dp, "10.9.0.0/24"), "192.0.2.1");
+          assert.deepEqual(ms.subscriptions(), []);
+          assert.equal(msc.get("oor_map_server_publications_total", { result: "sent" }), 0);
+        }
+      } finally {
+        etr.close();
+        await x.tr.close();
+        await ms.close();
       }
-    } finally {
-      etr.close();
-      await x.tr.close();
-      await ms.close();
-    }
-  });
+    },
+  );
 }
 
 Deno.test("tunnel router with subscribe = true: a map-server that ignores the N and I bits (as OOR 1.3.0) is answered from as usual", async () => {
