@@ -92,6 +92,7 @@
 import type { Config } from "../config/mod.ts";
 import {
   ControlPlane,
+  type ControlTransportFactory,
   formatPeer,
   NoReplyError,
   type Peer,
@@ -144,6 +145,8 @@ export interface MrOptions {
   readonly sweepIntervalMs?: number;
   /** Most requests resolved at once; more are dropped and counted (default 10000). */
   readonly maxPending?: number;
+  /** The control port's sockets (default: the batched transport); benchmarks pass their own. */
+  readonly transport?: ControlTransportFactory;
 }
 
 /** One entry of the referral cache. */
@@ -269,7 +272,7 @@ class Mr implements MrHandle {
       port: config.controlPort,
       rateLimit: config.controlRateLimit,
       now: deps.now,
-      transport: batchedTransport,
+      transport: options.transport ?? batchedTransport,
       ...(config.controlAddress !== undefined ? { address: config.controlAddress } : {}),
     });
     const mr = new Mr(config, deps, options, control);
