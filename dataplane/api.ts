@@ -128,6 +128,13 @@ export type ToWorker =
      * each datagram on its own.
      */
     readonly udpGso?: boolean;
+    /**
+     * One of several Workers whose receiving sockets are spread by inner
+     * flow (dataplane/spread.ts): a UDP GSO send then carries the datagrams
+     * of one flow only, since the receiver gives all of it to the Worker of
+     * its first datagram's flow. Default false.
+     */
+    readonly spread?: boolean;
   }
   /** Add or replace a mapping. */
   | { readonly op: "set"; readonly mapping: DataMapping }

@@ -132,9 +132,57 @@ export function flowSpreadFilter(n: number): Uint8Array {
   ]);
 }
 
-function be32(p: Uint8Array, o: number): number | undefined {
-  if (o + 4 > p.length) return undefined;
-  return ((p[o]! << 24) | (p[o + 1]! << 16) | (p[o + 2]! << 8) | p[o + 3]!) >>> 0;
+function be32(p: Uint8Array, o: number, end: number): number {
+  return o + 4 > end
+    ? -1
+    : ((p[o]! << 24) | (p[o + 1]! << 16) | (p[o + 2]! << 8) | p[o + 3]!) >>> 0;
+}
+
+/** {@link flowSpreadHash}'s answer for a datagram without an inner IP packet. */
+export const NOT_IP = -1;
+/** {@link flowSpreadHash}'s answer where the program would read past the end (index 0). */
+export const TOO_SHORT = -2;
+
+/**
+ * The 32-bit flow hash {@link flowSpreadFilter} computes (before the
+ * modulo) for the UDP payload at `p[o, o+len)` (LISP or VXLAN-GPE header,
+ * then the inner packet); {@link NOT_IP} or {@link TOO_SHORT} otherwise.
+ * Allocates nothing: the data plane keys its UDP GSO runs by it.
+ */
+export function flowSpreadHash(p: Uint8Array, o: number, len: number): number {
+  const end = o + len;
+  if (len < 9) return TOO_SHORT;
+  const version = p[o + 8]! >> 4;
+  let a: number;
+  let ports = -1;
+  if (version === 4) {
+    const s = be32(p, o + 20, end);
+    const d = be32(p, o + 24, end);
+    if (s < 0 || d < 0) return TOO_SHORT;
+    a = (s ^ d) >>> 0;
+    const frag = ((p[o + 14]! << 8) | p[o + 15]!) & 0x3fff;
+    const proto = p[o + 17];
+    if (frag === 0 && (proto === 6 || proto === 17)) {
+      ports = be32(p, o + 8 + 4 * (p[o + 8]! & 0xf), end);
+      if (ports < 0) return TOO_SHORT;
+    }
+  } else if (version === 6) {
+    const s = be32(p, o + 28, end);
+    const d = be32(p, o + 44, end);
+    if (s < 0 || d < 0) return TOO_SHORT;
+    a = (s ^ d) >>> 0;
+    const next = p[o + 14];
+    if (next === 6 || next === 17) {
+      ports = be32(p, o + 48, end);
+      if (ports < 0) return TOO_SHORT;
+    }
+  } else return NOT_IP;
+  if (ports >= 0) a = (a ^ ((ports ^ (ports >>> 16)) & 0xffff)) >>> 0;
+  a = (a ^ (a >>> 16)) >>> 0;
+  a = Math.imul(a, MIX1) >>> 0;
+  a = (a ^ (a >>> 13)) >>> 0;
+  a = Math.imul(a, MIX2) >>> 0;
+  return (a ^ (a >>> 16)) >>> 0;
 }
 
 /**
@@ -144,37 +192,6 @@ function be32(p: Uint8Array, o: number): number | undefined {
  * kernel then ends it with 0).
  */
 export function flowSpreadIndex(payload: Uint8Array, n: number): number {
-  if (payload.length < 9) return 0;
-  const version = payload[8]! >> 4;
-  let a: number | undefined;
-  let ports: number | undefined;
-  if (version === 4) {
-    const s = be32(payload, 20);
-    const d = be32(payload, 24);
-    if (s === undefined || d === undefined) return 0;
-    a = (s ^ d) >>> 0;
-    const frag = ((payload[14]! << 8) | payload[15]!) & 0x3fff;
-    const proto = payload[17];
-    if (frag === 0 && (proto === 6 || proto === 17)) {
-      ports = be32(payload, 8 + 4 * (payload[8]! & 0xf));
-      if (ports === undefined) return 0;
-    }
-  } else if (version === 6) {
-    const s = be32(payload, 28);
-    const d = be32(payload, 44);
-    if (s === undefined || d === undefined) return 0;
-    a = (s ^ d) >>> 0;
-    const next = payload[14];
-    if (next === 6 || next === 17) {
-      ports = be32(payload, 48);
-      if (ports === undefined) return 0;
-    }
-  } else return -1;
-  if (ports !== undefined) a = (a ^ ((ports ^ (ports >>> 16)) & 0xffff)) >>> 0;
-  a = (a ^ (a >>> 16)) >>> 0;
-  a = Math.imul(a, MIX1) >>> 0;
-  a = (a ^ (a >>> 13)) >>> 0;
-  a = Math.imul(a, MIX2) >>> 0;
-  a = (a ^ (a >>> 16)) >>> 0;
-  return a % n;
+  const h = flowSpreadHash(payload, 0, payload.length);
+  return h === NOT_IP ? -1 : h === TOO_SHORT ? 0 : h % n;
 }

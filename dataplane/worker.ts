@@ -19,7 +19,9 @@
  * 64 KiB slots, decapsulates each datagram of a slot ({@link Engine.etrAt})
  * and writes the inner packets through a {@link Coalescer}, which merges
  * in-order TCP segments into one TUN write. What the kernel refuses is
- * left out, and the `ready` message says what was had. Control messages (the contract in
+ * left out, and the `ready` message says what was had. One of several
+ * Workers (`init.spread`) keys its GSO runs by inner flow (spread.ts), so
+ * that a GSO send reaches the receiver's Worker of that flow whole. Control messages (the contract in
  * api.ts) are handled between polls: the main thread bumps a shared
  * counter on every post, and the loop yields to the event loop (a
  * `setTimeout(0)` round trip, about 2 ms: only timers let a Worker's host
@@ -61,6 +63,7 @@ import {
   vnetGsoSize,
 } from "../wire/virtio_net.ts";
 import { Segmenter } from "./segment.ts";
+import { flowSpreadHash } from "./spread.ts";
 import {
   Coalescer,
   TUN_MERGE_TCP,
@@ -170,6 +173,11 @@ export interface LoopIo {
     readonly gso6: boolean;
     readonly coalesce: boolean;
   };
+  /**
+   * One of several Workers spread by flow (`init.spread`): a UDP GSO send
+   * carries one flow only (runs keyed by {@link flowSpreadHash}).
+   */
+  readonly spread?: boolean;
 }
 
 /** Shared state of the loop and the message handler. */
@@ -316,6 +324,12 @@ function sendRuns(
       }
     }
   }
+}
+
+/** Keys slots `[0, n)` of `b` (encapsulated: the UDP payloads) by their inner flow for GSO runs. */
+function keyRuns(b: PacketBatch, n: number): void {
+  const bytes = b.bytes;
+  for (let i = 0; i < n; i++) b.runKey[i] = flowSpreadHash(bytes, b.offset[i]!, b.length[i]!) >>> 0;
 }
 
 /**
@@ -473,6 +487,9 @@ export async function routineDataPlane(
   const off = io.offloads;
   const tx4: Sender = { socket: udp4, gso: off?.gso4 ?? false };
   const tx6: Sender = { socket: udp6, gso: off?.gso6 ?? false };
+  // Several Workers spread by flow: a GSO send must not carry another Worker's flow.
+  const keyed = io.spread === true && (tx4.gso || tx6.gso);
+  batch.gsoByKey = keyed;
   // xtr with offloads: received datagrams into 64 KiB slots, TUN writes through a Coalescer.
   const rx = off?.coalesce
     ? new PacketBatch({ slots, slotSize: MAX_SLOT_SIZE, headroom: HEADROOM, wasm: true })
@@ -518,6 +535,7 @@ export async function routineDataPlane(
       engine.add(C_INTERNAL_ERRORS, 1);
       return;
     }
+    if (keyed) keyRuns(batch, engine.n4 + engine.n6);
     sendRuns(engine, tx4, out, batch, 0, engine.n4);
     sendRuns(engine, tx6, out, batch, engine.n4, engine.n6);
     sendAll(engine, natRaw, out, batch, engine.n4 + engine.n6, engine.nNat);
@@ -581,6 +599,7 @@ export async function routineDataPlane(
             continue;
           }
           if (engine.mode === "rtr") {
+            if (keyed) keyRuns(batch, engine.n4 + engine.n6);
             sendRuns(engine, tx4, out, batch, 0, engine.n4);
             sendRuns(engine, tx6, out, batch, engine.n4, engine.n6);
             sendAll(engine, natRaw, out, batch, engine.n4 + engine.n6, engine.nNat);
@@ -751,7 +770,7 @@ function serveWorker(scope: WorkerScope): void {
         init.udpGso !== false,
         init.mode === "xtr",
       );
-      io = { ...io, offloads: o.use };
+      io = { ...io, offloads: o.use, spread: init.spread === true };
       report = o.report;
       for (const m of early.splice(0)) engine.control(m);
     } catch (e) {

@@ -153,6 +153,13 @@ export class PacketBatch {
   readonly gsoSize: Uint16Array;
   /** After {@link prepareGso}: how many slots each GSO message carries. */
   readonly gsoRun: Int32Array;
+  /**
+   * A key per slot (a flow hash): with {@link gsoByKey}, a GSO run holds
+   * slots of one key only.
+   */
+  readonly runKey: Uint32Array;
+  /** Whether {@link prepareGso} ends a run where {@link runKey} changes (default false). */
+  gsoByKey = false;
   /** Number of filled slots: set by receives, read by the caller. */
   count = 0;
   /** Address of `bytes[0]` in process memory (for iovecs pointing into the batch). */
@@ -222,6 +229,7 @@ export class PacketBatch {
     this.truncated = new Uint8Array(slots);
     this.gsoSize = new Uint16Array(slots);
     this.gsoRun = new Int32Array(slots);
+    this.runKey = new Uint32Array(slots);
     this.#addr = addressOf(this.bytes);
     this.address = this.#addr;
     this.addressParts = splitAddress(this.#addr);
@@ -547,6 +555,7 @@ export class PacketBatch {
         const j = r + k;
         const l = this.length[j]!;
         if (l > size || bytes + l > maxBytes || (named && !this.samePeer(r, j))) break;
+        if (this.gsoByKey && this.runKey[j] !== this.runKey[r]) break;
         this.prepareWrite(j);
         bytes += l;
         k++;

@@ -137,3 +137,17 @@ Deno.test("PacketBatch({wasm}) lives in a WebAssembly.Memory, same layout, and w
   assert.equal(b.address, addressOf(b.bytes));
   assert.equal(new PacketBatch({ slots: 1 }).memory, undefined);
 });
+
+Deno.test("prepareGso() with gsoByKey ends a run where the slots' key (their flow) changes", () => {
+  const b = new PacketBatch({ slots: 6, slotSize: 256, headroom: 16 });
+  for (let i = 0; i < 6; i++) {
+    b.length[i] = 100;
+    b.setPeer4(i, 0x0a000001, 4341);
+  }
+  b.runKey.set([7, 7, 9, 9, 9, 7]);
+  assert.equal(b.prepareGso(0, 6, true, 64, 65000), 1, "without gsoByKey: one run");
+  assert.deepEqual([...b.gsoRun.subarray(0, 1)], [6]);
+  b.gsoByKey = true;
+  assert.equal(b.prepareGso(0, 6, true, 64, 65000), 3);
+  assert.deepEqual([...b.gsoRun.subarray(0, 3)], [2, 3, 1]);
+});

@@ -195,6 +195,7 @@ export class DataPath {
         pathMtu: host.pathMtu,
         offloads: config.dataPlane.offloads,
         udpGso: config.dataPlane.udpGso,
+        ...(n > 1 ? { spread: true } : {}),
       }, this.#events)
     ));
     const failed = started.find((r) => r.status === "rejected");

@@ -238,6 +238,7 @@ Deno.test("DataPath with workers = 3 starts three Workers, each on its own TUN q
     `spread 109 ${flowSpreadFilter(3).length / 8} insns`,
   ]);
   assert.deepEqual(inits.map((o) => [o.udp4Fd, o.udp6Fd]), [[105, 109], [106, 110], [107, 111]]);
+  assert.deepEqual(inits.map((o) => o.spread), [true, true, true], "GSO runs of one flow each");
   // Every change reaches every Worker.
   data.setMapping({ prefix: prefix("10.3.0.0/24"), action: "encapsulate", locators: [] });
   data.setLocator("192.0.2.9", false);
@@ -343,6 +344,7 @@ Deno.test("DataPath with workers = 1 opens one plain socket per family and no TU
   await data.open();
   assert.deepEqual(platform.log, ["udp ipv4 4341 100", "udp ipv6 4341 101"]);
   assert.deepEqual(inits.map((o) => [o.tunFd, o.udp4Fd, o.udp6Fd]), [[3, 100, 101]]);
+  assert.equal(inits[0]!.spread, undefined);
   assert.deepEqual(data.counters(), { "tun-read": 2 }, "no per-Worker key with one Worker");
   await data.close();
 });

@@ -16,6 +16,7 @@
 import assert from "node:assert/strict";
 import type { Lab } from "../../scripts/lab/topology.ts";
 import { PLAN, type Topology } from "../../scripts/lab/topologies.ts";
+import { flowSpreadIndex } from "../../dataplane/spread.ts";
 import { type Ctx, e2e, metric, pingWorks, PYTHON, registered, withTopology } from "./_lab.ts";
 
 /** Receives UDP on ADDRESS PORT (it never answers); prints how many arrived, as they do. */
@@ -34,17 +35,18 @@ while True:
         print("got %d" % n, flush=True)
 `;
 
-/** Sends COUNT datagrams of 200 bytes from each of FLOWS source ports to DST PORT, paced. */
+/** Sends COUNT datagrams of 200 bytes from each of FLOWS source ports (BASE, BASE+1...) to DST PORT, paced. */
 const UDP_FLOWS = `
 import socket, sys, time
-dst, port, flows, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+dst, port, flows, count, base = [sys.argv[1]] + [int(a) for a in sys.argv[2:6]]
 socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(flows)]
-for s in socks:
-    s.bind(("0.0.0.0", 0))
+for i, s in enumerate(socks):
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", base + i))
 for i in range(count):
     for s in socks:
         s.sendto(b"x" * 200, (dst, port))
-    time.sleep(0.002)
+    time.sleep(0.005)
 print("sent", flush=True)
 `;
 
@@ -99,16 +101,29 @@ async function perWorker(ctx: Ctx, name: string): Promise<[number, number]> {
 }
 
 /** Sends `count` datagrams on each of `flows` flows from `a` to `dst` (a sink there). */
-async function udpFlows(lab: Lab, a: string, dst: string, flows: number, count: number) {
-  const r = await lab.exec(
-    a,
-    [PYTHON, "-c", UDP_FLOWS, dst, "9000", String(flows), String(count)],
-    {
-      timeoutMs: 30_000,
-    },
-  );
+async function udpFlows(
+  lab: Lab,
+  a: string,
+  dst: string,
+  flows: number,
+  count: number,
+  base: number,
+) {
+  const args = [dst, "9000", String(flows), String(count), String(base)];
+  const r = await lab.exec(a, [PYTHON, "-c", UDP_FLOWS, ...args], { timeoutMs: 30_000 });
   assert.equal(r.code, 0, r.stderr);
   await new Promise((r) => setTimeout(r, 1300)); // counters are posted every second
+}
+
+/** The Worker (of 2) the reuse-port program gives a LISP datagram of this inner UDP flow. */
+function flowWorker(src: string, dst: string, sport: number, dport: number): number {
+  const p = new Uint8Array(8 + 20 + 8);
+  p[0] = 0x88;
+  p.set([0x45, 0, 0, 28, 0, 0, 0x40, 0, 64, 17, 0, 0], 8);
+  p.set(src.split(".").map(Number), 20);
+  p.set(dst.split(".").map(Number), 24);
+  p.set([sport >> 8, sport & 255, dport >> 8, dport & 255], 28);
+  return flowSpreadIndex(p, 2);
 }
 
 /** What the UDP sink on `node` has received so far (its latest line). */
@@ -175,7 +190,7 @@ e2e(
         ] as const
       ) {
         const before = [await perWorker(ctx, itr), await perWorker(ctx, etr)];
-        await udpFlows(lab, a, dst, 1, 300);
+        await udpFlows(lab, a, dst, 1, 300, a === "hosta" ? 40000 : 40100);
         for (const [k, x] of [[0, itr], [1, etr]] as const) {
           const d = delta(await perWorker(ctx, x), before[k]!);
           console.log(`one flow ${a} -> ${x}: per Worker ${d}`);
@@ -185,24 +200,37 @@ e2e(
         }
       }
 
-      // 32 flows of 100 datagrams each way: they arrive, and both Workers of both xTRs carry some.
+      // 32 flows of 100 datagrams each way: they arrive, both Workers of both xTRs carry some, and
+      // the ETR's Workers carry exactly the flows the reuse-port program gives them (the ITR's
+      // GSO sends carry one flow each, so none rides to the Worker of another).
       for (
-        const [a, dst, b] of [["hosta", PLAN.hostB4, "hostb"], [
-          "hostb",
-          PLAN.hostA4,
-          "hosta",
-        ]] as const
+        const [a, dst, b, src, etr] of [
+          ["hosta", PLAN.hostB4, "hostb", PLAN.hostA4, "xtr2"],
+          ["hostb", PLAN.hostA4, "hosta", PLAN.hostB4, "xtr1"],
+        ] as const
       ) {
         const before = [await perWorker(ctx, "xtr1"), await perWorker(ctx, "xtr2")];
         const had = received(lab, b);
-        await udpFlows(lab, a, dst, 32, 100);
+        const base = a === "hosta" ? 41000 : 42000;
+        const expected = [0, 0];
+        for (let i = 0; i < 32; i++) expected[flowWorker(src, dst, base + i, 9000)]! += 100;
+        await udpFlows(lab, a, dst, 32, 100, base);
         const got = received(lab, b) - had;
-        assert.ok(got >= 3200 * 0.98, `${a} -> ${b}: ${got} of 3200 datagrams of 32 flows arrived`);
+        // UDP: on a busy shared machine some may be lost (a queue overflowing while a core is away).
+        assert.ok(got >= 3200 * 0.9, `${a} -> ${b}: ${got} of 3200 datagrams of 32 flows arrived`);
         for (const [k, x] of [[0, "xtr1"], [1, "xtr2"]] as const) {
           const d = delta(await perWorker(ctx, x), before[k]!);
           console.log(`32 flows ${a} -> ${x}: per Worker ${d}`);
           assert.ok(d[0] + d[1] >= got, `${a}'s 32 flows through ${x} (${d})`);
-          assert.ok(d[0] >= 200 && d[1] >= 200, `${a}'s flows: both Workers of ${x} (${d})`);
+          assert.ok(d[0] >= 100 && d[1] >= 100, `${a}'s flows: both Workers of ${x} (${d})`);
+          if (x === etr) {
+            for (const w of [0, 1]) {
+              assert.ok(
+                d[w]! <= expected[w]! && d[w]! >= expected[w]! - (3200 - got),
+                `${x}'s Workers carry the flows the program gives each: ${d}, expected ${expected}`,
+              );
+            }
+          }
         }
       }
       // The summed counters still count everything: what xtr2 decapsulated covers all of it.
@@ -210,8 +238,24 @@ e2e(
       const decap = await metric(lab, p2.node, p2.api, "oor_dataplane_decapsulated_packets_total");
       assert.ok(decap >= 300 + 3200, `xtr2 decapsulated ${decap}`);
 
-      await transfer(lab, "hosta", "hostb", PLAN.hostB4, 16 << 20);
-      await transfer(lab, "hostb", "hosta", PLAN.hostA4, 16 << 20);
+      // A TCP connection both ways: each xTR carries data and acknowledgments on one Worker.
+      for (
+        const [a, b, bAddr] of [["hosta", "hostb", PLAN.hostB4], [
+          "hostb",
+          "hosta",
+          PLAN.hostA4,
+        ]] as const
+      ) {
+        const before = [await perWorker(ctx, "xtr1"), await perWorker(ctx, "xtr2")];
+        await transfer(lab, a, b, bAddr, 16 << 20);
+        await new Promise((r) => setTimeout(r, 1300));
+        for (const [k, x] of [[0, "xtr1"], [1, "xtr2"]] as const) {
+          const d = delta(await perWorker(ctx, x), before[k]!);
+          console.log(`TCP ${a} -> ${b}, ${x}: per Worker ${d}`);
+          const [most, least] = d[0] >= d[1] ? [d[0], d[1]] : [d[1], d[0]];
+          assert.ok(least <= most * 0.02, `${a}'s TCP connection on one Worker of ${x} (${d})`);
+        }
+      }
     }, twoWorkers);
   },
 );
