@@ -491,6 +491,38 @@ function sitesSections(m: PageModel, nav: string[]): string[] {
       ),
     ));
   }
+  const subscriptions = part.value.subscriptions;
+  if (subscriptions !== undefined) {
+    nav.push(`<a href="#subscriptions-h">Subscribers</a>`);
+    out.push(section(
+      "subscriptions",
+      "Subscribers",
+      table(
+        "subscription-table",
+        "ITRs subscribed to mappings (RFC 9437): each change is published to them",
+        [
+          { head: "EID prefix" },
+          { head: "xTR-ID" },
+          { head: "Notified at" },
+          { head: "Signed with site" },
+          { head: "Published", num: true },
+          { head: "Acknowledged", num: true },
+          { head: "Expires" },
+        ],
+        subscriptions.map((s) => [
+          e(s.prefix),
+          `<code>${e(s.xtrId)}</code>`,
+          e(s.notify),
+          e(s.site),
+          formatCount(s.published),
+          `${formatCount(s.acknowledged)}${s.pending ? " (one pending)" : ""}`,
+          when(s.expiresAt, m.now),
+        ]),
+        "No subscriber.",
+        "/api/v1/sites",
+      ),
+    ));
+  }
   return out;
 }
 

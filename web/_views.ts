@@ -123,13 +123,23 @@ export function siteJson(v: SiteView): Json {
   return { "eid-prefix": splitIidPrefix(prefix).eidPrefix, iid, ...kebabKeys(rest) };
 }
 
-/** The sites, registrations and rejections of a map-server (one page of each). */
-export function sitesJson(v: Pick<SitesView, "sites" | "registrations" | "rejections">): Json {
+/** The sites, registrations, rejections and subscribers of a map-server (one page of each). */
+export function sitesJson(
+  v: Pick<SitesView, "sites" | "registrations" | "rejections" | "subscriptions">,
+): Json {
   const out: Json = {
     sites: v.sites.map(siteJson),
     registrations: v.registrations.map(registrationJson),
   };
   if (v.rejections !== undefined) out["rejections"] = v.rejections.map((r) => kebabKeys(r));
+  if (v.subscriptions !== undefined) {
+    // RFC 9437 subscribers: `eid-prefix` and `iid` as everywhere, the rest kebab-case.
+    out["subscriptions"] = v.subscriptions.map(({ prefix, iid, ...rest }) => ({
+      "eid-prefix": splitIidPrefix(prefix).eidPrefix,
+      iid,
+      ...kebabKeys(rest),
+    }));
+  }
   return out;
 }
 

@@ -522,6 +522,7 @@ export function createApp(source: StatusSource, opts: AppOptions): Hono {
         sites: sites.entries,
         registrations: registrations.entries,
         ...(all.rejections !== undefined ? { rejections: all.rejections } : {}),
+        ...(all.subscriptions !== undefined ? { subscriptions: all.subscriptions } : {}),
       }),
     });
   });

@@ -208,7 +208,8 @@ export const ROUTES: readonly Route[] = [
   {
     method: "GET",
     path: "/api/v1/sites",
-    summary: "configured sites, live registrations and recent rejections, side by side",
+    summary:
+      "configured sites, live registrations, recent rejections and RFC 9437 subscribers, side by side",
     roles: "ms",
     paged: true,
     ok: { status: 200, schema: "SitesPage" },
@@ -572,6 +573,7 @@ const SCHEMAS: Record<string, Schema> = {
     sites: arrayOf(ref("LispSite")),
     registrations: arrayOf(ref("Registration")),
     rejections: arrayOf({ type: "object" }),
+    subscriptions: arrayOf({ type: "object" }),
   }, ["offset", "limit", "next", "sites-total", "registrations-total", "sites", "registrations"]),
   Added: obj({ added: { type: "object" } }, ["added"]),
   Removed: obj({ removed: obj({ "eid-prefix": EID_PREFIX, iid: IID }) }, ["removed"]),
