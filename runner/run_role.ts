@@ -95,7 +95,9 @@ export async function startRoleApi(
       }),
   });
   const writable = source.addStaticMapping !== undefined ||
-    source.addDatabaseMapping !== undefined;
+    source.addDatabaseMapping !== undefined || source.setPeers !== undefined ||
+    source.addLispSite !== undefined || source.addDelegSite !== undefined ||
+    source.reload !== undefined;
   try {
     const server = await startApi(app, {
       host: api.host,

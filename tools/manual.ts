@@ -143,12 +143,24 @@ export function roleManual(role: Role): string {
     "a second signal skips the API's second of grace; SIGKILL skips the clean-up",
   ]);
   section("HTTP API ([api] listen, default 127.0.0.1:9942; enabled = false: none)", [
-    "/ status page, /api/v1/status, /api/v1/stats, /metrics (Prometheus)",
+    "/ status page, /api/v1 (index), /api/v1/openapi.json (OpenAPI 3.1),",
+    "/api/v1/status, /api/v1/stats, /metrics (Prometheus)",
     ...(tr
-      ? ["/api/v1/map-cache, /api/v1/database; POST/DELETE edits with a token"]
+      ? [
+        "/api/v1/map-cache, /api/v1/database, /api/v1/map-servers,",
+        "/api/v1/map-resolvers, /api/v1/proxy-etrs: GET, and POST/DELETE with a token",
+      ]
       : role === "ms"
-      ? ["/api/v1/sites: configured sites and live registrations"]
-      : ["/api/v1/referrals: referral cache (mr, ddt-mr) or delegations (ddt)"]),
+      ? [
+        "/api/v1/sites: configured sites and live registrations",
+        "/api/v1/lisp-sites, /api/v1/ms-static-registered-sites: GET, POST/DELETE",
+      ]
+      : role === "ddt"
+      ? ["/api/v1/referrals, /api/v1/ddt-deleg-sites: GET, POST/DELETE with a token"]
+      : role === "mr"
+      ? ["/api/v1/referrals, /api/v1/map-servers: GET, POST/DELETE with a token"]
+      : ["/api/v1/referrals: the referral cache"]),
+    "POST /api/v1/reload (token): as SIGHUP; writes need api.token or OOR_API_TOKEN",
   ]);
   section("Files", [
     "--config FILE: the oor.toml (or OOR oor.conf) it runs with",

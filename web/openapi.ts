@@ -354,7 +354,8 @@ export const ROUTES: readonly Route[] = [
     roles: "all",
     write: true,
     ok: { status: 200, schema: "Reloaded" },
-    errors: [401, 403, 409],
+    // 400: the file was refused (its errors, the changes made before one failed).
+    errors: [400, 401, 403, 404],
   },
 ];
 
