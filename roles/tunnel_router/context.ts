@@ -86,8 +86,9 @@ export interface Timing {
   readonly probeRetryMs: number;
   /**
    * Quiet time after a netlink event before locators are resolved again
-   * (20 ms: a burst of one move, address added and old one removed, is one
-   * check; a mobile node's change reaches the map-server without waiting).
+   * (5 ms: a mobile node's move reaches the map-server without waiting; a
+   * burst, an address added then the old one removed, may take two checks,
+   * each cheap, one at a time).
    */
   readonly eventDebounceMs: number;
   /** Period of the per-RLOC table check (also run after every link/address event). */
@@ -121,7 +122,7 @@ export function defaultTiming(config: Config): Timing {
     sweepMs: 1_000,
     probeIntervalMs: p.interval * 1000,
     probeRetryMs: Math.max(1, p.retriesInterval) * 1000,
-    eventDebounceMs: 20,
+    eventDebounceMs: 5,
     routeSyncMs: 30_000,
     unresolvedMs: 60_000,
     natKeepaliveMs: NAT_KEEPALIVE_MS,
