@@ -37,6 +37,7 @@ export class Counters {
   readonly #values = new Map<string, number>();
   readonly #gauges = new Map<string, () => number>();
   readonly #families = new Map<string, FamilyReader<string>>();
+  readonly #addends = new Map<string, (() => number)[]>();
 
   /** Adds `by` (default 1) to the series of `metric` with `labels`. */
   inc<L extends string>(metric: Metric<L>, labels?: LabelsOf<L>, by = 1): void {
@@ -51,6 +52,8 @@ export class Counters {
     const g = this.#gauges.get(k);
     if (g !== undefined) return g();
     const v = this.#values.get(k);
+    const a = this.#addends.get(k);
+    if (a !== undefined) return a.reduce((sum, read) => sum + read(), v ?? 0);
     if (v !== undefined) return v;
     const f = this.#families.get(name);
     if (f !== undefined) {
@@ -74,6 +77,18 @@ export class Counters {
   }
 
   /**
+   * Registers a part of a counter series kept elsewhere (a Worker's count
+   * in shared memory), added, when the counters are listed, to what is
+   * bumped here for the same series.
+   */
+  addend<L extends string>(metric: Metric<L>, read: () => number, labels?: LabelsOf<L>): void {
+    const k = seriesKey(metric.name, labels as Labels | undefined);
+    const list = this.#addends.get(k);
+    if (list === undefined) this.#addends.set(k, [read]);
+    else list.push(read);
+  }
+
+  /**
    * Registers every series of `metric` as `read` lists them when the
    * counters are listed: for label values that come and go (one series
    * per map-server, per remote RLOC). Replaces an earlier reader of
@@ -87,6 +102,9 @@ export class Counters {
   snapshot(): Record<string, number> {
     const out: Record<string, number> = {};
     for (const [k, v] of this.#values) out[k] = v;
+    for (const [k, list] of this.#addends) {
+      out[k] = list.reduce((sum, read) => sum + read(), this.#values.get(k) ?? 0);
+    }
     for (const [k, g] of this.#gauges) out[k] = g();
     for (const [name, f] of this.#families) {
       for (const [l, v] of f()) out[seriesKey(name, l as Labels)] = v;

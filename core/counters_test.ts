@@ -39,3 +39,20 @@ Deno.test("Counters.family() lists the series a reader yields at each snapshot, 
   ]);
   assert.equal(c.get(METRICS.trProbeRtt, { rloc: "192.0.2.1" }), 0);
 });
+
+Deno.test("Counters.addend() adds a count kept elsewhere to the series bumped here", () => {
+  const c = new Counters();
+  const shared = new Float64Array(2);
+  c.addend(METRICS.mrForwarded, () => shared[0]!);
+  c.addend(METRICS.mrForwarded, () => shared[1]!);
+  c.addend(METRICS.mrDropped, () => 3, { reason: "duplicate" });
+  assert.equal(c.get(METRICS.mrForwarded), 0);
+  shared[0] = 5;
+  shared[1] = 2;
+  c.inc(METRICS.mrForwarded);
+  assert.equal(c.get(METRICS.mrForwarded), 8);
+  assert.equal(c.get("oor_mr_dropped_total", { reason: "duplicate" }), 3);
+  const s = c.snapshot();
+  assert.equal(s["oor_mr_forwarded_total"], 8);
+  assert.equal(s['oor_mr_dropped_total{reason="duplicate"}'], 3);
+});

@@ -99,7 +99,6 @@ import {
   type Received,
 } from "../core/control.ts";
 import { ForwardGuard, OwnAddresses } from "../core/forward_guard.ts";
-import { batchedTransport } from "./control_io/socket.ts";
 import {
   formatPrefix,
   type Prefix,
@@ -109,7 +108,9 @@ import {
 } from "../core/prefix.ts";
 import type { RoleDeps, RoleHandle, RoleStart } from "../core/role.ts";
 import type { StatusSource } from "../core/status.ts";
-import { setMrMapServers } from "./map_resolver/map_servers.ts";
+import { MapServerTargets, setMrMapServers } from "./map_resolver/map_servers.ts";
+import { type ForwardingPool, openMrControl } from "./map_resolver/forwarding.ts";
+import { defaultWorkers } from "./map_server/serving.ts";
 import { referralActionName } from "./ddt.ts";
 import { netlinkHostAddresses } from "./host_addresses.ts";
 import {
@@ -147,6 +148,11 @@ export interface MrOptions {
   readonly maxPending?: number;
   /** The control port's sockets (default: the batched transport); benchmarks pass their own. */
   readonly transport?: ControlTransportFactory;
+  /**
+   * Forwarding Workers of an `mr` (roles/map_resolver/forwarding.ts), 0: none. Default: one per
+   * CPU, or 0 on a test's clock or with `transport`. A `ddt-mr` has none.
+   */
+  readonly workers?: number;
 }
 
 /** One entry of the referral cache. */
@@ -228,17 +234,20 @@ class Mr implements MrHandle {
   readonly #pending = new Map<string, Original>();
   readonly #suspect = new Map<string, number>();
   readonly #recent = new Map<string, { index: number; at: number }>();
-  #targetCache:
-    | {
-      readonly list: Config["mapServers"];
-      readonly at: number;
-      readonly targets: readonly Peer[];
-    }
-    | undefined;
+  readonly #targetList: MapServerTargets;
   readonly #abort = new AbortController();
   readonly #sweep: ReturnType<typeof setInterval>;
+  /** The forwarding Workers, if any, and the timer that gives them their targets. */
+  readonly #pool: ForwardingPool | undefined;
+  readonly #targetsTimer: ReturnType<typeof setInterval> | undefined;
 
-  private constructor(config: Config, deps: RoleDeps, options: MrOptions, control: ControlPlane) {
+  private constructor(
+    config: Config,
+    deps: RoleDeps,
+    options: MrOptions,
+    control: ControlPlane,
+    pool: ForwardingPool | undefined,
+  ) {
     this.#config = config;
     this.#deps = deps;
     this.control = control;
@@ -255,6 +264,7 @@ class Mr implements MrHandle {
       logger: deps.logger,
     });
     this.#guard = new ForwardGuard(own, { now: deps.now });
+    this.#targetList = new MapServerTargets(own, deps.logger);
     this.#sweep = setInterval(() => this.#expiredReferrals(), options.sweepIntervalMs ?? 60_000);
     const c = deps.counters;
     c.gauge(METRICS.mrReferralCacheEntries, () => this.#cache.size);
@@ -263,19 +273,37 @@ class Mr implements MrHandle {
     // Answers to our own DDT Map-Requests that a DDT map-server forwarded
     // or proxy-replied to (the ITR gets its own): not used.
     control.on("map-reply", () => c.inc(METRICS.mrMapRepliesIgnored));
+    this.#pool = pool;
+    if (pool !== undefined) {
+      pool.attach((bytes, from, admitted) => control.receive(bytes, from, "control", { admitted }));
+      this.#publishTargets();
+      // Our own addresses may change (read again every 30 s): checked every second.
+      this.#targetsTimer = setInterval(() => this.#publishTargets(), 1000);
+    }
+  }
+
+  /** Gives the forwarding Workers the map-servers that are not this resolver. */
+  #publishTargets(): void {
+    if (this.#pool === undefined) return;
+    this.#pool.setTargets(
+      this.#config.mapServers.length === 0 ? [] : this.#targets(this.#deps.now()),
+    );
   }
 
   static async start(config: Config, deps: RoleDeps, options: MrOptions): Promise<Mr> {
-    const control = await ControlPlane.open({
-      logger: deps.logger,
-      counters: deps.counters,
-      port: config.controlPort,
-      rateLimit: config.controlRateLimit,
-      now: deps.now,
-      transport: options.transport ?? batchedTransport,
-      ...(config.controlAddress !== undefined ? { address: config.controlAddress } : {}),
+    const { control, pool } = await openMrControl(config, deps, {
+      ...options,
+      workers: config.ddtRootAddresses.length > 0 || options.transport !== undefined
+        ? 0
+        : options.workers ?? (deps.now === Date.now ? defaultWorkers() : 0),
     });
-    const mr = new Mr(config, deps, options, control);
+    let mr: Mr;
+    try {
+      mr = new Mr(config, deps, options, control, pool);
+    } catch (e) {
+      await control.close();
+      throw e;
+    }
     if (mr.ddt && config.mapServers.length > 0) {
       deps.logger.warn("mr-map-servers-ignored", {
         reason: "ddt-root-addresses is set: requests are resolved through DDT",
@@ -287,6 +315,7 @@ class Mr implements MrHandle {
       mode: mr.ddt ? "ddt" : "forward",
       roots: config.ddtRootAddresses.join(","),
       "map-servers": config.mapServers.map((m) => m.address).join(","),
+      workers: pool?.workers ?? 0,
     });
     return mr;
   }
@@ -312,6 +341,7 @@ class Mr implements MrHandle {
               ? config.ddtRootAddresses.join(", ")
               : config.mapServers.map((m) => m.address).join(", "),
             "requests being resolved": this.#pending.size,
+            "forwarding workers": this.#pool?.workers ?? 0,
           },
         };
       },
@@ -329,6 +359,7 @@ class Mr implements MrHandle {
       setPeers: (peers) => {
         const c = setMrMapServers(this.#config, peers);
         this.#config = c.config;
+        this.#publishTargets();
         for (const line of c.changes) this.#deps.logger.info("mr-map-servers-changed", { line });
         return c.changes;
       },
@@ -337,6 +368,7 @@ class Mr implements MrHandle {
 
   close(): Promise<void> {
     clearInterval(this.#sweep);
+    if (this.#targetsTimer !== undefined) clearInterval(this.#targetsTimer);
     this.#abort.abort(new Error("map-resolver closed"));
     return this.control.close();
   }
@@ -392,26 +424,8 @@ class Mr implements MrHandle {
       .finally(() => this.#pending.delete(key));
   }
 
-  /**
-   * The `[[map-server]]`s that are not this resolver itself, worked out
-   * again when the list changes or a second has passed (the host's
-   * addresses are read again every 30 s), not per request.
-   */
   #targets(now: number): readonly Peer[] {
-    const all = this.#config.mapServers;
-    const t = this.#targetCache;
-    if (t !== undefined && t.list === all && now - t.at < 1000) return t.targets;
-    const port = this.#config.controlPort;
-    const own = this.#guard.own;
-    const targets = all.map((m) => ({ address: m.address, port })).filter((p) => !own.isSelf(p));
-    if (targets.length < all.length) {
-      this.#deps.logger.limited("mr-map-server-is-self", 600_000, "warn", "mr-map-server-is-self", {
-        "map-servers": all.map((m) => m.address).join(","),
-        port,
-      });
-    }
-    this.#targetCache = { list: all, at: now, targets };
-    return targets;
+    return this.#targetList.get(this.#config.mapServers, this.#config.controlPort, now);
   }
 
   #forward(r: Received, ecm: Ecm, eid: Prefix, nonce: bigint): void {

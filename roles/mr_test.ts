@@ -307,6 +307,7 @@ async function startForwardMr(
   servers: string[],
   d: RoleDeps,
   address = MR,
+  workers?: number,
 ): Promise<MrHandle> {
   const r = parseConfig(
     `control-address = "${address}"\ncontrol-port = ${port}\ncontrol-rate-limit = 0\n` +
@@ -314,7 +315,7 @@ async function startForwardMr(
     { role: "mr" },
   );
   if (!r.ok) throw new Error(r.errors.map(String).join("\n"));
-  return await mrStarter()(r.config, d);
+  return await mrStarter(workers === undefined ? {} : { workers })(r.config, d);
 }
 
 /** Sends an ITR's ECM Map-Request to the MR with inner TTL `ttl`, not waiting for an answer. */
@@ -398,6 +399,50 @@ Deno.test("mr forwards with the inner TTL one less, and drops TTL 1 and a copy w
     strictEqual(ms1.plain.length, 1);
     strictEqual(c.get("oor_mr_forwarded_total"), 1);
   });
+});
+
+Deno.test("mr forwards on Workers, one per nonce's share, as the main thread alone does", async () => {
+  for (const workers of [2, 0]) {
+    await withNet(async ({ port, itr, closeLater }) => {
+      const ms1 = await fakeMs(MS1, port, "10.1.0.0/16", "192.0.2.1");
+      closeLater(ms1.cp);
+      const d = deps();
+      const mr = await startForwardMr(port, [MS1], d, MR, workers);
+      closeLater(mr);
+      const details = (await mr.statusSource().status!()).details as Record<string, unknown>;
+      strictEqual(details["forwarding workers"], workers);
+      for (let n = 0; n < 40; n++) sendRequest(itr, port, "10.1.2.3", 0xb00n + BigInt(n), 20);
+      await until(() => ms1.plain.length === 40, `40 forwards (${workers} Workers)`);
+      for (const r of ms1.plain) strictEqual(r.ecm?.inner.ttl, 19);
+      const nonces = new Set(
+        ms1.plain.map((r) => r.message.type === "map-request" && r.message.msg.nonce),
+      );
+      strictEqual(nonces.size, 40);
+      const c = d.counters;
+      strictEqual(c.get("oor_mr_forwarded_total"), 40);
+      strictEqual(c.get("oor_mr_requests_total", { mode: "forward" }), 40);
+      strictEqual(c.get("oor_control_messages_in_total", { type: "ecm-map-request" }), 40);
+      // The copies, whichever Worker each reaches, are dropped.
+      for (let n = 0; n < 40; n++) sendRequest(itr, port, "10.1.2.3", 0xb00n + BigInt(n), 20);
+      await until(() => c.get("oor_mr_dropped_total", { reason: "duplicate" }) === 40, "40 copies");
+      strictEqual(ms1.plain.length, 40);
+      // Something only the main thread handles still is handled (a Map-Reply: counted, ignored).
+      itr.send(
+        {
+          type: "map-reply",
+          msg: {
+            probe: false,
+            echoNonce: false,
+            security: false,
+            nonce: 5n,
+            records: [],
+          },
+        },
+        { address: MR, port },
+      );
+      await until(() => c.get("oor_mr_map_replies_ignored_total") === 1, "the Map-Reply");
+    });
+  }
 });
 
 Deno.test("two mrs naming each other as map-server: the request goes round once, then is dropped", async () => {

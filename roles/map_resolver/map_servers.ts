@@ -8,7 +8,45 @@
  */
 
 import type { Config } from "../../config/mod.ts";
+import type { Peer } from "../../core/control.ts";
+import type { OwnAddresses } from "../../core/forward_guard.ts";
+import type { Logger } from "../../core/log.ts";
 import { type PeerLists, SourceError } from "../../core/status.ts";
+
+/**
+ * The `[[map-server]]`s that are not this resolver itself, worked out
+ * again when the list changes or a second has passed (the host's
+ * addresses are read again every 30 s), not per request.
+ */
+export class MapServerTargets {
+  readonly #own: OwnAddresses;
+  readonly #logger: Logger;
+  #cache:
+    | { readonly list: Config["mapServers"]; readonly at: number; readonly targets: Peer[] }
+    | undefined;
+
+  /** Targets that `own` says are not ourselves; a map-server that is ourselves is logged. */
+  constructor(own: OwnAddresses, logger: Logger) {
+    this.#own = own;
+    this.#logger = logger;
+  }
+
+  /** The map-servers of `all` (on `port`) that are not ourselves, as of `now` (ms). */
+  get(all: Config["mapServers"], port: number, now: number): readonly Peer[] {
+    const t = this.#cache;
+    if (t !== undefined && t.list === all && now - t.at < 1000) return t.targets;
+    const own = this.#own;
+    const targets = all.map((m) => ({ address: m.address, port })).filter((p) => !own.isSelf(p));
+    if (targets.length < all.length) {
+      this.#logger.limited("mr-map-server-is-self", 600_000, "warn", "mr-map-server-is-self", {
+        "map-servers": all.map((m) => m.address).join(","),
+        port,
+      });
+    }
+    this.#cache = { list: all, at: now, targets };
+    return targets;
+  }
+}
 
 /**
  * `config` with the map-servers of `peers`, and what changed (one line
