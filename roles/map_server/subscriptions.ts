@@ -79,6 +79,8 @@ export const PUBLICATION_RETRIES = 3;
 export const SUBSCRIPTION_DEFAULT_MS = 86_400_000;
 /** Publications whose late Map-Notify-Acks are still recognised. */
 const RECENT_PUBLICATIONS = 4096;
+/** Log interval of a subscription's own lines (subscribed, published...), ms. */
+const LINE_INTERVAL_MS = 1_000;
 /** Log interval of refused subscriptions, per source. */
 const LOG_INTERVAL_MS = 60_000;
 
@@ -194,10 +196,17 @@ export class Subscriptions {
         const old = this.#subs.get(key);
         if (old !== undefined) this.#drop(key, old);
         c.inc(METRICS.msSubscribeRequests, { result: "withdrawn" });
-        this.#c.deps.logger.info("unsubscribed", {
-          prefix: formatPrefix(p),
-          xtrId: hex(m.xtrId, 32),
-        });
+        // Peers trigger these lines: at most one a second per subscription (and per line).
+        this.#c.deps.logger.limited(
+          `unsubscribed ${key}`,
+          LINE_INTERVAL_MS,
+          "info",
+          "unsubscribed",
+          {
+            prefix: formatPrefix(p),
+            xtrId: hex(m.xtrId, 32),
+          },
+        );
         continue;
       }
       const site = this.#siteOf(m.xtrId, rlocs);
@@ -239,7 +248,7 @@ export class Subscriptions {
           pending: undefined,
         };
         this.#subs.set(key, s);
-        this.#c.deps.logger.info("subscribed", {
+        this.#c.deps.logger.limited(`subscribed ${key}`, LINE_INTERVAL_MS, "info", "subscribed", {
           prefix: s.text,
           xtrId: hex(m.xtrId, 32),
           itrRlocs: rlocs.join(","),
@@ -422,7 +431,8 @@ export class Subscriptions {
     s.sent++;
     this.#c.cp.send(bytes, s.to, "map-notify");
     this.#c.deps.counters.inc(METRICS.msPublications, { result: "sent" });
-    this.#c.deps.logger.info("published", {
+    const line = `published ${s.text} ${s.xtrId.toString(16)}`;
+    this.#c.deps.logger.limited(line, LINE_INTERVAL_MS, "info", "published", {
       prefix: s.text,
       record: formatPrefix(prefixOf(rec.eid, rec.maskLen) ?? s.prefix),
       rlocs: rec.locators.map((l) => addressToString(l.address)).join(",") || "none",

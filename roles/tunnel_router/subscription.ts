@@ -133,7 +133,8 @@ export class Subscriber {
           origin: "map-notify",
         });
       }
-      log.info("publication-applied", {
+      // One line per publication, at most one a second per prefix (the map-server decides how many).
+      log.limited(`publication-applied ${text}`, 1_000, "info", "publication-applied", {
         prefix: text,
         rlocs: rlocs || "none",
         ttl: rec.ttl,
