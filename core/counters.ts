@@ -15,10 +15,50 @@ export type Labels = Readonly<Record<string, string>>;
 /** Label values of a series of a metric with label names `L`. */
 export type LabelsOf<L extends string> = { readonly [K in L]?: string };
 
-function seriesKey(name: string, labels?: Labels): string {
-  if (labels === undefined) return name;
+/** Most label names or values kept below one node of the series-key cache. */
+const MAX_CACHED_CHILDREN = 1024;
+
+/** A node of the series-key cache: label name, then its value, then the next name... */
+interface KeyNode {
+  key?: string;
+  readonly next: Map<string, KeyNode>;
+}
+
+/** Series keys by metric name, then label names and values in the order given. */
+const cachedKeys = new Map<string, KeyNode>();
+
+function buildKey(name: string, labels: Labels): string {
   const parts = Object.keys(labels).sort().map((k) => `${k}="${labels[k]}"`);
   return parts.length === 0 ? name : `${name}{${parts.join(",")}}`;
+}
+
+function child(node: KeyNode, part: string): KeyNode | undefined {
+  let c = node.next.get(part);
+  if (c === undefined && node.next.size < MAX_CACHED_CHILDREN) {
+    node.next.set(part, c = { next: new Map() });
+  }
+  return c;
+}
+
+/**
+ * `name{label="value",...}`, the labels sorted. Looked up, not built, for
+ * label sets seen before (no arrays or strings made per bump); a series
+ * with many label values (a peer's address) is built past
+ * {@link MAX_CACHED_CHILDREN} of them.
+ */
+function seriesKey(name: string, labels?: Labels): string {
+  if (labels === undefined) return name;
+  let node = cachedKeys.get(name);
+  if (node === undefined) cachedKeys.set(name, node = { next: new Map() });
+  for (const k in labels) {
+    const v = labels[k];
+    if (typeof v !== "string") return buildKey(name, labels);
+    const n = child(node, k);
+    const m = n === undefined ? undefined : child(n, v);
+    if (m === undefined) return buildKey(name, labels);
+    node = m;
+  }
+  return node.key ??= buildKey(name, labels);
 }
 
 /** The series of a metric whose label values are only known when it is read. */

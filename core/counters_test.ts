@@ -56,3 +56,19 @@ Deno.test("Counters.addend() adds a count kept elsewhere to the series bumped he
   assert.equal(s["oor_mr_forwarded_total"], 8);
   assert.equal(s['oor_mr_dropped_total{reason="duplicate"}'], 3);
 });
+
+Deno.test("Counters: one series whatever the order of its labels, past the cached label values too", () => {
+  const c = new Counters();
+  c.inc(METRICS.mrResolutions, { result: "succeeded", reason: "ms-ack" });
+  c.inc(METRICS.mrResolutions, { reason: "ms-ack", result: "succeeded" });
+  assert.equal(c.get(METRICS.mrResolutions, { result: "succeeded", reason: "ms-ack" }), 2);
+  // More values of one label than the cache keeps: each still its own series.
+  for (let i = 0; i < 1500; i++) c.inc(METRICS.mrDropped, { reason: `r${i}` }, i);
+  for (let i = 0; i < 1500; i += 250) {
+    assert.equal(c.get(METRICS.mrDropped, { reason: `r${i}` }), i);
+  }
+  const s = c.snapshot();
+  assert.equal(s['oor_mr_resolutions_total{reason="ms-ack",result="succeeded"}'], 2);
+  assert.equal(s['oor_mr_dropped_total{reason="r1499"}'], 1499);
+  assert.equal(Object.keys(s).filter((k) => k.startsWith("oor_mr_dropped_total")).length, 1500);
+});
