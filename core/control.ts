@@ -221,7 +221,8 @@ interface Pending {
   /** The address the reply must come from (canonical text), if any. */
   readonly from: string | undefined;
   readonly send: () => void;
-  readonly what: string;
+  /** Text, or what makes it (only a request that fails needs it). */
+  readonly what: string | (() => string);
   readonly opts: RequestOptions;
   readonly resolve: (r: Received) => void;
   readonly reject: (e: unknown) => void;
@@ -233,6 +234,11 @@ interface Pending {
 
 /** One minute: how often a repeated drop from one source is logged. */
 const LOG_INTERVAL_MS = 60_000;
+
+/** What a request is, for its error: `what` made now if it is a function. */
+function whatOf(p: { readonly what: string | (() => string) }): string {
+  return typeof p.what === "string" ? p.what : p.what();
+}
 
 /** The control socket(s) of a role. */
 export class ControlPlane {
@@ -368,12 +374,13 @@ export class ControlPlane {
    * Sends `bytes` and waits for a reply carrying `nonce`, retransmitting
    * up to `retries` times. Rejects with {@link NoReplyError} when none
    * comes. `send` lets the caller send something other than `bytes` to
-   * `to` each time (e.g. a fresh ECM).
+   * `to` each time (e.g. a fresh ECM). `what` names the request in that
+   * error: text, or a function making it only then (not per request).
    */
   request(
     nonce: bigint,
     send: () => void,
-    what: string,
+    what: string | (() => string),
     opts: RequestOptions,
   ): Promise<Received> {
     if (this.#pending.has(nonce)) {
@@ -412,13 +419,13 @@ export class ControlPlane {
     p.timer = undefined;
     if (this.#closed) {
       this.#finish(p);
-      p.reject(new NoReplyError(`${p.what} (closed)`));
+      p.reject(new NoReplyError(`${whatOf(p)} (closed)`));
       return;
     }
     if (p.attempt > p.opts.retries) {
       this.#finish(p);
       this.#counters.inc(METRICS.controlTimeouts);
-      p.reject(new NoReplyError(p.what));
+      p.reject(new NoReplyError(whatOf(p)));
       return;
     }
     if (p.attempt > 0) this.#counters.inc(METRICS.controlRetransmits);
@@ -552,7 +559,7 @@ export class ControlPlane {
       this.#closed = true;
       for (const p of [...this.#pending.values()]) {
         this.#finish(p);
-        p.reject(new NoReplyError(`${p.what} (closed)`));
+        p.reject(new NoReplyError(`${whatOf(p)} (closed)`));
       }
       this.#wheel.close();
       this.#closing = this.#transport.close();

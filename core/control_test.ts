@@ -173,6 +173,43 @@ test("request() with from takes the reply only from that address; another source
   }
 });
 
+test("request() makes a `what` given as a function only for the error of a request that fails", async () => {
+  const server = await node();
+  const client = await node();
+  try {
+    answerRequests(server, Infinity);
+    let made = 0;
+    const what = () => {
+      made++;
+      return "the DDT Map-Request for 10.1.2.3/32";
+    };
+    const bytes = emitMapRequest(mapRequest(8n));
+    await assert.rejects(
+      client.cp.request(8n, () => client.cp.send(bytes, server.peer), what, {
+        ...REQUEST,
+        retries: 0,
+        timeoutMs: 40,
+      }),
+      (e) =>
+        e instanceof NoReplyError &&
+        e.message === "no reply to the DDT Map-Request for 10.1.2.3/32",
+    );
+    assert.equal(made, 1);
+    // Answered: never made.
+    const nonce = 9n;
+    const got = client.cp.request(nonce, () => {}, what, { ...REQUEST, timeoutMs: 2000 });
+    server.cp.send({
+      type: "map-reply",
+      msg: { probe: false, echoNonce: false, security: false, nonce, records: [] },
+    }, client.peer);
+    await got;
+    assert.equal(made, 1);
+  } finally {
+    await server.cp.close();
+    await client.cp.close();
+  }
+});
+
 test("request() rejects with NoReplyError after its retries and counts the timeout", async () => {
   const server = await node();
   const client = await node();

@@ -187,6 +187,8 @@ export interface MrHandle extends RoleHandle {
 interface Original extends ItrRequest {
   readonly key: string;
   readonly eid: Prefix;
+  /** `eid` as text, made once (the forward guard's key). */
+  readonly eidText: string;
 }
 
 /** Where the walk is: a referral set and the prefix it was given for. */
@@ -411,7 +413,8 @@ class Mr implements MrHandle {
       return;
     }
     if (this.#pending.size >= this.#maxPending) return this.#drop("overloaded", r);
-    const original: Original = { key, request, eid, ecm: r.ecm, from: r.from };
+    const eidText = formatPrefix(eid);
+    const original: Original = { key, request, eid, eidText, ecm: r.ecm, from: r.from };
     this.#pending.set(key, original);
     this.#resolve(original)
       .catch((e) => {
@@ -614,10 +617,8 @@ class Mr implements MrHandle {
         case REFERRAL_ACTION.MS_ACK:
           // RFC 8111 §7.3.2: the Map-Server has the EID. It got our own
           // request; the ITR's, with the ITR's nonce, goes to it now.
-          this.#forwardEcm(o, o.ecm, o.request.nonce, o.eid, {
-            address: rloc,
-            port: this.#config.controlPort,
-          });
+          const ms = { address: rloc, port: this.#config.controlPort };
+          this.#forwardEcm(o, o.ecm, o.request.nonce, o.eid, ms, o.eidText);
           c.inc(METRICS.mrResolutions, { result: "succeeded", reason: "ms-ack" });
           return "done";
         case REFERRAL_ACTION.MS_NOT_REGISTERED: {
@@ -731,7 +732,7 @@ class Mr implements MrHandle {
           c.inc(METRICS.mrDdtRequestsSent);
           this.control.send(bytes, to);
         },
-        `DDT Map-Request for ${formatPrefix(o.eid)} to ${formatPeer(to)}`,
+        () => `DDT Map-Request for ${formatPrefix(o.eid)} to ${formatPeer(to)}`,
         {
           retries: 0,
           timeoutMs: this.#timeoutMs,
@@ -757,7 +758,7 @@ class Mr implements MrHandle {
           60_000,
           "warn",
           "mr-ddt-node-timeout",
-          { node: formatPeer(to), eid: formatPrefix(o.eid) },
+          { node: formatPeer(to), eid: o.eidText },
         );
         return undefined;
       }

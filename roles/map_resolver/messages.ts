@@ -40,6 +40,19 @@ export function randomNonce(): bigint {
   return nonces[nextNonce++]!;
 }
 
+/** Our own ITR-RLOC list per address we send from (a handful: one per family or route). */
+const selfRlocCache = new Map<string, readonly Address[]>();
+
+function selfRlocs(self: string): readonly Address[] {
+  let list = selfRlocCache.get(self);
+  if (list === undefined) {
+    if (selfRlocCache.size >= 64) selfRlocCache.clear();
+    list = [ipAddress(self)];
+    selfRlocCache.set(self, list);
+  }
+  return list;
+}
+
 function ipOf(a: Address): string | undefined {
   return a.kind === "ipv4" || a.kind === "ipv6" ? a.ip : undefined;
 }
@@ -67,7 +80,7 @@ export function ddtMapRequest(
     const e = ipOf(record.eid.kind === "iid" ? record.eid.address : record.eid);
     const dst = e !== undefined && isIPv4(e) === isIPv4(self) ? e : node;
     inner = { src: self, dst, srcPort: port, dstPort: LISP_CONTROL_PORT, ttl };
-    itrRlocs = [ipAddress(self)];
+    itrRlocs = selfRlocs(self);
   }
   return emitEcm({
     security: false,
