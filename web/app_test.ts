@@ -1111,7 +1111,8 @@ Deno.test("a running ms serves its registrations on /api/v1/sites and /metrics",
     assert.match(h.api.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
     assert.match(
       h.lines.join(""),
-      /api-listening url=http:\/\/127\.0\.0\.1:\d+\/ writes="none for this role"/,
+      // An ms takes lisp-site edits: writable, but not without a token.
+      /api-listening url=http:\/\/127\.0\.0\.1:\d+\/ writes="no token"/,
     );
     await h.register("10.1.5.0/24", ["127.0.0.2", "127.0.0.3"], 0xabcdefn);
     const sites = await (await fetch(`${h.api.url}api/v1/sites`)).json();
