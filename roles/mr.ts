@@ -556,7 +556,7 @@ class Mr implements MrHandle {
   async #walk(o: Original, start: Step): Promise<"done" | "restart-from-root"> {
     const c = this.#deps.counters;
     const log = this.#deps.logger;
-    const referred = new Set<string>();
+    let referred: Set<string> | undefined; // made at the first referral (not on MS-ACK at once)
     let step = start;
     let referrals = 0;
     for (;;) {
@@ -593,7 +593,7 @@ class Mr implements MrHandle {
           // last, and no node may refer the same request twice.
           const loop = (step.prefix !== undefined && rp.len <= step.prefix.len)
             ? `prefix ${formatPrefix(rp)} is not more specific than ${formatPrefix(step.prefix)}`
-            : referred.has(rloc)
+            : referred?.has(rloc)
             ? `${rloc} referred this request before`
             : referrals >= this.#maxReferrals
             ? `more than ${this.#maxReferrals} referrals`
@@ -603,7 +603,7 @@ class Mr implements MrHandle {
             this.#fail(o, "loop", step, loop);
             return "done";
           }
-          referred.add(rloc);
+          (referred ??= new Set()).add(rloc);
           referrals++;
           const rlocs = referralRlocs(record);
           if (rlocs.length === 0) {
@@ -685,12 +685,12 @@ class Mr implements MrHandle {
       : [...step.rlocs].sort((a, b) =>
         Number((this.#suspect.get(a) ?? 0) > now) - Number((this.#suspect.get(b) ?? 0) > now)
       );
-    const answered = new Set<string>();
+    let answered: Set<string> | undefined; // made when an RLOC answers and another is tried
     let soft: Answer | undefined;
     const cycles = this.#config.mapRequestRetries + 1;
-    for (let cycle = 0; cycle < cycles && answered.size < order.length; cycle++) {
+    for (let cycle = 0; cycle < cycles && (answered?.size ?? 0) < order.length; cycle++) {
       for (const rloc of order) {
-        if (answered.has(rloc)) continue;
+        if (answered?.has(rloc)) continue;
         const referral = await this.#queryOne(o, rloc);
         if (referral === "aborted") return { kind: "aborted" };
         if (referral === undefined) {
@@ -701,14 +701,14 @@ class Mr implements MrHandle {
         const record = referral.records[0]?.record;
         if (record === undefined) {
           this.#deps.counters.inc(METRICS.mrDropped, { reason: "empty-referral" });
-          answered.add(rloc);
+          (answered ??= new Set()).add(rloc);
           continue;
         }
         if (
           record.action === REFERRAL_ACTION.MS_NOT_REGISTERED ||
           record.action === REFERRAL_ACTION.NOT_AUTHORITATIVE
         ) {
-          answered.add(rloc);
+          (answered ??= new Set()).add(rloc);
           soft = { kind: "referral", record, rloc };
           continue;
         }
