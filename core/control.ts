@@ -248,6 +248,8 @@ export class ControlPlane {
   readonly #limiter: RateLimiter | undefined;
   #transport!: ControlTransport;
   readonly #handlers = new Map<ControlMessageType, Handler>();
+  /** LISP type -> what takes its plain messages unread ({@link takeUnread}). */
+  readonly #unread = new Map<number, (from: Peer) => void>();
   readonly #pending = new Map<bigint, Pending>();
   /** The deadlines of every outstanding request: one timer for all of them. */
   readonly #wheel = new TimerWheel<Pending>((p) => this.#attempt(p));
@@ -308,6 +310,18 @@ export class ControlPlane {
    */
   on<T extends ControlMessageType>(type: T, handler: Handler<T>): void {
     this.#handlers.set(type, handler as unknown as Handler);
+  }
+
+  /**
+   * Gives every plain (not encapsulated) message of LISP type `type` (a
+   * wire/message.ts `LISP_TYPE`) to `handler` unread: counted as received
+   * under its type's name, neither parsed nor matched against outstanding
+   * requests. For a type a role only counts and drops (the Map-Replies a
+   * map-resolver gets to its own DDT queries): parsing it would cost more
+   * than the rest of its handling.
+   */
+  takeUnread(type: number, handler: (from: Peer) => void): void {
+    this.#unread.set(type, handler);
   }
 
   /**
@@ -479,6 +493,13 @@ export class ControlPlane {
     opts: ReceiveOptions = {},
   ): Dispatched {
     const tag = via === "data" ? { via } : undefined;
+    const unread = data.length > 0 ? this.#unread.get(data[0]! >>> 4) : undefined;
+    if (unread !== undefined) {
+      const type = typeName(data[0]! >>> 4) as ControlMessageType;
+      this.#counters.inc(METRICS.controlMessagesIn, { type, ...tag });
+      unread(from);
+      return type;
+    }
     let message: ControlMessage;
     let bytes = data;
     let ecm: Ecm | undefined;

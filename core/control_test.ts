@@ -173,6 +173,37 @@ test("request() with from takes the reply only from that address; another source
   }
 });
 
+test("takeUnread() takes a type's plain messages unread: counted by type, never parsed nor dispatched", async () => {
+  const a = await node();
+  const b = await node();
+  try {
+    const taken: string[] = [];
+    let handled = 0;
+    b.cp.on("map-reply", () => void handled++);
+    b.cp.takeUnread(2, (from) => taken.push(from.address));
+    a.cp.send({
+      type: "map-reply",
+      msg: { probe: false, echoNonce: false, security: false, nonce: 3n, records: [] },
+    }, b.peer);
+    // Not even a whole header: not "malformed", as nothing reads it.
+    a.cp.send(new Uint8Array([0x20, 0, 0]), b.peer);
+    await until(() => taken.length === 2, "both taken");
+    assert.deepEqual(taken, [a.peer.address, a.peer.address]);
+    assert.equal(handled, 0);
+    assert.equal(b.counters.get("oor_control_messages_in_total", { type: "map-reply" }), 2);
+    assert.equal(b.counters.get("oor_control_messages_in_total", { type: "malformed" }), 0);
+    // Another type still goes through the parser.
+    a.cp.send(new Uint8Array([0x60, 0, 0]), b.peer);
+    await until(
+      () => b.counters.get("oor_control_messages_in_total", { type: "malformed" }) === 1,
+      "a malformed Map-Referral",
+    );
+  } finally {
+    await a.cp.close();
+    await b.cp.close();
+  }
+});
+
 test("request() makes a `what` given as a function only for the error of a request that fails", async () => {
   const server = await node();
   const client = await node();

@@ -110,7 +110,6 @@ import type { RoleDeps, RoleHandle, RoleStart } from "../core/role.ts";
 import type { StatusSource } from "../core/status.ts";
 import { MapServerTargets, setMrMapServers } from "./map_resolver/map_servers.ts";
 import { type ForwardingPool, openMrControl } from "./map_resolver/forwarding.ts";
-import { defaultWorkers } from "./map_server/serving.ts";
 import { referralActionName } from "./ddt.ts";
 import { netlinkHostAddresses } from "./host_addresses.ts";
 import {
@@ -125,6 +124,7 @@ import {
 import { type Ecm, type EcmInner, emitEcm } from "../wire/ecm.ts";
 import { ACTION, type EidRecord, REFERRAL_ACTION } from "../wire/eid_record.ts";
 import type { MapReferral } from "../wire/map_referral.ts";
+import { LISP_TYPE } from "../wire/message.ts";
 import { METRICS } from "../core/metrics.ts";
 
 /** TTL of the negative Map-Reply after MS-NOT-REGISTERED, minutes (RFC 8111 §7.3.2). */
@@ -273,8 +273,8 @@ class Mr implements MrHandle {
     c.gauge(METRICS.mrPendingRequests, () => this.#pending.size);
     control.on("map-request", (_m, r) => this.#onMapRequest(r));
     // Answers to our own DDT Map-Requests that a DDT map-server forwarded
-    // or proxy-replied to (the ITR gets its own): not used.
-    control.on("map-reply", () => c.inc(METRICS.mrMapRepliesIgnored));
+    // or proxy-replied to (the ITR gets its own): counted, not even parsed.
+    control.takeUnread(LISP_TYPE.MAP_REPLY, () => c.inc(METRICS.mrMapRepliesIgnored));
     this.#pool = pool;
     if (pool !== undefined) {
       pool.attach((bytes, from, admitted) => control.receive(bytes, from, "control", { admitted }));
@@ -293,12 +293,7 @@ class Mr implements MrHandle {
   }
 
   static async start(config: Config, deps: RoleDeps, options: MrOptions): Promise<Mr> {
-    const { control, pool } = await openMrControl(config, deps, {
-      ...options,
-      workers: config.ddtRootAddresses.length > 0 || options.transport !== undefined
-        ? 0
-        : options.workers ?? (deps.now === Date.now ? defaultWorkers() : 0),
-    });
+    const { control, pool } = await openMrControl(config, deps, options);
     let mr: Mr;
     try {
       mr = new Mr(config, deps, options, control, pool);
@@ -614,13 +609,14 @@ class Mr implements MrHandle {
           step = { prefix: rp, rlocs, fromRoot: step.fromRoot };
           continue;
         }
-        case REFERRAL_ACTION.MS_ACK:
+        case REFERRAL_ACTION.MS_ACK: {
           // RFC 8111 §7.3.2: the Map-Server has the EID. It got our own
           // request; the ITR's, with the ITR's nonce, goes to it now.
           const ms = { address: rloc, port: this.#config.controlPort };
           this.#forwardEcm(o, o.ecm, o.request.nonce, o.eid, ms, o.eidText);
           c.inc(METRICS.mrResolutions, { result: "succeeded", reason: "ms-ack" });
           return "done";
+        }
         case REFERRAL_ACTION.MS_NOT_REGISTERED: {
           const p = negativePrefix(rp, o.eid);
           if (p === undefined) {

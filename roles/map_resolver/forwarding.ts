@@ -51,7 +51,7 @@ import {
   openControlSocket,
   SendQueue,
 } from "../control_io/socket.ts";
-import { MAX_WORKERS, nonceSpreadFilter } from "../map_server/serving.ts";
+import { defaultWorkers, MAX_WORKERS, nonceSpreadFilter } from "../map_server/serving.ts";
 import { FORWARD_COUNTS, type ForwardTarget } from "./forward_path.ts";
 import {
   COUNTS,
@@ -131,24 +131,29 @@ function openGroup(address: string, port: number, n: number, logger: Logger): Ud
 }
 
 /**
- * Opens a map-resolver's ControlPlane: on `workers` forwarding Workers
- * (their sockets, `control-rate-limit` in shared buckets) when above 0,
- * else on `transport` (default: the batched transport).
+ * Opens a map-resolver's ControlPlane: on forwarding Workers (their
+ * sockets, `control-rate-limit` in shared buckets) for an `mr` (no
+ * `ddt-root-addresses`), `workers` of them (default: one per CPU, or none
+ * on a clock of a test's own: the Workers read the system clock), else on
+ * `transport` (default: the batched transport; given, no Workers).
  */
 export async function openMrControl(
   config: Config,
   deps: Pick<RoleDeps, "logger" | "counters" | "now">,
-  options: { readonly workers: number; readonly transport?: ControlTransportFactory },
+  options: { readonly workers?: number; readonly transport?: ControlTransportFactory },
 ): Promise<{ control: ControlPlane; pool: ForwardingPool | undefined }> {
+  const workers = config.ddtRootAddresses.length > 0 || options.transport !== undefined
+    ? 0
+    : options.workers ?? (deps.now === Date.now ? defaultWorkers() : 0);
   const rate = config.controlRateLimit;
-  const limiter = options.workers > 0 && rate > 0 ? new RateLimiter(rate) : undefined;
-  const pool = options.workers > 0
+  const limiter = workers > 0 && rate > 0 ? new RateLimiter(rate) : undefined;
+  const pool = workers > 0
     ? await ForwardingPool.start({
       address: config.controlAddress,
       port: config.controlPort,
       logger: deps.logger,
       counters: deps.counters,
-      workers: options.workers,
+      workers,
       limiter,
     })
     : undefined;
