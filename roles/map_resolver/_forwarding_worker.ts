@@ -68,6 +68,10 @@ export interface ForwardingInit {
   readonly acks: SharedArrayBuffer;
   readonly limiter?: { readonly rate: number; readonly memory: SharedArrayBuffer | ArrayBuffer };
   readonly targets: readonly ForwardTarget[];
+  /** How long an ITR's repeated request for an EID goes to the next map-server, ms. */
+  readonly retransmitWindowMs: number;
+  /** The table of recent forwards, one for all Workers (ForwardPath.recentMemory). */
+  readonly recent: SharedArrayBuffer;
   /**
    * Float64 [index * COUNTS + k]: what this Worker counted, by
    * FORWARD_COUNTS then WORKER_COUNTS index, written by it alone, read by
@@ -150,7 +154,14 @@ class Forwarder {
       ? new RateLimiter(init.limiter.rate, init.limiter.memory)
       : undefined;
     const families = (this.#v4 !== undefined ? 1 : 0) | (this.#v6 !== undefined ? 2 : 0);
-    this.#path = new ForwardPath(limiter, this.#counts, families);
+    this.#path = new ForwardPath(
+      limiter,
+      this.#counts,
+      families,
+      undefined,
+      init.retransmitWindowMs,
+      init.recent,
+    );
     this.#path.setTargets(init.targets);
   }
 

@@ -6,8 +6,8 @@
  * An ECM'd Map-Request of the common shape (wire/control_view.ts
  * `scanMapRequest`: one record, a host EID, no probe, SMR or subscription),
  * not DDT-originated, with an inner IPv4 header of 20 bytes or an IPv6
- * header, is forwarded to the one `[[map-server]]` that is not this
- * resolver itself by copying it into the send batch and rewriting only
+ * header, is forwarded to a `[[map-server]]` that is not this resolver
+ * itself by copying it into the send batch and rewriting only
  * what changes: the ECM's R and N bits and reserved bytes cleared, the
  * inner TTL (hop limit) less one and, over IPv4, the inner header
  * checksum. The result is byte for byte what roles/mr.ts's main-thread
@@ -25,8 +25,13 @@
  * duplicate (a looping copy comes back within milliseconds; the TTL ends
  * the loop in any case).
  *
- * Everything else (another message, another shape, several map-servers or
- * none, a family the Worker cannot send to) is the main thread's
+ * With several map-servers, the same ITR asking again for the same EID
+ * within 3 s (its retransmission) goes to the next one, as on the main
+ * thread: the table of recent forwards is one, in shared memory, for all
+ * the Workers ({@link ForwardPath.recentMemory}).
+ *
+ * Everything else (another message, another shape, no map-server, a
+ * family the Worker cannot send to) is the main thread's
  * ({@link FWD_MAIN}), where roles/mr.ts decides as it does without
  * Workers.
  *
@@ -67,6 +72,12 @@ const C_TTL = 4;
 const C_DUPLICATE = 5;
 const C_RATE_LIMITED = 6;
 
+/** Most map-servers a Worker forwards to (more: the main thread's). */
+export const MAX_TARGETS = 16;
+/** Slots of the table of recent (ITR, EID) forwards (a power of two). */
+const RECENT_SLOTS = 1 << 14;
+/** Bytes of that table: when (f64), two hashes (i32), the target (u8), per slot. */
+const RECENT_BYTES = RECENT_SLOTS * 17;
 /** Slots of the duplicate table (a power of two). */
 export const DUPLICATE_SLOTS = 1 << 16;
 /** Words of a duplicate-table slot: nonce (2), iid, family, address (4). */
@@ -99,7 +110,16 @@ export class ForwardPath {
   readonly #dupKeys = new Int32Array(DUPLICATE_SLOTS * DUP_WORDS);
   readonly #dupUntil = new Float64Array(DUPLICATE_SLOTS);
   #targets = 0;
-  /** Family of the target: 4 or 6. */
+  readonly #tAddr4 = new Uint32Array(MAX_TARGETS);
+  readonly #tAddr6 = new Uint8Array(MAX_TARGETS * 16);
+  readonly #tPort = new Uint16Array(MAX_TARGETS);
+  readonly #retransmitMs: number;
+  /** Per (ITR address, EID) hash: two more hashes of it, the target it went to, and when. */
+  readonly #recentA: Int32Array;
+  readonly #recentB: Int32Array;
+  readonly #recentAt: Float64Array;
+  readonly #recentIndex: Uint8Array;
+  /** Family of the targets: 4 or 6. */
   toFamily: 4 | 6 = 4;
   /** The target's IPv4 address as a u32 (toFamily 4). */
   toAddr4 = 0;
@@ -118,40 +138,96 @@ export class ForwardPath {
    * A fast path taking rate-limit tokens from `limiter` (shared with the
    * main thread), counting into `counts` (length {@link FORWARD_COUNTS}),
    * able to send over the `families` given (bit 1: IPv4, bit 2: IPv6).
+   * With several map-servers, the same ITR asking for the same EID within
+   * `retransmitMs` (its retransmission) goes to the next one, as
+   * roles/mr.ts does (MrOptions.retransmitWindowMs).
    */
   constructor(
     limiter: RateLimiter | undefined,
     counts: Float64Array,
     families: number,
     windowMs = DUPLICATE_WINDOW_MS,
+    retransmitMs = 3000,
+    recent: SharedArrayBuffer | ArrayBuffer = ForwardPath.recentMemory(),
   ) {
     if (counts.length < FORWARD_COUNTS.length) throw new RangeError("counts too short");
     this.#limiter = limiter;
     this.counts = counts;
     this.#families = families;
     this.#windowMs = windowMs;
+    this.#retransmitMs = retransmitMs;
+    if (recent.byteLength < RECENT_BYTES) throw new RangeError("recent-forwards memory too small");
+    this.#recentAt = new Float64Array(recent, 0, RECENT_SLOTS);
+    this.#recentA = new Int32Array(recent, RECENT_SLOTS * 8, RECENT_SLOTS);
+    this.#recentB = new Int32Array(recent, RECENT_SLOTS * 12, RECENT_SLOTS);
+    this.#recentIndex = new Uint8Array(recent, RECENT_SLOTS * 16, RECENT_SLOTS);
+  }
+
+  /**
+   * Memory for the table of recent (ITR, EID) forwards, to share between
+   * the Workers (a SharedArrayBuffer): a request reaches the Worker of its
+   * nonce, and an ITR's next request for the same EID may carry another.
+   * Two Workers writing one slot at once at worst send a request to
+   * another map-server than the next one.
+   */
+  static recentMemory(): SharedArrayBuffer {
+    const m = new SharedArrayBuffer(RECENT_BYTES);
+    new Float64Array(m, 0, RECENT_SLOTS).fill(-Infinity);
+    return m;
   }
 
   /**
    * Forwards to `targets` from now on: the map-servers that are not this
-   * resolver. With other than exactly one, or one of a family the Worker
-   * cannot send to, every datagram is the main thread's.
+   * resolver. With none, more than {@link MAX_TARGETS}, targets of both
+   * families or of a family the Worker cannot send to, every datagram is
+   * the main thread's.
    */
   setTargets(targets: readonly ForwardTarget[]): void {
     this.#targets = 0;
-    if (targets.length !== 1) return;
-    const t = targets[0]!;
-    const a4 = ipv4U32(t.address);
-    if (a4 !== undefined) {
-      if ((this.#families & 1) === 0) return;
-      this.toFamily = 4;
-      this.toAddr4 = a4;
-    } else {
-      if ((this.#families & 2) === 0 || !ipv6ToBytes(t.address, this.toAddr6, 0)) return;
-      this.toFamily = 6;
+    const n = targets.length;
+    if (n === 0 || n > MAX_TARGETS) return;
+    let family = 0;
+    for (let i = 0; i < n; i++) {
+      const t = targets[i]!;
+      const a4 = ipv4U32(t.address);
+      const f = a4 !== undefined ? 4 : 6;
+      if (family !== 0 && f !== family) return;
+      family = f;
+      if (a4 !== undefined) this.#tAddr4[i] = a4;
+      else if (!ipv6ToBytes(t.address, this.#tAddr6, i * 16)) return;
+      this.#tPort[i] = t.port;
     }
-    this.toPort = t.port;
-    this.#targets = 1;
+    if ((this.#families & (family === 4 ? 1 : 2)) === 0) return;
+    this.toFamily = family as 4 | 6;
+    this.#targets = n;
+  }
+
+  /** Which target (ITR `src4`/`src6`, EID of `v`) goes to: the next one after a recent ask. */
+  #pick(b: Uint8Array, v: MapRequestView, src4: number, src6: number, now: number): number {
+    const n = this.#targets;
+    if (n === 1) return 0;
+    let h1 = 0x811c9dc5 ^ v.iid ^ v.eidFamily;
+    let h2 = Math.imul(src4 ^ 0x5bd1e995, 0x27d4eb2d);
+    if (src6 >= 0) { for (let k = 0; k < 16; k++) h2 = Math.imul(h2 ^ b[src6 + k]!, 0x01000193); }
+    h1 = Math.imul(h1 ^ h2, 0x85ebca6b);
+    const len = v.eidFamily === 4 ? 4 : 16;
+    for (let k = 0; k < len; k++) {
+      const x = b[v.eidAddress + k]!;
+      h1 = Math.imul(h1 ^ x, 0x01000193);
+      h2 = Math.imul(h2 + x, 0xc2b2ae35) ^ (h2 >>> 13);
+    }
+    h1 ^= h1 >>> 15;
+    const slot = (h1 ^ (h1 >>> 16)) & (RECENT_SLOTS - 1);
+    let index = 0;
+    if (
+      this.#recentA[slot] === h1 && this.#recentB[slot] === h2 &&
+      now - this.#recentAt[slot]! < this.#retransmitMs
+    ) index = (this.#recentIndex[slot]! + 1) % n;
+    this.#recentA[slot] = h1;
+    this.#recentB[slot] = h2;
+    this.#recentIndex[slot] = index;
+    this.#recentAt[slot] = now;
+    return index;
   }
 
   /**
@@ -171,7 +247,7 @@ export class ForwardPath {
     at: number,
     room: number,
   ): number {
-    if (this.#targets !== 1 || end - start < 1 || b[start]! >>> 4 !== 8) return FWD_MAIN;
+    if (this.#targets === 0 || end - start < 1 || b[start]! >>> 4 !== 8) return FWD_MAIN;
     const v = this.#view;
     if (!scanMapRequest(b, start, end, v, 3) || !v.ecm || v.ddt) return FWD_MAIN;
     const ip = start + 4;
@@ -191,6 +267,10 @@ export class ForwardPath {
       this.dropReason = "ttl-expired";
       return FWD_DROPPED;
     }
+    const t = this.#pick(b, v, src4, src6, now);
+    if (this.toFamily === 4) this.toAddr4 = this.#tAddr4[t]!;
+    else this.toAddr6.set(this.#tAddr6.subarray(t * 16, t * 16 + 16));
+    this.toPort = this.#tPort[t]!;
     if (this.#seen(b, v, now)) {
       bump(c, C_DUPLICATE);
       this.dropReason = "duplicate";

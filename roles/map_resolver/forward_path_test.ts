@@ -140,17 +140,76 @@ Deno.test("ForwardPath leaves to the main thread what it does not forward in pla
     new Uint8Array([0x80, 0, 0]),
   ];
   for (const b of others) assert.equal(run(p, b).code, FWD_MAIN);
-  // Several map-servers, or none: all the main thread's.
+  // No map-server, or map-servers of both families: all the main thread's.
   const m = emitEcm(ecm(request(eid, 7n), 64));
   p.setTargets([]);
   assert.equal(run(p, m).code, FWD_MAIN);
-  p.setTargets([{ address: "198.51.100.7", port: 4342 }, { address: "198.51.100.8", port: 4342 }]);
+  p.setTargets([{ address: "198.51.100.7", port: 4342 }, { address: "2001:db8::8", port: 4342 }]);
   assert.equal(run(p, m).code, FWD_MAIN);
   // A target of a family the Worker has no socket for.
   const v4only = new ForwardPath(undefined, new Float64Array(FORWARD_COUNTS.length), 1);
   v4only.setTargets([{ address: "2001:db8::7", port: 4342 }]);
   assert.equal(run(v4only, m).code, FWD_MAIN);
   assert.deepEqual([...counts], [0, 0, 0, 0, 0, 0, 0]);
+});
+
+Deno.test("ForwardPath sends an ITR's repeated request for an EID to the next map-server within 3 s", () => {
+  const { p } = path();
+  p.setTargets([
+    { address: "198.51.100.7", port: 4342 },
+    { address: "198.51.100.8", port: 4343 },
+    { address: "198.51.100.9", port: 4344 },
+  ]);
+  const eid = ipAddress("10.1.2.3");
+  const to = (nonce: bigint, now: number, ip = eid) => {
+    assert.equal(run(p, emitEcm(ecm(request(ip, nonce), 64)), now).code, FWD_SENT);
+    return `${p.toAddr4.toString(16)}:${p.toPort}`;
+  };
+  const [a, b, c] = ["c6336407:4342", "c6336408:4343", "c6336409:4344"];
+  assert.equal(to(1n, 1000), a);
+  assert.equal(to(2n, 2000), b, "asked again within 3 s: the next one");
+  assert.equal(to(3n, 3000), c);
+  assert.equal(to(4n, 4000), a, "round again");
+  assert.equal(to(5n, 1000 + 4000 + 3000), a, "3 s after the last: the first again");
+  assert.equal(to(6n, 7100, ipAddress("10.1.2.4")), a, "another EID: the first");
+  // Another ITR asking for the same EID: the first.
+  const b2 = new Uint8Array(4096);
+  const bytes = emitEcm(ecm(request(eid, 7n), 64));
+  const code = p.handle(bytes, 0, bytes.length, 0xc0000202, -1, 7200, b2, 0, 2048);
+  assert.equal(code, FWD_SENT);
+  assert.equal(`${p.toAddr4.toString(16)}:${p.toPort}`, a);
+});
+
+Deno.test("ForwardPath: two Workers' paths share the recent forwards, so the next map-server is the next one", () => {
+  const recent = ForwardPath.recentMemory();
+  const targets = [{ address: "198.51.100.7", port: 4342 }, {
+    address: "198.51.100.8",
+    port: 4342,
+  }];
+  const paths = [0, 1].map(() => {
+    const p = new ForwardPath(
+      undefined,
+      new Float64Array(FORWARD_COUNTS.length),
+      3,
+      500,
+      3000,
+      recent,
+    );
+    p.setTargets(targets);
+    return p;
+  });
+  const eid = ipAddress("10.1.2.3");
+  const sent = (p: ForwardPath, nonce: bigint, now: number) => {
+    assert.equal(run(p, emitEcm(ecm(request(eid, nonce), 64)), now).code, FWD_SENT);
+    return p.toAddr4;
+  };
+  assert.equal(sent(paths[0]!, 1n, 1000), 0xc6336407);
+  assert.equal(
+    sent(paths[1]!, 2n, 1500),
+    0xc6336408,
+    "the other Worker knows it went to the first",
+  );
+  assert.equal(sent(paths[0]!, 3n, 2000), 0xc6336407);
 });
 
 Deno.test("ForwardPath takes the shared rate-limit buckets", () => {

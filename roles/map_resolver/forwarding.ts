@@ -52,7 +52,7 @@ import {
   SendQueue,
 } from "../control_io/socket.ts";
 import { defaultWorkers, MAX_WORKERS, nonceSpreadFilter } from "../map_server/serving.ts";
-import { FORWARD_COUNTS, type ForwardTarget } from "./forward_path.ts";
+import { FORWARD_COUNTS, ForwardPath, type ForwardTarget } from "./forward_path.ts";
 import {
   COUNTS,
   type FromForwarding,
@@ -77,6 +77,8 @@ export interface ForwardingOptions {
   readonly workers: number;
   /** The shared buckets of `control-rate-limit`, if limited. */
   readonly limiter: RateLimiter | undefined;
+  /** How long an ITR's repeated request for an EID goes to the next map-server (default 3000 ms). */
+  readonly retransmitWindowMs?: number;
 }
 
 interface Member {
@@ -140,7 +142,11 @@ function openGroup(address: string, port: number, n: number, logger: Logger): Ud
 export async function openMrControl(
   config: Config,
   deps: Pick<RoleDeps, "logger" | "counters" | "now">,
-  options: { readonly workers?: number; readonly transport?: ControlTransportFactory },
+  options: {
+    readonly workers?: number;
+    readonly transport?: ControlTransportFactory;
+    readonly retransmitWindowMs?: number;
+  },
 ): Promise<{ control: ControlPlane; pool: ForwardingPool | undefined }> {
   const workers = config.ddtRootAddresses.length > 0 || options.transport !== undefined
     ? 0
@@ -155,6 +161,9 @@ export async function openMrControl(
       counters: deps.counters,
       workers,
       limiter,
+      ...(options.retransmitWindowMs !== undefined
+        ? { retransmitWindowMs: options.retransmitWindowMs }
+        : {}),
     })
     : undefined;
   try {
@@ -184,6 +193,7 @@ export class ForwardingPool {
   readonly #members: Member[] = [];
   readonly #acks = new Int32Array(new SharedArrayBuffer(4 * MAX_WORKERS));
   readonly #counts = new Float64Array(new SharedArrayBuffer(8 * COUNTS * MAX_WORKERS));
+  readonly #recent = ForwardPath.recentMemory();
   readonly #sockets: UdpSocket[] = [];
   #port = 0;
   #deliver: ForwardingDeliver | undefined;
@@ -329,6 +339,8 @@ export class ForwardingPool {
         mailbox: mailboxMemory,
         acks: this.#acks.buffer as SharedArrayBuffer,
         targets: this.#targets,
+        retransmitWindowMs: o.retransmitWindowMs ?? 3000,
+        recent: this.#recent,
         counts: this.#counts.buffer as SharedArrayBuffer,
         ...(o.limiter !== undefined
           ? { limiter: { rate: o.limiter.rate, memory: o.limiter.memory } }
