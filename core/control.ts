@@ -69,6 +69,8 @@ export interface Received {
   readonly from: Peer;
   /** The ECM it came in, if any. */
   readonly ecm?: Ecm;
+  /** With an ECM: the whole datagram as it came (to pass it on rewriting only what changes). */
+  readonly datagram?: Uint8Array;
   /** The port it came in on. */
   readonly via: Via;
 }
@@ -527,7 +529,7 @@ export class ControlPlane {
     }
     const received: Received = ecm === undefined
       ? { message, bytes, from, via }
-      : { message, bytes, from, ecm, via };
+      : { message, bytes, from, ecm, via, datagram: data };
     if (REPLY_TYPES.has(type) && message.type !== "ecm") {
       const nonce = message.msg.nonce;
       const p = this.#pending.get(nonce);

@@ -109,6 +109,7 @@ import {
 import type { RoleDeps, RoleHandle, RoleStart } from "../core/role.ts";
 import type { StatusSource } from "../core/status.ts";
 import { MapServerTargets, setMrMapServers } from "./map_resolver/map_servers.ts";
+import { forwardedEcm } from "./map_resolver/forward_path.ts";
 import { type ForwardingPool, openMrControl } from "./map_resolver/forwarding.ts";
 import { referralActionName } from "./ddt.ts";
 import { netlinkHostAddresses } from "./host_addresses.ts";
@@ -121,7 +122,7 @@ import {
   referralRlocs,
   replyPeer,
 } from "./map_resolver/messages.ts";
-import { type Ecm, type EcmInner, emitEcm } from "../wire/ecm.ts";
+import type { Ecm } from "../wire/ecm.ts";
 import { ACTION, type EidRecord, REFERRAL_ACTION } from "../wire/eid_record.ts";
 import type { MapReferral } from "../wire/map_referral.ts";
 import { LISP_TYPE } from "../wire/message.ts";
@@ -189,6 +190,8 @@ interface Original extends ItrRequest {
   readonly eid: Prefix;
   /** `eid` as text, made once (the forward guard's key). */
   readonly eidText: string;
+  /** The ITR's datagram as it came (forwarded on MS-ACK with what changes rewritten). */
+  readonly datagram: Uint8Array | undefined;
 }
 
 /** Where the walk is: a referral set and the prefix it was given for. */
@@ -409,9 +412,10 @@ class Mr implements MrHandle {
     }
     if (this.#pending.size >= this.#maxPending) return this.#drop("overloaded", r);
     const eidText = formatPrefix(eid);
-    const original: Original = { key, request, eid, eidText, ecm: r.ecm, from: r.from };
-    this.#pending.set(key, original);
-    this.#resolve(original)
+    const ecm = r.ecm;
+    const o: Original = { key, request, eid, eidText, ecm, from: r.from, datagram: r.datagram };
+    this.#pending.set(key, o);
+    this.#resolve(o)
       .catch((e) => {
         if (this.#abort.signal.aborted) return;
         this.#deps.logger.error("mr-resolve-failed", {
@@ -461,7 +465,7 @@ class Mr implements MrHandle {
    * whether it was sent.
    */
   #forwardEcm(
-    r: { readonly from: Peer },
+    r: { readonly from: Peer; readonly datagram?: Uint8Array | undefined },
     ecm: Ecm,
     nonce: bigint,
     eid: Prefix,
@@ -473,11 +477,7 @@ class Mr implements MrHandle {
       this.#drop(ttl, r);
       return false;
     }
-    const inner: EcmInner = { ...ecm.inner, ttl };
-    this.control.send(
-      emitEcm({ ...ecm, ddtOriginated: false, forRtr: false, rtrRelayed: false, inner }),
-      to,
-    );
+    this.control.send(forwardedEcm(ecm, ttl, r.datagram), to);
     this.#deps.counters.inc(METRICS.mrForwarded);
     return true;
   }

@@ -41,6 +41,7 @@
 import type { RateLimiter } from "../../core/rate_limit.ts";
 import { DUPLICATE_WINDOW_MS } from "../../core/forward_guard.ts";
 import { MapRequestView, scanMapRequest } from "../../wire/control_view.ts";
+import { type Ecm, emitEcm } from "../../wire/ecm.ts";
 import { ipv4ToBytes, ipv6ToBytes } from "../../wire/ip_text.ts";
 
 /** The datagram was forwarded: {@link ForwardPath.outLength} bytes written, to the target. */
@@ -82,6 +83,63 @@ const RECENT_BYTES = RECENT_SLOTS * 17;
 export const DUPLICATE_SLOTS = 1 << 16;
 /** Words of a duplicate-table slot: nonce (2), iid, family, address (4). */
 const DUP_WORDS = 8;
+
+/**
+ * Writes the ECM `b[start, end)` (inner IPv4 header of 20 bytes, or IPv6)
+ * into `out` at `at` as a map-resolver forwards it: the ECM's type and S,
+ * E, M bits kept, D, R, N and the reserved bytes cleared, the inner TTL
+ * (hop limit) set to `ttl` and the inner IPv4 header checksum written
+ * again; the rest as it came. Returns false, writing nothing, for another
+ * inner header. `out` must have room from `at`.
+ */
+export function writeForward(
+  b: Uint8Array,
+  start: number,
+  end: number,
+  ttl: number,
+  out: Uint8Array,
+  at: number,
+): boolean {
+  if (end - start < 44) return false;
+  const first = b[start + 4]!;
+  const v4 = first === 0x45;
+  if (!v4 && first >>> 4 !== 6) return false;
+  out.set(b.subarray(start, end), at);
+  out[at] = b[start]! & 0xfb;
+  out[at + 1] = 0;
+  out[at + 2] = 0;
+  out[at + 3] = 0;
+  const o = at + 4;
+  if (v4) {
+    out[o + 8] = ttl;
+    out[o + 10] = 0;
+    out[o + 11] = 0;
+    let sum = 0;
+    for (let k = 0; k < 20; k += 2) sum += (out[o + k]! << 8) | out[o + k + 1]!;
+    while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+    const cs = ~sum & 0xffff;
+    out[o + 10] = cs >>> 8;
+    out[o + 11] = cs & 0xff;
+  } else {
+    out[o + 7] = ttl;
+  }
+  return true;
+}
+
+/**
+ * An ITR's ECM as a map-resolver passes it on with inner TTL `ttl`: the
+ * `datagram` it came in, rewritten ({@link writeForward}), or, without
+ * one or for another inner header, `ecm` emitted anew with the same
+ * changes.
+ */
+export function forwardedEcm(ecm: Ecm, ttl: number, datagram?: Uint8Array): Uint8Array {
+  if (datagram !== undefined) {
+    const out = new Uint8Array(datagram.length);
+    if (writeForward(datagram, 0, datagram.length, ttl, out, 0)) return out;
+  }
+  const inner = { ...ecm.inner, ttl };
+  return emitEcm({ ...ecm, ddtOriginated: false, forRtr: false, rtrRelayed: false, inner });
+}
 
 /** A map-server to forward to, as the main thread worked it out. */
 export interface ForwardTarget {
@@ -277,26 +335,7 @@ export class ForwardPath {
       return FWD_DROPPED;
     }
     const n = end - start;
-    out.set(b.subarray(start, end), at);
-    // ECM header: type and the S, E, M bits kept; D is clear (checked); R, N, reserved cleared.
-    out[at] = b[start]! & 0xfb;
-    out[at + 1] = 0;
-    out[at + 2] = 0;
-    out[at + 3] = 0;
-    const o = at + 4;
-    if (v4) {
-      out[o + 8] = v.innerTtl - 1;
-      out[o + 10] = 0;
-      out[o + 11] = 0;
-      let sum = 0;
-      for (let k = 0; k < 20; k += 2) sum += (out[o + k]! << 8) | out[o + k + 1]!;
-      while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-      const cs = ~sum & 0xffff;
-      out[o + 10] = cs >>> 8;
-      out[o + 11] = cs & 0xff;
-    } else {
-      out[o + 7] = v.innerTtl - 1;
-    }
+    writeForward(b, start, end, v.innerTtl - 1, out, at);
     this.outLength = n;
     bump(c, C_FORWARDED);
     bump(c, C_OUT);

@@ -6,6 +6,7 @@ import { RateLimiter } from "../../core/rate_limit.ts";
 import { assertClean, dissect, fieldValues, tsharkMissing } from "../../tests/tshark.ts";
 import {
   FORWARD_COUNTS,
+  forwardedEcm,
   ForwardPath,
   FWD_DROPPED,
   FWD_MAIN,
@@ -99,6 +100,29 @@ Deno.test("ForwardPath writes what the main-thread path emits (IPv4 and IPv6 inn
     assert.equal(p.toPort, 4342);
     assert.deepEqual([...counts], [1, 1, 1, 1, 0, 0, 0]);
   }
+});
+
+Deno.test("forwardedEcm() rewrites the datagram as it came, or emits anew for an inner header with options", () => {
+  for (
+    const m of [
+      ecm(request(ipAddress("10.1.2.3"), 1n), 64),
+      ecm(request(ipAddress("fd00::5"), 2n), 9, true),
+    ]
+  ) {
+    const datagram = emitEcm({ ...m, forRtr: true });
+    assert.deepEqual(forwardedEcm(parseEcm(datagram), m.inner.ttl - 1, datagram), mainPath(m));
+    assert.deepEqual(forwardedEcm(parseEcm(datagram), m.inner.ttl - 1), mainPath(m));
+  }
+  // An inner IPv4 header with options (IHL 6): not rewritten in place, emitted (without them).
+  const m = ecm(request(ipAddress("10.1.2.3"), 3n), 64);
+  const plain = emitEcm(m);
+  const withOptions = new Uint8Array(plain.length + 4);
+  withOptions.set(plain.subarray(0, 24), 0);
+  withOptions.set([1, 1, 1, 1], 24);
+  withOptions.set(plain.subarray(24), 28);
+  withOptions[4] = 0x46;
+  const out = forwardedEcm(m, 63, withOptions);
+  assert.deepEqual(out, mainPath(m));
 });
 
 Deno.test("ForwardPath drops TTL 1 and 0 and a copy within 500 ms, and forwards it after", () => {
