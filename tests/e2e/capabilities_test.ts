@@ -59,6 +59,30 @@ function asNobody(caps: readonly string[], dir: string, argv: readonly string[])
   ];
 }
 
+/**
+ * Lets user nobody reach the checkout and the Deno binary: a directory on
+ * the way that others may not enter (a clone under `mktemp -d`, mode 0700)
+ * gets o+x for the test. Returns what puts every mode back.
+ */
+async function openPathForNobody(paths: readonly string[]): Promise<() => Promise<void>> {
+  const changed = new Map<string, number>();
+  for (const p of paths) {
+    for (let d = p; d !== "/" && d !== "."; d = d.slice(0, d.lastIndexOf("/")) || "/") {
+      if (changed.has(d)) continue;
+      const st = await Deno.stat(d);
+      if (!st.isDirectory) continue;
+      const mode = (st.mode ?? 0) & 0o7777;
+      if ((mode & 0o001) === 0) {
+        await Deno.chmod(d, mode | 0o001);
+        changed.set(d, mode);
+      }
+    }
+  }
+  return async () => {
+    for (const [d, mode] of changed) await Deno.chmod(d, mode).catch(() => {});
+  };
+}
+
 e2e(
   "the unit's capabilities suffice: ms as nobody with none, xtr1 as nobody with NET_ADMIN+NET_RAW",
   async () => {
@@ -67,7 +91,12 @@ e2e(
     // Where nobody reads its configs and writes its state and cache.
     const dir = await Deno.makeTempDir({ prefix: "oor-caps-" });
     await Deno.chmod(dir, 0o777);
-    const { lab } = await upTopology(topo, { name: "e2e-caps", stateDir, only: ["mr", "xtr2"] });
+    const restoreModes = await openPathForNobody([REPO_ROOT, Deno.execPath()]);
+    const { lab } = await upTopology(topo, { name: "e2e-caps", stateDir, only: ["mr", "xtr2"] })
+      .catch(async (e) => {
+        await restoreModes();
+        throw e;
+      });
     try {
       const run = async (name: string, caps: string[]) => {
         const spec = topo.lisp.find((p) => p.name === name)!;
@@ -118,6 +147,7 @@ e2e(
       throw e;
     } finally {
       await lab.down();
+      await restoreModes();
       await Deno.remove(stateDir, { recursive: true }).catch(() => {});
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     }
