@@ -204,6 +204,38 @@ export class SendQueue {
   }
 }
 
+/**
+ * A Worker's send of a whole batch: `sendmmsg()` until it is out; what a
+ * full send buffer leaves is lost (added to `counts[full]`), a datagram the
+ * socket refuses is skipped (one more in `counts[refused]`). Empties the
+ * batch. The ms's answering and the mr's forwarding Workers use it.
+ */
+export function sendBatchCounting(
+  socket: UdpSocket | undefined,
+  batch: PacketBatch | undefined,
+  counts: Float64Array,
+  full: number,
+  refused: number,
+): void {
+  if (socket === undefined || batch === undefined || batch.count === 0) return;
+  const count = batch.count;
+  let i = 0;
+  while (i < count) {
+    const n = socket.sendmmsg(batch, i, count - i);
+    if (n > 0) {
+      i += n;
+      continue;
+    }
+    if (n === 0) {
+      counts[full] = counts[full]! + (count - i);
+      break;
+    }
+    counts[refused] = counts[refused]! + 1;
+    i++;
+  }
+  batch.count = 0;
+}
+
 /** Opens a {@link BatchedSocket} (a ControlTransportFactory). */
 export async function batchedTransport(
   address: string | undefined,

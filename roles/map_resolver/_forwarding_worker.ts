@@ -14,6 +14,7 @@
 import { RateLimiter } from "../../core/rate_limit.ts";
 import { errnoName, libc, u32ToIpv4 } from "../../ffi/libc.ts";
 import { PacketBatch, PollSet, UdpSocket } from "../../ffi/udp.ts";
+import { sendBatchCounting } from "../control_io/socket.ts";
 import { ipv6FromBytes } from "../../wire/ip_text.ts";
 import {
   FORWARD_COUNTS,
@@ -278,24 +279,7 @@ class Forwarder {
   }
 
   #flush(socket: UdpSocket | undefined, tx: PacketBatch | undefined): void {
-    if (socket === undefined || tx === undefined || tx.count === 0) return;
-    const count = tx.count;
-    const c = this.#counts;
-    let i = 0;
-    while (i < count) {
-      const n = socket.sendmmsg(tx, i, count - i);
-      if (n > 0) {
-        i += n;
-        continue;
-      }
-      if (n === 0) {
-        c[W_SEND_FULL] = c[W_SEND_FULL]! + (count - i);
-        break;
-      }
-      c[W_SEND_SOCKET] = c[W_SEND_SOCKET]! + 1;
-      i++;
-    }
-    tx.count = 0;
+    sendBatchCounting(socket, tx, this.#counts, W_SEND_FULL, W_SEND_SOCKET);
   }
 
   #handOver(

@@ -44,14 +44,14 @@ import { RateLimiter } from "../../core/rate_limit.ts";
 import { u32ToIpv4 } from "../../ffi/libc.ts";
 import type { UdpSocket } from "../../ffi/udp.ts";
 import { Waker } from "../../ffi/wait.ts";
-import { ipv6FromBytes, isIPv4 } from "../../wire/ip_text.ts";
+import { ipv6FromBytes } from "../../wire/ip_text.ts";
+import { batchedTransport, logSocketBuffers, SendQueue } from "../control_io/socket.ts";
 import {
-  batchedTransport,
-  logSocketBuffers,
-  openControlSocket,
-  SendQueue,
-} from "../control_io/socket.ts";
-import { defaultWorkers, MAX_WORKERS, nonceSpreadFilter } from "../map_server/serving.ts";
+  defaultWorkers,
+  MAX_WORKERS,
+  openReusePortGroups,
+  stopPool,
+} from "../map_server/serving.ts";
 import { FORWARD_COUNTS, ForwardPath, type ForwardTarget } from "./forward_path.ts";
 import {
   COUNTS,
@@ -63,7 +63,8 @@ import {
 } from "./_forwarding_worker.ts";
 
 const START_TIMEOUT_MS = 60_000;
-const STOP_TIMEOUT_MS = 3_000;
+/** Logged when the kernel takes no spread program (roles/map_server/serving.ts). */
+const SPREAD_EVENT = "forwarding-spread-unavailable";
 
 /** Options of {@link ForwardingPool.start}. */
 export interface ForwardingOptions {
@@ -108,28 +109,6 @@ const SERIES: readonly Series[] = [
 ];
 if (SERIES.length !== FORWARD_COUNTS.length + WORKER_COUNTS.length) {
   throw new Error("the forwarding counts and their series differ");
-}
-
-/** Opens `n` sockets on one address and port, SO_REUSEPORT; the port is checked free first. */
-function openGroup(address: string, port: number, n: number, logger: Logger): UdpSocket[] {
-  const probe = openControlSocket(address, port);
-  const p = probe.localAddress().port;
-  probe.close();
-  const out: UdpSocket[] = [];
-  try {
-    for (let i = 0; i < n; i++) out.push(openControlSocket(address, p, { reusePort: true }));
-  } catch (e) {
-    for (const s of out) s.close();
-    throw e;
-  }
-  if (n > 1) {
-    try {
-      out[0]!.attachReusePortFilter(nonceSpreadFilter(n));
-    } catch (e) {
-      logger.warn("forwarding-spread-unavailable", { error: (e as Error).message });
-    }
-  }
-  return out;
 }
 
 /**
@@ -224,19 +203,7 @@ export class ForwardingPool {
 
   async #start(n: number): Promise<void> {
     const o = this.#o;
-    let v4: UdpSocket[] = [];
-    let v6: UdpSocket[] = [];
-    if (o.address !== undefined) {
-      if (isIPv4(o.address)) v4 = openGroup(o.address, o.port, n, o.logger);
-      else v6 = openGroup(o.address, o.port, n, o.logger);
-    } else {
-      v4 = openGroup("0.0.0.0", o.port, n, o.logger);
-      try {
-        v6 = openGroup("::", v4[0]!.localAddress().port, n, o.logger);
-      } catch (e) {
-        o.logger.warn("control-ipv6-unavailable", { error: (e as Error).message });
-      }
-    }
+    const { v4, v6 } = openReusePortGroups(o.address, o.port, n, o.logger, SPREAD_EVENT);
     this.#sockets.push(...v4, ...v6);
     this.#port = (v4[0] ?? v6[0])!.localAddress().port;
     for (const s of [v4[0], v6[0]]) if (s !== undefined) logSocketBuffers(o, s);
@@ -436,19 +403,12 @@ export class ForwardingPool {
 
   /** Stops the Workers (each within 3 s), then closes the sockets. */
   close(): Promise<void> {
-    this.#closing ??= (async () => {
-      this.#queue?.flush();
-      for (const m of this.#members) this.#post(m, { op: "stop" });
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const late = new Promise<void>((r) => (timer = setTimeout(r, STOP_TIMEOUT_MS)));
-      await Promise.race([Promise.all(this.#members.map((m) => m.stopped)), late]);
-      clearTimeout(timer);
-      for (const m of this.#members) {
-        m.worker.terminate();
-        m.waker.close();
-      }
-      for (const s of this.#sockets) s.close();
-    })();
+    this.#closing ??= stopPool(
+      this.#queue,
+      this.#members,
+      this.#sockets,
+      (m) => this.#post(m, { op: "stop" }),
+    );
     return this.#closing;
   }
 }

@@ -159,8 +159,19 @@ export function nonceSpreadFilter(n: number): Uint8Array {
   return b;
 }
 
-/** Opens `n` sockets on one address and port, SO_REUSEPORT; the port is checked free first. */
-function openGroup(address: string, port: number, n: number, logger?: Logger): UdpSocket[] {
+/**
+ * Opens `n` sockets on one address and port, SO_REUSEPORT, spread by
+ * {@link nonceSpreadFilter}; the port is checked free first. Without the
+ * filter it logs `event` (the kernel's hash then spreads the datagrams).
+ * The ms's answering and the mr's forwarding Workers both use it.
+ */
+export function openReusePortGroup(
+  address: string,
+  port: number,
+  n: number,
+  logger?: Logger,
+  event = "serving-spread-unavailable",
+): UdpSocket[] {
   // Without SO_REUSEPORT this bind fails when another process holds the port,
   // which a group of reuse-port sockets would otherwise share with it.
   const probe = openControlSocket(address, port);
@@ -178,10 +189,66 @@ function openGroup(address: string, port: number, n: number, logger?: Logger): U
       out[0]!.attachReusePortFilter(nonceSpreadFilter(n));
     } catch (e) {
       // Without it the kernel's hash of addresses and ports spreads the datagrams.
-      logger?.warn("serving-spread-unavailable", { error: (e as Error).message });
+      logger?.warn(event, { error: (e as Error).message });
     }
   }
   return out;
+}
+
+/**
+ * The reuse-port groups of a pool: on `address` (its family only), or on
+ * both wildcards (IPv6 where the host has it, on the port IPv4 got).
+ */
+export function openReusePortGroups(
+  address: string | undefined,
+  port: number,
+  n: number,
+  logger: Logger,
+  event?: string,
+): { v4: UdpSocket[]; v6: UdpSocket[] } {
+  if (address !== undefined) {
+    const group = openReusePortGroup(address, port, n, logger, event);
+    return isIPv4(address) ? { v4: group, v6: [] } : { v4: [], v6: group };
+  }
+  const v4 = openReusePortGroup("0.0.0.0", port, n, logger, event);
+  let v6: UdpSocket[] = [];
+  try {
+    v6 = openReusePortGroup("::", v4[0]!.localAddress().port, n, logger, event);
+  } catch (e) {
+    logger.warn("control-ipv6-unavailable", { error: (e as Error).message });
+  }
+  return { v4, v6 };
+}
+
+/** What {@link stopPool} needs of a pool's Worker. */
+export interface PoolMember {
+  readonly worker: Worker;
+  readonly waker: { close(): void };
+  readonly stopped: Promise<void>;
+}
+
+/**
+ * A pool's close: flushes the main thread's sends, asks each Worker to stop
+ * (`stop`), waits for them at most 3 s, terminates them and closes their
+ * wakers, then the sockets. The ms's and the mr's pools share it.
+ */
+export async function stopPool<M extends PoolMember>(
+  queue: SendQueue | undefined,
+  members: readonly M[],
+  sockets: readonly UdpSocket[],
+  stop: (m: M) => void,
+): Promise<void> {
+  queue?.flush();
+  for (const m of members) stop(m);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<void>((r) => (timer = setTimeout(r, STOP_TIMEOUT_MS)));
+  await Promise.race([Promise.all(members.map((m) => m.stopped)), late]);
+  clearTimeout(timer);
+  for (const m of members) {
+    m.worker.terminate();
+    m.waker.close();
+  }
+  for (const s of sockets) s.close();
 }
 
 /** The answering Workers and their sockets (see the module notes). */
@@ -225,19 +292,7 @@ export class ServingPool {
   async #start(n: number): Promise<void> {
     const o = this.#o;
     const address = this.#address;
-    let v4: UdpSocket[] = [];
-    let v6: UdpSocket[] = [];
-    if (address !== undefined) {
-      if (isIPv4(address)) v4 = openGroup(address, o.config.controlPort, n, o.logger);
-      else v6 = openGroup(address, o.config.controlPort, n, o.logger);
-    } else {
-      v4 = openGroup("0.0.0.0", o.config.controlPort, n, o.logger);
-      try {
-        v6 = openGroup("::", v4[0]!.localAddress().port, n, o.logger);
-      } catch (e) {
-        o.logger.warn("control-ipv6-unavailable", { error: (e as Error).message });
-      }
-    }
+    const { v4, v6 } = openReusePortGroups(address, o.config.controlPort, n, o.logger);
     this.#sockets.push(...v4, ...v6);
     this.#port = (v4[0] ?? v6[0])!.localAddress().port;
     for (const s of [v4[0], v6[0]]) if (s !== undefined) logSocketBuffers(o, s);
@@ -477,19 +532,12 @@ export class ServingPool {
 
   /** Stops the Workers (each within 3 s), then closes the sockets. */
   close(): Promise<void> {
-    this.#closing ??= (async () => {
-      this.#queue?.flush();
-      for (const m of this.#members) this.#post(m, { op: "stop" });
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const late = new Promise<void>((r) => (timer = setTimeout(r, STOP_TIMEOUT_MS)));
-      await Promise.race([Promise.all(this.#members.map((m) => m.stopped)), late]);
-      clearTimeout(timer);
-      for (const m of this.#members) {
-        m.worker.terminate();
-        m.waker.close();
-      }
-      for (const s of this.#sockets) s.close();
-    })();
+    this.#closing ??= stopPool(
+      this.#queue,
+      this.#members,
+      this.#sockets,
+      (m) => this.#post(m, { op: "stop" }),
+    );
     return this.#closing;
   }
 }
