@@ -23,69 +23,22 @@ import assert from "node:assert/strict";
 import type { Lab } from "../../scripts/lab/topology.ts";
 import { PLAN, type Topology } from "../../scripts/lab/topologies.ts";
 import { assertClean as assertFrameClean, dissectFile, fieldValues } from "../tshark.ts";
-import { type Ctx, e2e, metric, pingWorks, PYTHON, registered, withTopology } from "./_lab.ts";
+import {
+  type Ctx,
+  e2e,
+  metric,
+  pingWorks,
+  registered,
+  tcpTransferExact,
+  withTopology,
+} from "./_lab.ts";
 import { OOR_MISSING, oorXtrConfig, startOor } from "./_oor.ts";
 
-/** Receives one TCP connection on ADDRESS PORT; prints its length and SHA-256. */
-const TCP_SINK = `
-import hashlib, socket, sys
-fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
-s = socket.socket(fam, socket.SOCK_STREAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], int(sys.argv[2])))
-s.listen(1)
-print("listening", flush=True)
-c, _ = s.accept()
-h = hashlib.sha256()
-n = 0
-while True:
-    d = c.recv(1 << 20)
-    if not d:
-        break
-    h.update(d)
-    n += len(d)
-print("received %d %s" % (n, h.hexdigest()), flush=True)
-c.close()
-`;
-
-/** Sends SIZE pseudo-random bytes (from SEED) to DST PORT; prints their length and SHA-256. */
-const TCP_SOURCE = `
-import hashlib, random, socket, sys
-dst, port, size, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-data = random.Random(seed).randbytes(size)
-s = socket.create_connection((dst, port), timeout=60)
-s.sendall(data)
-s.shutdown(socket.SHUT_WR)
-s.recv(1)
-print("sent %d %s" % (size, hashlib.sha256(data).hexdigest()), flush=True)
-`;
-
 const SIZE = 32 << 20;
-let transfers = 0;
 
 /** Sends `size` bytes over TCP from `a` to `bAddr` on `b`; asserts they arrived byte for byte. */
-async function transfer(
-  lab: Lab,
-  a: string,
-  b: string,
-  bAddr: string,
-  size = SIZE,
-): Promise<void> {
-  const n = ++transfers;
-  const port = String(7100 + n);
-  const sink = await lab.spawn(b, `tcp-sink-${n}`, [PYTHON, "-c", TCP_SINK, bAddr, port]);
-  await sink.waitForLog(/listening/, 10_000);
-  const r = await lab.exec(a, [PYTHON, "-c", TCP_SOURCE, bAddr, port, String(size), String(n)], {
-    timeoutMs: 90_000,
-  });
-  assert.equal(r.code, 0, `the sender on ${a} failed:\n${r.stdout}${r.stderr}`);
-  const sent = /sent (\d+) ([0-9a-f]{64})/.exec(r.stdout);
-  assert.ok(sent !== null, r.stdout);
-  await sink.waitForLog(/received \d+ [0-9a-f]{64}/, 30_000);
-  const got = /received (\d+) ([0-9a-f]{64})/.exec(sink.readLog());
-  assert.ok(got !== null);
-  assert.equal(got[1], String(size), `${a} -> ${b}: all bytes arrived`);
-  assert.equal(got[2], sent[2], `${a} -> ${b}: the same bytes (SHA-256)`);
+function transfer(lab: Lab, a: string, b: string, bAddr: string, size = SIZE): Promise<void> {
+  return tcpTransferExact(lab, a, b, bAddr, size, 90_000);
 }
 
 /** Every xTR config with `[data-plane] offloads = <on>`. */

@@ -17,7 +17,16 @@ import assert from "node:assert/strict";
 import type { Lab } from "../../scripts/lab/topology.ts";
 import { PLAN, type Topology } from "../../scripts/lab/topologies.ts";
 import { flowSpreadIndex } from "../../dataplane/spread.ts";
-import { type Ctx, e2e, metric, pingWorks, PYTHON, registered, withTopology } from "./_lab.ts";
+import {
+  type Ctx,
+  e2e,
+  metric,
+  pingWorks,
+  PYTHON,
+  registered,
+  tcpTransferExact,
+  withTopology,
+} from "./_lab.ts";
 
 /** Receives UDP on ADDRESS PORT (it never answers); prints how many arrived, as they do. */
 const UDP_SINK = `
@@ -48,38 +57,6 @@ for i in range(count):
         s.sendto(b"x" * 200, (dst, port))
     time.sleep(0.005)
 print("sent", flush=True)
-`;
-
-/** Receives one TCP connection on ADDRESS PORT; prints its length and SHA-256. */
-const TCP_SINK = `
-import hashlib, socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], int(sys.argv[2])))
-s.listen(1)
-print("listening", flush=True)
-c, _ = s.accept()
-h = hashlib.sha256()
-n = 0
-while True:
-    d = c.recv(1 << 20)
-    if not d:
-        break
-    h.update(d)
-    n += len(d)
-print("received %d %s" % (n, h.hexdigest()), flush=True)
-`;
-
-/** Sends SIZE pseudo-random bytes (from SEED) to DST PORT; prints their length and SHA-256. */
-const TCP_SOURCE = `
-import hashlib, random, socket, sys
-dst, port, size, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-data = random.Random(seed).randbytes(size)
-s = socket.create_connection((dst, port), timeout=60)
-s.sendall(data)
-s.shutdown(socket.SHUT_WR)
-s.recv(1)
-print("sent %d %s" % (size, hashlib.sha256(data).hexdigest()), flush=True)
 `;
 
 /** Every xTR with two data-plane Workers. */
@@ -136,25 +113,9 @@ function delta(after: [number, number], before: [number, number]): [number, numb
   return [after[0] - before[0], after[1] - before[1]];
 }
 
-let transfers = 0;
-
 /** Sends `size` bytes over TCP from `a` to `bAddr` on `b`; asserts they arrived byte for byte. */
-async function transfer(lab: Lab, a: string, b: string, bAddr: string, size: number) {
-  const n = ++transfers;
-  const port = String(7200 + n);
-  const sink = await lab.spawn(b, `tcp-sink-${n}`, [PYTHON, "-c", TCP_SINK, bAddr, port]);
-  await sink.waitForLog(/listening/, 10_000);
-  const r = await lab.exec(a, [PYTHON, "-c", TCP_SOURCE, bAddr, port, String(size), String(n)], {
-    timeoutMs: 60_000,
-  });
-  assert.equal(r.code, 0, `the sender on ${a} failed:\n${r.stdout}${r.stderr}`);
-  const sent = /sent (\d+) ([0-9a-f]{64})/.exec(r.stdout);
-  assert.ok(sent !== null, r.stdout);
-  await sink.waitForLog(/received \d+ [0-9a-f]{64}/, 30_000);
-  const got = /received (\d+) ([0-9a-f]{64})/.exec(sink.readLog());
-  assert.ok(got !== null);
-  assert.equal(got[1], String(size), `${a} -> ${b}: all bytes arrived`);
-  assert.equal(got[2], sent[2], `${a} -> ${b}: the same bytes (SHA-256)`);
+function transfer(lab: Lab, a: string, b: string, bAddr: string, size: number): Promise<void> {
+  return tcpTransferExact(lab, a, b, bAddr, size, 60_000);
 }
 
 e2e(
