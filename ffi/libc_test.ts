@@ -22,6 +22,8 @@ import {
   ipv4ToU32,
   libc,
   setPointer,
+  setPointerAt,
+  splitAddress,
   u32ToIpv4,
 } from "./libc.ts";
 
@@ -173,6 +175,23 @@ Deno.test("addressOf() is stable per buffer and adds the view's offset; setPoint
   setPointer(v, 0, 0x7fff_1234_5678);
   assert.equal(v.getBigUint64(0, HOST_LE), 0x7fff_1234_5678n);
   assert.throws(() => addressOf(new Uint8Array(0)), RangeError);
+});
+
+Deno.test("setPointerAt() writes base + rel as 64 bits, carries into the high word; setPointer() takes small values", () => {
+  const v = new DataView(new ArrayBuffer(8));
+  const bases = [0x7f67_3011_b167, 0x7fff_ffff_f000, 0x1_ffff_fff0, 0x1000, 0x5555_0000_0000];
+  const rels = [0, 1, 0xfff, 0x1000, 0x10_0000, (1 << 30) - 1];
+  for (const base of bases) {
+    const parts = splitAddress(base);
+    for (const rel of rels) {
+      setPointerAt(v, 0, parts, rel);
+      assert.equal(v.getBigUint64(0, HOST_LE), BigInt(base) + BigInt(rel), `${base} + ${rel}`);
+    }
+  }
+  for (const n of [0, 1, 65_535, 0xffff_ffff, 0x1_0000_0000, 0x7fff_1234_5678]) {
+    setPointer(v, 0, n);
+    assert.equal(v.getBigUint64(0, HOST_LE), BigInt(n));
+  }
 });
 
 Deno.test("ifNameToIndex() finds lo and gives 0 for a missing name", () => {
