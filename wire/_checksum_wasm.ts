@@ -18,6 +18,12 @@
  *   ;; lane overflows within 32768 rounds); then the words left one by one;
  *   ;; then each lane folded to (high 16 + low 16) and all of them added.
  * )
+ * (func (export "copysum") (param $d i32) (param $s i32) (param $n i32) (result i32)
+ *   ;; The same sum of [$s, $s + $n), and those bytes copied to [$d, $d + $n)
+ *   ;; in the same pass (each 16 bytes loaded once, stored, added): the
+ *   ;; ITR's segment copy and its checksum in one read of the payload.
+ *   ;; The two ranges must not overlap.
+ * )
  * ```
  *
  * Pure like the rest of wire/: WebAssembly is a web API; without it (or
@@ -68,6 +74,9 @@ const END = 0x0b;
 const BR = 0x0c;
 const BR_IF = 0x0d;
 const v128Load = (offset: number) => [SIMD, 0x00, 0x00, ...uleb(offset)]; // align 1
+const v128Store = (offset: number) => [SIMD, 0x0b, 0x00, ...uleb(offset)]; // align 1
+const tee = (i: number) => [0x22, i];
+const I32_STORE16 = [0x3b, 0x00, 0x00]; // align 1, offset 0
 const EXTADD_U16 = [SIMD, 0x7f]; // i32x4.extadd_pairwise_i16x8_u
 const I32X4_ADD = [SIMD, 0xae, 0x01];
 const I32X4_SHR_U = [SIMD, 0xad, 0x01];
@@ -126,14 +135,74 @@ const BODY = [
   END,
 ];
 
+// copysum's locals: 0 $d, 1 $s, 2 $n (params); 3 $end, 4 $end64, 5 $acc, 6 $w (i32);
+// 7..10 accumulators, 11 total, 12 the 16 bytes in hand (v128).
+const CD = 0;
+const CS = 1;
+const CN = 2;
+const C_END = 3;
+const C_END64 = 4;
+const C_ACC = 5;
+const C_W = 6;
+const C_TOTAL = 11;
+const C_V = 12;
+
+/** Copies 16 bytes from $s + offset to $d + offset and adds them into acc. */
+const copyAccumulate = (acc: number, offset: number) => [
+  ...get(CD),
+  ...get(CS),
+  ...v128Load(offset),
+  ...tee(C_V),
+  ...v128Store(offset),
+  ...get(acc),
+  ...get(C_V),
+  ...EXTADD_U16,
+  ...I32X4_ADD,
+  ...set(acc),
+];
+
+// deno-fmt-ignore
+const COPY_BODY = [
+  2, 4, 0x7f, 6, 0x7b, // locals: 4 × i32, 6 × v128
+  ...get(CS), ...get(CN), I32_ADD, ...set(C_END),
+  ...get(CS), ...get(CN), ...i32Const(-64), I32_AND, I32_ADD, ...set(C_END64),
+  ...BLOCK, ...LOOP, // 64 bytes a round
+  ...get(CS), ...get(C_END64), I32_GE_U, BR_IF, 1,
+  ...copyAccumulate(7, 0), ...copyAccumulate(8, 16), ...copyAccumulate(9, 32),
+  ...copyAccumulate(10, 48),
+  ...get(CS), ...i32Const(64), I32_ADD, ...set(CS),
+  ...get(CD), ...i32Const(64), I32_ADD, ...set(CD),
+  BR, 0, END, END,
+  ...BLOCK, ...LOOP, // the words left
+  ...get(CS), ...get(C_END), I32_GE_U, BR_IF, 1,
+  ...get(CD), ...get(CS), ...I32_LOAD16_U, ...tee(C_W), ...I32_STORE16,
+  ...get(C_ACC), ...get(C_W), I32_ADD, ...set(C_ACC),
+  ...get(CS), ...i32Const(2), I32_ADD, ...set(CS),
+  ...get(CD), ...i32Const(2), I32_ADD, ...set(CD),
+  BR, 0, END, END,
+  ...fold(7), ...fold(8), ...I32X4_ADD, ...fold(9), ...I32X4_ADD, ...fold(10), ...I32X4_ADD,
+  ...set(C_TOTAL),
+  ...get(C_ACC),
+  ...[0, 1, 2, 3].flatMap((k) => [...get(C_TOTAL), ...extractLane(k), I32_ADD]),
+  END,
+];
+
 // deno-fmt-ignore
 const WASM = new Uint8Array([
   0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // "\0asm", version 1
-  ...section(1, [1, 0x60, 2, 0x7f, 0x7f, 1, 0x7f]), // type 0: (i32, i32) -> i32
+  ...section(1, [
+    2,
+    0x60, 2, 0x7f, 0x7f, 1, 0x7f, // type 0: (i32, i32) -> i32
+    0x60, 3, 0x7f, 0x7f, 0x7f, 1, 0x7f, // type 1: (i32, i32, i32) -> i32
+  ]),
   ...section(2, [1, 1, 0x6d, 3, 0x6d, 0x65, 0x6d, 0x02, 0x00, 0x01]), // import "m" "mem": memory, 1 page
-  ...section(3, [1, 0]), // function 0 has type 0
-  ...section(7, [1, 3, 0x73, 0x75, 0x6d, 0x00, 0]), // export "sum": function 0
-  ...section(10, [1, ...uleb(BODY.length), ...BODY]),
+  ...section(3, [2, 0, 1]), // function 0 has type 0, function 1 type 1
+  ...section(7, [
+    2,
+    3, 0x73, 0x75, 0x6d, 0x00, 0, // export "sum": function 0
+    7, 0x63, 0x6f, 0x70, 0x79, 0x73, 0x75, 0x6d, 0x00, 1, // export "copysum": function 1
+  ]),
+  ...section(10, [2, ...uleb(BODY.length), ...BODY, ...uleb(COPY_BODY.length), ...COPY_BODY]),
 ]);
 
 /** Most bytes one call sums (no accumulator lane overflows below this). */
@@ -141,15 +210,19 @@ export const WASM_SUM_MAX = 1 << 21;
 
 let compiled: WebAssembly.Module | null | undefined;
 
+/** The WebAssembly functions over one memory (see the module notes). */
+export interface ChecksumWasm {
+  /** The unfolded sum of the little-endian 16-bit words at `[p, p + n)` (n even, at most {@link WASM_SUM_MAX}). */
+  readonly sum: (p: number, n: number) => number;
+  /** The same sum of `[s, s + n)`, those bytes copied to `[d, d + n)` (not overlapping). */
+  readonly copySum: (d: number, s: number, n: number) => number;
+}
+
 /**
- * The SIMD sum over `memory`: `sum(p, n)` is the unfolded sum of the
- * little-endian 16-bit words at `[p, p + n)` (n even, at most
- * {@link WASM_SUM_MAX}). Undefined when this runtime has no WebAssembly
- * SIMD.
+ * The SIMD sums over `memory`. Undefined when this runtime has no
+ * WebAssembly SIMD.
  */
-export function checksumWasm(
-  memory: WebAssembly.Memory,
-): ((p: number, n: number) => number) | undefined {
+export function checksumWasm(memory: WebAssembly.Memory): ChecksumWasm | undefined {
   if (compiled === undefined) {
     try {
       compiled = typeof WebAssembly === "object" && WebAssembly.validate(WASM)
@@ -161,5 +234,8 @@ export function checksumWasm(
   }
   if (compiled === null) return undefined;
   const instance = new WebAssembly.Instance(compiled, { m: { mem: memory } });
-  return instance.exports.sum as (p: number, n: number) => number;
+  return {
+    sum: instance.exports.sum as (p: number, n: number) => number,
+    copySum: instance.exports.copysum as (d: number, s: number, n: number) => number,
+  };
 }

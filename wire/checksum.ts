@@ -39,7 +39,36 @@ const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
  * 0 only when `s` is 0.
  */
 export function foldSum(s: number): number {
+  if (s <= 0xffff_ffff) {
+    // Two rounds of 32-bit shifts fold any sum below 2^32 (the usual case, no division).
+    s = (s & 0xffff) + (s >>> 16);
+    return (s & 0xffff) + (s >>> 16);
+  }
   while (s > 0xffff) s = (s % 0x10000) + Math.floor(s / 0x10000);
+  return s;
+}
+
+/**
+ * The unfolded sum of the big-endian 16-bit words of `bytes[at, at + len)`
+ * (`len` even) but the words at the offsets `a`, `b`, `c` and `d`
+ * (relative to `at`; -1 for none): those fields taken as 0. For the part
+ * of a header that a run of packets shares, summed once, each packet's
+ * own fields then added by arithmetic.
+ */
+export function wordSumExcept(
+  bytes: Uint8Array,
+  at: number,
+  len: number,
+  a: number,
+  b: number,
+  c: number,
+  d: number,
+): number {
+  let s = 0;
+  for (let i = 0; i < len; i += 2) {
+    if (i === a || i === b || i === c || i === d) continue;
+    s += (bytes[at + i]! << 8) | bytes[at + i + 1]!;
+  }
   return s;
 }
 
@@ -65,6 +94,7 @@ export class ChecksumBuffer {
   readonly #words: Uint32Array;
   /** The WebAssembly sum over the memory `bytes` lives in, and where `bytes` starts there. */
   readonly #wasm: ((p: number, n: number) => number) | undefined;
+  readonly #wasmCopy: ((d: number, s: number, n: number) => number) | undefined;
   readonly #base: number;
 
   /**
@@ -79,14 +109,38 @@ export class ChecksumBuffer {
     this.bytes = bytes;
     this.#words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >>> 2);
     this.#base = bytes.byteOffset;
-    this.#wasm = memory !== undefined && memory.buffer === bytes.buffer
+    const wasm = memory !== undefined && memory.buffer === bytes.buffer
       ? checksumWasm(memory)
       : undefined;
+    this.#wasm = wasm?.sum;
+    this.#wasmCopy = wasm?.copySum;
   }
 
   /** Whether long ranges are summed in WebAssembly. */
   get usesWasm(): boolean {
     return this.#wasm !== undefined;
+  }
+
+  /**
+   * Copies `bytes[src, src + n)` to `bytes[dst, dst + n)` (the two ranges
+   * must not overlap) and returns what {@link sum}`(src, src + n, initial)`
+   * would: over WebAssembly memory in one pass (each byte read once), else
+   * a copy then a sum.
+   */
+  copySum(dst: number, src: number, n: number, initial = 0): number {
+    const wasm = this.#wasmCopy;
+    if (wasm === undefined || n < WASM_MIN || n > WASM_SUM_MAX) {
+      this.bytes.copyWithin(dst, src, src + n);
+      return this.sum(src, src + n, initial);
+    }
+    const even = n & ~1;
+    let s = initial + swapSum(foldSum(wasm(this.#base + dst, this.#base + src, even)));
+    if (even !== n) {
+      const last = this.bytes[src + n - 1]!;
+      this.bytes[dst + n - 1] = last;
+      s += last << 8;
+    }
+    return foldSum(s);
   }
 
   /**

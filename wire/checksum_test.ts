@@ -49,6 +49,57 @@ for (const wasm of [false, true]) {
   });
 }
 
+for (const wasm of [false, true]) {
+  Deno.test(`ChecksumBuffer.copySum() copies the range and returns its sum${wasm ? " (WebAssembly, one pass)" : ""}`, () => {
+    const next = rng(0xc0b1);
+    const memory = new WebAssembly.Memory({ initial: 2 });
+    const ab = wasm ? memory.buffer : new ArrayBuffer(2 * 65_536);
+    const bytes = new Uint8Array(ab, 4, 120_000);
+    const c = new ChecksumBuffer(bytes, wasm ? memory : undefined);
+    for (let t = 0; t < 300; t++) {
+      for (let i = 0; i < 4000; i++) bytes[i] = next() & 0xff;
+      const src = next() % 2000;
+      const n = t < 80 ? t : next() % 2000; // short ones (JS) and long ones (WebAssembly)
+      const dst = 60_000 + (next() % 1000);
+      const initial = t % 2 === 0 ? 0 : next() % 0x20000;
+      bytes.fill(0xa5, dst - 8, dst + n + 8);
+      const want = naiveSum(bytes, src, src + n, initial);
+      assert.equal(c.copySum(dst, src, n, initial), want, `[${src}, +${n}) -> ${dst}`);
+      assert.deepEqual(bytes.subarray(dst, dst + n), bytes.subarray(src, src + n));
+      // Nothing written outside the destination.
+      assert.ok(bytes.subarray(dst - 8, dst).every((x) => x === 0xa5));
+      assert.ok(bytes.subarray(dst + n, dst + n + 8).every((x) => x === 0xa5));
+    }
+  });
+}
+
+Deno.test("foldSum() folds sums below and above 2^32 to the same 16-bit value as the slow fold", () => {
+  const slow = (s: number) => {
+    while (s > 0xffff) s = (s % 0x10000) + Math.floor(s / 0x10000);
+    return s;
+  };
+  for (
+    const s of [
+      0,
+      1,
+      0xffff,
+      0x10000,
+      0x1fffe,
+      0xffff_ffff,
+      0x1_0000_0000,
+      2 ** 40 + 12345,
+      7_654_321,
+    ]
+  ) {
+    assert.equal(foldSum(s), slow(s), String(s));
+  }
+  const next = rng(99);
+  for (let i = 0; i < 10_000; i++) {
+    const s = next() + (i % 2 === 0 ? 0 : next() * 4096);
+    assert.equal(foldSum(s), slow(s), String(s));
+  }
+});
+
 Deno.test("ChecksumBuffer.sum() gives 0 only for an all-zero range, 0xffff for all ones", () => {
   const bytes = new Uint8Array(256);
   const c = new ChecksumBuffer(bytes);
