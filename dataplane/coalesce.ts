@@ -41,7 +41,7 @@ import {
   setPointerAt,
   splitAddress,
 } from "../ffi/libc.ts";
-import { ChecksumBuffer } from "../wire/checksum.ts";
+import { ChecksumBuffer, foldSum, wordSumExcept } from "../wire/checksum.ts";
 import { IP_PROTO_TCP, IP_PROTO_UDP } from "../wire/ip.ts";
 import {
   readU32,
@@ -127,6 +127,16 @@ export class Coalescer {
   readonly #psh: Uint8Array;
   /** Checksums of the first packet: 0 not checked yet, 1 right, 2 wrong. */
   readonly #checked: Uint8Array;
+  /**
+   * Once the first packet is checked, the sums of what every packet that
+   * joins shares with it (#join makes sure of that): its IPv4 header but
+   * total length, identification and checksum; the pseudo-header's
+   * addresses and protocol; its TCP header but sequence number,
+   * offset/flags and checksum (UDP: the ports).
+   */
+  readonly #ipBase: Int32Array;
+  readonly #pseudoBase: Int32Array;
+  readonly #l4Base: Int32Array;
   readonly #hash: Int32Array;
   /** Appended payloads: a list per write. */
   readonly #xOff: Int32Array;
@@ -167,6 +177,9 @@ export class Coalescer {
     this.#ended = new Uint8Array(m);
     this.#psh = new Uint8Array(m);
     this.#checked = new Uint8Array(m);
+    this.#ipBase = new Int32Array(m);
+    this.#pseudoBase = new Int32Array(m);
+    this.#l4Base = new Int32Array(m);
     this.#hash = new Int32Array(m);
     this.#xOff = new Int32Array(m);
     this.#xLen = new Int32Array(m);
@@ -421,9 +434,10 @@ export class Coalescer {
       const ok = this.#valid(f, hdrs + this.#gso[w]!, iphl, tcp);
       this.#checked[w] = ok ? 1 : 2;
       if (!ok) this.badChecksums++;
+      else this.#bases(w, f, iphl, hdrs, tcp);
     }
     if (this.#checked[w] !== 1) return NOT_JOINED;
-    if (!this.#valid(off, len, iphl, tcp)) {
+    if (!this.#validJoining(w, off, len, iphl, hdrs, tcp)) {
       this.badChecksums++;
       return BAD;
     }
@@ -460,6 +474,51 @@ export class Coalescer {
       pseudo = cb.sum(off + 12, off + 20, proto + l4len);
     } else pseudo = cb.sum(off + 8, off + 40, proto + l4len);
     return cb.sum(off + iphl, off + len, pseudo) === 0xffff;
+  }
+
+  /** Sums, once, what the packets joining write `w` (first packet at `f`) share with it. */
+  #bases(w: number, f: number, iphl: number, hdrs: number, tcp: boolean): void {
+    const bytes = this.#b.bytes;
+    const proto = tcp ? IP_PROTO_TCP : IP_PROTO_UDP;
+    this.#ipBase[w] = iphl === 20 ? wordSumExcept(bytes, f, 20, 2, 4, 10, -1) : 0;
+    this.#pseudoBase[w] = iphl === 20
+      ? this.#cb.sum(f + 12, f + 20, proto)
+      : this.#cb.sum(f + 8, f + 40, proto);
+    this.#l4Base[w] = tcp
+      ? wordSumExcept(bytes, f + iphl, hdrs - iphl, 4, 6, 12, 16)
+      : wordSumExcept(bytes, f + iphl, 4, -1, -1, -1, -1);
+  }
+
+  /**
+   * {@link #valid} for a packet that #join found equal to write `w`'s first
+   * packet in every header field but the lengths, the identification, the
+   * sequence number, the flags and the checksums: those are added to the
+   * sums of the shared part ({@link #bases}); only the payload is summed.
+   */
+  #validJoining(
+    w: number,
+    off: number,
+    len: number,
+    iphl: number,
+    hdrs: number,
+    tcp: boolean,
+  ): boolean {
+    const bytes = this.#b.bytes;
+    if (iphl === 20) {
+      const h = this.#ipBase[w]! + len + ((bytes[off + 4]! << 8) | bytes[off + 5]!) +
+        ((bytes[off + 10]! << 8) | bytes[off + 11]!);
+      if (foldSum(h) !== 0xffff) return false;
+    }
+    const l4 = off + iphl;
+    const l4len = len - iphl;
+    let s = this.#pseudoBase[w]! + l4len + this.#l4Base[w]!;
+    if (tcp) {
+      s += ((bytes[l4 + 4]! << 8) | bytes[l4 + 5]!) + ((bytes[l4 + 6]! << 8) | bytes[l4 + 7]!) +
+        ((bytes[l4 + 12]! << 8) | bytes[l4 + 13]!) + ((bytes[l4 + 16]! << 8) | bytes[l4 + 17]!);
+    } else {
+      s += l4len + ((bytes[l4 + 6]! << 8) | bytes[l4 + 7]!);
+    }
+    return this.#cb.sum(off + hdrs, off + len, foldSum(s)) === 0xffff;
   }
 
   /** Makes write `w`'s iovecs (and fixes a merged packet's headers) and hands them to `sink`. */

@@ -188,6 +188,50 @@ Deno.test("Coalescer writes a segment with a bad checksum alone and ends the mer
   assert.equal(run([bad0, t[1]!]).writes.length, 2);
 });
 
+Deno.test("Coalescer checks every joining packet: one corrupted anywhere is written alone (plain and WebAssembly batches)", () => {
+  // A joining packet's checksums are checked from sums of the first
+  // packet's shared header part plus its own fields and payload: any
+  // corrupted byte among those must still be caught.
+  const mutations: [string, (p: Uint8Array, iphl: number, tcp: boolean) => void][] = [
+    ["a payload byte", (p) => void (p[p.length - 3]! ^= 0x40)],
+    ["the TCP/UDP checksum", (p, iphl, tcp) => void (p[iphl + (tcp ? 17 : 7)]! ^= 0x01)],
+  ];
+  for (const wasm of [false, true]) {
+    for (const f of [A4, A6]) {
+      for (const tcp of [true, false]) {
+        const iphl = f.v6 ? 40 : 20;
+        const pkts = tcp
+          ? train(f, 4, 600, 9000, 50)
+          : [0, 1, 2, 3].map((j) => udpDatagram(f, 600, j, 3000 + j));
+        const cases = [...mutations];
+        if (!f.v6) {
+          cases.push(["the IPv4 header checksum", (p) => void (p[11]! ^= 0x10)]);
+        }
+        for (const [what, mutate] of cases) {
+          const b = new PacketBatch({ slots: 16, slotSize: 2048, headroom: 64, wasm });
+          const c = new Coalescer(b, 16 * 64);
+          c.setMode(0, TUN_VNET | TUN_MERGE_TCP | TUN_MERGE_UDP);
+          c.begin();
+          pkts.forEach((p, i) => {
+            const q = p.slice();
+            if (i === 2) mutate(q, iphl, tcp);
+            b.bytes.set(q, b.offset[i]!);
+            c.add(0, b.offset[i]!, q.length);
+          });
+          const writes: Uint8Array[] = [];
+          c.flush((_tun, iov, count) => writes.push(readIovecs(iov, count)));
+          const name = `${wasm ? "wasm" : "plain"} ${f.v6 ? "IPv6" : "IPv4"} ${
+            tcp ? "TCP" : "UDP"
+          }: ${what}`;
+          assert.equal(c.badChecksums, 1, name);
+          assert.equal(writes.length, 3, `${name}: the first two merged, the bad one, the last`);
+          assert.equal(writes[1]!.length, 10 + pkts[2]!.length, `${name}: the bad one alone`);
+        }
+      }
+    }
+  }
+});
+
 Deno.test("Coalescer ends a flow's merge at a packet of that flow that cannot join (a pure ACK)", () => {
   const t = train(A4, 3, 300, 5000, 10);
   const ack = tcpSegment(A4, { seq: 5300, payload: 0, id: 11 });
