@@ -162,6 +162,14 @@ Deno.test("Coalescer does not merge across a gap, a reordering or a change of ac
     ["another ack", [s(1000), s(1100, { ack: 5 })], 2],
     ["another window", [s(1000), s(1100, { window: 9 })], 2],
     ["other options", [s(1000), s(1100, { options: new Uint8Array(12).fill(1) })], 2],
+    ["options that differ in their last byte", [
+      s(1000, { options: Uint8Array.from([1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2]) }),
+      s(1100, { options: Uint8Array.from([1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 3]) }),
+    ], 2],
+    ["another port", [
+      s(1000),
+      tcpSegment({ ...A4, dport: 5202 }, { seq: 1100, payload: 100, id: 101 }),
+    ], 2],
     ["an IPv4 id that does not go up by one", [s(1000), s(1100, { id: 500 })], 2],
     ["after PSH", [s(1000, { flags: 0x18 }), s(1100)], 2],
     ["after a short segment", [

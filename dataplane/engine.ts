@@ -409,6 +409,15 @@ export class Engine {
   #missBudget = MISS_POSTS_PER_SECOND;
   readonly #peerKey = new Int32Array(PEER_SLOTS);
   readonly #peerTime = new Float64Array(PEER_SLOTS).fill(-Infinity);
+  /**
+   * The last IPv4 (sender RLOC, iid, inner source) noted and when: the
+   * segments of one GRO batch repeat it, and comparing three numbers is
+   * cheaper than the two hashes (-1: none).
+   */
+  #lastPeer4 = -1;
+  #lastSrc4 = -1;
+  #lastIid4 = -1;
+  #lastPeerAt = -Infinity;
   #puntSecond = 0;
   #puntBudget = PUNTS_PER_SECOND;
   /** Largest inner packet toward an IPv4 / IPv6 RLOC (path MTU minus the outer headers). */
@@ -1105,6 +1114,19 @@ export class Engine {
     const v6 = ver === 6;
     const src = b.offset[i]! + (v6 ? IPV6_SRC_OFFSET : IPV4_SRC_OFFSET);
     const iid = this.#iid;
+    const now = this.now;
+    let peer4 = -1;
+    let src4 = -1;
+    if (f === 4 && !v6) {
+      peer4 = b.peerAddr4(i);
+      src4 = ((bytes[src]! << 24) | (bytes[src + 1]! << 16) | (bytes[src + 2]! << 8) |
+        bytes[src + 3]!) >>>
+        0;
+      if (
+        peer4 === this.#lastPeer4 && src4 === this.#lastSrc4 && iid === this.#lastIid4 &&
+        now - this.#lastPeerAt < PEER_WINDOW_MS
+      ) return;
+    }
     let h = hashMix(0x6a09e667, iid);
     let k = hashMix(0x510e527f, iid ^ 0x7f4a7c15);
     if (f === 4) {
@@ -1119,10 +1141,13 @@ export class Engine {
     h = hashFinal(hashAddress(h, bytes, src, v6));
     k = hashFinal(hashAddress(k, bytes, src, v6)) | 1;
     const s = h & (PEER_SLOTS - 1);
-    const now = this.now;
-    if (this.#peerKey[s] === k && now - this.#peerTime[s]! < PEER_WINDOW_MS) return;
+    if (this.#peerKey[s] === k && now - this.#peerTime[s]! < PEER_WINDOW_MS) {
+      this.#rememberPeer4(peer4, src4, iid, this.#peerTime[s]!);
+      return;
+    }
     this.#peerKey[s] = k;
     this.#peerTime[s] = now;
+    this.#rememberPeer4(peer4, src4, iid, now);
     this.counts[C_PEERS_POSTED]!++;
     this.#post({
       op: "peer",
@@ -1130,6 +1155,14 @@ export class Engine {
       iid,
       srcEid: v6 ? ipv6FromBytes(bytes, src) : ipv4FromBytes(bytes, src),
     });
+  }
+
+  /** Remembers the IPv4 triple last noted (posted at `at`), or forgets it (`peer4` -1). */
+  #rememberPeer4(peer4: number, src4: number, iid: number, at: number): void {
+    this.#lastPeer4 = peer4;
+    this.#lastSrc4 = src4;
+    this.#lastIid4 = iid;
+    this.#lastPeerAt = at;
   }
 
   // -------------------------------------------------------------------------

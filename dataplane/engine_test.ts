@@ -298,6 +298,21 @@ Deno.test("Engine.fromUdp() decapsulates LISP for local EIDs of the header's iid
   e.now = 11_001;
   e.fromUdp(b);
   assert.equal(posted.length, 4);
+  // The same triple back to back (the segments of a GRO batch): one event per 10 s still.
+  for (const [now, want] of [[11_002, 4], [21_000, 4], [21_001, 5], [21_002, 5]] as const) {
+    putEncapsulated(b, 0, lisp(5), "10.2.0.1", "10.1.0.1", "100.64.0.2");
+    e.now = now;
+    e.fromUdp(b);
+    assert.equal(posted.length, want, `at ${now}`);
+  }
+  // Another source in between, then the first again within its 10 s: nothing new for it.
+  putEncapsulated(b, 0, lisp(5), "10.2.0.9", "10.1.0.1", "100.64.0.2");
+  e.now = 21_003;
+  e.fromUdp(b);
+  assert.equal(posted.length, 6);
+  putEncapsulated(b, 0, lisp(5), "10.2.0.1", "10.1.0.1", "100.64.0.2");
+  e.fromUdp(b);
+  assert.equal(posted.length, 6);
 });
 
 Deno.test("Engine.fromUdp() checks VXLAN-GPE version and next protocol and takes the iid from the VNI", () => {

@@ -39,11 +39,17 @@ const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
  * 0 only when `s` is 0.
  */
 export function foldSum(s: number): number {
-  if (s <= 0xffff_ffff) {
-    // Two rounds of 32-bit shifts fold any sum below 2^32 (the usual case, no division).
-    s = (s & 0xffff) + (s >>> 16);
-    return (s & 0xffff) + (s >>> 16);
-  }
+  // Two rounds of 32-bit shifts fold any sum below 2^32 (the usual case,
+  // small enough for V8 to inline); only larger ones need division.
+  return s <= 0xffff_ffff ? fold32(s) : foldLarge(s);
+}
+
+function fold32(s: number): number {
+  s = (s & 0xffff) + (s >>> 16);
+  return (s & 0xffff) + (s >>> 16);
+}
+
+function foldLarge(s: number): number {
   while (s > 0xffff) s = (s % 0x10000) + Math.floor(s / 0x10000);
   return s;
 }
