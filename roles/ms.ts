@@ -291,6 +291,8 @@ class MapServer implements MsHandle {
     from: Peer,
     notify: Uint8Array | (() => void) | undefined,
   ): void {
+    // A refresh that changes nothing is applied without parsing it.
+    if (this.#registrar.refreshVerified(bytes, from, notify)) return;
     let m;
     try {
       m = parseMapRegister(bytes);
@@ -327,7 +329,7 @@ class MapServer implements MsHandle {
   /** Timer: sweeps, then writes the registrations if they changed (saved.ts). */
   #expiredSweepAndSave(): void {
     this.#expiredRegistrations();
-    this.#saved?.save();
+    this.#saved?.saveSoon();
   }
 
   // -------------------------------------------------------------------------
@@ -419,7 +421,7 @@ class MapServer implements MsHandle {
     clearInterval(this.#sweep);
     this.#subscriptions?.close();
     await this.#cp.close();
-    this.#saved?.save();
+    await this.#saved?.close();
   }
 }
 

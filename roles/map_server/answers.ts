@@ -208,6 +208,33 @@ export class AnswerTable {
     }
   }
 
+  /**
+   * Moves the expiry of the proxy answer of the prefix (as for
+   * {@link publish}) to `validUntil`, nothing else: a refresh that changed
+   * only the registration's expiry. False when the prefix has no proxy
+   * answer here (then nothing changed).
+   */
+  extend(
+    iid: number,
+    family: TrieFamily,
+    addr: Uint8Array,
+    off: number,
+    len: number,
+    validUntil: number,
+  ): boolean {
+    const t = this.trie;
+    keyFromBytes(t.key, family, addr, off);
+    const block = t.get(iid, family, len);
+    if (block === NO_VALUE || this.#b[block + B_KIND] !== ANSWER_PROXY) return false;
+    t.beginWrite();
+    try {
+      this.#v.setFloat64(block + B_VALID_UNTIL, validUntil, false);
+    } finally {
+      t.endWrite();
+    }
+    return true;
+  }
+
   #capacity(block: number): number {
     return this.#v.getUint32(block + B_CAPACITY, false);
   }

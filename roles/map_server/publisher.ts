@@ -57,6 +57,19 @@ export class AnswerPublisher {
       this.publish(r.prefix);
     }
     store.onChange = (p) => this.publish(p);
+    store.onRefresh = (r) => this.refreshed(r);
+  }
+
+  /**
+   * `r`, its prefix's only registration, was refreshed with nothing
+   * changed but its times: its proxy answer is valid until its new expiry.
+   */
+  refreshed(r: Registration): void {
+    const t = this.#table;
+    if (t.trie.broken) return;
+    const p = r.prefix;
+    if (p.family !== "ipv4" && p.family !== "ipv6") return;
+    t.extend(p.iid, p.family === "ipv4" ? 4 : 6, p.bytes, 0, p.len, r.expiresAt);
   }
 
   /** Publishes the answer for `prefix` as the store holds it now. */

@@ -44,12 +44,17 @@ import { canonicalIp } from "../../wire/ip_text.ts";
 import { emitSignedMapNotify, type MapNotify } from "../../wire/map_notify.ts";
 import type { LocatorRecord } from "../../wire/locator.ts";
 import type { MapRegister } from "../../wire/map_register.ts";
-import { type ControlPlane, formatPeer, type Received } from "../../core/control.ts";
+import { type ControlPlane, formatPeer, type Peer, type Received } from "../../core/control.ts";
 import { emitMsRtrMapNotify } from "../../core/nat_auth.ts";
 import { formatPrefix, type Prefix, prefixEquals, prefixOf } from "../../core/prefix.ts";
 import type { RoleDeps } from "../../core/role.ts";
 import type { RejectionView } from "../../core/status.ts";
-import { type Registration, registrationKey, type RegistrationStore } from "./registrations.ts";
+import {
+  type Registration,
+  type RegistrationHolder,
+  registrationKey,
+  type RegistrationStore,
+} from "./registrations.ts";
 import type { Site, Sites } from "./sites.ts";
 import { METRICS } from "../../core/metrics.ts";
 
@@ -75,6 +80,14 @@ export type SignedNotify = Uint8Array | (() => void);
 interface Notified {
   readonly site: Site;
   readonly at: number;
+  /** The nonce's high and low 32 bits. */
+  readonly hi: number;
+  readonly lo: number;
+}
+
+/** The key of a nonce in {@link Registrar}'s memory of Map-Notifies: its halves XORed. */
+function nonceKey(hi: number, lo: number): number {
+  return (hi ^ lo) >>> 0;
 }
 
 /** Why a Map-Register was rejected (the `reason` label of the counter). */
@@ -95,19 +108,72 @@ function locatorKey(l: LocatorRecord): string {
   return `${l.address.kind} ${addressToString(l.address)}`;
 }
 
+/**
+ * What a verified Map-Register registered, kept for its refreshes: the
+ * message (its nonce and authentication data aside, the same bytes give
+ * the same registrations), its source, and per record the registration it
+ * made and that registration's lifetime.
+ */
+interface Applied {
+  readonly bytes: Uint8Array;
+  readonly address: string;
+  readonly port: number;
+  readonly site: Site;
+  readonly sitesVersion: number;
+  readonly wantMapNotify: boolean;
+  readonly regs: readonly Registration[];
+  readonly holders: readonly RegistrationHolder[];
+  readonly lifetimes: readonly number[];
+}
+
+/** Byte offsets in a Map-Register (RFC 9301 §5.6): the nonce, the auth data length, the auth data. */
+const REG_NONCE = 4;
+const REG_AUTH_LENGTH = 14;
+const REG_AUTH_DATA = 16;
+
+/** Where the part of a Map-Register that says what it registers starts: past its auth data (or -1). */
+function registeredPartAt(b: Uint8Array): number {
+  if (b.length < REG_AUTH_DATA) return -1;
+  const at = REG_AUTH_DATA + ((b[REG_AUTH_LENGTH]! << 8) | b[REG_AUTH_LENGTH + 1]!);
+  return at <= b.length ? at : -1;
+}
+
+/** A hash of what a Map-Register registers: flags, record count, Key ID, records, xTR-ID. */
+function registeredHash(b: Uint8Array, body: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < REG_NONCE; i++) h = Math.imul(h ^ b[i]!, 0x01000193);
+  for (let i = 12; i < REG_AUTH_DATA; i++) h = Math.imul(h ^ b[i]!, 0x01000193);
+  for (let i = body; i < b.length; i++) h = Math.imul(h ^ b[i]!, 0x01000193);
+  return h >>> 0;
+}
+
+/** Whether two Map-Registers register the same (all but the nonce and the auth data equal). */
+function sameRegistered(a: Uint8Array, b: Uint8Array, body: number): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < REG_NONCE; i++) if (a[i] !== b[i]) return false;
+  for (let i = 12; i < REG_AUTH_DATA; i++) if (a[i] !== b[i]) return false;
+  for (let i = body; i < b.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** The big-endian 32-bit word at `b[at]`. */
+function u32At(b: Uint8Array, at: number): number {
+  return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
+}
+
 /** Takes Map-Registers and Map-Notify-Acks (see the module notes). */
 export class Registrar {
   readonly #deps: RoleDeps;
   readonly #cp: ControlPlane;
   readonly #sites: Sites;
   readonly #store: RegistrationStore;
-  readonly #notified = new Map<bigint, Notified>();
+  readonly #notified = new Map<number, Notified>();
   /**
    * The same, oldest first, in a ring: the oldest goes without walking the
    * map from its start (which steps over every entry deleted since the map
    * was last compacted: thousands, when one goes per Map-Notify).
    */
-  readonly #sentOrder: ({ readonly nonce: bigint; readonly n: Notified } | undefined)[] = new Array(
+  readonly #sentOrder: (Notified | undefined)[] = new Array(
     NOTIFY_MEMORY,
   );
   #sentHead = 0;
@@ -117,6 +183,8 @@ export class Registrar {
    * (subscriptions.ts), which is then not the registrar's.
    */
   publicationAck: ((r: Received, m: MapNotify) => boolean) | undefined;
+  /** Verified Map-Registers applied, by {@link registeredHash}: their refreshes are cheap. */
+  readonly #applied = new Map<number, Applied>();
   /** Recent rejections by `address reason`, oldest first. */
   readonly #rejections = new Map<
     string,
@@ -155,6 +223,88 @@ export class Registrar {
    */
   registerVerified(r: Received, m: MapRegister, notify: SignedNotify | undefined): void {
     this.#mapRegister(r, m, { notify });
+  }
+
+  /**
+   * A verified Map-Register (as {@link registerVerified}) that registers
+   * exactly what an earlier one from the same source and port registered,
+   * and whose registrations are still held as they were, each alone under
+   * its prefix and live: a refresh that changes nothing but the times. It
+   * is applied here without parsing: the registrations' times move
+   * (`RegistrationStore.refresh`, which moves the answer's expiry too), the
+   * counts and the Map-Notify are as for any other. False for anything else
+   * (nothing done): the caller parses it and calls {@link registerVerified}.
+   */
+  refreshVerified(bytes: Uint8Array, from: Peer, notify: SignedNotify | undefined): boolean {
+    const body = registeredPartAt(bytes);
+    if (body < 0) return false;
+    const a = this.#applied.get(registeredHash(bytes, body));
+    if (
+      a === undefined || a.port !== from.port || a.address !== from.address ||
+      a.sitesVersion !== this.#sites.version || (a.wantMapNotify && notify === undefined) ||
+      !sameRegistered(a.bytes, bytes, body)
+    ) {
+      return false;
+    }
+    const now = this.#deps.now();
+    const regs = a.regs;
+    for (let i = 0; i < regs.length; i++) {
+      // A refresh left undone here is done again, as a change, by the caller.
+      if (!this.#store.refresh(regs[i]!, a.holders[i]!, now, now + a.lifetimes[i]!)) return false;
+    }
+    const c = this.#deps.counters;
+    c.inc(METRICS.msRegistersAccepted);
+    const log = this.#deps.logger;
+    if (log.enabled("debug")) {
+      for (const r of regs) {
+        log.debug("registration-refreshed", { prefix: formatPrefix(r.prefix), key: r.key });
+      }
+    }
+    if (a.wantMapNotify) {
+      if (typeof notify === "function") notify();
+      else this.#cp.send(notify!, from);
+      c.inc(METRICS.msMapNotifiesSent);
+      this.#noted(u32At(bytes, REG_NONCE), u32At(bytes, REG_NONCE + 4), a.site);
+    }
+    return true;
+  }
+
+  /** Keeps what a verified Map-Register made (see {@link refreshVerified}). */
+  #keepApplied(
+    r: Received,
+    m: MapRegister,
+    site: Site,
+    regs: Registration[],
+    lifetimes: number[],
+  ): void {
+    const bytes = r.bytes;
+    const body = registeredPartAt(bytes);
+    if (body < 0) return;
+    const holders: RegistrationHolder[] = [];
+    for (const x of regs) {
+      const h = this.#store.holder(x);
+      if (h === undefined) return;
+      holders.push(h);
+    }
+    const applied = this.#applied;
+    // Bounded: past twice what the store holds, what no longer matches goes.
+    if (applied.size >= 2 * this.#store.dynamicCount + 1024) {
+      for (const [h, a] of applied) {
+        if (a.holders.some((x, i) => x.get(a.regs[i]!.key) !== a.regs[i])) applied.delete(h);
+      }
+      if (applied.size >= 2 * this.#store.dynamicCount + 1024) applied.clear();
+    }
+    applied.set(registeredHash(bytes, body), {
+      bytes: bytes.slice(),
+      address: r.from.address,
+      port: r.from.port,
+      site,
+      sitesVersion: this.#sites.version,
+      wantMapNotify: m.wantMapNotify,
+      regs,
+      holders,
+      lifetimes,
+    });
   }
 
   /** All records registered (or withdrawn) or, if any record or the authentication is wrong, none. */
@@ -223,6 +373,10 @@ export class Registrar {
     const c = this.#deps.counters;
     const log = this.#deps.logger;
     c.inc(METRICS.msRegistersAccepted);
+    // A verified Map-Register that only registers: its refreshes may take the cheap path.
+    const keep = verified !== undefined && !relayed && recs.every((x) => x.ttl > 0);
+    const made: Registration[] = [];
+    const lifetimes: number[] = [];
     for (let i = 0; i < recs.length; i++) {
       const rec = recs[i]!;
       const prefix = prefixes[i]!;
@@ -238,6 +392,7 @@ export class Registrar {
         continue;
       }
       const old = this.#store.get(prefix, key);
+      const lifetime = m.useTtlForTimeout ? rec.ttl * 60_000 : REGISTRATION_TIMEOUT_MS;
       const reg: Registration = {
         prefix,
         key,
@@ -252,10 +407,14 @@ export class Registrar {
         site: sites[i]!.prefix,
         firstSeen: old !== undefined && old.expiresAt > now ? old.firstSeen : now,
         lastSeen: now,
-        expiresAt: now + (m.useTtlForTimeout ? rec.ttl * 60_000 : REGISTRATION_TIMEOUT_MS),
+        expiresAt: now + lifetime,
         ...(relayed && r.ecm !== undefined ? { natPrivate: r.ecm.inner.src } : {}),
       };
       this.#store.put(reg);
+      if (keep) {
+        made.push(reg);
+        lifetimes.push(lifetime);
+      }
       if (old === undefined || old.expiresAt <= now) {
         log.info("registered", {
           prefix: formatPrefix(prefix),
@@ -268,6 +427,7 @@ export class Registrar {
         log.debug("registration-refreshed", { prefix: formatPrefix(prefix), key });
       }
     }
+    if (keep) this.#keepApplied(r, m, first!, made, lifetimes);
     if (m.wantMapNotify) this.#sendMapNotify(r, m, first!, rtr?.key, verified?.notify);
   }
 
@@ -340,10 +500,22 @@ export class Registrar {
     else this.#cp.send(this.#notifyBytes(m, site, rtrKey, signed), r.from);
     this.#deps.counters.inc(METRICS.msMapNotifiesSent);
     if (rtrKey !== undefined) this.#deps.counters.inc(METRICS.msMapNotifiesViaRtr);
+    this.#notedNotify(m.nonce, site);
+  }
+
+  /** Remembers the nonce of a Map-Notify sent, for its Map-Notify-Ack. */
+  #notedNotify(nonce: bigint, site: Site): void {
+    const hi = Number(nonce >> 32n);
+    const lo = Number(nonce & 0xffff_ffffn);
+    this.#noted(hi, lo, site);
+  }
+
+  /** {@link #notedNotify} of the nonce whose halves are `hi` and `lo`. */
+  #noted(hi: number, lo: number, site: Site): void {
     if (this.#sentCount === NOTIFY_MEMORY) this.#forgetOldest();
-    const n: Notified = { site, at: this.#deps.now() };
-    this.#sentOrder[(this.#sentHead + this.#sentCount++) % NOTIFY_MEMORY] = { nonce: m.nonce, n };
-    this.#notified.set(m.nonce, n);
+    const n: Notified = { site, at: this.#deps.now(), hi, lo };
+    this.#sentOrder[(this.#sentHead + this.#sentCount++) % NOTIFY_MEMORY] = n;
+    this.#notified.set(nonceKey(hi, lo), n);
   }
 
   /** The Map-Notify of `m`, signed (with `signed` already, or here). */
@@ -378,7 +550,10 @@ export class Registrar {
   #mapNotifyAck(r: Received, m: MapNotify): void {
     if (this.publicationAck?.(r, m) === true) return;
     const c = this.#deps.counters;
-    const sent = this.#notified.get(m.nonce);
+    const hi = Number(m.nonce >> 32n);
+    const lo = Number(m.nonce & 0xffff_ffffn);
+    const found = this.#notified.get(nonceKey(hi, lo));
+    const sent = found !== undefined && found.hi === hi && found.lo === lo ? found : undefined;
     let site = sent?.site;
     if (site === undefined && m.records.length > 0) {
       const rec = m.records[0]!;
@@ -397,7 +572,7 @@ export class Registrar {
       return;
     }
     const result = sent !== undefined ? "matched" : "unmatched";
-    if (sent !== undefined) this.#notified.delete(m.nonce);
+    if (sent !== undefined) this.#notified.delete(nonceKey(hi, lo));
     c.inc(METRICS.msMapNotifyAcks, { result });
     this.#deps.logger.debug("map-notify-ack", {
       peer: formatPeer(r.from),
@@ -435,7 +610,7 @@ export class Registrar {
     const now = this.#deps.now();
     while (this.#sentCount > 0) {
       const e = this.#sentOrder[this.#sentHead]!;
-      if (now - e.n.at < NOTIFY_MEMORY_MS) break;
+      if (now - e.at < NOTIFY_MEMORY_MS) break;
       this.#forgetOldest();
     }
   }
@@ -446,6 +621,7 @@ export class Registrar {
     this.#sentOrder[this.#sentHead] = undefined;
     this.#sentHead = (this.#sentHead + 1) % NOTIFY_MEMORY;
     this.#sentCount--;
-    if (this.#notified.get(e.nonce) === e.n) this.#notified.delete(e.nonce);
+    const k = nonceKey(e.hi, e.lo);
+    if (this.#notified.get(k) === e) this.#notified.delete(k);
   }
 }

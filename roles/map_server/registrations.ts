@@ -89,6 +89,9 @@ export function registrationKey(xtrId: bigint | undefined, from: Peer, bySource 
   return bySource ? `rloc:${from.address}` : NO_XTR_ID_KEY;
 }
 
+/** The registrations of one prefix, by key, as the store holds them ({@link RegistrationStore.holder}). */
+export type RegistrationHolder = ReadonlyMap<string, Registration>;
+
 /** The live registrations of one prefix, as a lookup returns them. */
 export interface RegisteredPrefix {
   /** The registered prefix. */
@@ -103,17 +106,35 @@ export interface RegisteredPrefix {
 /** Registrations by prefix and key, with expiry. */
 export class RegistrationStore {
   readonly #table = new PrefixTable<Map<string, Registration>>();
+  /** The same maps, for walks over every registration without the trie's recursion. */
+  readonly #holders = new Set<Map<string, Registration>>();
+  /** No registration expires before this (a lower bound: refreshes only push expiries out). */
+  #nextExpiry = Infinity;
   /** Registrations per site, by the site prefix's text. */
   readonly #perSite = new Map<string, number>();
   #dynamic = 0;
   #static = 0;
   #version = 0;
+  #refreshes = 0;
   /** Called with each prefix whose registrations changed (put, removed, expired), after the change. */
   onChange: ((prefix: Prefix) => void) | undefined;
+  /**
+   * Called with each registration {@link RegistrationStore.refresh} moved
+   * (only its times changed), after the move.
+   */
+  onRefresh: ((r: Registration) => void) | undefined;
 
   /** Bumped by every change (a put, a removal, an expiry): saved.ts writes when it moved. */
   get version(): number {
     return this.#version;
+  }
+
+  /**
+   * Bumped by every {@link RegistrationStore.refresh} (only times moved):
+   * saved.ts writes when it or {@link version} moved.
+   */
+  get refreshes(): number {
+    return this.#refreshes;
   }
 
   /** Counts `r` in (`+1`) or out of (`-1`) its site and the totals. */
@@ -157,13 +178,47 @@ export class RegistrationStore {
     if (regs === undefined) {
       regs = new Map();
       this.#table.set(r.prefix, regs);
+      this.#holders.add(regs);
     }
+    if (r.expiresAt < this.#nextExpiry) this.#nextExpiry = r.expiresAt;
     const old = regs.get(r.key);
     if (old !== undefined) this.#count(old, -1);
     this.#count(r, 1);
     regs.set(r.key, r);
     this.onChange?.(r.prefix);
     return old;
+  }
+
+  /**
+   * Where `r` is held (its prefix's registrations), for
+   * {@link RegistrationStore.refresh}; undefined when the store does not
+   * hold `r` itself.
+   */
+  holder(r: Registration): RegistrationHolder | undefined {
+    const regs = this.#table.get(r.prefix);
+    return regs?.get(r.key) === r ? regs : undefined;
+  }
+
+  /**
+   * A refresh that changes nothing but the times: `r`, still held in
+   * `holder` ({@link RegistrationStore.holder}), the only registration of
+   * its prefix, and live at `now`, gets `lastSeen = now` and `expiresAt` in
+   * place. No {@link onChange} (the prefix's answer is the same), and
+   * {@link version} stays; {@link onRefresh} hears of it. False, and
+   * nothing changed, when `r` is not such a registration: the caller
+   * applies it as a change.
+   */
+  refresh(r: Registration, holder: RegistrationHolder, now: number, expiresAt: number): boolean {
+    // A holder emptied is never used again (put makes a new one), and every
+    // removal or replacement of `r` takes it out of its holder.
+    if (holder.size !== 1 || holder.get(r.key) !== r || r.expiresAt <= now) return false;
+    // The store owns the objects it holds: their times move in place.
+    const w = r as { -readonly [K in "lastSeen" | "expiresAt"]: number };
+    w.lastSeen = now;
+    w.expiresAt = expiresAt;
+    this.#refreshes++;
+    this.onRefresh?.(r);
+    return true;
   }
 
   /** The registration of `prefix` under `key`, expired or not. */
@@ -178,7 +233,7 @@ export class RegistrationStore {
     if (regs === undefined || r === undefined) return undefined;
     regs.delete(key);
     this.#count(r, -1);
-    if (regs.size === 0) this.#table.delete(prefix);
+    if (regs.size === 0) this.#drop(prefix, regs);
     this.onChange?.(prefix);
     return r;
   }
@@ -212,31 +267,45 @@ export class RegistrationStore {
     return this.#table.hole(p);
   }
 
-  /** Removes every registration expired at `now`; returns them. */
+  /**
+   * Removes every registration expired at `now`; returns them. A walk over
+   * them all, unless none can have expired yet.
+   */
   sweep(now: number): Registration[] {
     const gone: Registration[] = [];
-    const emptied: Prefix[] = [];
+    if (now < this.#nextExpiry) return gone;
+    const emptied: [Prefix, Map<string, Registration>][] = [];
     const changed: Prefix[] = [];
-    for (const e of this.#table.entries()) {
-      const before = gone.length;
-      for (const r of e.value.values()) {
+    let next = Infinity;
+    for (const regs of this.#holders) {
+      let prefix: Prefix | undefined;
+      for (const r of regs.values()) {
         if (r.expiresAt <= now) {
-          e.value.delete(r.key);
+          regs.delete(r.key);
           this.#count(r, -1);
           gone.push(r);
-        }
+          prefix = r.prefix;
+        } else if (r.expiresAt < next) next = r.expiresAt;
       }
-      if (e.value.size === 0) emptied.push(e.prefix);
-      if (gone.length > before) changed.push(e.prefix);
+      if (prefix === undefined) continue;
+      changed.push(prefix);
+      if (regs.size === 0) emptied.push([prefix, regs]);
     }
-    for (const p of emptied) this.#table.delete(p);
+    this.#nextExpiry = next;
+    for (const [p, regs] of emptied) this.#drop(p, regs);
     if (this.onChange !== undefined) { for (const p of changed) this.onChange(p); }
     return gone;
   }
 
   /** Every registration (expired ones included until swept). */
   *all(): Generator<Registration> {
-    for (const e of this.#table.entries()) yield* e.value.values();
+    for (const regs of this.#holders) yield* regs.values();
+  }
+
+  /** Forgets the emptied registrations of `prefix`. */
+  #drop(prefix: Prefix, regs: Map<string, Registration>): void {
+    this.#table.delete(prefix);
+    this.#holders.delete(regs);
   }
 
   #live(
@@ -260,7 +329,7 @@ export class RegistrationStore {
         dynamic.push(r);
       }
     }
-    if (regs.size === 0) this.#table.delete(prefix);
+    if (regs.size === 0) this.#drop(prefix, regs);
     if (expired) this.onChange?.(prefix);
     return liveOrder(dynamic, stat);
   }

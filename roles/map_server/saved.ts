@@ -2,7 +2,10 @@
  * The Map-Server's registrations kept across a restart: written beside the
  * role's state file (`<state-file minus .json>.registrations.json`, so by
  * default `<config>.state.registrations.json`) every 10 s when they changed
- * and when the role stops, read back at start.
+ * (a refresh too: the file keeps each expiry) and when the role stops, read
+ * back at start. The timer's write is asynchronous, off the event loop,
+ * and the text of an entry is made again only when its registration
+ * changed more than its times.
  *
  * Registrations are soft state (an ETR refreshes its own every minute), but
  * a map-server that forgets them at a restart answers negatively for every
@@ -21,7 +24,7 @@
  */
 
 import { emitEidRecord, parseEidRecord } from "../../wire/eid_record.ts";
-import { fromHex, toHex } from "../../wire/json.ts";
+import { fromHex } from "../../wire/json.ts";
 import { prefixContains, prefixEid, prefixEquals, prefixOf } from "../../core/prefix.ts";
 import type { RoleDeps } from "../../core/role.ts";
 import type { Registration, RegistrationStore } from "./registrations.ts";
@@ -61,37 +64,64 @@ export function savedRegistrationsPath(statePath: string): string {
     : `${statePath}.registrations.json`;
 }
 
-/** The live registrations made by Map-Registers, as the file's text. */
-export function encodeRegistrations(regs: Iterable<Registration>, now: number): string {
-  const out: SavedRegistration[] = [];
+/**
+ * The live registrations made by Map-Registers, as the file's text. With
+ * `cache` (each registration's entry text without its times, from earlier
+ * calls), a registration whose only change since is its times (a refresh,
+ * `RegistrationStore.refresh`) costs a lookup.
+ */
+export function encodeRegistrations(
+  regs: Iterable<Registration>,
+  now: number,
+  cache?: WeakMap<Registration, string>,
+): string {
+  const out: string[] = [];
   for (const r of regs) {
     if (r.static || r.expiresAt <= now) continue;
-    const record = emitEidRecord({
-      ttl: r.ttl,
-      maskLen: r.prefix.len,
-      action: r.action,
-      authoritative: true,
-      incomplete: false,
-      sigCount: 0,
-      mapVersion: r.mapVersion,
-      eid: prefixEid(r.prefix),
-      locators: r.locators,
-    });
-    out.push({
-      record: toHex(record),
-      key: r.key,
-      ...(r.xtrId !== undefined ? { xtrId: r.xtrId.toString(16) } : {}),
-      ...(r.siteId !== undefined ? { siteId: r.siteId.toString(16) } : {}),
-      ...(r.from !== undefined ? { from: { address: r.from.address, port: r.from.port } } : {}),
-      proxyReply: r.proxyReply,
-      firstSeen: r.firstSeen,
-      lastSeen: r.lastSeen,
-      expiresAt: r.expiresAt,
-      ...(r.natPrivate !== undefined ? { natPrivate: r.natPrivate } : {}),
-    });
+    let head = cache?.get(r);
+    if (head === undefined) {
+      head = entryHead(r);
+      cache?.set(r, head);
+    }
+    out.push(`${head},"lastSeen":${r.lastSeen},"expiresAt":${r.expiresAt}}`);
   }
-  const file: SavedFile = { format: SAVED_FORMAT, savedAt: now, registrations: out };
-  return JSON.stringify(file);
+  return `{"format":${SAVED_FORMAT},"savedAt":${now},"registrations":[${out.join(",")}]}`;
+}
+
+/** Two hex digits of each byte value. */
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+
+/** Lowercase hex of `b` (as wire/json.ts's toHex, faster). */
+function hex(b: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < b.length; i++) s += HEX[b[i]!];
+  return s;
+}
+
+/** A registration's entry in the file, up to its times (lastSeen, expiresAt) and the closing brace. */
+function entryHead(r: Registration): string {
+  const record = emitEidRecord({
+    ttl: r.ttl,
+    maskLen: r.prefix.len,
+    action: r.action,
+    authoritative: true,
+    incomplete: false,
+    sigCount: 0,
+    mapVersion: r.mapVersion,
+    eid: prefixEid(r.prefix),
+    locators: r.locators,
+  });
+  const entry: Omit<SavedRegistration, "lastSeen" | "expiresAt"> = {
+    record: hex(record),
+    key: r.key,
+    ...(r.xtrId !== undefined ? { xtrId: r.xtrId.toString(16) } : {}),
+    ...(r.siteId !== undefined ? { siteId: r.siteId.toString(16) } : {}),
+    ...(r.from !== undefined ? { from: { address: r.from.address, port: r.from.port } } : {}),
+    proxyReply: r.proxyReply,
+    firstSeen: r.firstSeen,
+    ...(r.natPrivate !== undefined ? { natPrivate: r.natPrivate } : {}),
+  };
+  return JSON.stringify(entry).slice(0, -1);
 }
 
 function fail(why: string): never {
@@ -195,6 +225,11 @@ export class SavedRegistrations {
   readonly #store: RegistrationStore;
   readonly #deps: RoleDeps;
   #savedVersion = -1;
+  #savedRefreshes = -1;
+  /** Each registration last written, with its entry's text but its times. */
+  readonly #cache = new WeakMap<Registration, string>();
+  /** The write under way, if any. */
+  #writing: Promise<void> | undefined;
 
   constructor(path: string, store: RegistrationStore, deps: RoleDeps) {
     this.#path = path;
@@ -229,6 +264,7 @@ export class SavedRegistrations {
     }
     const r = restoreRegistrations(saved, sites, this.#store, this.#deps.now());
     this.#savedVersion = this.#store.version;
+    this.#savedRefreshes = this.#store.refreshes;
     this.#deps.logger.info("registrations-restored", {
       file: this.#path,
       restored: r.restored,
@@ -237,23 +273,66 @@ export class SavedRegistrations {
     });
   }
 
-  /** Writes the file if the store changed since the last write (timer and close). */
-  save(): void {
+  /** Whether the store changed (a change, or a refresh's times) since the last write. */
+  #changed(): boolean {
+    return this.#store.version !== this.#savedVersion ||
+      this.#store.refreshes !== this.#savedRefreshes;
+  }
+
+  /**
+   * Timer: if the store changed since the last write, its text is made
+   * here (only the entries of changed registrations made anew) and written
+   * off the event loop (an asynchronous write, then the rename); one write
+   * at a time.
+   */
+  saveSoon(): void {
+    if (this.#writing !== undefined || !this.#changed()) return;
     const version = this.#store.version;
-    if (version === this.#savedVersion) return;
+    const refreshes = this.#store.refreshes;
+    const text = encodeRegistrations(this.#store.all(), this.#deps.now(), this.#cache);
+    const tmp = `${this.#path}.tmp`;
+    this.#writing = (async () => {
+      try {
+        await Deno.writeTextFile(tmp, text, { mode: 0o600 });
+        await Deno.rename(tmp, this.#path);
+        this.#savedVersion = version;
+        this.#savedRefreshes = refreshes;
+      } catch (e) {
+        this.#notSaved(e);
+      } finally {
+        this.#writing = undefined;
+      }
+    })();
+  }
+
+  /** Writes the file now if the store changed since the last write (close). */
+  save(): void {
+    if (!this.#changed()) return;
+    const version = this.#store.version;
+    const refreshes = this.#store.refreshes;
     const tmp = `${this.#path}.tmp`;
     try {
-      Deno.writeTextFileSync(tmp, encodeRegistrations(this.#store.all(), this.#deps.now()), {
-        mode: 0o600,
-      });
+      const text = encodeRegistrations(this.#store.all(), this.#deps.now(), this.#cache);
+      Deno.writeTextFileSync(tmp, text, { mode: 0o600 });
       Deno.renameSync(tmp, this.#path);
       this.#savedVersion = version;
+      this.#savedRefreshes = refreshes;
     } catch (e) {
-      this.#deps.logger.limited("registrations-save", 60_000, "warn", "registrations-not-saved", {
-        file: this.#path,
-        error: e instanceof Error ? e.message : String(e),
-        consequence: "a restart now would forget registrations until the ETRs refresh them",
-      });
+      this.#notSaved(e);
     }
+  }
+
+  /** Waits for a write under way, then writes what changed since (the role stops). */
+  async close(): Promise<void> {
+    await this.#writing;
+    this.save();
+  }
+
+  #notSaved(e: unknown): void {
+    this.#deps.logger.limited("registrations-save", 60_000, "warn", "registrations-not-saved", {
+      file: this.#path,
+      error: e instanceof Error ? e.message : String(e),
+      consequence: "a restart now would forget registrations until the ETRs refresh them",
+    });
   }
 }

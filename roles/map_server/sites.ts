@@ -72,6 +72,12 @@ export class Sites {
   readonly advertisedTtl: number = 0;
   /** Keys by `keyType:key`: sites with the same key share one. */
   readonly #keys = new Map<string, HmacKey>();
+  #version = 0;
+
+  /** Bumped by every {@link add} and {@link remove}: what was judged against the sites before may differ. */
+  get version(): number {
+    return this.#version;
+  }
 
   /** Reads `config`. Throws TypeError on what validation should have refused. */
   constructor(config: Config) {
@@ -106,6 +112,7 @@ export class Sites {
    */
   add(s: LispSite): Site {
     const prefix = prefixFromConfig(s.eidPrefix, s.iid);
+    this.#version++;
     const keyName = `${s.keyType}:${s.key}`;
     let key = this.#keys.get(keyName);
     if (key === undefined) {
@@ -144,6 +151,7 @@ export class Sites {
   remove(prefix: Prefix, keepSpace = false): Site | undefined {
     const site = this.table.get(prefix);
     if (site === undefined) return undefined;
+    this.#version++;
     this.table.delete(prefix);
     this.list.splice(this.list.indexOf(site), 1);
     if (!keepSpace) this.configured.delete(prefix);
