@@ -20,7 +20,7 @@ import { AnswerTable, FOUND_MAIN, FOUND_PROXY } from "./answers.ts";
 import { AnswerPublisher } from "./publisher.ts";
 import { Registrar, REGISTRATION_TIMEOUT_MS } from "./registrar.ts";
 import { RegistrationStore } from "./registrations.ts";
-import { decodeRegistrations, SavedRegistrations } from "./saved.ts";
+import { decodeRegistrations, SAVE_SLICE, SavedRegistrations } from "./saved.ts";
 import { keyFromBytes } from "./shared_trie.ts";
 import { Sites } from "./sites.ts";
 
@@ -286,6 +286,40 @@ Deno.test("SavedRegistrations writes a refresh's new expiry, and a restart takes
     new SavedRegistrations(path, u.store, u.deps).load(u.sites);
     assert.equal(u.store.dynamicCount, 1);
     assert.equal(u.read("10.1.2.9", u.clock.t).found, FOUND_PROXY);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("SavedRegistrations.saveSoon() writes in slices: one removed meanwhile is left out, one added waits for the next write", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/ms.state.registrations.json`;
+    const t = parts(["max-registrations = 10000"]);
+    const saved = new SavedRegistrations(path, t.store, t.deps);
+    const n = SAVE_SLICE * 2 + 100;
+    const prefix = (i: number) => `10.${1 + (i >> 8)}.${i & 255}.0/24`;
+    for (let i = 0; i < n; i++) {
+      t.apply(mapRegister({ prefix: prefix(i), nonce: BigInt(i + 1), xtrId: BigInt(i + 1) }), FROM);
+    }
+    saved.saveSoon();
+    // The first slice is encoded; the rest wait for the event loop.
+    const last = [...t.store.all()].find((r) => r.xtrId === BigInt(n))!;
+    assert.ok(t.store.remove(last.prefix, last.key));
+    t.apply(mapRegister({ prefix: "10.200.0.0/24", nonce: 99_999n, xtrId: 99_999n }), FROM);
+    const end = Date.now() + 5000;
+    while (!(await Deno.stat(path).then(() => true, () => false))) {
+      if (Date.now() > end) throw new Error("not written");
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const first = decodeRegistrations(await Deno.readTextFile(path));
+    assert.equal(first.length, n - 1);
+    assert.ok(!first.some((r) => r.xtrId === BigInt(n)), "removed meanwhile: left out");
+    assert.ok(!first.some((r) => r.xtrId === 99_999n), "added meanwhile: next time");
+    await saved.close();
+    const next = decodeRegistrations(await Deno.readTextFile(path));
+    assert.equal(next.length, n);
+    assert.ok(next.some((r) => r.xtrId === 99_999n));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

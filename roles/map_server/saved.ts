@@ -36,6 +36,9 @@ export const SAVED_FORMAT = 1;
 /** How often changed registrations are written, ms. */
 export const SAVE_INTERVAL_MS = 10_000;
 
+/** Registrations encoded per turn of the event loop when the timer writes them. */
+export const SAVE_SLICE = 2048;
+
 /** One registration as the file keeps it. */
 interface SavedRegistration {
   /** The EID record, hex (prefix, locators, TTL, action, map-version). */
@@ -77,15 +80,30 @@ export function encodeRegistrations(
 ): string {
   const out: string[] = [];
   for (const r of regs) {
-    if (r.static || r.expiresAt <= now) continue;
-    let head = cache?.get(r);
-    if (head === undefined) {
-      head = entryHead(r);
-      cache?.set(r, head);
-    }
-    out.push(`${head},"lastSeen":${r.lastSeen},"expiresAt":${r.expiresAt}}`);
+    const entry = encodeEntry(r, now, cache);
+    if (entry !== undefined) out.push(entry);
   }
-  return `{"format":${SAVED_FORMAT},"savedAt":${now},"registrations":[${out.join(",")}]}`;
+  return fileText(out, now);
+}
+
+/** The file's text of its entries. */
+function fileText(entries: readonly string[], now: number): string {
+  return `{"format":${SAVED_FORMAT},"savedAt":${now},"registrations":[${entries.join(",")}]}`;
+}
+
+/** The entry of `r` in the file; undefined when the file leaves it out (static, expired). */
+function encodeEntry(
+  r: Registration,
+  now: number,
+  cache: WeakMap<Registration, string> | undefined,
+): string | undefined {
+  if (r.static || r.expiresAt <= now) return undefined;
+  let head = cache?.get(r);
+  if (head === undefined) {
+    head = entryHead(r);
+    cache?.set(r, head);
+  }
+  return `${head},"lastSeen":${r.lastSeen},"expiresAt":${r.expiresAt}}`;
 }
 
 /** Two hex digits of each byte value. */
@@ -280,29 +298,48 @@ export class SavedRegistrations {
   }
 
   /**
-   * Timer: if the store changed since the last write, its text is made
-   * here (only the entries of changed registrations made anew) and written
-   * off the event loop (an asynchronous write, then the rename); one write
-   * at a time.
+   * Timer: if the store changed since the last write, writes the file
+   * without holding the event loop: the registrations are encoded
+   * {@link SAVE_SLICE} at a time, the event loop running between slices
+   * (only the entries of registrations changed more than their times are
+   * made anew), then written asynchronously and renamed. One write at a
+   * time. A registration removed or replaced meanwhile is left out; one
+   * added meanwhile waits for the next write (the store's version moved).
    */
   saveSoon(): void {
     if (this.#writing !== undefined || !this.#changed()) return;
-    const version = this.#store.version;
-    const refreshes = this.#store.refreshes;
-    const text = encodeRegistrations(this.#store.all(), this.#deps.now(), this.#cache);
-    const tmp = `${this.#path}.tmp`;
-    this.#writing = (async () => {
-      try {
-        await Deno.writeTextFile(tmp, text, { mode: 0o600 });
-        await Deno.rename(tmp, this.#path);
-        this.#savedVersion = version;
-        this.#savedRefreshes = refreshes;
-      } catch (e) {
-        this.#notSaved(e);
-      } finally {
-        this.#writing = undefined;
+    this.#writing = this.#saveInSlices().finally(() => {
+      this.#writing = undefined;
+    });
+  }
+
+  async #saveInSlices(): Promise<void> {
+    const store = this.#store;
+    const version = store.version;
+    const refreshes = store.refreshes;
+    const regs = [...store.all()];
+    const out: string[] = [];
+    try {
+      for (let i = 0; i < regs.length; i += SAVE_SLICE) {
+        if (i > 0) await new Promise((r) => setTimeout(r, 0));
+        const now = this.#deps.now();
+        const moved = store.version !== version;
+        const end = Math.min(regs.length, i + SAVE_SLICE);
+        for (let k = i; k < end; k++) {
+          const r = regs[k]!;
+          if (moved && store.holder(r) === undefined) continue;
+          const entry = encodeEntry(r, now, this.#cache);
+          if (entry !== undefined) out.push(entry);
+        }
       }
-    })();
+      const tmp = `${this.#path}.tmp`;
+      await Deno.writeTextFile(tmp, fileText(out, this.#deps.now()), { mode: 0o600 });
+      await Deno.rename(tmp, this.#path);
+      this.#savedVersion = version;
+      this.#savedRefreshes = refreshes;
+    } catch (e) {
+      this.#notSaved(e);
+    }
   }
 
   /** Writes the file now if the store changed since the last write (close). */
