@@ -115,7 +115,8 @@ function locatorKey(l: LocatorRecord): string {
  * made and that registration's lifetime.
  */
 interface Applied {
-  readonly bytes: Uint8Array;
+  /** {@link registeredPart} of the message. */
+  readonly registered: readonly number[];
   readonly address: string;
   readonly port: number;
   readonly site: Site;
@@ -147,12 +148,27 @@ function registeredHash(b: Uint8Array, body: number): number {
   return h >>> 0;
 }
 
-/** Whether two Map-Registers register the same (all but the nonce and the auth data equal). */
-function sameRegistered(a: Uint8Array, b: Uint8Array, body: number): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < REG_NONCE; i++) if (a[i] !== b[i]) return false;
-  for (let i = 12; i < REG_AUTH_DATA; i++) if (a[i] !== b[i]) return false;
-  for (let i = body; i < b.length; i++) if (a[i] !== b[i]) return false;
+/**
+ * The bytes of a Map-Register that say what it registers (flags, record
+ * count, Key ID, auth data length, records, xTR-ID), in a plain array (no
+ * buffer of its own to allocate and track).
+ */
+function registeredPart(b: Uint8Array, body: number): number[] {
+  const head = REG_NONCE + REG_AUTH_DATA - 12;
+  const out: number[] = new Array(head + b.length - body).fill(0);
+  for (let i = 0; i < REG_NONCE; i++) out[i] = b[i]!;
+  for (let i = 12; i < REG_AUTH_DATA; i++) out[i - 12 + REG_NONCE] = b[i]!;
+  for (let i = body, j = head; i < b.length; i++, j++) out[j] = b[i]!;
+  return out;
+}
+
+/** Whether `b` registers what `part` ({@link registeredPart}) says (all but the nonce and the auth data equal). */
+function sameRegistered(part: readonly number[], b: Uint8Array, body: number): boolean {
+  const head = REG_NONCE + REG_AUTH_DATA - 12;
+  if (part.length !== head + b.length - body) return false;
+  for (let i = 0; i < REG_NONCE; i++) if (part[i] !== b[i]) return false;
+  for (let i = 12; i < REG_AUTH_DATA; i++) if (part[i - 12 + REG_NONCE] !== b[i]) return false;
+  for (let i = body, j = head; i < b.length; i++, j++) if (part[j] !== b[i]) return false;
   return true;
 }
 
@@ -242,7 +258,7 @@ export class Registrar {
     if (
       a === undefined || a.port !== from.port || a.address !== from.address ||
       a.sitesVersion !== this.#sites.version || (a.wantMapNotify && notify === undefined) ||
-      !sameRegistered(a.bytes, bytes, body)
+      !sameRegistered(a.registered, bytes, body)
     ) {
       return false;
     }
@@ -295,7 +311,7 @@ export class Registrar {
       if (applied.size >= 2 * this.#store.dynamicCount + 1024) applied.clear();
     }
     applied.set(registeredHash(bytes, body), {
-      bytes: bytes.slice(),
+      registered: registeredPart(bytes, body),
       address: r.from.address,
       port: r.from.port,
       site,
