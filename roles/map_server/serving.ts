@@ -76,6 +76,8 @@ const START_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 3_000;
 /** Most answering Workers. */
 export const MAX_WORKERS = 16;
+/** Most IPv4 sources {@link ServingPool} keeps a Peer object for (then it starts again). */
+const MAX_PEERS = 65_536;
 
 /** The default number of answering Workers: one per CPU the process may use, up to 16. */
 export function defaultWorkers(): number {
@@ -114,6 +116,8 @@ interface Member {
   readonly mailbox: Int32Array;
   /** Uint8 [seq % NOTIFY_SLOTS]: 1 lets the Worker send the kept Map-Notify of that entry. */
   readonly verdicts: Uint8Array;
+  /** Per verdict slot, what lets the Worker send its kept Map-Notify (made once per slot). */
+  readonly release: (() => void)[];
   readonly v4: UdpSocket | undefined;
   readonly v6: UdpSocket | undefined;
   readonly stopped: Promise<void>;
@@ -262,6 +266,8 @@ export class ServingPool {
   #handlers: ServingHandlers | undefined;
   #queue: SendQueue | undefined;
   #closing: Promise<void> | undefined;
+  /** IPv4 sources of handed-over datagrams, by address and port ({@link #peer4}). */
+  readonly #peers4 = new Map<number, Peer>();
   readonly #series: {
     metric: (typeof METRICS)[keyof typeof METRICS];
     labels: Record<string, string>;
@@ -349,6 +355,7 @@ export class ServingPool {
       waker: new Waker(),
       mailbox: new Int32Array(mailboxMemory),
       verdicts: new Uint8Array(new SharedArrayBuffer(NOTIFY_SLOTS)),
+      release: [],
       v4,
       v6,
       stopped,
@@ -474,16 +481,16 @@ export class ServingPool {
         const port = v.getUint16(p + 2, false);
         const len = v.getUint32(p + 4, false);
         const notify = v.getUint32(p + 8, false);
-        const address = fam === 4
-          ? u32ToIpv4(v.getUint32(p + 12, false))
-          : ipv6FromBytes(b, p + 12);
-        const from = { address, port };
+        const from = fam === 4
+          ? this.#peer4(v.getUint32(p + 12, false), port)
+          : { address: ipv6FromBytes(b, p + 12), port };
         const data = b.subarray(p + UP_HEADER, p + UP_HEADER + len);
         try {
           if (kind === UP_REGISTER_KEPT) {
             kept = true;
             const slot = s & (NOTIFY_SLOTS - 1);
-            h.register(data, from, () => Atomics.store(m.verdicts, slot, 1));
+            const release = m.release[slot] ??= () => void Atomics.store(m.verdicts, slot, 1);
+            h.register(data, from, release);
           } else if (kind === UP_REGISTER) {
             const n = p + UP_HEADER + len;
             h.register(data, from, notify > 0 ? b.subarray(n, n + notify) : undefined);
@@ -500,6 +507,18 @@ export class ServingPool {
     // The Worker sends the Map-Notifies let go as soon as it sees the
     // acknowledgement: at once if busy, or woken from poll().
     if (kept && Atomics.load(m.mailbox, 1) === 1) m.waker.wake();
+  }
+
+  /** The IPv4 source `address`:`port` (one object per source, not per datagram). */
+  #peer4(address: number, port: number): Peer {
+    const k = address * 65536 + port;
+    let peer = this.#peers4.get(k);
+    if (peer === undefined) {
+      if (this.#peers4.size >= MAX_PEERS) this.#peers4.clear();
+      peer = { address: u32ToIpv4(address), port };
+      this.#peers4.set(k, peer);
+    }
+    return peer;
   }
 
   /** The bound port. */
