@@ -34,6 +34,17 @@
  * A registration expires 3 minutes after its last refresh, or after its
  * record TTL with the T bit.
  *
+ * Refreshes that change nothing (the bulk of an ms's Map-Registers: every
+ * ETR sends its own every minute) take a cheap path
+ * ({@link Registrar.refreshVerified}): a Map-Register an answering Worker
+ * verified, whose bytes but the nonce and authentication data equal those
+ * of the one that made its registrations, from the same address and port,
+ * with the sites unchanged since, and whose registrations are still held,
+ * each alone under its prefix and live, can only move their times. The
+ * limits hold as they did; nothing is parsed, republished or logged above
+ * debug; the counts and the Map-Notify are those of any accepted
+ * Map-Register. Anything else is judged and applied as above.
+ *
  * @module
  */
 
