@@ -325,6 +325,28 @@ Deno.test("SavedRegistrations.saveSoon() writes in slices: one removed meanwhile
   }
 });
 
+Deno.test("RegistrationStore.sweep() skips its walk while nothing can have expired, and misses nothing refreshed or put since", () => {
+  const t = parts(["max-registrations = 100"]);
+  const t0 = t.clock.t;
+  t.apply(mapRegister({ prefix: "10.1.1.0/24", nonce: 1n, xtrId: 1n }), FROM);
+  t.apply(mapRegister({ prefix: "10.1.2.0/24", nonce: 2n, xtrId: 2n }), FROM);
+  assert.deepEqual(t.store.sweep(t0 + 1000), []);
+  // 10.1.1.0/24 refreshed: it outlives the other.
+  t.clock.t = t0 + 60_000;
+  assert.equal(
+    t.apply(mapRegister({ prefix: "10.1.1.0/24", nonce: 3n, xtrId: 1n }), FROM),
+    "refresh",
+  );
+  const gone = t.store.sweep(t0 + REGISTRATION_TIMEOUT_MS);
+  assert.deepEqual(gone.map((r) => r.xtrId), [2n]);
+  // A registration put after that sweep, expiring before the bound it computed, is swept in time.
+  t.clock.t = t0 + REGISTRATION_TIMEOUT_MS;
+  t.store.put({ ...gone[0]!, expiresAt: t.clock.t + 1000, lastSeen: t.clock.t });
+  assert.deepEqual(t.store.sweep(t.clock.t + 1000).map((r) => r.xtrId), [2n]);
+  assert.deepEqual(t.store.sweep(t0 + 60_000 + REGISTRATION_TIMEOUT_MS).map((r) => r.xtrId), [1n]);
+  assert.equal(t.store.dynamicCount, 0);
+});
+
 // ---------------------------------------------------------------------------
 // Through the answering Workers
 

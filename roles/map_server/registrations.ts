@@ -216,6 +216,8 @@ export class RegistrationStore {
     const w = r as { -readonly [K in "lastSeen" | "expiresAt"]: number };
     w.lastSeen = now;
     w.expiresAt = expiresAt;
+    // Earlier than before only if the clock went back: the sweep's bound stays a lower bound.
+    if (expiresAt < this.#nextExpiry) this.#nextExpiry = expiresAt;
     this.#refreshes++;
     this.onRefresh?.(r);
     return true;
