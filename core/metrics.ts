@@ -188,12 +188,15 @@ export const METRICS = {
     "oor_mr_extra_records_total",
     "Map-Request records beyond the first, not resolved.",
   ),
-  mrForwarded: counter("oor_mr_forwarded_total", "Map-Requests forwarded to a map-server."),
+  mrForwarded: counter(
+    "oor_mr_forwarded_total",
+    "ITRs' Map-Requests passed on to a map-server (a ddt-mr's: with the D bit, or after MS-ACK).",
+  ),
   mrLoops: counter("oor_mr_loops_total", "Referral loops detected."),
   mrMapRepliesIgnored: counter(
     "oor_mr_map_replies_ignored_total",
     "Map-Replies to the map-resolver's own DDT Map-Requests (a DDT map-server forwarded or " +
-      "proxy-replied to one), not used: the ITR's own request is forwarded after MS-ACK.",
+      "proxy-replied to one), not used: the map-server gets the ITR's own request.",
   ),
   mrNegativeReplies: counter(
     "oor_mr_negative_replies_total",

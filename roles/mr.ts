@@ -8,25 +8,38 @@
  *
  * ## DDT resolution (RFC 8111 §7.3)
  *
- * Each ECM Map-Request becomes a pending request, keyed by the original
- * request (the ITR's address and nonce, so a retransmission joins the
- * resolution under way instead of starting another). The resolver starts
- * from the most specific unexpired entry of its referral cache, or from
- * the DDT roots (§7.3.1), and sends a DDT Map-Request of its own (an ECM
- * with the D bit) to one RLOC of the referral set: the ITR's first record,
- * with a fresh random nonce for every query, this resolver as ITR-RLOC and
- * inner source (the address it sends from toward that node), and the ITR's
- * inner TTL less one. A Map-Referral counts only when it comes from the
- * node asked and carries that query's nonce; any other is dropped and
- * counted (`oor_control_dropped_total{reason="wrong-source"|"unknown-nonce"}`).
- * Whoever sent the ITR's request knows the ITR's nonce, so a resolver that
- * asked with it could be sent forged referrals, the node's address spoofed,
- * that fill its referral cache for a day. On MS-ACK the resolver forwards
- * the ITR's own ECM Map-Request (its nonce, ITR-RLOCs and inner header; no
- * D bit; TTL less one) to the map-server that acknowledged, which answers
- * the ITR or forwards it to an ETR that does (as OOR's DDT map-resolver
- * does); what a map-server or ETR sends back to the resolver's own query
- * is counted (`oor_mr_map_replies_ignored_total`) and dropped. A negative
+ * Each ECM Map-Request becomes a pending request, keyed by the ITR's
+ * address and nonce (a retransmission joins it). The resolver starts from
+ * the most specific unexpired entry of its referral cache, or from the DDT
+ * roots (§7.3.1), and asks one RLOC of the referral set at a time
+ * (map_resolver/ddt_query.ts). Two kinds of query:
+ *
+ * - To DDT nodes (the roots, a NODE-REFERRAL's): a DDT Map-Request of our
+ *   own (D bit, the ITR's first record, a fresh random nonce per query, this
+ *   resolver as ITR-RLOC and inner source, the ITR's inner TTL less one).
+ *   Whoever sent the ITR's request knows its nonce: asked with it, a node's
+ *   spoofed address could plant referrals in the cache for a day.
+ * - To the DDT Map-Servers of an MS-REFERRAL: the ITR's own ECM
+ *   Map-Request (its nonce, ITR-RLOCs and inner header, TTL less one) with
+ *   the D bit, as RFC 8111 §7.3.1 and §7.2 have it: the map-server answers
+ *   the ITR itself (proxy reply, or forwarded to an ETR) and returns MS-ACK,
+ *   which ends the request. Four datagrams, and one request's work in the
+ *   map-server, where our own query and then the ITR's request after MS-ACK
+ *   (OOR's DDT map-resolver's way) took seven and two. OOR's map-server
+ *   answers such a request the same way (MS-ACK to the ECM's source, the
+ *   reply to the ITR-RLOCs). On the ITR's nonce only MS-ACK,
+ *   MS-NOT-REGISTERED (answered, never cached) and NOT-AUTHORITATIVE are
+ *   taken; any other referral is neither cached nor followed
+ *   (`oor_mr_dropped_total{reason="referral-to-itr-nonce"}`): the set is
+ *   asked again with our own nonce, as after a restart from the roots.
+ *   With a cached MS-REFERRAL this runs from the datagram as it came, no
+ *   parse and no Promise (map_resolver/ddt_fast_path.ts).
+ *
+ * A Map-Referral counts only from the node asked with that query's nonce;
+ * any other is dropped (`oor_control_dropped_total{reason="wrong-source"|
+ * "unknown-nonce"}`). After MS-ACK to a query of our own, the ITR's
+ * request goes to that map-server (no D bit); what it sends back to our
+ * own query is dropped (`oor_mr_map_replies_ignored_total`). A negative
  * referral is answered and cached for its own prefix, which must cover the
  * requested one or lie inside it (a node answers a request wider than a
  * delegation for its first address); anything else is a bad referral.
@@ -36,7 +49,7 @@
  * | ----------------- | ----------------------------------------------------------------------------- |
  * | NODE-REFERRAL     | caches it (TTL, unless the I bit is set) and asks one of the referred nodes   |
  * | MS-REFERRAL       | the same; the referred nodes are DDT Map-Servers                              |
- * | MS-ACK            | done: the ITR's request goes to that Map-Server, which answers the ITR        |
+ * | MS-ACK            | done: the Map-Server has (or now gets) the ITR's request and answers the ITR  |
  * | MS-NOT-REGISTERED | tries the other RLOCs of the set; then a negative Map-Reply for the prefix, TTL 1 min, cached 1 min |
  * | DELEGATION-HOLE   | negative Map-Reply for the hole prefix with its TTL (15 min), cached as long   |
  * | NOT-AUTHORITATIVE | tries the other RLOCs; then: begun from the cache, restarts from the roots; from the roots themselves, a Natively-Forward reply for the EID (outside the tree); from a node the roots referred to, a failure |
@@ -94,7 +107,6 @@ import {
   ControlPlane,
   type ControlTransportFactory,
   formatPeer,
-  NoReplyError,
   type Peer,
   type Received,
 } from "../core/control.ts";
@@ -111,20 +123,20 @@ import type { StatusSource } from "../core/status.ts";
 import { MapServerTargets, setMrMapServers } from "./map_resolver/map_servers.ts";
 import { forwardedEcm } from "./map_resolver/forward_path.ts";
 import { type ForwardingPool, openMrControl } from "./map_resolver/forwarding.ts";
+import { DdtFastPath, throughFastPath } from "./map_resolver/ddt_fast_path.ts";
+import { DdtQueries, type QueriedRequest } from "./map_resolver/ddt_query.ts";
+import { batchedTransport } from "./control_io/socket.ts";
+import type { RateLimiter } from "../core/rate_limit.ts";
 import { referralActionName } from "./ddt.ts";
 import { netlinkHostAddresses } from "./host_addresses.ts";
 import {
-  ddtMapRequest,
-  type ItrRequest,
   negativeMapReply,
   negativePrefix,
-  randomNonce,
   referralRlocs,
   replyPeer,
 } from "./map_resolver/messages.ts";
 import type { Ecm } from "../wire/ecm.ts";
 import { ACTION, type EidRecord, REFERRAL_ACTION } from "../wire/eid_record.ts";
-import type { MapReferral } from "../wire/map_referral.ts";
 import { LISP_TYPE } from "../wire/message.ts";
 import { METRICS } from "../core/metrics.ts";
 
@@ -185,13 +197,10 @@ export interface MrHandle extends RoleHandle {
 }
 
 /** An ITR's request as received, being resolved. */
-interface Original extends ItrRequest {
+interface Original extends QueriedRequest {
   readonly key: string;
-  readonly eid: Prefix;
-  /** `eid` as text, made once (the forward guard's key). */
-  readonly eidText: string;
-  /** The ITR's datagram as it came (forwarded on MS-ACK with what changes rewritten). */
-  readonly datagram: Uint8Array | undefined;
+  /** Whether a map-server may still be sent the ITR's own request (see the module notes). */
+  itrFlow: boolean;
 }
 
 /** Where the walk is: a referral set and the prefix it was given for. */
@@ -200,15 +209,16 @@ interface Step {
   readonly prefix?: Prefix;
   readonly rlocs: readonly string[];
   readonly fromRoot: boolean;
+  /** The referred nodes are DDT Map-Servers (an MS-REFERRAL). */
+  readonly ms?: boolean;
 }
 
-type Answer =
-  | { readonly kind: "referral"; readonly record: EidRecord; readonly rloc: string }
-  | { readonly kind: "no-answer" }
-  | { readonly kind: "aborted" };
-
-/** What a DDT Map-Request waits for. */
-const MAP_REFERRAL: readonly ["map-referral"] = ["map-referral"];
+/** What a map-server may answer the ITR's own request with (anything else: asked again, ours). */
+const ITR_ANSWERS: ReadonlySet<number> = new Set([
+  REFERRAL_ACTION.MS_ACK,
+  REFERRAL_ACTION.MS_NOT_REGISTERED,
+  REFERRAL_ACTION.NOT_AUTHORITATIVE,
+]);
 
 const NEGATIVE_CACHE_ACTIONS: ReadonlySet<number> = new Set([
   REFERRAL_ACTION.DELEGATION_HOLE,
@@ -229,15 +239,12 @@ class Mr implements MrHandle {
   /** The config; its `mapServers` change with the API's edits (`setPeers`). */
   #config: Config;
   readonly #deps: RoleDeps;
-  readonly #timeoutMs: number;
-  readonly #suspectMs: number;
   readonly #maxReferrals: number;
   readonly #windowMs: number;
   readonly #maxPending: number;
   readonly #guard: ForwardGuard;
   readonly #cache = new PrefixTable<ReferralCacheEntry>();
   readonly #pending = new Map<string, Original>();
-  readonly #suspect = new Map<string, number>();
   readonly #recent = new Map<string, { index: number; at: number }>();
   readonly #targetList: MapServerTargets;
   readonly #abort = new AbortController();
@@ -245,6 +252,10 @@ class Mr implements MrHandle {
   /** The forwarding Workers, if any, and the timer that gives them their targets. */
   readonly #pool: ForwardingPool | undefined;
   readonly #targetsTimer: ReturnType<typeof setInterval> | undefined;
+  /** A ddt-mr's cached path (roles/map_resolver/ddt_fast_path.ts). */
+  readonly #fast: DdtFastPath | undefined;
+  /** The walk's queries, and which DDT nodes are suspect. */
+  readonly #queries: DdtQueries;
 
   private constructor(
     config: Config,
@@ -252,13 +263,13 @@ class Mr implements MrHandle {
     options: MrOptions,
     control: ControlPlane,
     pool: ForwardingPool | undefined,
+    limiter: RateLimiter | undefined,
   ) {
     this.#config = config;
     this.#deps = deps;
     this.control = control;
     this.ddt = config.ddtRootAddresses.length > 0;
-    this.#timeoutMs = options.referralTimeoutMs ?? 2000;
-    this.#suspectMs = options.suspectMs ?? 60_000;
+    const timeoutMs = options.referralTimeoutMs ?? 2000;
     this.#maxReferrals = options.maxReferrals ?? 16;
     this.#windowMs = options.retransmitWindowMs ?? 3000;
     this.#maxPending = options.maxPending ?? 10_000;
@@ -269,11 +280,42 @@ class Mr implements MrHandle {
       logger: deps.logger,
     });
     this.#guard = new ForwardGuard(own, { now: deps.now });
+    this.#queries = new DdtQueries({
+      control,
+      counters: deps.counters,
+      logger: deps.logger,
+      guard: this.#guard,
+      now: deps.now,
+      timeoutMs,
+      suspectMs: options.suspectMs ?? 60_000,
+      signal: this.#abort.signal,
+      port: () => this.#config.controlPort,
+      cycles: () => this.#config.mapRequestRetries + 1,
+      waiting: (nonce) => this.#fast?.has(nonce) === true,
+      drop: (reason, r) => this.#drop(reason, r),
+    });
     this.#targetList = new MapServerTargets(own, deps.logger);
     this.#sweep = setInterval(() => this.#expiredReferrals(), options.sweepIntervalMs ?? 60_000);
     const c = deps.counters;
     c.gauge(METRICS.mrReferralCacheEntries, () => this.#cache.size);
-    c.gauge(METRICS.mrPendingRequests, () => this.#pending.size);
+    c.gauge(METRICS.mrPendingRequests, () => this.pendingCount);
+    if (this.ddt) {
+      this.#fast = new DdtFastPath({
+        control,
+        counters: c,
+        logger: deps.logger,
+        port: config.controlPort,
+        timeoutMs,
+        allow: limiter === undefined ? undefined : (a) => limiter.allow(a, deps.now()),
+        msReferral: (eid) => {
+          const hit = this.#cached(eid);
+          return hit?.action === REFERRAL_ACTION.MS_REFERRAL ? hit.rlocs : undefined;
+        },
+        first: (rlocs) => this.#queries.first(rlocs),
+        timedOut: (rloc) => this.#queries.timedOut(rloc),
+        walk: (r) => this.#begin(r, false),
+      });
+    }
     control.on("map-request", (_m, r) => this.#onMapRequest(r));
     // Answers to our own DDT Map-Requests that a DDT map-server forwarded
     // or proxy-replied to (the ITR gets its own): counted, not even parsed.
@@ -296,10 +338,21 @@ class Mr implements MrHandle {
   }
 
   static async start(config: Config, deps: RoleDeps, options: MrOptions): Promise<Mr> {
-    const { control, pool } = await openMrControl(config, deps, options);
+    // A ddt-mr's datagrams go through its cached path first.
+    let fast: DdtFastPath | undefined;
+    const opened = await openMrControl(
+      config,
+      deps,
+      config.ddtRootAddresses.length === 0 ? options : {
+        ...options,
+        transport: throughFastPath(options.transport ?? batchedTransport, () => fast),
+      },
+    );
+    const { control, pool } = opened;
     let mr: Mr;
     try {
-      mr = new Mr(config, deps, options, control, pool);
+      mr = new Mr(config, deps, options, control, pool, opened.limiter);
+      fast = mr.#fast;
     } catch (e) {
       await control.close();
       throw e;
@@ -321,7 +374,7 @@ class Mr implements MrHandle {
   }
 
   get pendingCount(): number {
-    return this.#pending.size;
+    return this.#pending.size + (this.#fast?.size ?? 0);
   }
 
   referralCache(): ReferralCacheEntry[] {
@@ -368,6 +421,7 @@ class Mr implements MrHandle {
 
   close(): Promise<void> {
     clearInterval(this.#sweep);
+    this.#fast?.close();
     if (this.#targetsTimer !== undefined) clearInterval(this.#targetsTimer);
     this.#abort.abort(new Error("map-resolver closed"));
     return this.control.close();
@@ -404,7 +458,16 @@ class Mr implements MrHandle {
     // Whatever we send on for this request carries its inner TTL less one.
     if (r.ecm.inner.ttl <= 1) return this.#drop("ttl-expired", r);
     if (!this.ddt) return this.#forward(r, r.ecm, eid, request.nonce);
+    this.#begin(r, true);
+  }
 
+  /** Resolves an ITR's request through DDT; `itrFlow`: a map-server may get the ITR's own. */
+  #begin(r: Received, itrFlow: boolean): void {
+    if (r.message.type !== "map-request" || r.ecm === undefined) return;
+    const request = r.message.msg;
+    const eid = prefixOf(request.records[0]!.eid, request.records[0]!.maskLen);
+    if (eid === undefined) return;
+    const c = this.#deps.counters;
     const key = `${r.from.address}|${request.nonce.toString(16)}`;
     if (this.#pending.has(key)) {
       c.inc(METRICS.mrDuplicates);
@@ -413,7 +476,8 @@ class Mr implements MrHandle {
     if (this.#pending.size >= this.#maxPending) return this.#drop("overloaded", r);
     const eidText = formatPrefix(eid);
     const ecm = r.ecm;
-    const o: Original = { key, request, eid, eidText, ecm, from: r.from, datagram: r.datagram };
+    const datagram = r.datagram;
+    const o: Original = { key, request, eid, eidText, ecm, from: r.from, datagram, itrFlow };
     this.#pending.set(key, o);
     this.#resolve(o)
       .catch((e) => {
@@ -519,7 +583,7 @@ class Mr implements MrHandle {
     const dead: Prefix[] = [];
     for (const e of this.#cache.entries()) if (e.value.expiresAt <= now) dead.push(e.prefix);
     for (const p of dead) this.#cache.delete(p);
-    for (const [a, until] of this.#suspect) if (until <= now) this.#suspect.delete(a);
+    this.#queries.sweep(now);
     for (const [k, v] of this.#recent) if (now - v.at >= this.#windowMs) this.#recent.delete(k);
   }
 
@@ -537,7 +601,8 @@ class Mr implements MrHandle {
         return;
       }
       c.inc(METRICS.mrReferralCacheHits, { kind: "referral" });
-      step = { prefix: hit.prefix, rlocs: hit.rlocs, fromRoot: false };
+      const ms = hit.action === REFERRAL_ACTION.MS_REFERRAL;
+      step = { prefix: hit.prefix, rlocs: hit.rlocs, fromRoot: false, ms };
     }
     for (;;) {
       const outcome = await this.#walk(o, step);
@@ -555,10 +620,14 @@ class Mr implements MrHandle {
     let step = start;
     let referrals = 0;
     for (;;) {
-      const answer = await this.#querySet(o, step);
+      const answer = await this.#queries.set(o, step.rlocs, step.ms === true && o.itrFlow);
       if (answer.kind === "aborted") return "done"; // closing, or the nonce is busy
+      if (answer.kind === "busy") { // another request has the ITR's nonce: ours, then
+        o.itrFlow = false;
+        continue;
+      }
       if (answer.kind === "no-answer") {
-        if (!step.fromRoot) return this.#restart(step);
+        if (!step.fromRoot) return this.#restart(o, step);
         this.#fail(o, "no-response", step);
         return "done";
       }
@@ -566,6 +635,13 @@ class Mr implements MrHandle {
       const action = record.action;
       const name = referralActionName(action);
       c.inc(METRICS.mrReferrals, { action: name });
+      if (answer.itr && !ITR_ANSWERS.has(action)) {
+        // Anyone who saw the ITR's request knows its nonce: a referral to it
+        // is never followed nor cached. The same set is asked with our own.
+        c.inc(METRICS.mrDropped, { reason: "referral-to-itr-nonce" });
+        o.itrFlow = false;
+        continue;
+      }
       const rp = prefixOf(record.eid, record.maskLen);
       if (log.enabled("debug")) {
         log.debug("mr-referral", {
@@ -606,14 +682,18 @@ class Mr implements MrHandle {
             return "done";
           }
           this.#cacheReferral(rp, record, rlocs);
-          step = { prefix: rp, rlocs, fromRoot: step.fromRoot };
+          const ms = action === REFERRAL_ACTION.MS_REFERRAL;
+          step = { prefix: rp, rlocs, fromRoot: step.fromRoot, ms };
           continue;
         }
         case REFERRAL_ACTION.MS_ACK: {
-          // RFC 8111 §7.3.2: the Map-Server has the EID. It got our own
-          // request; the ITR's, with the ITR's nonce, goes to it now.
-          const ms = { address: rloc, port: this.#config.controlPort };
-          this.#forwardEcm(o, o.ecm, o.request.nonce, o.eid, ms, o.eidText);
+          // RFC 8111 §7.3.2: the Map-Server has the EID. Asked with the ITR's
+          // request, it has answered the ITR; asked with our own, the ITR's,
+          // with the ITR's nonce, goes to it now.
+          if (!answer.itr) {
+            const ms = { address: rloc, port: this.#config.controlPort };
+            this.#forwardEcm(o, o.ecm, o.request.nonce, o.eid, ms, o.eidText);
+          }
           c.inc(METRICS.mrResolutions, { result: "succeeded", reason: "ms-ack" });
           return "done";
         }
@@ -623,7 +703,7 @@ class Mr implements MrHandle {
             this.#fail(o, "bad-referral", step, `${name} does not match the EID`);
             return "done";
           }
-          this.#cacheReferral(p, record, []);
+          if (!answer.itr) this.#cacheReferral(p, record, []);
           this.#negative(o, p, NOT_REGISTERED_TTL, ACTION.NATIVELY_FORWARD, name);
           c.inc(METRICS.mrResolutions, { result: "succeeded", reason: name });
           return "done";
@@ -641,7 +721,7 @@ class Mr implements MrHandle {
         }
         case REFERRAL_ACTION.NOT_AUTHORITATIVE:
           // Started from the cache: the cached referral is stale.
-          if (!step.fromRoot) return this.#restart(step);
+          if (!step.fromRoot) return this.#restart(o, step);
           // A node the roots referred to disowns the EID: the tree is misconfigured.
           if (step.prefix !== undefined) {
             this.#fail(o, "not-authoritative", step, `${rloc} is not authoritative`);
@@ -663,103 +743,10 @@ class Mr implements MrHandle {
    * or NOT-AUTHORITATIVE) is dropped and the request starts over from the
    * roots.
    */
-  #restart(step: Step): "restart-from-root" {
+  #restart(o: Original, step: Step): "restart-from-root" {
     if (step.prefix !== undefined) this.#cache.delete(step.prefix);
+    o.itrFlow = false;
     return "restart-from-root";
-  }
-
-  /**
-   * Sends the DDT Map-Request to the RLOCs of `step` in turn until one
-   * answers with a decisive referral. MS-NOT-REGISTERED and
-   * NOT-AUTHORITATIVE are not decisive while RLOCs that have not answered
-   * remain (RFC 8111 §7.3.2); the last one is returned when none is left.
-   */
-  async #querySet(o: Original, step: Step): Promise<Answer> {
-    const now = this.#deps.now();
-    const order = step.rlocs.length < 2
-      ? step.rlocs
-      : [...step.rlocs].sort((a, b) =>
-        Number((this.#suspect.get(a) ?? 0) > now) - Number((this.#suspect.get(b) ?? 0) > now)
-      );
-    let answered: Set<string> | undefined; // made when an RLOC answers and another is tried
-    let soft: Answer | undefined;
-    const cycles = this.#config.mapRequestRetries + 1;
-    for (let cycle = 0; cycle < cycles && (answered?.size ?? 0) < order.length; cycle++) {
-      for (const rloc of order) {
-        if (answered?.has(rloc)) continue;
-        const referral = await this.#queryOne(o, rloc);
-        if (referral === "aborted") return { kind: "aborted" };
-        if (referral === undefined) {
-          this.#suspect.set(rloc, this.#deps.now() + this.#suspectMs);
-          continue;
-        }
-        this.#suspect.delete(rloc);
-        const record = referral.records[0]?.record;
-        if (record === undefined) {
-          this.#deps.counters.inc(METRICS.mrDropped, { reason: "empty-referral" });
-          (answered ??= new Set()).add(rloc);
-          continue;
-        }
-        if (
-          record.action === REFERRAL_ACTION.MS_NOT_REGISTERED ||
-          record.action === REFERRAL_ACTION.NOT_AUTHORITATIVE
-        ) {
-          (answered ??= new Set()).add(rloc);
-          soft = { kind: "referral", record, rloc };
-          continue;
-        }
-        return { kind: "referral", record, rloc };
-      }
-    }
-    return soft ?? { kind: "no-answer" };
-  }
-
-  /** One DDT Map-Request to one RLOC, with a nonce of its own; undefined on timeout. */
-  async #queryOne(o: Original, rloc: string): Promise<MapReferral | undefined | "aborted"> {
-    const to: Peer = { address: rloc, port: this.#config.controlPort };
-    const c = this.#deps.counters;
-    const nonce = randomNonce();
-    const self = this.#guard.own.sourceToward(rloc);
-    const bytes = ddtMapRequest(o, nonce, rloc, self, this.control.port);
-    try {
-      const r = await this.control.request(
-        nonce,
-        () => {
-          c.inc(METRICS.mrDdtRequestsSent);
-          this.control.send(bytes, to);
-        },
-        () => `DDT Map-Request for ${formatPrefix(o.eid)} to ${formatPeer(to)}`,
-        {
-          retries: 0,
-          timeoutMs: this.#timeoutMs,
-          expect: MAP_REFERRAL,
-          // No signal: closing fails every request at once (ControlPlane.close),
-          // and an abort listener per query cost more than the query.
-          // Only the node asked may answer, and only with the nonce we chose.
-          from: rloc,
-        },
-      );
-      return r.message.type === "map-referral" ? r.message.msg : undefined;
-    } catch (e) {
-      if (this.#abort.signal.aborted) return "aborted";
-      if (e instanceof RangeError) {
-        // The nonce is pending already (64 random bits: all but impossible).
-        c.inc(METRICS.mrDropped, { reason: "nonce-busy" });
-        return "aborted";
-      }
-      if (e instanceof NoReplyError) {
-        c.inc(METRICS.mrReferralTimeouts);
-        this.#deps.logger.limited(
-          `mr-timeout ${rloc}`,
-          60_000,
-          "warn",
-          "mr-ddt-node-timeout",
-          { node: formatPeer(to), eid: o.eidText },
-        );
-        return undefined;
-      }
-      throw e;
-    }
   }
 
   // -------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import { formatPrefix, parsePrefix, prefixEid } from "../core/prefix.ts";
 import type { RoleDeps } from "../core/role.ts";
 import { referralLocators } from "./ddt.ts";
 import { type MrHandle, mrStarter } from "./mr.ts";
+import { startMs } from "./ms.ts";
 import { type Address, addressToString, ipAddress } from "../wire/address.ts";
 import { ACTION, type EidRecord, REFERRAL_ACTION } from "../wire/eid_record.ts";
 import type { MapReply } from "../wire/map_reply.ts";
@@ -502,11 +503,11 @@ Deno.test("ddt-mr follows NODE-REFERRAL then MS-REFERRAL; the map-server answers
     deepStrictEqual(reply.records[0]!.locators.map((l) => addressToString(l.address)), [
       "192.0.2.1",
     ]);
-    // Each hop got a DDT Map-Request of the MR's own: D bit, a fresh nonce
-    // (never the ITR's, which whoever sent the request knows), the MR as
-    // ITR-RLOC and inner source, the ITR's inner TTL less one.
+    // Each DDT node got a DDT Map-Request of the MR's own: D bit, a fresh
+    // nonce (never the ITR's, which whoever sent the request knows), the MR
+    // as ITR-RLOC and inner source, the ITR's inner TTL less one.
     const nonces = new Set<bigint>();
-    for (const f of [root, child, ms]) {
+    for (const f of [root, child]) {
       strictEqual(f.seen.length, 1);
       const r = f.seen[0]!;
       strictEqual(r.ecm?.ddtOriginated, true);
@@ -519,20 +520,13 @@ Deno.test("ddt-mr follows NODE-REFERRAL then MS-REFERRAL; the map-server answers
       ok(r.message.msg.nonce !== itrNonce, "not the ITR's nonce");
       nonces.add(r.message.msg.nonce);
     }
-    strictEqual(nonces.size, 3, "a fresh nonce per query");
-    // After MS-ACK the ITR's own request went to the map-server, which
-    // answered the ITR with the ITR's nonce (ask() checks it).
-    strictEqual(ms.plain.length, 1);
-    const fwd = ms.plain[0]!;
-    if (fwd.message.type !== "map-request") throw new Error("unreachable");
-    strictEqual(fwd.message.msg.nonce, itrNonce);
-    deepStrictEqual(fwd.message.msg.itrRlocs, [ipAddress(ITR)]);
-    strictEqual(fwd.ecm?.ddtOriginated, false);
-    deepStrictEqual([fwd.ecm?.inner.src, fwd.ecm?.inner.srcPort, fwd.ecm?.inner.ttl], [
-      ITR,
-      itr.port,
-      63,
-    ]);
+    strictEqual(nonces.size, 2, "a fresh nonce per query");
+    // The map-server of the MS-REFERRAL got the ITR's own request with the
+    // D bit (RFC 8111 §7.3.1), and answered the ITR with the ITR's nonce
+    // (ask() checks it): nothing more after its MS-ACK.
+    strictEqual(ms.seen.length, 1);
+    itrsOwn(ms.seen[0]!, itrNonce, itr.port);
+    strictEqual(ms.plain.length, 0);
     // The referrals are cached: the next request starts at the map-server.
     const cache = mr.referralCache().map((e) => [formatPrefix(e.prefix), e.action, e.rlocs]);
     deepStrictEqual(cache.sort(), [
@@ -544,7 +538,7 @@ Deno.test("ddt-mr follows NODE-REFERRAL then MS-REFERRAL; the map-server answers
     strictEqual(root.seen.length, 1);
     strictEqual(child.seen.length, 1);
     strictEqual(ms.seen.length, 2);
-    strictEqual(ms.plain.length, 2);
+    strictEqual(ms.plain.length, 0);
     const c = d.counters;
     strictEqual(c.get("oor_mr_referrals_total", { action: "node-referral" }), 1);
     strictEqual(c.get("oor_mr_referrals_total", { action: "ms-referral" }), 1);
@@ -555,11 +549,9 @@ Deno.test("ddt-mr follows NODE-REFERRAL then MS-REFERRAL; the map-server answers
     strictEqual(c.get("oor_mr_ddt_requests_sent_total"), 4);
     strictEqual(c.get("oor_mr_forwarded_total"), 2);
     strictEqual(mr.pendingCount, 0);
-    // The map-server's answers to the MR's own requests are not used.
-    for (let i = 0; i < 50 && c.get("oor_mr_map_replies_ignored_total") < 2; i++) {
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    strictEqual(c.get("oor_mr_map_replies_ignored_total"), 2);
+    // The map-server answered the ITR, not the MR.
+    await new Promise((r) => setTimeout(r, 50));
+    strictEqual(c.get("oor_mr_map_replies_ignored_total"), 0);
     strictEqual(c.get("oor_control_dropped_total", { reason: "unknown-nonce" }), 0);
   });
 });
@@ -913,8 +905,14 @@ Deno.test("ddt-mr tries every map-server on MS-NOT-REGISTERED, then answers nega
     strictEqual(ms1.seen.length, 1);
     strictEqual(ms2.seen.length, 1);
     strictEqual(d.counters.get("oor_mr_referrals_total", { action: "ms-not-registered" }), 1);
+    // Asked with the ITR's own request: what comes back on the ITR's nonce is not cached.
     const entry = mr.referralCache().find((e) => e.action === REFERRAL_ACTION.MS_NOT_REGISTERED);
-    strictEqual(entry?.ttl, 1);
+    strictEqual(entry, undefined);
+    for (const f of [ms1, ms2]) {
+      const q = f.seen[0]!.message;
+      ok(q.type === "map-request" && q.msg.itrRlocs.length === 1);
+      ok(q.type === "map-request" && addressToString(q.msg.itrRlocs[0]!) === ITR);
+    }
   });
 });
 
@@ -1107,5 +1105,216 @@ Deno.test("ddt-mr API has no map-servers to edit: it resolves through DDT", asyn
     strictEqual(res.status, 404);
     ok(/resolves through DDT/.test((await res.json()).error));
     strictEqual(edits.size, 0, "nothing recorded");
+  });
+});
+
+// ---------------------------------------------------------------------------
+// RFC 8111 §7.3.1: a map-server the referrals name gets the ITR's own request
+
+/** Checks that `r` is the ITR's own request (nonce, ITR-RLOC, inner header) in a D-bit ECM. */
+function itrsOwn(r: Received, itrNonce: bigint, itrPort: number): void {
+  strictEqual(r.ecm?.ddtOriginated, true, "the D bit");
+  strictEqual(r.from.address, MR);
+  if (r.message.type !== "map-request") throw new Error("not a map-request");
+  strictEqual(r.message.msg.nonce, itrNonce, "the ITR's nonce");
+  deepStrictEqual(r.message.msg.itrRlocs, [ipAddress(ITR)], "the ITR's ITR-RLOCs");
+  deepStrictEqual([r.ecm?.inner.src, r.ecm?.inner.srcPort, r.ecm?.inner.ttl], [ITR, itrPort, 63]);
+}
+
+Deno.test("ddt-mr sends a map-server of an MS-REFERRAL the ITR's own request with the D bit; MS-ACK ends it", async () => {
+  await withNet(async ({ port, itr, closeLater }) => {
+    const root = await fakeNode(
+      ROOT,
+      port,
+      () => referral(REFERRAL_ACTION.MS_REFERRAL, "10.1.0.0/16", 1440, [MS1]),
+    );
+    const ms = await fakeMs(MS1, port, "10.1.0.0/16", "192.0.2.1");
+    closeLater(root.cp);
+    closeLater(ms.cp);
+    const d = deps();
+    const mr = await startDdtMr(port, [ROOT], d);
+    closeLater(mr);
+    // From the root (a query of the MR's own), then the map-server.
+    const first = nextNonce;
+    strictEqual((await ask(itr, port, "10.1.2.3")).records[0]!.locators.length, 1);
+    await settled(mr);
+    strictEqual(root.seen.length, 1);
+    const q = root.seen[0]!.message;
+    ok(q.type === "map-request" && q.msg.nonce !== first, "the root gets a nonce of the MR's");
+    // From the cache: the map-server only (the cached path).
+    const second = nextNonce;
+    strictEqual((await ask(itr, port, "10.1.9.9")).records[0]!.locators.length, 1);
+    await settled(mr);
+    strictEqual(root.seen.length, 1);
+    strictEqual(ms.seen.length, 2);
+    itrsOwn(ms.seen[0]!, first, itr.port);
+    itrsOwn(ms.seen[1]!, second, itr.port);
+    strictEqual(ms.plain.length, 0, "nothing forwarded after MS-ACK: the map-server answered");
+    const c = d.counters;
+    strictEqual(c.get("oor_mr_resolutions_total", { result: "succeeded", reason: "ms-ack" }), 2);
+    strictEqual(c.get("oor_mr_referrals_total", { action: "ms-ack" }), 2);
+    strictEqual(c.get("oor_mr_referral_cache_hits_total", { kind: "referral" }), 1);
+    strictEqual(c.get("oor_mr_ddt_requests_sent_total"), 3);
+    strictEqual(c.get("oor_mr_forwarded_total"), 2);
+    strictEqual(c.get("oor_mr_map_replies_ignored_total"), 0);
+    strictEqual(c.get("oor_mr_requests_total", { mode: "ddt" }), 2);
+    strictEqual(c.get("oor_control_messages_in_total", { type: "map-referral" }), 3);
+  });
+});
+
+Deno.test("ddt-mr in front of our ms: the ms answers the ITR itself and returns MS-ACK", async () => {
+  await withNet(async ({ port, itr, closeLater }) => {
+    const root = await fakeNode(
+      ROOT,
+      port,
+      () => referral(REFERRAL_ACTION.MS_REFERRAL, "10.0.0.0/8", 1440, [MS1]),
+    );
+    closeLater(root.cp);
+    const parsed = parseConfig(
+      [
+        'operating-mode = "MS"',
+        `control-address = "${MS1}"`,
+        `control-port = ${port}`,
+        "control-rate-limit = 0",
+        "[[lisp-site]]",
+        'eid-prefix = "10.0.0.0/8"',
+        'key = "k"',
+        "[[ms-static-registered-site]]",
+        'eid-prefix = "10.0.0.0/8"',
+        "[[ms-static-registered-site.rloc-address]]",
+        'address = "192.0.2.7"',
+        "",
+      ].join("\n"),
+      { role: "ms" },
+    );
+    if (!parsed.ok) throw new Error(parsed.errors.map(String).join("\n"));
+    const msDeps = deps();
+    const ms = await startMs(parsed.config, msDeps);
+    closeLater(ms);
+    const d = deps();
+    const mr = await startDdtMr(port, [ROOT], d);
+    closeLater(mr);
+    for (const ip of ["10.4.0.1", "10.4.0.2", "10.4.0.3"]) {
+      // ask() checks the reply carries the ITR's nonce: the ms answered the ITR.
+      const reply = await ask(itr, port, ip);
+      deepStrictEqual(reply.records[0]!.locators.map((l) => addressToString(l.address)), [
+        "192.0.2.7",
+      ]);
+    }
+    await settled(mr);
+    strictEqual(
+      d.counters.get("oor_mr_resolutions_total", { result: "succeeded", reason: "ms-ack" }),
+      3,
+    );
+    strictEqual(d.counters.get("oor_mr_forwarded_total"), 3);
+    strictEqual(
+      msDeps.counters.get("oor_map_server_map_referrals_sent_total", { action: "ms-ack" }),
+      3,
+    );
+    strictEqual(
+      msDeps.counters.get("oor_map_server_map_requests_answered_total", { kind: "proxy" }),
+      3,
+      "one request's work per ITR request",
+    );
+  });
+});
+
+Deno.test("ddt-mr drops an MS-ACK with the ITR's nonce from an address it did not ask", async () => {
+  await withNet(async ({ port, itr, closeLater }) => {
+    // The map-server is silent; an attacker who saw the ITR's request
+    // answers for it with the ITR's nonce from its own address.
+    const ATTACKER = "127.0.0.66";
+    const attacker = await ControlPlane.open({ ...deps(), address: ATTACKER, port: 0 });
+    const root = await fakeNode(
+      ROOT,
+      port,
+      () => referral(REFERRAL_ACTION.MS_REFERRAL, "10.1.0.0/16", 1440, [MS1]),
+    );
+    const ms = await fakeNode(MS1, port, (req) => {
+      attacker.send({
+        type: "map-referral",
+        msg: {
+          nonce: req.nonce,
+          records: [{
+            record: referral(REFERRAL_ACTION.MS_ACK, "10.1.0.0/16", 1440, [ATTACKER]),
+            signatures: [],
+          }],
+        },
+      }, { address: MR, port });
+      return undefined;
+    });
+    for (const c of [attacker, root.cp, ms.cp]) closeLater(c);
+    const d = deps();
+    const mr = await startDdtMr(port, [ROOT], d, 0, 200);
+    closeLater(mr);
+    await ask(itr, port, "10.1.2.3", 0, 3000).catch(() => undefined);
+    await settled(mr);
+    const reply = await ask(itr, port, "10.1.2.4", 0, 3000);
+    await settled(mr);
+    strictEqual(negative(reply).action, ACTION.SEND_MAP_REQUEST, "the map-server never answered");
+    const c = d.counters;
+    strictEqual(c.get("oor_mr_resolutions_total", { result: "succeeded", reason: "ms-ack" }), 0);
+    // The first request's query with the ITR's nonce waits in core/control.ts (wrong-source);
+    // the cached one's in the cached path, which leaves what it does not take to core/control.ts
+    // (unknown-nonce); after its timeout the walk asks with the MR's own nonce (wrong-source:
+    // this attacker sees every query).
+    deepStrictEqual(
+      ["wrong-source", "unknown-nonce"].map((reason) =>
+        c.get("oor_control_dropped_total", { reason })
+      ),
+      [3, 1],
+      "forgeries dropped",
+    );
+    ok(c.get("oor_mr_referral_timeouts_total") >= 2);
+  });
+});
+
+Deno.test("ddt-mr never caches nor follows a referral that answers the ITR's own request", async () => {
+  await withNet(async ({ port, itr, closeLater }) => {
+    // To the ITR's nonce the map-server (or someone with its address)
+    // answers a NODE-REFERRAL to the attacker; to the MR's own, MS-ACK.
+    const ATTACKER = "127.0.0.66";
+    const root = await fakeNode(
+      ROOT,
+      port,
+      () => referral(REFERRAL_ACTION.MS_REFERRAL, "10.1.0.0/16", 1440, [MS1]),
+    );
+    let itrNonce = -1n;
+    const ms = await fakeNode(
+      MS1,
+      port,
+      (req, r) => {
+        if (req.nonce === itrNonce) {
+          return referral(REFERRAL_ACTION.NODE_REFERRAL, "10.1.2.0/24", 1440, [ATTACKER]);
+        }
+        proxyReply(ms.cp, req, r, "10.1.0.0/16", "192.0.2.1");
+        return referral(REFERRAL_ACTION.MS_ACK, "10.1.0.0/16", 1440, [MS1]);
+      },
+      (req, r, c) => proxyReply(c, req, r, "10.1.0.0/16", "192.0.2.1"),
+    ).then((f) => f);
+    closeLater(root.cp);
+    closeLater(ms.cp);
+    const d = deps();
+    const mr = await startDdtMr(port, [ROOT], d);
+    closeLater(mr);
+    await ask(itr, port, "10.1.5.5"); // caches the MS-REFERRAL (the ITR's request: MS-ACK)
+    await settled(mr);
+    itrNonce = nextNonce;
+    const reply = await ask(itr, port, "10.1.2.3");
+    strictEqual(reply.records[0]!.locators.length, 1);
+    await settled(mr);
+    deepStrictEqual(
+      mr.referralCache().map((e) => [formatPrefix(e.prefix), e.rlocs]),
+      [["10.1.0.0/16", [MS1]]],
+      "the referral to the attacker is not cached",
+    );
+    const c = d.counters;
+    strictEqual(c.get("oor_mr_dropped_total", { reason: "referral-to-itr-nonce" }), 1);
+    // Asked again with a nonce of the MR's own, then the ITR's request forwarded after MS-ACK.
+    strictEqual(ms.seen.length, 3);
+    const again = ms.seen[2]!.message;
+    ok(again.type === "map-request" && again.msg.nonce !== itrNonce);
+    strictEqual(ms.plain.length, 1);
+    strictEqual(c.get("oor_mr_resolutions_total", { result: "succeeded", reason: "ms-ack" }), 2);
   });
 });

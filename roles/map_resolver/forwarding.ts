@@ -126,12 +126,16 @@ export async function openMrControl(
     readonly transport?: ControlTransportFactory;
     readonly retransmitWindowMs?: number;
   },
-): Promise<{ control: ControlPlane; pool: ForwardingPool | undefined }> {
+): Promise<
+  { control: ControlPlane; pool: ForwardingPool | undefined; limiter: RateLimiter | undefined }
+> {
   const workers = config.ddtRootAddresses.length > 0 || options.transport !== undefined
     ? 0
     : options.workers ?? (deps.now === Date.now ? defaultWorkers() : 0);
   const rate = config.controlRateLimit;
-  const limiter = workers > 0 && rate > 0 ? new RateLimiter(rate) : undefined;
+  // Shared with the Workers, or with a ddt-mr's cached path (roles/map_resolver/ddt_fast_path.ts).
+  const ddt = config.ddtRootAddresses.length > 0;
+  const limiter = (workers > 0 || ddt) && rate > 0 ? new RateLimiter(rate) : undefined;
   const pool = workers > 0
     ? await ForwardingPool.start({
       address: config.controlAddress,
@@ -156,7 +160,7 @@ export async function openMrControl(
       ...(limiter !== undefined ? { limiter } : {}),
       ...(config.controlAddress !== undefined ? { address: config.controlAddress } : {}),
     });
-    return { control, pool };
+    return { control, pool, limiter };
   } catch (e) {
     await pool?.close();
     throw e;

@@ -16,6 +16,7 @@ import type { EidRecord } from "../../wire/eid_record.ts";
 import { isIPv4 } from "../../wire/ip_text.ts";
 import type { MapReply } from "../../wire/map_reply.ts";
 import { emitMapRequest, type MapRequest } from "../../wire/map_request.ts";
+import { forwardedEcm } from "./forward_path.ts";
 
 /** An ITR's ECM Map-Request as the map-resolver received it. */
 export interface ItrRequest {
@@ -90,6 +91,22 @@ export function ddtMapRequest(
     inner,
     payload: emitMapRequest({ ...itr.request, nonce, itrRlocs, records: [record] }),
   });
+}
+
+/** ECM byte 0: the D bit (RFC 8111 §6.3). */
+const ECM_D = 0x04;
+
+/**
+ * The ITR's own ECM Map-Request as a DDT map-resolver sends it to a DDT
+ * Map-Server (RFC 8111 §7.3.1): the ITR's nonce, ITR-RLOCs and inner
+ * header, inner TTL `ttl`, and the D bit, so that the map-server answers
+ * the ITR and returns its Map-Referral to us. The `datagram` it came in,
+ * rewritten in a copy, or `ecm` emitted anew.
+ */
+export function ddtForwardedEcm(ecm: Ecm, ttl: number, datagram?: Uint8Array): Uint8Array {
+  const out = forwardedEcm(ecm, ttl, datagram);
+  out[0] = out[0]! | ECM_D;
+  return out;
 }
 
 /** A negative Map-Reply (no locators) for `prefix`, with the ITR's nonce. */
