@@ -1207,6 +1207,10 @@ Deno.test("ddt-mr in front of our ms: the ms answers the ITR itself and returns 
       3,
     );
     strictEqual(d.counters.get("oor_mr_forwarded_total"), 3);
+    // The ms's Workers pass their counts up now and then.
+    const ms3 = () =>
+      msDeps.counters.get("oor_map_server_map_referrals_sent_total", { action: "ms-ack" }) >= 3;
+    for (let i = 0; i < 200 && !ms3(); i++) await new Promise((r) => setTimeout(r, 10));
     strictEqual(
       msDeps.counters.get("oor_map_server_map_referrals_sent_total", { action: "ms-ack" }),
       3,
@@ -1216,6 +1220,11 @@ Deno.test("ddt-mr in front of our ms: the ms answers the ITR itself and returns 
       3,
       "one request's work per ITR request",
     );
+    // The ms answered them on its Workers (roles/map_server/fast_path.ts): proxy reply and MS-ACK.
+    const workers = Object.entries(msDeps.counters.snapshot())
+      .filter(([k]) => k.startsWith("oor_map_server_worker_datagrams_total") && /answered/.test(k))
+      .reduce((n, [, v]) => n + v, 0);
+    strictEqual(workers, 3);
   });
 });
 

@@ -3,7 +3,8 @@
  * Wireshark's dissector: the Map-Replies and Map-Notifies that
  * roles/map_server/fast_path.ts writes in place (wire/control_view.ts) for
  * requests and registrations of every shape it takes (IPv4, IPv6, an
- * instance id; proxy and negative answers; key types 1 and 2), each
+ * instance id; proxy and negative answers; key types 1 and 2), and the
+ * MS-ACK it writes beside the proxy answer to a DDT map-resolver's request, each
  * decoded with no malformed flag, no expert warning, and the nonce, EID
  * prefix, mask length, action and locators read back.
  */
@@ -23,6 +24,7 @@ import { parsePrefix, prefixEid } from "../core/prefix.ts";
 import { AnswerTable } from "../roles/map_server/answers.ts";
 import {
   FAST_ANSWERED,
+  FAST_ANSWERED_DDT,
   FAST_REGISTER,
   FastPath,
   SiteIndex,
@@ -53,7 +55,7 @@ accept-more-specifics = true
 proxy-reply = true
 `;
 
-function request(eid: string, iid: number, nonce: bigint): Uint8Array {
+function request(eid: string, iid: number, nonce: bigint, ddt = false): Uint8Array {
   const ip = ipAddress(eid);
   const m = emitMapRequest({
     authoritative: false,
@@ -73,7 +75,7 @@ function request(eid: string, iid: number, nonce: bigint): Uint8Array {
   });
   return emitEcm({
     security: false,
-    ddtOriginated: false,
+    ddtOriginated: ddt,
     forRtr: false,
     rtrRelayed: false,
     inner: { src: "192.0.2.1", dst: "192.0.2.2", srcPort: 40000, dstPort: 4342, ttl: 64 },
@@ -116,7 +118,7 @@ const missing = await tsharkMissing();
 
 testNeeding(missing, {
   name:
-    "the Workers' Map-Replies and Map-Notifies decode cleanly in tshark with the fields we wrote",
+    "the Workers' Map-Replies, MS-ACKs and Map-Notifies decode cleanly in tshark with the fields we wrote",
   async fn() {
     const r = parseConfig(CONFIG, { role: "ms" });
     if (!r.ok) throw new Error(r.errors.map(String).join("\n"));
@@ -183,6 +185,17 @@ testNeeding(missing, {
         frames.push({ payload: out.slice(0, fast.outLength), srcPort: 4342, dstPort: 40000 });
         expect.push({ type: "2", nonce, prefix, locators });
       }
+      // A DDT map-resolver's request (D bit): the proxy reply, then the MS-ACK (RFC 8111 §7.2).
+      const ddt = request("10.1.0.9", 0, 26n, true);
+      assert.equal(
+        fast.handle(ddt, 0, ddt.length, 0x7f000001, -1, Date.now(), out, 0, 2048),
+        FAST_ANSWERED_DDT,
+      );
+      frames.push({ payload: out.slice(0, fast.outLength), srcPort: 4342, dstPort: 40000 });
+      expect.push({ type: "2", nonce: 26n, prefix: "10.1.0.0/24", locators: 1 });
+      const ack = out.slice(fast.referralAt, fast.referralAt + fast.referralLength);
+      frames.push({ payload: ack, srcPort: 4342, dstPort: 4342 });
+      expect.push({ type: "6", nonce: 26n, prefix: "10.1.0.0/24", locators: 1 });
       const got = await dissect(frames);
       got.forEach((f, i) => {
         assertClean(f);

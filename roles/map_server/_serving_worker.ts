@@ -31,6 +31,7 @@ import { sendBatchCounting } from "../control_io/socket.ts";
 import { type AnswerMemory, AnswerTable } from "./answers.ts";
 import {
   FAST_ANSWERED,
+  FAST_ANSWERED_DDT,
   FAST_COUNTS,
   FAST_MAIN,
   FAST_MAIN_ADMITTED,
@@ -315,7 +316,8 @@ class Server {
     }
     const c = this.#counts;
     switch (code) {
-      case FAST_ANSWERED: {
+      case FAST_ANSWERED:
+      case FAST_ANSWERED_DDT: {
         if (this.#order[h]! > Atomics.load(this.#acks, this.#index)) {
           // An earlier datagram of this source waits in the main thread: the
           // answer must not overtake it (what is handed over keeps its order).
@@ -325,6 +327,7 @@ class Server {
         }
         c[W_ANSWERED] = c[W_ANSWERED]! + 1;
         this.#answer(b, src4, src6, port);
+        if (code === FAST_ANSWERED_DDT) this.#referral(b, src4, src6, port);
         break;
       }
       case FAST_REGISTER: {
@@ -403,6 +406,29 @@ class Server {
         );
       } else tx.setPeer6(j, b, f.toAddress, f.toPort);
     } else if (v4) tx.setPeer4(j, src4, port);
+    else tx.setPeer6(j, b, src6, port);
+  }
+
+  /** Queues a DDT answer's MS-ACK (in #out) to the source. */
+  #referral(b: Uint8Array, src4: number, src6: number, port: number): void {
+    const f = this.#fast;
+    const v4 = src6 < 0;
+    const tx = v4 ? this.#tx4 : this.#tx6;
+    const c = this.#counts;
+    if (tx === undefined) {
+      c[W_SEND_NO_SOCKET] = c[W_SEND_NO_SOCKET]! + 1;
+      return;
+    }
+    if (tx.count === tx.slots) this.#flush(v4 ? this.#v4 : this.#v6, tx);
+    const j = tx.count++;
+    const at = tx.base(j);
+    const n = f.referralLength;
+    const out = this.#out;
+    const from = f.referralAt;
+    for (let k = 0; k < n; k++) tx.bytes[at + k] = out[from + k]!;
+    tx.offset[j] = at;
+    tx.length[j] = n;
+    if (v4) tx.setPeer4(j, src4, port);
     else tx.setPeer6(j, b, src6, port);
   }
 

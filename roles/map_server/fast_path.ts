@@ -8,6 +8,11 @@
  *   shared {@link AnswerTable}) or a proxy Map-Reply whose record the main
  *   thread published; the answer is written into the caller's send buffer,
  *   byte for byte what answerer.ts sends.
+ * - The same in an ECM with the D bit (from a DDT map-resolver, RFC 8111
+ *   §7.2), when the answer is a proxy Map-Reply and the registered prefix
+ *   lies in a `[[lisp-site]]`: the Map-Reply to the ITR-RLOC and, after it
+ *   in the buffer, the MS-ACK Map-Referral to the source
+ *   ({@link FAST_ANSWERED_DDT}), both byte for byte what answerer.ts sends.
  * - A Map-Register of the common shape whose records fall in one
  *   `[[lisp-site]]` that admits them and whose HMAC checks with that site's
  *   prepared key: verified here, and its Map-Notify (M bit) written and
@@ -16,7 +21,7 @@
  * - Anything else goes to the main thread as it came: there the
  *   dispatcher (core/control.ts) parses, counts and handles it as it does
  *   without Workers. A Map-Request whose answer the main thread gives (a
- *   forward to an ETR, a DDT referral, a registration past its expiry) goes
+ *   forward to an ETR, another DDT referral, a registration past its expiry) goes
  *   there too, marked as admitted by the rate limit.
  *
  * The rate limit (`control-rate-limit`) is taken here, from the buckets the
@@ -35,13 +40,14 @@ import {
   writeMapReplyHeader,
   writeNegativeRecord,
 } from "../../wire/control_view.ts";
-import { ACTION } from "../../wire/eid_record.ts";
+import { ACTION, REFERRAL_ACTION } from "../../wire/eid_record.ts";
+import { emitLocator, locatorLength } from "../../wire/locator.ts";
 import { authStatusAt, type HmacKey, signAuthenticatedAt } from "../../wire/auth.ts";
 import type { RateLimiter } from "../../core/rate_limit.ts";
 import { type AnswerTable, FOUND_NONE, FOUND_PROXY } from "./answers.ts";
 import { keyFromBytes, NO_VALUE, SharedTrie, type TrieFamily } from "./shared_trie.ts";
 import type { Sites } from "./sites.ts";
-import { NOT_EID_TTL, NOT_REGISTERED_TTL } from "./answerer.ts";
+import { MS_ACK_TTL, NOT_EID_TTL, NOT_REGISTERED_TTL } from "./answerer.ts";
 
 /** Answered: the answer is in the output buffer. */
 export const FAST_ANSWERED = 1;
@@ -53,6 +59,11 @@ export const FAST_MAIN_ADMITTED = 3;
 export const FAST_RATE_LIMITED = 4;
 /** A verified Map-Register for the main thread; its Map-Notify (if any) in the output buffer. */
 export const FAST_REGISTER = 5;
+/**
+ * Answered, a DDT request: the Map-Reply as for {@link FAST_ANSWERED}, and the
+ * MS-ACK for the source at {@link FastPath.referralAt} ({@link FastPath.referralLength} bytes).
+ */
+export const FAST_ANSWERED_DDT = 6;
 
 /** What the fast path counts, by index (serving.ts turns them into series). */
 export const FAST_COUNTS = [
@@ -64,6 +75,9 @@ export const FAST_COUNTS = [
   "answered negative-site",
   "answered negative-hole",
   "dropped rate-limited",
+  "answered referral",
+  "referrals ms-ack",
+  "out map-referral",
 ] as const;
 const C_IN_REQUEST = 0;
 const C_IN_ECM_REQUEST = 1;
@@ -73,6 +87,9 @@ const C_PROXY = 4;
 const C_NEG_SITE = 5;
 const C_NEG_HOLE = 6;
 const C_RATE_LIMITED = 7;
+const C_REFERRAL = 8;
+const C_MS_ACK = 9;
+const C_OUT_REFERRAL = 10;
 
 function bump(c: Float64Array, i: number): void {
   c[i] = c[i]! + 1;
@@ -92,6 +109,12 @@ export class SiteIndex {
   readonly keys: HmacKey[] = [];
   /** Families answered: bit 1 IPv4, bit 2 IPv6. */
   readonly families: number;
+  /** Per site: its MS-ACK referral locators (answerer.ts), as written on the wire. */
+  readonly refs: Uint8Array[] = [];
+  /** Per site: how many. */
+  readonly refCount: number[] = [];
+  /** Per site: the referral's I bit. */
+  readonly refIncomplete: boolean[] = [];
 
   /** Indexes the sites of `sites` (sites.ts). */
   constructor(sites: Sites) {
@@ -112,6 +135,12 @@ export class SiteIndex {
       this.len.push(s.prefix.len);
       this.moreSpecifics.push(s.config.acceptMoreSpecifics);
       this.keys.push(s.key);
+      const refs = new Uint8Array(s.referralLocators.reduce((n, l) => n + locatorLength(l), 0));
+      let at = 0;
+      for (const l of s.referralLocators) at += emitLocator(l, refs, at).length;
+      this.refs.push(refs);
+      this.refCount.push(s.referralLocators.length);
+      this.refIncomplete.push(s.referralIncomplete);
       put(this.sites, s.prefix, i);
     });
     for (const e of sites.configured.entries()) put(this.configured, e.prefix, 1);
@@ -135,8 +164,13 @@ export class FastPath {
   toAddress = -1;
   /** Of an answer: the destination port (0: the source's). */
   toPort = 0;
+  /** Of a DDT answer: where its MS-ACK starts in the output buffer. */
+  referralAt = 0;
+  /** Of a DDT answer: the MS-ACK's length. */
+  referralLength = 0;
   #lastKind = 0;
   #lastEcm = false;
+  #lastDdt = false;
 
   /**
    * A fast path over `sites`, the shared `answers` and the shared `limiter`
@@ -197,7 +231,7 @@ export class FastPath {
       bump(this.counts, C_RATE_LIMITED);
       return FAST_RATE_LIMITED;
     }
-    if (v.ddt || room < 12 + 40) return FAST_MAIN_ADMITTED;
+    if (room < 12 + 40) return FAST_MAIN_ADMITTED;
     // Where the answer goes (answerer.ts #replyTo).
     if (v.ecm) {
       if (v.itrFamily === 0 || v.innerSrcPort === 0) return FAST_MAIN_ADMITTED;
@@ -219,6 +253,8 @@ export class FastPath {
     if (found === FOUND_PROXY) {
       n = answers.recordLength;
       kind = C_PROXY;
+    } else if (v.ddt) {
+      return FAST_MAIN_ADMITTED; // the referral, or none, is the main thread's
     } else if (found !== FOUND_NONE) {
       return FAST_MAIN_ADMITTED;
     } else {
@@ -261,6 +297,9 @@ export class FastPath {
         len,
       );
     }
+    if (v.ddt && !this.#msAck(b, v.nonce, family, out, at + 12, n, at + 12 + n, room - 12 - n)) {
+      return FAST_MAIN_ADMITTED;
+    }
     writeMapReplyHeader(out, at, b, v.nonce);
     this.outLength = 12 + n;
     const c = this.counts;
@@ -269,7 +308,65 @@ export class FastPath {
     bump(c, kind);
     this.#lastKind = kind;
     this.#lastEcm = v.ecm;
-    return FAST_ANSWERED;
+    this.#lastDdt = v.ddt;
+    if (!v.ddt) return FAST_ANSWERED;
+    bump(c, C_REFERRAL);
+    bump(c, C_MS_ACK);
+    bump(c, C_OUT_REFERRAL);
+    return FAST_ANSWERED_DDT;
+  }
+
+  /**
+   * Writes at `out[to]` the MS-ACK for the proxy record `out[rec, rec + n)`
+   * (answerer.ts #sendReferral): its prefix, TTL {@link MS_ACK_TTL}, the A
+   * bit, the I bit and locators of the site of the registered prefix.
+   * False (nothing to count) when that prefix is in no site or there is no
+   * room.
+   */
+  #msAck(
+    b: Uint8Array,
+    nonce: number,
+    family: TrieFamily,
+    out: Uint8Array,
+    rec: number,
+    n: number,
+    to: number,
+    room: number,
+  ): boolean {
+    const s = this.#sites;
+    const t = s.sites;
+    const len = out[rec + 5]!;
+    keyFromBytes(t.key, family, b, this.#req.eidAddress);
+    t.lookup(this.#req.iid, family, len);
+    const site = t.match.value;
+    if (site === NO_VALUE) return false;
+    // The record's EID: AFI 1 or 2, or an LCAF with its length.
+    const afi = (out[rec + 10]! << 8) | out[rec + 11]!;
+    const eid = afi === 1 ? 6 : afi === 2 ? 18 : 8 + ((out[rec + 16]! << 8) | out[rec + 17]!);
+    const refs = s.refs[site]!;
+    const total = 12 + 10 + eid + refs.length;
+    if (12 + 10 + eid > n + 12 || total > room) return false;
+    out[to] = 6 << 4;
+    out[to + 1] = 0;
+    out[to + 2] = 0;
+    out[to + 3] = 1;
+    for (let i = 0; i < 8; i++) out[to + 4 + i] = b[nonce + i]!;
+    const r = to + 12;
+    out[r] = (MS_ACK_TTL >>> 24) & 0xff;
+    out[r + 1] = (MS_ACK_TTL >>> 16) & 0xff;
+    out[r + 2] = (MS_ACK_TTL >>> 8) & 0xff;
+    out[r + 3] = MS_ACK_TTL & 0xff;
+    out[r + 4] = s.refCount[site]!;
+    out[r + 5] = len;
+    out[r + 6] = (REFERRAL_ACTION.MS_ACK << 5) | 0x10 | (s.refIncomplete[site] ? 0x08 : 0);
+    out[r + 7] = 0;
+    out[r + 8] = 0;
+    out[r + 9] = 0;
+    for (let i = 0; i < eid; i++) out[r + 10 + i] = out[rec + 10 + i]!;
+    out.set(refs, r + 10 + eid);
+    this.referralAt = to;
+    this.referralLength = total;
+    return true;
   }
 
   /**
@@ -282,6 +379,11 @@ export class FastPath {
     c[i] = c[i]! - 1;
     c[C_OUT_REPLY] = c[C_OUT_REPLY]! - 1;
     c[this.#lastKind] = c[this.#lastKind]! - 1;
+    if (this.#lastDdt) {
+      c[C_REFERRAL] = c[C_REFERRAL]! - 1;
+      c[C_MS_ACK] = c[C_MS_ACK]! - 1;
+      c[C_OUT_REFERRAL] = c[C_OUT_REFERRAL]! - 1;
+    }
   }
 
   #register(

@@ -323,6 +323,9 @@ export class ServingPool {
       { metric: METRICS.msMapRequestsAnswered, labels: { kind: "negative-site" } },
       { metric: METRICS.msMapRequestsAnswered, labels: { kind: "negative-hole" } },
       { metric: METRICS.controlDropped, labels: { reason: "rate-limited" } },
+      { metric: METRICS.msMapRequestsAnswered, labels: { kind: "referral" } },
+      { metric: METRICS.msMapReferralsSent, labels: { action: "ms-ack" } },
+      { metric: METRICS.controlMessagesOut, labels: { type: "map-referral" } },
     ];
     if (fixed.length !== FAST_COUNTS.length) throw new Error("FAST_COUNTS and their series differ");
     for (let i = 0; i < n; i++) {
