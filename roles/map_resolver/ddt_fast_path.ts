@@ -43,13 +43,32 @@ import type { Prefix } from "../../core/prefix.ts";
 import { parseControlMessage } from "../../wire/message.ts";
 import type { Counters } from "../../core/counters.ts";
 import type { Logger } from "../../core/log.ts";
-import { METRICS } from "../../core/metrics.ts";
+import { type Metric, METRICS } from "../../core/metrics.ts";
 import { TimerWheel, type WheelTimer } from "../../core/timer_wheel.ts";
 import { MapRequestView, scanMapRequest } from "../../wire/control_view.ts";
 import { REFERRAL_ACTION } from "../../wire/eid_record.ts";
 import { canonicalIp } from "../../wire/ip_text.ts";
 import { referralActionName } from "../ddt.ts";
 import { writeForward } from "./forward_path.ts";
+
+/** Counts kept here (a number each, not a series looked up per request). */
+const N_REQUESTS = 0;
+const N_SENT = 1;
+const N_MS_ACKS = 2;
+const N_DUPLICATES = 3;
+
+/** The series each count goes to (core/metrics.ts). */
+const COUNTED: readonly [Metric<string>, Record<string, string> | undefined, number][] = [
+  [METRICS.controlMessagesIn, { type: "ecm-map-request" }, N_REQUESTS],
+  [METRICS.mrRequests, { mode: "ddt" }, N_REQUESTS],
+  [METRICS.mrReferralCacheHits, { kind: "referral" }, N_SENT],
+  [METRICS.mrDdtRequestsSent, undefined, N_SENT],
+  [METRICS.mrForwarded, undefined, N_SENT],
+  [METRICS.controlMessagesIn, { type: "map-referral" }, N_MS_ACKS],
+  [METRICS.mrReferrals, { action: "ms-ack" }, N_MS_ACKS],
+  [METRICS.mrResolutions, { result: "succeeded", reason: "ms-ack" }, N_MS_ACKS],
+  [METRICS.mrDuplicates, undefined, N_DUPLICATES],
+];
 
 /** ECM byte 0: the D bit. */
 const ECM_D = 0x04;
@@ -115,10 +134,15 @@ export class DdtFastPath {
   readonly #peers = new Map<string, Peer>();
   readonly #wheel: TimerWheel<Waiting>;
 
+  /** What this path counts, by `N_*` index: added to the series of {@link COUNTED}. */
+  readonly #n = new Float64Array(4);
+
   /** The path over `options`. */
   constructor(options: DdtFastPathOptions) {
     this.#o = options;
     this.#wheel = new TimerWheel((w) => this.#expired(w));
+    const n = this.#n;
+    for (const [metric, labels, i] of COUNTED) options.counters.addend(metric, () => n[i]!, labels);
   }
 
   /** Requests waiting for their MS-ACK. */
@@ -172,10 +196,9 @@ export class DdtFastPath {
       // The ITR's retransmission joins its request; another ITR with that nonce: the walk's.
       if (same.hi !== hi || same.lo !== lo || same.from.address !== from.address) return false;
       if (o.allow !== undefined && !o.allow(from.address)) return false;
-      const c = o.counters;
-      c.inc(METRICS.controlMessagesIn, { type: "ecm-map-request" });
-      c.inc(METRICS.mrRequests, { mode: "ddt" });
-      c.inc(METRICS.mrDuplicates);
+      const n = this.#n;
+      n[N_REQUESTS]!++;
+      n[N_DUPLICATES]!++;
       return true;
     }
     const rloc = o.first(rlocs);
@@ -185,12 +208,8 @@ export class DdtFastPath {
     const out = this.#out;
     if (!writeForward(b, 0, end, v.innerTtl - 1, out, 0)) return false;
     out[0] = out[0]! | ECM_D;
-    const c = o.counters;
-    c.inc(METRICS.controlMessagesIn, { type: "ecm-map-request" });
-    c.inc(METRICS.mrRequests, { mode: "ddt" });
-    c.inc(METRICS.mrReferralCacheHits, { kind: "referral" });
-    c.inc(METRICS.mrDdtRequestsSent);
-    c.inc(METRICS.mrForwarded);
+    this.#n[N_REQUESTS]!++;
+    this.#n[N_SENT]!++;
     o.control.send(out.subarray(0, end), this.#peer(rloc));
     const w = this.#free.pop() ?? { hi, lo, data: b, from, rloc, timer: undefined };
     w.hi = hi;
@@ -229,11 +248,11 @@ export class DdtFastPath {
     this.#done(key, w);
     const c = this.#o.counters;
     const action = b[18]! >>> 5;
-    c.inc(METRICS.controlMessagesIn, { type: "map-referral" });
-    c.inc(METRICS.mrReferrals, { action: referralActionName(action) });
     if (action === REFERRAL_ACTION.MS_ACK) {
-      c.inc(METRICS.mrResolutions, { result: "succeeded", reason: "ms-ack" });
+      this.#n[N_MS_ACKS]!++;
     } else {
+      c.inc(METRICS.controlMessagesIn, { type: "map-referral" });
+      c.inc(METRICS.mrReferrals, { action: referralActionName(action) });
       // Not trusted on the ITR's nonce: the set is asked again with our own.
       if (
         action !== REFERRAL_ACTION.MS_NOT_REGISTERED && action !== REFERRAL_ACTION.NOT_AUTHORITATIVE
