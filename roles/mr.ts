@@ -84,7 +84,9 @@
  *
  * Nothing is forwarded to our own address; an ITR's request with inner TTL
  * 1 or 0 is dropped (`ttl-expired`); a request with the nonce and EID of
- * one forwarded within 500 ms is dropped (`duplicate`).
+ * one forwarded within 500 ms is dropped (`duplicate`); on a ddt-mr's cached
+ * path, a copy of a request waiting for its MS-ACK joins it. A request with
+ * the D bit that reaches a map-resolver is dropped (`ddt-originated`).
  *
  * ## Counters
  *
@@ -92,11 +94,13 @@
  * reasons `own-address`, `ttl-expired`, `duplicate`),
  * `oor_mr_duplicates_total` (retransmissions joining a pending request),
  * `oor_mr_extra_records_total` (requests with more than one record),
- * `oor_mr_forwarded_total`, `oor_mr_ddt_requests_sent_total`,
+ * `oor_mr_forwarded_total` (ITR requests passed to a map-server: a ddt-mr's
+ * with the D bit, or after MS-ACK), `oor_mr_ddt_requests_sent_total`,
  * `oor_mr_referrals_total{action}`, `oor_mr_resolutions_total{result,reason}`,
  * `oor_mr_negative_replies_total{reason}`, `oor_mr_referral_timeouts_total`,
  * `oor_mr_loops_total`, `oor_mr_root_restarts_total`,
- * `oor_mr_referral_cache_hits_total{kind}`, `oor_mr_map_replies_ignored_total`, and the gauges
+ * `oor_mr_referral_cache_hits_total{kind}`, `oor_mr_map_replies_ignored_total` (answers to
+ * queries of our own only), and the gauges
  * `oor_mr_referral_cache_entries` and `oor_mr_pending_requests`.
  *
  * @module

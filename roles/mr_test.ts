@@ -1327,3 +1327,67 @@ Deno.test("ddt-mr never caches nor follows a referral that answers the ITR's own
     strictEqual(c.get("oor_mr_resolutions_total", { result: "succeeded", reason: "ms-ack" }), 2);
   });
 });
+
+Deno.test("ddt-mr's cached path: the ITR's copy of a request waiting for its MS-ACK joins it", async () => {
+  await withNet(async ({ port, itr, closeLater }) => {
+    const root = await fakeNode(
+      ROOT,
+      port,
+      () => referral(REFERRAL_ACTION.MS_REFERRAL, "10.1.0.0/16", 1440, [MS1]),
+    );
+    // A slow map-server: its answer to the ITR and its MS-ACK come 100 ms late.
+    let slow = false;
+    const ms = await fakeNode(MS1, port, (req, r) => {
+      const answer = () => {
+        proxyReply(ms.cp, req, r, "10.1.0.0/16", "192.0.2.1");
+        ms.cp.send({
+          type: "map-referral",
+          msg: {
+            nonce: req.nonce,
+            records: [{
+              record: referral(REFERRAL_ACTION.MS_ACK, "10.1.0.0/16", 1440, [MS1]),
+              signatures: [],
+            }],
+          },
+        }, r.from);
+      };
+      if (slow) setTimeout(answer, 100);
+      else answer();
+      return undefined;
+    }).then((f) => f);
+    closeLater(root.cp);
+    closeLater(ms.cp);
+    const d = deps();
+    const mr = await startDdtMr(port, [ROOT], d);
+    closeLater(mr);
+    await ask(itr, port, "10.1.2.3");
+    await settled(mr);
+    slow = true;
+    const nonce = nextNonce;
+    const answer = ask(itr, port, "10.1.2.4");
+    // The ITR's retransmission, the same datagram, while the first waits.
+    await new Promise((r) => setTimeout(r, 20));
+    const again = emitMapRequest({
+      authoritative: false,
+      probe: false,
+      smr: false,
+      pitr: false,
+      smrInvoked: false,
+      localXtr: false,
+      dontMapReply: false,
+      nonce,
+      sourceEid: { kind: "none" },
+      itrRlocs: [ipAddress(ITR)],
+      records: [{ maskLen: 32, eid: eid("10.1.2.4") }],
+    });
+    itr.sendEcm(again, { src: ITR, dst: "10.1.2.4", srcPort: itr.port, dstPort: 4342 }, {
+      address: MR,
+      port,
+    });
+    strictEqual((await answer).records[0]!.locators.length, 1);
+    await settled(mr);
+    strictEqual(ms.seen.length, 2, "the copy was not sent on");
+    strictEqual(d.counters.get("oor_mr_duplicates_total"), 1);
+    strictEqual(d.counters.get("oor_mr_requests_total", { mode: "ddt" }), 3);
+  });
+});
