@@ -31,8 +31,8 @@
  * The map-resolvers (`mr`, `ddt-mr` in `--servers`) run phase 1's
  * generator against a resolver instead: ECM'd Map-Requests for hosts in
  * 10.0.0.0/8, which the resolver passes on to this tree's ms (`mr`: its
- * `[[map-server]]`; `ddt-mr`: a DDT Map-Request of its own to the ms the
- * DDT root refers it to, then on MS-ACK the ITR's request), which
+ * `[[map-server]]`; `ddt-mr`: the ITR's request with the D bit to the ms
+ * the DDT root refers it to (RFC 8111 §7.3.1), whose MS-ACK ends it), which
  * proxy-replies to the generator. The resolver and the generator share a
  * namespace; the ms and the DDT root sit in a second one behind a veth.
  * Their rows (section `resolve`) show the resolver's CPU. OOR 1.3.0 has no

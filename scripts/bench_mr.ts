@@ -12,9 +12,10 @@
  * for hosts in 10.0.0.0/8 (`--negative-site`). The map-server has that
  * prefix as an `[[ms-static-registered-site]]`, so it proxy-replies to the
  * ITR (the generator), which counts the answers: every answer is a request
- * the resolver passed on. For `ddt-mr` each request is a DDT Map-Request to
- * the map-server (its MS-ACK cached by nobody: RFC 8111), then the ITR's own
- * request forwarded to it.
+ * the resolver passed on. For `ddt-mr` each request (after the first, which
+ * walks from the root) is the ITR's own, sent with the D bit to the
+ * map-server of the cached MS-REFERRAL (RFC 8111 §7.3.1), which answers the
+ * ITR and returns MS-ACK to the resolver.
  *
  * Printed per resolver: answers/s, loss, median and p99 latency, the
  * resolver's CPU per request (µs, /proc/PID/stat) and the map-server's and
