@@ -161,7 +161,10 @@ export interface MrOptions {
   readonly retransmitWindowMs?: number;
   /** Milliseconds between sweeps of expired referral-cache entries (default 60000). */
   readonly sweepIntervalMs?: number;
-  /** Most requests resolved at once; more are dropped and counted (default 10000). */
+  /**
+   * Most requests resolved at once; more are dropped and counted (default 10000). A ddt-mr's
+   * cached path holds as many more, waiting for their MS-ACK.
+   */
   readonly maxPending?: number;
   /** The control port's sockets (default: the batched transport); benchmarks pass their own. */
   readonly transport?: ControlTransportFactory;
@@ -310,6 +313,7 @@ class Mr implements MrHandle {
         logger: deps.logger,
         port: config.controlPort,
         timeoutMs,
+        maxWaiting: this.#maxPending,
         allow: limiter === undefined ? undefined : (a) => limiter.allow(a, deps.now()),
         msReferral: (eid) => {
           const hit = this.#cached(eid);

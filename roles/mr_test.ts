@@ -1391,3 +1391,49 @@ Deno.test("ddt-mr's cached path: the ITR's copy of a request waiting for its MS-
     strictEqual(d.counters.get("oor_mr_requests_total", { mode: "ddt" }), 3);
   });
 });
+
+Deno.test("ddt-mr's cached path holds at most maxPending requests; then the walk's limit drops them", async () => {
+  await withNet(async ({ port, itr, closeLater }) => {
+    const root = await fakeNode(
+      ROOT,
+      port,
+      () => referral(REFERRAL_ACTION.MS_REFERRAL, "10.1.0.0/16", 1440, [MS1]),
+    );
+    const ms = await fakeNode(MS1, port, () => undefined); // never answers
+    closeLater(root.cp);
+    closeLater(ms.cp);
+    const d = deps();
+    const parsed = ddtMrConfig(port, [ROOT], 0);
+    const mr = await mrStarter({ referralTimeoutMs: 400, maxPending: 1 })(parsed, d);
+    closeLater(mr);
+    const send = (ip: string) => {
+      const req = emitMapRequest({
+        authoritative: false,
+        probe: false,
+        smr: false,
+        pitr: false,
+        smrInvoked: false,
+        localXtr: false,
+        dontMapReply: false,
+        nonce: nextNonce++,
+        sourceEid: { kind: "none" },
+        itrRlocs: [ipAddress(ITR)],
+        records: [{ maskLen: 32, eid: eid(ip) }],
+      });
+      itr.sendEcm(req, { src: ITR, dst: ip, srcPort: itr.port, dstPort: 4342 }, {
+        address: MR,
+        port,
+      });
+    };
+    send("10.1.0.1"); // the walk: the root, then the map-server (waits)
+    for (let i = 0; i < 100 && ms.seen.length < 1; i++) await new Promise((r) => setTimeout(r, 5));
+    send("10.1.0.2"); // the cached path (waits)
+    send("10.1.0.3"); // the cached path is full, so is the walk: dropped
+    for (let i = 0; i < 100 && ms.seen.length < 2; i++) await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 50));
+    strictEqual(mr.pendingCount, 2);
+    strictEqual(ms.seen.length, 2);
+    strictEqual(d.counters.get("oor_mr_dropped_total", { reason: "overloaded" }), 1);
+    await settled(mr);
+  });
+});

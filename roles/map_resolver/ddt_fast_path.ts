@@ -33,7 +33,8 @@
  *
  * A request this path does not take (another message, another shape, no
  * cached MS-REFERRAL, the ITR's nonce already waiting here for another
- * ITR, the rate limit) goes to core/control.ts as it came.
+ * ITR, the rate limit, `maxWaiting` requests waiting already) goes to
+ * core/control.ts as it came.
  *
  * @module
  */
@@ -88,6 +89,8 @@ export interface DdtFastPathOptions {
   readonly port: number;
   /** Milliseconds to wait for the map-server's Map-Referral. */
   readonly timeoutMs: number;
+  /** Most requests waiting here at once; more go to the full path (which has a limit too). */
+  readonly maxWaiting: number;
   /** Whether `address` may send a request now (the rate limit), or undefined: no limit. */
   readonly allow: ((address: string) => boolean) | undefined;
   /** The RLOCs of the unexpired cached MS-REFERRAL covering the host prefix `eid`, or undefined. */
@@ -202,7 +205,7 @@ export class DdtFastPath {
       return true;
     }
     const rloc = o.first(rlocs);
-    if (rloc === undefined) return false;
+    if (rloc === undefined || this.#waiting.size >= o.maxWaiting) return false;
     // The rate limit last: what goes to the full path is taken there.
     if (o.allow !== undefined && !o.allow(from.address)) return false;
     const out = this.#out;
