@@ -1002,18 +1002,23 @@ Deno.test("ddt-mr resolves an ITR's retransmission once, as the same pending req
     };
     const bytes = emitMapRequest(req);
     let sends = 0;
-    const reply = await itr.request(
-      nonce,
-      () => {
-        sends++;
-        itr.sendEcm(bytes, { src: ITR, dst: "10.1.2.3", srcPort: itr.port, dstPort: 4342 }, {
-          address: MR,
-          port,
-        });
-      },
-      "retransmitted Map-Request",
-      { retries: 3, timeoutMs: 60, expect: ["map-reply"] },
-    );
+    const send = () => {
+      sends++;
+      itr.sendEcm(bytes, { src: ITR, dst: "10.1.2.3", srcPort: itr.port, dstPort: 4342 }, {
+        address: MR,
+        port,
+      });
+    };
+    // Two retransmissions 30 and 60 ms after the first, all well inside the
+    // dead root's 200 ms: every copy arrives while the first is pending,
+    // however slow the machine (a copy sent on a timer after the answer
+    // would be a new request, not a retransmission).
+    const timers = [30, 60].map((ms) => setTimeout(send, ms));
+    const reply = await itr.request(nonce, send, "retransmitted Map-Request", {
+      retries: 0,
+      timeoutMs: 5000,
+      expect: ["map-reply"],
+    }).finally(() => timers.forEach(clearTimeout));
     ok(sends >= 2, "the ITR retransmitted");
     strictEqual(reply.message.type, "map-reply");
     await settled(mr);
