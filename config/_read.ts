@@ -56,7 +56,7 @@ function isTable(v: unknown): v is Table {
 }
 
 /** "a string", "an integer", ... for error messages. */
-function typeName(v: unknown): string {
+export function typeName(v: unknown): string {
   if (typeof v === "string") return "a string";
   if (typeof v === "number") {
     return Number.isInteger(v) ? "an integer" : "a float";

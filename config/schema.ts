@@ -175,6 +175,13 @@ export interface DataPlaneConfig {
    * 1: one Worker, a single-queue TUN, one socket per family.
    */
   readonly workers?: number;
+  /**
+   * `cpus`: CPU numbers to pin the data-plane Workers to, Worker k to
+   * `cpus[k % cpus.length]` (sched_setaffinity on its thread); a CPU the
+   * kernel refuses (none such, outside the process's cpuset) stops the
+   * start with that error. Absent: the kernel's scheduler places them.
+   */
+  readonly cpus?: readonly number[];
 }
 
 /** `[api]`: the local HTTP status page and JSON API. */

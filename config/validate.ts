@@ -41,6 +41,7 @@ import {
 } from "./_read.ts";
 import { formatPath, LineLocator } from "./_locate.ts";
 import { checkOverlaps } from "./_overlap.ts";
+import { readDataPlane } from "./_data_plane.ts";
 import { isInterfaceName, isLoopback, parseAddress, parsePrefix, prefixCovers } from "./_ip.ts";
 import {
   type ApiConfig,
@@ -147,7 +148,6 @@ const TOP_KEYS = [
   "explicit-locator-path",
 ] as const;
 
-const DATA_PLANE_KEYS = ["offloads", "udp-gso", "workers"] as const;
 const API_KEYS = [
   "enabled",
   "listen",
@@ -393,18 +393,7 @@ function readConfig(ctx: Ctx, raw: Table, given: Role | undefined): Config {
   const tunName = readInterface(ctx, raw, [], "tun-name", false) ??
     DEFAULTS.tunName;
   const tunMtu = readInt(ctx, raw, [], "tun-mtu", 576, 65535, DEFAULTS.tunMtu);
-  const dataPlaneTable = readTable(ctx, raw, "data-plane", DATA_PLANE_KEYS);
-  const dataPlane = {
-    offloads: readBool(
-      ctx,
-      dataPlaneTable,
-      ["data-plane"],
-      "offloads",
-      DEFAULTS.dataPlaneOffloads,
-    ),
-    udpGso: readBool(ctx, dataPlaneTable, ["data-plane"], "udp-gso", DEFAULTS.dataPlaneUdpGso),
-    ...readWorkers(ctx, dataPlaneTable),
-  };
+  const dataPlane = readDataPlane(ctx, raw);
 
   const api = readApi(ctx, raw);
   const rlocProbing = readRlocProbing(ctx, raw);
@@ -557,13 +546,6 @@ function readApi(ctx: Ctx, raw: Table): ApiConfig {
     ...(stateFile !== undefined ? { stateFile } : {}),
     ...limits,
   };
-}
-
-/** `[data-plane] workers`: absent (the number of cores), or 1 to 64. */
-function readWorkers(ctx: Ctx, t: Table): { workers?: number } {
-  if (own(t, "workers") === undefined) return {};
-  const n = readInt(ctx, t, ["data-plane"], "workers", 1, DEFAULTS.dataPlaneMaxWorkers, 0);
-  return n === 0 ? {} : { workers: n };
 }
 
 function readRlocProbing(ctx: Ctx, raw: Table): RlocProbing {

@@ -1140,3 +1140,24 @@ Deno.test("parseConfig() reads [data-plane] workers (absent: the number of cores
     "oor.toml:9: data-plane.workers: must be an integer, not a float",
   ]);
 });
+
+Deno.test("parseConfig() reads [data-plane] cpus (absent: none pinned), and says where a bad value is", () => {
+  strictEqual(configOf(MINIMAL_XTR + "[data-plane]\n", "xtr").dataPlane.cpus, undefined);
+  deepStrictEqual(configOf(MINIMAL_XTR + "[data-plane]\ncpus = [2, 0]\n", "xtr").dataPlane.cpus, [
+    2,
+    0,
+  ]);
+  const bad: [string, string][] = [
+    ["cpus = []", "must be a non-empty list of CPU numbers, e.g. [0, 1], not an array"],
+    ["cpus = 1", "must be a non-empty list of CPU numbers, e.g. [0, 1], not an integer"],
+    ["cpus = [0, -1]", "each CPU must be an integer from 0 to 1023 (got -1)"],
+    ["cpus = [1024]", "each CPU must be an integer from 0 to 1023 (got 1024)"],
+    ['cpus = ["0"]', 'each CPU must be an integer from 0 to 1023 (got "0")'],
+    ["cpus = [1, 1]", "CPU 1 is listed twice"],
+  ];
+  for (const [line, reason] of bad) {
+    deepStrictEqual(errorsOf(MINIMAL_XTR + `[data-plane]\n${line}\n`, "xtr"), [
+      `oor.toml:9: data-plane.cpus: ${reason}`,
+    ]);
+  }
+});

@@ -135,6 +135,12 @@ export type ToWorker =
      * its first datagram's flow. Default false.
      */
     readonly spread?: boolean;
+    /**
+     * The CPU to pin this Worker's thread to (`[data-plane] cpus`); the
+     * Worker does not start when the kernel refuses it. Absent: the
+     * kernel's scheduler places it.
+     */
+    readonly cpu?: number;
   }
   /** Add or replace a mapping. */
   | { readonly op: "set"; readonly mapping: DataMapping }

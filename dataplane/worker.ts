@@ -45,6 +45,7 @@ import {
   EAGAIN,
   EIO,
   HOST_LE,
+  pinThread,
   POLLNVAL,
   POLLOUT,
   TUN_F_CSUM,
@@ -731,6 +732,7 @@ function serveWorker(scope: WorkerScope): void {
     try {
       if (init.mode === "xtr" && init.tunFd < 0) throw new Error("xtr mode needs a TUN fd");
       if (init.udp4Fd < 0 && init.udp6Fd < 0) throw new Error("no data socket");
+      if (init.cpu !== undefined) pinThread(init.cpu);
       const mtu = init.tunMtu ?? 0;
       if (!Number.isInteger(mtu) || mtu < 0 || mtu > 65535) {
         throw new Error(`tunMtu must be an integer in 0..65535: ${mtu}`);

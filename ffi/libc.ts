@@ -61,6 +61,8 @@ const SYMBOLS = {
   if_nametoindex: { parameters: ["buffer"], result: "u32" },
   if_indextoname: { parameters: ["u32", "buffer"], result: "pointer" },
   getpid: { parameters: [], result: "i32" },
+  sched_setaffinity: { parameters: ["i32", "usize", "buffer"], result: "i32" },
+  sched_getaffinity: { parameters: ["i32", "usize", "buffer"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** The type of the libc symbol table. */
@@ -347,6 +349,38 @@ export class ErrnoError extends Error {
 export function check(ret: number, call: string): number {
   if (ret < 0) throw ErrnoError.fromErrno(call);
   return ret;
+}
+
+/** Bytes of the CPU masks below: 1,024 CPUs, glibc's `cpu_set_t`. */
+const CPU_SET_BYTES = 128;
+/** The highest CPU number {@link pinThread} takes. */
+export const MAX_CPU = CPU_SET_BYTES * 8 - 1;
+
+/**
+ * Pins the calling thread (the Worker or main thread that makes the call:
+ * `sched_setaffinity(0, ...)` acts on the calling thread only) to CPU
+ * `cpu`. Throws {@link ErrnoError} (EINVAL: no such CPU, or one outside
+ * the process's cpuset) or RangeError.
+ */
+export function pinThread(cpu: number): void {
+  if (!Number.isInteger(cpu) || cpu < 0 || cpu > MAX_CPU) {
+    throw new RangeError(`CPU ${cpu} is not in 0..${MAX_CPU}`);
+  }
+  const mask = new Uint8Array(CPU_SET_BYTES);
+  mask[cpu >>> 3] = 1 << (cpu & 7);
+  check(
+    libc().sched_setaffinity(0, BigInt(CPU_SET_BYTES), mask),
+    `sched_setaffinity CPU ${cpu}`,
+  );
+}
+
+/** The CPUs the calling thread may run on (`sched_getaffinity`), ascending. */
+export function threadCpus(): number[] {
+  const mask = new Uint8Array(CPU_SET_BYTES);
+  check(libc().sched_getaffinity(0, BigInt(CPU_SET_BYTES), mask), "sched_getaffinity");
+  const out: number[] = [];
+  for (let i = 0; i <= MAX_CPU; i++) if ((mask[i >>> 3]! & (1 << (i & 7))) !== 0) out.push(i);
+  return out;
 }
 
 /** Closes `fd`, ignoring errors (Linux releases the fd even when close() fails). */

@@ -21,9 +21,12 @@ import {
   ifNameToIndex,
   ipv4ToU32,
   libc,
+  MAX_CPU,
+  pinThread,
   setPointer,
   setPointerAt,
   splitAddress,
+  threadCpus,
   u32ToIpv4,
 } from "./libc.ts";
 
@@ -72,6 +75,31 @@ Deno.test("errno is per thread: a Worker reads its own", async () => {
   const got = await new Promise<number[]>((resolve) => (w.onmessage = (m) => resolve(m.data)));
   w.terminate();
   assert.deepEqual(got, [EBADF, ENOENT]);
+});
+
+Deno.test("pinThread() pins the calling thread only: a Worker pinned to one CPU runs on it, the others keep theirs", async () => {
+  const before = threadCpus();
+  assert.ok(before.length >= 1);
+  const cpu = before[before.length - 1]!;
+  const ask = async (n: number) => {
+    const w = new Worker(new URL("./_pin_worker.ts", import.meta.url), { type: "module" });
+    try {
+      const got = new Promise<{ cpus?: number[]; error?: string }>((resolve) =>
+        w.onmessage = (m) => resolve(m.data)
+      );
+      w.postMessage(n);
+      return await got;
+    } finally {
+      w.terminate();
+    }
+  };
+  assert.deepEqual(await ask(cpu), { cpus: [cpu] });
+  assert.deepEqual(threadCpus(), before, "the test's own thread is not pinned");
+  // A CPU this machine does not have: the kernel's refusal, as an ErrnoError.
+  assert.deepEqual(await ask(MAX_CPU), {
+    error: `sched_setaffinity CPU ${MAX_CPU}: Invalid argument (EINVAL)`,
+  });
+  assert.throws(() => pinThread(MAX_CPU + 1), RangeError);
 });
 
 Deno.test("encodeSockaddrIn() writes family host-endian, port and address big-endian", () => {

@@ -178,7 +178,8 @@ export class DataPath {
     }
     const host = this.#opts.host;
     for (const m of members) m.whileStarting = [];
-    const started = await Promise.allSettled(members.map((m) =>
+    const cpus = config.dataPlane.cpus;
+    const started = await Promise.allSettled(members.map((m, k) =>
       this.#start({
         mode: this.#opts.mode,
         encapsulation: config.encapsulation,
@@ -196,6 +197,7 @@ export class DataPath {
         offloads: config.dataPlane.offloads,
         udpGso: config.dataPlane.udpGso,
         ...(n > 1 ? { spread: true } : {}),
+        ...(cpus !== undefined ? { cpu: cpus[k % cpus.length]! } : {}),
       }, this.#events)
     ));
     const failed = started.find((r) => r.status === "rejected");
@@ -216,7 +218,13 @@ export class DataPath {
       dp.setPetrs(petrLocators(config.proxyEtrsIpv4), petrLocators(config.proxyEtrsIpv6));
       for (const change of meanwhile) change(dp);
     });
-    if (n > 1) this.#env.log.info("dataplane-workers", { workers: n });
+    const pinned = cpus === undefined ? undefined : members.map((_, k) => cpus[k % cpus.length]);
+    if (n > 1 || pinned !== undefined) {
+      this.#env.log.info("dataplane-workers", {
+        workers: n,
+        ...(pinned !== undefined ? { cpus: pinned.join(",") } : {}),
+      });
+    }
   }
 
   /**

@@ -260,6 +260,26 @@ Deno.test("DataPath with workers = 3 starts three Workers, each on its own TUN q
   assert.deepEqual([...platform.open], []);
 });
 
+Deno.test("DataPath pins Worker k to cpus[k % cpus.length] with [data-plane] cpus, and none without", async () => {
+  for (
+    const [cpus, want] of [
+      ["cpus = [1, 0]", [1, 0, 1]],
+      ["cpus = [3]", [3, 3, 3]],
+      ["", [undefined, undefined, undefined]],
+    ] as const
+  ) {
+    const inits: DataPlaneOptions[] = [];
+    const start = (o: DataPlaneOptions) => {
+      inits.push(o);
+      return Promise.resolve(new RecordingWorker());
+    };
+    const data = dataPathOf(envOf(`${XTR(3)}\n${cpus}`, "xtr"), new QueuePlatform(), start, "xtr");
+    await data.open();
+    assert.deepEqual(inits.map((o) => o.cpu), want, cpus);
+    await data.close();
+  }
+});
+
 Deno.test("DataPath hands the changes made while its Workers start to each of them once it runs", async () => {
   const platform = new QueuePlatform();
   const gates = [Promise.withResolvers<void>(), Promise.withResolvers<void>()];
