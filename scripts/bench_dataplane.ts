@@ -14,7 +14,8 @@
  * Rows, in turn over the same links (scripts/dpbench/rows.ts): `veth`
  * (plain routing: the limit), `vxlan` (the kernel's VXLAN), `ours-lisp` and
  * `ours-gpe` (`oor xtr`, LISP and VXLAN-GPE, a data-plane Worker per core),
- * `ours-lisp-1w` (LISP with one Worker), `oor13-lisp` and `oor13-gpe`
+ * `ours-lisp-1w` (LISP with one Worker), `ours-lisp-cpus` (LISP with each
+ * xTR's Workers pinned to a CPU of its own), `oor13-lisp` and `oor13-gpe`
  * (the real OOR 1.3.0, `/usr/sbin/oor`). Each row runs the same tests from
  * hosta to hostb: iperf3 TCP with 1 and 4 streams, UDP `-b 0` with 64 and
  * 1400-byte datagrams (the receiver's count: packets/s delivered and loss),
@@ -285,7 +286,8 @@ async function main(args: string[]): Promise<number> {
   if (values.help) {
     console.log(
       "deno task bench:dataplane [--seconds N] [--rows veth,vxlan,ours-lisp,ours-gpe," +
-        "ours-lisp-1w,oor13-lisp,oor13-gpe] [--repeat N] [--quick] [--lab NAME] [--keep]",
+        "ours-lisp-1w,ours-lisp-cpus,oor13-lisp,oor13-gpe] [--repeat N] [--quick] [--lab NAME]" +
+        " [--keep]",
     );
     return 0;
   }

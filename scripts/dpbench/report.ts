@@ -21,6 +21,15 @@ export const ROWS = [
     encapsulation: "LISP",
     workers: 1,
   },
+  // `[data-plane] cpus`: xtr1's Workers pinned to one CPU, xtr2's to another
+  // (as two machines would each have their own), the rest unpinned.
+  {
+    id: "ours-lisp-cpus",
+    label: "oor LISP, pinned",
+    kind: "ours",
+    encapsulation: "LISP",
+    pinned: true,
+  },
   { id: "oor13-lisp", label: "OOR 1.3.0 LISP", kind: "oor13", encapsulation: "LISP" },
   { id: "oor13-gpe", label: "OOR 1.3.0 VXLAN-GPE", kind: "oor13", encapsulation: "VXLAN-GPE" },
 ] as const;
@@ -29,8 +38,8 @@ export const ROWS = [
 export type RowSpec = typeof ROWS[number];
 
 /**
- * A row's id: `veth`, `vxlan`, `ours-lisp`, `ours-gpe`, `ours-lisp-1w`, `oor13-lisp`,
- * `oor13-gpe`.
+ * A row's id: `veth`, `vxlan`, `ours-lisp`, `ours-gpe`, `ours-lisp-1w`, `ours-lisp-cpus`,
+ * `oor13-lisp`, `oor13-gpe`.
  */
 export type RowId = RowSpec["id"];
 
@@ -404,7 +413,7 @@ export function ratios(rows: readonly RowResult[]): Record<string, RowRatios> {
   for (const r of byId.values()) {
     const veth = byId.get("veth");
     const vxlan = byId.get("vxlan");
-    const oor13 = r.id === "ours-lisp" || r.id === "ours-lisp-1w"
+    const oor13 = r.id === "ours-lisp" || r.id === "ours-lisp-1w" || r.id === "ours-lisp-cpus"
       ? byId.get("oor13-lisp")
       : r.id === "ours-gpe"
       ? byId.get("oor13-gpe")

@@ -92,8 +92,9 @@ Deno.test("parsePing() takes the median of the replies and counts the lost", () 
 
 Deno.test("parseRows() picks rows by id in the benchmark's order and rejects unknown ones", () => {
   assert.deepEqual(parseRows("ours-lisp,veth").map((r) => r.id), ["veth", "ours-lisp"]);
-  assert.equal(parseRows(undefined).length, 7);
+  assert.equal(parseRows(undefined).length, 8);
   assert.deepEqual(parseRows("ours-lisp-1w").map((r) => "workers" in r && r.workers), [1]);
+  assert.deepEqual(parseRows("ours-lisp-cpus").map((r) => "pinned" in r && r.pinned), [true]);
   assert.throws(() => parseRows("veth,kernel"), /unknown row kernel/);
 });
 

@@ -11,7 +11,10 @@
  *   topology's generated oor.toml, LISP or VXLAN-GPE, registered with our
  *   ms and resolving through our mr (both started once, in the ms node),
  *   with the default data-plane Workers (one per core); `ours-lisp-1w` the
- *   same as `ours-lisp` with `[data-plane] workers = 1`.
+ *   same as `ours-lisp` with `[data-plane] workers = 1`; `ours-lisp-cpus`
+ *   the same with `[data-plane] cpus`: xtr1's Workers on the first CPU this
+ *   process may use, xtr2's on the second (as on two machines, each xTR
+ *   has a core of its own; iperf3 and the kernel's work are not pinned).
  * - `oor13-lisp`, `oor13-gpe`: the real Open Overlay Router 1.3.0
  *   (`/usr/sbin/oor`, Debian's `openoverlayrouter`) as xTR in xtr1 and
  *   xtr2, with the same ms and mr (key-type 1, the only one OOR has; the
@@ -28,6 +31,7 @@
 import { type Lab, type LabProcess, sleep, waitFor } from "../lab/topology.ts";
 import { lispArgv, makeTopology, PLAN, REPO_ROOT, type Topology } from "../lab/topologies.ts";
 import type { RowSpec } from "./report.ts";
+import { threadCpus } from "../../ffi/libc.ts";
 
 /** The kernel VXLAN's inner addresses (a /30 no topology uses). */
 const VXLAN_INNER = { xtr1: "172.31.255.1", xtr2: "172.31.255.2" } as const;
@@ -95,6 +99,7 @@ export async function setUpRow(lab: Lab, row: RowSpec, readyTimeoutMs = 40_000):
         row.id,
         row.encapsulation,
         "workers" in row ? row.workers : undefined,
+        "pinned" in row && row.pinned,
       );
       break;
     case "oor13":
@@ -156,12 +161,19 @@ async function oursXtrs(
   rowId: string,
   encapsulation: "LISP" | "VXLAN-GPE",
   workers?: number,
+  pinned = false,
 ): Promise<RowRun> {
-  const specs = benchTopology(encapsulation).lisp.filter((p) => p.role === "xtr").map((p) =>
-    workers === undefined
+  // Pinned: xtr1 on the first CPU we may use, xtr2 on the second (the first again on one core).
+  const cpus = threadCpus();
+  const specs = benchTopology(encapsulation).lisp.filter((p) => p.role === "xtr").map((p, k) => {
+    const keys = [
+      ...(workers !== undefined ? [`workers = ${workers}`] : []),
+      ...(pinned ? [`cpus = [${cpus[k % cpus.length]}]`] : []),
+    ];
+    return keys.length === 0
       ? p
-      : { ...p, config: `${p.config}\n[data-plane]\nworkers = ${workers}\n` }
-  );
+      : { ...p, config: `${p.config}\n[data-plane]\n${keys.join("\n")}\n` };
+  });
   const procs: LabProcess[] = [];
   const stop = async () => {
     const left: string[] = [];
