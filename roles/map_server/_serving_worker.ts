@@ -382,20 +382,9 @@ class Server {
   #answer(b: Uint8Array, src4: number, src6: number, port: number): void {
     const f = this.#fast;
     const v4 = f.toFamily === 4;
-    const tx = v4 ? this.#tx4 : this.#tx6;
-    const c = this.#counts;
-    if (tx === undefined) {
-      c[W_SEND_NO_SOCKET] = c[W_SEND_NO_SOCKET]! + 1;
-      return;
-    }
-    if (tx.count === tx.slots) this.#flush(v4 ? this.#v4 : this.#v6, tx);
-    const j = tx.count++;
-    const at = tx.base(j);
-    const n = f.outLength;
-    const out = this.#out;
-    for (let k = 0; k < n; k++) tx.bytes[at + k] = out[k]!;
-    tx.offset[j] = at;
-    tx.length[j] = n;
+    const j = this.#queue(v4, 0, f.outLength);
+    if (j < 0) return;
+    const tx = (v4 ? this.#tx4 : this.#tx6)!;
     if (f.toAddress >= 0) {
       if (v4) {
         const a = f.toAddress;
@@ -413,23 +402,32 @@ class Server {
   #referral(b: Uint8Array, src4: number, src6: number, port: number): void {
     const f = this.#fast;
     const v4 = src6 < 0;
+    const j = this.#queue(v4, f.referralAt, f.referralLength);
+    if (j < 0) return;
+    if (v4) this.#tx4!.setPeer4(j, src4, port);
+    else this.#tx6!.setPeer6(j, b, src6, port);
+  }
+
+  /**
+   * Copies `#out[from, from + n)` into the next slot of the send batch of
+   * that family (flushing a full one first) and returns the slot, for the
+   * caller to set its peer; -1 (counted) without a socket of that family.
+   */
+  #queue(v4: boolean, from: number, n: number): number {
     const tx = v4 ? this.#tx4 : this.#tx6;
-    const c = this.#counts;
     if (tx === undefined) {
+      const c = this.#counts;
       c[W_SEND_NO_SOCKET] = c[W_SEND_NO_SOCKET]! + 1;
-      return;
+      return -1;
     }
     if (tx.count === tx.slots) this.#flush(v4 ? this.#v4 : this.#v6, tx);
     const j = tx.count++;
     const at = tx.base(j);
-    const n = f.referralLength;
     const out = this.#out;
-    const from = f.referralAt;
     for (let k = 0; k < n; k++) tx.bytes[at + k] = out[from + k]!;
     tx.offset[j] = at;
     tx.length[j] = n;
-    if (v4) tx.setPeer4(j, src4, port);
-    else tx.setPeer6(j, b, src6, port);
+    return j;
   }
 
   #flush(socket: UdpSocket | undefined, tx: PacketBatch | undefined): void {
