@@ -42,6 +42,7 @@ import {
 } from "../../wire/control_view.ts";
 import { ACTION, REFERRAL_ACTION } from "../../wire/eid_record.ts";
 import { emitLocator, locatorLength } from "../../wire/locator.ts";
+import { writeU32 } from "../../wire/tcp.ts";
 import { authStatusAt, type HmacKey, signAuthenticatedAt } from "../../wire/auth.ts";
 import type { RateLimiter } from "../../core/rate_limit.ts";
 import { type AnswerTable, FOUND_NONE, FOUND_PROXY } from "./answers.ts";
@@ -352,10 +353,7 @@ export class FastPath {
     out[to + 3] = 1;
     for (let i = 0; i < 8; i++) out[to + 4 + i] = b[nonce + i]!;
     const r = to + 12;
-    out[r] = (MS_ACK_TTL >>> 24) & 0xff;
-    out[r + 1] = (MS_ACK_TTL >>> 16) & 0xff;
-    out[r + 2] = (MS_ACK_TTL >>> 8) & 0xff;
-    out[r + 3] = MS_ACK_TTL & 0xff;
+    writeU32(out, r, MS_ACK_TTL);
     out[r + 4] = s.refCount[site]!;
     out[r + 5] = len;
     out[r + 6] = (REFERRAL_ACTION.MS_ACK << 5) | 0x10 | (s.refIncomplete[site] ? 0x08 : 0);

@@ -55,6 +55,7 @@ import { canonicalIp } from "../../wire/ip_text.ts";
 import { emitSignedMapNotify, type MapNotify } from "../../wire/map_notify.ts";
 import type { LocatorRecord } from "../../wire/locator.ts";
 import type { MapRegister } from "../../wire/map_register.ts";
+import { readU32 } from "../../wire/tcp.ts";
 import { type ControlPlane, formatPeer, type Peer, type Received } from "../../core/control.ts";
 import { emitMsRtrMapNotify } from "../../core/nat_auth.ts";
 import { formatPrefix, type Prefix, prefixEquals, prefixOf } from "../../core/prefix.ts";
@@ -183,11 +184,6 @@ function sameRegistered(part: readonly number[], b: Uint8Array, body: number): b
   return true;
 }
 
-/** The big-endian 32-bit word at `b[at]`. */
-function u32At(b: Uint8Array, at: number): number {
-  return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
-}
-
 /** Takes Map-Registers and Map-Notify-Acks (see the module notes). */
 export class Registrar {
   readonly #deps: RoleDeps;
@@ -291,7 +287,7 @@ export class Registrar {
       if (typeof notify === "function") notify();
       else this.#cp.send(notify!, from);
       c.inc(METRICS.msMapNotifiesSent);
-      this.#noted(u32At(bytes, REG_NONCE), u32At(bytes, REG_NONCE + 4), a.site);
+      this.#noted(readU32(bytes, REG_NONCE), readU32(bytes, REG_NONCE + 4), a.site);
     }
     return true;
   }
