@@ -54,10 +54,13 @@ export type Packet =
 /** A JSON value. */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
-/** Lowercase hex of `bytes`, no separators. */
+/** Two lowercase hex digits of each byte value. */
+const HEX_BYTE = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+
+/** Lowercase hex of `bytes`, no separators (a table lookup a byte: the ms saves thousands at once). */
 export function toHex(bytes: Uint8Array): string {
   let s = "";
-  for (let i = 0; i < bytes.length; i++) s += bytes[i]!.toString(16).padStart(2, "0");
+  for (let i = 0; i < bytes.length; i++) s += HEX_BYTE[bytes[i]!];
   return s;
 }
 

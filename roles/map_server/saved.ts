@@ -24,7 +24,7 @@
  */
 
 import { emitEidRecord, parseEidRecord } from "../../wire/eid_record.ts";
-import { fromHex } from "../../wire/json.ts";
+import { fromHex, toHex } from "../../wire/json.ts";
 import { prefixContains, prefixEid, prefixEquals, prefixOf } from "../../core/prefix.ts";
 import type { RoleDeps } from "../../core/role.ts";
 import type { Registration, RegistrationStore } from "./registrations.ts";
@@ -106,16 +106,6 @@ function encodeEntry(
   return `${head},"lastSeen":${r.lastSeen},"expiresAt":${r.expiresAt}}`;
 }
 
-/** Two hex digits of each byte value. */
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
-
-/** Lowercase hex of `b` (as wire/json.ts's toHex, faster). */
-function hex(b: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < b.length; i++) s += HEX[b[i]!];
-  return s;
-}
-
 /** A registration's entry in the file, up to its times (lastSeen, expiresAt) and the closing brace. */
 function entryHead(r: Registration): string {
   const record = emitEidRecord({
@@ -130,7 +120,7 @@ function entryHead(r: Registration): string {
     locators: r.locators,
   });
   const entry: Omit<SavedRegistration, "lastSeen" | "expiresAt"> = {
-    record: hex(record),
+    record: toHex(record),
     key: r.key,
     ...(r.xtrId !== undefined ? { xtrId: r.xtrId.toString(16) } : {}),
     ...(r.siteId !== undefined ? { siteId: r.siteId.toString(16) } : {}),
