@@ -164,7 +164,7 @@ async function oursXtrs(
   pinned = false,
 ): Promise<RowRun> {
   // Pinned: xtr1 on the first CPU we may use, xtr2 on the second (the first again on one core).
-  const cpus = threadCpus();
+  const cpus = pinned ? threadCpus() : [];
   const specs = benchTopology(encapsulation).lisp.filter((p) => p.role === "xtr").map((p, k) => {
     const keys = [
       ...(workers !== undefined ? [`workers = ${workers}`] : []),
