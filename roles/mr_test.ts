@@ -987,27 +987,10 @@ Deno.test("ddt-mr resolves an ITR's retransmission once, as the same pending req
     const mr = await startDdtMr(port, [DEAD, ROOT], d, 1, 200);
     closeLater(mr);
     const nonce = 0xabcdefn;
-    const req: MapRequest = {
-      authoritative: false,
-      probe: false,
-      smr: false,
-      pitr: false,
-      smrInvoked: false,
-      localXtr: false,
-      dontMapReply: false,
-      nonce,
-      sourceEid: { kind: "none" },
-      itrRlocs: [ipAddress(ITR)],
-      records: [{ maskLen: 32, eid: ipAddress("10.1.2.3") }],
-    };
-    const bytes = emitMapRequest(req);
     let sends = 0;
     const send = () => {
       sends++;
-      itr.sendEcm(bytes, { src: ITR, dst: "10.1.2.3", srcPort: itr.port, dstPort: 4342 }, {
-        address: MR,
-        port,
-      });
+      sendRequest(itr, port, "10.1.2.3", nonce);
     };
     // Two retransmissions 30 and 60 ms after the first, all well inside the
     // dead root's 200 ms: every copy arrives while the first is pending,
@@ -1372,23 +1355,7 @@ Deno.test("ddt-mr's cached path: the ITR's copy of a request waiting for its MS-
     const answer = ask(itr, port, "10.1.2.4");
     // The ITR's retransmission, the same datagram, while the first waits.
     await new Promise((r) => setTimeout(r, 20));
-    const again = emitMapRequest({
-      authoritative: false,
-      probe: false,
-      smr: false,
-      pitr: false,
-      smrInvoked: false,
-      localXtr: false,
-      dontMapReply: false,
-      nonce,
-      sourceEid: { kind: "none" },
-      itrRlocs: [ipAddress(ITR)],
-      records: [{ maskLen: 32, eid: eid("10.1.2.4") }],
-    });
-    itr.sendEcm(again, { src: ITR, dst: "10.1.2.4", srcPort: itr.port, dstPort: 4342 }, {
-      address: MR,
-      port,
-    });
+    sendRequest(itr, port, "10.1.2.4", nonce);
     strictEqual((await answer).records[0]!.locators.length, 1);
     await settled(mr);
     strictEqual(ms.seen.length, 2, "the copy was not sent on");
