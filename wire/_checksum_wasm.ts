@@ -84,24 +84,6 @@ const V128_AND = [SIMD, 0x4e];
 const extractLane = (k: number) => [SIMD, 0x1b, k];
 const V128_LOW16 = [SIMD, 0x0c, ...[0, 1, 2, 3].flatMap(() => [0xff, 0xff, 0, 0])];
 
-// Locals: 0 $p, 1 $n (params); 2 $end, 3 $end64, 4 $s (i32); 5..8 accumulators, 9 total (v128).
-const P = 0;
-const N = 1;
-const END_AT = 2;
-const END64 = 3;
-const S = 4;
-const TOTAL = 9;
-
-/** acc += extadd(load(p + offset)). */
-const accumulate = (acc: number, offset: number) => [
-  ...get(acc),
-  ...get(P),
-  ...v128Load(offset),
-  ...EXTADD_U16,
-  ...I32X4_ADD,
-  ...set(acc),
-];
-
 /** (acc >> 16) + (acc & 0xffff), lane by lane: each lane below 2^17. */
 const fold = (acc: number) => [
   ...get(acc),
@@ -113,79 +95,78 @@ const fold = (acc: number) => [
   ...I32X4_ADD,
 ];
 
-// deno-fmt-ignore
-const BODY = [
-  2, 3, 0x7f, 5, 0x7b, // locals: 3 × i32, 5 × v128
-  ...get(P), ...get(N), I32_ADD, ...set(END_AT),
-  ...get(P), ...get(N), ...i32Const(-64), I32_AND, I32_ADD, ...set(END64),
-  ...BLOCK, ...LOOP, // 64 bytes a round
-  ...get(P), ...get(END64), I32_GE_U, BR_IF, 1,
-  ...accumulate(5, 0), ...accumulate(6, 16), ...accumulate(7, 32), ...accumulate(8, 48),
-  ...get(P), ...i32Const(64), I32_ADD, ...set(P),
-  BR, 0, END, END,
-  ...BLOCK, ...LOOP, // the words left
-  ...get(P), ...get(END_AT), I32_GE_U, BR_IF, 1,
-  ...get(S), ...get(P), ...I32_LOAD16_U, I32_ADD, ...set(S),
-  ...get(P), ...i32Const(2), I32_ADD, ...set(P),
-  BR, 0, END, END,
-  ...fold(5), ...fold(6), ...I32X4_ADD, ...fold(7), ...I32X4_ADD, ...fold(8), ...I32X4_ADD,
-  ...set(TOTAL),
-  ...get(S),
-  ...[0, 1, 2, 3].flatMap((k) => [...get(TOTAL), ...extractLane(k), I32_ADD]),
-  END,
-];
+/**
+ * The body of `sum` (`copy` false; params $s, $n) or of `copysum` (`copy`
+ * true; params $d, $s, $n): the same loops, copysum also storing what it
+ * loads at $d. Locals after the params: $end, $end64, $acc (and copysum's
+ * $w, the word in hand) as i32; four accumulators, the total (and
+ * copysum's 16 bytes in hand) as v128.
+ */
+function sumBody(copy: boolean): number[] {
+  const o = copy ? 1 : 0;
+  const D = 0;
+  const S = o;
+  const N = o + 1;
+  const END_AT = o + 2;
+  const END64 = o + 3;
+  const ACC = o + 4;
+  const W = o + 5;
+  const ACC0 = 5 + 2 * o;
+  const TOTAL = ACC0 + 4;
+  const V = ACC0 + 5;
+  /** acc += extadd(load($s + offset)), copysum storing the load at $d + offset. */
+  const step = (acc: number, offset: number) => [
+    ...(copy
+      ? [
+        ...get(D),
+        ...get(S),
+        ...v128Load(offset),
+        ...tee(V),
+        ...v128Store(offset),
+        ...get(acc),
+        ...get(V),
+      ]
+      : [...get(acc), ...get(S), ...v128Load(offset)]),
+    ...EXTADD_U16,
+    ...I32X4_ADD,
+    ...set(acc),
+  ];
+  const advance = (n: number) => [
+    ...get(S),
+    ...i32Const(n),
+    I32_ADD,
+    ...set(S),
+    ...(copy ? [...get(D), ...i32Const(n), I32_ADD, ...set(D)] : []),
+  ];
+  // deno-fmt-ignore
+  return [
+    2, 3 + o, 0x7f, 5 + o, 0x7b, // locals: i32s, v128s
+    ...get(S), ...get(N), I32_ADD, ...set(END_AT),
+    ...get(S), ...get(N), ...i32Const(-64), I32_AND, I32_ADD, ...set(END64),
+    ...BLOCK, ...LOOP, // 64 bytes a round
+    ...get(S), ...get(END64), I32_GE_U, BR_IF, 1,
+    ...step(ACC0, 0), ...step(ACC0 + 1, 16), ...step(ACC0 + 2, 32), ...step(ACC0 + 3, 48),
+    ...advance(64),
+    BR, 0, END, END,
+    ...BLOCK, ...LOOP, // the words left
+    ...get(S), ...get(END_AT), I32_GE_U, BR_IF, 1,
+    ...(copy
+      ? [...get(D), ...get(S), ...I32_LOAD16_U, ...tee(W), ...I32_STORE16,
+        ...get(ACC), ...get(W), I32_ADD, ...set(ACC)]
+      : [...get(ACC), ...get(S), ...I32_LOAD16_U, I32_ADD, ...set(ACC)]),
+    ...advance(2),
+    BR, 0, END, END,
+    ...fold(ACC0), ...fold(ACC0 + 1), ...I32X4_ADD, ...fold(ACC0 + 2), ...I32X4_ADD,
+    ...fold(ACC0 + 3), ...I32X4_ADD,
+    ...set(TOTAL),
+    ...get(ACC),
+    ...[0, 1, 2, 3].flatMap((k) => [...get(TOTAL), ...extractLane(k), I32_ADD]),
+    END,
+  ];
+}
 
-// copysum's locals: 0 $d, 1 $s, 2 $n (params); 3 $end, 4 $end64, 5 $acc, 6 $w (i32);
-// 7..10 accumulators, 11 total, 12 the 16 bytes in hand (v128).
-const CD = 0;
-const CS = 1;
-const CN = 2;
-const C_END = 3;
-const C_END64 = 4;
-const C_ACC = 5;
-const C_W = 6;
-const C_TOTAL = 11;
-const C_V = 12;
-
-/** Copies 16 bytes from $s + offset to $d + offset and adds them into acc. */
-const copyAccumulate = (acc: number, offset: number) => [
-  ...get(CD),
-  ...get(CS),
-  ...v128Load(offset),
-  ...tee(C_V),
-  ...v128Store(offset),
-  ...get(acc),
-  ...get(C_V),
-  ...EXTADD_U16,
-  ...I32X4_ADD,
-  ...set(acc),
-];
-
-// deno-fmt-ignore
-const COPY_BODY = [
-  2, 4, 0x7f, 6, 0x7b, // locals: 4 × i32, 6 × v128
-  ...get(CS), ...get(CN), I32_ADD, ...set(C_END),
-  ...get(CS), ...get(CN), ...i32Const(-64), I32_AND, I32_ADD, ...set(C_END64),
-  ...BLOCK, ...LOOP, // 64 bytes a round
-  ...get(CS), ...get(C_END64), I32_GE_U, BR_IF, 1,
-  ...copyAccumulate(7, 0), ...copyAccumulate(8, 16), ...copyAccumulate(9, 32),
-  ...copyAccumulate(10, 48),
-  ...get(CS), ...i32Const(64), I32_ADD, ...set(CS),
-  ...get(CD), ...i32Const(64), I32_ADD, ...set(CD),
-  BR, 0, END, END,
-  ...BLOCK, ...LOOP, // the words left
-  ...get(CS), ...get(C_END), I32_GE_U, BR_IF, 1,
-  ...get(CD), ...get(CS), ...I32_LOAD16_U, ...tee(C_W), ...I32_STORE16,
-  ...get(C_ACC), ...get(C_W), I32_ADD, ...set(C_ACC),
-  ...get(CS), ...i32Const(2), I32_ADD, ...set(CS),
-  ...get(CD), ...i32Const(2), I32_ADD, ...set(CD),
-  BR, 0, END, END,
-  ...fold(7), ...fold(8), ...I32X4_ADD, ...fold(9), ...I32X4_ADD, ...fold(10), ...I32X4_ADD,
-  ...set(C_TOTAL),
-  ...get(C_ACC),
-  ...[0, 1, 2, 3].flatMap((k) => [...get(C_TOTAL), ...extractLane(k), I32_ADD]),
-  END,
-];
+const BODY = sumBody(false);
+const COPY_BODY = sumBody(true);
 
 // deno-fmt-ignore
 const WASM = new Uint8Array([
