@@ -414,3 +414,14 @@ export function writeNegativeRecord(
   }
   return p + n - at;
 }
+
+/**
+ * A 64-bit nonce's two 32-bit halves as one exact number, for a table of
+ * nonces keyed by number (no bigint per message): the low 21 bits of
+ * `lo`, and `hi` with the rest of `lo` folded in (53 bits). Nonces with
+ * the same `hi` (an ITR counting) never share a key; others rarely do, so
+ * a table keyed by it still compares both halves.
+ */
+export function nonceKey(hi: number, lo: number): number {
+  return ((hi ^ (lo >>> 21)) >>> 0) * 2097152 + (lo & 0x1fffff);
+}

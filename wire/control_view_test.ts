@@ -4,6 +4,7 @@ import { authStatusAt, HmacKey, signAuthenticatedAt } from "./auth.ts";
 import {
   MapRegisterView,
   MapRequestView,
+  nonceKey,
   scanMapRegister,
   scanMapRequest,
   writeMapNotifyFrom,
@@ -394,4 +395,15 @@ Deno.test("scanMapRequest() reads a Map-Request that emitControlMessage() wrote 
   ]);
   assert.ok(scanMapRequest(bytes, 0, bytes.length, v, 2));
   assert.equal(v.itrFamily, 6);
+});
+
+Deno.test("nonceKey() is an exact number per nonce with the same high half, and below 2^53", () => {
+  const seen = new Set<number>();
+  for (const lo of [0, 1, 0x1fffff, 0x200000, 0x7fffffff, 0x80000000, 0xffffffff]) {
+    const k = nonceKey(0x12345678, lo);
+    assert.ok(Number.isSafeInteger(k) && k >= 0, `${k}`);
+    assert.ok(!seen.has(k), `lo ${lo}`);
+    seen.add(k);
+  }
+  assert.equal(nonceKey(0xffffffff, 0xffffffff), nonceKey(0xffffffff, 0xffffffff));
 });

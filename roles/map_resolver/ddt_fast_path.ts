@@ -46,7 +46,8 @@ import type { Counters } from "../../core/counters.ts";
 import type { Logger } from "../../core/log.ts";
 import { type Metric, METRICS } from "../../core/metrics.ts";
 import { TimerWheel, type WheelTimer } from "../../core/timer_wheel.ts";
-import { MapRequestView, scanMapRequest } from "../../wire/control_view.ts";
+import { MapRequestView, nonceKey, scanMapRequest } from "../../wire/control_view.ts";
+import { readU32 } from "../../wire/tcp.ts";
 import { REFERRAL_ACTION } from "../../wire/eid_record.ts";
 import { canonicalIp } from "../../wire/ip_text.ts";
 import { referralActionName } from "../ddt.ts";
@@ -191,8 +192,8 @@ export class DdtFastPath {
     const rlocs = o.msReferral(eid);
     if (rlocs === undefined) return false;
     const n = v.nonce;
-    const hi = ((b[n]! << 24) | (b[n + 1]! << 16) | (b[n + 2]! << 8) | b[n + 3]!) >>> 0;
-    const lo = ((b[n + 4]! << 24) | (b[n + 5]! << 16) | (b[n + 6]! << 8) | b[n + 7]!) >>> 0;
+    const hi = readU32(b, n);
+    const lo = readU32(b, n + 4);
     const key = nonceKey(hi, lo);
     const same = this.#waiting.get(key);
     if (same !== undefined) {
@@ -240,8 +241,8 @@ export class DdtFastPath {
     // Header (12 bytes), then the first record: TTL (4), referral count,
     // mask length, ACT|A|I (RFC 8111 §6.4).
     if (b.length < 24 || b[3] === 0) return false;
-    const hi = ((b[4]! << 24) | (b[5]! << 16) | (b[6]! << 8) | b[7]!) >>> 0;
-    const lo = ((b[8]! << 24) | (b[9]! << 16) | (b[10]! << 8) | b[11]!) >>> 0;
+    const hi = readU32(b, 4);
+    const lo = readU32(b, 8);
     const key = nonceKey(hi, lo);
     const w = this.#waiting.get(key);
     if (w === undefined || w.hi !== hi || w.lo !== lo) return false;
@@ -333,14 +334,4 @@ export function throughFastPath(
         else hooks.receive(d, from);
       },
     });
-}
-
-/**
- * A nonce's two 32-bit halves as one exact number (53 bits): the low 21
- * bits of `lo`, and `hi` with the rest of `lo` folded in. Nonces with the
- * same `hi` (an ITR counting) never share a key; others rarely do, and a
- * request whose key is taken goes to the full path.
- */
-function nonceKey(hi: number, lo: number): number {
-  return ((hi ^ (lo >>> 21)) >>> 0) * 2097152 + (lo & 0x1fffff);
 }

@@ -56,6 +56,7 @@ import { emitSignedMapNotify, type MapNotify } from "../../wire/map_notify.ts";
 import type { LocatorRecord } from "../../wire/locator.ts";
 import type { MapRegister } from "../../wire/map_register.ts";
 import { readU32 } from "../../wire/tcp.ts";
+import { nonceKey } from "../../wire/control_view.ts";
 import { type ControlPlane, formatPeer, type Peer, type Received } from "../../core/control.ts";
 import { emitMsRtrMapNotify } from "../../core/nat_auth.ts";
 import { formatPrefix, type Prefix, prefixEquals, prefixOf } from "../../core/prefix.ts";
@@ -95,11 +96,6 @@ interface Notified {
   /** The nonce's high and low 32 bits. */
   readonly hi: number;
   readonly lo: number;
-}
-
-/** The key of a nonce in {@link Registrar}'s memory of Map-Notifies: its halves XORed. */
-function nonceKey(hi: number, lo: number): number {
-  return (hi ^ lo) >>> 0;
 }
 
 /** Why a Map-Register was rejected (the `reason` label of the counter). */
