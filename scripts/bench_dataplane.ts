@@ -38,7 +38,10 @@
  *
  * `--repeat N` runs every row N times, the rows interleaved (round 1 of
  * every row, then round 2...), and reports each test's best round: other
- * work on a shared machine then spoils a round, not a row.
+ * work on a shared machine then spoils a round, not a row. Below the
+ * ratios it then shows each row round by round, with its ratios against
+ * the kernel's VXLAN and OOR 1.3.0 taken within each round and their
+ * medians (JSON `roundRatios`).
  * `--quick` (the smoke test): 1-second tests, 5 pings. `--keep` keeps the
  * configs and logs (printed path). Two cores carry the sender, the
  * receiver, both xTRs and every softirq: the figures belong to this
@@ -56,10 +59,12 @@ import {
   annotate,
   bestOf,
   formatReport,
+  formatRounds,
   parseRows,
   type PingFigures,
   ratios,
   round,
+  roundSummary,
   type RowResult,
   type RowSpec,
   type TestResult,
@@ -109,6 +114,8 @@ export interface BenchResult {
   /** Every round's rows as measured (one round: the same as `rows`). */
   readonly rounds: readonly (readonly RowResult[])[];
   readonly ratios: Record<string, unknown>;
+  /** With more than one round: each row's figures and ratios round by round, and their medians. */
+  readonly roundRatios: Record<string, unknown>;
   /** Things the teardowns had to clean after the xTRs, and other remarks. */
   readonly notes: readonly string[];
   /** The run was interrupted. */
@@ -265,6 +272,7 @@ export async function bench(o: BenchOptions, command: string): Promise<BenchResu
     rows: annotated,
     rounds: o.repeat > 1 ? rounds.map((r) => annotate(r, cores)) : [annotated],
     ratios: ratios(annotated),
+    roundRatios: roundSummary(rounds),
     notes,
     interrupted: o.signal.aborted,
   };
@@ -337,6 +345,7 @@ async function main(args: string[]): Promise<number> {
     }, ["deno task bench:dataplane", ...args].join(" "));
     console.log("");
     for (const line of formatReport(result.rows, result.cores)) console.log(line);
+    for (const line of formatRounds(result.rounds)) console.log(line);
     for (const n of result.notes) console.log(`note: ${n}`);
     console.log(JSON.stringify(result));
     if (result.interrupted) return 130;

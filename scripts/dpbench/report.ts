@@ -427,6 +427,115 @@ export function ratios(rows: readonly RowResult[]): Record<string, RowRatios> {
   return out;
 }
 
+/** One figure over the rounds: each round's value (null where it did not run) and their median. */
+export interface Spread {
+  readonly perRound: readonly (number | null)[];
+  /** Median of the rounds that ran (null when none did). */
+  readonly median: number | null;
+}
+
+/** A row's figures and ratios round by round (see {@link roundSummary}). */
+export interface RowRounds {
+  /** Each test's headline figure (Gbit/s, or packets/s delivered). */
+  readonly figures: Readonly<Record<TestId, Spread>>;
+  /** Against the kernel's VXLAN of the same round. */
+  readonly vsKernelVxlan?: Readonly<Record<TestId, Spread>>;
+  /** Our rows against OOR 1.3.0 (same encapsulation) of the same round. */
+  readonly vsOor13?: Readonly<Record<TestId, Spread>>;
+}
+
+function spread(values: readonly (number | null)[], digits: number): Spread {
+  const ran = values.filter((v): v is number => v !== null);
+  return {
+    perRound: values.map((v) => (v === null ? null : round(v, digits))),
+    median: ran.length > 0 ? round(median(ran), digits) : null,
+  };
+}
+
+/**
+ * Every row's figures and ratios round by round, each ratio taken within
+ * one round (the rows of a round ran minutes apart, the rounds longer),
+ * with their medians: the view that {@link bestOf}'s best rounds do not
+ * give. Empty with one round.
+ */
+export function roundSummary(
+  rounds: readonly (readonly RowResult[])[],
+): Record<string, RowRounds> {
+  if (rounds.length < 2) return {};
+  const perRound = rounds.map((r) => ratios(r));
+  const ids: string[] = [];
+  for (const r of rounds) for (const x of r) if (!ids.includes(x.id)) ids.push(x.id);
+  const out: Record<string, RowRounds> = {};
+  for (const id of ids) {
+    const testsOf = (pick: (k: number, t: TestId) => number | null, digits: number) => {
+      const o = {} as Record<TestId, Spread>;
+      for (const { id: t } of TESTS) o[t] = spread(rounds.map((_, k) => pick(k, t)), digits);
+      return o;
+    };
+    const figures = testsOf((k, t) => {
+      const r = rounds[k]!.find((x) => x.id === id);
+      if (r === undefined || r.error !== undefined) return null;
+      const v = headline(r.tests.find((x) => x.test === t));
+      return v === undefined ? null : v;
+    }, 3);
+    const has = (which: "vsKernelVxlan" | "vsOor13") =>
+      perRound.some((p) => p[id]?.[which] !== undefined);
+    const ratioOf = (which: "vsKernelVxlan" | "vsOor13") =>
+      testsOf((k, t) => perRound[k]![id]?.[which]?.[t] ?? null, 3);
+    out[id] = {
+      figures,
+      ...(has("vsKernelVxlan") ? { vsKernelVxlan: ratioOf("vsKernelVxlan") } : {}),
+      ...(has("vsOor13") ? { vsOor13: ratioOf("vsOor13") } : {}),
+    };
+  }
+  return out;
+}
+
+/**
+ * The per-round view as text: each row's TCP 1-stream and UDP 1400-byte
+ * figures round by round, and its ratios against the kernel's VXLAN and
+ * OOR 1.3.0 within each round, with medians. Nothing with one round.
+ */
+export function formatRounds(
+  rounds: readonly (readonly RowResult[])[],
+): string[] {
+  const sum = roundSummary(rounds);
+  const labels = new Map<string, string>();
+  for (const r of rounds) for (const x of r) labels.set(x.id, x.label);
+  const out: string[] = [];
+  const show = (s: Spread, digits: number, scale = 1) =>
+    `${s.perRound.map((v) => fixed(v === null ? null : v / scale, digits)).join(" / ")} ` +
+    `(median ${fixed(s.median === null ? null : s.median / scale, digits)})`;
+  for (const [id, r] of Object.entries(sum)) {
+    const label = cell(labels.get(id) ?? id, 20, true);
+    out.push(
+      `  ${label} TCP1 ${show(r.figures.tcp1, 2)} Gbit/s;  UDP1400 ${
+        show(r.figures.udp1400, 1, 1000)
+      }k pps`,
+    );
+    if (r.vsKernelVxlan !== undefined) {
+      out.push(
+        `  ${cell("", 20)} / kernel VXLAN: TCP1 ${show(r.vsKernelVxlan.tcp1, 2)};  UDP1400 ${
+          show(r.vsKernelVxlan.udp1400, 2)
+        }`,
+      );
+    }
+    if (r.vsOor13 !== undefined) {
+      out.push(
+        `  ${cell("", 20)} / OOR 1.3.0:    TCP1 ${show(r.vsOor13.tcp1, 2)};  UDP1400 ${
+          show(r.vsOor13.udp1400, 2)
+        }`,
+      );
+    }
+  }
+  if (out.length === 0) return [];
+  return [
+    "",
+    `Round by round (${rounds.length} rounds; ratios within each round, then their median):`,
+    ...out,
+  ];
+}
+
 // ---------------------------------------------------------------------------
 // Text.
 

@@ -3,6 +3,7 @@ import {
   annotate,
   bestOf,
   formatReport,
+  formatRounds,
   headline,
   limitsOf,
   median,
@@ -10,6 +11,7 @@ import {
   parsePing,
   parseRows,
   ratios,
+  roundSummary,
   type RowResult,
   type TestResult,
 } from "./report.ts";
@@ -232,4 +234,39 @@ Deno.test("formatReport() stars a ratio whose reference figure was sender-limite
     text,
     /oor LISP +\/ kernel VXLAN +tcp1 0\.05 {2}tcp4 - {2}udp64 - {2}udp1400 1\.20\*/,
   );
+});
+
+Deno.test("roundSummary(): figures and ratios within each round, with medians over the rounds that ran", () => {
+  const rounds: RowResult[][] = [
+    [row("vxlan", "kernel VXLAN", 10, 100_000), row("ours-lisp", "oor LISP", 5, 60_000)],
+    [
+      row("vxlan", "kernel VXLAN", 14, 100_000),
+      { id: "ours-lisp", label: "oor LISP", error: "did not start", tests: [] },
+    ],
+    [row("vxlan", "kernel VXLAN", 11, 50_000), row("ours-lisp", "oor LISP", 6, 40_000)],
+    [row("vxlan", "kernel VXLAN", 12, 80_000), row("ours-lisp", "oor LISP", 7, 40_000)],
+  ];
+  const s = roundSummary(rounds);
+  const ours = s["ours-lisp"]!;
+  assert.deepEqual(ours.figures.tcp1, { perRound: [5, null, 6, 7], median: 6 });
+  // Each ratio is taken within its round, not from the rounds' best figures.
+  assert.deepEqual(ours.vsKernelVxlan?.tcp1, {
+    perRound: [0.5, null, 0.545, 0.583],
+    median: 0.545,
+  });
+  assert.deepEqual(ours.vsKernelVxlan?.udp1400, { perRound: [0.6, null, 0.8, 0.5], median: 0.6 });
+  assert.deepEqual(ours.vsKernelVxlan?.tcp4, {
+    perRound: [null, null, null, null],
+    median: null,
+  });
+  assert.equal(ours.vsOor13, undefined);
+  assert.deepEqual(s["vxlan"]!.figures.tcp1, { perRound: [10, 14, 11, 12], median: 11.5 });
+  assert.equal(s["vxlan"]!.vsKernelVxlan, undefined);
+  const text = formatRounds(rounds).join("\n");
+  assert.match(text, /Round by round \(4 rounds/);
+  assert.match(text, /oor LISP +TCP1 5\.00 \/ - \/ 6\.00 \/ 7\.00 \(median 6\.00\) Gbit\/s/);
+  assert.match(text, /\/ kernel VXLAN: TCP1 0\.50 \/ - \/ 0\.55 \/ 0\.58 \(median 0\.55\)/);
+  // One round: nothing to add to the main table.
+  assert.deepEqual(roundSummary([rounds[0]!]), {});
+  assert.deepEqual(formatRounds([rounds[0]!]), []);
 });
