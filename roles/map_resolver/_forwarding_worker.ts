@@ -14,6 +14,7 @@
 import { RateLimiter } from "../../core/rate_limit.ts";
 import { errnoName, libc, u32ToIpv4 } from "../../ffi/libc.ts";
 import { PacketBatch, PollSet, UdpSocket } from "../../ffi/udp.ts";
+import { BACKLOG_FULL, HandOverStage, MAX_BACKLOG } from "../control_io/hand_over.ts";
 import { sendBatchCounting } from "../control_io/socket.ts";
 import { ipv6FromBytes } from "../../wire/ip_text.ts";
 import {
@@ -31,8 +32,6 @@ import {
 export const UP_RAW = 1;
 /** The rate-limit token was taken. */
 export const UP_ADMITTED = 2;
-/** Bytes of an entry's header: kind, family, port, length, address (16). */
-export const UP_HEADER = 24;
 /** What the Worker counts beyond the fast path's (appended after FORWARD_COUNTS). */
 export const WORKER_COUNTS = [
   "dropped backlog",
@@ -45,14 +44,11 @@ const W_SEND_FULL = W_BACKLOG + 2;
 /** Counts of one Worker in the shared counts memory. */
 export const COUNTS = FORWARD_COUNTS.length + WORKER_COUNTS.length;
 
-/** Most datagrams handed over and not yet handled by the main thread. */
-export const MAX_BACKLOG = 16_384;
 const SLOTS = 64;
 const RECV_SLOT = 65536;
 const SEND_SLOT = 2048;
 const DRAIN_BATCHES = 16;
 const IDLE_MS = 250;
-const STAGING = 4 << 20;
 /** Per source hash: when its last drop was reported (a power of two). */
 const REPORT_SLOTS = 4096;
 
@@ -94,6 +90,8 @@ export type FromForwarding =
   | {
     readonly op: "up";
     readonly buf?: ArrayBuffer;
+    /** The sequence number of the first entry. */
+    readonly first: number;
     /** The sequence number of the last entry (to acknowledge). */
     readonly seq: number;
   }
@@ -127,11 +125,8 @@ class Forwarder {
   readonly #rx = new PacketBatch({ slots: SLOTS, slotSize: RECV_SLOT, headroom: 0 });
   readonly #tx4: PacketBatch | undefined;
   readonly #tx6: PacketBatch | undefined;
-  readonly #staging = new Uint8Array(STAGING);
-  readonly #stagingView = new DataView(this.#staging.buffer);
-  #staged = 0;
+  readonly #stage: HandOverStage;
   readonly #counts: Float64Array;
-  #seq = 0;
   readonly #eventfdScratch = new Uint8Array(8);
   readonly #reported = new Float64Array(REPORT_SLOTS).fill(-Infinity);
   #handled = 0;
@@ -150,6 +145,7 @@ class Forwarder {
     this.#wakeFd = init.wakeFd;
     this.#mailbox = new Int32Array(init.mailbox);
     this.#acks = new Int32Array(init.acks);
+    this.#stage = new HandOverStage(this.#acks, this.#index, () => this.#postUp());
     this.#counts = new Float64Array(init.counts, init.index * COUNTS * 8, COUNTS);
     const limiter = init.limiter !== undefined
       ? new RateLimiter(init.limiter.rate, init.limiter.memory)
@@ -292,37 +288,20 @@ class Forwarder {
     src6: number,
     port: number,
   ): void {
-    const c = this.#counts;
-    if (this.#seq - Atomics.load(this.#acks, this.#index) >= MAX_BACKLOG) {
+    if (this.#stage.stage(kind, b, start, end, fam, src4, src6, port) === BACKLOG_FULL) {
+      const c = this.#counts;
       c[W_BACKLOG] = c[W_BACKLOG]! + 1;
       this.#log("forwarding-backlog-full", { backlog: MAX_BACKLOG });
-      return;
     }
-    const len = end - start;
-    const need = UP_HEADER + len + 3;
-    if (this.#staged + need > STAGING) this.#postUp();
-    const s = this.#staging;
-    const v = this.#stagingView;
-    let p = this.#staged;
-    s[p] = kind;
-    s[p + 1] = fam;
-    v.setUint16(p + 2, port, false);
-    v.setUint32(p + 4, len, false);
-    if (fam === 4) v.setUint32(p + 8, src4, false);
-    else for (let k = 0; k < 16; k++) s[p + 8 + k] = b[src6 + k]!;
-    p += UP_HEADER;
-    s.set(b.subarray(start, end), p);
-    p += len;
-    this.#staged = (p + 3) & ~3;
-    this.#seq++;
   }
 
   /** Posts the staged datagrams. */
   #postUp(): void {
-    if (this.#staged === 0) return;
-    const buf = this.#staging.buffer.slice(0, this.#staged);
-    this.#staged = 0;
-    this.#post({ op: "up", buf, seq: this.#seq } satisfies FromForwarding, [buf]);
+    const stage = this.#stage;
+    const first = stage.first;
+    const buf = stage.take();
+    if (buf === undefined) return;
+    this.#post({ op: "up", buf, first, seq: stage.seq } satisfies FromForwarding, [buf]);
   }
 
   /** Posts a log event, at most one every 10 s per Worker. */

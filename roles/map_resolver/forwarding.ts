@@ -41,10 +41,9 @@ import type { Counters } from "../../core/counters.ts";
 import type { Logger } from "../../core/log.ts";
 import { METRICS } from "../../core/metrics.ts";
 import { RateLimiter } from "../../core/rate_limit.ts";
-import { u32ToIpv4 } from "../../ffi/libc.ts";
 import type { UdpSocket } from "../../ffi/udp.ts";
 import { Waker } from "../../ffi/wait.ts";
-import { ipv6FromBytes } from "../../wire/ip_text.ts";
+import { HandOverReader } from "../control_io/hand_over.ts";
 import { batchedTransport, logSocketBuffers, SendQueue } from "../control_io/socket.ts";
 import {
   defaultWorkers,
@@ -58,7 +57,6 @@ import {
   type FromForwarding,
   type ToForwarding,
   UP_ADMITTED,
-  UP_HEADER,
   WORKER_COUNTS,
 } from "./_forwarding_worker.ts";
 
@@ -184,6 +182,12 @@ export class ForwardingPool {
   #closing: Promise<void> | undefined;
   #targets: readonly ForwardTarget[] = [];
   #targetsKey = "";
+  /** Walks what the Workers hand over. */
+  readonly #reader = new HandOverReader((e) =>
+    this.#o.logger.limited("forwarding-hand-over", 60_000, "error", "forwarding-hand-over-failed", {
+      error: e instanceof Error ? e.message : String(e),
+    })
+  );
 
   private constructor(o: ForwardingOptions) {
     this.#o = o;
@@ -259,7 +263,7 @@ export class ForwardingPool {
             }
             return;
           case "up":
-            this.#up(i, msg.buf, msg.seq);
+            this.#up(i, msg.buf, msg.first, msg.seq);
             return;
           case "log":
             o.logger.limited(`forwarding ${msg.event} ${i}`, 60_000, "warn", msg.event, msg.fields);
@@ -331,34 +335,14 @@ export class ForwardingPool {
     reportError(new Error(`forwarding Worker ${i} died: ${why}`));
   }
 
-  #up(i: number, buf: ArrayBuffer | undefined, seq: number): void {
+  #up(i: number, buf: ArrayBuffer | undefined, first: number, seq: number): void {
     const deliver = this.#deliver;
     if (buf !== undefined && deliver !== undefined && this.#closing === undefined) {
-      const b = new Uint8Array(buf);
-      const v = new DataView(buf);
-      let p = 0;
-      while (p + UP_HEADER <= b.length) {
-        const kind = b[p]!;
-        const fam = b[p + 1]!;
-        const port = v.getUint16(p + 2, false);
-        const len = v.getUint32(p + 4, false);
-        const address = fam === 4 ? u32ToIpv4(v.getUint32(p + 8, false)) : ipv6FromBytes(b, p + 8);
-        const data = b.subarray(p + UP_HEADER, p + UP_HEADER + len);
-        try {
-          deliver(data, { address, port }, kind === UP_ADMITTED);
-        } catch (e) {
-          this.#o.logger.limited(
-            "forwarding-hand-over",
-            60_000,
-            "error",
-            "forwarding-hand-over-failed",
-            {
-              error: e instanceof Error ? e.message : String(e),
-            },
-          );
-        }
-        p = (p + UP_HEADER + len + 3) & ~3;
-      }
+      this.#reader.read(
+        buf,
+        first,
+        (kind, from, data) => deliver(data, from, kind === UP_ADMITTED),
+      );
     }
     Atomics.store(this.#acks, i, seq);
   }

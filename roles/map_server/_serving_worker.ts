@@ -27,6 +27,7 @@ import { RateLimiter } from "../../core/rate_limit.ts";
 import { errnoName, libc, u32ToIpv4 } from "../../ffi/libc.ts";
 import { ipv6FromBytes } from "../../wire/ip_text.ts";
 import { PacketBatch, PollSet, UdpSocket } from "../../ffi/udp.ts";
+import { BACKLOG_FULL, HandOverStage, MAX_BACKLOG, STAGED } from "../control_io/hand_over.ts";
 import { sendBatchCounting } from "../control_io/socket.ts";
 import { type AnswerMemory, AnswerTable } from "./answers.ts";
 import {
@@ -58,8 +59,6 @@ export const UP_REGISTER_KEPT = 4;
 export const NOTIFY_SLOTS = 4096;
 /** The largest Map-Notify a Worker keeps; a larger one goes with its Map-Register. */
 const NOTIFY_SLOT = 1024;
-/** Bytes of an entry's header: kind, family, port, length, notify length, address (16). */
-export const UP_HEADER = 28;
 
 /** What the Worker counts beyond the fast path's counts (appended after FAST_COUNTS). */
 export const WORKER_COUNTS = [
@@ -82,8 +81,6 @@ const W_SEND_NO_SOCKET = W_ANSWERED + 6;
 const W_OUT_NOTIFY = W_ANSWERED + 7;
 const COUNTS = FAST_COUNTS.length + WORKER_COUNTS.length;
 
-/** Most datagrams handed over and not yet handled by the main thread. */
-export const MAX_BACKLOG = 16_384;
 const SLOTS = 64;
 const RECV_SLOT = 65536;
 const SEND_SLOT = 2048;
@@ -94,7 +91,6 @@ const IDLE_MS = 250;
 const COUNTS_MS = 1;
 /** Per-source order table (a power of two). */
 const ORDER_SLOTS = 4096;
-const STAGING = 4 << 20;
 
 /** The Worker's settings. */
 export interface ServingInit {
@@ -181,14 +177,10 @@ class Server {
   readonly #tx4: PacketBatch | undefined;
   readonly #tx6: PacketBatch | undefined;
   readonly #out = new Uint8Array(RECV_SLOT);
-  readonly #staging = new Uint8Array(STAGING);
-  readonly #stagingView = new DataView(this.#staging.buffer);
-  #staged = 0;
+  readonly #stage: HandOverStage;
   readonly #counts = new Float64Array(COUNTS);
   #countsDirty = false;
   #lastPost = 0;
-  /** Sequence number of the last datagram handed over. */
-  #seq = 0;
   /** Per source hash: the sequence number of its last datagram handed over. */
   readonly #order = new Int32Array(ORDER_SLOTS);
   readonly #eventfdScratch = new Uint8Array(8);
@@ -203,8 +195,6 @@ class Server {
   readonly #nBytes = new Uint8Array(NOTIFY_SLOTS * NOTIFY_SLOT);
   /** Sequence numbers up to this one had their kept Map-Notify sent or dropped. */
   #notifiedUpTo = 0;
-  /** Sequence number of the first staged entry. */
-  #stagedFirst = 1;
   #handled = 0;
   /** Per source address hash: when its last rate-limit drop was reported (ms). */
   readonly #dropReported = new Float64Array(ORDER_SLOTS).fill(-Infinity);
@@ -226,6 +216,11 @@ class Server {
     this.#mailbox = new Int32Array(init.mailbox);
     this.#verdicts = new Uint8Array(init.verdicts);
     this.#acks = new Int32Array(init.acks);
+    this.#stage = new HandOverStage(
+      this.#acks,
+      this.#index,
+      () => this.#postUp(performance.now(), true),
+    );
     const limiter = init.limiter !== undefined
       ? new RateLimiter(init.limiter.rate, init.limiter.memory)
       : undefined;
@@ -334,11 +329,12 @@ class Server {
         c[W_REGISTER] = c[W_REGISTER]! + 1;
         const n = fast.outLength;
         // Keep the Map-Notify here when it fits and its slot is free.
+        const next = this.#stage.seq + 1;
         const keep = n > 0 && n <= NOTIFY_SLOT &&
-          this.#seq + 1 - Atomics.load(this.#acks, this.#index) < NOTIFY_SLOTS &&
-          this.#seq + 1 - this.#notifiedUpTo < NOTIFY_SLOTS;
+          next - Atomics.load(this.#acks, this.#index) < NOTIFY_SLOTS &&
+          next - this.#notifiedUpTo < NOTIFY_SLOTS;
         if (keep) {
-          const k = (this.#seq + 1) & (NOTIFY_SLOTS - 1);
+          const k = next & (NOTIFY_SLOTS - 1);
           const out = this.#out;
           const at = k * NOTIFY_SLOT;
           for (let j = 0; j < n; j++) this.#nBytes[at + j] = out[j]!;
@@ -348,7 +344,7 @@ class Server {
           if (fam === 4) this.#nAddr4[k] = src4;
           else for (let j = 0; j < 16; j++) this.#nAddr6[k * 16 + j] = b[src6 + j]!;
           if (this.#handOver(UP_REGISTER_KEPT, b, start, end, fam, src4, src6, port, 0, h)) {
-            this.#nSeq[k] = this.#seq;
+            this.#nSeq[k] = this.#stage.seq;
           }
         } else this.#handOver(UP_REGISTER, b, start, end, fam, src4, src6, port, n, h);
         break;
@@ -448,35 +444,15 @@ class Server {
     h: number,
   ): boolean {
     const c = this.#counts;
-    if (this.#seq - Atomics.load(this.#acks, this.#index) >= MAX_BACKLOG) {
-      c[W_DROPPED] = c[W_DROPPED]! + 1;
-      this.#log("serving-backlog-full", { backlog: MAX_BACKLOG });
+    const r = this.#stage.stage(kind, b, start, end, fam, src4, src6, port, this.#out, notify);
+    if (r !== STAGED) {
+      if (r === BACKLOG_FULL) {
+        c[W_DROPPED] = c[W_DROPPED]! + 1;
+        this.#log("serving-backlog-full", { backlog: MAX_BACKLOG });
+      }
       return false;
     }
-    const len = end - start;
-    const need = UP_HEADER + len + notify + 3;
-    if (this.#staged + need > STAGING) this.#postUp(performance.now(), true);
-    if (need > STAGING) return false;
-    if (this.#staged === 0) this.#stagedFirst = this.#seq + 1;
-    const s = this.#staging;
-    const v = this.#stagingView;
-    let p = this.#staged;
-    s[p] = kind;
-    s[p + 1] = fam;
-    v.setUint16(p + 2, port, false);
-    v.setUint32(p + 4, len, false);
-    v.setUint32(p + 8, notify, false);
-    if (fam === 4) v.setUint32(p + 12, src4, false);
-    else for (let k = 0; k < 16; k++) s[p + 12 + k] = b[src6 + k]!;
-    p += UP_HEADER;
-    for (let k = 0; k < len; k++) s[p + k] = b[start + k]!;
-    p += len;
-    const out = this.#out;
-    for (let k = 0; k < notify; k++) s[p + k] = out[k]!;
-    p += notify;
-    this.#staged = (p + 3) & ~3;
-    this.#seq++;
-    this.#order[h] = this.#seq;
+    this.#order[h] = this.#stage.seq;
     c[W_MAIN] = c[W_MAIN]! + (kind === UP_REGISTER || kind === UP_REGISTER_KEPT ? 0 : 1);
     this.#countsDirty = true;
     return true;
@@ -516,7 +492,8 @@ class Server {
 
   /** Posts the staged datagrams and the counts (the counts at most every COUNTS_MS). */
   #postUp(now: number, force: boolean): void {
-    const staged = this.#staged > 0;
+    const stage = this.#stage;
+    const staged = stage.length > 0;
     const countsDue = this.#countsDirty && (force || now - this.#lastPost >= COUNTS_MS);
     if (!staged && !countsDue) return;
     const counts = this.#countsDirty ? this.#counts.slice() : undefined;
@@ -525,18 +502,12 @@ class Server {
       this.#countsDirty = false;
     }
     this.#lastPost = now;
-    if (staged) {
-      const buf = this.#staging.buffer.slice(0, this.#staged);
-      this.#staged = 0;
-      this.#post({
-        op: "up",
-        buf,
-        seq: this.#seq,
-        first: this.#stagedFirst,
-        ...(counts ? { counts } : {}),
-      }, [buf]);
+    const first = stage.first;
+    const buf = stage.take();
+    if (buf !== undefined) {
+      this.#post({ op: "up", buf, seq: stage.seq, first, ...(counts ? { counts } : {}) }, [buf]);
     } else {
-      this.#post({ op: "up", seq: this.#seq, first: this.#seq + 1, ...(counts ? { counts } : {}) });
+      this.#post({ op: "up", seq: stage.seq, first, ...(counts ? { counts } : {}) });
     }
   }
 

@@ -53,10 +53,11 @@ import type { Counters } from "../../core/counters.ts";
 import type { Logger } from "../../core/log.ts";
 import { METRICS } from "../../core/metrics.ts";
 import type { RateLimiter } from "../../core/rate_limit.ts";
-import { HOST_LE, u32ToIpv4 } from "../../ffi/libc.ts";
+import { HOST_LE } from "../../ffi/libc.ts";
 import type { UdpSocket } from "../../ffi/udp.ts";
 import { Waker } from "../../ffi/wait.ts";
-import { ipv6FromBytes, isIPv4 } from "../../wire/ip_text.ts";
+import { isIPv4 } from "../../wire/ip_text.ts";
+import { HandOverReader } from "../control_io/hand_over.ts";
 import { logSocketBuffers, openControlSocket, SendQueue } from "../control_io/socket.ts";
 import type { AnswerTable } from "./answers.ts";
 import { FAST_COUNTS } from "./fast_path.ts";
@@ -65,7 +66,6 @@ import {
   NOTIFY_SLOTS,
   type ToServing,
   UP_ADMITTED,
-  UP_HEADER,
   UP_REGISTER,
   UP_REGISTER_KEPT,
   WORKER_COUNTS,
@@ -76,8 +76,6 @@ const START_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 3_000;
 /** Most answering Workers. */
 export const MAX_WORKERS = 16;
-/** Most IPv4 sources {@link ServingPool} keeps a Peer object for (then it starts again). */
-const MAX_PEERS = 65_536;
 
 /** The default number of answering Workers: one per CPU the process may use, up to 16. */
 export function defaultWorkers(): number {
@@ -266,8 +264,14 @@ export class ServingPool {
   #handlers: ServingHandlers | undefined;
   #queue: SendQueue | undefined;
   #closing: Promise<void> | undefined;
-  /** IPv4 sources of handed-over datagrams, by address and port ({@link #peer4}). */
-  readonly #peers4 = new Map<number, Peer>();
+  /** Walks what the Workers hand over. */
+  readonly #reader = new HandOverReader((e) =>
+    this.#o.logger.limited("serving-hand-over", 60_000, "error", "serving-hand-over-failed", {
+      error: e instanceof Error ? e.message : String(e),
+    })
+  );
+  /** Whether the buffer being read held a Map-Register whose Map-Notify the Worker keeps. */
+  #kept = false;
   readonly #series: {
     metric: (typeof METRICS)[keyof typeof METRICS];
     labels: Record<string, string>;
@@ -473,55 +477,22 @@ export class ServingPool {
       }
     }
     const h = this.#handlers;
-    let kept = false;
+    this.#kept = false;
     if (buf !== undefined && h !== undefined && this.#closing === undefined) {
-      const b = new Uint8Array(buf);
-      const v = new DataView(buf);
-      let p = 0;
-      for (let s = first; p + UP_HEADER <= b.length; s++) {
-        const kind = b[p]!;
-        const fam = b[p + 1]!;
-        const port = v.getUint16(p + 2, false);
-        const len = v.getUint32(p + 4, false);
-        const notify = v.getUint32(p + 8, false);
-        const from = fam === 4
-          ? this.#peer4(v.getUint32(p + 12, false), port)
-          : { address: ipv6FromBytes(b, p + 12), port };
-        const data = b.subarray(p + UP_HEADER, p + UP_HEADER + len);
-        try {
-          if (kind === UP_REGISTER_KEPT) {
-            kept = true;
-            const slot = s & (NOTIFY_SLOTS - 1);
-            const release = m.release[slot] ??= () => void Atomics.store(m.verdicts, slot, 1);
-            h.register(data, from, release);
-          } else if (kind === UP_REGISTER) {
-            const n = p + UP_HEADER + len;
-            h.register(data, from, notify > 0 ? b.subarray(n, n + notify) : undefined);
-          } else h.deliver(data, from, kind === UP_ADMITTED);
-        } catch (e) {
-          this.#o.logger.limited("serving-hand-over", 60_000, "error", "serving-hand-over-failed", {
-            error: e instanceof Error ? e.message : String(e),
-          });
-        }
-        p = (p + UP_HEADER + len + notify + 3) & ~3;
-      }
+      this.#reader.read(buf, first, (kind, from, data, extra, s) => {
+        if (kind === UP_REGISTER_KEPT) {
+          this.#kept = true;
+          const slot = s & (NOTIFY_SLOTS - 1);
+          const release = m.release[slot] ??= () => void Atomics.store(m.verdicts, slot, 1);
+          h.register(data, from, release);
+        } else if (kind === UP_REGISTER) h.register(data, from, extra);
+        else h.deliver(data, from, kind === UP_ADMITTED);
+      });
     }
     Atomics.store(this.#acks, i, seq);
     // The Worker sends the Map-Notifies let go as soon as it sees the
     // acknowledgement: at once if busy, or woken from poll().
-    if (kept && Atomics.load(m.mailbox, 1) === 1) m.waker.wake();
-  }
-
-  /** The IPv4 source `address`:`port` (one object per source, not per datagram). */
-  #peer4(address: number, port: number): Peer {
-    const k = address * 65536 + port;
-    let peer = this.#peers4.get(k);
-    if (peer === undefined) {
-      if (this.#peers4.size >= MAX_PEERS) this.#peers4.clear();
-      peer = { address: u32ToIpv4(address), port };
-      this.#peers4.set(k, peer);
-    }
-    return peer;
+    if (this.#kept && Atomics.load(m.mailbox, 1) === 1) m.waker.wake();
   }
 
   /** The bound port. */
