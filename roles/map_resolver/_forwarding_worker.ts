@@ -16,6 +16,7 @@ import { errnoName, libc, u32ToIpv4 } from "../../ffi/libc.ts";
 import { PacketBatch, PollSet, UdpSocket } from "../../ffi/udp.ts";
 import { BACKLOG_FULL, HandOverStage, MAX_BACKLOG } from "../control_io/hand_over.ts";
 import { sendBatchCounting } from "../control_io/socket.ts";
+import type { FromPoolWorker, PoolInit, PoolStop } from "../control_io/worker_pool.ts";
 import { ipv6FromBytes } from "../../wire/ip_text.ts";
 import {
   FORWARD_COUNTS,
@@ -52,17 +53,8 @@ const IDLE_MS = 250;
 /** Per source hash: when its last drop was reported (a power of two). */
 const REPORT_SLOTS = 4096;
 
-/** The Worker's settings. */
-export interface ForwardingInit {
-  readonly op: "init";
-  readonly index: number;
-  readonly fds: { readonly v4: number; readonly v6: number };
-  /** An eventfd the main thread writes to after each post. */
-  readonly wakeFd: number;
-  /** Int32 [0]: posts made to this Worker; [1]: 1 while it waits in poll(). */
-  readonly mailbox: SharedArrayBuffer;
-  /** Int32 [index]: the last handed-over sequence number the main thread handled. */
-  readonly acks: SharedArrayBuffer;
+/** The Worker's settings (beyond those of every pool Worker). */
+export interface ForwardingInit extends PoolInit {
   readonly limiter?: { readonly rate: number; readonly memory: SharedArrayBuffer | ArrayBuffer };
   readonly targets: readonly ForwardTarget[];
   /** How long an ITR's repeated request for an EID goes to the next map-server, ms. */
@@ -81,28 +73,10 @@ export interface ForwardingInit {
 export type ToForwarding =
   | ForwardingInit
   | { readonly op: "targets"; readonly targets: readonly ForwardTarget[] }
-  | { readonly op: "stop" };
+  | PoolStop;
 
-/** Messages from the Worker. */
-export type FromForwarding =
-  | { readonly op: "ready" }
-  | { readonly op: "stopped"; readonly error?: string }
-  | {
-    readonly op: "up";
-    readonly buf?: ArrayBuffer;
-    /** The sequence number of the first entry. */
-    readonly first: number;
-    /** The sequence number of the last entry (to acknowledge). */
-    readonly seq: number;
-  }
-  | { readonly op: "log"; readonly event: string; readonly fields: Record<string, string | number> }
-  | {
-    /** A request dropped (at most once a minute per source address). */
-    readonly op: "drop";
-    readonly reason: string;
-    readonly address: string;
-    readonly port: number;
-  };
+/** Messages from the Worker (no counts: they are in shared memory). */
+export type FromForwarding = FromPoolWorker;
 
 interface WorkerScope {
   postMessage(message: unknown, transfer?: Transferable[]): void;

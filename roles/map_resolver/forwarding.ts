@@ -6,7 +6,7 @@
  * the Workers do not forward.
  *
  * - The kernel spreads datagrams over the Workers' sockets by their LISP
- *   nonce (roles/map_server/serving.ts `nonceSpreadFilter`), so one busy
+ *   nonce (roles/control_io/worker_pool.ts `nonceSpreadFilter`), so one busy
  *   ITR keeps every Worker busy and every copy of one request (same nonce)
  *   meets the same Worker's duplicate table.
  * - A Worker forwards in place (forward_path.ts) the ECM'd Map-Requests of
@@ -31,38 +31,18 @@ import type { Config } from "../../config/mod.ts";
 import type { RoleDeps } from "../../core/role.ts";
 import {
   ControlPlane,
-  type ControlTransport,
   type ControlTransportFactory,
   formatPeer,
   type Peer,
-  type TransportHooks,
 } from "../../core/control.ts";
 import type { Counters } from "../../core/counters.ts";
 import type { Logger } from "../../core/log.ts";
 import { METRICS } from "../../core/metrics.ts";
 import { RateLimiter } from "../../core/rate_limit.ts";
-import type { UdpSocket } from "../../ffi/udp.ts";
-import { Waker } from "../../ffi/wait.ts";
-import { HandOverReader } from "../control_io/hand_over.ts";
-import { batchedTransport, logSocketBuffers, SendQueue } from "../control_io/socket.ts";
-import {
-  defaultWorkers,
-  MAX_WORKERS,
-  openReusePortGroups,
-  stopPool,
-} from "../map_server/serving.ts";
+import { batchedTransport } from "../control_io/socket.ts";
+import { defaultWorkers, MAX_WORKERS, WorkerPool } from "../control_io/worker_pool.ts";
 import { FORWARD_COUNTS, ForwardPath, type ForwardTarget } from "./forward_path.ts";
-import {
-  COUNTS,
-  type FromForwarding,
-  type ToForwarding,
-  UP_ADMITTED,
-  WORKER_COUNTS,
-} from "./_forwarding_worker.ts";
-
-const START_TIMEOUT_MS = 60_000;
-/** Logged when the kernel takes no spread program (roles/map_server/serving.ts). */
-const SPREAD_EVENT = "forwarding-spread-unavailable";
+import { COUNTS, type ToForwarding, UP_ADMITTED, WORKER_COUNTS } from "./_forwarding_worker.ts";
 
 /** Options of {@link ForwardingPool.start}. */
 export interface ForwardingOptions {
@@ -78,16 +58,6 @@ export interface ForwardingOptions {
   readonly limiter: RateLimiter | undefined;
   /** How long an ITR's repeated request for an EID goes to the next map-server (default 3000 ms). */
   readonly retransmitWindowMs?: number;
-}
-
-interface Member {
-  readonly worker: Worker;
-  readonly waker: Waker;
-  readonly mailbox: Int32Array;
-  readonly v4: UdpSocket | undefined;
-  readonly v6: UdpSocket | undefined;
-  readonly stopped: Promise<void>;
-  readonly done: () => void;
 }
 
 type Series = { metric: (typeof METRICS)[keyof typeof METRICS]; labels: Record<string, string> };
@@ -170,149 +140,23 @@ export type ForwardingDeliver = (bytes: Uint8Array, from: Peer, admitted: boolea
 
 /** The forwarding Workers and their sockets (see the module notes). */
 export class ForwardingPool {
-  readonly #o: ForwardingOptions;
-  readonly #members: Member[] = [];
-  readonly #acks = new Int32Array(new SharedArrayBuffer(4 * MAX_WORKERS));
+  readonly #pool: WorkerPool<ToForwarding>;
   readonly #counts = new Float64Array(new SharedArrayBuffer(8 * COUNTS * MAX_WORKERS));
   readonly #recent = ForwardPath.recentMemory();
-  readonly #sockets: UdpSocket[] = [];
-  #port = 0;
-  #deliver: ForwardingDeliver | undefined;
-  #queue: SendQueue | undefined;
-  #closing: Promise<void> | undefined;
   #targets: readonly ForwardTarget[] = [];
   #targetsKey = "";
-  /** Walks what the Workers hand over. */
-  readonly #reader = new HandOverReader((e) =>
-    this.#o.logger.limited("forwarding-hand-over", 60_000, "error", "forwarding-hand-over-failed", {
-      error: e instanceof Error ? e.message : String(e),
-    })
-  );
 
   private constructor(o: ForwardingOptions) {
-    this.#o = o;
-  }
-
-  /** Opens the sockets, starts the Workers and resolves once every one forwards. */
-  static async start(o: ForwardingOptions): Promise<ForwardingPool> {
-    const n = o.workers;
-    if (!(Number.isInteger(n) && n >= 1 && n <= MAX_WORKERS)) {
-      throw new RangeError(`forwarding Workers: ${n}, not 1..${MAX_WORKERS}`);
-    }
-    const pool = new ForwardingPool(o);
-    try {
-      await pool.#start(n);
-    } catch (e) {
-      await pool.close();
-      throw e;
-    }
-    return pool;
-  }
-
-  async #start(n: number): Promise<void> {
-    const o = this.#o;
-    const { v4, v6 } = openReusePortGroups(o.address, o.port, n, o.logger, SPREAD_EVENT);
-    this.#sockets.push(...v4, ...v6);
-    this.#port = (v4[0] ?? v6[0])!.localAddress().port;
-    for (const s of [v4[0], v6[0]]) if (s !== undefined) logSocketBuffers(o, s);
-    const counts = this.#counts;
-    SERIES.forEach((s, k) => {
-      o.counters.addend(s.metric, () => {
-        let sum = 0;
-        for (let i = 0; i < n; i++) sum += counts[i * COUNTS + k]!;
-        return sum;
-      }, s.labels as never);
-    });
-    const started: Promise<void>[] = [];
-    for (let i = 0; i < n; i++) started.push(this.#spawn(i, v4[i], v6[i]));
-    await Promise.all(started);
-  }
-
-  #spawn(i: number, v4: UdpSocket | undefined, v6: UdpSocket | undefined): Promise<void> {
-    const o = this.#o;
-    const worker = new Worker(new URL("./_forwarding_worker.ts", import.meta.url), {
-      type: "module",
-    });
-    const mailboxMemory = new SharedArrayBuffer(8);
-    let done = () => {};
-    const stopped = new Promise<void>((r) => (done = r));
-    const m: Member = {
-      worker,
-      waker: new Waker(),
-      mailbox: new Int32Array(mailboxMemory),
-      v4,
-      v6,
-      stopped,
-      done: () => done(),
-    };
-    this.#members.push(m);
-    return new Promise<void>((resolve, reject) => {
-      let starting = true;
-      const timer = setTimeout(() => {
-        starting = false;
-        reject(new Error(`forwarding Worker ${i} did not start within ${START_TIMEOUT_MS} ms`));
-      }, START_TIMEOUT_MS);
-      worker.onmessage = (e: MessageEvent<FromForwarding>) => {
-        const msg = e.data;
-        switch (msg.op) {
-          case "ready":
-            if (starting) {
-              starting = false;
-              clearTimeout(timer);
-              resolve();
-            }
-            return;
-          case "up":
-            this.#up(i, msg.buf, msg.first, msg.seq);
-            return;
-          case "log":
-            o.logger.limited(`forwarding ${msg.event} ${i}`, 60_000, "warn", msg.event, msg.fields);
-            return;
-          case "drop": {
-            // As roles/mr.ts and core/control.ts log their drops: once a minute per reason and source.
-            const peer = formatPeer({ address: msg.address, port: msg.port });
-            if (msg.reason === "rate-limited") {
-              o.logger.limited(`${msg.reason} ${msg.address}`, 60_000, "warn", "control-dropped", {
-                reason: msg.reason,
-                peer,
-              });
-            } else {
-              o.logger.limited(
-                `mr-drop ${msg.reason} ${msg.address}`,
-                60_000,
-                "warn",
-                "mr-request-dropped",
-                { reason: msg.reason, peer },
-              );
-            }
-            return;
-          }
-          case "stopped":
-            m.done();
-            if (starting) {
-              starting = false;
-              clearTimeout(timer);
-              reject(new Error(`forwarding Worker ${i} refused to start: ${msg.error}`));
-            } else if (this.#closing === undefined) this.#died(i, msg.error ?? "stopped");
-            return;
-        }
-      };
-      worker.onerror = (e: ErrorEvent) => {
-        e.preventDefault();
-        m.done();
-        if (starting) {
-          starting = false;
-          clearTimeout(timer);
-          reject(new Error(`forwarding Worker ${i}: ${e.message}`));
-        } else if (this.#closing === undefined) this.#died(i, e.message);
-      };
-      this.#post(m, {
-        op: "init",
-        index: i,
-        fds: { v4: v4?.fd ?? -1, v6: v6?.fd ?? -1 },
-        wakeFd: m.waker.fd,
-        mailbox: mailboxMemory,
-        acks: this.#acks.buffer as SharedArrayBuffer,
+    this.#pool = new WorkerPool<ToForwarding>({
+      url: new URL("./_forwarding_worker.ts", import.meta.url),
+      name: "forwarding",
+      prefix: "forwarding",
+      rebindError: "an mr forwarding on Workers does not move its port",
+      logger: o.logger,
+      address: o.address,
+      port: o.port,
+      init: (base) => ({
+        ...base,
         targets: this.#targets,
         retransmitWindowMs: o.retransmitWindowMs ?? 3000,
         recent: this.#recent,
@@ -320,46 +164,52 @@ export class ForwardingPool {
         ...(o.limiter !== undefined
           ? { limiter: { rate: o.limiter.rate, memory: o.limiter.memory } }
           : {}),
-      });
+      }),
+      // As roles/mr.ts logs its drops: once a minute per reason and source.
+      dropped: (reason, address, peer) =>
+        o.logger.limited(`mr-drop ${reason} ${address}`, 60_000, "warn", "mr-request-dropped", {
+          reason,
+          peer,
+        }),
     });
+    this.transport = this.#pool.transport;
   }
 
-  #post(m: Member, msg: ToForwarding): void {
-    m.worker.postMessage(msg);
-    Atomics.add(m.mailbox, 0, 1);
-    m.waker.wake();
-  }
-
-  #died(i: number, why: string): void {
-    this.#o.logger.error("forwarding-worker-died", { worker: i, error: why });
-    reportError(new Error(`forwarding Worker ${i} died: ${why}`));
-  }
-
-  #up(i: number, buf: ArrayBuffer | undefined, first: number, seq: number): void {
-    const deliver = this.#deliver;
-    if (buf !== undefined && deliver !== undefined && this.#closing === undefined) {
-      this.#reader.read(
-        buf,
-        first,
-        (kind, from, data) => deliver(data, from, kind === UP_ADMITTED),
-      );
+  /** Opens the sockets, starts the Workers and resolves once every one forwards. */
+  static async start(o: ForwardingOptions): Promise<ForwardingPool> {
+    const n = o.workers;
+    const pool = new ForwardingPool(o);
+    try {
+      await pool.#pool.start(n, () => {
+        const counts = pool.#counts;
+        SERIES.forEach((s, k) => {
+          o.counters.addend(s.metric, () => {
+            let sum = 0;
+            for (let i = 0; i < n; i++) sum += counts[i * COUNTS + k]!;
+            return sum;
+          }, s.labels as never);
+        });
+      });
+    } catch (e) {
+      await pool.close();
+      throw e;
     }
-    Atomics.store(this.#acks, i, seq);
+    return pool;
   }
 
   /** The bound port. */
   get port(): number {
-    return this.#port;
+    return this.#pool.port;
   }
 
   /** Number of Workers. */
   get workers(): number {
-    return this.#members.length;
+    return this.#pool.size;
   }
 
   /** Where handed-over datagrams go (set once the main thread's parts exist). */
   attach(deliver: ForwardingDeliver): void {
-    this.#deliver = deliver;
+    this.#pool.attach((_m, kind, from, data) => deliver(data, from, kind === UP_ADMITTED));
   }
 
   /** The map-servers to forward to (those that are not this resolver); posted when they change. */
@@ -368,35 +218,17 @@ export class ForwardingPool {
     if (key === this.#targetsKey) return;
     this.#targetsKey = key;
     this.#targets = targets.map((t) => ({ address: t.address, port: t.port }));
-    for (const m of this.#members) this.#post(m, { op: "targets", targets: this.#targets });
+    this.#pool.postAll({ op: "targets", targets: this.#targets });
   }
 
   /**
    * The main thread's ControlPlane transport: it sends on the first
    * Worker's sockets; what it receives comes through {@link attach}.
    */
-  readonly transport: ControlTransportFactory = (_address, _port, hooks: TransportHooks) => {
-    const first = this.#members[0];
-    this.#queue = new SendQueue(first?.v4, first?.v6, hooks.failed);
-    const queue = this.#queue;
-    const t: ControlTransport = {
-      address: this.#o.address,
-      port: this.#port,
-      send: (bytes, to) => queue.send(bytes, to),
-      rebind: () => Promise.reject(new Error("an mr forwarding on Workers does not move its port")),
-      close: () => this.close(),
-    };
-    return Promise.resolve(t);
-  };
+  readonly transport: ControlTransportFactory;
 
   /** Stops the Workers (each within 3 s), then closes the sockets. */
   close(): Promise<void> {
-    this.#closing ??= stopPool(
-      this.#queue,
-      this.#members,
-      this.#sockets,
-      (m) => this.#post(m, { op: "stop" }),
-    );
-    return this.#closing;
+    return this.#pool.close();
   }
 }

@@ -29,6 +29,7 @@ import { ipv6FromBytes } from "../../wire/ip_text.ts";
 import { PacketBatch, PollSet, UdpSocket } from "../../ffi/udp.ts";
 import { BACKLOG_FULL, HandOverStage, MAX_BACKLOG, STAGED } from "../control_io/hand_over.ts";
 import { sendBatchCounting } from "../control_io/socket.ts";
+import type { FromPoolWorker, PoolInit, PoolStop } from "../control_io/worker_pool.ts";
 import { type AnswerMemory, AnswerTable } from "./answers.ts";
 import {
   FAST_ANSWERED,
@@ -92,21 +93,9 @@ const COUNTS_MS = 1;
 /** Per-source order table (a power of two). */
 const ORDER_SLOTS = 4096;
 
-/** The Worker's settings. */
-export interface ServingInit {
-  readonly op: "init";
-  readonly index: number;
+/** The Worker's settings (beyond those of every pool Worker). */
+export interface ServingInit extends PoolInit {
   readonly config: Config;
-  readonly fds: { readonly v4: number; readonly v6: number };
-  /** An eventfd the main thread writes to after each post. */
-  readonly wakeFd: number;
-  /**
-   * Int32 [0]: posts made to this Worker; [1]: 1 while it waits in poll()
-   * (the main thread writes to its eventfd only then).
-   */
-  readonly mailbox: SharedArrayBuffer;
-  /** Int32 [index]: the last handed-over sequence number the main thread handled. */
-  readonly acks: SharedArrayBuffer;
   readonly answers: AnswerMemory;
   readonly limiter?: { readonly rate: number; readonly memory: SharedArrayBuffer | ArrayBuffer };
   /**
@@ -124,35 +113,13 @@ export interface ServingSites {
 }
 
 /** Messages to the Worker. */
-export type ToServing = ServingInit | ServingSites | { readonly op: "stop" };
+export type ToServing = ServingInit | ServingSites | PoolStop;
 
-/** Messages from the Worker. */
-export type FromServing =
-  | { readonly op: "ready" }
-  | { readonly op: "stopped"; readonly error?: string }
-  | {
-    readonly op: "up";
-    /** Handed-over datagrams (entries), or undefined. */
-    readonly buf?: ArrayBuffer;
-    /** The sequence number of the last entry (to acknowledge). */
-    readonly seq: number;
-    /** The sequence number of the first entry. */
-    readonly first: number;
-    /** Counts since the last post, by FAST_COUNTS then WORKER_COUNTS index. */
-    readonly counts?: Float64Array;
-  }
-  | {
-    readonly op: "log";
-    readonly event: string;
-    readonly fields: Record<string, string | number>;
-  }
-  | {
-    /** A datagram dropped by the rate limit (at most once a minute per source address). */
-    readonly op: "drop";
-    readonly reason: "rate-limited";
-    readonly address: string;
-    readonly port: number;
-  };
+/**
+ * Messages from the Worker: an `up`'s counts are by FAST_COUNTS then
+ * WORKER_COUNTS index; a `drop` is `rate-limited`.
+ */
+export type FromServing = FromPoolWorker;
 
 interface WorkerScope {
   postMessage(message: unknown, transfer?: Transferable[]): void;

@@ -394,7 +394,7 @@ Deno.test("ms on 2 Workers: refreshes that change nothing are answered as before
   let nonce = 1n;
   const rlocsSeen = async () => {
     const out: string[] = [];
-    // An even and an odd nonce: one request to each Worker (serving.ts nonceSpreadFilter()).
+    // An even and an odd nonce: one request to each Worker (worker_pool.ts nonceSpreadFilter()).
     for (let k = 0; k < 2; k++) {
       send(request("10.1.2.9", 0x7000n + 2n * nonce + BigInt(k), port));
       const reply = parseMapReply(await next(s, buf));

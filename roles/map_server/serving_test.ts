@@ -184,7 +184,7 @@ Deno.test("ms on 2 Workers: a Map-Request sent the moment the Map-Notify arrives
       assert.equal(notify[0]! >>> 4, 4, "a Map-Notify");
       // Right away, from this socket and another, to each Worker: the kernel
       // gives a datagram to the Worker of its nonce (an even nonce to Worker
-      // 0, an odd one to Worker 1, serving.ts nonceSpreadFilter()).
+      // 0, an odd one to Worker 1, worker_pool.ts nonceSpreadFilter()).
       const eid = prefix.replace(/0\/24$/, "9");
       const from = [xtr, asker, asker];
       from.forEach((c, k) =>
