@@ -1,58 +1,65 @@
 /**
- * A Worker for roles/control_io/worker_pool_test.ts: it speaks the pool's
- * protocol and does what its init message's `mode` says: `refuse` (stopped
- * with an error before ready), `die` (ready, then stopped with an error),
- * `serve` (ready, hands over two entries, waits for their acknowledgement
- * and logs it).
+ * A pool Worker for roles/control_io/worker_pool_test.ts, built like the
+ * ms's and the mr's (roles/control_io/pool_worker.ts): it hands every
+ * datagram over as it came (kind 5), and does what its init message's
+ * `mode` says: `refuse` (its constructor throws: stopped with the error
+ * before ready), `die` (its loop throws once it runs), `serve` (logs
+ * `test-acked` once the main thread acknowledged something).
  *
  * @module
  */
 
-import { HandOverStage } from "../roles/control_io/hand_over.ts";
-import type { FromPoolWorker, PoolInit, PoolStop } from "../roles/control_io/worker_pool.ts";
+import { PoolWorker, type PostToMain, runPoolWorker } from "../roles/control_io/pool_worker.ts";
+import type { PoolInit } from "../roles/control_io/worker_pool.ts";
 
 /** The test Worker's init message. */
 export interface TestPoolInit extends PoolInit {
   readonly mode: "refuse" | "die" | "serve";
 }
 
-const scope = globalThis as unknown as {
-  postMessage(m: FromPoolWorker, transfer?: Transferable[]): void;
-  onmessage: ((m: MessageEvent<TestPoolInit | PoolStop>) => void) | null;
-};
-
-if (typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope === "function") {
-  scope.onmessage = (m) => {
-    const msg = m.data;
-    if (msg.op === "stop") {
-      scope.postMessage({ op: "stopped" });
-      return;
-    }
-    if (msg.mode === "refuse") {
-      scope.postMessage({ op: "stopped", error: "no socket for you" });
-      return;
-    }
-    scope.postMessage({ op: "ready" });
-    if (msg.mode === "die") {
-      scope.postMessage({ op: "stopped", error: "gone" });
-      return;
-    }
-    const stage = new HandOverStage(msg.acks, msg.index, () => {});
-    const b = new Uint8Array(20);
-    b.set([0x20, 0x01, 0x0d, 0xb8], 0);
-    b[15] = msg.index;
-    b.set([1, 2, 3, 4], 16);
-    stage.stage(7, b, 16, 19, 4, 0x7f000001, -1, 4342);
-    stage.stage(8, b, 16, 17, 6, 0, 0, 99, b.subarray(18), 2);
-    const first = stage.first;
-    const buf = stage.take()!;
-    scope.postMessage({ op: "up", buf, first, seq: stage.seq }, [buf]);
-    const acks = new Int32Array(msg.acks);
-    Atomics.wait(acks, msg.index, 0, 10_000);
-    scope.postMessage({
-      op: "log",
-      event: "test-acked",
-      fields: { worker: msg.index, acked: Atomics.load(acks, msg.index) },
-    });
-  };
+/** A role message: what the Worker logs back (`test-echo`). */
+export interface TestEcho {
+  readonly op: "echo";
+  readonly text: string;
 }
+
+class TestWorker extends PoolWorker<TestEcho> {
+  readonly #mode: TestPoolInit["mode"];
+  #ackLogged = false;
+
+  constructor(init: TestPoolInit, post: PostToMain) {
+    if (init.mode === "refuse") throw new Error("no socket for you");
+    super(init, post, "testing", { counts: new Float64Array(2), sendFull: 0, sendRefused: 1 });
+    this.#mode = init.mode;
+  }
+
+  message(m: TestEcho): void {
+    this.post({ op: "log", event: "test-echo", fields: { worker: this.index, text: m.text } });
+  }
+
+  protected override beforeWait(): void {
+    if (this.#mode === "die") throw new Error("gone");
+    const acked = Atomics.load(this.acks, this.index);
+    if (acked > 0 && !this.#ackLogged) {
+      this.#ackLogged = true;
+      this.post({ op: "log", event: "test-acked", fields: { worker: this.index, acked } });
+    }
+  }
+
+  protected one(i: number): void {
+    const rx = this.rx;
+    const start = rx.offset[i]!;
+    const fam = rx.peerFamily(i);
+    const src4 = fam === 4 ? rx.peerAddr4(i) : 0;
+    const src6 = fam === 6 ? rx.peerAddr6Offset(i) : -1;
+    this.stage.stage(5, rx.bytes, start, start + rx.length[i]!, fam, src4, src6, rx.peerPort(i));
+  }
+
+  protected postUp(): void {
+    const first = this.stage.first;
+    const buf = this.stage.take();
+    if (buf !== undefined) this.post({ op: "up", buf, first, seq: this.stage.seq }, [buf]);
+  }
+}
+
+runPoolWorker<TestPoolInit, TestEcho>((init, post) => new TestWorker(init, post));

@@ -4,18 +4,25 @@
  * synchronous `poll()`, drains them with `recvmmsg()`, forwards what
  * forward_path.ts forwards in place with one `sendmmsg()` per batch, and
  * copies the rest into one buffer per batch, posted (transferred) to the
- * main thread. Its counts are in shared memory ({@link ForwardingInit.counts}). Past {@link MAX_BACKLOG}
- * datagrams handed over and not yet handled there, more are dropped and
- * counted, not queued.
+ * main thread. Its counts are in shared memory ({@link ForwardingInit.counts}).
+ * Past {@link MAX_BACKLOG} datagrams handed over and not yet handled there,
+ * more are dropped and counted, not queued. The loop, the sockets and the
+ * messages with the main thread are a pool Worker's
+ * (roles/control_io/pool_worker.ts); this file says what a datagram becomes.
  *
  * @module
  */
 
 import { RateLimiter } from "../../core/rate_limit.ts";
-import { errnoName, libc, u32ToIpv4 } from "../../ffi/libc.ts";
-import { PacketBatch, PollSet, UdpSocket } from "../../ffi/udp.ts";
-import { BACKLOG_FULL, HandOverStage, MAX_BACKLOG } from "../control_io/hand_over.ts";
-import { sendBatchCounting } from "../control_io/socket.ts";
+import { u32ToIpv4 } from "../../ffi/libc.ts";
+import { BACKLOG_FULL, MAX_BACKLOG } from "../control_io/hand_over.ts";
+import {
+  describe,
+  PoolWorker,
+  type PostToMain,
+  runPoolWorker,
+  SEND_SLOT,
+} from "../control_io/pool_worker.ts";
 import type { FromPoolWorker, PoolInit, PoolStop } from "../control_io/worker_pool.ts";
 import { ipv6FromBytes } from "../../wire/ip_text.ts";
 import {
@@ -45,11 +52,6 @@ const W_SEND_FULL = W_BACKLOG + 2;
 /** Counts of one Worker in the shared counts memory. */
 export const COUNTS = FORWARD_COUNTS.length + WORKER_COUNTS.length;
 
-const SLOTS = 64;
-const RECV_SLOT = 65536;
-const SEND_SLOT = 2048;
-const DRAIN_BATCHES = 16;
-const IDLE_MS = 250;
 /** Per source hash: when its last drop was reported (a power of two). */
 const REPORT_SLOTS = 4096;
 
@@ -69,65 +71,37 @@ export interface ForwardingInit extends PoolInit {
   readonly counts: SharedArrayBuffer;
 }
 
+/** The map-servers to forward to, when they change. */
+export interface ForwardingTargets {
+  readonly op: "targets";
+  readonly targets: readonly ForwardTarget[];
+}
+
 /** Messages to the Worker. */
-export type ToForwarding =
-  | ForwardingInit
-  | { readonly op: "targets"; readonly targets: readonly ForwardTarget[] }
-  | PoolStop;
+export type ToForwarding = ForwardingInit | ForwardingTargets | PoolStop;
 
 /** Messages from the Worker (no counts: they are in shared memory). */
 export type FromForwarding = FromPoolWorker;
 
-interface WorkerScope {
-  postMessage(message: unknown, transfer?: Transferable[]): void;
-  onmessage: ((m: MessageEvent<ToForwarding>) => void) | null;
-}
-
-function describe(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
-class Forwarder {
-  readonly #post: WorkerScope["postMessage"];
-  readonly #v4: UdpSocket | undefined;
-  readonly #v6: UdpSocket | undefined;
-  readonly #wakeFd: number;
-  readonly #mailbox: Int32Array;
-  readonly #acks: Int32Array;
-  readonly #index: number;
+/** The Worker's state and loop. */
+class Forwarder extends PoolWorker<ForwardingTargets> {
   readonly #path: ForwardPath;
-  readonly #rx = new PacketBatch({ slots: SLOTS, slotSize: RECV_SLOT, headroom: 0 });
-  readonly #tx4: PacketBatch | undefined;
-  readonly #tx6: PacketBatch | undefined;
-  readonly #stage: HandOverStage;
-  readonly #counts: Float64Array;
-  readonly #eventfdScratch = new Uint8Array(8);
   readonly #reported = new Float64Array(REPORT_SLOTS).fill(-Infinity);
-  #handled = 0;
-  #lastError = 0;
-  stopping = false;
 
-  constructor(init: ForwardingInit, post: WorkerScope["postMessage"]) {
-    this.#post = post;
-    this.#index = init.index;
-    this.#v4 = init.fds.v4 >= 0 ? UdpSocket.fromFd(init.fds.v4) : undefined;
-    this.#v6 = init.fds.v6 >= 0 ? UdpSocket.fromFd(init.fds.v6) : undefined;
-    if (this.#v4 === undefined && this.#v6 === undefined) throw new Error("no socket");
-    const tx = { slots: SLOTS, slotSize: SEND_SLOT, headroom: 0 };
-    if (this.#v4 !== undefined) this.#tx4 = new PacketBatch(tx);
-    if (this.#v6 !== undefined) this.#tx6 = new PacketBatch(tx);
-    this.#wakeFd = init.wakeFd;
-    this.#mailbox = new Int32Array(init.mailbox);
-    this.#acks = new Int32Array(init.acks);
-    this.#stage = new HandOverStage(this.#acks, this.#index, () => this.#postUp());
-    this.#counts = new Float64Array(init.counts, init.index * COUNTS * 8, COUNTS);
+  constructor(init: ForwardingInit, post: PostToMain) {
+    const counts = new Float64Array(init.counts, init.index * COUNTS * 8, COUNTS);
+    super(init, post, "forwarding", {
+      counts,
+      sendFull: W_SEND_FULL,
+      sendRefused: W_SEND_SOCKET,
+    });
     const limiter = init.limiter !== undefined
       ? new RateLimiter(init.limiter.rate, init.limiter.memory)
       : undefined;
-    const families = (this.#v4 !== undefined ? 1 : 0) | (this.#v6 !== undefined ? 2 : 0);
+    const families = (this.v4 !== undefined ? 1 : 0) | (this.v6 !== undefined ? 2 : 0);
     this.#path = new ForwardPath(
       limiter,
-      this.#counts,
+      counts,
       families,
       undefined,
       init.retransmitWindowMs,
@@ -136,53 +110,13 @@ class Forwarder {
     this.#path.setTargets(init.targets);
   }
 
-  setTargets(targets: readonly ForwardTarget[]): void {
-    this.#path.setTargets(targets);
+  /** Forwards to these map-servers from now on. */
+  message(m: ForwardingTargets): void {
+    this.#path.setTargets(m.targets);
   }
 
-  noteMessage(): void {
-    this.#handled++;
-  }
-
-  async routineForward(): Promise<void> {
-    const poll = new PollSet([this.#v4?.fd ?? -1, this.#v6?.fd ?? -1, this.#wakeFd]);
-    const lib = libc();
-    while (!this.stopping) {
-      Atomics.store(this.#mailbox, 1, 1);
-      poll.poll(IDLE_MS);
-      Atomics.store(this.#mailbox, 1, 0);
-      if (poll.readable(2)) lib.read(this.#wakeFd, this.#eventfdScratch, 8n);
-      if (Atomics.load(this.#mailbox, 0) !== this.#handled) {
-        // Messages wait in the event loop: let them in (targets, stop).
-        await new Promise<void>((r) => setTimeout(r, 0));
-        if (this.stopping) break;
-      }
-      const now = Date.now();
-      if (this.#v4 !== undefined && poll.readable(0)) this.#drain(this.#v4, now);
-      if (this.#v6 !== undefined && poll.readable(1)) this.#drain(this.#v6, now);
-      this.#postUp();
-    }
-    this.#postUp();
-  }
-
-  #drain(socket: UdpSocket, now: number): void {
-    const rx = this.#rx;
-    for (let k = 0; k < DRAIN_BATCHES; k++) {
-      const n = socket.recvmmsg(rx);
-      if (n <= 0) {
-        if (n < 0) this.#log("forwarding-receive-error", { error: errnoName(socket.errno) });
-        return;
-      }
-      for (let i = 0; i < n; i++) this.#one(i, now);
-      this.#flush(this.#v4, this.#tx4);
-      this.#flush(this.#v6, this.#tx6);
-      this.#postUp();
-      if (n < rx.slots) return;
-    }
-  }
-
-  #one(i: number, now: number): void {
-    const rx = this.#rx;
+  protected one(i: number, now: number): void {
+    const rx = this.rx;
     const b = rx.bytes;
     const start = rx.offset[i]!;
     const end = start + rx.length[i]!;
@@ -193,20 +127,20 @@ class Forwarder {
     const port = rx.peerPort(i);
     const path = this.#path;
     const v4 = path.toFamily === 4;
-    const tx = v4 ? this.#tx4 : this.#tx6;
+    const tx = v4 ? this.tx4 : this.tx6;
     let code: number;
     let j = -1;
     try {
       if (tx === undefined) code = FWD_MAIN;
       else {
-        if (tx.count === tx.slots) this.#flush(v4 ? this.#v4 : this.#v6, tx);
+        if (tx.count === tx.slots) this.flush(v4 ? this.v4 : this.v6, tx);
         j = tx.count;
         const at = tx.base(j);
         code = path.handle(b, start, end, src4, src6, now, tx.bytes, at, SEND_SLOT);
       }
     } catch (e) {
       // A bug, never a peer's doing: the main thread decides instead.
-      this.#log("forwarding-path-error", { error: describe(e) });
+      this.log("forwarding-path-error", { error: describe(e) });
       code = FWD_MAIN;
     }
     switch (code) {
@@ -245,11 +179,7 @@ class Forwarder {
     if (now - this.#reported[h]! < 60_000) return;
     this.#reported[h] = now;
     const address = src6 < 0 ? u32ToIpv4(src4) : ipv6FromBytes(b, src6);
-    this.#post({ op: "drop", reason, address, port } satisfies FromForwarding);
-  }
-
-  #flush(socket: UdpSocket | undefined, tx: PacketBatch | undefined): void {
-    sendBatchCounting(socket, tx, this.#counts, W_SEND_FULL, W_SEND_SOCKET);
+    this.post({ op: "drop", reason, address, port } satisfies FromForwarding);
   }
 
   #handOver(
@@ -262,63 +192,21 @@ class Forwarder {
     src6: number,
     port: number,
   ): void {
-    if (this.#stage.stage(kind, b, start, end, fam, src4, src6, port) === BACKLOG_FULL) {
-      const c = this.#counts;
+    if (this.stage.stage(kind, b, start, end, fam, src4, src6, port) === BACKLOG_FULL) {
+      const c = this.counts;
       c[W_BACKLOG] = c[W_BACKLOG]! + 1;
-      this.#log("forwarding-backlog-full", { backlog: MAX_BACKLOG });
+      this.log("forwarding-backlog-full", { backlog: MAX_BACKLOG });
     }
   }
 
   /** Posts the staged datagrams. */
-  #postUp(): void {
-    const stage = this.#stage;
+  protected postUp(): void {
+    const stage = this.stage;
     const first = stage.first;
     const buf = stage.take();
     if (buf === undefined) return;
-    this.#post({ op: "up", buf, first, seq: stage.seq } satisfies FromForwarding, [buf]);
-  }
-
-  /** Posts a log event, at most one every 10 s per Worker. */
-  #log(event: string, fields: Record<string, string | number>): void {
-    const now = performance.now();
-    if (now - this.#lastError < 10_000) return;
-    this.#lastError = now;
-    this.#post({ op: "log", event, fields: { worker: this.#index, ...fields } });
+    this.post({ op: "up", buf, first, seq: stage.seq } satisfies FromForwarding, [buf]);
   }
 }
 
-function isWorker(): boolean {
-  return typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope === "function";
-}
-
-if (isWorker()) {
-  const scope = globalThis as unknown as WorkerScope;
-  let fwd: Forwarder | undefined;
-  scope.onmessage = (m: MessageEvent<ToForwarding>) => {
-    const msg = m.data;
-    fwd?.noteMessage();
-    if (msg.op === "stop") {
-      if (fwd === undefined) scope.postMessage({ op: "stopped" } satisfies FromForwarding);
-      else fwd.stopping = true;
-      return;
-    }
-    if (msg.op === "targets") {
-      fwd?.setTargets(msg.targets);
-      return;
-    }
-    if (fwd !== undefined) return;
-    try {
-      fwd = new Forwarder(msg, (x, t) => scope.postMessage(x, t ?? []));
-      fwd.noteMessage();
-    } catch (e) {
-      scope.postMessage({ op: "stopped", error: describe(e) } satisfies FromForwarding);
-      return;
-    }
-    scope.postMessage({ op: "ready" } satisfies FromForwarding);
-    const f = fwd;
-    f.routineForward().then(
-      () => scope.postMessage({ op: "stopped" } satisfies FromForwarding),
-      (e) => scope.postMessage({ op: "stopped", error: describe(e) } satisfies FromForwarding),
-    );
-  };
-}
+runPoolWorker<ForwardingInit, ForwardingTargets>((init, post) => new Forwarder(init, post));

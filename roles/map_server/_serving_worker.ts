@@ -17,18 +17,25 @@
  * {@link MAX_BACKLOG} datagrams handed over and not yet handled, more are
  * dropped and counted (`dropped`), not queued.
  *
- * The protocol with serving.ts is {@link ServingInit}, {@link FromServing}.
+ * The protocol with serving.ts is {@link ServingInit}, {@link FromServing};
+ * the loop, the sockets and the hand-over are a pool Worker's
+ * (roles/control_io/pool_worker.ts, hand_over.ts).
  *
  * @module
  */
 
 import type { Config } from "../../config/mod.ts";
 import { RateLimiter } from "../../core/rate_limit.ts";
-import { errnoName, libc, u32ToIpv4 } from "../../ffi/libc.ts";
+import { u32ToIpv4 } from "../../ffi/libc.ts";
 import { ipv6FromBytes } from "../../wire/ip_text.ts";
-import { PacketBatch, PollSet, UdpSocket } from "../../ffi/udp.ts";
-import { BACKLOG_FULL, HandOverStage, MAX_BACKLOG, STAGED } from "../control_io/hand_over.ts";
-import { sendBatchCounting } from "../control_io/socket.ts";
+import { BACKLOG_FULL, MAX_BACKLOG, STAGED } from "../control_io/hand_over.ts";
+import {
+  describe,
+  IDLE_MS,
+  PoolWorker,
+  type PostToMain,
+  runPoolWorker,
+} from "../control_io/pool_worker.ts";
 import type { FromPoolWorker, PoolInit, PoolStop } from "../control_io/worker_pool.ts";
 import { type AnswerMemory, AnswerTable } from "./answers.ts";
 import {
@@ -82,12 +89,8 @@ const W_SEND_NO_SOCKET = W_ANSWERED + 6;
 const W_OUT_NOTIFY = W_ANSWERED + 7;
 const COUNTS = FAST_COUNTS.length + WORKER_COUNTS.length;
 
-const SLOTS = 64;
-const RECV_SLOT = 65536;
-const SEND_SLOT = 2048;
-const DRAIN_BATCHES = 16;
-/** Poll timeout when idle, ms (a post wakes the Worker through its eventfd at once). */
-const IDLE_MS = 250;
+/** The fast path's answers (any UDP datagram). */
+const OUT_BYTES = 65536;
 /** Counts are posted at most this often, ms, and never later than this after a change. */
 const COUNTS_MS = 1;
 /** Per-source order table (a power of two). */
@@ -121,36 +124,14 @@ export type ToServing = ServingInit | ServingSites | PoolStop;
  */
 export type FromServing = FromPoolWorker;
 
-interface WorkerScope {
-  postMessage(message: unknown, transfer?: Transferable[]): void;
-  onmessage: ((m: MessageEvent<ToServing>) => void) | null;
-}
-
-function describe(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
 /** The Worker's state and loop. */
-class Server {
-  readonly #post: WorkerScope["postMessage"];
-  readonly #v4: UdpSocket | undefined;
-  readonly #v6: UdpSocket | undefined;
-  readonly #wakeFd: number;
-  readonly #mailbox: Int32Array;
-  readonly #acks: Int32Array;
-  readonly #index: number;
+class Server extends PoolWorker<ServingSites> {
   readonly #fast: FastPath;
-  readonly #rx = new PacketBatch({ slots: SLOTS, slotSize: RECV_SLOT, headroom: 0 });
-  readonly #tx4: PacketBatch | undefined;
-  readonly #tx6: PacketBatch | undefined;
-  readonly #out = new Uint8Array(RECV_SLOT);
-  readonly #stage: HandOverStage;
-  readonly #counts = new Float64Array(COUNTS);
+  readonly #out = new Uint8Array(OUT_BYTES);
   #countsDirty = false;
   #lastPost = 0;
   /** Per source hash: the sequence number of its last datagram handed over. */
   readonly #order = new Int32Array(ORDER_SLOTS);
-  readonly #eventfdScratch = new Uint8Array(8);
   readonly #verdicts: Uint8Array;
   /** Kept Map-Notifies: per slot its sequence number (-1: none), length, family, port, IPv4 address. */
   readonly #nSeq = new Float64Array(NOTIFY_SLOTS).fill(-1);
@@ -162,32 +143,19 @@ class Server {
   readonly #nBytes = new Uint8Array(NOTIFY_SLOTS * NOTIFY_SLOT);
   /** Sequence numbers up to this one had their kept Map-Notify sent or dropped. */
   #notifiedUpTo = 0;
-  #handled = 0;
   /** Per source address hash: when its last rate-limit drop was reported (ms). */
   readonly #dropReported = new Float64Array(ORDER_SLOTS).fill(-Infinity);
-  stopping = false;
-  #lastError = 0;
   readonly #config: Config;
 
-  constructor(init: ServingInit, post: WorkerScope["postMessage"]) {
-    this.#post = post;
+  constructor(init: ServingInit, post: PostToMain) {
+    const counts = new Float64Array(COUNTS);
+    super(init, post, "serving", {
+      counts,
+      sendFull: W_SEND_FULL,
+      sendRefused: W_SEND_SOCKET,
+    });
     this.#config = init.config;
-    this.#index = init.index;
-    this.#v4 = init.fds.v4 >= 0 ? UdpSocket.fromFd(init.fds.v4) : undefined;
-    this.#v6 = init.fds.v6 >= 0 ? UdpSocket.fromFd(init.fds.v6) : undefined;
-    if (this.#v4 === undefined && this.#v6 === undefined) throw new Error("no socket");
-    const tx = { slots: SLOTS, slotSize: SEND_SLOT, headroom: 0 };
-    if (this.#v4 !== undefined) this.#tx4 = new PacketBatch(tx);
-    if (this.#v6 !== undefined) this.#tx6 = new PacketBatch(tx);
-    this.#wakeFd = init.wakeFd;
-    this.#mailbox = new Int32Array(init.mailbox);
     this.#verdicts = new Uint8Array(init.verdicts);
-    this.#acks = new Int32Array(init.acks);
-    this.#stage = new HandOverStage(
-      this.#acks,
-      this.#index,
-      () => this.#postUp(performance.now(), true),
-    );
     const limiter = init.limiter !== undefined
       ? new RateLimiter(init.limiter.rate, init.limiter.memory)
       : undefined;
@@ -195,12 +163,12 @@ class Server {
       new SiteIndex(new Sites(init.config)),
       new AnswerTable(init.answers),
       limiter,
-      this.#counts,
+      counts,
     );
   }
 
   /** Answers from these sites from now on. */
-  setSites(m: ServingSites): void {
+  message(m: ServingSites): void {
     const config = {
       ...this.#config,
       lispSites: m.lispSites,
@@ -209,55 +177,26 @@ class Server {
     this.#fast.setSites(new SiteIndex(new Sites(config)));
   }
 
-  /** A message arrived (onmessage). */
-  noteMessage(): void {
-    this.#handled++;
+  protected override beforeWait(): void {
+    // What the main thread acknowledged meanwhile would wait for the timeout.
+    if (Atomics.load(this.acks, this.index) > this.#notifiedUpTo) this.#sendNotifies();
   }
 
-  async routineServe(): Promise<void> {
-    const poll = new PollSet([this.#v4?.fd ?? -1, this.#v6?.fd ?? -1, this.#wakeFd]);
-    const lib = libc();
-    while (!this.stopping) {
-      Atomics.store(this.#mailbox, 1, 1);
-      // What the main thread acknowledged meanwhile would wait for the timeout.
-      if (Atomics.load(this.#acks, this.#index) > this.#notifiedUpTo) this.#sendNotifies();
-      poll.poll(this.#countsDirty ? COUNTS_MS : IDLE_MS);
-      Atomics.store(this.#mailbox, 1, 0);
-      if (poll.readable(2)) lib.read(this.#wakeFd, this.#eventfdScratch, 8n);
-      if (Atomics.load(this.#mailbox, 0) !== this.#handled) {
-        // Messages wait in the event loop: let them in (stop).
-        await new Promise<void>((r) => setTimeout(r, 0));
-        if (this.stopping) break;
-      }
-      const now = Date.now();
-      this.#sendNotifies();
-      if (this.#v4 !== undefined && poll.readable(0)) this.#drain(this.#v4, now);
-      if (this.#v6 !== undefined && poll.readable(1)) this.#drain(this.#v6, now);
-      this.#sendNotifies();
-      this.#postUp(performance.now(), false);
-    }
-    this.#postUp(performance.now(), true);
+  protected override waitMs(): number {
+    return this.#countsDirty ? COUNTS_MS : IDLE_MS;
   }
 
-  #drain(socket: UdpSocket, now: number): void {
-    const rx = this.#rx;
-    for (let k = 0; k < DRAIN_BATCHES; k++) {
-      const n = socket.recvmmsg(rx);
-      if (n <= 0) {
-        if (n < 0) this.#log("serving-receive-error", { error: errnoName(socket.errno) });
-        return;
-      }
-      for (let i = 0; i < n; i++) this.#one(i, now);
-      this.#flush(this.#v4, this.#tx4);
-      this.#flush(this.#v6, this.#tx6);
-      this.#postUp(performance.now(), false);
-      if (n < rx.slots) return;
-    }
+  protected override beforeDrain(): void {
+    this.#sendNotifies();
+  }
+
+  protected override afterDrain(): void {
+    this.#sendNotifies();
   }
 
   /** Handles slot `i` of the receive batch. */
-  #one(i: number, now: number): void {
-    const rx = this.#rx;
+  protected one(i: number, now: number): void {
+    const rx = this.rx;
     const b = rx.bytes;
     const start = rx.offset[i]!;
     const end = start + rx.length[i]!;
@@ -273,14 +212,14 @@ class Server {
       code = fast.handle(b, start, end, src4, src6, now, this.#out, 0, this.#out.length);
     } catch (e) {
       // A bug, never a peer's doing: the main thread decides instead.
-      this.#log("serving-fast-path-error", { error: describe(e) });
+      this.log("serving-fast-path-error", { error: describe(e) });
       code = FAST_MAIN;
     }
-    const c = this.#counts;
+    const c = this.counts;
     switch (code) {
       case FAST_ANSWERED:
       case FAST_ANSWERED_DDT: {
-        if (this.#order[h]! > Atomics.load(this.#acks, this.#index)) {
+        if (this.#order[h]! > Atomics.load(this.acks, this.index)) {
           // An earlier datagram of this source waits in the main thread: the
           // answer must not overtake it (what is handed over keeps its order).
           fast.uncount();
@@ -296,9 +235,9 @@ class Server {
         c[W_REGISTER] = c[W_REGISTER]! + 1;
         const n = fast.outLength;
         // Keep the Map-Notify here when it fits and its slot is free.
-        const next = this.#stage.seq + 1;
+        const next = this.stage.seq + 1;
         const keep = n > 0 && n <= NOTIFY_SLOT &&
-          next - Atomics.load(this.#acks, this.#index) < NOTIFY_SLOTS &&
+          next - Atomics.load(this.acks, this.index) < NOTIFY_SLOTS &&
           next - this.#notifiedUpTo < NOTIFY_SLOTS;
         if (keep) {
           const k = next & (NOTIFY_SLOTS - 1);
@@ -311,7 +250,7 @@ class Server {
           if (fam === 4) this.#nAddr4[k] = src4;
           else for (let j = 0; j < 16; j++) this.#nAddr6[k * 16 + j] = b[src6 + j]!;
           if (this.#handOver(UP_REGISTER_KEPT, b, start, end, fam, src4, src6, port, 0, h)) {
-            this.#nSeq[k] = this.#stage.seq;
+            this.#nSeq[k] = this.stage.seq;
           }
         } else this.#handOver(UP_REGISTER, b, start, end, fam, src4, src6, port, n, h);
         break;
@@ -321,7 +260,7 @@ class Server {
         const k = sourceHash(b, src4, src6, 0);
         if (now - this.#dropReported[k]! >= 60_000) {
           this.#dropReported[k] = now;
-          this.#post(
+          this.post(
             {
               op: "drop",
               reason: "rate-limited",
@@ -347,7 +286,7 @@ class Server {
     const v4 = f.toFamily === 4;
     const j = this.#queue(v4, 0, f.outLength);
     if (j < 0) return;
-    const tx = (v4 ? this.#tx4 : this.#tx6)!;
+    const tx = (v4 ? this.tx4 : this.tx6)!;
     if (f.toAddress >= 0) {
       if (v4) {
         const a = f.toAddress;
@@ -367,8 +306,8 @@ class Server {
     const v4 = src6 < 0;
     const j = this.#queue(v4, f.referralAt, f.referralLength);
     if (j < 0) return;
-    if (v4) this.#tx4!.setPeer4(j, src4, port);
-    else this.#tx6!.setPeer6(j, b, src6, port);
+    if (v4) this.tx4!.setPeer4(j, src4, port);
+    else this.tx6!.setPeer6(j, b, src6, port);
   }
 
   /**
@@ -377,13 +316,13 @@ class Server {
    * caller to set its peer; -1 (counted) without a socket of that family.
    */
   #queue(v4: boolean, from: number, n: number): number {
-    const tx = v4 ? this.#tx4 : this.#tx6;
+    const tx = v4 ? this.tx4 : this.tx6;
     if (tx === undefined) {
-      const c = this.#counts;
+      const c = this.counts;
       c[W_SEND_NO_SOCKET] = c[W_SEND_NO_SOCKET]! + 1;
       return -1;
     }
-    if (tx.count === tx.slots) this.#flush(v4 ? this.#v4 : this.#v6, tx);
+    if (tx.count === tx.slots) this.flush(v4 ? this.v4 : this.v6, tx);
     const j = tx.count++;
     const at = tx.base(j);
     const out = this.#out;
@@ -391,10 +330,6 @@ class Server {
     tx.offset[j] = at;
     tx.length[j] = n;
     return j;
-  }
-
-  #flush(socket: UdpSocket | undefined, tx: PacketBatch | undefined): void {
-    sendBatchCounting(socket, tx, this.#counts, W_SEND_FULL, W_SEND_SOCKET);
   }
 
   /** Copies a datagram (and a Map-Notify from #out) into the staging buffer for the main thread. */
@@ -410,16 +345,16 @@ class Server {
     notify: number,
     h: number,
   ): boolean {
-    const c = this.#counts;
-    const r = this.#stage.stage(kind, b, start, end, fam, src4, src6, port, this.#out, notify);
+    const c = this.counts;
+    const r = this.stage.stage(kind, b, start, end, fam, src4, src6, port, this.#out, notify);
     if (r !== STAGED) {
       if (r === BACKLOG_FULL) {
         c[W_DROPPED] = c[W_DROPPED]! + 1;
-        this.#log("serving-backlog-full", { backlog: MAX_BACKLOG });
+        this.log("serving-backlog-full", { backlog: MAX_BACKLOG });
       }
       return false;
     }
-    this.#order[h] = this.#stage.seq;
+    this.#order[h] = this.stage.seq;
     c[W_MAIN] = c[W_MAIN]! + (kind === UP_REGISTER || kind === UP_REGISTER_KEPT ? 0 : 1);
     this.#countsDirty = true;
     return true;
@@ -427,18 +362,18 @@ class Server {
 
   /** Sends the kept Map-Notifies the main thread let go (see UP_REGISTER_KEPT). */
   #sendNotifies(): void {
-    const acked = Atomics.load(this.#acks, this.#index);
+    const acked = Atomics.load(this.acks, this.index);
     if (acked <= this.#notifiedUpTo) return;
-    const c = this.#counts;
+    const c = this.counts;
     for (let s = this.#notifiedUpTo + 1; s <= acked; s++) {
       const k = s & (NOTIFY_SLOTS - 1);
       if (this.#nSeq[k] !== s) continue;
       this.#nSeq[k] = -1;
       if (Atomics.exchange(this.#verdicts, k, 0) !== 1) continue;
       const v4 = this.#nFam[k] === 4;
-      const tx = v4 ? this.#tx4 : this.#tx6;
+      const tx = v4 ? this.tx4 : this.tx6;
       if (tx === undefined) continue;
-      if (tx.count === tx.slots) this.#flush(v4 ? this.#v4 : this.#v6, tx);
+      if (tx.count === tx.slots) this.flush(v4 ? this.v4 : this.v6, tx);
       const j = tx.count++;
       const at = tx.base(j);
       const n = this.#nLen[k]!;
@@ -453,37 +388,30 @@ class Server {
       this.#countsDirty = true;
     }
     this.#notifiedUpTo = acked;
-    this.#flush(this.#v4, this.#tx4);
-    this.#flush(this.#v6, this.#tx6);
+    this.flush(this.v4, this.tx4);
+    this.flush(this.v6, this.tx6);
   }
 
   /** Posts the staged datagrams and the counts (the counts at most every COUNTS_MS). */
-  #postUp(now: number, force: boolean): void {
-    const stage = this.#stage;
+  protected postUp(force: boolean): void {
+    const now = performance.now();
+    const stage = this.stage;
     const staged = stage.length > 0;
     const countsDue = this.#countsDirty && (force || now - this.#lastPost >= COUNTS_MS);
     if (!staged && !countsDue) return;
-    const counts = this.#countsDirty ? this.#counts.slice() : undefined;
+    const counts = this.#countsDirty ? this.counts.slice() : undefined;
     if (counts !== undefined) {
-      this.#counts.fill(0);
+      this.counts.fill(0);
       this.#countsDirty = false;
     }
     this.#lastPost = now;
     const first = stage.first;
     const buf = stage.take();
     if (buf !== undefined) {
-      this.#post({ op: "up", buf, seq: stage.seq, first, ...(counts ? { counts } : {}) }, [buf]);
+      this.post({ op: "up", buf, seq: stage.seq, first, ...(counts ? { counts } : {}) }, [buf]);
     } else {
-      this.#post({ op: "up", seq: stage.seq, first, ...(counts ? { counts } : {}) });
+      this.post({ op: "up", seq: stage.seq, first, ...(counts ? { counts } : {}) });
     }
-  }
-
-  /** Posts a log event, at most one every 10 s per Worker (errors a peer may trigger). */
-  #log(event: string, fields: Record<string, string | number>): void {
-    const now = performance.now();
-    if (now - this.#lastError < 10_000) return;
-    this.#lastError = now;
-    this.#post({ op: "log", event, fields: { worker: this.#index, ...fields } });
   }
 }
 
@@ -503,38 +431,4 @@ function sourceHash(b: Uint8Array, src4: number, src6: number, port: number): nu
   return h & (ORDER_SLOTS - 1);
 }
 
-function isWorker(): boolean {
-  return typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope === "function";
-}
-
-if (isWorker()) {
-  const scope = globalThis as unknown as WorkerScope;
-  let server: Server | undefined;
-  scope.onmessage = (m: MessageEvent<ToServing>) => {
-    const msg = m.data;
-    server?.noteMessage();
-    if (msg.op === "stop") {
-      if (server === undefined) scope.postMessage({ op: "stopped" } satisfies FromServing);
-      else server.stopping = true;
-      return;
-    }
-    if (msg.op === "sites") {
-      server?.setSites(msg);
-      return;
-    }
-    if (server !== undefined) return;
-    try {
-      server = new Server(msg, (x, t) => scope.postMessage(x, t ?? []));
-      server.noteMessage();
-    } catch (e) {
-      scope.postMessage({ op: "stopped", error: describe(e) } satisfies FromServing);
-      return;
-    }
-    scope.postMessage({ op: "ready" } satisfies FromServing);
-    const s = server;
-    s.routineServe().then(
-      () => scope.postMessage({ op: "stopped" } satisfies FromServing),
-      (e) => scope.postMessage({ op: "stopped", error: describe(e) } satisfies FromServing),
-    );
-  };
-}
+runPoolWorker<ServingInit, ServingSites>((init, post) => new Server(init, post));
