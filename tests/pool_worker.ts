@@ -9,6 +9,7 @@
  * @module
  */
 
+import type { Received } from "../roles/control_io/hand_over.ts";
 import { PoolWorker, type PostToMain, runPoolWorker } from "../roles/control_io/pool_worker.ts";
 import type { PoolInit } from "../roles/control_io/worker_pool.ts";
 
@@ -46,13 +47,8 @@ class TestWorker extends PoolWorker<TestEcho> {
     }
   }
 
-  protected one(i: number): void {
-    const rx = this.rx;
-    const start = rx.offset[i]!;
-    const fam = rx.peerFamily(i);
-    const src4 = fam === 4 ? rx.peerAddr4(i) : 0;
-    const src6 = fam === 6 ? rx.peerAddr6Offset(i) : -1;
-    this.stage.stage(5, rx.bytes, start, start + rx.length[i]!, fam, src4, src6, rx.peerPort(i));
+  protected one(d: Received): void {
+    this.stage.stage(5, d);
   }
 
   protected postUp(): void {

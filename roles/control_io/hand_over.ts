@@ -50,6 +50,21 @@ export const BACKLOG_FULL = 0;
 export const TOO_LARGE = -1;
 
 /**
+ * A received datagram where it lies: `bytes[start, end)`, from `port` and,
+ * by `fam`, `src4` (4: the address as a host-order u32) or the 16 bytes at
+ * `bytes[src6]` (6). A Worker fills one in place per datagram.
+ */
+export interface Received {
+  bytes: Uint8Array;
+  start: number;
+  end: number;
+  fam: number;
+  src4: number;
+  src6: number;
+  port: number;
+}
+
+/**
  * A Worker's staging buffer: entries staged one by one, taken as one
  * buffer to post. Nothing is allocated per entry.
  */
@@ -108,23 +123,12 @@ export class HandOverStage {
   }
 
   /**
-   * Stages one entry: `b[start, end)` from the source `fam` (4: `src4`, a
-   * host-order u32; 6: the 16 bytes at `b[src6]`) and `port`, then
-   * `extra[0, extraLength)`. Returns {@link STAGED} (the sequence number is
-   * then {@link seq}), {@link BACKLOG_FULL} or {@link TOO_LARGE}.
+   * Stages one entry: the datagram `d`, then `extra[0, extraLength)`.
+   * Returns {@link STAGED} (the sequence number is then {@link seq}),
+   * {@link BACKLOG_FULL} or {@link TOO_LARGE}.
    */
-  stage(
-    kind: number,
-    b: Uint8Array,
-    start: number,
-    end: number,
-    fam: number,
-    src4: number,
-    src6: number,
-    port: number,
-    extra?: Uint8Array,
-    extraLength = 0,
-  ): number {
+  stage(kind: number, d: Received, extra?: Uint8Array, extraLength = 0): number {
+    const { bytes: b, start, end, fam, src6 } = d;
     if (this.#seq - Atomics.load(this.#acks, this.#index) >= this.#backlog) return BACKLOG_FULL;
     const len = end - start;
     const need = HAND_OVER_HEADER + len + extraLength + 3;
@@ -136,10 +140,10 @@ export class HandOverStage {
     let p = this.#length;
     s[p] = kind;
     s[p + 1] = fam;
-    v.setUint16(p + 2, port, false);
+    v.setUint16(p + 2, d.port, false);
     v.setUint32(p + 4, len, false);
     v.setUint32(p + 8, extraLength, false);
-    if (fam === 4) v.setUint32(p + 12, src4, false);
+    if (fam === 4) v.setUint32(p + 12, d.src4, false);
     else for (let k = 0; k < 16; k++) s[p + 12 + k] = b[src6 + k]!;
     p += HAND_OVER_HEADER;
     for (let k = 0; k < len; k++) s[p + k] = b[start + k]!;

@@ -5,6 +5,7 @@ import {
   HAND_OVER_HEADER,
   HandOverReader,
   HandOverStage,
+  type Received,
   STAGED,
   TOO_LARGE,
 } from "./hand_over.ts";
@@ -25,6 +26,19 @@ function readAll(reader: HandOverReader, buf: ArrayBuffer, first: number): Seen[
   return out;
 }
 
+/** The datagram `b[start, end)` from `fam`, `src4` or `b[src6]`, and `port`. */
+function at(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  fam: number,
+  src4: number,
+  src6: number,
+  port: number,
+): Received {
+  return { bytes, start, end, fam, src4, src6, port };
+}
+
 function acks(): Int32Array {
   return new Int32Array(new SharedArrayBuffer(4 * 4));
 }
@@ -43,11 +57,11 @@ Deno.test("HandOverStage and HandOverReader: IPv4 and IPv6 sources, extra bytes,
   const extra = new Uint8Array([9, 8, 7, 6, 5, 4, 3]);
   assert.equal(stage.first, 1);
   // 10.1.2.3:4342, the datagram's 5 bytes, no extra.
-  assert.equal(stage.stage(2, b, 16, 21, 4, 0x0a010203, -1, 4342), STAGED);
+  assert.equal(stage.stage(2, at(b, 16, 21, 4, 0x0a010203, -1, 4342)), STAGED);
   // [2001:db8::42]:1234, 3 bytes, 2 extra bytes of 7.
-  assert.equal(stage.stage(3, b, 16, 19, 6, 0, 0, 1234, extra, 2), STAGED);
+  assert.equal(stage.stage(3, at(b, 16, 19, 6, 0, 0, 1234), extra, 2), STAGED);
   // 10.1.2.3:4342 again, empty datagram, 7 extra bytes.
-  assert.equal(stage.stage(4, b, 16, 16, 4, 0x0a010203, -1, 4342, extra, 7), STAGED);
+  assert.equal(stage.stage(4, at(b, 16, 16, 4, 0x0a010203, -1, 4342), extra, 7), STAGED);
   assert.equal(stage.seq, 3);
   assert.equal(stage.first, 1);
   // Each entry padded to 4 bytes: 28 + 5 -> 36, 28 + 3 + 2 -> 36, 28 + 0 + 7 -> 36.
@@ -106,7 +120,7 @@ Deno.test("HandOverStage: an entry that does not fit behind the staged ones call
   }, 128);
   const b = datagram(Array.from({ length: 60 }, (_, i) => i));
   // 28 + 30 -> 60 bytes an entry: two fit in 128, the third does not.
-  for (let k = 0; k < 5; k++) assert.equal(stage.stage(1, b, 16, 46, 4, k, -1, 1), STAGED);
+  for (let k = 0; k < 5; k++) assert.equal(stage.stage(1, at(b, 16, 46, 4, k, -1, 1)), STAGED);
   assert.deepEqual(posted.map((p) => [p.buf.byteLength, p.first, p.seq]), [[120, 1, 2], [
     120,
     3,
@@ -120,7 +134,7 @@ Deno.test("HandOverStage: an entry that does not fit behind the staged ones call
     [[3, "0.0.0.2"], [4, "0.0.0.3"]],
   );
   // Larger than the whole buffer: the staged one is posted, this one refused.
-  assert.equal(stage.stage(1, b, 16, 16 + 101, 4, 0, -1, 1), TOO_LARGE);
+  assert.equal(stage.stage(1, at(b, 16, 16 + 101, 4, 0, -1, 1)), TOO_LARGE);
   assert.equal(posted.length, 3);
   assert.equal(stage.seq, 5);
   assert.equal(stage.length, 0);
@@ -130,16 +144,16 @@ Deno.test("HandOverStage refuses an entry once seq - acks[index] reaches the bac
   const a = acks();
   const stage = new HandOverStage(a, 2, () => {}, 4096, 3);
   const b = datagram([1]);
-  for (let k = 0; k < 3; k++) assert.equal(stage.stage(1, b, 16, 17, 4, 1, -1, 1), STAGED);
-  assert.equal(stage.stage(1, b, 16, 17, 4, 1, -1, 1), BACKLOG_FULL);
+  for (let k = 0; k < 3; k++) assert.equal(stage.stage(1, at(b, 16, 17, 4, 1, -1, 1)), STAGED);
+  assert.equal(stage.stage(1, at(b, 16, 17, 4, 1, -1, 1)), BACKLOG_FULL);
   assert.equal(stage.seq, 3);
   // Another Worker's acknowledgement does not count.
   Atomics.store(a, 1, 3);
-  assert.equal(stage.stage(1, b, 16, 17, 4, 1, -1, 1), BACKLOG_FULL);
+  assert.equal(stage.stage(1, at(b, 16, 17, 4, 1, -1, 1)), BACKLOG_FULL);
   Atomics.store(a, 2, 1);
   assert.equal(stage.acked, 1);
-  assert.equal(stage.stage(1, b, 16, 17, 4, 1, -1, 1), STAGED);
-  assert.equal(stage.stage(1, b, 16, 17, 4, 1, -1, 1), BACKLOG_FULL);
+  assert.equal(stage.stage(1, at(b, 16, 17, 4, 1, -1, 1)), STAGED);
+  assert.equal(stage.stage(1, at(b, 16, 17, 4, 1, -1, 1)), BACKLOG_FULL);
   assert.equal(stage.seq, 4);
   assert.equal(stage.take()!.byteLength, 4 * 32);
 });
@@ -147,7 +161,7 @@ Deno.test("HandOverStage refuses an entry once seq - acks[index] reaches the bac
 Deno.test("HandOverReader: an entry whose visit throws is reported, and the walk goes on", () => {
   const stage = new HandOverStage(acks(), 0, () => {}, 4096);
   const b = datagram([1, 2]);
-  for (let k = 0; k < 3; k++) stage.stage(k, b, 16, 18, 4, 1, -1, 1);
+  for (let k = 0; k < 3; k++) stage.stage(k, at(b, 16, 18, 4, 1, -1, 1));
   const failed: unknown[] = [];
   const reader = new HandOverReader((e) => failed.push(e));
   const kinds: number[] = [];

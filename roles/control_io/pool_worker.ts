@@ -20,7 +20,7 @@
 
 import { errnoName, libc } from "../../ffi/libc.ts";
 import { PacketBatch, PollSet, UdpSocket } from "../../ffi/udp.ts";
-import { HandOverStage } from "./hand_over.ts";
+import { HandOverStage, type Received } from "./hand_over.ts";
 import { sendBatchCounting } from "./socket.ts";
 import type { FromPoolWorker, PoolInit, PoolStop } from "./worker_pool.ts";
 
@@ -69,6 +69,16 @@ export abstract class PoolWorker<Message extends { readonly op: string }> {
   protected readonly rx = new PacketBatch({ slots: SLOTS, slotSize: RECV_SLOT, headroom: 0 });
   protected readonly tx4: PacketBatch | undefined;
   protected readonly tx6: PacketBatch | undefined;
+  /** The datagram being handled (filled in place from {@link rx}). */
+  protected readonly received: Received = {
+    bytes: this.rx.bytes,
+    start: 0,
+    end: 0,
+    fam: 0,
+    src4: 0,
+    src6: -1,
+    port: 0,
+  };
   /** Int32 [index]: the last handed-over sequence number the main thread handled. */
   protected readonly acks: Int32Array;
   /** What the Worker hands over; a full stage posts ({@link postUp}). */
@@ -111,8 +121,8 @@ export abstract class PoolWorker<Message extends { readonly op: string }> {
   /** A message of the role's (not init, not stop). */
   abstract message(msg: Message): void;
 
-  /** Handles slot `i` of {@link rx}, received at `now` (Date.now()). */
-  protected abstract one(i: number, now: number): void;
+  /** Handles the datagram `d` (a slot of {@link rx}), received at `now` (Date.now()). */
+  protected abstract one(d: Received, now: number): void;
 
   /** Posts what is staged (and counts); `force`: now, not when due. */
   protected abstract postUp(force: boolean): void;
@@ -169,7 +179,18 @@ export abstract class PoolWorker<Message extends { readonly op: string }> {
         if (n < 0) this.log(`${this.#prefix}-receive-error`, { error: errnoName(socket.errno) });
         return;
       }
-      for (let i = 0; i < n; i++) this.one(i, now);
+      const d = this.received;
+      for (let i = 0; i < n; i++) {
+        const fam = rx.peerFamily(i);
+        if (fam === 0) continue;
+        d.start = rx.offset[i]!;
+        d.end = d.start + rx.length[i]!;
+        d.fam = fam;
+        d.src4 = fam === 4 ? rx.peerAddr4(i) : 0;
+        d.src6 = fam === 6 ? rx.peerAddr6Offset(i) : -1;
+        d.port = rx.peerPort(i);
+        this.one(d, now);
+      }
       this.flush(this.v4, this.tx4);
       this.flush(this.v6, this.tx6);
       this.postUp(false);

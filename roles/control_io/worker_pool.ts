@@ -31,7 +31,6 @@ import {
   type ControlTransport,
   type ControlTransportFactory,
   formatPeer,
-  type Peer,
   type TransportHooks,
 } from "../../core/control.ts";
 import type { Logger } from "../../core/log.ts";
@@ -149,15 +148,11 @@ export interface PoolRole<ToWorker> {
   dropped?(reason: string, address: string, peer: string): void;
 }
 
-/** What the main thread does with an entry Worker `m` handed over. */
-export type PoolEntry = (
-  m: PoolMember,
-  kind: number,
-  from: Peer,
-  data: Uint8Array,
-  extra: Uint8Array | undefined,
-  seq: number,
-) => void;
+/**
+ * What the main thread does with an entry Worker `m` handed over: its kind,
+ * source, data, extra bytes and sequence number ({@link HandOverVisit}).
+ */
+export type PoolEntry = (m: PoolMember, ...entry: Parameters<HandOverVisit>) => void;
 
 interface Member extends PoolMember {
   readonly done: () => void;

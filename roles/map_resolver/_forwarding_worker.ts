@@ -15,7 +15,7 @@
 
 import { RateLimiter } from "../../core/rate_limit.ts";
 import { u32ToIpv4 } from "../../ffi/libc.ts";
-import { BACKLOG_FULL, MAX_BACKLOG } from "../control_io/hand_over.ts";
+import { BACKLOG_FULL, MAX_BACKLOG, type Received } from "../control_io/hand_over.ts";
 import {
   describe,
   PoolWorker,
@@ -115,16 +115,9 @@ class Forwarder extends PoolWorker<ForwardingTargets> {
     this.#path.setTargets(m.targets);
   }
 
-  protected one(i: number, now: number): void {
-    const rx = this.rx;
-    const b = rx.bytes;
-    const start = rx.offset[i]!;
-    const end = start + rx.length[i]!;
-    const fam = rx.peerFamily(i);
-    if (fam === 0) return;
-    const src4 = fam === 4 ? rx.peerAddr4(i) : 0;
-    const src6 = fam === 6 ? rx.peerAddr6Offset(i) : -1;
-    const port = rx.peerPort(i);
+  /** Forwards a datagram, or reports its drop, or hands it over. */
+  protected one(d: Received, now: number): void {
+    const { bytes: b, start, end, src4, src6, port } = d;
     const path = this.#path;
     const v4 = path.toFamily === 4;
     const tx = v4 ? this.tx4 : this.tx6;
@@ -158,9 +151,9 @@ class Forwarder extends PoolWorker<ForwardingTargets> {
       case FWD_RATE_LIMITED:
         return this.#report("rate-limited", b, src4, src6, port, now);
       case FWD_MAIN_ADMITTED:
-        return this.#handOver(UP_ADMITTED, b, start, end, fam, src4, src6, port);
+        return this.#handOver(UP_ADMITTED, d);
       default:
-        return this.#handOver(UP_RAW, b, start, end, fam, src4, src6, port);
+        return this.#handOver(UP_RAW, d);
     }
   }
 
@@ -182,17 +175,9 @@ class Forwarder extends PoolWorker<ForwardingTargets> {
     this.post({ op: "drop", reason, address, port } satisfies FromForwarding);
   }
 
-  #handOver(
-    kind: number,
-    b: Uint8Array,
-    start: number,
-    end: number,
-    fam: number,
-    src4: number,
-    src6: number,
-    port: number,
-  ): void {
-    if (this.stage.stage(kind, b, start, end, fam, src4, src6, port) === BACKLOG_FULL) {
+  /** Stages a datagram for the main thread (dropped and counted past the backlog). */
+  #handOver(kind: number, d: Received): void {
+    if (this.stage.stage(kind, d) === BACKLOG_FULL) {
       const c = this.counts;
       c[W_BACKLOG] = c[W_BACKLOG]! + 1;
       this.log("forwarding-backlog-full", { backlog: MAX_BACKLOG });

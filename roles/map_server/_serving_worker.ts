@@ -28,7 +28,7 @@ import type { Config } from "../../config/mod.ts";
 import { RateLimiter } from "../../core/rate_limit.ts";
 import { u32ToIpv4 } from "../../ffi/libc.ts";
 import { ipv6FromBytes } from "../../wire/ip_text.ts";
-import { BACKLOG_FULL, MAX_BACKLOG, STAGED } from "../control_io/hand_over.ts";
+import { BACKLOG_FULL, MAX_BACKLOG, type Received, STAGED } from "../control_io/hand_over.ts";
 import {
   describe,
   IDLE_MS,
@@ -194,17 +194,9 @@ class Server extends PoolWorker<ServingSites> {
     this.#sendNotifies();
   }
 
-  /** Handles slot `i` of the receive batch. */
-  protected one(i: number, now: number): void {
-    const rx = this.rx;
-    const b = rx.bytes;
-    const start = rx.offset[i]!;
-    const end = start + rx.length[i]!;
-    const fam = rx.peerFamily(i);
-    if (fam === 0) return;
-    const src4 = fam === 4 ? rx.peerAddr4(i) : 0;
-    const src6 = fam === 6 ? rx.peerAddr6Offset(i) : -1;
-    const port = rx.peerPort(i);
+  /** Handles a datagram. */
+  protected one(d: Received, now: number): void {
+    const { bytes: b, start, end, fam, src4, src6, port } = d;
     const h = sourceHash(b, src4, src6, port);
     let code: number;
     const fast = this.#fast;
@@ -223,7 +215,7 @@ class Server extends PoolWorker<ServingSites> {
           // An earlier datagram of this source waits in the main thread: the
           // answer must not overtake it (what is handed over keeps its order).
           fast.uncount();
-          this.#handOver(UP_ADMITTED, b, start, end, fam, src4, src6, port, 0, h);
+          this.#handOver(UP_ADMITTED, d, 0, h);
           break;
         }
         c[W_ANSWERED] = c[W_ANSWERED]! + 1;
@@ -249,10 +241,10 @@ class Server extends PoolWorker<ServingSites> {
           this.#nPort[k] = port;
           if (fam === 4) this.#nAddr4[k] = src4;
           else for (let j = 0; j < 16; j++) this.#nAddr6[k * 16 + j] = b[src6 + j]!;
-          if (this.#handOver(UP_REGISTER_KEPT, b, start, end, fam, src4, src6, port, 0, h)) {
+          if (this.#handOver(UP_REGISTER_KEPT, d, 0, h)) {
             this.#nSeq[k] = this.stage.seq;
           }
-        } else this.#handOver(UP_REGISTER, b, start, end, fam, src4, src6, port, n, h);
+        } else this.#handOver(UP_REGISTER, d, n, h);
         break;
       }
       case FAST_RATE_LIMITED: {
@@ -272,10 +264,10 @@ class Server extends PoolWorker<ServingSites> {
         break;
       }
       case FAST_MAIN_ADMITTED:
-        this.#handOver(UP_ADMITTED, b, start, end, fam, src4, src6, port, 0, h);
+        this.#handOver(UP_ADMITTED, d, 0, h);
         break;
       default:
-        this.#handOver(UP_RAW, b, start, end, fam, src4, src6, port, 0, h);
+        this.#handOver(UP_RAW, d, 0, h);
     }
     this.#countsDirty = true;
   }
@@ -333,20 +325,9 @@ class Server extends PoolWorker<ServingSites> {
   }
 
   /** Copies a datagram (and a Map-Notify from #out) into the staging buffer for the main thread. */
-  #handOver(
-    kind: number,
-    b: Uint8Array,
-    start: number,
-    end: number,
-    fam: number,
-    src4: number,
-    src6: number,
-    port: number,
-    notify: number,
-    h: number,
-  ): boolean {
+  #handOver(kind: number, d: Received, notify: number, h: number): boolean {
     const c = this.counts;
-    const r = this.stage.stage(kind, b, start, end, fam, src4, src6, port, this.#out, notify);
+    const r = this.stage.stage(kind, d, this.#out, notify);
     if (r !== STAGED) {
       if (r === BACKLOG_FULL) {
         c[W_DROPPED] = c[W_DROPPED]! + 1;
