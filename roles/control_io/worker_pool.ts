@@ -18,8 +18,7 @@
  *   the start: the Worker died, an error of the role (`reportError`), since
  *   1/N of the traffic would reach nobody.
  * - The main thread sends on the first Worker's sockets ({@link
- *   WorkerPool.transport}); {@link WorkerPool.close} stops the Workers
- *   ({@link stopPool}).
+ *   WorkerPool.transport}); {@link WorkerPool.close} stops the Workers.
  *
  * What differs per role (the Worker's module, its names, the init
  * message, what an entry and the counts mean) is a {@link PoolRole}.
@@ -204,12 +203,12 @@ export function nonceSpreadFilter(n: number): Uint8Array {
  * {@link nonceSpreadFilter}; the port is checked free first. Without the
  * filter it logs `event` (the kernel's hash then spreads the datagrams).
  */
-export function openReusePortGroup(
+function openReusePortGroup(
   address: string,
   port: number,
   n: number,
-  logger?: Logger,
-  event = "serving-spread-unavailable",
+  logger: Logger,
+  event: string,
 ): UdpSocket[] {
   // Without SO_REUSEPORT this bind fails when another process holds the port,
   // which a group of reuse-port sockets would otherwise share with it.
@@ -228,7 +227,7 @@ export function openReusePortGroup(
       out[0]!.attachReusePortFilter(nonceSpreadFilter(n));
     } catch (e) {
       // Without it the kernel's hash of addresses and ports spreads the datagrams.
-      logger?.warn(event, { error: (e as Error).message });
+      logger.warn(event, { error: (e as Error).message });
     }
   }
   return out;
@@ -238,12 +237,12 @@ export function openReusePortGroup(
  * The reuse-port groups of a pool: on `address` (its family only), or on
  * both wildcards (IPv6 where the host has it, on the port IPv4 got).
  */
-export function openReusePortGroups(
+function openReusePortGroups(
   address: string | undefined,
   port: number,
   n: number,
   logger: Logger,
-  event?: string,
+  event: string,
 ): { v4: UdpSocket[]; v6: UdpSocket[] } {
   if (address !== undefined) {
     const group = openReusePortGroup(address, port, n, logger, event);
@@ -257,34 +256,6 @@ export function openReusePortGroups(
     logger.warn("control-ipv6-unavailable", { error: (e as Error).message });
   }
   return { v4, v6 };
-}
-
-/**
- * A pool's close: flushes the main thread's sends, asks each Worker to stop
- * (`stop`), waits for them at most 3 s, terminates them and closes their
- * wakers, then the sockets.
- */
-export async function stopPool<
-  M extends Pick<PoolMember, "worker" | "stopped"> & {
-    readonly waker: { close(): void };
-  },
->(
-  queue: SendQueue | undefined,
-  members: readonly M[],
-  sockets: readonly UdpSocket[],
-  stop: (m: M) => void,
-): Promise<void> {
-  queue?.flush();
-  for (const m of members) stop(m);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<void>((r) => (timer = setTimeout(r, STOP_TIMEOUT_MS)));
-  await Promise.race([Promise.all(members.map((m) => m.stopped)), late]);
-  clearTimeout(timer);
-  for (const m of members) {
-    m.worker.terminate();
-    m.waker.close();
-  }
-  for (const s of sockets) s.close();
 }
 
 /** The Workers of a pool, their sockets and what they hand over (see the module notes). */
@@ -502,12 +473,26 @@ export class WorkerPool<ToWorker extends { readonly op: string }> {
 
   /** Stops the Workers (each within 3 s), then closes the sockets. */
   close(): Promise<void> {
-    this.#closing ??= stopPool(
-      this.#queue,
-      this.#members,
-      this.#sockets,
-      (m) => this.post(m, { op: "stop" }),
-    );
+    this.#closing ??= this.#stop();
     return this.#closing;
+  }
+
+  /**
+   * Flushes the main thread's sends, asks each Worker to stop, waits for
+   * them at most {@link STOP_TIMEOUT_MS}, terminates them and closes their
+   * wakers, then the sockets.
+   */
+  async #stop(): Promise<void> {
+    this.#queue?.flush();
+    for (const m of this.#members) this.post(m, { op: "stop" });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<void>((r) => (timer = setTimeout(r, STOP_TIMEOUT_MS)));
+    await Promise.race([Promise.all(this.#members.map((m) => m.stopped)), late]);
+    clearTimeout(timer);
+    for (const m of this.#members) {
+      m.worker.terminate();
+      m.waker.close();
+    }
+    for (const s of this.#sockets) s.close();
   }
 }
