@@ -4,7 +4,9 @@
  * datagram over as it came (kind 5), and does what its init message's
  * `mode` says: `refuse` (its constructor throws: stopped with the error
  * before ready), `die` (its loop throws once it runs), `serve` (logs
- * `test-acked` once the main thread acknowledged something).
+ * `test-acked` once the main thread acknowledged something). A datagram
+ * whose byte 12 is 0xd1 or 0xd2 is not handed over but reported dropped
+ * (`reportDrop`) for reason `test-one` or `test-second`.
  *
  * @module
  */
@@ -47,8 +49,11 @@ class TestWorker extends PoolWorker<TestEcho> {
     }
   }
 
-  protected one(d: Received): void {
-    this.stage.stage(5, d);
+  protected one(d: Received, now: number): void {
+    const tag = d.bytes[d.start + 12];
+    if (tag === 0xd1 || tag === 0xd2) {
+      this.reportDrop(tag === 0xd1 ? "test-one" : "test-second", d, now);
+    } else this.stage.stage(5, d);
   }
 
   protected postUp(): void {

@@ -8,8 +8,8 @@
  *   main thread's fds), its receive and send batches, the loop that waits
  *   in a synchronous `poll()` (woken by the main thread's eventfd), lets
  *   the main thread's messages in, drains the sockets with `recvmmsg()` and
- *   sends with `sendmmsg()`; its hand-over stage (hand_over.ts) and a log
- *   limiter. The role's class says what one datagram becomes
+ *   sends with `sendmmsg()`; its hand-over stage (hand_over.ts), a log
+ *   limiter and the reports of dropped datagrams (once a minute per source). The role's class says what one datagram becomes
  *   ({@link PoolWorker.one}) and what it posts ({@link PoolWorker.postUp}).
  * - {@link runPoolWorker}: the glue, `onmessage`: `init` once (`ready`, or
  *   `stopped` with the error), `stop`, the role's messages, and `stopped`
@@ -18,8 +18,9 @@
  * @module
  */
 
-import { errnoName, libc } from "../../ffi/libc.ts";
+import { errnoName, libc, u32ToIpv4 } from "../../ffi/libc.ts";
 import { PacketBatch, PollSet, UdpSocket } from "../../ffi/udp.ts";
+import { ipv6FromBytes } from "../../wire/ip_text.ts";
 import { HandOverStage, type Received } from "./hand_over.ts";
 import { sendBatchCounting } from "./socket.ts";
 import type { FromPoolWorker, PoolInit, PoolStop } from "./worker_pool.ts";
@@ -36,6 +37,10 @@ const DRAIN_BATCHES = 16;
 export const IDLE_MS = 250;
 /** Least time between two log events of a Worker, ms (errors a peer may trigger). */
 const LOG_EVERY_MS = 10_000;
+/** Least time between two reports of drops from one source address (and reason), ms. */
+const DROP_REPORT_EVERY_MS = 60_000;
+/** Per source address and reason hash: when its last drop was reported (a power of two). */
+const DROP_REPORT_SLOTS = 4096;
 
 /** What a Worker posts to the main thread. */
 export type PostToMain = (message: FromPoolWorker, transfer?: Transferable[]) => void;
@@ -94,6 +99,7 @@ export abstract class PoolWorker<Message extends { readonly op: string }> {
   readonly #sendRefused: number;
   #handled = 0;
   #lastLog = 0;
+  readonly #dropReported = new Float64Array(DROP_REPORT_SLOTS).fill(-Infinity);
 
   /**
    * @param prefix Of the log events (`<prefix>-receive-error`).
@@ -201,6 +207,23 @@ export abstract class PoolWorker<Message extends { readonly op: string }> {
   /** Sends a batch (counting what the socket refused). */
   protected flush(socket: UdpSocket | undefined, tx: PacketBatch | undefined): void {
     sendBatchCounting(socket, tx, this.counts, this.#sendFull, this.#sendRefused);
+  }
+
+  /**
+   * Posts the drop of `d` for `reason` (the main thread logs it), at most
+   * once a minute per source address and reason; `now` is Date.now().
+   * Reasons are told apart by their length (the roles' reasons all differ
+   * in length); sources whose hashes collide share a slot.
+   */
+  protected reportDrop(reason: string, d: Received, now: number): void {
+    const { bytes: b, src4, src6 } = d;
+    let h = Math.imul(src4 ^ reason.length, 0x9e3779b1);
+    if (src6 >= 0) { for (let k = 0; k < 16; k++) h = Math.imul(h ^ b[src6 + k]!, 0x01000193); }
+    h = (h ^ (h >>> 15)) & (DROP_REPORT_SLOTS - 1);
+    if (now - this.#dropReported[h]! < DROP_REPORT_EVERY_MS) return;
+    this.#dropReported[h] = now;
+    const address = src6 < 0 ? u32ToIpv4(src4) : ipv6FromBytes(b, src6);
+    this.post({ op: "drop", reason, address, port: d.port });
   }
 
   /** Posts a log event, at most one every 10 s per Worker (errors a peer may trigger). */

@@ -136,3 +136,31 @@ Deno.test("WorkerPool: a Worker that stops after its start is logged and reporte
   assert.equal(died[0]!.worker, 0);
   assert.equal(died[0]!.error, "gone");
 });
+
+Deno.test("PoolWorker.reportDrop(): once a minute per source address and reason, to the role's dropped()", async () => {
+  const drops: [string, string, string][] = [];
+  const p = pool("serve", [], {
+    dropped: (reason, address, peer) => drops.push([reason, address, peer]),
+  });
+  const seen: number[] = [];
+  p.attach((_m, _kind, _from, data) => seen.push(data[12]!));
+  await p.start(1);
+  const client = UdpSocket.open({ address: "127.0.0.1", port: 0 });
+  const port = client.localAddress().port;
+  try {
+    // Three drops for one reason, one for another, then a datagram handed
+    // over: once it is seen, every drop before it was handled.
+    for (const tag of [0xd1, 0xd1, 0xd2, 0xd1, 7]) {
+      const d = datagram(0, 2, tag);
+      assert.equal(client.sendTo(d, 0, d.length, "127.0.0.1", p.port), d.length);
+    }
+    await until(() => seen.length === 1, "the datagram after the drops");
+    await new Promise((r) => setTimeout(r, 50));
+  } finally {
+    client.close();
+    await p.close();
+  }
+  assert.deepEqual(seen, [7]);
+  const peer = `127.0.0.1:${port}`;
+  assert.deepEqual(drops, [["test-one", "127.0.0.1", peer], ["test-second", "127.0.0.1", peer]]);
+});

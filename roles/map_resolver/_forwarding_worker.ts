@@ -14,7 +14,6 @@
  */
 
 import { RateLimiter } from "../../core/rate_limit.ts";
-import { u32ToIpv4 } from "../../ffi/libc.ts";
 import { BACKLOG_FULL, MAX_BACKLOG, type Received } from "../control_io/hand_over.ts";
 import {
   describe,
@@ -24,7 +23,6 @@ import {
   SEND_SLOT,
 } from "../control_io/pool_worker.ts";
 import type { FromPoolWorker, PoolInit, PoolStop } from "../control_io/worker_pool.ts";
-import { ipv6FromBytes } from "../../wire/ip_text.ts";
 import {
   FORWARD_COUNTS,
   ForwardPath,
@@ -51,9 +49,6 @@ const W_SEND_SOCKET = W_BACKLOG + 1;
 const W_SEND_FULL = W_BACKLOG + 2;
 /** Counts of one Worker in the shared counts memory. */
 export const COUNTS = FORWARD_COUNTS.length + WORKER_COUNTS.length;
-
-/** Per source hash: when its last drop was reported (a power of two). */
-const REPORT_SLOTS = 4096;
 
 /** The Worker's settings (beyond those of every pool Worker). */
 export interface ForwardingInit extends PoolInit {
@@ -86,7 +81,6 @@ export type FromForwarding = FromPoolWorker;
 /** The Worker's state and loop. */
 class Forwarder extends PoolWorker<ForwardingTargets> {
   readonly #path: ForwardPath;
-  readonly #reported = new Float64Array(REPORT_SLOTS).fill(-Infinity);
 
   constructor(init: ForwardingInit, post: PostToMain) {
     const counts = new Float64Array(init.counts, init.index * COUNTS * 8, COUNTS);
@@ -117,7 +111,7 @@ class Forwarder extends PoolWorker<ForwardingTargets> {
 
   /** Forwards a datagram, or reports its drop, or hands it over. */
   protected one(d: Received, now: number): void {
-    const { bytes: b, start, end, src4, src6, port } = d;
+    const { bytes: b, start, end, src4, src6 } = d;
     const path = this.#path;
     const v4 = path.toFamily === 4;
     const tx = v4 ? this.tx4 : this.tx6;
@@ -147,32 +141,14 @@ class Forwarder extends PoolWorker<ForwardingTargets> {
         return;
       }
       case FWD_DROPPED:
-        return this.#report(path.dropReason, b, src4, src6, port, now);
+        return this.reportDrop(path.dropReason, d, now);
       case FWD_RATE_LIMITED:
-        return this.#report("rate-limited", b, src4, src6, port, now);
+        return this.reportDrop("rate-limited", d, now);
       case FWD_MAIN_ADMITTED:
         return this.#handOver(UP_ADMITTED, d);
       default:
         return this.#handOver(UP_RAW, d);
     }
-  }
-
-  /** Posts a drop for the main thread's log, at most once a minute per source address. */
-  #report(
-    reason: string,
-    b: Uint8Array,
-    src4: number,
-    src6: number,
-    port: number,
-    now: number,
-  ): void {
-    let h = Math.imul(src4 ^ reason.length, 0x9e3779b1);
-    if (src6 >= 0) { for (let k = 0; k < 16; k++) h = Math.imul(h ^ b[src6 + k]!, 0x01000193); }
-    h = (h ^ (h >>> 15)) & (REPORT_SLOTS - 1);
-    if (now - this.#reported[h]! < 60_000) return;
-    this.#reported[h] = now;
-    const address = src6 < 0 ? u32ToIpv4(src4) : ipv6FromBytes(b, src6);
-    this.post({ op: "drop", reason, address, port } satisfies FromForwarding);
   }
 
   /** Stages a datagram for the main thread (dropped and counted past the backlog). */

@@ -26,8 +26,6 @@
 
 import type { Config } from "../../config/mod.ts";
 import { RateLimiter } from "../../core/rate_limit.ts";
-import { u32ToIpv4 } from "../../ffi/libc.ts";
-import { ipv6FromBytes } from "../../wire/ip_text.ts";
 import { BACKLOG_FULL, MAX_BACKLOG, type Received, STAGED } from "../control_io/hand_over.ts";
 import {
   describe,
@@ -143,8 +141,6 @@ class Server extends PoolWorker<ServingSites> {
   readonly #nBytes = new Uint8Array(NOTIFY_SLOTS * NOTIFY_SLOT);
   /** Sequence numbers up to this one had their kept Map-Notify sent or dropped. */
   #notifiedUpTo = 0;
-  /** Per source address hash: when its last rate-limit drop was reported (ms). */
-  readonly #dropReported = new Float64Array(ORDER_SLOTS).fill(-Infinity);
   readonly #config: Config;
 
   constructor(init: ServingInit, post: PostToMain) {
@@ -247,22 +243,10 @@ class Server extends PoolWorker<ServingSites> {
         } else this.#handOver(UP_REGISTER, d, n, h);
         break;
       }
-      case FAST_RATE_LIMITED: {
+      case FAST_RATE_LIMITED:
         c[W_DROPPED] = c[W_DROPPED]! + 1;
-        const k = sourceHash(b, src4, src6, 0);
-        if (now - this.#dropReported[k]! >= 60_000) {
-          this.#dropReported[k] = now;
-          this.post(
-            {
-              op: "drop",
-              reason: "rate-limited",
-              address: src6 < 0 ? u32ToIpv4(src4) : ipv6FromBytes(b, src6),
-              port,
-            } satisfies FromServing,
-          );
-        }
+        this.reportDrop("rate-limited", d, now);
         break;
-      }
       case FAST_MAIN_ADMITTED:
         this.#handOver(UP_ADMITTED, d, 0, h);
         break;
