@@ -178,7 +178,9 @@ export class DataPath {
     }
     const host = this.#opts.host;
     for (const m of members) m.whileStarting = [];
+    // Worker k's CPU with `[data-plane] cpus`: cpus[k % length].
     const cpus = config.dataPlane.cpus;
+    const pinned = cpus === undefined ? undefined : members.map((_, k) => cpus[k % cpus.length]!);
     const started = await Promise.allSettled(members.map((m, k) =>
       this.#start({
         mode: this.#opts.mode,
@@ -197,7 +199,7 @@ export class DataPath {
         offloads: config.dataPlane.offloads,
         udpGso: config.dataPlane.udpGso,
         ...(n > 1 ? { spread: true } : {}),
-        ...(cpus !== undefined ? { cpu: cpus[k % cpus.length]! } : {}),
+        ...(pinned !== undefined ? { cpu: pinned[k]! } : {}),
       }, this.#events)
     ));
     const failed = started.find((r) => r.status === "rejected");
@@ -218,7 +220,6 @@ export class DataPath {
       dp.setPetrs(petrLocators(config.proxyEtrsIpv4), petrLocators(config.proxyEtrsIpv6));
       for (const change of meanwhile) change(dp);
     });
-    const pinned = cpus === undefined ? undefined : members.map((_, k) => cpus[k % cpus.length]);
     if (n > 1 || pinned !== undefined) {
       this.#env.log.info("dataplane-workers", {
         workers: n,
