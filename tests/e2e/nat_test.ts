@@ -28,7 +28,10 @@ import { assertClean as assertFrameClean, dissectFile, fieldValues } from "../ts
 import { assertClean, bothWays, capture, type Ctx, e2e, pingWorks, udpRoundTrips } from "./_lab.ts";
 import { commandsMissing } from "../prereq.ts";
 
-/** Whether `cmd` runs here (nft and conntrack are needed on top of the usual). */
+/** The port range the NAT box takes after the mapping changes (nft's range
+ * is inclusive: 20100 is in it), and a pattern matching every port in it. */
+const CHANGED_PORTS = "20000-20100";
+const CHANGED_PORT = "20(?:0\\d\\d|100)(?!\\d)";
 
 /** The NAT labs need nftables and conntrack (.ci/run installs them). */
 const NAT_TOOLS = commandsMissing(["nft", "conntrack"], "apt-get install nftables conntrack");
@@ -147,20 +150,20 @@ e2e(
       // The NAT mapping changes: another source address, another port range.
       const changed = await lab.writeFile(
         "nat2.nft",
-        natRules(`${PLAN.natPublic4b}:20000-20100`),
+        natRules(`${PLAN.natPublic4b}:${CHANGED_PORTS}`),
       );
       await lab.execOk("nat", ["nft", "delete", "table", "ip", "oor_lab_nat"]);
       await lab.execOk("nat", ["nft", "-f", changed]);
       await lab.execOk("nat", ["conntrack", "-F"]);
       await xtr1.waitForLog(
         new RegExp(
-          `nat-global-rloc-changed .*to=${PLAN.natPublic4b.replaceAll(".", "\\.")}:200\\d\\d`,
+          `nat-global-rloc-changed .*to=${PLAN.natPublic4b.replaceAll(".", "\\.")}:${CHANGED_PORT}`,
         ),
         25_000,
       );
       await rtr.waitForLog(
         new RegExp(
-          `rtr-nat-xtr-registered .*xtr=${PLAN.natPublic4b.replaceAll(".", "\\.")}:200\\d\\d`,
+          `rtr-nat-xtr-registered .*xtr=${PLAN.natPublic4b.replaceAll(".", "\\.")}:${CHANGED_PORT}`,
         ),
         10_000,
       );
@@ -174,7 +177,9 @@ e2e(
       assert.ok(ab >= 8, `hosta → hostb UDP after the change: ${ab}/10 echoes`);
       assert.match(
         await flows(ctx, PLAN.rtrRloc4, 4341),
-        new RegExp(`dst=${PLAN.natPublic4b.replaceAll(".", "\\.")} sport=4341 dport=200\\d\\d`),
+        new RegExp(
+          `dst=${PLAN.natPublic4b.replaceAll(".", "\\.")} sport=4341 dport=${CHANGED_PORT}`,
+        ),
         "the data flow uses the new mapping",
       );
 
@@ -252,13 +257,13 @@ e2e(
       // The NAT mapping changes; the mobile node learns its new global RLOC.
       const changed = await lab.writeFile(
         "nat2.nft",
-        natRules(`${PLAN.natPublic4b}:20000-20100`),
+        natRules(`${PLAN.natPublic4b}:${CHANGED_PORTS}`),
       );
       await lab.execOk("nat", ["nft", "delete", "table", "ip", "oor_lab_nat"]);
       await lab.execOk("nat", ["nft", "-f", changed]);
       await lab.execOk("nat", ["conntrack", "-F"]);
       await mn.waitForLog(
-        new RegExp(`nat-global-rloc-changed .*to=${dots(PLAN.natPublic4b)}:200\\d\\d`),
+        new RegExp(`nat-global-rloc-changed .*to=${dots(PLAN.natPublic4b)}:${CHANGED_PORT}`),
         25_000,
       );
       await pingWorks(lab, "hostb", PLAN.mnEid4, 15_000);
@@ -267,7 +272,7 @@ e2e(
       assert.ok(n >= 8, `mn → hostb UDP after the change: ${n}/10 echoes`);
       assert.match(
         await flows(ctx, PLAN.rtrRloc4, 4341),
-        new RegExp(`dst=${dots(PLAN.natPublic4b)} sport=4341 dport=200\\d\\d`),
+        new RegExp(`dst=${dots(PLAN.natPublic4b)} sport=4341 dport=${CHANGED_PORT}`),
         "the data flow uses the new mapping",
       );
     });
