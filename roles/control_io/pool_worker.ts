@@ -22,7 +22,7 @@ import { errnoName, libc, u32ToIpv4 } from "../../ffi/libc.ts";
 import { PacketBatch, PollSet, UdpSocket } from "../../ffi/udp.ts";
 import { ipv6FromBytes } from "../../wire/ip_text.ts";
 import { HandOverStage, type Received } from "./hand_over.ts";
-import { sendBatchCounting } from "./socket.ts";
+import { sendWholeBatch } from "./socket.ts";
 import type { FromPoolWorker, PoolInit, PoolStop } from "./worker_pool.ts";
 
 /** Slots of the receive batch and of each send batch. */
@@ -206,8 +206,19 @@ export abstract class PoolWorker<Message extends { readonly op: string }> {
 
   /** Sends a batch (counting what the socket refused). */
   protected flush(socket: UdpSocket | undefined, tx: PacketBatch | undefined): void {
-    sendBatchCounting(socket, tx, this.counts, this.#sendFull, this.#sendRefused);
+    if (socket === undefined || tx === undefined || tx.count === 0) return;
+    sendWholeBatch(socket, tx, this.#full, this.#refused);
   }
+
+  /** A full send buffer loses the rest of the batch: counted. */
+  readonly #full = (_tx: PacketBatch, i: number, count: number): void => {
+    this.counts[this.#sendFull] = this.counts[this.#sendFull]! + (count - i);
+  };
+
+  /** A datagram the socket refused: counted. */
+  readonly #refused = (): void => {
+    this.counts[this.#sendRefused] = this.counts[this.#sendRefused]! + 1;
+  };
 
   /**
    * Posts the drop of `d` for `reason` (the main thread logs it), at most

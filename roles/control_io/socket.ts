@@ -182,42 +182,41 @@ export class SendQueue {
   }
 
   #flushBatch(socket: UdpSocket, batch: PacketBatch): void {
-    const count = batch.count;
-    let i = 0;
-    while (i < count) {
-      const n = socket.sendmmsg(batch, i, count - i);
-      if (n > 0) {
-        i += n;
-        continue;
-      }
-      const peer = batch.peer(i);
-      const to = { address: peer?.address ?? "?", port: peer?.port ?? 0 };
-      if (n === 0) {
-        // The send buffer is full: what is left is lost, like any UDP datagram.
-        for (; i < count; i++) this.#failed("buffer-full", to, "send buffer full");
-        break;
-      }
-      this.#failed("socket", to, describeErrno(socket.errno));
-      i++;
-    }
-    batch.count = 0;
+    sendWholeBatch(socket, batch, this.#full, this.#refused);
   }
+
+  /** The send buffer is full at datagram `i`: what is left is lost, like any UDP datagram. */
+  readonly #full = (batch: PacketBatch, i: number, count: number): void => {
+    const to = peerOf(batch, i);
+    for (; i < count; i++) this.#failed("buffer-full", to, "send buffer full");
+  };
+
+  /** The socket refused datagram `i` (its errno is still set). */
+  readonly #refused = (batch: PacketBatch, i: number, socket: UdpSocket): void => {
+    this.#failed("socket", peerOf(batch, i), describeErrno(socket.errno));
+  };
+}
+
+/** Where datagram `i` of `batch` goes, for a report. */
+function peerOf(batch: PacketBatch, i: number): Peer {
+  const peer = batch.peer(i);
+  return { address: peer?.address ?? "?", port: peer?.port ?? 0 };
 }
 
 /**
- * A Worker's send of a whole batch: `sendmmsg()` until it is out; what a
- * full send buffer leaves is lost (added to `counts[full]`), a datagram the
- * socket refuses is skipped (one more in `counts[refused]`). Empties the
- * batch. The ms's answering and the mr's forwarding Workers use it.
+ * Sends the whole of `batch` with `sendmmsg()` and empties it: when the
+ * send buffer is full at datagram `i`, `full(batch, i, count)` is told once
+ * and datagrams `i` to `count - 1` are lost, like any UDP datagram; a
+ * datagram the socket refuses is skipped after `refused(batch, i, socket)`
+ * (its errno still set). {@link SendQueue} and the pool Workers
+ * (pool_worker.ts) send through it.
  */
-export function sendBatchCounting(
-  socket: UdpSocket | undefined,
-  batch: PacketBatch | undefined,
-  counts: Float64Array,
-  full: number,
-  refused: number,
+export function sendWholeBatch(
+  socket: UdpSocket,
+  batch: PacketBatch,
+  full: (batch: PacketBatch, i: number, count: number) => void,
+  refused: (batch: PacketBatch, i: number, socket: UdpSocket) => void,
 ): void {
-  if (socket === undefined || batch === undefined || batch.count === 0) return;
   const count = batch.count;
   let i = 0;
   while (i < count) {
@@ -227,10 +226,10 @@ export function sendBatchCounting(
       continue;
     }
     if (n === 0) {
-      counts[full] = counts[full]! + (count - i);
+      full(batch, i, count);
       break;
     }
-    counts[refused] = counts[refused]! + 1;
+    refused(batch, i, socket);
     i++;
   }
   batch.count = 0;

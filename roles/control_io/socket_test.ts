@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { dgramTransport, type Peer, type TransportHooks } from "../../core/control.ts";
 import { Logger } from "../../core/log.ts";
-import { UdpSocket } from "../../ffi/udp.ts";
-import { batchedTransport, CONTROL_RECV_BUFFER } from "./socket.ts";
+import { EINVAL, ipv4ToU32 } from "../../ffi/libc.ts";
+import { PacketBatch, UdpSocket } from "../../ffi/udp.ts";
+import { batchedTransport, CONTROL_RECV_BUFFER, sendWholeBatch } from "./socket.ts";
 
 interface Sink {
   readonly hooks: TransportHooks;
@@ -168,4 +169,82 @@ Deno.test("rebind() moves the port to another address; close() frees it", async 
   }
   const again = await batchedTransport("127.0.0.2", port, sink().hooks);
   await again.close();
+});
+
+/** A batch of `ports.length` 4-byte datagrams to 127.0.0.1, datagram i to ports[i] and holding i. */
+function batchTo(ports: readonly number[]): PacketBatch {
+  const b = new PacketBatch({ slots: 8, slotSize: 64, headroom: 0 });
+  for (const [i, port] of ports.entries()) {
+    const at = b.base(i);
+    new DataView(b.bytes.buffer).setUint32(b.bytes.byteOffset + at, i);
+    b.offset[i] = at;
+    b.length[i] = 4;
+    b.setPeer4(i, ipv4ToU32("127.0.0.1")!, port);
+  }
+  b.count = ports.length;
+  return b;
+}
+
+Deno.test("sendWholeBatch: a datagram the socket refuses is reported with its errno and skipped; the rest go", async () => {
+  const rx = UdpSocket.open({ address: "127.0.0.1" });
+  const tx = UdpSocket.open({ address: "127.0.0.1" });
+  try {
+    const port = rx.localAddress().port;
+    const b = batchTo([port, 0, port]);
+    const refused: string[] = [];
+    sendWholeBatch(tx, b, () => assert.fail("not full"), (batch, i, s) => {
+      refused.push(`${i} ${batch.peer(i)?.port} ${s.errno === EINVAL ? "EINVAL" : s.errno}`);
+    });
+    assert.deepEqual(refused, ["1 0 EINVAL"]);
+    assert.equal(b.count, 0, "the batch is emptied");
+    const got = new PacketBatch({ slots: 8, slotSize: 64, headroom: 0 });
+    await until(() => rx.recvmmsg(got, got.count) > 0 && got.count === 2, "two datagrams");
+    assert.deepEqual(
+      [0, 1].map((k) =>
+        new DataView(got.bytes.buffer).getUint32(got.bytes.byteOffset + got.offset[k]!)
+      ),
+      [0, 2],
+    );
+  } finally {
+    rx.close();
+    tx.close();
+  }
+});
+
+Deno.test("sendWholeBatch: a full send buffer is told once, with what is left, and ends the send", () => {
+  const calls: [number, number][] = [];
+  // A socket whose buffer takes two datagrams, then is full.
+  const answers = [2, 0];
+  const socket = {
+    sendmmsg(_b: PacketBatch, start: number, count: number): number {
+      calls.push([start, count]);
+      return answers.shift() ?? assert.fail("sent again after the buffer was full");
+    },
+  } as unknown as UdpSocket;
+  const full: string[] = [];
+  const b = batchTo([9, 9, 9, 9, 9]);
+  sendWholeBatch(socket, b, (_b, i, count) => full.push(`${i}..${count}`), () => assert.fail());
+  assert.deepEqual(calls, [[0, 5], [2, 3]]);
+  assert.deepEqual(full, ["2..5"]);
+  assert.equal(b.count, 0);
+});
+
+Deno.test("a datagram the kernel refuses at the batch's send is reported, and the others of the batch go", async () => {
+  const a = sink();
+  const b = sink();
+  const t = await batchedTransport("127.0.0.1", 0, a.hooks);
+  const r = await batchedTransport("127.0.0.1", 0, b.hooks);
+  try {
+    const to = { address: "127.0.0.1", port: r.port };
+    assert.equal(t.send(new Uint8Array([1]), to), true);
+    // Broadcast without SO_BROADCAST: sendmmsg() fails on it with EACCES.
+    assert.equal(t.send(new Uint8Array([2]), { address: "255.255.255.255", port: 9 }), true);
+    assert.equal(t.send(new Uint8Array([3]), to), true);
+    await until(() => b.got.length === 2, "two datagrams");
+    assert.deepEqual(b.got.map((g) => g.data[0]), [1, 3]);
+    assert.deepEqual(a.failures, ["socket"]);
+  } finally {
+    await t.close();
+    await r.close();
+  }
 });
