@@ -193,6 +193,12 @@ export interface TestPlan {
   readonly receiverAddress: string;
   /** Seconds of traffic (`-t`). */
   readonly seconds: number;
+  /**
+   * Seconds at the start of a TCP test that iperf3 leaves out of its
+   * figures (`--omit`; the test runs that much longer): TCP's slow start,
+   * and the first packets of a freshly started xTR. 0 or absent: none.
+   */
+  readonly omit?: number;
   /** xTR processes to report, when they are processes. */
   readonly xtrPids: { readonly xtr1?: number; readonly xtr2?: number };
   /** Nodes whose UDP receive-buffer drops are counted. */
@@ -228,13 +234,14 @@ async function exited(p: LabProcess, timeoutMs: number, signal: AbortSignal): Pr
 
 /**
  * Runs one iperf3 test (`iperf3 -s -1` at the receiver, `iperf3 -c ... -t
- * S -J` at the sender), samples CPU over its middle, and reads the
- * client's JSON. Never throws for a failed test: the result carries the
+ * S -J` at the sender, `--omit` for TCP when `plan.omit` asks), samples CPU
+ * over the middle of what it measures, and reads the client's JSON. Never throws for a failed test: the result carries the
  * error.
  */
 export async function runTest(plan: TestPlan, test: TestId): Promise<TestResult> {
   const { lab } = plan;
   const args = TESTS.find((t) => t.id === test)!.args;
+  const omit = test.startsWith("tcp") ? plan.omit ?? 0 : 0;
   const server = await lab.spawn(plan.receiver, `${plan.name}-srv`, [
     "iperf3",
     "-s",
@@ -261,10 +268,11 @@ export async function runTest(plan: TestPlan, test: TestId): Promise<TestResult>
       "-t",
       String(plan.seconds),
       "-J",
+      ...(omit > 0 ? ["--omit", String(omit)] : []),
       ...args,
     ]);
-    // The window: from a fifth of the test (slow start over) to 0.3 s before its end.
-    const lead = Math.min(1, plan.seconds * 0.2);
+    // The window: from a fifth of the measured part (slow start over) to 0.3 s before its end.
+    const lead = omit + Math.min(1, plan.seconds * 0.2);
     await pause(lead * 1000, plan.signal);
     const window = new CpuWindow({
       sender: client.pid,
@@ -272,7 +280,7 @@ export async function runTest(plan: TestPlan, test: TestId): Promise<TestResult>
       ...plan.xtrPids,
     });
     const during = plan.during?.();
-    await pause(Math.max(0.2, plan.seconds - lead - 0.3) * 1000, plan.signal);
+    await pause(Math.max(0.2, omit + plan.seconds - lead - 0.3) * 1000, plan.signal);
     const cpu = window.end();
     await during;
     if (plan.signal.aborted) return { test, error: "interrupted" };
