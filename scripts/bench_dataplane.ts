@@ -69,6 +69,7 @@ import {
   round,
   roundSummary,
   type RowResult,
+  type RowRounds,
   type RowSpec,
   type TestResult,
   TESTS,
@@ -124,7 +125,7 @@ export interface BenchResult {
   readonly rounds: readonly (readonly RowResult[])[];
   readonly ratios: Record<string, unknown>;
   /** With more than one round: each row's figures and ratios round by round, and their medians. */
-  readonly roundRatios: Record<string, unknown>;
+  readonly roundRatios: Record<string, RowRounds>;
   /** Things the teardowns had to clean after the xTRs, and other remarks. */
   readonly notes: readonly string[];
   /** The run was interrupted. */
@@ -365,7 +366,7 @@ async function main(args: string[]): Promise<number> {
     }, ["deno task bench:dataplane", ...args].join(" "));
     console.log("");
     for (const line of formatReport(result.rows, result.cores)) console.log(line);
-    for (const line of formatRounds(result.rounds)) console.log(line);
+    for (const line of formatRounds(result.roundRatios, result.rounds)) console.log(line);
     for (const n of result.notes) console.log(`note: ${n}`);
     console.log(JSON.stringify(result));
     if (result.interrupted) return 130;

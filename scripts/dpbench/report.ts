@@ -492,14 +492,15 @@ export function roundSummary(
 }
 
 /**
- * The per-round view as text: each row's TCP 1-stream and UDP 1400-byte
- * figures round by round, and its ratios against the kernel's VXLAN and
- * OOR 1.3.0 within each round, with medians. Nothing with one round.
+ * The per-round view as text (`sum`, the {@link roundSummary} of `rounds`):
+ * each row's TCP 1-stream and UDP 1400-byte figures round by round, and
+ * its ratios against the kernel's VXLAN and OOR 1.3.0 within each round,
+ * with medians. Nothing with one round.
  */
 export function formatRounds(
+  sum: Readonly<Record<string, RowRounds>>,
   rounds: readonly (readonly RowResult[])[],
 ): string[] {
-  const sum = roundSummary(rounds);
   const labels = new Map<string, string>();
   for (const r of rounds) for (const x of r) labels.set(x.id, x.label);
   const out: string[] = [];

@@ -262,11 +262,11 @@ Deno.test("roundSummary(): figures and ratios within each round, with medians ov
   assert.equal(ours.vsOor13, undefined);
   assert.deepEqual(s["vxlan"]!.figures.tcp1, { perRound: [10, 14, 11, 12], median: 11.5 });
   assert.equal(s["vxlan"]!.vsKernelVxlan, undefined);
-  const text = formatRounds(rounds).join("\n");
+  const text = formatRounds(s, rounds).join("\n");
   assert.match(text, /Round by round \(4 rounds/);
   assert.match(text, /oor LISP +TCP1 5\.00 \/ - \/ 6\.00 \/ 7\.00 \(median 6\.00\) Gbit\/s/);
   assert.match(text, /\/ kernel VXLAN: TCP1 0\.50 \/ - \/ 0\.55 \/ 0\.58 \(median 0\.55\)/);
   // One round: nothing to add to the main table.
   assert.deepEqual(roundSummary([rounds[0]!]), {});
-  assert.deepEqual(formatRounds([rounds[0]!]), []);
+  assert.deepEqual(formatRounds(roundSummary([rounds[0]!]), [rounds[0]!]), []);
 });
