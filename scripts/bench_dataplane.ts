@@ -57,7 +57,7 @@
 import { parseArgs } from "node:util";
 import { isRoot, Lab } from "./lab/topology.ts";
 import { PLAN } from "./lab/topologies.ts";
-import { backgroundLoad, ping, runTest } from "./dpbench/measure.ts";
+import { backgroundLoad, ping, runTest, windowLead } from "./dpbench/measure.ts";
 import {
   annotate,
   bestOf,
@@ -190,7 +190,7 @@ async function runRow(
     rttIdle = await ping(lab, "hosta", PLAN.hostB4, o.pings, 0.05);
     for (const test of TESTS) {
       if (o.signal.aborted) break;
-      const lead = Math.min(1, o.seconds * 0.2);
+      const lead = windowLead(o.seconds);
       const loadedPings = Math.max(3, Math.floor((o.seconds - lead - 0.6) / 0.05));
       const result = await runTest({
         lab,

@@ -233,9 +233,19 @@ async function exited(p: LabProcess, timeoutMs: number, signal: AbortSignal): Pr
 }
 
 /**
+ * How far into the measured part of a `seconds`-long test its CPU window
+ * (and the ping under load) starts: a fifth of it, at most 1 s, so that
+ * slow start is over. The window ends 0.3 s before the test does.
+ */
+export function windowLead(seconds: number): number {
+  return Math.min(1, seconds * 0.2);
+}
+
+/**
  * Runs one iperf3 test (`iperf3 -s -1` at the receiver, `iperf3 -c ... -t
  * S -J` at the sender, `--omit` for TCP when `plan.omit` asks), samples CPU
- * over the middle of what it measures, and reads the client's JSON. Never throws for a failed test: the result carries the
+ * over the middle of what it measures ({@link windowLead}), and reads the
+ * client's JSON. Never throws for a failed test: the result carries the
  * error.
  */
 export async function runTest(plan: TestPlan, test: TestId): Promise<TestResult> {
@@ -271,8 +281,7 @@ export async function runTest(plan: TestPlan, test: TestId): Promise<TestResult>
       ...(omit > 0 ? ["--omit", String(omit)] : []),
       ...args,
     ]);
-    // The window: from a fifth of the measured part (slow start over) to 0.3 s before its end.
-    const lead = omit + Math.min(1, plan.seconds * 0.2);
+    const lead = omit + windowLead(plan.seconds);
     await pause(lead * 1000, plan.signal);
     const window = new CpuWindow({
       sender: client.pid,
