@@ -220,12 +220,21 @@ export async function assertClean(lab: Lab, node: string): Promise<void> {
   assert.deepEqual(tuns, [], `${node}: TUNs left`);
 }
 
-/** Waits until every tunnel router that should register has a Map-Notify. */
+/** Waits until each tunnel router in `names` has a Map-Notify for every one of its mappings. */
 export async function registered(ctx: Ctx, names: readonly string[]): Promise<void> {
   for (const n of names) {
     const p = ctx.started.find((s) => s.name === n);
     assert.ok(p !== undefined, `${n} started`);
-    await p.waitForLog(/ registered /, 20_000);
+    // Every mapping it has (one per instance id with [[instance]]s), not
+    // just the first: a Map-Register of one instance may need its resend,
+    // and a request for that one meanwhile is answered negatively (cached).
+    const up = await p.waitForLog(/ tunnel-router-up .*\bmappings=(\d+)/, 20_000);
+    const mappings = Number(up[1]);
+    await waitFor(`${n}: all ${mappings} mappings registered`, () => {
+      const prefixes = new Set<string>();
+      for (const m of p.readLog().matchAll(/ registered prefix=(\S+)/g)) prefixes.add(m[1]!);
+      return prefixes.size >= mappings ? true : undefined;
+    }, { timeoutMs: 20_000 });
   }
 }
 
