@@ -217,6 +217,10 @@ export const METRICS = {
     "Map-Referrals received, by action.",
     ["action"],
   ),
+  mrPeersAsked: counter(
+    "oor_mr_map_server_peers_asked_total",
+    "Map-servers asked because another one's MS-NOT-REGISTERED listed them as its peers.",
+  ),
   mrRootRestarts: counter(
     "oor_mr_root_restarts_total",
     "Resolutions started again from the DDT roots after a stale cached referral.",

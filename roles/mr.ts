@@ -50,7 +50,7 @@
  * | NODE-REFERRAL     | caches it (TTL, unless the I bit is set) and asks one of the referred nodes   |
  * | MS-REFERRAL       | the same; the referred nodes are DDT Map-Servers                              |
  * | MS-ACK            | done: the Map-Server has (or now gets) the ITR's request and answers the ITR  |
- * | MS-NOT-REGISTERED | tries the other RLOCs of the set; then a negative Map-Reply for the prefix, TTL 1 min, cached 1 min |
+ * | MS-NOT-REGISTERED | tries the other RLOCs of the set, then the map-servers the referral lists (its `ddt-ms-peers`) not asked yet; then a negative Map-Reply for the prefix, TTL 1 min, cached 1 min |
  * | DELEGATION-HOLE   | negative Map-Reply for the hole prefix with its TTL (15 min), cached as long   |
  * | NOT-AUTHORITATIVE | tries the other RLOCs; then: begun from the cache, restarts from the roots; from the roots themselves, a Natively-Forward reply for the EID (outside the tree); from a node the roots referred to, a failure |
  *
@@ -98,7 +98,7 @@
  * with the D bit, or after MS-ACK), `oor_mr_ddt_requests_sent_total`,
  * `oor_mr_referrals_total{action}`, `oor_mr_resolutions_total{result,reason}`,
  * `oor_mr_negative_replies_total{reason}`, `oor_mr_referral_timeouts_total`,
- * `oor_mr_loops_total`, `oor_mr_root_restarts_total`,
+ * `oor_mr_loops_total`, `oor_mr_root_restarts_total`, `oor_mr_map_server_peers_asked_total`,
  * `oor_mr_referral_cache_hits_total{kind}`, `oor_mr_map_replies_ignored_total` (answers to
  * queries of our own only), and the gauges
  * `oor_mr_referral_cache_entries` and `oor_mr_pending_requests`.
@@ -128,7 +128,7 @@ import { MapServerTargets, setMrMapServers } from "./map_resolver/map_servers.ts
 import { forwardedEcm } from "./map_resolver/forward_path.ts";
 import { type ForwardingPool, openMrControl } from "./map_resolver/forwarding.ts";
 import { DdtFastPath, throughFastPath } from "./map_resolver/ddt_fast_path.ts";
-import { DdtQueries, type QueriedRequest } from "./map_resolver/ddt_query.ts";
+import { type Answer, DdtQueries, type QueriedRequest } from "./map_resolver/ddt_query.ts";
 import { batchedTransport } from "./control_io/socket.ts";
 import type { RateLimiter } from "../core/rate_limit.ts";
 import { referralActionName } from "./ddt.ts";
@@ -218,7 +218,15 @@ interface Step {
   readonly fromRoot: boolean;
   /** The referred nodes are DDT Map-Servers (an MS-REFERRAL). */
   readonly ms?: boolean;
+  /**
+   * The nodes are the peers an MS-NOT-REGISTERED listed: that answer
+   * stands when none of them answers.
+   */
+  readonly notRegistered?: Extract<Answer, { readonly kind: "referral" }>;
 }
+
+/** The most peers of one MS-NOT-REGISTERED (`ddt-ms-peers`) asked before the answer is negative. */
+export const MAX_MS_PEERS = 8;
 
 /** What a map-server may answer the ITR's own request with (anything else: asked again, ours). */
 const ITR_ANSWERS: ReadonlySet<number> = new Set([
@@ -625,16 +633,19 @@ class Mr implements MrHandle {
     const c = this.#deps.counters;
     const log = this.#deps.logger;
     let referred: Set<string> | undefined; // made at the first referral (not on MS-ACK at once)
+    // The map-servers asked and how many of them were peers, made at MS-NOT-REGISTERED.
+    let asked: { rlocs: Set<string>; peers: number } | undefined;
     let step = start;
     let referrals = 0;
     for (;;) {
-      const answer = await this.#queries.set(o, step.rlocs, step.ms === true && o.itrFlow);
-      if (answer.kind === "aborted") return "done"; // closing, or the nonce is busy
-      if (answer.kind === "busy") { // another request has the ITR's nonce: ours, then
+      const got = await this.#queries.set(o, step.rlocs, step.ms === true && o.itrFlow);
+      if (got.kind === "aborted") return "done"; // closing, or the nonce is busy
+      if (got.kind === "busy") { // another request has the ITR's nonce: ours, then
         o.itrFlow = false;
         continue;
       }
-      if (answer.kind === "no-answer") {
+      const answer = got.kind === "referral" ? got : step.notRegistered;
+      if (answer === undefined) { // no answer
         if (!step.fromRoot) return this.#restart(o, step);
         this.#fail(o, "no-response", step);
         return "done";
@@ -684,6 +695,7 @@ class Mr implements MrHandle {
           }
           (referred ??= new Set()).add(rloc);
           referrals++;
+          asked = undefined;
           const rlocs = referralRlocs(record);
           if (rlocs.length === 0) {
             this.#fail(o, "bad-referral", step, `${name} without usable RLOCs`);
@@ -710,6 +722,25 @@ class Mr implements MrHandle {
           if (p === undefined) {
             this.#fail(o, "bad-referral", step, `${name} does not match the EID`);
             return "done";
+          }
+          // RFC 8111 §7.3.2: the referral lists the prefix's map-servers
+          // (the map-server's ddt-ms-peers); an ETR may have registered with
+          // another one only, so those not asked yet are asked first. Only
+          // a list that came on our own nonce is followed.
+          const seen = asked ??= { rlocs: new Set(step.rlocs), peers: 0 };
+          const peers = referralRlocs(record)
+            .filter((r) => !seen.rlocs.has(r))
+            .slice(0, MAX_MS_PEERS - seen.peers);
+          if (peers.length > 0) {
+            if (answer.itr) {
+              o.itrFlow = false;
+              continue;
+            }
+            for (const r of peers) seen.rlocs.add(r);
+            seen.peers += peers.length;
+            c.inc(METRICS.mrPeersAsked, undefined, peers.length);
+            step = { ...step, rlocs: peers, notRegistered: answer };
+            continue;
           }
           if (!answer.itr) this.#cacheReferral(p, record, []);
           this.#negative(o, p, NOT_REGISTERED_TTL, ACTION.NATIVELY_FORWARD, name);

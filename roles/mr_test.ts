@@ -7,7 +7,7 @@ import { Logger } from "../core/log.ts";
 import { formatPrefix, parsePrefix, prefixEid } from "../core/prefix.ts";
 import type { RoleDeps } from "../core/role.ts";
 import { referralLocators } from "./ddt.ts";
-import { type MrHandle, mrStarter } from "./mr.ts";
+import { MAX_MS_PEERS, type MrHandle, mrStarter } from "./mr.ts";
 import { startMs } from "./ms.ts";
 import { type Address, addressToString, ipAddress } from "../wire/address.ts";
 import { ACTION, type EidRecord, REFERRAL_ACTION } from "../wire/eid_record.ts";
@@ -913,6 +913,86 @@ Deno.test("ddt-mr tries every map-server on MS-NOT-REGISTERED, then answers nega
       ok(q.type === "map-request" && q.msg.itrRlocs.length === 1);
       ok(q.type === "map-request" && addressToString(q.msg.itrRlocs[0]!) === ITR);
     }
+  });
+});
+
+Deno.test("ddt-mr asks the peers an MS-NOT-REGISTERED lists (ddt-ms-peers): one has the registration", async () => {
+  await withNet(async ({ port, itr, closeLater }) => {
+    // The tree refers to ms1 alone; the ETR registered with ms2 only, which
+    // ms1 names as its peer.
+    const root = await fakeNode(
+      ROOT,
+      port,
+      () => referral(REFERRAL_ACTION.MS_REFERRAL, "10.3.0.0/16", 1440, [MS1]),
+    );
+    const ms1 = await fakeNode(
+      MS1,
+      port,
+      () => referral(REFERRAL_ACTION.MS_NOT_REGISTERED, "10.3.0.0/16", 1, [MS1, MS2]),
+    );
+    const ms2 = await fakeMs(MS2, port, "10.3.0.0/16", "192.0.2.3");
+    for (const f of [root, ms1, ms2]) closeLater(f.cp);
+    const d = deps();
+    const mr = await startDdtMr(port, [ROOT], d);
+    closeLater(mr);
+    const reply = await ask(itr, port, "10.3.4.5");
+    deepStrictEqual(reply.records[0]!.locators.map((l) => addressToString(l.address)), [
+      "192.0.2.3",
+    ]);
+    await settled(mr);
+    // ms1: the ITR's request, then ours (a peer list on the ITR's nonce is not followed).
+    strictEqual(ms1.seen.length, 2);
+    ok(ms1.seen[1]!.message.type === "map-request");
+    ok(ms1.seen[0]!.message.type === "map-request");
+    ok(ms1.seen[1]!.message.msg.nonce !== ms1.seen[0]!.message.msg.nonce);
+    strictEqual(ms2.seen.length, 1, "ms2 asked once, with our nonce");
+    strictEqual(ms2.plain.length, 1, "then the ITR's request went to it after MS-ACK");
+    const c = d.counters;
+    strictEqual(c.get("oor_mr_map_server_peers_asked_total"), 1);
+    strictEqual(c.get("oor_mr_resolutions_total", { result: "succeeded", reason: "ms-ack" }), 1);
+    strictEqual(c.get("oor_mr_negative_replies_total", { reason: "ms-not-registered" }), 0);
+    deepStrictEqual(
+      mr.referralCache().map((e) => [formatPrefix(e.prefix), e.action]),
+      [["10.3.0.0/16", REFERRAL_ACTION.MS_REFERRAL]],
+      "no negative entry cached",
+    );
+  });
+});
+
+Deno.test("ddt-mr: peers of an MS-NOT-REGISTERED that are silent leave its answer; at most MAX_MS_PEERS asked", async () => {
+  await withNet(async ({ port, itr, closeLater }) => {
+    const root = await fakeNode(
+      ROOT,
+      port,
+      () => referral(REFERRAL_ACTION.MS_REFERRAL, "10.3.0.0/16", 1440, [MS1]),
+    );
+    // A long list of peers, none of which answers.
+    const peers = Array.from({ length: MAX_MS_PEERS + 4 }, (_, i) => `127.0.0.${120 + i}`);
+    const ms1 = await fakeNode(
+      MS1,
+      port,
+      () => referral(REFERRAL_ACTION.MS_NOT_REGISTERED, "10.3.0.0/16", 1, [MS1, ...peers]),
+    );
+    for (const f of [root, ms1]) closeLater(f.cp);
+    const d = deps();
+    const mr = await startDdtMr(port, [ROOT], d, 0, 100);
+    closeLater(mr);
+    const reply = await ask(itr, port, "10.3.4.5");
+    deepStrictEqual(negative(reply), {
+      prefix: "10.3.0.0/16",
+      ttl: 1,
+      action: ACTION.NATIVELY_FORWARD,
+    });
+    await settled(mr);
+    const c = d.counters;
+    strictEqual(c.get("oor_mr_map_server_peers_asked_total"), MAX_MS_PEERS);
+    strictEqual(c.get("oor_mr_referral_timeouts_total"), MAX_MS_PEERS);
+    strictEqual(ms1.seen.length, 2);
+    // The answer came on our own nonce: cached, so the next request is answered at once.
+    const entry = mr.referralCache().find((e) => e.action === REFERRAL_ACTION.MS_NOT_REGISTERED);
+    deepStrictEqual(entry && formatPrefix(entry.prefix), "10.3.0.0/16");
+    strictEqual(negative(await ask(itr, port, "10.3.9.9")).action, ACTION.NATIVELY_FORWARD);
+    strictEqual(ms1.seen.length, 2, "not asked again");
   });
 });
 

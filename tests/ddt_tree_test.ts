@@ -10,9 +10,11 @@
  * child (ddt)     [dead .99, ms2 .92]            ms1 .91
  * 127.0.0.82
  *   |  10.1.1.0/24, 10.1.2.0/24 (MS)
+ *   |  10.1.3.0/24 (MS)
  * ms1 (ms) 127.0.0.91: sites 10.1.1.0/24 (registered), 10.1.2.0/24 (not),
- *                      [7]10.1.1.0/24 (registered)
- * ms2 (ms) 127.0.0.92: site 10.2.0.0/16 (registered)
+ *                      [7]10.1.1.0/24 (registered),
+ *                      10.1.3.0/24 (not; ddt-ms-peers ms2)
+ * ms2 (ms) 127.0.0.92: sites 10.2.0.0/16 (registered), 10.1.3.0/24 (registered)
  * ```
  *
  * A ddt-mr (127.0.0.80) resolves the ITR's ECM Map-Requests from the root;
@@ -235,6 +237,10 @@ deleg-nodes = ["${MS1}"]
 eid-prefix = "10.1.2.0/24"
 delegation-type = "MAP_SERVER_DDT_NODE"
 deleg-nodes = ["${MS1}"]
+[[ddt-deleg-site]]
+eid-prefix = "10.1.3.0/24"
+delegation-type = "MAP_SERVER_DDT_NODE"
+deleg-nodes = ["${MS1}"]
 `,
           "ddt",
         ),
@@ -259,6 +265,12 @@ eid-prefix = "10.1.1.0/24"
 iid = 7
 key-type = 2
 key = "${KEY1}"
+[[lisp-site]]
+eid-prefix = "10.1.3.0/24"
+key-type = 2
+key = "${KEY1}"
+ddt-ms-peers = ["${MS2}"]
+ddt-ms-peers-complete = true
 `,
           "ms",
         ),
@@ -274,6 +286,10 @@ key = "${KEY1}"
 eid-prefix = "10.2.0.0/16"
 key-type = 2
 key = "${KEY2}"
+[[lisp-site]]
+eid-prefix = "10.1.3.0/24"
+key-type = 2
+key = "${KEY1}"
 `,
           "ms",
         ),
@@ -295,6 +311,7 @@ key = "${KEY2}"
     await register(etr, MS1, port, KEY1, "10.1.1.0/24", "192.0.2.11", 1n);
     await register(etr, MS1, port, KEY1, "10.1.1.0/24", "192.0.2.17", 2n, 7);
     await register(etr, MS2, port, KEY2, "10.2.0.0/16", "192.0.2.12", 3n);
+    await register(etr, MS2, port, KEY1, "10.1.3.0/24", "192.0.2.13", 4n); // at ms2 only
 
     // Site one: root -> child (NODE-REFERRAL) -> ms1 (MS-REFERRAL) -> MS-ACK + proxy reply.
     const one = await ask(itr, port, "10.1.1.5");
@@ -347,6 +364,18 @@ key = "${KEY2}"
     });
     await settled(mr);
 
+    // Registered with ms2 alone, which the tree does not name: ms1's
+    // MS-NOT-REGISTERED lists it as a peer, and it answers (RFC 8111 §7.3.2).
+    const peer = await ask(itr, port, "10.1.3.5");
+    deepStrictEqual(summary(peer), {
+      prefix: "10.1.3.0/24",
+      action: ACTION.NO_ACTION,
+      ttl: 10,
+      rlocs: ["192.0.2.13"],
+    });
+    await settled(mr);
+    strictEqual(mrDeps.counters.get("oor_mr_map_server_peers_asked_total"), 1);
+
     // Outside the whole tree: the root is not authoritative.
     const outside = await ask(itr, port, "192.168.7.7");
     strictEqual(summary(outside).action, ACTION.NATIVELY_FORWARD);
@@ -366,7 +395,7 @@ key = "${KEY2}"
     );
 
     const mc = mrDeps.counters;
-    strictEqual(mc.get("oor_mr_resolutions_total", { result: "succeeded", reason: "ms-ack" }), 5);
+    strictEqual(mc.get("oor_mr_resolutions_total", { result: "succeeded", reason: "ms-ack" }), 6);
     strictEqual(
       mc.get("oor_mr_resolutions_total", { result: "succeeded", reason: "delegation-hole" }),
       1,
@@ -375,7 +404,7 @@ key = "${KEY2}"
       mc.get("oor_mr_resolutions_total", { result: "succeeded", reason: "ms-not-registered" }),
       1,
     );
-    strictEqual(childDeps.counters.get("oor_ddt_referrals_total", { action: "ms-referral" }), 2);
+    strictEqual(childDeps.counters.get("oor_ddt_referrals_total", { action: "ms-referral" }), 3);
     strictEqual(rootDeps.counters.get("oor_ddt_referrals_total", { action: "delegation-hole" }), 1);
     // The ms's answering Workers send these MS-ACKs and post their counts a
     // moment later (core counts reach the main thread with their next batch).
@@ -386,7 +415,7 @@ key = "${KEY2}"
     );
     await eventually(
       () => ms2Deps.counters.get("oor_map_server_map_referrals_sent_total", { action: "ms-ack" }),
-      2,
+      3,
       "ms2's MS-ACKs",
     );
   } finally {
