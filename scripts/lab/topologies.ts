@@ -1412,8 +1412,10 @@ export function lispArgv(configPath: string, role: Role, logFormat = "text"): st
 /**
  * Starts the LISP processes of a topology in its lab (configs must have
  * been written, see {@link writeConfigs}) with `deno run -A main.ts <role>
- * --config <name>.toml`, and waits until each logs `started`. Processes
- * not asked for (`only`) are skipped and reported.
+ * --config <name>.toml`, and waits until each logs `started`: the mapping
+ * system (ms, mr, ddt, ddt-mr) first, then the tunnel routers (with
+ * `startTimeoutMs` 0, all at once without waiting). Processes not asked
+ * for (`only`) are skipped and reported.
  */
 export async function startLisp(
   lab: Lab,
@@ -1429,24 +1431,39 @@ export async function startLisp(
       todo.push(p);
     }
   }
-  const started = await Promise.all(
-    todo.map((p) =>
-      lab.spawn(p.node, p.name, lispArgv(lab.path(`${p.name}.toml`), p.role, opts.logFormat), {
-        cwd: REPO_ROOT,
-        ...(opts.detach !== undefined ? { detach: opts.detach } : {}),
-      })
-    ),
-  );
   const wait = opts.startTimeoutMs ?? 15_000;
-  if (wait > 0) {
+  const spawn = (specs: readonly LispProcessSpec[]) =>
+    Promise.all(
+      specs.map((p) =>
+        lab.spawn(p.node, p.name, lispArgv(lab.path(`${p.name}.toml`), p.role, opts.logFormat), {
+          cwd: REPO_ROOT,
+          ...(opts.detach !== undefined ? { detach: opts.detach } : {}),
+        })
+      ),
+    );
+  const up = async (ps: readonly LabProcess[]) => {
+    if (wait <= 0) return;
     await Promise.all(
-      started.map((p) =>
+      ps.map((p) =>
         p.waitForLog(opts.logFormat === "json" ? /"event":"started"/ : / started( |$)/m, wait)
       ),
     );
-  }
-  return { started, skipped };
+  };
+  // The mapping system first, as an operator would start it: a tunnel
+  // router's first Map-Register to a map-server not yet listening is lost
+  // (a port unreachable) and resent only a second later, and meanwhile a
+  // request for its EIDs gets a negative reply cached for a minute.
+  const first = wait > 0 ? todo.filter((p) => MAPPING_SYSTEM.has(p.role)) : [];
+  const firstUp = await spawn(first);
+  await up(firstUp);
+  const rest = await spawn(todo.filter((p) => !first.includes(p)));
+  await up(rest);
+  const byName = new Map([...firstUp, ...rest].map((p) => [p.name, p]));
+  return { started: todo.map((p) => byName.get(p.name)!), skipped };
 }
+
+/** Roles {@link startLisp} starts (and waits for) before the tunnel routers. */
+const MAPPING_SYSTEM: ReadonlySet<Role> = new Set(["ms", "mr", "ddt", "ddt-mr"]);
 
 /** Options of {@link upTopology}: the lab's, plus what to start. */
 export interface UpOptions extends Partial<LabOptions>, StartOptions {
