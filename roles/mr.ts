@@ -653,7 +653,8 @@ class Mr implements MrHandle {
       const { record, rloc } = answer;
       const action = record.action;
       const name = referralActionName(action);
-      c.inc(METRICS.mrReferrals, { action: name });
+      const fresh = answer === got; // not the MS-NOT-REGISTERED whose peers were silent
+      if (fresh) c.inc(METRICS.mrReferrals, { action: name });
       if (answer.itr && !ITR_ANSWERS.has(action)) {
         // Anyone who saw the ITR's request knows its nonce: a referral to it
         // is never followed nor cached. The same set is asked with our own.
@@ -662,7 +663,7 @@ class Mr implements MrHandle {
         continue;
       }
       const rp = prefixOf(record.eid, record.maskLen);
-      if (log.enabled("debug")) {
+      if (fresh && log.enabled("debug")) {
         log.debug("mr-referral", {
           eid: formatPrefix(o.eid),
           from: rloc,

@@ -987,6 +987,7 @@ Deno.test("ddt-mr: peers of an MS-NOT-REGISTERED that are silent leave its answe
     const c = d.counters;
     strictEqual(c.get("oor_mr_map_server_peers_asked_total"), MAX_MS_PEERS);
     strictEqual(c.get("oor_mr_referral_timeouts_total"), MAX_MS_PEERS);
+    strictEqual(c.get("oor_mr_referrals_total", { action: "ms-not-registered" }), 2);
     strictEqual(ms1.seen.length, 2);
     // The answer came on our own nonce: cached, so the next request is answered at once.
     const entry = mr.referralCache().find((e) => e.action === REFERRAL_ACTION.MS_NOT_REGISTERED);
