@@ -10,7 +10,8 @@
  *
  * Each ECM Map-Request becomes a pending request, keyed by the ITR's
  * address and nonce (a retransmission joins it). The resolver starts from
- * the most specific unexpired entry of its referral cache, or from the DDT
+ * the most specific unexpired entry of its referral cache
+ * (map_resolver/referral_cache.ts), or from the DDT
  * roots (§7.3.1), and asks one RLOC of the referral set at a time
  * (map_resolver/ddt_query.ts). Two kinds of query:
  *
@@ -115,13 +116,7 @@ import {
   type Received,
 } from "../core/control.ts";
 import { ForwardGuard, OwnAddresses } from "../core/forward_guard.ts";
-import {
-  formatPrefix,
-  type Prefix,
-  prefixContains,
-  prefixOf,
-  PrefixTable,
-} from "../core/prefix.ts";
+import { formatPrefix, type Prefix, prefixContains, prefixOf } from "../core/prefix.ts";
 import type { RoleDeps, RoleHandle, RoleStart } from "../core/role.ts";
 import type { StatusSource } from "../core/status.ts";
 import { MapServerTargets, setMrMapServers } from "./map_resolver/map_servers.ts";
@@ -129,6 +124,11 @@ import { forwardedEcm } from "./map_resolver/forward_path.ts";
 import { type ForwardingPool, openMrControl } from "./map_resolver/forwarding.ts";
 import { DdtFastPath, throughFastPath } from "./map_resolver/ddt_fast_path.ts";
 import { type Answer, DdtQueries, type QueriedRequest } from "./map_resolver/ddt_query.ts";
+import {
+  NOT_REGISTERED_TTL,
+  ReferralCache,
+  type ReferralCacheEntry,
+} from "./map_resolver/referral_cache.ts";
 import { batchedTransport } from "./control_io/socket.ts";
 import type { RateLimiter } from "../core/rate_limit.ts";
 import { referralActionName } from "./ddt.ts";
@@ -140,12 +140,11 @@ import {
   replyPeer,
 } from "./map_resolver/messages.ts";
 import type { Ecm } from "../wire/ecm.ts";
-import { ACTION, type EidRecord, REFERRAL_ACTION } from "../wire/eid_record.ts";
+import { ACTION, REFERRAL_ACTION } from "../wire/eid_record.ts";
 import { LISP_TYPE } from "../wire/message.ts";
 import { METRICS } from "../core/metrics.ts";
 
-/** TTL of the negative Map-Reply after MS-NOT-REGISTERED, minutes (RFC 8111 §7.3.2). */
-export const NOT_REGISTERED_TTL = 1;
+export { NOT_REGISTERED_TTL, type ReferralCacheEntry };
 /** TTL of the negative Map-Reply when resolution failed, minutes. */
 export const FAILURE_TTL = 1;
 
@@ -173,20 +172,6 @@ export interface MrOptions {
    * CPU, or 0 on a test's clock or with `transport`. A `ddt-mr` has none.
    */
   readonly workers?: number;
-}
-
-/** One entry of the referral cache. */
-export interface ReferralCacheEntry {
-  /** The referral's EID prefix (with its instance ID). */
-  readonly prefix: Prefix;
-  /** The referral action (RFC 8111 §6.4): node/ms referral, or a negative one. */
-  readonly action: number;
-  /** Addresses of the referred DDT nodes or Map-Servers (empty for negative entries). */
-  readonly rlocs: readonly string[];
-  /** TTL the referral came with, minutes. */
-  readonly ttl: number;
-  /** When the entry expires, in the role's clock (ms). */
-  readonly expiresAt: number;
 }
 
 /** A running Map-Resolver. */
@@ -258,7 +243,7 @@ class Mr implements MrHandle {
   readonly #windowMs: number;
   readonly #maxPending: number;
   readonly #guard: ForwardGuard;
-  readonly #cache = new PrefixTable<ReferralCacheEntry>();
+  readonly #cache: ReferralCache;
   readonly #pending = new Map<string, Original>();
   readonly #recent = new Map<string, { index: number; at: number }>();
   readonly #targetList: MapServerTargets;
@@ -282,6 +267,7 @@ class Mr implements MrHandle {
   ) {
     this.#config = config;
     this.#deps = deps;
+    this.#cache = new ReferralCache(deps.now);
     this.control = control;
     this.ddt = config.ddtRootAddresses.length > 0;
     const timeoutMs = options.referralTimeoutMs ?? 2000;
@@ -324,7 +310,7 @@ class Mr implements MrHandle {
         maxWaiting: this.#maxPending,
         allow: limiter === undefined ? undefined : (a) => limiter.allow(a, deps.now()),
         msReferral: (eid) => {
-          const hit = this.#cached(eid);
+          const hit = this.#cache.lookup(eid);
           return hit?.action === REFERRAL_ACTION.MS_REFERRAL ? hit.rlocs : undefined;
         },
         first: (rlocs) => this.#queries.first(rlocs),
@@ -394,8 +380,7 @@ class Mr implements MrHandle {
   }
 
   referralCache(): ReferralCacheEntry[] {
-    const now = this.#deps.now();
-    return [...this.#cache.entries()].map((e) => e.value).filter((v) => v.expiresAt > now);
+    return this.#cache.entries();
   }
 
   statusSource(): StatusSource {
@@ -569,43 +554,16 @@ class Mr implements MrHandle {
     return { rlocs: this.#config.ddtRootAddresses, fromRoot: true };
   }
 
-  /** The most specific unexpired cache entry containing `eid`. */
-  #cached(eid: Prefix): ReferralCacheEntry | undefined {
-    const now = this.#deps.now();
-    for (;;) {
-      const e = this.#cache.lookup(eid);
-      if (e === undefined) return undefined;
-      if (e.value.expiresAt > now) return e.value;
-      this.#cache.delete(e.prefix);
-    }
-  }
-
-  #cacheReferral(prefix: Prefix, record: EidRecord, rlocs: readonly string[]): void {
-    if (record.incomplete || record.ttl === 0) return; // RFC 8111 §6.4: I bit, do not cache
-    const ttl = record.action === REFERRAL_ACTION.MS_NOT_REGISTERED
-      ? NOT_REGISTERED_TTL
-      : record.ttl;
-    this.#cache.set(prefix, {
-      prefix,
-      action: record.action,
-      rlocs,
-      ttl,
-      expiresAt: this.#deps.now() + ttl * 60_000,
-    });
-  }
-
   #expiredReferrals(): void {
     const now = this.#deps.now();
-    const dead: Prefix[] = [];
-    for (const e of this.#cache.entries()) if (e.value.expiresAt <= now) dead.push(e.prefix);
-    for (const p of dead) this.#cache.delete(p);
+    this.#cache.sweep();
     this.#queries.sweep(now);
     for (const [k, v] of this.#recent) if (now - v.at >= this.#windowMs) this.#recent.delete(k);
   }
 
   async #resolve(o: Original): Promise<void> {
     const c = this.#deps.counters;
-    const hit = this.#cached(o.eid);
+    const hit = this.#cache.lookup(o.eid);
     let step: Step = this.#root();
     if (hit !== undefined) {
       if (NEGATIVE_CACHE_ACTIONS.has(hit.action)) {
@@ -702,7 +660,7 @@ class Mr implements MrHandle {
             this.#fail(o, "bad-referral", step, `${name} without usable RLOCs`);
             return "done";
           }
-          this.#cacheReferral(rp, record, rlocs);
+          this.#cache.add(rp, record, rlocs);
           const ms = action === REFERRAL_ACTION.MS_REFERRAL;
           step = { prefix: rp, rlocs, fromRoot: step.fromRoot, ms };
           continue;
@@ -743,7 +701,7 @@ class Mr implements MrHandle {
             step = { ...step, rlocs: peers, notRegistered: answer };
             continue;
           }
-          if (!answer.itr) this.#cacheReferral(p, record, []);
+          if (!answer.itr) this.#cache.add(p, record, []);
           this.#negative(o, p, NOT_REGISTERED_TTL, ACTION.NATIVELY_FORWARD, name);
           c.inc(METRICS.mrResolutions, { result: "succeeded", reason: name });
           return "done";
@@ -754,7 +712,7 @@ class Mr implements MrHandle {
             this.#fail(o, "bad-referral", step, `${name} does not match the EID`);
             return "done";
           }
-          this.#cacheReferral(p, record, []);
+          this.#cache.add(p, record, []);
           this.#negative(o, p, record.ttl, ACTION.NATIVELY_FORWARD, name);
           c.inc(METRICS.mrResolutions, { result: "succeeded", reason: name });
           return "done";
