@@ -35,9 +35,15 @@
  * it as one JSON object.
  *
  * ```
- * deno task bench:dataplane [--seconds N] [--omit N] [--rows veth,vxlan,ours-lisp,...] [--repeat N]
- *                           [--quick] [--lab NAME] [--keep]
+ * deno task bench:dataplane [--seconds N] [--omit N] [--congestion NAME]
+ *                           [--rows veth,vxlan,ours-lisp,...] [--repeat N] [--quick] [--lab NAME] [--keep]
  * ```
+ *
+ * TCP tests use the system's congestion control (printed, JSON
+ * `congestion`) unless `--congestion NAME` gives the iperf3 sender another
+ * (`-C`; one of /proc/sys/net/ipv4/tcp_available_congestion_control), for
+ * every row alike: BBR paces at the rate it measures, which a userspace
+ * tunnel that batches makes burstier than the kernel's.
  *
  * `--repeat N` runs every row N times, the rows interleaved (round 1 of
  * every row, then round 2...), and reports each test's best round: other
@@ -90,6 +96,8 @@ export interface BenchOptions {
   readonly seconds: number;
   /** Seconds at the start of each TCP test left out of its figures (iperf3 `--omit`). */
   readonly omit: number;
+  /** TCP congestion control of the iperf3 sender (`-C`); absent: the system's. */
+  readonly congestion?: string;
   /** Rows to run. */
   readonly rows: readonly RowSpec[];
   /** Rounds: every row runs this many times, interleaved; each figure is the best. */
@@ -113,6 +121,8 @@ export interface BenchResult {
   readonly seconds: number;
   /** Seconds at the start of each TCP test left out (iperf3 `--omit`). */
   readonly omit: number;
+  /** The TCP tests' congestion control: the one asked for, or the system's. */
+  readonly congestion: string;
   readonly cores: number;
   readonly kernel: string;
   readonly iperf3: string;
@@ -130,6 +140,25 @@ export interface BenchResult {
   readonly notes: readonly string[];
   /** The run was interrupted. */
   readonly interrupted: boolean;
+}
+
+/** The kernel's TCP congestion control for new sockets (the namespaces share it). */
+function systemCongestion(): string {
+  return readProc("/proc/sys/net/ipv4/tcp_congestion_control") || "unknown";
+}
+
+/** The congestion controls this kernel has (root may use any of them). */
+function availableCongestion(): string[] {
+  const names = readProc("/proc/sys/net/ipv4/tcp_available_congestion_control");
+  return names.split(/\s+/).filter((x) => x !== "");
+}
+
+function readProc(path: string): string {
+  try {
+    return Deno.readTextFileSync(path).trim();
+  } catch {
+    return "";
+  }
 }
 
 function firstLine(argv: string[]): string {
@@ -199,6 +228,7 @@ async function runRow(
         receiverAddress: PLAN.hostB4,
         seconds: o.seconds,
         omit: o.omit,
+        ...(o.congestion !== undefined ? { congestion: o.congestion } : {}),
         xtrPids: run.xtrPids,
         dropNodes: ["xtr1", "xtr2", "hostb"],
         name: `${row.id}-${test.id}`,
@@ -235,10 +265,11 @@ export async function bench(o: BenchOptions, command: string): Promise<BenchResu
   const cores = navigator.hardwareConcurrency;
   const notes: string[] = [];
   const background = await backgroundLoad(1000);
+  const congestion = o.congestion ?? `${systemCongestion()} (the system's)`;
   o.log(
     `bench:dataplane: ${o.rows.map((r) => r.id).join(", ")}; ${o.seconds} s tests` +
       (o.omit > 0 ? ` (TCP after its first ${o.omit} s)` : "") +
-      `; ` +
+      `; TCP congestion control ${congestion}; ` +
       `${cores} cores; background load ${background}% of one core`,
   );
   const stateDir = await Deno.makeTempDir({ prefix: "oor-bench-dp-" });
@@ -278,6 +309,7 @@ export async function bench(o: BenchOptions, command: string): Promise<BenchResu
     command,
     seconds: o.seconds,
     omit: o.omit,
+    congestion: o.congestion ?? systemCongestion(),
     cores,
     kernel: Deno.osRelease(),
     iperf3: firstLine(["iperf3", "--version"]),
@@ -298,6 +330,7 @@ async function main(args: string[]): Promise<number> {
     options: {
       seconds: { type: "string" },
       omit: { type: "string" },
+      congestion: { type: "string" },
       rows: { type: "string" },
       repeat: { type: "string", default: "1" },
       quick: { type: "boolean", default: false },
@@ -308,7 +341,8 @@ async function main(args: string[]): Promise<number> {
   });
   if (values.help) {
     console.log(
-      "deno task bench:dataplane [--seconds N] [--omit N] [--rows veth,vxlan,ours-lisp,ours-gpe," +
+      "deno task bench:dataplane [--seconds N] [--omit N] [--congestion NAME]" +
+        " [--rows veth,vxlan,ours-lisp,ours-gpe," +
         "ours-lisp-1w,ours-lisp-cpus,oor13-lisp,oor13-gpe] [--repeat N] [--quick] [--lab NAME]" +
         " [--keep]",
     );
@@ -329,6 +363,14 @@ async function main(args: string[]): Promise<number> {
   const omit = Number(values.omit ?? (values.quick ? 0 : 1));
   if (!Number.isInteger(omit) || omit < 0 || omit > MAX_OMIT) {
     console.error(`--omit must be 0..${MAX_OMIT}`);
+    return EXIT_USAGE;
+  }
+  const congestion = values.congestion;
+  if (congestion !== undefined && !availableCongestion().includes(congestion)) {
+    console.error(
+      `--congestion must be one this kernel has: ${availableCongestion().join(", ")}` +
+        ` (/proc/sys/net/ipv4/tcp_available_congestion_control)`,
+    );
     return EXIT_USAGE;
   }
   const repeat = Number(values.repeat);
@@ -356,6 +398,7 @@ async function main(args: string[]): Promise<number> {
     const result = await bench({
       seconds,
       omit,
+      ...(congestion !== undefined ? { congestion } : {}),
       rows,
       repeat,
       pings: values.quick ? 5 : 20,

@@ -199,6 +199,8 @@ export interface TestPlan {
    * and the first packets of a freshly started xTR. 0 or absent: none.
    */
   readonly omit?: number;
+  /** TCP congestion control of the sender (iperf3 `-C`); absent: the system's. */
+  readonly congestion?: string;
   /** xTR processes to report, when they are processes. */
   readonly xtrPids: { readonly xtr1?: number; readonly xtr2?: number };
   /** Nodes whose UDP receive-buffer drops are counted. */
@@ -243,7 +245,7 @@ export function windowLead(seconds: number): number {
 
 /**
  * Runs one iperf3 test (`iperf3 -s -1` at the receiver, `iperf3 -c ... -t
- * S -J` at the sender, `--omit` for TCP when `plan.omit` asks), samples CPU
+ * S -J` at the sender, `--omit` and `-C` for TCP when the plan asks), samples CPU
  * over the middle of what it measures ({@link windowLead}), and reads the
  * client's JSON. Never throws for a failed test: the result carries the
  * error.
@@ -251,7 +253,8 @@ export function windowLead(seconds: number): number {
 export async function runTest(plan: TestPlan, test: TestId): Promise<TestResult> {
   const { lab } = plan;
   const args = TESTS.find((t) => t.id === test)!.args;
-  const omit = test.startsWith("tcp") ? plan.omit ?? 0 : 0;
+  const tcp = test.startsWith("tcp");
+  const omit = tcp ? plan.omit ?? 0 : 0;
   const server = await lab.spawn(plan.receiver, `${plan.name}-srv`, [
     "iperf3",
     "-s",
@@ -279,6 +282,7 @@ export async function runTest(plan: TestPlan, test: TestId): Promise<TestResult>
       String(plan.seconds),
       "-J",
       ...(omit > 0 ? ["--omit", String(omit)] : []),
+      ...(tcp && plan.congestion !== undefined ? ["-C", plan.congestion] : []),
       ...args,
     ]);
     const lead = omit + windowLead(plan.seconds);

@@ -38,8 +38,22 @@ e2e(
   "bench:dataplane --quick on veth, kernel VXLAN and our LISP xTRs: a JSON last line, throughput in every test",
   async () => {
     const lab = "e2e-bench-dp";
+    // A congestion control other than the system's, when the kernel has one.
+    const system = Deno.readTextFileSync("/proc/sys/net/ipv4/tcp_congestion_control").trim();
+    const congestion = Deno.readTextFileSync("/proc/sys/net/ipv4/tcp_available_congestion_control")
+      .trim().split(/\s+/).find((c) => c !== system) ?? system;
     const p = bench(
-      ["--quick", "--omit", "1", "--rows", "veth,vxlan,ours-lisp", "--lab", lab],
+      [
+        "--quick",
+        "--omit",
+        "1",
+        "--congestion",
+        congestion,
+        "--rows",
+        "veth,vxlan,ours-lisp",
+        "--lab",
+        lab,
+      ],
       AbortSignal.timeout(240_000),
     );
     const out = await p.output();
@@ -51,12 +65,15 @@ e2e(
     const result = JSON.parse(stdout.trim().split("\n").pop()!) as {
       rows: RowResult[];
       omit: number;
+      congestion: string;
       ratios: Record<string, { vsVeth?: unknown; vsKernelVxlan?: unknown }>;
       interrupted: boolean;
     };
     assert.deepEqual(result.rows.map((r) => r.id), ["veth", "vxlan", "ours-lisp"]);
     assert.equal(result.interrupted, false);
     assert.equal(result.omit, 1, "TCP tests leave their first second out");
+    assert.equal(result.congestion, congestion, "the TCP tests' congestion control, as asked");
+    assert.match(stdout, new RegExp(`TCP congestion control ${congestion};`));
     for (const row of result.rows) {
       assert.equal(row.error, undefined, `${row.id}: ${row.error}`);
       assert.deepEqual(row.tests.map((t) => t.test), TESTS.map((t) => t.id));
