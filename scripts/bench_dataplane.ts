@@ -63,7 +63,14 @@
 import { parseArgs } from "node:util";
 import { isRoot, Lab } from "./lab/topology.ts";
 import { PLAN } from "./lab/topologies.ts";
-import { backgroundLoad, ping, runTest, windowLead } from "./dpbench/measure.ts";
+import {
+  availableCongestion,
+  backgroundLoad,
+  ping,
+  runTest,
+  systemCongestion,
+  windowLead,
+} from "./dpbench/measure.ts";
 import {
   annotate,
   bestOf,
@@ -140,25 +147,6 @@ export interface BenchResult {
   readonly notes: readonly string[];
   /** The run was interrupted. */
   readonly interrupted: boolean;
-}
-
-/** The kernel's TCP congestion control for new sockets (the namespaces share it). */
-function systemCongestion(): string {
-  return readProc("/proc/sys/net/ipv4/tcp_congestion_control") || "unknown";
-}
-
-/** The congestion controls this kernel has (root may use any of them). */
-function availableCongestion(): string[] {
-  const names = readProc("/proc/sys/net/ipv4/tcp_available_congestion_control");
-  return names.split(/\s+/).filter((x) => x !== "");
-}
-
-function readProc(path: string): string {
-  try {
-    return Deno.readTextFileSync(path).trim();
-  } catch {
-    return "";
-  }
 }
 
 function firstLine(argv: string[]): string {
@@ -366,9 +354,10 @@ async function main(args: string[]): Promise<number> {
     return EXIT_USAGE;
   }
   const congestion = values.congestion;
-  if (congestion !== undefined && !availableCongestion().includes(congestion)) {
+  const have = availableCongestion();
+  if (congestion !== undefined && !have.includes(congestion)) {
     console.error(
-      `--congestion must be one this kernel has: ${availableCongestion().join(", ")}` +
+      `--congestion must be one this kernel has: ${have.join(", ")}` +
         ` (/proc/sys/net/ipv4/tcp_available_congestion_control)`,
     );
     return EXIT_USAGE;

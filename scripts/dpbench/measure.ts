@@ -181,6 +181,25 @@ export async function ping(
   return parsePing(r.stdout);
 }
 
+/** The kernel's TCP congestion control for new sockets (the namespaces share it). */
+export function systemCongestion(): string {
+  return readProc("/proc/sys/net/ipv4/tcp_congestion_control") || "unknown";
+}
+
+/** The congestion controls this kernel has (root may use any of them). */
+export function availableCongestion(): string[] {
+  const names = readProc("/proc/sys/net/ipv4/tcp_available_congestion_control");
+  return names.split(/\s+/).filter((x) => x !== "");
+}
+
+function readProc(path: string): string {
+  try {
+    return Deno.readTextFileSync(path).trim();
+  } catch {
+    return "";
+  }
+}
+
 /** Where and how long an iperf3 test runs. */
 export interface TestPlan {
   /** The lab. */

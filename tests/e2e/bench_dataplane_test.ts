@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import { listNamespaces, sleep } from "../../scripts/lab/topology.ts";
 import { REPO_ROOT } from "../../scripts/lab/topologies.ts";
 import { type RowResult, TESTS } from "../../scripts/dpbench/report.ts";
+import { availableCongestion, systemCongestion } from "../../scripts/dpbench/measure.ts";
 import { e2e } from "./_lab.ts";
 import { commandsMissing } from "../prereq.ts";
 
@@ -39,9 +40,8 @@ e2e(
   async () => {
     const lab = "e2e-bench-dp";
     // A congestion control other than the system's, when the kernel has one.
-    const system = Deno.readTextFileSync("/proc/sys/net/ipv4/tcp_congestion_control").trim();
-    const congestion = Deno.readTextFileSync("/proc/sys/net/ipv4/tcp_available_congestion_control")
-      .trim().split(/\s+/).find((c) => c !== system) ?? system;
+    const system = systemCongestion();
+    const congestion = availableCongestion().find((c) => c !== system) ?? system;
     const p = bench(
       [
         "--quick",
